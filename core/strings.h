@@ -1,0 +1,34 @@
+// Small string helpers shared by the loaders: nearest-name suggestions and joined lists.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace autoscale {
+
+// Levenshtein distance between a and b.
+int EditDistance(std::string_view a, std::string_view b);
+
+// The candidate nearest to `name` by edit distance, or "" when none is close enough to be a
+// plausible typo (distance more than max(2, |name|/2)).
+std::string NearestName(std::string_view name, std::span<const std::string> candidates);
+
+// "a, b, c".
+std::string JoinNames(std::span<const std::string> names, std::string_view sep = ", ");
+
+// Formats a double with the shortest representation that round-trips ("%.17g"-free, stable).
+std::string FormatDouble(double v, int precision = 6);
+
+// Splits on any run of whitespace.
+std::vector<std::string_view> SplitWhitespace(std::string_view s);
+// Splits on one character, keeping empty fields.
+std::vector<std::string_view> Split(std::string_view s, char sep);
+std::string_view Trim(std::string_view s);
+
+// Strict full-field numeric parses; false on any trailing junk, empty input or overflow.
+bool ParseDouble(std::string_view s, double* out);
+bool ParseInt64(std::string_view s, long long* out);
+
+}  // namespace autoscale

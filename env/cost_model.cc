@@ -1,0 +1,229 @@
+#include "env/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/strings.h"
+
+namespace autoscale {
+
+namespace {
+
+// Compute time in ms of `m` on `t` at `level` and precision `p`, without interference.
+double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
+  const int pi = static_cast<int>(p);
+  const double macs[kNumLayerClasses] = {m.conv_macs(), m.fc_macs, m.recurrent_macs};
+  double ms = 0;
+  for (int c = 0; c < kNumLayerClasses; ++c) {
+    if (macs[c] > 0) ms += macs[c] / (t.gmacs_per_s[c][pi] * 1e6);  // GMAC/s = 1e6 MAC/ms
+  }
+  const double fmax = t.levels.front().freq_mhz;
+  const double f = t.levels[level].freq_mhz;
+  const double mbf = t.memory_bound_fraction;
+  return ms * (mbf + (1 - mbf) * fmax / f);
+}
+
+std::string LevelName(const TargetProfile& t, int level) {
+  return FormatDouble(t.levels[level].freq_mhz, 6) + "MHz";
+}
+
+}  // namespace
+
+int ActionSpace::Find(const std::string& target_name, Precision precision, int level) const {
+  for (int i = 0; i < size(); ++i) {
+    const Action& a = actions[i];
+    if (target_names[a.target] == target_name && a.precision == precision && a.level == level) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+std::vector<int> ActionSpace::OfKind(TargetKind kind) const {
+  std::vector<int> out;
+  for (int i = 0; i < size(); ++i) {
+    if (target_kinds[actions[i].target] == kind) out.push_back(i);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device,
+                                                     const std::vector<ModelProfile>& models,
+                                                     ProfileCatalog& catalog,
+                                                     const CostModelOptions& options) {
+  if (device.role != "phone") {
+    return Status::InvalidArgument("device '" + device.name +
+                                   "' is a server profile; simulate a phone (role: phone)");
+  }
+  if (models.empty()) return Status::InvalidArgument("no models to simulate");
+  std::unique_ptr<CostModel> cm(new CostModel());
+  cm->device_ = device;
+  cm->models_ = models;
+  cm->options_ = options;
+  ActionSpace& space = cm->space_;
+
+  // Remote targets: resolve server and network profiles once per target.
+  std::vector<const TargetProfile*> server_target(device.targets.size(), nullptr);
+  std::vector<double> server_queue(device.targets.size(), 0);
+  std::vector<int> link_of(device.targets.size(), -1);
+  for (size_t ti = 0; ti < device.targets.size(); ++ti) {
+    const TargetProfile& t = device.targets[ti];
+    space.target_names.push_back(t.name);
+    space.target_kinds.push_back(t.kind);
+    if (!IsRemote(t.kind)) continue;
+    const std::string where = "device '" + device.name + "', target '" + t.name + "'";
+    auto server = catalog.Device(t.server);
+    if (!server.ok()) return server.status().WithPrefix(where);
+    if ((*server)->role != "server") {
+      return Status::InvalidArgument(where + ": '" + t.server + "' is not a server profile");
+    }
+    // Keep the server profile alive for the model's lifetime through a copy of its target.
+    cm->server_targets_.push_back((*server)->targets.front());
+    server_queue[ti] = (*server)->queue_ms;
+    Link link;
+    if (t.network == "auto") {
+      auto wifi = catalog.Network("wifi");
+      if (!wifi.ok()) return wifi.status().WithPrefix(where);
+      auto cell = catalog.Network("lte");
+      if (!cell.ok()) return cell.status().WithPrefix(where);
+      link.wifi = *wifi;
+      link.cell = *cell;
+    } else {
+      auto net = catalog.Network(t.network);
+      if (!net.ok()) return net.status().WithPrefix(where);
+      link.fixed = *net;
+    }
+    link_of[ti] = static_cast<int>(cm->links_.size());
+    cm->links_.push_back(std::move(link));
+  }
+  // Pointers into server_targets_ only after it stops growing.
+  for (size_t ti = 0, r = 0; ti < device.targets.size(); ++ti) {
+    if (IsRemote(device.targets[ti].kind)) server_target[ti] = &cm->server_targets_[r++];
+  }
+
+  for (size_t ti = 0; ti < device.targets.size(); ++ti) {
+    const TargetProfile& t = device.targets[ti];
+    for (Precision p : t.precisions) {
+      const TargetProfile* compute = IsRemote(t.kind) ? server_target[ti] : &t;
+      if (!compute->Supports(p)) continue;  // the server cannot run that precision
+      const int nlevels = IsRemote(t.kind) ? 1 : static_cast<int>(t.levels.size());
+      for (int l = 0; l < nlevels; ++l) {
+        Action a{static_cast<uint8_t>(ti), p, static_cast<uint8_t>(l)};
+        space.actions.push_back(a);
+        std::string name = t.name + "/" + std::string(PrecisionName(p));
+        if (!IsRemote(t.kind)) name += "/" + LevelName(t, l);
+        space.names.push_back(name);
+        ActionInfo info;
+        info.remote = IsRemote(t.kind);
+        if (info.remote) {
+          info.link = link_of[ti];
+          info.queue_ms = static_cast<float>(server_queue[ti]);
+        } else {
+          info.power_mw = static_cast<float>(t.levels[l].power_mw + device.base_power_mw);
+          info.k_cpu = static_cast<float>(t.interference_cpu);
+          info.k_gpu = static_cast<float>(t.interference_gpu);
+          info.k_mem = static_cast<float>(t.interference_mem);
+        }
+        cm->info_.push_back(info);
+        for (const ModelProfile& m : models) {
+          Entry e;
+          const int level = info.remote ? 0 : l;
+          e.compute_ms = static_cast<float>(ComputeMs(*compute, level, p, m));
+          e.overhead_ms = static_cast<float>(m.layers() * compute->layer_overhead_us / 1000.0);
+          e.accuracy = m.HasPrecision(p) ? static_cast<float>(m.Accuracy(p)) : -1.0f;
+          cm->entries_.push_back(e);
+        }
+      }
+    }
+  }
+  if (space.actions.size() > 65535) return Status::InvalidArgument("too many actions");
+  return cm;
+}
+
+bool CostModel::LinkUsable(const ActionInfo& info, const Observation& obs) const {
+  const Link& link = links_[info.link];
+  if (link.fixed) return obs.p2p_rssi_dbm >= link.fixed->min_signal_dbm;
+  return (obs.wifi_connected() && obs.wifi_rssi_dbm >= link.wifi->min_signal_dbm) ||
+         (obs.cell_connected() && obs.cell_rsrp_dbm >= link.cell->min_signal_dbm);
+}
+
+int CostModel::Feasible(const Observation& obs, std::span<int> out) const {
+  int n = 0;
+  const int na = space_.size();
+  for (int a = 0; a < na; ++a) {
+    const Entry& e = At(a, obs.model);
+    if (e.accuracy < 0 || e.accuracy < obs.min_accuracy) continue;
+    if (info_[a].remote && !LinkUsable(info_[a], obs)) continue;
+    out[n++] = a;
+  }
+  return n;
+}
+
+Outcome CostModel::Predict(int action, const Observation& obs) const {
+  Conditions c;
+  c.prev_gap_s = c.next_gap_s = static_cast<float>(options_.expected_gap_s);
+  return Evaluate(action, obs, c);
+}
+
+Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions& cond) const {
+  const ActionInfo& info = info_[action];
+  const Entry& e = At(action, obs.model);
+  Outcome o;
+  o.accuracy = e.accuracy;
+  if (!info.remote) {
+    const float slowdown =
+        1.0f + info.k_cpu * obs.cpu_load + info.k_gpu * obs.gpu_load + info.k_mem * obs.mem_load;
+    o.latency_ms = e.compute_ms * cond.compute_factor * slowdown + e.overhead_ms;
+    o.energy_mj = info.power_mw * o.latency_ms * 1e-3f;
+    return o;
+  }
+
+  // Offload: pick the link and read its state from the observation.
+  const Link& link = links_[info.link];
+  const NetworkProfile* net;
+  double signal, down, up;
+  if (link.fixed) {
+    net = link.fixed.get();
+    signal = obs.p2p_rssi_dbm;
+    NetworkProfile::Point p = net->At(signal);
+    down = p.down_mbps;
+    up = p.up_mbps;
+  } else if (obs.wifi_connected() && obs.wifi_rssi_dbm >= link.wifi->min_signal_dbm) {
+    net = link.wifi.get();
+    signal = obs.wifi_rssi_dbm;
+    down = obs.wifi_down_mbps;
+    up = obs.wifi_up_mbps;
+  } else {
+    net = link.cell.get();
+    signal = obs.cell_rsrp_dbm;
+    down = obs.cell_down_mbps;
+    up = obs.cell_up_mbps;
+  }
+  down *= cond.network_factor;
+  up *= cond.network_factor;
+  const double idle_mw = device_.idle_power_mw;
+  if (cond.drop || down < 0.01 || up < 0.01) {
+    o.failed = true;
+    o.latency_ms = static_cast<float>(options_.remote_timeout_ms);
+    o.energy_mj = static_cast<float>((idle_mw + net->base_mw) * options_.remote_timeout_ms * 1e-3);
+    return o;
+  }
+  const ModelProfile& m = models_[obs.model];
+  const double rtt_ms = net->At(signal).rtt_ms;
+  const double up_ms = m.input_bytes * 8.0 / (up * 1e3);  // Mbit/s = 1e3 bit/ms
+  const double down_ms = m.output_bytes * 8.0 / (down * 1e3);
+  const double queue_ms = cond.server_queue_ms >= 0 ? cond.server_queue_ms : info.queue_ms;
+  const double server_ms = e.compute_ms * cond.compute_factor + e.overhead_ms + queue_ms;
+  const double promo_ms = cond.prev_gap_s > net->tail_s ? net->promotion_s * 1e3 : 0.0;
+  const double latency = promo_ms + rtt_ms + up_ms + server_ms + down_ms;
+  // Huang et al. (MobiSys 2012): P = a_up * t_up + a_down * t_down + base; mW x ms = uJ.
+  double radio_uj = (net->up_mw_per_mbps * up + net->base_mw) * up_ms +
+                    (net->down_mw_per_mbps * down + net->base_mw) * down_ms +
+                    net->base_mw * (rtt_ms + server_ms) + net->promotion_mw * promo_ms;
+  double tail_mj = net->tail_mw * std::min<double>(net->tail_s, cond.next_gap_s);
+  o.latency_ms = static_cast<float>(latency);
+  o.energy_mj = static_cast<float>(radio_uj * 1e-3 + tail_mj + idle_mw * latency * 1e-3);
+  return o;
+}
+
+}  // namespace autoscale

@@ -1,0 +1,113 @@
+// CostModel: predicts what an action costs for a request under an observation, from the device
+// profile, the model profiles and the network profiles (DESIGN.md, "The central interfaces").
+//
+// The simulated world is this model plus traces plus seeded noise (sim/world.h); the oracle and
+// the model-greedy baseline use it too. Everything a request needs is precomputed per
+// (action, model) at construction, so Evaluate() is a handful of multiplies: it sits on the
+// simulator's hot path. Immutable after Create(); thread-safe to share.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/profiles.h"
+#include "env/types.h"
+
+namespace autoscale {
+
+// The action space of one device: every (target, precision, level) it offers.
+struct ActionSpace {
+  std::vector<Action> actions;
+  std::vector<std::string> names;  // "cpu_big/fp32/2803MHz", "cloud/fp32"
+  std::vector<std::string> target_names;
+  std::vector<TargetKind> target_kinds;
+
+  int size() const { return static_cast<int>(actions.size()); }
+  // Id of the first action on `target_name` at `precision` and level 0; -1 when absent.
+  int Find(const std::string& target_name, Precision precision, int level = 0) const;
+  // Action ids whose target has this kind (any precision/level), in id order.
+  std::vector<int> OfKind(TargetKind kind) const;
+};
+
+// What the world, not the agent, knows about one execution: noise and request spacing.
+struct Conditions {
+  float compute_factor = 1;  // multiplies compute time (run-to-run variation)
+  float network_factor = 1;  // multiplies link throughput
+  float server_queue_ms = -1;  // < 0: the server's mean queueing delay
+  float prev_gap_s = 0;      // time since the previous request (radio promotion)
+  float next_gap_s = 0;      // time until the next request (radio tail)
+  bool drop = false;         // the remote connection drops
+};
+
+struct CostModelOptions {
+  // Mean spacing of requests, used by Predict() for the radio tail and promotion.
+  double expected_gap_s = 0.2;
+  // An offload whose link cannot carry it (no throughput) fails after this long.
+  double remote_timeout_ms = 3000;
+};
+
+class CostModel {
+ public:
+  // Builds the action space of `device` and precomputes costs for `models` (the experiment's
+  // catalogue; Observation::model indexes it). Remote targets resolve their server and network
+  // profiles through `catalog`. Fails naming the missing profile.
+  static Result<std::unique_ptr<CostModel>> Create(const DeviceProfile& device,
+                                                   const std::vector<ModelProfile>& models,
+                                                   ProfileCatalog& catalog,
+                                                   const CostModelOptions& options = {});
+
+  const ActionSpace& actions() const { return space_; }
+  const DeviceProfile& device() const { return device_; }
+  const std::vector<ModelProfile>& models() const { return models_; }
+  int num_models() const { return static_cast<int>(models_.size()); }
+  const CostModelOptions& options() const { return options_; }
+
+  // Writes into `out` the ids of the actions feasible for this request: the model has the
+  // precision, the target supports it, its accuracy meets obs.min_accuracy, and a remote target's
+  // link is connected above its minimum signal. Returns how many were written (out must hold
+  // actions().size()).
+  int Feasible(const Observation& obs, std::span<int> out) const;
+
+  // Expected outcome: no noise, throughput as observed, the mean request spacing.
+  Outcome Predict(int action, const Observation& obs) const;
+  // Outcome under the given conditions (the simulator's ground truth).
+  Outcome Evaluate(int action, const Observation& obs, const Conditions& cond) const;
+
+ private:
+  struct Link {  // a network a remote target uses
+    std::shared_ptr<const NetworkProfile> wifi, cell, fixed;  // auto uses wifi/cell
+  };
+  struct Entry {  // per (action, model)
+    float compute_ms = 0;   // local: at this level, no interference; remote: server compute
+    float overhead_ms = 0;  // per-layer fixed costs
+    float accuracy = -1;    // < 0: infeasible
+  };
+  struct ActionInfo {
+    bool remote = false;
+    float power_mw = 0;  // local: processor at level + device base power
+    float k_cpu = 0, k_gpu = 0, k_mem = 0;
+    int link = -1;       // remote: index into links_
+    float queue_ms = 0;  // remote: server mean queue
+  };
+
+  CostModel() = default;
+  const Entry& At(int action, int model) const {
+    return entries_[static_cast<size_t>(action) * models_.size() + model];
+  }
+  bool LinkUsable(const ActionInfo& info, const Observation& obs) const;
+
+  DeviceProfile device_;
+  std::vector<ModelProfile> models_;
+  CostModelOptions options_;
+  ActionSpace space_;
+  std::vector<ActionInfo> info_;
+  std::vector<Entry> entries_;
+  std::vector<Link> links_;
+  std::vector<TargetProfile> server_targets_;  // the computing target of each remote
+};
+
+}  // namespace autoscale

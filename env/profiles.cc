@@ -1,0 +1,348 @@
+#include "env/profiles.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/strings.h"
+
+namespace autoscale {
+
+namespace {
+
+constexpr double kHuge = 1e18;
+
+Status CheckName(const ConfigNode& root, const std::string& name) {
+  // A profile's name must match its file so that experiments can refer to it by name.
+  if (root.file().front() == '<') return Status::Ok();
+  std::string stem = std::filesystem::path(root.file()).stem().string();
+  if (stem != name) {
+    return root.Error("name '" + name + "' does not match the file name '" + stem + ".yaml'");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Precision>> ParsePrecisionList(const ConfigNode& node) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, node.AsStringList());
+  std::vector<Precision> out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto p = ParsePrecision(names[i]);
+    if (!p.ok()) return node.At(i).Error(p.status().message());
+    out.push_back(*p);
+  }
+  if (out.empty()) return node.Error("expected at least one precision");
+  return out;
+}
+
+Result<TargetProfile> ParseTarget(const ConfigNode& t) {
+  RETURN_IF_ERROR(t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s",
+                               "layer_overhead_us", "memory_bound_fraction", "levels",
+                               "interference", "server", "network"}));
+  TargetProfile tp;
+  ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
+  ASSIGN_OR_RETURN(ConfigNode kind_node, t.Child("kind"));
+  ASSIGN_OR_RETURN(std::string kind, kind_node.AsString());
+  auto k = ParseTargetKind(kind);
+  if (!k.ok()) return kind_node.Error(k.status().message());
+  tp.kind = *k;
+
+  if (IsRemote(tp.kind)) {
+    for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us"}) {
+      if (t.Has(local_only)) {
+        return t.Error(std::string("'") + local_only + "' does not apply to a remote target; " +
+                       "the server profile holds its processors");
+      }
+    }
+    ASSIGN_OR_RETURN(tp.server, t.GetString("server"));
+    ASSIGN_OR_RETURN(tp.network, t.GetString("network"));
+    if (auto pn = t.Optional("precisions")) {
+      ASSIGN_OR_RETURN(tp.precisions, ParsePrecisionList(*pn));
+    } else {
+      tp.precisions = {Precision::kFp32};
+    }
+    tp.levels = {{0, 0}};
+    return tp;
+  }
+
+  ASSIGN_OR_RETURN(int64_t cores, t.GetInt("cores", 1));
+  if (cores < 1 || cores > 256) return t.Error("cores must be in [1, 256]");
+  tp.cores = static_cast<int>(cores);
+  ASSIGN_OR_RETURN(ConfigNode pn, t.Child("precisions"));
+  ASSIGN_OR_RETURN(tp.precisions, ParsePrecisionList(pn));
+
+  ASSIGN_OR_RETURN(ConfigNode g, t.Child("gmacs_per_s"));
+  RETURN_IF_ERROR(g.CheckKeys({"conv", "fc", "recurrent"}));
+  const char* classes[] = {"conv", "fc", "recurrent"};
+  for (int c = 0; c < kNumLayerClasses; ++c) {
+    auto cls = g.Optional(classes[c]);
+    if (!cls) continue;
+    RETURN_IF_ERROR(cls->CheckKeys({"fp32", "fp16", "int8"}));
+    for (int p = 0; p < kNumPrecisions; ++p) {
+      std::string pname(PrecisionName(static_cast<Precision>(p)));
+      ASSIGN_OR_RETURN(tp.gmacs_per_s[c][p], cls->GetDoubleIn(pname, 0, kHuge, 0.0));
+    }
+  }
+  for (Precision p : tp.precisions) {
+    if (tp.gmacs_per_s[0][static_cast<int>(p)] <= 0) {
+      return g.Error("precision " + std::string(PrecisionName(p)) +
+                     " is listed but gmacs_per_s.conv." + std::string(PrecisionName(p)) +
+                     " is missing or zero");
+    }
+    // fc and recurrent default to the conv rate when not given.
+    for (int c = 1; c < kNumLayerClasses; ++c) {
+      double& r = tp.gmacs_per_s[c][static_cast<int>(p)];
+      if (r <= 0) r = tp.gmacs_per_s[0][static_cast<int>(p)];
+    }
+  }
+  ASSIGN_OR_RETURN(tp.layer_overhead_us, t.GetDoubleIn("layer_overhead_us", 0, 1e6, 0.0));
+  ASSIGN_OR_RETURN(tp.memory_bound_fraction, t.GetDoubleIn("memory_bound_fraction", 0, 1, 0.0));
+
+  ASSIGN_OR_RETURN(ConfigNode levels, t.Child("levels"));
+  RETURN_IF_ERROR(levels.ExpectSequence());
+  if (levels.size() == 0 || levels.size() > 32) {
+    return levels.Error("expected 1 to 32 frequency levels");
+  }
+  for (size_t i = 0; i < levels.size(); ++i) {
+    ConfigNode l = levels.At(i);
+    RETURN_IF_ERROR(l.CheckKeys({"freq_mhz", "power_mw"}));
+    TargetProfile::Level lv;
+    ASSIGN_OR_RETURN(lv.freq_mhz, l.GetDoubleIn("freq_mhz", 1e-3, 1e6));
+    ASSIGN_OR_RETURN(lv.power_mw, l.GetDoubleIn("power_mw", 0, 1e7));
+    if (!tp.levels.empty() && lv.freq_mhz >= tp.levels.back().freq_mhz) {
+      return l.Error("levels must be listed from the highest frequency down");
+    }
+    tp.levels.push_back(lv);
+  }
+  if (auto inter = t.Optional("interference")) {
+    RETURN_IF_ERROR(inter->CheckKeys({"cpu", "gpu", "mem"}));
+    ASSIGN_OR_RETURN(tp.interference_cpu, inter->GetDoubleIn("cpu", 0, 100, 0.0));
+    ASSIGN_OR_RETURN(tp.interference_gpu, inter->GetDoubleIn("gpu", 0, 100, 0.0));
+    ASSIGN_OR_RETURN(tp.interference_mem, inter->GetDoubleIn("mem", 0, 100, 0.0));
+  }
+  return tp;
+}
+
+}  // namespace
+
+bool TargetProfile::Supports(Precision p) const {
+  return std::find(precisions.begin(), precisions.end(), p) != precisions.end();
+}
+
+int DeviceProfile::FindTarget(const std::string& target_name) const {
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i].name == target_name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// ---- Models ----------------------------------------------------------------------------------
+
+Result<ModelProfile> ParseModelProfile(const ConfigNode& root) {
+  RETURN_IF_ERROR(root.CheckKeys({"name", "task", "layers", "macs", "fc_macs", "recurrent_macs",
+                                  "params", "input_bytes", "output_bytes", "accuracy"}));
+  ModelProfile m;
+  ASSIGN_OR_RETURN(m.name, root.GetString("name"));
+  RETURN_IF_ERROR(CheckName(root, m.name));
+  ASSIGN_OR_RETURN(m.task, root.GetString("task", ""));
+  ASSIGN_OR_RETURN(ConfigNode layers, root.Child("layers"));
+  RETURN_IF_ERROR(layers.CheckKeys({"conv", "fc", "recurrent"}));
+  ASSIGN_OR_RETURN(int64_t conv, layers.GetInt("conv", 0));
+  ASSIGN_OR_RETURN(int64_t fc, layers.GetInt("fc", 0));
+  ASSIGN_OR_RETURN(int64_t rc, layers.GetInt("recurrent", 0));
+  if (conv < 0 || fc < 0 || rc < 0 || conv + fc + rc == 0 || conv + fc + rc > 100000) {
+    return layers.Error("layer counts must be non-negative with at least one layer");
+  }
+  m.conv_layers = static_cast<int>(conv);
+  m.fc_layers = static_cast<int>(fc);
+  m.recurrent_layers = static_cast<int>(rc);
+  ASSIGN_OR_RETURN(m.macs, root.GetDoubleIn("macs", 1, kHuge));
+  ASSIGN_OR_RETURN(m.fc_macs, root.GetDoubleIn("fc_macs", 0, kHuge, 0.0));
+  ASSIGN_OR_RETURN(m.recurrent_macs, root.GetDoubleIn("recurrent_macs", 0, kHuge, 0.0));
+  if (m.fc_macs + m.recurrent_macs > m.macs) {
+    return root.Error("fc_macs + recurrent_macs exceed macs");
+  }
+  ASSIGN_OR_RETURN(m.params, root.GetDoubleIn("params", 0, kHuge, 0.0));
+  ASSIGN_OR_RETURN(m.input_bytes, root.GetDoubleIn("input_bytes", 1, kHuge));
+  ASSIGN_OR_RETURN(m.output_bytes, root.GetDoubleIn("output_bytes", 1, kHuge));
+  ASSIGN_OR_RETURN(ConfigNode acc, root.Child("accuracy"));
+  RETURN_IF_ERROR(acc.CheckKeys({"fp32", "fp16", "int8"}));
+  for (int p = 0; p < kNumPrecisions; ++p) {
+    std::string pname(PrecisionName(static_cast<Precision>(p)));
+    if (acc.Has(pname)) {
+      ASSIGN_OR_RETURN(m.accuracy[p], acc.GetDoubleIn(pname, 0, 1));
+    }
+  }
+  if (!m.HasPrecision(Precision::kFp32)) return acc.Error("missing required key 'fp32'");
+  return m;
+}
+
+Result<ModelProfile> LoadModelProfile(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
+  return ParseModelProfile(root);
+}
+
+// ---- Networks --------------------------------------------------------------------------------
+
+NetworkProfile::Point NetworkProfile::At(double signal_dbm) const {
+  if (signal_dbm <= curve.front().signal_dbm) return curve.front();
+  if (signal_dbm >= curve.back().signal_dbm) return curve.back();
+  auto hi = std::upper_bound(curve.begin(), curve.end(), signal_dbm,
+                             [](double s, const Point& p) { return s < p.signal_dbm; });
+  auto lo = hi - 1;
+  double w = (signal_dbm - lo->signal_dbm) / (hi->signal_dbm - lo->signal_dbm);
+  auto lerp = [w](double a, double b) { return a + w * (b - a); };
+  return {signal_dbm, lerp(lo->down_mbps, hi->down_mbps), lerp(lo->up_mbps, hi->up_mbps),
+          lerp(lo->rtt_ms, hi->rtt_ms)};
+}
+
+Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root) {
+  RETURN_IF_ERROR(root.CheckKeys({"name", "kind", "min_signal_dbm", "curve", "power"}));
+  NetworkProfile n;
+  ASSIGN_OR_RETURN(n.name, root.GetString("name"));
+  RETURN_IF_ERROR(CheckName(root, n.name));
+  ASSIGN_OR_RETURN(ConfigNode kind_node, root.Child("kind"));
+  ASSIGN_OR_RETURN(std::string kind, kind_node.AsString());
+  if (kind == "wifi") {
+    n.kind = NetworkKind::kWifi;
+  } else if (kind == "cellular") {
+    n.kind = NetworkKind::kCellular;
+  } else if (kind == "wifi_direct") {
+    n.kind = NetworkKind::kWifiDirect;
+  } else {
+    return kind_node.Error("unknown network kind '" + kind +
+                           "' (valid: wifi, cellular, wifi_direct)");
+  }
+  ASSIGN_OR_RETURN(n.min_signal_dbm, root.GetDoubleIn("min_signal_dbm", -199, 0));
+  ASSIGN_OR_RETURN(ConfigNode curve, root.Child("curve"));
+  RETURN_IF_ERROR(curve.ExpectSequence());
+  if (curve.size() == 0) return curve.Error("expected at least one point");
+  for (size_t i = 0; i < curve.size(); ++i) {
+    ConfigNode p = curve.At(i);
+    RETURN_IF_ERROR(p.CheckKeys({"signal_dbm", "down_mbps", "up_mbps", "rtt_ms"}));
+    NetworkProfile::Point pt{};
+    ASSIGN_OR_RETURN(pt.signal_dbm, p.GetDoubleIn("signal_dbm", -199, 0));
+    ASSIGN_OR_RETURN(pt.down_mbps, p.GetDoubleIn("down_mbps", 1e-6, 1e6));
+    ASSIGN_OR_RETURN(pt.up_mbps, p.GetDoubleIn("up_mbps", 1e-6, 1e6));
+    ASSIGN_OR_RETURN(pt.rtt_ms, p.GetDoubleIn("rtt_ms", 0, 1e6));
+    if (!n.curve.empty() && pt.signal_dbm <= n.curve.back().signal_dbm) {
+      return p.Error("curve points must be sorted by increasing signal_dbm");
+    }
+    n.curve.push_back(pt);
+  }
+  ASSIGN_OR_RETURN(ConfigNode pw, root.Child("power"));
+  RETURN_IF_ERROR(pw.CheckKeys({"up_mw_per_mbps", "down_mw_per_mbps", "base_mw", "tail_mw",
+                                "tail_s", "promotion_mw", "promotion_s"}));
+  ASSIGN_OR_RETURN(n.up_mw_per_mbps, pw.GetDoubleIn("up_mw_per_mbps", 0, 1e6));
+  ASSIGN_OR_RETURN(n.down_mw_per_mbps, pw.GetDoubleIn("down_mw_per_mbps", 0, 1e6));
+  ASSIGN_OR_RETURN(n.base_mw, pw.GetDoubleIn("base_mw", 0, 1e6));
+  ASSIGN_OR_RETURN(n.tail_mw, pw.GetDoubleIn("tail_mw", 0, 1e6, 0.0));
+  ASSIGN_OR_RETURN(n.tail_s, pw.GetDoubleIn("tail_s", 0, 1e4, 0.0));
+  ASSIGN_OR_RETURN(n.promotion_mw, pw.GetDoubleIn("promotion_mw", 0, 1e6, 0.0));
+  ASSIGN_OR_RETURN(n.promotion_s, pw.GetDoubleIn("promotion_s", 0, 1e4, 0.0));
+  return n;
+}
+
+Result<NetworkProfile> LoadNetworkProfile(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
+  return ParseNetworkProfile(root);
+}
+
+// ---- Devices ---------------------------------------------------------------------------------
+
+Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
+  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "role", "base_power_mw",
+                                  "idle_power_mw", "queue_ms", "targets"}));
+  DeviceProfile d;
+  ASSIGN_OR_RETURN(d.name, root.GetString("name"));
+  RETURN_IF_ERROR(CheckName(root, d.name));
+  ASSIGN_OR_RETURN(d.description, root.GetString("description", ""));
+  ASSIGN_OR_RETURN(d.role, root.GetString("role", "phone"));
+  if (d.role != "phone" && d.role != "server") {
+    return root.Child("role")->Error("unknown role '" + d.role + "' (valid: phone, server)");
+  }
+  ASSIGN_OR_RETURN(d.base_power_mw, root.GetDoubleIn("base_power_mw", 0, 1e7, 0.0));
+  ASSIGN_OR_RETURN(d.idle_power_mw, root.GetDoubleIn("idle_power_mw", 0, 1e7, 0.0));
+  ASSIGN_OR_RETURN(d.queue_ms, root.GetDoubleIn("queue_ms", 0, 1e6, 0.0));
+  ASSIGN_OR_RETURN(ConfigNode targets, root.Child("targets"));
+  RETURN_IF_ERROR(targets.ExpectSequence());
+  if (targets.size() == 0 || targets.size() > 64) {
+    return targets.Error("expected 1 to 64 targets");
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    ASSIGN_OR_RETURN(TargetProfile tp, ParseTarget(targets.At(i)));
+    if (d.FindTarget(tp.name) >= 0) {
+      return targets.At(i).Error("duplicate target name '" + tp.name + "'");
+    }
+    if (d.role == "server" && IsRemote(tp.kind)) {
+      return targets.At(i).Error("a server profile cannot itself offload");
+    }
+    d.targets.push_back(std::move(tp));
+  }
+  return d;
+}
+
+Result<DeviceProfile> LoadDeviceProfile(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
+  return ParseDeviceProfile(root);
+}
+
+// ---- Catalogue -------------------------------------------------------------------------------
+
+std::string ProfileCatalog::Resolve(const std::string& folder, const std::string& name) const {
+  if (name.find('/') != std::string::npos || name.ends_with(".yaml")) return name;
+  return root_ + "/" + folder + "/" + name + ".yaml";
+}
+
+std::vector<std::string> ProfileCatalog::Available(const std::string& folder) const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root_ + "/" + folder, ec)) {
+    if (e.path().extension() == ".yaml") out.push_back(e.path().stem().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status ProfileCatalog::NotFoundError(const std::string& folder, const std::string& name) const {
+  std::vector<std::string> names = Available(folder);
+  std::string msg = "no " + folder + " profile '" + name + "' (looked for " +
+                    Resolve(folder, name) + ")";
+  std::string near = NearestName(name, names);
+  if (!near.empty()) msg += "; did you mean '" + near + "'?";
+  msg += " (available: " + JoinNames(names) + ")";
+  return Status::NotFound(msg);
+}
+
+namespace {
+template <typename T, typename Loader>
+Result<std::shared_ptr<const T>> Cached(std::mutex& mu,
+                                        std::map<std::string, std::shared_ptr<const T>>& cache,
+                                        const std::string& path, Loader load) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(path);
+  if (it != cache.end()) return it->second;
+  ASSIGN_OR_RETURN(T value, load(path));
+  auto ptr = std::make_shared<const T>(std::move(value));
+  cache.emplace(path, ptr);
+  return ptr;
+}
+}  // namespace
+
+Result<std::shared_ptr<const DeviceProfile>> ProfileCatalog::Device(const std::string& name) {
+  std::string path = Resolve("devices", name);
+  if (!std::filesystem::exists(path)) return NotFoundError("devices", name);
+  return Cached(mu_, devices_, path, LoadDeviceProfile);
+}
+
+Result<std::shared_ptr<const NetworkProfile>> ProfileCatalog::Network(const std::string& name) {
+  std::string path = Resolve("networks", name);
+  if (!std::filesystem::exists(path)) return NotFoundError("networks", name);
+  return Cached(mu_, networks_, path, LoadNetworkProfile);
+}
+
+Result<std::shared_ptr<const ModelProfile>> ProfileCatalog::Model(const std::string& name) {
+  std::string path = Resolve("models", name);
+  if (!std::filesystem::exists(path)) return NotFoundError("models", name);
+  return Cached(mu_, models_, path, LoadModelProfile);
+}
+
+}  // namespace autoscale

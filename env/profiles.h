@@ -1,0 +1,144 @@
+// Device, network and model profiles: the sourced numbers the world model is built from
+// (configs/devices, configs/networks, configs/models; schema in configs/README.md).
+// Loaders validate everything and name file, line, column and key path on error.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "env/types.h"
+
+namespace autoscale {
+
+// ---- Models ----------------------------------------------------------------------------------
+
+struct ModelProfile {
+  std::string name;
+  std::string task;
+  int conv_layers = 0;
+  int fc_layers = 0;
+  int recurrent_layers = 0;
+  double macs = 0;            // all multiply-accumulates of one inference
+  double fc_macs = 0;         // of which in fully-connected layers
+  double recurrent_macs = 0;  // of which in recurrent cells
+  double params = 0;
+  double input_bytes = 0;   // bytes sent when offloading one request
+  double output_bytes = 0;  // bytes received back
+  // Accuracy (0..1) per precision; negative when the model has no such variant.
+  std::array<double, kNumPrecisions> accuracy = {-1, -1, -1};
+
+  double conv_macs() const { return macs - fc_macs - recurrent_macs; }
+  int layers() const { return conv_layers + fc_layers + recurrent_layers; }
+  bool HasPrecision(Precision p) const { return accuracy[static_cast<int>(p)] >= 0; }
+  double Accuracy(Precision p) const { return accuracy[static_cast<int>(p)]; }
+};
+
+Result<ModelProfile> ParseModelProfile(const ConfigNode& root);
+Result<ModelProfile> LoadModelProfile(const std::string& path);
+
+// ---- Networks --------------------------------------------------------------------------------
+
+enum class NetworkKind : uint8_t { kWifi, kCellular, kWifiDirect };
+
+struct NetworkProfile {
+  struct Point {
+    double signal_dbm, down_mbps, up_mbps, rtt_ms;
+  };
+  std::string name;
+  NetworkKind kind = NetworkKind::kWifi;
+  double min_signal_dbm = -100;  // below this the link is unusable
+  std::vector<Point> curve;      // sorted by signal_dbm, ascending
+  // Radio power model of Huang et al. (MobiSys 2012): P = up * t_up + down * t_down + base.
+  double up_mw_per_mbps = 0;
+  double down_mw_per_mbps = 0;
+  double base_mw = 0;
+  double tail_mw = 0;
+  double tail_s = 0;
+  double promotion_mw = 0;
+  double promotion_s = 0;
+
+  // Piecewise-linear lookups on the curve, clamped at its ends.
+  Point At(double signal_dbm) const;
+};
+
+Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root);
+Result<NetworkProfile> LoadNetworkProfile(const std::string& path);
+
+// ---- Devices ---------------------------------------------------------------------------------
+
+enum class LayerClass : uint8_t { kConv = 0, kFc = 1, kRecurrent = 2 };
+inline constexpr int kNumLayerClasses = 3;
+
+struct TargetProfile {
+  struct Level {
+    double freq_mhz = 0;
+    double power_mw = 0;  // active power of this processor at this level
+  };
+  std::string name;
+  TargetKind kind = TargetKind::kCpu;
+  int cores = 1;
+  std::vector<Precision> precisions;
+  // Effective GMAC/s at the highest level per layer class and precision (0 = unsupported).
+  std::array<std::array<double, kNumPrecisions>, kNumLayerClasses> gmacs_per_s{};
+  double layer_overhead_us = 0;
+  double memory_bound_fraction = 0;  // share of compute time that does not scale with frequency
+  std::vector<Level> levels;         // highest frequency first
+  // Slowdown = 1 + cpu * cpu_load + gpu * gpu_load + mem * mem_load.
+  double interference_cpu = 0, interference_gpu = 0, interference_mem = 0;
+  // Remote targets only: the server's profile name and the network used to reach it
+  // ("auto": Wi-Fi when connected, else cellular; or a network profile name).
+  std::string server;
+  std::string network;
+
+  bool Supports(Precision p) const;
+};
+
+struct DeviceProfile {
+  std::string name;
+  std::string description;
+  std::string role = "phone";  // "phone" or "server"
+  double base_power_mw = 0;    // platform power outside the processors while computing
+  double idle_power_mw = 0;    // device draw while waiting for a remote result
+  double queue_ms = 0;         // servers: mean queueing delay per request
+  std::vector<TargetProfile> targets;
+
+  int FindTarget(const std::string& name) const;  // -1 when absent
+};
+
+Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root);
+Result<DeviceProfile> LoadDeviceProfile(const std::string& path);
+
+// ---- Catalogue -------------------------------------------------------------------------------
+
+// Finds profiles by name under a config root: devices/NAME.yaml, networks/NAME.yaml,
+// models/NAME.yaml. A name may also be a path to a .yaml file (a profile written by
+// `autoscale profile`). Results are cached; thread-safe.
+class ProfileCatalog {
+ public:
+  explicit ProfileCatalog(std::string config_root) : root_(std::move(config_root)) {}
+
+  Result<std::shared_ptr<const DeviceProfile>> Device(const std::string& name);
+  Result<std::shared_ptr<const NetworkProfile>> Network(const std::string& name);
+  Result<std::shared_ptr<const ModelProfile>> Model(const std::string& name);
+  // Names of the profiles shipped in a folder ("devices", "networks", "models"), sorted.
+  std::vector<std::string> Available(const std::string& folder) const;
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string Resolve(const std::string& folder, const std::string& name) const;
+  Status NotFoundError(const std::string& folder, const std::string& name) const;
+
+  std::string root_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const DeviceProfile>> devices_;    // guarded by mu_
+  std::map<std::string, std::shared_ptr<const NetworkProfile>> networks_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<const ModelProfile>> models_;      // guarded by mu_
+};
+
+}  // namespace autoscale

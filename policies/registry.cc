@@ -1,0 +1,103 @@
+// Policy factories by name (STYLE.md 4).
+#include <functional>
+
+#include "core/registry.h"
+#include "policies/baselines.h"
+#include "policies/policy.h"
+#include "policies/q_learning.h"
+
+namespace autoscale {
+
+namespace {
+
+using Factory =
+    std::function<Result<std::unique_ptr<Policy>>(const ConfigNode*, const PolicyContext&)>;
+
+Status NoParams(const ConfigNode* params) {
+  if (params == nullptr || params->IsNull()) return Status::Ok();
+  return params->CheckKeys(std::initializer_list<std::string_view>{});
+}
+
+Result<std::unique_ptr<Policy>> MakeStatic(const ConfigNode* params, const PolicyContext& ctx) {
+  const ActionSpace& space = ctx.cost_model->actions();
+  std::string target = "cpu_big";
+  std::string precision = "fp32";
+  int64_t level = 0;
+  if (params != nullptr && !params->IsNull()) {
+    RETURN_IF_ERROR(params->CheckKeys({"target", "precision", "level"}));
+    ASSIGN_OR_RETURN(target, params->GetString("target", target));
+    ASSIGN_OR_RETURN(precision, params->GetString("precision", precision));
+    ASSIGN_OR_RETURN(level, params->GetInt("level", 0));
+  }
+  auto where = [&](std::string_view key) -> Status {
+    if (params == nullptr || !params->Has(key)) return Status::InvalidArgument("static policy");
+    return params->Child(key)->Error("");
+  };
+  auto fail = [&](std::string_view key, const std::string& what) -> Status {
+    Status w = where(key);
+    return Status::InvalidArgument(w.message() + what);
+  };
+  bool known = false;
+  for (const auto& t : space.target_names) known = known || t == target;
+  if (!known) {
+    std::string msg = "unknown target '" + target + "'";
+    std::string near = NearestName(target, space.target_names);
+    if (!near.empty()) msg += "; did you mean '" + near + "'?";
+    return fail("target", msg + " (valid targets of device '" + ctx.cost_model->device().name +
+                              "': " + JoinNames(space.target_names) + ")");
+  }
+  auto p = ParsePrecision(precision);
+  if (!p.ok()) return fail("precision", p.status().message());
+  int a = space.Find(target, *p, static_cast<int>(level));
+  if (a < 0) {
+    return fail("level", "target '" + target + "' has no action at precision " + precision +
+                             " and level " + std::to_string(level));
+  }
+  return std::unique_ptr<Policy>(new StaticPolicy(ctx, a));
+}
+
+const Registry<Factory>& Policies() {
+  static const Registry<Factory>* r = [] {
+    auto* reg = new Registry<Factory>("policy");
+    reg->Register("q_learning", [](const ConfigNode* params, const PolicyContext& ctx)
+                                    -> Result<std::unique_ptr<Policy>> {
+      ASSIGN_OR_RETURN(QLearningOptions o, ParseQLearningOptions(params));
+      return std::unique_ptr<Policy>(new QLearningPolicy(ctx, std::move(o)));
+    });
+    reg->Register("static", MakeStatic);
+    reg->Register("model_greedy", [](const ConfigNode* params, const PolicyContext& ctx)
+                                      -> Result<std::unique_ptr<Policy>> {
+      RETURN_IF_ERROR(NoParams(params));
+      return std::unique_ptr<Policy>(new ModelGreedyPolicy(ctx));
+    });
+    reg->Register("random", [](const ConfigNode* params, const PolicyContext& ctx)
+                                -> Result<std::unique_ptr<Policy>> {
+      RETURN_IF_ERROR(NoParams(params));
+      return std::unique_ptr<Policy>(new RandomPolicy(ctx));
+    });
+    reg->Register("oracle", [](const ConfigNode* params, const PolicyContext& ctx)
+                                -> Result<std::unique_ptr<Policy>> {
+      RETURN_IF_ERROR(NoParams(params));
+      if (ctx.oracle == nullptr) {
+        return Status::InvalidArgument(
+            "policy 'oracle' needs the simulator's ground truth; it cannot run on a device");
+      }
+      return std::unique_ptr<Policy>(new OraclePolicy(ctx));
+    });
+    return reg;
+  }();
+  return *r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Policy>> CreatePolicy(const std::string& name, const ConfigNode* params,
+                                             const PolicyContext& ctx) {
+  if (ctx.cost_model == nullptr) return Status::Internal("PolicyContext without a cost model");
+  ASSIGN_OR_RETURN(const Factory* f, Policies().Find(name));
+  return (*f)(params, ctx);
+}
+
+std::vector<std::string> PolicyNames() { return Policies().Names(); }
+
+}  // namespace autoscale
