@@ -21,7 +21,7 @@ class Registry {
 
   void Register(const std::string& name, Factory f) { factories_[name] = std::move(f); }
 
-  // The factory for `name`, or NotFound "unknown policy 'qlearn'; did you mean 'q_learning'?
+  // The factory for `name`, or NotFound "unknown policy 'q_learnig'; did you mean 'q_learning'?
   // valid: ...".
   Result<const Factory*> Find(const std::string& name) const {
     auto it = factories_.find(name);

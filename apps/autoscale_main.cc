@@ -1,0 +1,230 @@
+// autoscale: the command-line front end. `autoscale sim` is the main job (DESIGN.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/file_util.h"
+#include "core/strings.h"
+#include "env/profiles.h"
+#include "policies/policy.h"
+#include "sim/experiment.h"
+#include "sim/report.h"
+
+namespace autoscale {
+namespace {
+
+constexpr const char* kUsage = R"(usage: autoscale <command> [options]
+
+commands:
+  sim [EXPERIMENT.yaml]   run a trace-driven experiment (default: configs/experiments/default.yaml)
+  check-config [FILE...]  validate profiles and experiments (default: every shipped one)
+  policies                list the policy names an experiment may use
+  help                    show this text
+
+Run `autoscale <command> --help` for a command's options.
+)";
+
+constexpr const char* kSimUsage = R"(usage: autoscale sim [EXPERIMENT.yaml] [options]
+
+Replays the experiment's scenarios (devices x networks x loads x requests) for every policy and
+seed: each run trains on a training episode and is scored on a held-out evaluation episode.
+Prints a table, and writes runs.csv, summary.json and plots (SVG, through gnuplot) to --out.
+
+options:
+  --json FILE   also write the machine-readable summary to FILE
+  --out DIR     report folder (default: results/<experiment name>)
+  --jobs N      worker threads (default: all cores)
+  --quiet       no progress display
+  -h, --help    show this text
+
+With no EXPERIMENT, runs the shipped default: three phones, nine models, strong and weak Wi-Fi
+and LTE, no / moderate / heavy co-runner load, a real-time and a relaxed latency bound.
+)";
+
+// Where the shipped configs are: $AUTOSCALE_CONFIG_DIR, beside the executable, or the source tree.
+std::string ConfigDir() {
+  if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) return env;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto p : {exe.parent_path() / "configs", exe.parent_path() / "../configs",
+                   exe.parent_path() / "../share/autoscale/configs"}) {
+      if (std::filesystem::is_directory(p / "experiments")) return p.lexically_normal().string();
+    }
+  }
+  return std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
+}
+
+int Fail(const Status& s) {
+  std::cerr << "autoscale: error: " << s.message() << "\n";
+  return 1;
+}
+
+int Sim(const std::vector<std::string>& args) {
+  std::string experiment_path, json_path, out_dir;
+  int jobs = 0;
+  bool quiet = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* dst) -> bool {
+      if (i + 1 >= args.size()) {
+        std::cerr << "autoscale sim: " << a << " needs a value\n" << kSimUsage;
+        return false;
+      }
+      *dst = args[++i];
+      return true;
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kSimUsage;
+      return 0;
+    } else if (a == "--json") {
+      if (!value(&json_path)) return 2;
+    } else if (a == "--out") {
+      if (!value(&out_dir)) return 2;
+    } else if (a == "--jobs") {
+      std::string v;
+      long long n = 0;
+      if (!value(&v)) return 2;
+      if (!ParseInt64(v, &n) || n < 1 || n > 1024) {
+        std::cerr << "autoscale sim: --jobs expects a number from 1 to 1024, got '" << v << "'\n";
+        return 2;
+      }
+      jobs = static_cast<int>(n);
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "autoscale sim: unknown option '" << a << "'\n" << kSimUsage;
+      return 2;
+    } else if (experiment_path.empty()) {
+      experiment_path = a;
+    } else {
+      std::cerr << "autoscale sim: one experiment at a time (got '" << experiment_path
+                << "' and '" << a << "')\n";
+      return 2;
+    }
+  }
+  if (experiment_path.empty()) experiment_path = ConfigDir() + "/experiments/default.yaml";
+  auto exp = LoadExperiment(experiment_path);
+  if (!exp.ok()) return Fail(exp.status());
+  if (out_dir.empty()) out_dir = "results/" + exp->name;
+
+  const size_t runs = exp->scenarios.size() * exp->seeds.size() * exp->policies.size();
+  std::cerr << "autoscale sim: " << exp->name << ": " << exp->scenarios.size() << " scenarios x "
+            << exp->policies.size() << " policies x " << exp->seeds.size() << " seeds = " << runs
+            << " runs\n";
+  const bool tty = ::isatty(STDERR_FILENO);
+  RunOptions opts;
+  opts.threads = jobs;
+  if (!quiet) {
+    opts.progress = [tty](size_t done, size_t total, const std::string& scenario) {
+      if (tty) {
+        std::fprintf(stderr, "\r[%zu/%zu] %3zu%% %-48s", done, total, done * 100 / total,
+                     scenario.c_str());
+        if (done == total) std::fprintf(stderr, "\n");
+      } else if (done * 10 / total != (done - 1) * 10 / total || done == total) {
+        std::fprintf(stderr, "[%zu/%zu] %zu%%\n", done, total, done * 100 / total);
+      }
+    };
+  }
+  auto result = RunExperiment(*exp, opts);
+  if (!result.ok()) return Fail(result.status());
+  PrintTable(std::cout, *exp, *result);
+  std::string note;
+  Status st = WriteReports(out_dir, *exp, *result, &note);
+  if (!st.ok()) return Fail(st);
+  if (!json_path.empty()) {
+    st = WriteFileAtomic(json_path, SummaryJson(*exp, *result));
+    if (!st.ok()) return Fail(st);
+  }
+  std::fprintf(stderr, "simulated %zu requests in %.2f s (%.2f M requests/s on %d threads)\n",
+               result->simulated_requests, result->wall_seconds,
+               result->simulated_requests / result->wall_seconds / 1e6,
+               jobs > 0 ? jobs : static_cast<int>(std::thread::hardware_concurrency()));
+  std::cerr << "reports: " << out_dir << "/{runs.csv,summary.json,energy_over_time.svg,"
+            << "target_mix.svg}" << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  if (!note.empty()) std::cerr << "note: " << note << "\n";
+  return 0;
+}
+
+int CheckConfig(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      std::cout << "usage: autoscale check-config [FILE...]\n\nValidates device, network and "
+                   "model profiles and experiments (by folder: devices/, networks/, models/,\n"
+                   "experiments/). With no FILE, checks every shipped one.\n";
+      return 0;
+    }
+    files.push_back(a);
+  }
+  const std::string dir = ConfigDir();
+  if (files.empty()) {
+    for (const char* sub : {"devices", "networks", "models", "experiments"}) {
+      std::vector<std::string> found;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir + "/" + sub, ec)) {
+        if (e.path().extension() == ".yaml") found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    }
+  }
+  int bad = 0;
+  for (const auto& f : files) {
+    const std::string folder = std::filesystem::path(f).parent_path().filename().string();
+    Status st;
+    if (folder == "devices") {
+      st = LoadDeviceProfile(f).status();
+    } else if (folder == "networks") {
+      st = LoadNetworkProfile(f).status();
+    } else if (folder == "models") {
+      st = LoadModelProfile(f).status();
+    } else if (folder == "experiments") {
+      st = LoadExperiment(f).status();
+    } else {
+      st = Status::InvalidArgument(f + ": not under devices/, networks/, models/ or "
+                                   "experiments/, so its kind is unknown");
+    }
+    if (st.ok()) {
+      std::cout << "ok    " << f << "\n";
+    } else {
+      ++bad;
+      std::cout << "FAIL  " << st.message() << "\n";
+    }
+  }
+  std::cout << files.size() - bad << " passed, " << bad << " failed\n";
+  return bad ? 1 : 0;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "sim") return Sim(args);
+  if (cmd == "check-config") return CheckConfig(args);
+  if (cmd == "policies") {
+    for (const auto& n : PolicyNames()) std::cout << n << "\n";
+    return 0;
+  }
+  std::vector<std::string> cmds = {"sim", "check-config", "policies", "help"};
+  std::string near = NearestName(cmd, cmds);
+  std::cerr << "autoscale: unknown command '" << cmd << "'"
+            << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n" << kUsage;
+  return 2;
+}
+
+}  // namespace
+}  // namespace autoscale
+
+int main(int argc, char** argv) { return autoscale::Main(argc, argv); }

@@ -1,0 +1,406 @@
+#include "sim/experiment.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "core/random.h"
+#include "core/strings.h"
+#include "policies/baselines.h"
+#include "policies/policy.h"
+#include "sim/simulation.h"
+
+namespace autoscale {
+
+namespace {
+
+uint64_t HashString(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+Result<std::vector<std::string>> NameList(const ConfigNode& parent, const char* key) {
+  ASSIGN_OR_RETURN(ConfigNode n, parent.Child(key));
+  ASSIGN_OR_RETURN(std::vector<std::string> v, n.AsStringList());
+  if (v.empty()) return n.Error("expected at least one name");
+  return v;
+}
+
+Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
+  RETURN_IF_ERROR(list.ExpectSequence());
+  if (list.size() == 0) return list.Error("expected at least one policy");
+  for (size_t i = 0; i < list.size(); ++i) {
+    ConfigNode p = list.At(i);
+    PolicySpec spec;
+    if (p.IsScalar()) {
+      ASSIGN_OR_RETURN(spec.name, p.AsString());
+    } else {
+      RETURN_IF_ERROR(p.CheckKeys({"name", "label", "params"}));
+      ASSIGN_OR_RETURN(spec.name, p.GetString("name"));
+      ASSIGN_OR_RETURN(spec.label, p.GetString("label", ""));
+      if (auto params = p.Optional("params")) spec.params = std::make_shared<ConfigNode>(*params);
+    }
+    if (spec.label.empty()) spec.label = spec.name;
+    for (const auto& other : exp.policies) {
+      if (other.label == spec.label) {
+        return p.Error("two policies are labelled '" + spec.label + "'; give one a 'label'");
+      }
+    }
+    // Validate name and parameters now, on every device, so errors surface before any run.
+    for (const auto& [device, cm] : exp.cost_models) {
+      PolicyContext ctx;
+      ctx.cost_model = cm.get();
+      struct NullOracle : OutcomeOracle {
+        Outcome TrueOutcome(int) const override { return {}; }
+      } oracle;
+      ctx.oracle = &oracle;
+      ctx.reward = exp.reward;
+      auto made = CreatePolicy(spec.name, spec.params.get(), ctx);
+      if (!made.ok()) {
+        const std::string& msg = made.status().message();
+        // Parameter errors already carry a location; name errors get this entry's.
+        if (msg.rfind(p.file(), 0) == 0) return made.status();
+        return p.Error(msg + (exp.cost_models.size() > 1 ? " (device '" + device + "')" : ""));
+      }
+    }
+    exp.policies.push_back(std::move(spec));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Experiment> LoadExperiment(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
+  // Shipped layout: configs/experiments/X.yaml, profiles under configs/.
+  std::string root_dir = root.Directory() + "/..";
+  return ParseExperiment(root, root_dir);
+}
+
+Result<Experiment> ParseExperiment(const ConfigNode& root,
+                                   const std::string& default_config_root) {
+  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
+                                  "train_requests", "eval_requests", "train_epochs",
+                                  "series_bins", "models", "world", "reward", "grid", "networks",
+                                  "loads", "requests", "policies", "references"}));
+  Experiment exp;
+  exp.file = root.file();
+  ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
+  ASSIGN_OR_RETURN(exp.description, root.GetString("description", ""));
+  ASSIGN_OR_RETURN(exp.config_root, root.GetString("config_root", default_config_root));
+  if (root.Has("config_root") && !exp.config_root.empty() && exp.config_root[0] != '/') {
+    exp.config_root = root.Directory() + "/" + exp.config_root;
+  }
+  if (!std::filesystem::is_directory(exp.config_root + "/devices")) {
+    return (root.Has("config_root") ? *root.Child("config_root") : root)
+        .Error("no devices/ folder under config root '" + exp.config_root + "'");
+  }
+  exp.catalog = std::make_shared<ProfileCatalog>(exp.config_root);
+
+  // Seeds and sizes.
+  if (auto seeds = root.Optional("seeds")) {
+    RETURN_IF_ERROR(seeds->ExpectSequence());
+    for (size_t i = 0; i < seeds->size(); ++i) {
+      ASSIGN_OR_RETURN(int64_t s, seeds->At(i).AsInt());
+      if (s < 0) return seeds->At(i).Error("seeds must be non-negative");
+      exp.seeds.push_back(static_cast<uint64_t>(s));
+    }
+    if (exp.seeds.empty()) return seeds->Error("expected at least one seed");
+  } else {
+    exp.seeds = {1};
+  }
+  ASSIGN_OR_RETURN(double train_n, root.GetDoubleIn("train_requests", 0, 1e9, 20000));
+  ASSIGN_OR_RETURN(double eval_n, root.GetDoubleIn("eval_requests", 1, 1e9, 5000));
+  ASSIGN_OR_RETURN(double epochs, root.GetDoubleIn("train_epochs", 1, 1000, 1));
+  ASSIGN_OR_RETURN(double bins, root.GetDoubleIn("series_bins", 1, 10000, 50));
+  exp.train_requests = static_cast<size_t>(train_n);
+  exp.eval_requests = static_cast<size_t>(eval_n);
+  exp.train_epochs = static_cast<int>(epochs);
+  exp.series_bins = static_cast<int>(bins);
+
+  // World and reward.
+  if (auto w = root.Optional("world")) {
+    RETURN_IF_ERROR(w->CheckKeys({"compute_noise", "network_noise", "remote_failure_rate",
+                                  "remote_timeout_ms"}));
+    ASSIGN_OR_RETURN(exp.world.compute_noise, w->GetDoubleIn("compute_noise", 0, 2, 0.05));
+    ASSIGN_OR_RETURN(exp.world.network_noise, w->GetDoubleIn("network_noise", 0, 2, 0.10));
+    ASSIGN_OR_RETURN(exp.world.remote_failure_rate,
+                     w->GetDoubleIn("remote_failure_rate", 0, 1, 0.0));
+    ASSIGN_OR_RETURN(exp.cost.remote_timeout_ms,
+                     w->GetDoubleIn("remote_timeout_ms", 1, 1e7, exp.cost.remote_timeout_ms));
+  }
+  if (auto r = root.Optional("reward")) {
+    RETURN_IF_ERROR(r->CheckKeys({"qos_penalty_mj", "accuracy_penalty_mj"}));
+    ASSIGN_OR_RETURN(exp.reward.qos_penalty_mj,
+                     r->GetDoubleIn("qos_penalty_mj", 0, 1e12, exp.reward.qos_penalty_mj));
+    ASSIGN_OR_RETURN(exp.reward.accuracy_penalty_mj,
+                     r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12,
+                                    exp.reward.accuracy_penalty_mj));
+  }
+
+  // Models.
+  {
+    ASSIGN_OR_RETURN(ConfigNode mnode, root.Child("models"));
+    std::vector<std::string> names;
+    if (mnode.IsScalar() && mnode.raw().Scalar() == "all") {
+      names = exp.catalog->Available("models");
+    } else {
+      ASSIGN_OR_RETURN(names, mnode.AsStringList());
+    }
+    if (names.empty()) return mnode.Error("expected at least one model");
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto m = exp.catalog->Model(names[i]);
+      if (!m.ok()) return (mnode.IsSequence() ? mnode.At(i) : mnode).Error(m.status().message());
+      exp.models.push_back(**m);
+    }
+  }
+
+  // Conditions: from shared files, then inline.
+  ConditionLibrary lib;
+  if (auto c = root.Optional("conditions")) {
+    ASSIGN_OR_RETURN(std::vector<std::string> files, c->AsStringList());
+    for (const auto& f : files) {
+      std::string path = f[0] == '/' ? f : root.Directory() + "/" + f;
+      auto cnode = ConfigNode::LoadFile(path);
+      if (!cnode.ok()) return c->Error(cnode.status().message());
+      RETURN_IF_ERROR(cnode->CheckKeys({"networks", "loads", "requests"}));
+      RETURN_IF_ERROR(lib.Parse(*cnode));
+    }
+  }
+  RETURN_IF_ERROR(lib.Parse(root));
+
+  // The grid.
+  ASSIGN_OR_RETURN(ConfigNode grid, root.Child("grid"));
+  RETURN_IF_ERROR(grid.CheckKeys({"devices", "networks", "loads", "requests"}));
+  ASSIGN_OR_RETURN(auto devices, NameList(grid, "devices"));
+  ASSIGN_OR_RETURN(auto networks, NameList(grid, "networks"));
+  ASSIGN_OR_RETURN(auto loads, NameList(grid, "loads"));
+  ASSIGN_OR_RETURN(auto requests, NameList(grid, "requests"));
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const std::string& d = devices[i];
+    auto where = grid.Child("devices")->IsSequence() ? grid.Child("devices")->At(i)
+                                                     : *grid.Child("devices");
+    auto dev = exp.catalog->Device(d);
+    if (!dev.ok()) return where.Error(dev.status().message());
+    auto cm = CostModel::Create(**dev, exp.models, *exp.catalog, exp.cost);
+    if (!cm.ok()) return where.Error(cm.status().message());
+    for (const std::string* ref : {&exp.cpu_reference_target, &exp.cloud_reference_target}) {
+      if ((*cm)->actions().Find(*ref, Precision::kFp32) < 0) {
+        return where.Error("device '" + d + "' has no fp32 target '" + *ref +
+                           "', which efficiency is measured against");
+      }
+    }
+    exp.cost_models[d] = std::shared_ptr<const CostModel>(std::move(cm).value());
+  }
+  auto located = [&](const char* key, const Status& s) {
+    return grid.Child(key)->Error(s.message());
+  };
+  for (const auto& d : devices) {
+    for (const auto& n : networks) {
+      auto net = lib.Network(n);
+      if (!net.ok()) return located("networks", net.status());
+      for (const auto& l : loads) {
+        auto load = lib.Load(l);
+        if (!load.ok()) return located("loads", load.status());
+        for (const auto& r : requests) {
+          auto req = lib.Requests(r);
+          if (!req.ok()) return located("requests", req.status());
+          Scenario sc;
+          sc.name = d + "/" + n + "/" + l + "/" + r;
+          sc.device = d;
+          sc.network = **net;
+          sc.load = **load;
+          sc.requests = **req;
+          exp.scenarios.push_back(std::move(sc));
+        }
+      }
+    }
+  }
+
+  ASSIGN_OR_RETURN(ConfigNode pol, root.Child("policies"));
+  RETURN_IF_ERROR(ParsePolicies(pol, exp));
+  if (auto refs = root.Optional("references")) {
+    RETURN_IF_ERROR(refs->CheckKeys({"cpu", "cloud"}));
+    ASSIGN_OR_RETURN(exp.cpu_reference_target, refs->GetString("cpu", "cpu_big"));
+    ASSIGN_OR_RETURN(exp.cloud_reference_target, refs->GetString("cloud", "cloud"));
+    for (const auto& [d, cm] : exp.cost_models) {
+      for (const char* key : {"cpu", "cloud"}) {
+        const std::string& t = key[1] == 'p' ? exp.cpu_reference_target
+                                             : exp.cloud_reference_target;
+        if (cm->actions().Find(t, Precision::kFp32) < 0) {
+          return refs->Error(std::string("device '") + d + "' has no fp32 target '" + t + "'");
+        }
+      }
+    }
+  }
+  return exp;
+}
+
+namespace {
+
+RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed,
+                     const RunMetrics& m, const RunMetrics& series, const CostModel& cm,
+                     double oracle_e, double cpu_e, double cloud_e) {
+  RunSummary s;
+  s.scenario = sc.name;
+  s.device = sc.device;
+  s.network = sc.network.name;
+  s.load = sc.load.name;
+  s.requests_condition = sc.requests.name;
+  s.policy = label;
+  s.seed = seed;
+  s.requests = m.requests();
+  s.energy_mj_per_inference = m.EnergyPerInference();
+  s.latency_ms_p50 = m.LatencyPercentile(0.50);
+  s.latency_ms_p99 = m.LatencyPercentile(0.99);
+  s.qos_violation_rate = m.QosViolationRate();
+  s.accuracy_violation_rate = m.AccuracyViolationRate();
+  s.failure_rate = m.FailureRate();
+  s.oracle_agreement = m.OracleAgreement();
+  const double e = s.energy_mj_per_inference;
+  s.energy_vs_oracle = oracle_e > 0 ? e / oracle_e : 0;
+  s.efficiency_vs_cpu = e > 0 ? cpu_e / e : 0;
+  s.efficiency_vs_cloud = e > 0 ? cloud_e / e : 0;
+  s.target_names = cm.actions().target_names;
+  s.target_counts = m.target_counts();
+  s.series = series.Series();
+  return s;
+}
+
+// One (scenario, seed): the references, then every policy. Returns summaries in policy order.
+Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc, uint64_t seed,
+                                       size_t* simulated) {
+  const CostModel& cm = *exp.cost_models.at(sc.device);
+  const uint64_t h = HashString(sc.name);
+  const size_t train_n = exp.train_requests, eval_n = exp.eval_requests;
+  ASSIGN_OR_RETURN(Episode train,
+                   BuildEpisode(sc, exp.models, *exp.catalog, 0, train_n, seed, 0));
+  ASSIGN_OR_RETURN(Episode eval,
+                   BuildEpisode(sc, exp.models, *exp.catalog, train_n, eval_n, seed, 1));
+  World train_world(cm, train, exp.world, Mix64(seed, h, 100));
+  World eval_world(cm, eval, exp.world, Mix64(seed, h, 101));
+  const int ntargets = static_cast<int>(cm.actions().target_names.size());
+  const size_t total = train_n * exp.train_epochs + eval_n;
+
+  PolicyContext ctx;
+  ctx.cost_model = &cm;
+  ctx.oracle = &eval_world;
+  ctx.reward = exp.reward;
+  ctx.seed = Mix64(seed, h, 7);
+
+  // References: the oracle (whose choices agreement is measured against), always-CPU and
+  // always-cloud, over the evaluation episode.
+  auto run_eval = [&](Policy& p, RunMetrics& m, RunMetrics& s, std::vector<int>* actions,
+                      const std::vector<int>* oracle) {
+    EpisodeRecording rec;
+    rec.metrics = &m;
+    rec.series = &s;
+    rec.series_offset = train_n * exp.train_epochs;
+    rec.actions = actions;
+    rec.oracle = oracle;
+    RunEpisode(p, cm, eval, eval_world, /*training=*/false, rec);
+    *simulated += eval.size();
+  };
+  std::vector<int> oracle_actions;
+  OraclePolicy oracle(ctx);
+  RunMetrics oracle_m(ntargets, exp.series_bins, total), oracle_s = oracle_m;
+  run_eval(oracle, oracle_m, oracle_s, &oracle_actions, nullptr);
+  auto static_energy = [&](const std::string& target) {
+    StaticPolicy p(ctx, cm.actions().Find(target, Precision::kFp32));
+    RunMetrics m(ntargets, 1, 1), s = m;
+    run_eval(p, m, s, nullptr, nullptr);
+    return m.EnergyPerInference();
+  };
+  const double oracle_e = oracle_m.EnergyPerInference();
+  const double cpu_e = static_energy(exp.cpu_reference_target);
+  const double cloud_e = static_energy(exp.cloud_reference_target);
+
+  std::vector<RunSummary> out;
+  for (size_t pi = 0; pi < exp.policies.size(); ++pi) {
+    const PolicySpec& spec = exp.policies[pi];
+    if (spec.name == "oracle" && !spec.params) {
+      // Agreement with itself is 1 by definition; reuse the reference run.
+      RunMetrics m = oracle_m;
+      out.push_back(Summarise(sc, spec.label, seed, m, oracle_s, cm, oracle_e, cpu_e, cloud_e));
+      out.back().oracle_agreement = 1.0;
+      continue;
+    }
+    PolicyContext pctx = ctx;
+    pctx.seed = Mix64(seed, h, 1000 + pi);
+    ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
+                     CreatePolicy(spec.name, spec.params.get(), pctx));
+    RunMetrics m(ntargets, exp.series_bins, total), series = m;
+    if (policy->learns()) {
+      for (int e = 0; e < exp.train_epochs; ++e) {
+        EpisodeRecording rec;
+        rec.series = &series;
+        rec.series_offset = train_n * e;
+        RunEpisode(*policy, cm, train, train_world, /*training=*/true, rec);
+        *simulated += train.size();
+      }
+    }
+    run_eval(*policy, m, series, nullptr, &oracle_actions);
+    out.push_back(Summarise(sc, spec.label, seed, m, series, cm, oracle_e, cpu_e, cloud_e));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t njobs = exp.scenarios.size() * exp.seeds.size();
+  std::vector<std::vector<RunSummary>> results(njobs);
+  std::vector<Status> errors(njobs);
+  std::vector<size_t> simulated(njobs, 0);
+  std::atomic<size_t> next{0};
+  std::mutex progress_mu;
+  size_t done = 0;  // guarded by progress_mu
+
+  auto worker = [&] {
+    for (size_t j = next++; j < njobs; j = next++) {
+      const Scenario& sc = exp.scenarios[j / exp.seeds.size()];
+      const uint64_t seed = exp.seeds[j % exp.seeds.size()];
+      auto r = RunJob(exp, sc, seed, &simulated[j]);
+      if (r.ok()) {
+        results[j] = std::move(r).value();
+      } else {
+        errors[j] = r.status().WithPrefix("scenario " + sc.name + ", seed " +
+                                          std::to_string(seed));
+      }
+      std::lock_guard<std::mutex> lock(progress_mu);
+      ++done;
+      if (options.progress) options.progress(done, njobs, sc.name);
+    }
+  };
+  int threads = options.threads > 0 ? options.threads
+                                     : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::clamp<int>(threads, 1, static_cast<int>(std::max<size_t>(1, njobs)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+
+  ExperimentResult res;
+  for (size_t j = 0; j < njobs; ++j) {
+    if (!errors[j].ok()) return errors[j];
+    res.simulated_requests += simulated[j];
+  }
+  // Order: scenario, then policy, then seed.
+  for (size_t s = 0; s < exp.scenarios.size(); ++s) {
+    for (size_t p = 0; p < exp.policies.size(); ++p) {
+      for (size_t k = 0; k < exp.seeds.size(); ++k) {
+        res.runs.push_back(std::move(results[s * exp.seeds.size() + k][p]));
+      }
+    }
+  }
+  res.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return res;
+}
+
+}  // namespace autoscale

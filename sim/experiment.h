@@ -1,0 +1,87 @@
+// Experiments: a YAML grid of scenarios (devices x networks x loads x requests) x policies x
+// seeds, each run trained on a training episode and scored on a held-out evaluation episode,
+// in parallel on all cores. Schema in configs/README.md ("experiments/").
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "env/cost_model.h"
+#include "env/profiles.h"
+#include "policies/reward.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+namespace autoscale {
+
+struct PolicySpec {
+  std::string name;   // registry name
+  std::string label;  // how reports call it (default: the name)
+  std::shared_ptr<ConfigNode> params;  // may be null
+};
+
+struct Experiment {
+  std::string name;
+  std::string description;
+  std::string file;         // where it was loaded from
+  std::string config_root;  // devices/, networks/, models/ live here
+  std::vector<uint64_t> seeds;
+  size_t train_requests = 20000;
+  size_t eval_requests = 5000;
+  int train_epochs = 1;
+  int series_bins = 50;
+  std::vector<ModelProfile> models;
+  WorldOptions world;
+  CostModelOptions cost;
+  RewardConfig reward;
+  std::vector<Scenario> scenarios;
+  std::vector<PolicySpec> policies;
+  // The references efficiency is measured against: always the mobile CPU, always the cloud.
+  std::string cpu_reference_target = "cpu_big";
+  std::string cloud_reference_target = "cloud";
+  // Loaded state the runs share (immutable once loaded).
+  std::shared_ptr<ProfileCatalog> catalog;
+  std::map<std::string, std::shared_ptr<const CostModel>> cost_models;  // by device name
+};
+
+// Loads and validates an experiment; every profile and trace it names is loaded now, so a bad
+// file anywhere fails here, naming the file, line, column and key path.
+Result<Experiment> LoadExperiment(const std::string& path);
+Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& default_config_root);
+
+// The evaluation summary of one (scenario, policy, seed) run.
+struct RunSummary {
+  std::string scenario, device, network, load, requests_condition;
+  std::string policy;  // label
+  uint64_t seed = 0;
+  uint64_t requests = 0;
+  double energy_mj_per_inference = 0;
+  double latency_ms_p50 = 0, latency_ms_p99 = 0;
+  double qos_violation_rate = 0, accuracy_violation_rate = 0, failure_rate = 0;
+  double oracle_agreement = 0;
+  double energy_vs_oracle = 0;
+  double efficiency_vs_cpu = 0, efficiency_vs_cloud = 0;
+  std::vector<std::string> target_names;
+  std::vector<uint64_t> target_counts;
+  std::vector<double> series;  // energy per inference over the run (training, then evaluation)
+};
+
+struct ExperimentResult {
+  std::vector<RunSummary> runs;  // scenario-major, then policy, then seed: a fixed order
+  double wall_seconds = 0;
+  size_t simulated_requests = 0;
+};
+
+struct RunOptions {
+  int threads = 0;  // 0: all cores
+  // Called after each (scenario, seed) job: (done, total, scenario name). Serialised.
+  std::function<void(size_t, size_t, const std::string&)> progress;
+};
+
+Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options = {});
+
+}  // namespace autoscale

@@ -1,0 +1,65 @@
+// Metrics of one policy run: what it cost, how often it missed its constraints, what it chose.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "env/types.h"
+
+namespace autoscale {
+
+class RunMetrics {
+ public:
+  // `num_targets`: the device's target count (for the mix of targets chosen); `series_bins`:
+  // resolution of the energy-over-time series, which spans training and evaluation.
+  RunMetrics(int num_targets, int series_bins, size_t series_total);
+
+  // Adds one evaluated request. `agrees`: the choice equals the oracle's.
+  void Record(const Observation& obs, int target, const Outcome& out, bool agrees) {
+    ++requests_;
+    energy_mj_ += out.energy_mj;
+    qos_violations_ += MissesLatency(out, obs);
+    accuracy_violations_ += MissesAccuracy(out, obs);
+    failures_ += out.failed;
+    agreements_ += agrees;
+    latencies_.push_back(out.latency_ms);
+    ++target_counts_[target];
+  }
+  // Adds one request (training or evaluation) to the energy-over-time series at position
+  // `index` of the run.
+  void RecordSeries(size_t index, float energy_mj) {
+    const size_t b = std::min(index * series_energy_.size() / series_total_,
+                              series_energy_.size() - 1);
+    series_energy_[b] += energy_mj;
+    ++series_count_[b];
+  }
+
+  uint64_t requests() const { return requests_; }
+  double energy_mj() const { return energy_mj_; }
+  double EnergyPerInference() const { return requests_ ? energy_mj_ / requests_ : 0; }
+  double QosViolationRate() const { return requests_ ? double(qos_violations_) / requests_ : 0; }
+  double AccuracyViolationRate() const {
+    return requests_ ? double(accuracy_violations_) / requests_ : 0;
+  }
+  double FailureRate() const { return requests_ ? double(failures_) / requests_ : 0; }
+  double OracleAgreement() const { return requests_ ? double(agreements_) / requests_ : 0; }
+  // Latency percentile (nearest rank), q in [0, 1]. Sorts a copy.
+  double LatencyPercentile(double q) const;
+  const std::vector<uint64_t>& target_counts() const { return target_counts_; }
+  // Mean energy per inference of each series bin (NaN where a bin holds no request).
+  std::vector<double> Series() const;
+
+ private:
+  uint64_t requests_ = 0;
+  double energy_mj_ = 0;
+  uint64_t qos_violations_ = 0, accuracy_violations_ = 0, failures_ = 0, agreements_ = 0;
+  std::vector<float> latencies_;
+  std::vector<uint64_t> target_counts_;
+  std::vector<double> series_energy_;
+  std::vector<uint32_t> series_count_;
+  size_t series_total_;
+};
+
+}  // namespace autoscale

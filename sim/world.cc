@@ -1,0 +1,35 @@
+#include "sim/world.h"
+
+#include <cmath>
+
+#include "core/random.h"
+
+namespace autoscale {
+
+World::World(const CostModel& cost_model, const Episode& episode, const WorldOptions& options,
+             uint64_t seed)
+    : cm_(cost_model),
+      ep_(episode),
+      opt_(options),
+      seed_(seed),
+      compute_bias_(static_cast<float>(-0.5 * options.compute_noise * options.compute_noise)),
+      network_bias_(static_cast<float>(-0.5 * options.network_noise * options.network_noise)) {}
+
+Outcome World::Execute(int action) const {
+  const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
+  Conditions c;
+  c.compute_factor = std::exp(static_cast<float>(opt_.compute_noise * NormalFromBits(key)) +
+                              compute_bias_);
+  c.prev_gap_s = ep_.PrevGap(index_);
+  c.next_gap_s = ep_.NextGap(index_);
+  if (IsRemote(cm_.actions().target_kinds[cm_.actions().actions[action].target])) {
+    const uint64_t k2 = Mix64(key);
+    c.network_factor = std::exp(static_cast<float>(opt_.network_noise * NormalFromBits(k2)) +
+                                network_bias_);
+    const uint64_t k3 = Mix64(k2);
+    c.drop = opt_.remote_failure_rate > 0 && ToUnit(k3) < opt_.remote_failure_rate;
+  }
+  return cm_.Evaluate(action, *obs_, c);
+}
+
+}  // namespace autoscale

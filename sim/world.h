@@ -1,0 +1,45 @@
+// World: the simulated ground truth for one episode. The cost model gives each action's expected
+// cost; the world adds seeded noise that is a pure function of (seed, request, action), so every
+// policy run over the same episode meets exactly the same world, and the oracle can ask what any
+// action would have cost for the request at hand.
+#pragma once
+
+#include <cstdint>
+
+#include "env/cost_model.h"
+#include "policies/policy.h"
+#include "sim/scenario.h"
+
+namespace autoscale {
+
+struct WorldOptions {
+  double compute_noise = 0.05;     // lognormal sigma of compute time, per request and action
+  double network_noise = 0.10;     // lognormal sigma of link throughput
+  double remote_failure_rate = 0;  // probability that an offload's connection drops
+};
+
+class World : public OutcomeOracle {
+ public:
+  World(const CostModel& cost_model, const Episode& episode, const WorldOptions& options,
+        uint64_t seed);
+
+  // Selects the request the next TrueOutcome()/Execute() calls concern.
+  void SetRequest(size_t index, const Observation& obs) {
+    index_ = index;
+    obs_ = &obs;
+  }
+  // What running `action` on the current request costs (the ground truth).
+  Outcome Execute(int action) const;
+  Outcome TrueOutcome(int action) const override { return Execute(action); }
+
+ private:
+  const CostModel& cm_;
+  const Episode& ep_;
+  WorldOptions opt_;
+  uint64_t seed_;
+  float compute_bias_, network_bias_;  // -sigma^2/2: keeps the noise mean-preserving
+  size_t index_ = 0;
+  const Observation* obs_ = nullptr;
+};
+
+}  // namespace autoscale
