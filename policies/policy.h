@@ -40,6 +40,8 @@ class Policy {
   virtual void SetTraining(bool training) {}
   // Ends an episode (the end of a trace): pending updates are applied without bootstrapping.
   virtual void EndEpisode() {}
+  // Whether the policy learns from feedback (and so needs a training phase).
+  virtual bool learns() const { return false; }
 
   // Learned state. Save writes atomically (temporary file, then rename). Policies without
   // learned state return OK from Save and fail Load with InvalidArgument.

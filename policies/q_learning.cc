@@ -84,7 +84,9 @@ int QLearningPolicy::StateOf(const Observation& obs) const {
          Bucket(e[kFeatGpuLoad], obs.gpu_load) * stride_[kFeatGpuLoad] +
          Bucket(e[kFeatMemLoad], obs.mem_load) * stride_[kFeatMemLoad] +
          Bucket(e[kFeatWifiRssi], obs.wifi_rssi_dbm) * stride_[kFeatWifiRssi] +
-         Bucket(e[kFeatCellRsrp], obs.cell_rsrp_dbm) * stride_[kFeatCellRsrp];
+         // With Wi-Fi up, offloads go over Wi-Fi: the cellular signal would only split states.
+         (obs.wifi_connected() ? 0 : Bucket(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) *
+             stride_[kFeatCellRsrp];
 }
 
 double QLearningPolicy::epsilon() const {
@@ -117,11 +119,23 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
   if (eps > 0 && rng_.Uniform() < eps) {
     return feasible[rng_.Below(static_cast<uint32_t>(feasible.size()))];
   }
-  int best_a = feasible[0];
-  float best = row[best_a];
-  for (size_t k = 1; k < feasible.size(); ++k) {
-    const int a = feasible[k];
-    if (row[a] > best) {
+  // Greedy. While training, untried actions keep their optimistic zero and get tried; when
+  // exploiting, only actions with experience compete (an untried one is not better for being
+  // unknown) unless the state is entirely new.
+  const uint32_t* seen = &visits_[Index(s, 0)];
+  const bool skip_untried = !training_;
+  int best_a = -1;
+  float best = -std::numeric_limits<float>::infinity();
+  for (const int a : feasible) {
+    if (skip_untried && seen[a] == 0) continue;
+    if (row[a] > best || best_a < 0) {
+      best = row[a];
+      best_a = a;
+    }
+  }
+  if (best_a >= 0) return best_a;
+  for (const int a : feasible) {
+    if (row[a] > best || best_a < 0) {
       best = row[a];
       best_a = a;
     }

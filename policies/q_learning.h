@@ -31,7 +31,9 @@ const char* StateFeatureName(int feature);
 struct QLearningOptions {
   double learning_rate = 1.0;       // alpha for a state-action's first update
   double learning_rate_min = 0.05;  // alpha = max(min, learning_rate / (1 + visits))
-  double discount = 0.1;            // gamma
+  // gamma. Requests are independent: an action does not change the next request's state, so
+  // bootstrapping from it only adds the next request's value as noise; 0 is the right default.
+  double discount = 0.0;
   double epsilon_start = 0.2;       // exploration while training, decaying linearly ...
   double epsilon_end = 0.02;        // ... to this ...
   double epsilon_decay_requests = 20000;  // ... over this many training decisions
@@ -61,6 +63,7 @@ class QLearningPolicy : public Policy {
   void Learn(const Observation& obs, int action, const Outcome& outcome) override;
   void SetTraining(bool training) override { training_ = training; }
   void EndEpisode() override;
+  bool learns() const override { return true; }
   Status Save(const std::string& path) const override;
   Status Load(const std::string& path) override;
 
