@@ -23,6 +23,11 @@ inline double ToUnit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-
 // relative error below 1.2e-9). Deterministic across platforms for the same bits.
 double NormalFromBits(uint64_t bits);
 
+// A standard normal deviate quantised to 4096 equiprobable levels (the quantiles at
+// (k + 0.5) / 4096, so |z| <= 3.5): a table lookup for hot loops such as the simulator's
+// noise. Same bits, same value, on every platform.
+float FastNormalFromBits(uint64_t bits);
+
 // xoshiro256** (Blackman and Vigna): the sequential generator for policies and trace generators.
 class Rng {
  public:

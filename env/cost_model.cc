@@ -137,24 +137,37 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
     }
   }
   if (space.actions.size() > 65535) return Status::InvalidArgument("too many actions");
+  cm->candidates_.resize(models.size());
+  for (int a = 0; a < space.size(); ++a) {
+    for (size_t m = 0; m < models.size(); ++m) {
+      const Entry& e = cm->At(a, static_cast<int>(m));
+      if (e.accuracy < 0) continue;
+      cm->candidates_[m].push_back({a, e.accuracy, cm->info_[a].remote ? cm->info_[a].link : -1});
+    }
+  }
   return cm;
 }
 
-bool CostModel::LinkUsable(const ActionInfo& info, const Observation& obs) const {
-  const Link& link = links_[info.link];
+bool CostModel::LinkUsable(int link_index, const Observation& obs) const {
+  const Link& link = links_[link_index];
   if (link.fixed) return obs.p2p_rssi_dbm >= link.fixed->min_signal_dbm;
   return (obs.wifi_connected() && obs.wifi_rssi_dbm >= link.wifi->min_signal_dbm) ||
          (obs.cell_connected() && obs.cell_rsrp_dbm >= link.cell->min_signal_dbm);
 }
 
 int CostModel::Feasible(const Observation& obs, std::span<int> out) const {
+  // Each link's state is decided once per request, not once per action.
+  constexpr int kMaxLinks = 16;
+  bool usable[kMaxLinks];
+  const int nl = std::min<int>(static_cast<int>(links_.size()), kMaxLinks);
+  for (int l = 0; l < nl; ++l) usable[l] = LinkUsable(l, obs);
   int n = 0;
-  const int na = space_.size();
-  for (int a = 0; a < na; ++a) {
-    const Entry& e = At(a, obs.model);
-    if (e.accuracy < 0 || e.accuracy < obs.min_accuracy) continue;
-    if (info_[a].remote && !LinkUsable(info_[a], obs)) continue;
-    out[n++] = a;
+  for (const Candidate& c : candidates_[obs.model]) {
+    if (c.accuracy < obs.min_accuracy) continue;
+    if (c.link >= 0 && (c.link >= kMaxLinks ? !LinkUsable(c.link, obs) : !usable[c.link])) {
+      continue;
+    }
+    out[n++] = c.action;
   }
   return n;
 }

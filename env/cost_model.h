@@ -98,7 +98,16 @@ class CostModel {
   const Entry& At(int action, int model) const {
     return entries_[static_cast<size_t>(action) * models_.size() + model];
   }
-  bool LinkUsable(const ActionInfo& info, const Observation& obs) const;
+  bool LinkUsable(int link, const Observation& obs) const;
+
+  // Per model, the actions that can run it at all (precision present and supported), with what
+  // Feasible() still has to check per request: accuracy and, for remote targets, the link.
+  struct Candidate {
+    int action;
+    float accuracy;
+    int link;  // -1 for local targets
+  };
+  std::vector<std::vector<Candidate>> candidates_;
 
   DeviceProfile device_;
   std::vector<ModelProfile> models_;

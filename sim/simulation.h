@@ -20,9 +20,30 @@ struct EpisodeRecording {
   std::vector<int>* actions = nullptr;      // where to store each chosen action (optional)
 };
 
-// Replays `episode` through `policy` against `world` (which must be built on the same episode).
-// Training mode lets the policy explore. Requests with no feasible action (none can meet the
-// accuracy floor, say) are counted as failed in the metrics and skipped by the policy.
+// Steps one policy through one episode, a request at a time. Requests with no feasible action
+// (none can meet the accuracy floor, say) count as failed in the metrics and skip the policy.
+class EpisodeRunner {
+ public:
+  // `world` must be built on `episode`. Training mode lets the policy explore.
+  EpisodeRunner(Policy& policy, const CostModel& cost_model, const Episode& episode, World& world,
+                bool training, const EpisodeRecording& rec);
+
+  // Runs request `index()`; false once the episode is over (then Finish() has run).
+  bool Step();
+  size_t index() const { return i_; }
+
+ private:
+  Policy& policy_;
+  const CostModel& cm_;
+  const Episode& ep_;
+  World& world_;
+  EpisodeRecording rec_;
+  Observer observer_;
+  std::vector<int> feasible_;
+  size_t i_ = 0;
+};
+
+// Replays the whole episode.
 void RunEpisode(Policy& policy, const CostModel& cost_model, const Episode& episode, World& world,
                 bool training, const EpisodeRecording& rec);
 

@@ -13,18 +13,21 @@ World::World(const CostModel& cost_model, const Episode& episode, const WorldOpt
       opt_(options),
       seed_(seed),
       compute_bias_(static_cast<float>(-0.5 * options.compute_noise * options.compute_noise)),
-      network_bias_(static_cast<float>(-0.5 * options.network_noise * options.network_noise)) {}
+      network_bias_(static_cast<float>(-0.5 * options.network_noise * options.network_noise)) {
+  const ActionSpace& space = cost_model.actions();
+  for (const Action& a : space.actions) remote_.push_back(IsRemote(space.target_kinds[a.target]));
+}
 
 Outcome World::Execute(int action) const {
   const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
   Conditions c;
-  c.compute_factor = std::exp(static_cast<float>(opt_.compute_noise * NormalFromBits(key)) +
+  c.compute_factor = std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) +
                               compute_bias_);
   c.prev_gap_s = ep_.PrevGap(index_);
   c.next_gap_s = ep_.NextGap(index_);
-  if (IsRemote(cm_.actions().target_kinds[cm_.actions().actions[action].target])) {
+  if (remote_[action]) {
     const uint64_t k2 = Mix64(key);
-    c.network_factor = std::exp(static_cast<float>(opt_.network_noise * NormalFromBits(k2)) +
+    c.network_factor = std::exp(static_cast<float>(opt_.network_noise * FastNormalFromBits(k2)) +
                                 network_bias_);
     const uint64_t k3 = Mix64(k2);
     c.drop = opt_.remote_failure_rate > 0 && ToUnit(k3) < opt_.remote_failure_rate;
