@@ -147,8 +147,8 @@ int Sim(const std::vector<std::string>& args) {
                result->simulated_requests, result->wall_seconds,
                result->simulated_requests / result->wall_seconds / 1e6,
                jobs > 0 ? jobs : static_cast<int>(std::thread::hardware_concurrency()));
-  std::cerr << "reports: " << out_dir << "/{runs.csv,summary.json,energy_over_time.svg,"
-            << "target_mix.svg}" << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  std::cerr << "reports: " << out_dir << "/{runs.csv,summary.json,energy_over_time.png,"
+            << "target_mix.png}" << (json_path.empty() ? "" : ", " + json_path) << "\n";
   if (!note.empty()) std::cerr << "note: " << note << "\n";
   return 0;
 }

@@ -46,10 +46,12 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   tp.kind = *k;
 
   if (IsRemote(tp.kind)) {
-    for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us"}) {
+    for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
+                                   "memory_bound_fraction", "interference"}) {
       if (t.Has(local_only)) {
-        return t.Error(std::string("'") + local_only + "' does not apply to a remote target; " +
-                       "the server profile holds its processors");
+        return t.Child(local_only)->Error(std::string("'") + local_only +
+                                          "' does not apply to a remote target; " +
+                                          "the server profile holds its processors");
       }
     }
     ASSIGN_OR_RETURN(tp.server, t.GetString("server"));
@@ -63,6 +65,12 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
     return tp;
   }
 
+  for (const char* remote_only : {"server", "network"}) {
+    if (t.Has(remote_only)) {
+      return t.Child(remote_only)->Error(std::string("'") + remote_only +
+                                         "' applies only to a remote target (kind cloud or nearby)");
+    }
+  }
   ASSIGN_OR_RETURN(int64_t cores, t.GetInt("cores", 1));
   if (cores < 1 || cores > 256) return t.Error("cores must be in [1, 256]");
   tp.cores = static_cast<int>(cores);

@@ -116,7 +116,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root,
   ASSIGN_OR_RETURN(double train_n, root.GetDoubleIn("train_requests", 0, 1e9, 20000));
   ASSIGN_OR_RETURN(double eval_n, root.GetDoubleIn("eval_requests", 1, 1e9, 5000));
   ASSIGN_OR_RETURN(double epochs, root.GetDoubleIn("train_epochs", 1, 1000, 1));
-  ASSIGN_OR_RETURN(double bins, root.GetDoubleIn("series_bins", 1, 10000, 50));
+  ASSIGN_OR_RETURN(double bins, root.GetDoubleIn("series_bins", 1, 10000, 100));
   exp.train_requests = static_cast<size_t>(train_n);
   exp.eval_requests = static_cast<size_t>(eval_n);
   exp.train_epochs = static_cast<int>(epochs);

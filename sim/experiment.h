@@ -33,7 +33,7 @@ struct Experiment {
   size_t train_requests = 20000;
   size_t eval_requests = 5000;
   int train_epochs = 1;
-  int series_bins = 50;
+  int series_bins = 100;
   std::vector<ModelProfile> models;
   WorldOptions world;
   CostModelOptions cost;

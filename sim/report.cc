@@ -258,9 +258,9 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   }
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/target_mix.dat", mix));
 
-  std::string gp = "set terminal svg size 960,540 dynamic background rgb 'white'\n";
-  gp += "set datafile missing 'NaN'\n";
-  gp += "set output " + PlotQuote(dir + "/energy_over_time.svg") + "\n";
+  std::string gp = "set terminal pngcairo size 1100,560 background rgb 'white'\n";
+  gp += "set datafile missing 'NaN'\nset termoption noenhanced\n";
+  gp += "set output " + PlotQuote(dir + "/energy_over_time.png") + "\n";
   gp += "set title " + PlotQuote("Energy per inference over the run: " + exp.name) + "\n";
   gp += "set xlabel 'request (training, then evaluation from the dashed line)'\n";
   gp += "set ylabel 'mJ per inference (mean over runs)'\nset logscale y\nset key outside right\n";
@@ -273,7 +273,7 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
           std::to_string(pi + 2) + " with linespoints title " + PlotQuote(order[pi]);
   }
   gp += "\nunset arrow\nunset logscale y\n";
-  gp += "set output " + PlotQuote(dir + "/target_mix.svg") + "\n";
+  gp += "set output " + PlotQuote(dir + "/target_mix.png") + "\n";
   gp += "set title " + PlotQuote("Targets chosen (evaluation): " + exp.name) + "\n";
   gp += "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.8\n";
   gp += "set boxwidth 0.7\nset yrange [0:1]\nset ylabel 'share of requests'\nset xlabel ''\n";

@@ -34,7 +34,7 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
 std::string SummaryJson(const Experiment& exp, const ExperimentResult& result);
 std::string RunsCsv(const ExperimentResult& result);
 
-// Writes runs.csv, summary.json, energy_over_time.{dat,svg}, target_mix.{dat,svg} into `dir`.
+// Writes runs.csv, summary.json, energy_over_time.{dat,png}, target_mix.{dat,png} into `dir`.
 // Plots need gnuplot; without it the data files are still written and `plots_note` says why
 // there are no pictures.
 Status WriteReports(const std::string& dir, const Experiment& exp, const ExperimentResult& result,

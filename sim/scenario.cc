@@ -132,12 +132,8 @@ Trace Materialise(const QuantitySpec& q, const std::string& name, double t0, dou
     case QuantitySpec::Kind::kConstant:
       return Trace(name, {name}, {0.0}, {{q.value}});
     case QuantitySpec::Kind::kTrace: {
-      // A single unscaled column keeps the source as it is (and its period: Mahimahi's is the
-      // recorded duration); otherwise take the one column, scaled.
-      if (q.trace->columns().size() == 1 && q.scale == 1) return *q.trace;
-      std::vector<double> vals = q.trace->values(q.column);
-      for (double& v : vals) v *= q.scale;
-      return Trace(name, {name}, q.trace->times(), {std::move(vals)});
+      // One column, scaled, keeping the source's period (Mahimahi: the recorded duration).
+      return q.trace->Extract(q.column, name, q.scale);
     }
     case QuantitySpec::Kind::kOu:
       base = GenerateOu(name, name, q.ou, duration + 2 * kStep, kStep, seed);
