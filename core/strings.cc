@@ -34,7 +34,14 @@ std::string NearestName(std::string_view name, std::span<const std::string> cand
     }
   }
   int limit = std::max<int>(2, static_cast<int>(name.size()) / 2);
-  return best_d <= limit ? best : std::string();
+  if (best_d <= limit) return best;
+  // A unit left off or a key cut short ("signal" for "signal_dbm") is a plausible typo too.
+  if (name.size() >= 3) {
+    for (const auto& c : candidates) {
+      if (c.starts_with(name)) return c;
+    }
+  }
+  return std::string();
 }
 
 std::string JoinNames(std::span<const std::string> names, std::string_view sep) {

@@ -12,7 +12,8 @@ namespace autoscale {
 int EditDistance(std::string_view a, std::string_view b);
 
 // The candidate nearest to `name` by edit distance, or "" when none is close enough to be a
-// plausible typo (distance more than max(2, |name|/2)).
+// plausible typo (distance more than max(2, |name|/2), and not a prefix of at least 3 characters
+// of a candidate, as "signal" is of "signal_dbm").
 std::string NearestName(std::string_view name, std::span<const std::string> candidates);
 
 // "a, b, c".
