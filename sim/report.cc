@@ -1,5 +1,6 @@
 #include "sim/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -110,6 +111,36 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
                   100 * a.qos_violation_rate, 100 * a.accuracy_violation_rate,
                   100 * a.oracle_agreement, a.efficiency_vs_cpu, a.efficiency_vs_cloud);
     os << line;
+  }
+  // Breakdown of the first policy (the one under study) by device and by network.
+  if (!exp.policies.empty() && exp.scenarios.size() > 1) {
+    const std::string& label = exp.policies.front().label;
+    os << "\n" << label << " by condition (mean over runs):\n";
+    std::snprintf(line, sizeof(line), "  %-20s %6s %8s %6s %7s %7s\n", "condition", "runs",
+                  "vs_orcl", "qos%", "xCPU", "xCloud");
+    os << line;
+    for (int axis = 0; axis < 2; ++axis) {
+      std::vector<std::string> keys;
+      for (const RunSummary& r : result.runs) {
+        const std::string& k = axis == 0 ? r.device : r.network;
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+      }
+      for (const std::string& k : keys) {
+        double n = 0, vs = 0, qos = 0, cpu = 0, cloud = 0;
+        for (const RunSummary& r : result.runs) {
+          if (r.policy != label || (axis == 0 ? r.device : r.network) != k) continue;
+          ++n;
+          vs += r.energy_vs_oracle;
+          qos += r.qos_violation_rate;
+          cpu += r.efficiency_vs_cpu;
+          cloud += r.efficiency_vs_cloud;
+        }
+        if (n == 0) continue;
+        std::snprintf(line, sizeof(line), "  %-20s %6.0f %8.3f %6.2f %7.2f %7.2f\n", k.c_str(), n,
+                      vs / n, 100 * qos / n, cpu / n, cloud / n);
+        os << line;
+      }
+    }
   }
   os << "vs_orcl: mean over runs of energy per inference / the oracle's; tot/orcl: total energy /"
         " the oracle's;\nxCPU, xCloud: inferences per joule / those of always-CPU (fp32, top"
