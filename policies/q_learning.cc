@@ -21,6 +21,15 @@ inline int Bucket(const std::vector<double>& edges, double v) {
   for (double e : edges) b += v >= e;
   return b;
 }
+// For the float features: compare at float precision, or a value written as the edge (0.7 in a
+// trace, 0.7 in the config) would fall below it (0.7f < 0.7).
+inline int BucketF(const std::vector<double>& edges, float v) {
+  int b = 0;
+  for (double e : edges) b += v >= static_cast<float>(e);
+  return b;
+}
+// Most states a bucket layout may have (the table holds states x actions entries).
+constexpr double kMaxStates = 1 << 20;
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -55,6 +64,12 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
       }
       o.edges[f] = std::move(edges);
     }
+    double states = 1;
+    for (const auto& e : o.edges) states *= static_cast<double>(e.size() + 1);
+    if (states > kMaxStates) {
+      return b->Error("these buckets make " + FormatDouble(states) + " states; at most " +
+                      FormatDouble(kMaxStates) + " are allowed");
+    }
   }
   return o;
 }
@@ -76,17 +91,18 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
 
 int QLearningPolicy::StateOf(const Observation& obs) const {
   const auto& e = options_.edges;
+  const int wifi = BucketF(e[kFeatWifiRssi], obs.wifi_rssi_dbm);
   return Bucket(e[kFeatConvLayers], obs.conv_layers) * stride_[kFeatConvLayers] +
          Bucket(e[kFeatFcLayers], obs.fc_layers) * stride_[kFeatFcLayers] +
          Bucket(e[kFeatRecurrentLayers], obs.recurrent_layers) * stride_[kFeatRecurrentLayers] +
          Bucket(e[kFeatMacs], obs.macs) * stride_[kFeatMacs] +
-         Bucket(e[kFeatCpuLoad], obs.cpu_load) * stride_[kFeatCpuLoad] +
-         Bucket(e[kFeatGpuLoad], obs.gpu_load) * stride_[kFeatGpuLoad] +
-         Bucket(e[kFeatMemLoad], obs.mem_load) * stride_[kFeatMemLoad] +
-         Bucket(e[kFeatWifiRssi], obs.wifi_rssi_dbm) * stride_[kFeatWifiRssi] +
-         // With Wi-Fi up, offloads go over Wi-Fi: the cellular signal would only split states.
-         (obs.wifi_connected() ? 0 : Bucket(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) *
-             stride_[kFeatCellRsrp];
+         BucketF(e[kFeatCpuLoad], obs.cpu_load) * stride_[kFeatCpuLoad] +
+         BucketF(e[kFeatGpuLoad], obs.gpu_load) * stride_[kFeatGpuLoad] +
+         BucketF(e[kFeatMemLoad], obs.mem_load) * stride_[kFeatMemLoad] +
+         wifi * stride_[kFeatWifiRssi] +
+         // With Wi-Fi up (at or above its first edge), offloads go over Wi-Fi: the cellular
+         // signal would only split states. Below it they go over cellular, which then counts.
+         (wifi > 0 ? 0 : BucketF(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp];
 }
 
 double QLearningPolicy::epsilon() const {

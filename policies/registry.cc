@@ -30,7 +30,7 @@ Result<std::unique_ptr<Policy>> MakeStatic(const ConfigNode* params, const Polic
     ASSIGN_OR_RETURN(level, params->GetInt("level", 0));
   }
   auto where = [&](std::string_view key) -> Status {
-    if (params == nullptr || !params->Has(key)) return Status::InvalidArgument("static policy");
+    if (params == nullptr || !params->Has(key)) return Status::InvalidArgument("static policy: ");
     return params->Child(key)->Error("");
   };
   auto fail = [&](std::string_view key, const std::string& what) -> Status {

@@ -1,0 +1,991 @@
+#include "policies/q_learning.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "env/cost_model.h"
+#include "env/profiles.h"
+#include "policies/reward.h"
+
+namespace autoscale {
+namespace {
+
+// ---- Helpers ----------------------------------------------------------------------------------
+
+// Whether `s` contains `sub`, printing both when not.
+::testing::AssertionResult Contains(const std::string& s, const std::string& sub) {
+  if (s.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << s << "\" does not contain \"" << sub << "\"";
+}
+
+std::string ConfigRoot() { return std::string(AUTOSCALE_SOURCE_DIR) + "/configs"; }
+
+// A cost model for a shipped device and shipped models; null (with a test failure) on error.
+std::unique_ptr<CostModel> MakeCostModel(const std::string& device,
+                                         const std::vector<std::string>& models) {
+  ProfileCatalog catalog(ConfigRoot());
+  auto dev = catalog.Device(device);
+  EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+  if (!dev.ok()) return nullptr;
+  std::vector<ModelProfile> profiles;
+  for (const auto& m : models) {
+    auto p = catalog.Model(m);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok()) return nullptr;
+    profiles.push_back(**p);
+  }
+  auto cm = CostModel::Create(**dev, profiles, catalog);
+  EXPECT_TRUE(cm.ok()) << cm.status().ToString();
+  if (!cm.ok()) return nullptr;
+  return std::move(cm).value();
+}
+
+// sd845 with mobilenet_v1 (0), vgg16 (1) and kws_lstm (2), built once.
+const CostModel& Sd845() {
+  static const CostModel* cm =
+      MakeCostModel("sd845", {"mobilenet_v1", "vgg16", "kws_lstm"}).release();
+  return *cm;
+}
+
+// An observation of model `model` on strong Wi-Fi, no cellular, no co-runners.
+Observation ObsFor(const CostModel& cm, int model) {
+  const ModelProfile& m = cm.models()[model];
+  Observation o;
+  o.model = model;
+  o.conv_layers = m.conv_layers;
+  o.fc_layers = m.fc_layers;
+  o.recurrent_layers = m.recurrent_layers;
+  o.macs = m.macs;
+  o.wifi_rssi_dbm = -58;
+  o.wifi_down_mbps = 60;
+  o.wifi_up_mbps = 25;
+  return o;
+}
+
+std::vector<int> FeasibleOf(const CostModel& cm, const Observation& obs) {
+  std::vector<int> out(cm.actions().size());
+  out.resize(cm.Feasible(obs, out));
+  return out;
+}
+
+PolicyContext Ctx(const CostModel& cm, uint64_t seed = 1) {
+  PolicyContext ctx;
+  ctx.cost_model = &cm;
+  ctx.seed = seed;
+  return ctx;
+}
+
+// No exploration at all: decisions are greedy and deterministic.
+QLearningOptions GreedyOptions() {
+  QLearningOptions o;
+  o.epsilon_start = 0;
+  o.epsilon_end = 0;
+  o.epsilon_eval = 0;
+  return o;
+}
+
+// An outcome that meets every constraint and costs `energy_mj`: its reward is -energy_mj.
+Outcome Cost(float energy_mj) {
+  Outcome o;
+  o.latency_ms = 1;
+  o.energy_mj = energy_mj;
+  o.accuracy = 1;
+  return o;
+}
+
+// One request: decide among `feasible`, then learn `outcome` for the chosen action.
+int Step(QLearningPolicy& p, const Observation& obs, std::vector<int> feasible,
+         const Outcome& outcome) {
+  const int a = p.Decide(obs, feasible);
+  p.Learn(obs, a, outcome);
+  return a;
+}
+
+// A fresh folder for one test's files, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    const char* env = std::getenv("AUTOSCALE_TEST_TMP");
+    std::filesystem::path base = env != nullptr && *env != '\0'
+                                     ? std::filesystem::path(env)
+                                     : std::filesystem::temp_directory_path();
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = base / ("policies_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
+                    std::to_string(::getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) out.push_back(line);
+  return out;
+}
+
+std::string Unlines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// The whole table, for before/after comparisons.
+struct Table {
+  std::vector<float> q;
+  std::vector<uint32_t> visits;
+  bool operator==(const Table&) const = default;
+};
+
+Table Snapshot(const QLearningPolicy& p, int num_actions) {
+  Table t;
+  for (int s = 0; s < p.num_states(); ++s) {
+    for (int a = 0; a < num_actions; ++a) {
+      t.q.push_back(p.Q(s, a));
+      t.visits.push_back(p.Visits(s, a));
+    }
+  }
+  return t;
+}
+
+// Trains `p` on a few states with predicted outcomes so that its table is not trivial.
+void TrainSome(QLearningPolicy& p, const CostModel& cm, int requests) {
+  for (int i = 0; i < requests; ++i) {
+    Observation obs = ObsFor(cm, i % cm.num_models());
+    obs.cpu_load = static_cast<float>((i / 3) % 4) * 0.25f;
+    const auto feasible = FeasibleOf(cm, obs);
+    const int a = p.Decide(obs, feasible);
+    p.Learn(obs, a, cm.Predict(a, obs));
+  }
+  p.EndEpisode();
+}
+
+Result<QLearningOptions> ParseYaml(const std::string& yaml) {
+  auto node = ConfigNode::LoadString(yaml, "params.yaml");
+  if (!node.ok()) return node.status();
+  return ParseQLearningOptions(&*node);
+}
+
+// ---- State ------------------------------------------------------------------------------------
+
+TEST(QLearningStateTest, DefaultLayoutHasOneStatePerBucketCombination) {
+  QLearningPolicy p(Ctx(Sd845()), QLearningOptions{});
+  int want = 1;
+  for (const auto& e : QLearningOptions{}.edges) want *= static_cast<int>(e.size()) + 1;
+  EXPECT_EQ(p.num_states(), want);
+  EXPECT_EQ(p.num_states(), 3 * 2 * 2 * 5 * 3 * 3 * 3 * 5 * 5);
+  EXPECT_EQ(p.name(), "q_learning");
+  EXPECT_TRUE(p.learns());
+}
+
+TEST(QLearningStateTest, EdgesAreInclusiveOnTheLowerBound) {
+  // Edges chosen so that neither float nor double rounding helps: 0.7f and 0.9f lie below 0.7
+  // and 0.9, while a load of "0.7" must still count as reaching the 0.7 edge.
+  QLearningOptions o;
+  o.edges[kFeatConvLayers] = {10, 50};
+  o.edges[kFeatFcLayers] = {1, 3};
+  o.edges[kFeatRecurrentLayers] = {1};
+  o.edges[kFeatMacs] = {1e8, 2.5e9};
+  o.edges[kFeatCpuLoad] = {0.1, 0.7};
+  o.edges[kFeatGpuLoad] = {0.3, 0.9};
+  o.edges[kFeatMemLoad] = {0.45};
+  o.edges[kFeatWifiRssi] = {-85.5, -70};
+  o.edges[kFeatCellRsrp] = {-115, -99.5};
+  QLearningPolicy p(Ctx(Sd845()), o);
+
+  // Every feature in bucket 0 (Wi-Fi off, so the cellular signal counts).
+  Observation base;
+  base.conv_layers = 0;
+  base.macs = 0;
+  base.cpu_load = base.gpu_load = base.mem_load = 0;
+  const int s0 = p.StateOf(base);
+  EXPECT_EQ(s0, 0);
+
+  using Setter = std::function<void(Observation&, double)>;
+  const Setter set[kNumStateFeatures] = {
+      [](Observation& x, double v) { x.conv_layers = static_cast<int32_t>(v); },
+      [](Observation& x, double v) { x.fc_layers = static_cast<int32_t>(v); },
+      [](Observation& x, double v) { x.recurrent_layers = static_cast<int32_t>(v); },
+      [](Observation& x, double v) { x.macs = v; },
+      [](Observation& x, double v) { x.cpu_load = static_cast<float>(v); },
+      [](Observation& x, double v) { x.gpu_load = static_cast<float>(v); },
+      [](Observation& x, double v) { x.mem_load = static_cast<float>(v); },
+      [](Observation& x, double v) { x.wifi_rssi_dbm = static_cast<float>(v); },
+      [](Observation& x, double v) { x.cell_rsrp_dbm = static_cast<float>(v); },
+  };
+  for (int f = 0; f < kNumStateFeatures; ++f) {
+    SCOPED_TRACE(StateFeatureName(f));
+    const auto& edges = o.edges[f];
+    auto state_at = [&](double v) {
+      Observation x = base;
+      set[f](x, v);
+      return p.StateOf(x);
+    };
+    const int stride = state_at(edges[0]) - s0;
+    ASSERT_GT(stride, 0);
+    for (size_t k = 0; k < edges.size(); ++k) {
+      SCOPED_TRACE(edges[k]);
+      // Integer features step by one below an edge; the others by a small fraction.
+      const double below = f <= kFeatRecurrentLayers ? edges[k] - 1
+                           : f == kFeatMacs          ? edges[k] * (1 - 1e-9)
+                                                     : edges[k] - 1e-3;
+      EXPECT_EQ(state_at(below), s0 + static_cast<int>(k) * stride);
+      EXPECT_EQ(state_at(edges[k]), s0 + static_cast<int>(k + 1) * stride);
+    }
+    EXPECT_EQ(state_at(edges.back() * (edges.back() < 0 ? 0.5 : 2)),
+              s0 + static_cast<int>(edges.size()) * stride);
+  }
+}
+
+TEST(QLearningStateTest, DistinctBucketCombinationsGetDistinctStates) {
+  // One representative value per bucket of every feature: the encoding is injective, except that
+  // the cellular signal is folded away while Wi-Fi is connected.
+  const QLearningOptions o;
+  QLearningPolicy p(Ctx(Sd845()), o);
+  std::array<std::vector<double>, kNumStateFeatures> reps;
+  for (int f = 0; f < kNumStateFeatures; ++f) {
+    const auto& e = o.edges[f];
+    reps[f].push_back(f == kFeatWifiRssi || f == kFeatCellRsrp ? kNoSignalDbm : e[0] - 1);
+    for (size_t k = 0; k < e.size(); ++k) reps[f].push_back(e[k]);
+  }
+  std::set<int> states;
+  size_t combos = 0;
+  std::array<size_t, kNumStateFeatures> idx{};
+  while (true) {
+    Observation x;
+    x.conv_layers = static_cast<int32_t>(reps[kFeatConvLayers][idx[kFeatConvLayers]]);
+    x.fc_layers = static_cast<int32_t>(reps[kFeatFcLayers][idx[kFeatFcLayers]]);
+    x.recurrent_layers =
+        static_cast<int32_t>(reps[kFeatRecurrentLayers][idx[kFeatRecurrentLayers]]);
+    x.macs = reps[kFeatMacs][idx[kFeatMacs]];
+    x.cpu_load = static_cast<float>(reps[kFeatCpuLoad][idx[kFeatCpuLoad]]);
+    x.gpu_load = static_cast<float>(reps[kFeatGpuLoad][idx[kFeatGpuLoad]]);
+    x.mem_load = static_cast<float>(reps[kFeatMemLoad][idx[kFeatMemLoad]]);
+    x.wifi_rssi_dbm = static_cast<float>(reps[kFeatWifiRssi][idx[kFeatWifiRssi]]);
+    x.cell_rsrp_dbm = static_cast<float>(reps[kFeatCellRsrp][idx[kFeatCellRsrp]]);
+    const int s = p.StateOf(x);
+    ASSERT_GE(s, 0);
+    ASSERT_LT(s, p.num_states());
+    states.insert(s);
+    ++combos;
+    int f = 0;
+    while (f < kNumStateFeatures && ++idx[f] == reps[f].size()) idx[f++] = 0;
+    if (f == kNumStateFeatures) break;
+  }
+  EXPECT_EQ(combos, static_cast<size_t>(p.num_states()));
+  // Wi-Fi off: 5 cellular buckets; Wi-Fi in one of its 4 upper buckets: the cellular one only.
+  const size_t wifi = o.edges[kFeatWifiRssi].size() + 1, cell = o.edges[kFeatCellRsrp].size() + 1;
+  EXPECT_EQ(states.size(), combos / (wifi * cell) * (cell + (wifi - 1)));
+}
+
+TEST(QLearningStateTest, CellularSignalIgnoredWhenWifiConnected) {
+  QLearningPolicy p(Ctx(Sd845()), QLearningOptions{});
+  Observation obs = ObsFor(Sd845(), 0);
+  obs.wifi_rssi_dbm = -65;
+  obs.cell_rsrp_dbm = kNoSignalDbm;
+  const int no_cell = p.StateOf(obs);
+  obs.cell_rsrp_dbm = -118;
+  EXPECT_EQ(p.StateOf(obs), no_cell);
+  obs.cell_rsrp_dbm = -85;
+  EXPECT_EQ(p.StateOf(obs), no_cell);
+
+  // Without Wi-Fi the cellular signal separates states.
+  obs.wifi_rssi_dbm = kNoSignalDbm;
+  obs.cell_rsrp_dbm = -118;
+  const int weak = p.StateOf(obs);
+  obs.cell_rsrp_dbm = -85;
+  const int strong = p.StateOf(obs);
+  EXPECT_NE(weak, strong);
+  EXPECT_NE(weak, no_cell);
+}
+
+TEST(QLearningStateTest, CellularSignalCountsWhenWifiIsBelowItsFirstEdge) {
+  // Wi-Fi below its first edge (-90 dBm, the Wi-Fi profile's minimum signal) carries no offload:
+  // the cost model sends it over cellular, so the cellular signal must still tell states apart.
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), QLearningOptions{});
+  Observation obs = ObsFor(cm, 0);
+  obs.wifi_rssi_dbm = -93;
+  obs.cell_rsrp_dbm = -118;
+  obs.cell_down_mbps = 2;
+  obs.cell_up_mbps = 0.5;
+  const int weak = p.StateOf(obs);
+  obs.cell_rsrp_dbm = -85;
+  obs.cell_down_mbps = 30;
+  obs.cell_up_mbps = 10;
+  const int strong = p.StateOf(obs);
+  EXPECT_NE(weak, strong);
+}
+
+TEST(QLearningStateTest, ShippedModelsGetDistinctStatesWithDefaultEdges) {
+  ProfileCatalog catalog(ConfigRoot());
+  const std::vector<std::string> names = catalog.Available("models");
+  ASSERT_GE(names.size(), 9u);
+  auto cm = MakeCostModel("sd845", names);
+  ASSERT_NE(cm, nullptr);
+  QLearningPolicy p(Ctx(*cm), QLearningOptions{});
+  std::set<int> states;
+  for (int m = 0; m < cm->num_models(); ++m) {
+    const int s = p.StateOf(ObsFor(*cm, m));
+    EXPECT_TRUE(states.insert(s).second) << names[m] << " shares state " << s;
+  }
+}
+
+// ---- Learning ---------------------------------------------------------------------------------
+
+TEST(QLearningTest, TriesEveryFeasibleActionBeforeRepeating) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), GreedyOptions());
+  const Observation obs = ObsFor(cm, 0);
+  const auto feasible = FeasibleOf(cm, obs);
+  ASSERT_GE(feasible.size(), 10u);
+  std::vector<int> chosen;
+  for (size_t i = 0; i < feasible.size(); ++i) {
+    const int a = p.Decide(obs, feasible);
+    chosen.push_back(a);
+    p.Learn(obs, a, cm.Predict(a, obs));
+  }
+  // Each once, in feasible order (untried actions tie at the optimistic zero).
+  EXPECT_EQ(chosen, feasible);
+  const int s = p.StateOf(obs);
+  for (int a : feasible) EXPECT_EQ(p.Visits(s, a), 1u) << cm.actions().names[a];
+
+  // Then the best one, again and again.
+  int best = feasible[0];
+  for (int a : feasible) {
+    if (Reward(cm.Predict(a, obs), obs, {}) > Reward(cm.Predict(best, obs), obs, {})) best = a;
+  }
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Step(p, obs, feasible, cm.Predict(best, obs)), best);
+  EXPECT_EQ(p.Visits(s, best), 6u);
+}
+
+TEST(QLearningTest, ExactQValuesFollowTheLearningRateSchedule) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o = GreedyOptions();
+  o.learning_rate = 0.8;
+  o.learning_rate_min = 0.3;  // alpha: 0.8, 0.4, max(0.3, 0.267) = 0.3, 0.3, ...
+  QLearningPolicy p(Ctx(cm), o);
+  const Observation obs = ObsFor(cm, 1);
+  const int s = p.StateOf(obs);
+  const int a = FeasibleOf(cm, obs)[3];
+  const double rewards[] = {-10, -20, -30, -40, -50};
+  const double alphas[] = {0.8, 0.4, 0.3, 0.3, 0.3};
+  float want = 0;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Step(p, obs, {a}, Cost(static_cast<float>(-rewards[i]))), a);
+    want += static_cast<float>(alphas[i] * (rewards[i] - want));
+    EXPECT_FLOAT_EQ(p.Q(s, a), want) << "update " << i;
+    EXPECT_EQ(p.Visits(s, a), static_cast<uint32_t>(i + 1));
+  }
+  // Hand-computed: -8, -12.8, -17.96, -24.572, -32.2004.
+  EXPECT_NEAR(p.Q(s, a), -32.2004, 1e-4);
+  // Nothing else moved.
+  EXPECT_EQ(p.Q(s, a + 1), 0.0f);
+  EXPECT_EQ(p.Visits(s, a + 1), 0u);
+}
+
+TEST(QLearningTest, FirstUpdateWithDefaultsTakesTheRewardAndThenAverages) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), GreedyOptions());  // learning_rate 1: alpha = 1/(1+visits)
+  const Observation obs = ObsFor(cm, 0);
+  const int s = p.StateOf(obs);
+  const int a = FeasibleOf(cm, obs)[0];
+  Step(p, obs, {a}, Cost(30));
+  EXPECT_FLOAT_EQ(p.Q(s, a), -30);
+  Step(p, obs, {a}, Cost(10));
+  EXPECT_FLOAT_EQ(p.Q(s, a), -20);  // alpha 1/2
+  Step(p, obs, {a}, Cost(50));
+  EXPECT_FLOAT_EQ(p.Q(s, a), -30);  // alpha 1/3: the running mean
+}
+
+TEST(QLearningTest, LearnsTheRewardIncludingPenalties) {
+  const CostModel& cm = Sd845();
+  PolicyContext ctx = Ctx(cm);
+  ctx.reward.qos_penalty_mj = 1000;
+  ctx.reward.accuracy_penalty_mj = 300;
+  QLearningPolicy p(ctx, GreedyOptions());
+  Observation obs = ObsFor(cm, 0);
+  obs.latency_bound_ms = 50;
+  obs.min_accuracy = 0.6f;
+  const int s = p.StateOf(obs);
+  const auto feasible = FeasibleOf(cm, obs);
+  Outcome slow = Cost(7);
+  slow.latency_ms = 80;
+  Step(p, obs, {feasible[0]}, slow);
+  EXPECT_FLOAT_EQ(p.Q(s, feasible[0]), -1007);
+  Outcome inaccurate = Cost(7);
+  inaccurate.accuracy = 0.5f;
+  Step(p, obs, {feasible[1]}, inaccurate);
+  EXPECT_FLOAT_EQ(p.Q(s, feasible[1]), -307);
+  Outcome failed = Cost(7);
+  failed.failed = true;
+  Step(p, obs, {feasible[2]}, failed);
+  EXPECT_FLOAT_EQ(p.Q(s, feasible[2]), -1307);
+}
+
+TEST(QLearningTest, DiscountDefersTheUpdateAndBootstrapsFromFeasibleActions) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o = GreedyOptions();
+  o.discount = 0.5;
+  const Observation first = ObsFor(cm, 0);
+  const Observation next = ObsFor(cm, 1);
+  const auto f1 = FeasibleOf(cm, first);
+  const auto f2 = FeasibleOf(cm, next);
+  const int a = f1[0];
+  const int b = f2[1], c = f2[2], d = f2[3];
+
+  // Seeds Q(next, b) = -10 and Q(next, c) = -4: episodes of one request, flushed unbootstrapped.
+  auto seeded = [&] {
+    auto p = std::make_unique<QLearningPolicy>(Ctx(cm), o);
+    Step(*p, next, {b}, Cost(10));
+    p->EndEpisode();
+    Step(*p, next, {c}, Cost(4));
+    p->EndEpisode();
+    const int s2 = p->StateOf(next);
+    EXPECT_FLOAT_EQ(p->Q(s2, b), -10);
+    EXPECT_FLOAT_EQ(p->Q(s2, c), -4);
+    return p;
+  };
+  const int s1 = QLearningPolicy(Ctx(cm), o).StateOf(first);
+
+  {  // Bootstraps from the best of the next request's feasible actions.
+    auto p = seeded();
+    Step(*p, first, {a}, Cost(100));
+    EXPECT_EQ(p->Q(s1, a), 0.0f);  // deferred
+    EXPECT_EQ(p->Visits(s1, a), 0u);
+    const std::vector<int> next_feasible = {b, c};
+    p->Decide(next, next_feasible);
+    EXPECT_FLOAT_EQ(p->Q(s1, a), -100 + 0.5 * -4);
+    EXPECT_EQ(p->Visits(s1, a), 1u);
+  }
+  {  // Only feasible actions count: c is not offered this time.
+    auto p = seeded();
+    Step(*p, first, {a}, Cost(100));
+    const std::vector<int> next_feasible = {b};
+    p->Decide(next, next_feasible);
+    EXPECT_FLOAT_EQ(p->Q(s1, a), -100 + 0.5 * -10);
+  }
+  {  // An untried feasible action bootstraps with its optimistic zero.
+    auto p = seeded();
+    Step(*p, first, {a}, Cost(100));
+    const std::vector<int> next_feasible = {b, d};
+    p->Decide(next, next_feasible);
+    EXPECT_FLOAT_EQ(p->Q(s1, a), -100);
+  }
+  {  // EndEpisode flushes without bootstrapping, exactly once.
+    auto p = seeded();
+    Step(*p, first, {a}, Cost(100));
+    p->EndEpisode();
+    EXPECT_FLOAT_EQ(p->Q(s1, a), -100);
+    EXPECT_EQ(p->Visits(s1, a), 1u);
+    p->EndEpisode();
+    const std::vector<int> next_feasible = {b, c};
+    p->Decide(next, next_feasible);
+    EXPECT_FLOAT_EQ(p->Q(s1, a), -100);
+    EXPECT_EQ(p->Visits(s1, a), 1u);
+  }
+}
+
+TEST(QLearningTest, EpsilonDecaysLinearlyWhileTrainingAndUsesEvalValueOtherwise) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o;
+  o.epsilon_start = 0.5;
+  o.epsilon_end = 0.1;
+  o.epsilon_decay_requests = 10;
+  o.epsilon_eval = 0.03;
+  QLearningPolicy p(Ctx(cm), o);
+  const Observation obs = ObsFor(cm, 0);
+  const auto feasible = FeasibleOf(cm, obs);
+  EXPECT_DOUBLE_EQ(p.epsilon(), 0.5);
+  for (int i = 0; i < 5; ++i) p.Decide(obs, feasible);
+  EXPECT_NEAR(p.epsilon(), 0.3, 1e-12);
+  p.SetTraining(false);
+  EXPECT_DOUBLE_EQ(p.epsilon(), 0.03);
+  for (int i = 0; i < 20; ++i) p.Decide(obs, feasible);  // evaluation does not advance decay
+  p.SetTraining(true);
+  EXPECT_NEAR(p.epsilon(), 0.3, 1e-12);
+  for (int i = 0; i < 5; ++i) p.Decide(obs, feasible);
+  EXPECT_NEAR(p.epsilon(), 0.1, 1e-12);
+  for (int i = 0; i < 50; ++i) p.Decide(obs, feasible);
+  EXPECT_NEAR(p.epsilon(), 0.1, 1e-12);  // stays at the end value
+
+  o.epsilon_decay_requests = 0;  // no decay period: the end value from the start
+  QLearningPolicy q(Ctx(cm), o);
+  EXPECT_DOUBLE_EQ(q.epsilon(), 0.1);
+}
+
+TEST(QLearningTest, ExplorationRateMatchesEpsilon) {
+  // After every action has been tried, a greedy policy repeats the best; with epsilon 1 it
+  // spreads uniformly; in evaluation epsilon_eval applies.
+  const CostModel& cm = Sd845();
+  const Observation obs = ObsFor(cm, 0);
+  const auto feasible = FeasibleOf(cm, obs);
+  auto distinct_choices = [&](QLearningPolicy& p, int n) {
+    std::set<int> seen;
+    for (int i = 0; i < n; ++i) seen.insert(p.Decide(obs, feasible));
+    return seen.size();
+  };
+  QLearningOptions o = GreedyOptions();
+  o.learn_during_eval = false;
+  QLearningPolicy greedy(Ctx(cm), o);
+  for (size_t i = 0; i < feasible.size(); ++i) {
+    const int a = greedy.Decide(obs, feasible);
+    greedy.Learn(obs, a, cm.Predict(a, obs));
+  }
+  EXPECT_EQ(distinct_choices(greedy, 200), 1u);
+
+  o.epsilon_start = o.epsilon_end = 1;
+  QLearningPolicy explorer(Ctx(cm), o);
+  EXPECT_EQ(distinct_choices(explorer, 2000), feasible.size());
+
+  o.epsilon_start = o.epsilon_end = 0;
+  o.epsilon_eval = 1;
+  QLearningPolicy eval(Ctx(cm), o);
+  eval.SetTraining(false);
+  EXPECT_EQ(distinct_choices(eval, 2000), feasible.size());
+}
+
+TEST(QLearningTest, EvaluationSkipsUntriedActionsUnlessTheStateIsNew) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), GreedyOptions());
+  const Observation obs = ObsFor(cm, 0);
+  const auto f = FeasibleOf(cm, obs);
+  const int a = f[0], b = f[1], c = f[2];
+  Step(p, obs, {a}, Cost(5));
+  Step(p, obs, {b}, Cost(3));
+  const std::vector<int> abc = {a, b, c};
+  const std::vector<int> cab = {c, a, b};
+
+  // Training: the untried c still has its optimistic zero and wins.
+  EXPECT_EQ(p.Decide(obs, abc), c);
+  // Evaluation: only tried actions compete, whatever their order.
+  p.SetTraining(false);
+  EXPECT_EQ(p.Decide(obs, abc), b);
+  EXPECT_EQ(p.Decide(obs, cab), b);
+  // Only untried actions offered: falls back to the first of them.
+  const std::vector<int> untried = {f[4], f[3]};
+  EXPECT_EQ(p.Decide(obs, untried), f[4]);
+  // A state never seen: the first feasible action.
+  Observation fresh = ObsFor(cm, 1);
+  fresh.cpu_load = 0.9f;
+  ASSERT_NE(p.StateOf(fresh), p.StateOf(obs));
+  const auto ff = FeasibleOf(cm, fresh);
+  EXPECT_EQ(p.Decide(fresh, ff), ff[0]);
+}
+
+TEST(QLearningTest, LearnDuringEvalOption) {
+  const CostModel& cm = Sd845();
+  const Observation obs = ObsFor(cm, 0);
+  const int a = FeasibleOf(cm, obs)[0];
+  for (bool online : {true, false}) {
+    SCOPED_TRACE(online);
+    QLearningOptions o = GreedyOptions();
+    o.learn_during_eval = online;
+    QLearningPolicy p(Ctx(cm), o);
+    const int s = p.StateOf(obs);
+    Step(p, obs, {a}, Cost(10));
+    p.SetTraining(false);
+    Step(p, obs, {a}, Cost(20));
+    EXPECT_FLOAT_EQ(p.Q(s, a), online ? -15 : -10);
+    EXPECT_EQ(p.Visits(s, a), online ? 2u : 1u);
+  }
+}
+
+TEST(QLearningTest, ConvergesToTheCheapestAction) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o;  // defaults: epsilon-greedy exploration
+  o.epsilon_decay_requests = 2000;
+  QLearningPolicy p(Ctx(cm, 7), o);
+  std::vector<Observation> obs = {ObsFor(cm, 0), ObsFor(cm, 1)};
+  obs[0].latency_bound_ms = 30;   // mobilenet: the DSP, cheapest by far
+  obs[1].latency_bound_ms = 100;  // vgg16: only the cloud is fast enough
+  obs[1].cpu_load = 0.5f;
+
+  std::vector<int> best(obs.size());
+  for (size_t i = 0; i < obs.size(); ++i) {
+    const auto feasible = FeasibleOf(cm, obs[i]);
+    std::vector<double> r;
+    for (int a : feasible) r.push_back(Reward(cm.Predict(a, obs[i]), obs[i], {}));
+    const size_t k = std::max_element(r.begin(), r.end()) - r.begin();
+    best[i] = feasible[k];
+    std::vector<double> sorted = r;
+    std::sort(sorted.rbegin(), sorted.rend());
+    // Clearly cheapest: the runner-up costs at least 5% more.
+    ASSERT_LT(sorted[1], sorted[0] * 1.05) << "obs " << i;
+  }
+  ASSERT_NE(best[0], best[1]);  // the policy has to tell the states apart
+
+  for (int i = 0; i < 3000; ++i) {
+    const Observation& x = obs[i % obs.size()];
+    const auto feasible = FeasibleOf(cm, x);
+    const int a = p.Decide(x, feasible);
+    ASSERT_NE(std::find(feasible.begin(), feasible.end(), a), feasible.end());
+    p.Learn(x, a, cm.Predict(a, x));
+  }
+  p.EndEpisode();
+  p.SetTraining(false);
+  for (size_t i = 0; i < obs.size(); ++i) {
+    EXPECT_EQ(p.Decide(obs[i], FeasibleOf(cm, obs[i])), best[i])
+        << "want " << cm.actions().names[best[i]];
+  }
+}
+
+// ---- Save and Load ----------------------------------------------------------------------------
+
+TEST(QLearningSaveLoadTest, RoundTrip) {
+  const CostModel& cm = Sd845();
+  TempDir dir;
+  QLearningOptions o;
+  o.learning_rate = 0.7;  // Q values that are not round numbers
+  QLearningPolicy p(Ctx(cm), o);
+  TrainSome(p, cm, 400);
+  const Table before = Snapshot(p, cm.actions().size());
+  const std::string path = dir.File("q.table");
+  ASSERT_TRUE(p.Save(path).ok());
+
+  // Atomic write: the file and nothing else (no temporary left behind).
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    files.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(files, std::vector<std::string>{"q.table"});
+  const std::vector<std::string> lines = Lines(ReadText(path));
+  ASSERT_GE(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "autoscale-qtable 1");
+  EXPECT_EQ(lines.back(), "end");
+
+  QLearningPolicy fresh(Ctx(cm), o);
+  EXPECT_FALSE(Snapshot(fresh, cm.actions().size()) == before);
+  Status st = fresh.Load(path);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(Snapshot(fresh, cm.actions().size()) == before);
+
+  // Saving the loaded table reproduces the file byte for byte.
+  ASSERT_TRUE(fresh.Save(dir.File("again.table")).ok());
+  EXPECT_EQ(ReadText(dir.File("again.table")), ReadText(path));
+
+  // The loaded policy decides like the original.
+  p.SetTraining(false);
+  fresh.SetTraining(false);
+  for (int m = 0; m < cm.num_models(); ++m) {
+    const Observation obs = ObsFor(cm, m);
+    const auto f = FeasibleOf(cm, obs);
+    EXPECT_EQ(fresh.Decide(obs, f), p.Decide(obs, f));
+  }
+}
+
+TEST(QLearningSaveLoadTest, SaveReplacesAnExistingFileAndFailsInAMissingFolder) {
+  const CostModel& cm = Sd845();
+  TempDir dir;
+  const std::string path = dir.File("q.table");
+  WriteText(path, "old contents\n");
+  QLearningPolicy p(Ctx(cm), GreedyOptions());
+  TrainSome(p, cm, 30);
+  ASSERT_TRUE(p.Save(path).ok());
+  EXPECT_EQ(Lines(ReadText(path))[0], "autoscale-qtable 1");
+  EXPECT_FALSE(p.Save(dir.File("no/such/folder/q.table")).ok());
+}
+
+TEST(QLearningSaveLoadTest, TableTransfersAcrossModelSets) {
+  // States are model features, not model ids: a table learned with some models loads into a
+  // policy for others on the same device with the same buckets.
+  TempDir dir;
+  auto a = MakeCostModel("sd845", {"mobilenet_v1", "vgg16"});
+  auto b = MakeCostModel("sd845", {"resnet50", "mobilenet_v1", "kws_lstm"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  QLearningPolicy p(Ctx(*a), GreedyOptions());
+  TrainSome(p, *a, 100);
+  ASSERT_TRUE(p.Save(dir.File("q")).ok());
+  QLearningPolicy q(Ctx(*b), GreedyOptions());
+  Status st = q.Load(dir.File("q"));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const int sa = p.StateOf(ObsFor(*a, 0));
+  const int sb = q.StateOf(ObsFor(*b, 1));  // mobilenet_v1 in both
+  EXPECT_EQ(sa, sb);
+  for (int act = 0; act < a->actions().size(); ++act) EXPECT_EQ(q.Q(sb, act), p.Q(sa, act));
+}
+
+class QLearningLoadErrorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_ = std::make_unique<QLearningPolicy>(Ctx(cm_), GreedyOptions());
+    TrainSome(*policy_, cm_, 200);
+    good_ = dir_.File("good.table");
+    ASSERT_TRUE(policy_->Save(good_).ok());
+    good_lines_ = Lines(ReadText(good_));
+    ASSERT_GE(good_lines_.size(), 6u);
+    before_ = Snapshot(*policy_, cm_.actions().size());
+    // Load into a policy whose table differs from the file, to see that nothing changes.
+    target_ = std::make_unique<QLearningPolicy>(Ctx(cm_), GreedyOptions());
+    TrainSome(*target_, cm_, 50);
+    target_before_ = Snapshot(*target_, cm_.actions().size());
+  }
+
+  // Writes `lines` to a file and loads it into target_; expects an error naming file:line.
+  Status LoadLines(const std::vector<std::string>& lines, const std::string& name) {
+    const std::string path = dir_.File(name);
+    WriteText(path, Unlines(lines));
+    Status st = target_->Load(path);
+    EXPECT_FALSE(st.ok());
+    EXPECT_TRUE(Snapshot(*target_, cm_.actions().size()) == target_before_)
+        << "a failed Load changed the table";
+    return st;
+  }
+
+  const CostModel& cm_ = Sd845();
+  TempDir dir_;
+  std::unique_ptr<QLearningPolicy> policy_, target_;
+  std::string good_;
+  std::vector<std::string> good_lines_;
+  Table before_, target_before_;
+};
+
+TEST_F(QLearningLoadErrorTest, MissingFile) {
+  Status st = target_->Load(dir_.File("absent.table"));
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), "absent.table"));
+  EXPECT_TRUE(Snapshot(*target_, cm_.actions().size()) == target_before_);
+}
+
+TEST_F(QLearningLoadErrorTest, WrongMagic) {
+  auto lines = good_lines_;
+  lines[0] = "autoscale-qtable 2";
+  Status st = LoadLines(lines, "magic.table");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(st.message(), dir_.File("magic.table") + ":1:"));
+  EXPECT_TRUE(Contains(st.message(), "not a Q-table"));
+
+  st = LoadLines({"hello"}, "short.table");
+  EXPECT_TRUE(Contains(st.message(), dir_.File("short.table") + ":1:"));
+}
+
+TEST_F(QLearningLoadErrorTest, FingerprintOfAnotherDevice) {
+  auto other = MakeCostModel("sd855", {"mobilenet_v1", "vgg16", "kws_lstm"});
+  ASSERT_NE(other, nullptr);
+  QLearningPolicy foreign(Ctx(*other), GreedyOptions());
+  Status st = foreign.Load(good_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), good_ + ":2:"));
+  EXPECT_TRUE(Contains(st.message(), "another action space or bucket layout"));
+}
+
+TEST_F(QLearningLoadErrorTest, FingerprintOfOtherBucketEdges) {
+  QLearningOptions o = GreedyOptions();
+  o.edges[kFeatCpuLoad] = {0.25, 0.61};  // same number of states, other edges
+  QLearningPolicy other(Ctx(cm_), o);
+  ASSERT_EQ(other.num_states(), policy_->num_states());
+  Status st = other.Load(good_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), good_ + ":2:"));
+
+  // And the same for the fingerprint line edited by hand.
+  auto lines = good_lines_;
+  lines[1] += "x";
+  st = LoadLines(lines, "fp.table");
+  EXPECT_TRUE(Contains(st.message(), dir_.File("fp.table") + ":2:"));
+}
+
+TEST_F(QLearningLoadErrorTest, WrongSizeLine) {
+  auto lines = good_lines_;
+  lines[2] = "size 1 1";
+  Status st = LoadLines(lines, "size.table");
+  EXPECT_TRUE(Contains(st.message(), dir_.File("size.table") + ":3:"));
+}
+
+TEST_F(QLearningLoadErrorTest, TruncatedWithoutEnd) {
+  auto lines = good_lines_;
+  ASSERT_EQ(lines.back(), "end");
+  lines.pop_back();
+  Status st = LoadLines(lines, "truncated.table");
+  EXPECT_TRUE(Contains(st.message(), dir_.File("truncated.table") + ":"));
+  EXPECT_TRUE(Contains(st.message(), "truncated"));
+
+  // Cut after the header: no entries, no end.
+  st = LoadLines({lines[0], lines[1], lines[2]}, "header_only.table");
+  EXPECT_TRUE(Contains(st.message(), "truncated"));
+}
+
+TEST_F(QLearningLoadErrorTest, MalformedLines) {
+  struct Case {
+    std::string line;
+    std::string what;
+  };
+  const std::vector<Case> cases = {
+      {"0 x -1.5 1", "expected 'STATE ACTION Q VISITS'"},
+      {"0 1 -1.5", "expected 'STATE ACTION Q VISITS'"},
+      {"0 1 -1.5 1 9", "expected 'STATE ACTION Q VISITS'"},
+      {"0 1 abc 1", "expected 'STATE ACTION Q VISITS'"},
+      {"", "expected 'STATE ACTION Q VISITS'"},
+      {"-1 0 -1 1", "out of range"},
+      {std::to_string(policy_->num_states()) + " 0 -1 1", "out of range"},
+      {"0 " + std::to_string(cm_.actions().size()) + " -1 1", "out of range"},
+      {"0 0 -1 0", "out of range"},
+      {"0 0 -1 4294967296", "out of range"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].line);
+    auto lines = good_lines_;
+    lines.insert(lines.begin() + 4, cases[i].line);  // line 5 of the file
+    const std::string name = "bad" + std::to_string(i) + ".table";
+    Status st = LoadLines(lines, name);
+    EXPECT_TRUE(Contains(st.message(), dir_.File(name) + ":5: "));
+    EXPECT_TRUE(Contains(st.message(), cases[i].what));
+  }
+
+  auto lines = good_lines_;
+  lines.push_back("0 0 -1 1");
+  Status st = LoadLines(lines, "after_end.table");
+  EXPECT_TRUE(Contains(st.message(),
+                       dir_.File("after_end.table") + ":" + std::to_string(lines.size()) + ":"));
+  EXPECT_TRUE(Contains(st.message(), "after 'end'"));
+}
+
+TEST_F(QLearningLoadErrorTest, TheUneditedFileLoads) {
+  // The control for the cases above: the file they edit is sound.
+  Status st = target_->Load(good_);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(Snapshot(*target_, cm_.actions().size()) == before_);
+}
+
+// ---- Options ----------------------------------------------------------------------------------
+
+TEST(QLearningOptionsTest, NullAndEmptyGiveDefaults) {
+  auto o = ParseQLearningOptions(nullptr);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->learning_rate, QLearningOptions{}.learning_rate);
+  EXPECT_EQ(o->edges, QLearningOptions{}.edges);
+  auto n = ParseYaml("~");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->discount, 0.0);
+}
+
+TEST(QLearningOptionsTest, ParsesEveryKey) {
+  auto o = ParseYaml(R"(
+learning_rate: 0.5
+learning_rate_min: 0.01
+discount: 0.9
+epsilon_start: 0.4
+epsilon_end: 0.05
+epsilon_decay_requests: 1234
+epsilon_eval: 0.01
+learn_during_eval: false
+buckets:
+  cpu_load: [0.1, 0.5, 0.9]
+  macs: []
+  wifi_rssi_dbm: [-80]
+)");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->learning_rate, 0.5);
+  EXPECT_EQ(o->learning_rate_min, 0.01);
+  EXPECT_EQ(o->discount, 0.9);
+  EXPECT_EQ(o->epsilon_start, 0.4);
+  EXPECT_EQ(o->epsilon_end, 0.05);
+  EXPECT_EQ(o->epsilon_decay_requests, 1234);
+  EXPECT_EQ(o->epsilon_eval, 0.01);
+  EXPECT_FALSE(o->learn_during_eval);
+  EXPECT_EQ(o->edges[kFeatCpuLoad], (std::vector<double>{0.1, 0.5, 0.9}));
+  EXPECT_TRUE(o->edges[kFeatMacs].empty());
+  EXPECT_EQ(o->edges[kFeatWifiRssi], std::vector<double>{-80});
+  EXPECT_EQ(o->edges[kFeatGpuLoad], QLearningOptions{}.edges[kFeatGpuLoad]);  // untouched
+}
+
+TEST(QLearningOptionsTest, UnknownKeysSuggestTheNearest) {
+  auto o = ParseYaml("learning_rat: 0.5\n");
+  ASSERT_FALSE(o.ok());
+  EXPECT_TRUE(Contains(o.status().message(), "params.yaml:1:"));
+  EXPECT_TRUE(Contains(o.status().message(), "unknown key 'learning_rat'"));
+  EXPECT_TRUE(Contains(o.status().message(), "did you mean 'learning_rate'?"));
+
+  o = ParseYaml("buckets:\n  cpu_lod: [0.5]\n");
+  ASSERT_FALSE(o.ok());
+  EXPECT_TRUE(Contains(o.status().message(), "params.yaml:2:"));
+  EXPECT_TRUE(Contains(o.status().message(), "did you mean 'cpu_load'?"));
+}
+
+TEST(QLearningOptionsTest, BucketEdgesMustIncrease) {
+  for (const char* yaml : {"buckets: {cpu_load: [0.5, 0.5]}", "buckets: {macs: [3e9, 1e9]}",
+                           "buckets: {wifi_rssi_dbm: [-60, -70, -50]}"}) {
+    SCOPED_TRACE(yaml);
+    auto o = ParseYaml(yaml);
+    ASSERT_FALSE(o.ok());
+    EXPECT_TRUE(Contains(o.status().message(), "bucket edges must increase"));
+    EXPECT_TRUE(Contains(o.status().message(), "params.yaml:1:"));
+  }
+  auto o = ParseYaml("buckets: {cpu_load: 0.5}");
+  EXPECT_FALSE(o.ok());
+  std::string many = "buckets: {macs: [";
+  for (int i = 0; i < 33; ++i) many += std::to_string(i) + (i < 32 ? ", " : "]}");
+  o = ParseYaml(many);
+  ASSERT_FALSE(o.ok());
+  EXPECT_TRUE(Contains(o.status().message(), "at most 32"));
+}
+
+TEST(QLearningOptionsTest, RejectsLayoutsWithTooManyStates) {
+  // 9 features x 20 edges would be 21^9 (about 8e11) states: an error, not an overflow or a
+  // failed allocation.
+  std::string yaml = "buckets:\n";
+  for (int f = 0; f < kNumStateFeatures; ++f) {
+    yaml += std::string("  ") + StateFeatureName(f) + ": [";
+    for (int i = 0; i < 20; ++i) yaml += std::to_string(i) + (i < 19 ? ", " : "]\n");
+  }
+  auto o = ParseYaml(yaml);
+  ASSERT_FALSE(o.ok());
+  EXPECT_TRUE(Contains(o.status().message(), "params.yaml:2:"));
+  EXPECT_TRUE(Contains(o.status().message(), "states"));
+}
+
+TEST(QLearningOptionsTest, RejectsValuesOutOfRange) {
+  for (const char* yaml :
+       {"learning_rate: 1.5", "learning_rate: -0.1", "learning_rate_min: 2", "discount: 1",
+        "discount: -0.5", "epsilon_start: 1.01", "epsilon_end: -1", "epsilon_eval: 3",
+        "epsilon_decay_requests: -5", "learning_rate: fast", "learn_during_eval: maybe"}) {
+    SCOPED_TRACE(yaml);
+    auto o = ParseYaml(yaml);
+    ASSERT_FALSE(o.ok());
+    EXPECT_TRUE(Contains(o.status().message(), "params.yaml:1:"));
+  }
+  auto o = ParseYaml("learning_rate: 1.5");
+  EXPECT_TRUE(Contains(o.status().message(), "[0, 1]"));
+  // The bounds themselves are fine.
+  EXPECT_TRUE(ParseYaml("learning_rate: 1\nlearning_rate_min: 0\ndiscount: 0.999").ok());
+}
+
+}  // namespace
+}  // namespace autoscale
