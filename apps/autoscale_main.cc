@@ -41,6 +41,10 @@ options:
   --json FILE   also write the machine-readable summary to FILE
   --out DIR     report folder (default: results/<experiment name>)
   --jobs N      worker threads (default: all cores)
+  --save-tables DIR
+                save each learning policy's table after its run, as
+                DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable; an experiment can start
+                from one with `params: {table: FILE}` (and train_requests: 0 to only evaluate)
   --quiet       no progress display
   -h, --help    show this text
 
@@ -68,7 +72,7 @@ int Fail(const Status& s) {
 }
 
 int Sim(const std::vector<std::string>& args) {
-  std::string experiment_path, json_path, out_dir;
+  std::string experiment_path, json_path, out_dir, save_dir;
   int jobs = 0;
   bool quiet = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -88,6 +92,8 @@ int Sim(const std::vector<std::string>& args) {
       if (!value(&json_path)) return 2;
     } else if (a == "--out") {
       if (!value(&out_dir)) return 2;
+    } else if (a == "--save-tables") {
+      if (!value(&save_dir)) return 2;
     } else if (a == "--jobs") {
       std::string v;
       long long n = 0;
@@ -122,6 +128,7 @@ int Sim(const std::vector<std::string>& args) {
   const bool tty = ::isatty(STDERR_FILENO);
   RunOptions opts;
   opts.threads = jobs;
+  opts.save_dir = save_dir;
   if (!quiet) {
     opts.progress = [tty](size_t done, size_t total, const std::string& scenario) {
       if (tty) {

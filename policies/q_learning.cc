@@ -39,7 +39,7 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   if (params == nullptr || params->IsNull()) return o;
   RETURN_IF_ERROR(params->CheckKeys({"learning_rate", "learning_rate_min", "discount",
                                      "epsilon_start", "epsilon_end", "epsilon_decay_requests",
-                                     "epsilon_eval", "learn_during_eval", "buckets"}));
+                                     "epsilon_eval", "learn_during_eval", "buckets", "table"}));
   ASSIGN_OR_RETURN(o.learning_rate, params->GetDoubleIn("learning_rate", 0, 1, o.learning_rate));
   ASSIGN_OR_RETURN(o.learning_rate_min,
                    params->GetDoubleIn("learning_rate_min", 0, 1, o.learning_rate_min));
@@ -51,6 +51,10 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
                                        o.epsilon_decay_requests));
   ASSIGN_OR_RETURN(o.epsilon_eval, params->GetDoubleIn("epsilon_eval", 0, 1, o.epsilon_eval));
   ASSIGN_OR_RETURN(o.learn_during_eval, params->GetBool("learn_during_eval", o.learn_during_eval));
+  if (auto t = params->Optional("table")) {
+    ASSIGN_OR_RETURN(o.table, t->AsString());
+    if (!o.table.empty() && o.table[0] != '/') o.table = params->Directory() + "/" + o.table;
+  }
   if (auto b = params->Optional("buckets")) {
     std::vector<std::string> names(kFeatureNames, kFeatureNames + kNumStateFeatures);
     RETURN_IF_ERROR(b->CheckKeys(names));

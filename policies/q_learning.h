@@ -39,6 +39,7 @@ struct QLearningOptions {
   double epsilon_decay_requests = 20000;  // ... over this many training decisions
   double epsilon_eval = 0.0;        // exploration while evaluating
   bool learn_during_eval = true;    // keep learning online after training
+  std::string table;                // a saved Q-table to start from ("" = start empty)
   std::array<std::vector<double>, kNumStateFeatures> edges = {{
       {30, 70},                    // conv layers
       {2},                         // fc layers

@@ -62,7 +62,12 @@ const Registry<Factory>& Policies() {
     reg->Register("q_learning", [](const ConfigNode* params, const PolicyContext& ctx)
                                     -> Result<std::unique_ptr<Policy>> {
       ASSIGN_OR_RETURN(QLearningOptions o, ParseQLearningOptions(params));
-      return std::unique_ptr<Policy>(new QLearningPolicy(ctx, std::move(o)));
+      auto policy = std::make_unique<QLearningPolicy>(ctx, o);
+      if (!o.table.empty()) {
+        Status st = policy->Load(o.table);
+        if (!st.ok()) return params->Child("table")->Error(st.message());
+      }
+      return std::unique_ptr<Policy>(std::move(policy));
     });
     reg->Register("static", MakeStatic);
     reg->Register("model_greedy", [](const ConfigNode* params, const PolicyContext& ctx)

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/file_util.h"
 #include "core/random.h"
 #include "core/strings.h"
 #include "policies/baselines.h"
@@ -273,7 +274,7 @@ RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed
 
 // One (scenario, seed): the references, then every policy. Returns summaries in policy order.
 Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc, uint64_t seed,
-                                       size_t* simulated) {
+                                       const std::string& save_dir, size_t* simulated) {
   const CostModel& cm = *exp.cost_models.at(sc.device);
   const uint64_t h = HashString(sc.name);
   const size_t train_n = exp.train_requests, eval_n = exp.eval_requests;
@@ -344,6 +345,13 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
       }
     }
     run_eval(*policy, m, series, nullptr, &oracle_actions);
+    if (!save_dir.empty() && policy->learns()) {
+      std::string file = sc.name;
+      std::replace(file.begin(), file.end(), '/', '_');
+      const std::string dir = save_dir + "/" + spec.label;
+      RETURN_IF_ERROR(MakeDirs(dir));
+      RETURN_IF_ERROR(policy->Save(dir + "/" + file + "_seed" + std::to_string(seed) + ".qtable"));
+    }
     out.push_back(Summarise(sc, spec.label, seed, m, series, cm, oracle_e, cpu_e, cloud_e));
   }
   return out;
@@ -365,7 +373,7 @@ Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& 
     for (size_t j = next++; j < njobs; j = next++) {
       const Scenario& sc = exp.scenarios[j / exp.seeds.size()];
       const uint64_t seed = exp.seeds[j % exp.seeds.size()];
-      auto r = RunJob(exp, sc, seed, &simulated[j]);
+      auto r = RunJob(exp, sc, seed, options.save_dir, &simulated[j]);
       if (r.ok()) {
         results[j] = std::move(r).value();
       } else {

@@ -78,6 +78,9 @@ struct ExperimentResult {
 
 struct RunOptions {
   int threads = 0;  // 0: all cores
+  // When set, each learning policy's table is saved here after its run, as
+  // DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable (loadable with params: {table: FILE}).
+  std::string save_dir;
   // Called after each (scenario, seed) job: (done, total, scenario name). Serialised.
   std::function<void(size_t, size_t, const std::string&)> progress;
 };

@@ -155,6 +155,46 @@ TEST(Cli, CheckConfigPassesOnShippedProfilesAndFailsOnABadOne) {
       << bad.output;
 }
 
+// Pulls "energy_vs_oracle" of the first run of `policy` out of a summary.
+double EnergyVsOracle(const std::string& json, const std::string& policy) {
+  size_t p = json.find("\"policy\": \"" + policy + "\"");
+  if (p == std::string::npos) return -1;
+  p = json.find("\"energy_vs_oracle\": ", p);
+  return std::stod(json.substr(p + 20));
+}
+
+TEST(Cli, SavedTablesLoadIntoAnotherExperiment) {
+  const std::string dir = testing::TempDir("cli_tables");
+  const std::string exp = SmallExperiment(dir);
+  CliRun train = Cli("sim " + exp + " --quiet --out " + dir + "/o1 --save-tables " + dir + "/t");
+  ASSERT_EQ(train.code, 0) << train.output;
+  const std::string table = dir + "/t/q_learning/sd855_net_idle_rt_seed1.qtable";
+  ASSERT_TRUE(std::filesystem::exists(table));
+  // Evaluate only: one q_learning starts from the saved table, one from nothing.
+  std::string text = Slurp(exp);
+  text.replace(text.find("train_requests: 500"), 19, "train_requests: 0");
+  text.replace(text.find("policies: [q_learning, model_greedy, oracle]"), 44,
+               "policies: [{name: q_learning, label: trained, params: {table: " + table +
+                   "}}, {name: q_learning, label: untrained}]");
+  text.replace(text.find("seeds: [1, 2]"), 13, "seeds: [1]");
+  testing::WriteFile(dir + "/eval.yaml", text);
+  CliRun eval = Cli("sim " + dir + "/eval.yaml --quiet --json " + dir + "/e.json --out " + dir +
+                    "/o2");
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  const std::string json = Slurp(dir + "/e.json");
+  const double trained = EnergyVsOracle(json, "trained");
+  const double untrained = EnergyVsOracle(json, "untrained");
+  EXPECT_GT(trained, 0.99);
+  EXPECT_LT(trained, untrained) << json;
+  // A table from another device does not load, and the error says where it was asked for.
+  text.replace(text.find("devices: [sd855]"), 16, "devices: [sd845]");
+  testing::WriteFile(dir + "/other.yaml", text);
+  CliRun other = Cli("sim " + dir + "/other.yaml --quiet --out " + dir + "/o3");
+  EXPECT_EQ(other.code, 1);
+  EXPECT_NE(other.output.find("policies[0].params.table"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("another action space"), std::string::npos) << other.output;
+}
+
 TEST(Cli, MissingExperimentFileIsAClearError) {
   CliRun r = Cli("sim /nonexistent/exp.yaml");
   EXPECT_EQ(r.code, 1);
