@@ -339,25 +339,26 @@ Observation Observer::At(size_t i) {
   o.gpu_load = static_cast<float>(gpu_.At(t));
   o.mem_load = static_cast<float>(mem_.At(t));
   o.p2p_rssi_dbm = static_cast<float>(p2p_.At(t));
-  if (ep_.wifi_connected) {
-    o.wifi_rssi_dbm = static_cast<float>(wifi_.At(t));
-    if (ep_.wifi_down.empty() || ep_.wifi_up.empty()) {
-      const NetworkProfile::Point p = ep_.wifi_profile->At(o.wifi_rssi_dbm);
-      o.wifi_down_mbps = static_cast<float>(p.down_mbps);
-      o.wifi_up_mbps = static_cast<float>(p.up_mbps);
+  // A link's signal, and its throughput from traces where given, else from the profile's curve.
+  auto read_link = [t](const Trace& down_trace, const Trace& up_trace, const NetworkProfile& net,
+                       Trace::Cursor& signal, Trace::Cursor& down, Trace::Cursor& up,
+                       float* signal_dbm, float* down_mbps, float* up_mbps) {
+    *signal_dbm = static_cast<float>(signal.At(t));
+    if (down_trace.empty() || up_trace.empty()) {
+      const NetworkProfile::Point p = net.At(*signal_dbm);
+      *down_mbps = static_cast<float>(p.down_mbps);
+      *up_mbps = static_cast<float>(p.up_mbps);
     }
-    if (!ep_.wifi_down.empty()) o.wifi_down_mbps = static_cast<float>(wifi_down_.At(t));
-    if (!ep_.wifi_up.empty()) o.wifi_up_mbps = static_cast<float>(wifi_up_.At(t));
+    if (!down_trace.empty()) *down_mbps = static_cast<float>(down.At(t));
+    if (!up_trace.empty()) *up_mbps = static_cast<float>(up.At(t));
+  };
+  if (ep_.wifi_connected) {
+    read_link(ep_.wifi_down, ep_.wifi_up, *ep_.wifi_profile, wifi_, wifi_down_, wifi_up_,
+              &o.wifi_rssi_dbm, &o.wifi_down_mbps, &o.wifi_up_mbps);
   }
   if (ep_.cell_connected) {
-    o.cell_rsrp_dbm = static_cast<float>(cell_.At(t));
-    if (ep_.cell_down.empty() || ep_.cell_up.empty()) {
-      const NetworkProfile::Point p = ep_.cell_profile->At(o.cell_rsrp_dbm);
-      o.cell_down_mbps = static_cast<float>(p.down_mbps);
-      o.cell_up_mbps = static_cast<float>(p.up_mbps);
-    }
-    if (!ep_.cell_down.empty()) o.cell_down_mbps = static_cast<float>(cell_down_.At(t));
-    if (!ep_.cell_up.empty()) o.cell_up_mbps = static_cast<float>(cell_up_.At(t));
+    read_link(ep_.cell_down, ep_.cell_up, *ep_.cell_profile, cell_, cell_down_, cell_up_,
+              &o.cell_rsrp_dbm, &o.cell_down_mbps, &o.cell_up_mbps);
   }
   o.latency_bound_ms = ep_.latency_bound_ms[i];
   o.min_accuracy = ep_.min_accuracy[i];
