@@ -1,13 +1,13 @@
 // autoscale: the command-line front end. `autoscale sim` is the main job (DESIGN.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
-#include <thread>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/file_util.h"
@@ -111,8 +111,8 @@ int Sim(const std::vector<std::string>& args) {
     } else if (experiment_path.empty()) {
       experiment_path = a;
     } else {
-      std::cerr << "autoscale sim: one experiment at a time (got '" << experiment_path
-                << "' and '" << a << "')\n";
+      std::cerr << "autoscale sim: one experiment at a time (got '" << experiment_path << "' and '"
+                << a << "')\n";
       return 2;
     }
   }
@@ -196,7 +196,8 @@ int CheckConfig(const std::vector<std::string>& args) {
     } else if (folder == "experiments") {
       st = LoadExperiment(f).status();
     } else {
-      st = Status::InvalidArgument(f + ": not under devices/, networks/, models/ or "
+      st = Status::InvalidArgument(f +
+                                   ": not under devices/, networks/, models/ or "
                                    "experiments/, so its kind is unknown");
     }
     if (st.ok()) {
@@ -227,7 +228,8 @@ int Main(int argc, char** argv) {
   std::vector<std::string> cmds = {"sim", "check-config", "policies", "help"};
   std::string near = NearestName(cmd, cmds);
   std::cerr << "autoscale: unknown command '" << cmd << "'"
-            << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n" << kUsage;
+            << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n"
+            << kUsage;
   return 2;
 }
 

@@ -26,8 +26,8 @@ struct Fixture {
 Fixture& Shared() {
   static Fixture* f = [] {
     auto* fx = new Fixture();
-    auto exp = LoadExperiment(std::string(AUTOSCALE_SOURCE_DIR) +
-                              "/configs/experiments/default.yaml");
+    auto exp =
+        LoadExperiment(std::string(AUTOSCALE_SOURCE_DIR) + "/configs/experiments/default.yaml");
     if (!exp.ok()) {
       std::fprintf(stderr, "%s\n", exp.status().ToString().c_str());
       std::exit(1);
@@ -53,8 +53,7 @@ void RunLoop(benchmark::State& state, bool training) {
   ctx.reward = fx.exp.reward;
   QLearningPolicy policy(ctx, QLearningOptions{});
   World world(*fx.cm, fx.episode, fx.exp.world, 7);
-  RunMetrics metrics(static_cast<int>(fx.cm->actions().target_names.size()), 50,
-                     fx.episode.size());
+  RunMetrics metrics(static_cast<int>(fx.cm->actions().target_names.size()), 50, fx.episode.size());
   EpisodeRecording rec;
   rec.metrics = training ? nullptr : &metrics;
   rec.series = &metrics;
@@ -62,8 +61,8 @@ void RunLoop(benchmark::State& state, bool training) {
   for (auto _ : state) {
     if (!runner->Step()) {
       state.PauseTiming();
-      metrics = RunMetrics(static_cast<int>(fx.cm->actions().target_names.size()), 50,
-                           fx.episode.size());
+      metrics =
+          RunMetrics(static_cast<int>(fx.cm->actions().target_names.size()), 50, fx.episode.size());
       runner = std::make_unique<EpisodeRunner>(policy, *fx.cm, fx.episode, world, training, rec);
       state.ResumeTiming();
       runner->Step();

@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "core/file_util.h"
 #include "core/strings.h"
 
 namespace autoscale {
@@ -32,12 +31,8 @@ Result<ConfigNode> ConfigNode::LoadFile(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) {
     return Status::IoError(path + ": is a directory, not a file");
   }
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(path + ": cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::IoError(path + ": read failed");
-  return LoadString(ss.str(), path);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return LoadString(text, path);
 }
 
 Result<ConfigNode> ConfigNode::LoadString(std::string_view text, const std::string& name) {

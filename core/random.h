@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace autoscale {
 
@@ -15,6 +16,13 @@ inline uint64_t Mix64(uint64_t x) {
 }
 inline uint64_t Mix64(uint64_t a, uint64_t b) { return Mix64(a ^ Mix64(b)); }
 inline uint64_t Mix64(uint64_t a, uint64_t b, uint64_t c) { return Mix64(Mix64(a, b), c); }
+
+// FNV-1a of a string: a stable seed component from a name (a scenario's, say).
+inline uint64_t HashString(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
 
 // Uniform in [0, 1) from the top 53 bits.
 inline double ToUnit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
@@ -46,7 +54,7 @@ class Rng {
     s_[3] = Rotl(s_[3], 45);
     return result;
   }
-  double Uniform() { return ToUnit(Next()); }                      // [0, 1)
+  double Uniform() { return ToUnit(Next()); }  // [0, 1)
   double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
   // Uniform integer in [0, n); n > 0. Lemire's multiply-shift, unbiased enough for n << 2^32.
   uint32_t Below(uint32_t n) {

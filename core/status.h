@@ -57,7 +57,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -85,10 +85,10 @@ class [[nodiscard]] Result {
 #define AUTOSCALE_CONCAT(a, b) AUTOSCALE_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                   \
-  do {                                          \
-    ::autoscale::Status _st = (expr);           \
-    if (!_st.ok()) return _st;                  \
+#define RETURN_IF_ERROR(expr)         \
+  do {                                \
+    ::autoscale::Status _st = (expr); \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a Result or returns its Status.

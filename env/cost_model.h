@@ -35,12 +35,12 @@ struct ActionSpace {
 
 // What the world, not the agent, knows about one execution: noise and request spacing.
 struct Conditions {
-  float compute_factor = 1;  // multiplies compute time (run-to-run variation)
-  float network_factor = 1;  // multiplies link throughput
+  float compute_factor = 1;    // multiplies compute time (run-to-run variation)
+  float network_factor = 1;    // multiplies link throughput
   float server_queue_ms = -1;  // < 0: the server's mean queueing delay
-  float prev_gap_s = 0;      // time since the previous request (radio promotion)
-  float next_gap_s = 0;      // time until the next request (radio tail)
-  bool drop = false;         // the remote connection drops
+  float prev_gap_s = 0;        // time since the previous request (radio promotion)
+  float next_gap_s = 0;        // time until the next request (radio tail)
+  bool drop = false;           // the remote connection drops
 };
 
 struct CostModelOptions {
@@ -78,10 +78,10 @@ class CostModel {
   Outcome Evaluate(int action, const Observation& obs, const Conditions& cond) const;
 
  private:
-  struct Link {  // a network a remote target uses
+  struct Link {                                               // a network a remote target uses
     std::shared_ptr<const NetworkProfile> wifi, cell, fixed;  // auto uses wifi/cell
   };
-  struct Entry {  // per (action, model)
+  struct Entry {            // per (action, model)
     float compute_ms = 0;   // local: at this level, no interference; remote: server compute
     float overhead_ms = 0;  // per-layer fixed costs
     float accuracy = -1;    // < 0: infeasible

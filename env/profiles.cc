@@ -34,9 +34,9 @@ Result<std::vector<Precision>> ParsePrecisionList(const ConfigNode& node) {
 }
 
 Result<TargetProfile> ParseTarget(const ConfigNode& t) {
-  RETURN_IF_ERROR(t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s",
-                               "layer_overhead_us", "memory_bound_fraction", "levels",
-                               "interference", "server", "network"}));
+  RETURN_IF_ERROR(
+      t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s", "layer_overhead_us",
+                   "memory_bound_fraction", "levels", "interference", "server", "network"}));
   TargetProfile tp;
   ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
   ASSIGN_OR_RETURN(ConfigNode kind_node, t.Child("kind"));
@@ -49,9 +49,9 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
     for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
                                    "memory_bound_fraction", "interference"}) {
       if (t.Has(local_only)) {
-        return t.Child(local_only)->Error(std::string("'") + local_only +
-                                          "' does not apply to a remote target; " +
-                                          "the server profile holds its processors");
+        return t.Child(local_only)
+            ->Error(std::string("'") + local_only + "' does not apply to a remote target; " +
+                    "the server profile holds its processors");
       }
     }
     ASSIGN_OR_RETURN(tp.server, t.GetString("server"));
@@ -67,8 +67,9 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
 
   for (const char* remote_only : {"server", "network"}) {
     if (t.Has(remote_only)) {
-      return t.Child(remote_only)->Error(std::string("'") + remote_only +
-                                         "' applies only to a remote target (kind cloud or nearby)");
+      return t.Child(remote_only)
+          ->Error(std::string("'") + remote_only +
+                  "' applies only to a remote target (kind cloud or nearby)");
     }
   }
   ASSIGN_OR_RETURN(int64_t cores, t.GetInt("cores", 1));
@@ -257,8 +258,8 @@ Result<NetworkProfile> LoadNetworkProfile(const std::string& path) {
 // ---- Devices ---------------------------------------------------------------------------------
 
 Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "role", "base_power_mw",
-                                  "idle_power_mw", "queue_ms", "targets"}));
+  RETURN_IF_ERROR(root.CheckKeys(
+      {"name", "description", "role", "base_power_mw", "idle_power_mw", "queue_ms", "targets"}));
   DeviceProfile d;
   ASSIGN_OR_RETURN(d.name, root.GetString("name"));
   RETURN_IF_ERROR(CheckName(root, d.name));
@@ -312,8 +313,8 @@ std::vector<std::string> ProfileCatalog::Available(const std::string& folder) co
 
 Status ProfileCatalog::NotFoundError(const std::string& folder, const std::string& name) const {
   std::vector<std::string> names = Available(folder);
-  std::string msg = "no " + folder + " profile '" + name + "' (looked for " +
-                    Resolve(folder, name) + ")";
+  std::string msg =
+      "no " + folder + " profile '" + name + "' (looked for " + Resolve(folder, name) + ")";
   std::string near = NearestName(name, names);
   if (!near.empty()) msg += "; did you mean '" + near + "'?";
   msg += " (available: " + JoinNames(names) + ")";

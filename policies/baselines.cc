@@ -9,13 +9,11 @@ StaticPolicy::StaticPolicy(const PolicyContext& ctx, int action)
 
 int StaticPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
   if (std::find(feasible.begin(), feasible.end(), action_) != feasible.end()) return action_;
-  return ArgmaxReward(obs, feasible, reward_,
-                      [&](int a) { return cost_model_->Predict(a, obs); });
+  return ArgmaxReward(obs, feasible, reward_, [&](int a) { return cost_model_->Predict(a, obs); });
 }
 
 int ModelGreedyPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
-  return ArgmaxReward(obs, feasible, reward_,
-                      [&](int a) { return cost_model_->Predict(a, obs); });
+  return ArgmaxReward(obs, feasible, reward_, [&](int a) { return cost_model_->Predict(a, obs); });
 }
 
 int OraclePolicy::Decide(const Observation& obs, std::span<const int> feasible) {

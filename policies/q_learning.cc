@@ -12,7 +12,7 @@ namespace autoscale {
 
 namespace {
 constexpr const char* kFeatureNames[kNumStateFeatures] = {
-    "conv_layers", "fc_layers", "recurrent_layers", "macs",     "cpu_load",
+    "conv_layers", "fc_layers", "recurrent_layers", "macs",         "cpu_load",
     "gpu_load",    "mem_load",  "wifi_rssi_dbm",    "cell_rsrp_dbm"};
 constexpr const char* kMagic = "autoscale-qtable 1";
 
@@ -46,9 +46,8 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   ASSIGN_OR_RETURN(o.discount, params->GetDoubleIn("discount", 0, 0.999, o.discount));
   ASSIGN_OR_RETURN(o.epsilon_start, params->GetDoubleIn("epsilon_start", 0, 1, o.epsilon_start));
   ASSIGN_OR_RETURN(o.epsilon_end, params->GetDoubleIn("epsilon_end", 0, 1, o.epsilon_end));
-  ASSIGN_OR_RETURN(o.epsilon_decay_requests,
-                   params->GetDoubleIn("epsilon_decay_requests", 0, 1e12,
-                                       o.epsilon_decay_requests));
+  ASSIGN_OR_RETURN(o.epsilon_decay_requests, params->GetDoubleIn("epsilon_decay_requests", 0, 1e12,
+                                                                 o.epsilon_decay_requests));
   ASSIGN_OR_RETURN(o.epsilon_eval, params->GetDoubleIn("epsilon_eval", 0, 1, o.epsilon_eval));
   ASSIGN_OR_RETURN(o.learn_during_eval, params->GetBool("learn_during_eval", o.learn_during_eval));
   if (auto t = params->Optional("table")) {
@@ -216,8 +215,8 @@ Status QLearningPolicy::Load(const std::string& path) {
   auto bad = [&](size_t line, const std::string& what) {
     return Status::InvalidArgument(path + ":" + std::to_string(line + 1) + ": " + what);
   };
-  if (lines.size() < 3 || lines[0] != kMagic) return bad(0, "not a Q-table (expected '" +
-                                                         std::string(kMagic) + "')");
+  if (lines.size() < 3 || lines[0] != kMagic)
+    return bad(0, "not a Q-table (expected '" + std::string(kMagic) + "')");
   const std::string fp = "fingerprint " + Fingerprint();
   if (lines[1] != fp) {
     return bad(1, "the table was learned for another action space or bucket layout");
@@ -238,8 +237,8 @@ Status QLearningPolicy::Load(const std::string& path) {
     auto f = SplitWhitespace(lines[i]);
     long long s = 0, a = 0, n = 0;
     double v = 0;
-    if (f.size() != 4 || !ParseInt64(f[0], &s) || !ParseInt64(f[1], &a) ||
-        !ParseDouble(f[2], &v) || !ParseInt64(f[3], &n)) {
+    if (f.size() != 4 || !ParseInt64(f[0], &s) || !ParseInt64(f[1], &a) || !ParseDouble(f[2], &v) ||
+        !ParseInt64(f[3], &n)) {
       return bad(i, "expected 'STATE ACTION Q VISITS'");
     }
     if (s < 0 || s >= num_states_ || a < 0 || a >= num_actions_ || n <= 0 || n > 0xffffffffLL) {

@@ -34,22 +34,22 @@ struct QLearningOptions {
   // gamma. Requests are independent: an action does not change the next request's state, so
   // bootstrapping from it only adds the next request's value as noise; 0 is the right default.
   double discount = 0.0;
-  double epsilon_start = 0.2;       // exploration while training, decaying linearly ...
-  double epsilon_end = 0.02;        // ... to this ...
+  double epsilon_start = 0.2;             // exploration while training, decaying linearly ...
+  double epsilon_end = 0.02;              // ... to this ...
   double epsilon_decay_requests = 20000;  // ... over this many training decisions
-  double epsilon_eval = 0.0;        // exploration while evaluating
-  bool learn_during_eval = true;    // keep learning online after training
-  std::string table;                // a saved Q-table to start from ("" = start empty)
+  double epsilon_eval = 0.0;              // exploration while evaluating
+  bool learn_during_eval = true;          // keep learning online after training
+  std::string table;                      // a saved Q-table to start from ("" = start empty)
   std::array<std::vector<double>, kNumStateFeatures> edges = {{
-      {30, 70},                    // conv layers
-      {2},                         // fc layers
-      {1},                         // recurrent layers
-      {0.4e9, 1e9, 3e9, 10e9},     // MACs
-      {0.25, 0.6},                 // co-runner CPU load
-      {0.25, 0.6},                 // co-runner GPU load
-      {0.3, 0.6},                  // memory load
-      {-90, -80, -70, -60},        // Wi-Fi RSSI dBm (below the first: not connected)
-      {-125, -110, -100, -90},     // LTE RSRP dBm (below the first: not connected)
+      {30, 70},                 // conv layers
+      {2},                      // fc layers
+      {1},                      // recurrent layers
+      {0.4e9, 1e9, 3e9, 10e9},  // MACs
+      {0.25, 0.6},              // co-runner CPU load
+      {0.25, 0.6},              // co-runner GPU load
+      {0.3, 0.6},               // memory load
+      {-90, -80, -70, -60},     // Wi-Fi RSSI dBm (below the first: not connected)
+      {-125, -110, -100, -90},  // LTE RSRP dBm (below the first: not connected)
   }};
 };
 

@@ -1,7 +1,8 @@
 // Policy factories by name (STYLE.md 4).
+#include "core/registry.h"
+
 #include <functional>
 
-#include "core/registry.h"
 #include "policies/baselines.h"
 #include "policies/policy.h"
 #include "policies/q_learning.h"
@@ -59,36 +60,40 @@ Result<std::unique_ptr<Policy>> MakeStatic(const ConfigNode* params, const Polic
 const Registry<Factory>& Policies() {
   static const Registry<Factory>* r = [] {
     auto* reg = new Registry<Factory>("policy");
-    reg->Register("q_learning", [](const ConfigNode* params, const PolicyContext& ctx)
-                                    -> Result<std::unique_ptr<Policy>> {
-      ASSIGN_OR_RETURN(QLearningOptions o, ParseQLearningOptions(params));
-      auto policy = std::make_unique<QLearningPolicy>(ctx, o);
-      if (!o.table.empty()) {
-        Status st = policy->Load(o.table);
-        if (!st.ok()) return params->Child("table")->Error(st.message());
-      }
-      return std::unique_ptr<Policy>(std::move(policy));
-    });
+    reg->Register(
+        "q_learning",
+        [](const ConfigNode* params, const PolicyContext& ctx) -> Result<std::unique_ptr<Policy>> {
+          ASSIGN_OR_RETURN(QLearningOptions o, ParseQLearningOptions(params));
+          auto policy = std::make_unique<QLearningPolicy>(ctx, o);
+          if (!o.table.empty()) {
+            Status st = policy->Load(o.table);
+            if (!st.ok()) return params->Child("table")->Error(st.message());
+          }
+          return std::unique_ptr<Policy>(std::move(policy));
+        });
     reg->Register("static", MakeStatic);
-    reg->Register("model_greedy", [](const ConfigNode* params, const PolicyContext& ctx)
-                                      -> Result<std::unique_ptr<Policy>> {
-      RETURN_IF_ERROR(NoParams(params));
-      return std::unique_ptr<Policy>(new ModelGreedyPolicy(ctx));
-    });
-    reg->Register("random", [](const ConfigNode* params, const PolicyContext& ctx)
-                                -> Result<std::unique_ptr<Policy>> {
-      RETURN_IF_ERROR(NoParams(params));
-      return std::unique_ptr<Policy>(new RandomPolicy(ctx));
-    });
-    reg->Register("oracle", [](const ConfigNode* params, const PolicyContext& ctx)
-                                -> Result<std::unique_ptr<Policy>> {
-      RETURN_IF_ERROR(NoParams(params));
-      if (ctx.oracle == nullptr) {
-        return Status::InvalidArgument(
-            "policy 'oracle' needs the simulator's ground truth; it cannot run on a device");
-      }
-      return std::unique_ptr<Policy>(new OraclePolicy(ctx));
-    });
+    reg->Register(
+        "model_greedy",
+        [](const ConfigNode* params, const PolicyContext& ctx) -> Result<std::unique_ptr<Policy>> {
+          RETURN_IF_ERROR(NoParams(params));
+          return std::unique_ptr<Policy>(new ModelGreedyPolicy(ctx));
+        });
+    reg->Register(
+        "random",
+        [](const ConfigNode* params, const PolicyContext& ctx) -> Result<std::unique_ptr<Policy>> {
+          RETURN_IF_ERROR(NoParams(params));
+          return std::unique_ptr<Policy>(new RandomPolicy(ctx));
+        });
+    reg->Register(
+        "oracle",
+        [](const ConfigNode* params, const PolicyContext& ctx) -> Result<std::unique_ptr<Policy>> {
+          RETURN_IF_ERROR(NoParams(params));
+          if (ctx.oracle == nullptr) {
+            return Status::InvalidArgument(
+                "policy 'oracle' needs the simulator's ground truth; it cannot run on a device");
+          }
+          return std::unique_ptr<Policy>(new OraclePolicy(ctx));
+        });
     return reg;
   }();
   return *r;

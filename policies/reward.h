@@ -8,8 +8,8 @@
 namespace autoscale {
 
 struct RewardConfig {
-  double qos_penalty_mj = 10000;      // charged when the latency bound is missed (or it failed)
-  double accuracy_penalty_mj = 10000; // charged when the accuracy floor is missed
+  double qos_penalty_mj = 10000;       // charged when the latency bound is missed (or it failed)
+  double accuracy_penalty_mj = 10000;  // charged when the accuracy floor is missed
 };
 
 inline double Reward(const Outcome& o, const Observation& obs, const RewardConfig& c) {

@@ -18,12 +18,6 @@ namespace autoscale {
 
 namespace {
 
-uint64_t HashString(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 Result<std::vector<std::string>> NameList(const ConfigNode& parent, const char* key) {
   ASSIGN_OR_RETURN(ConfigNode n, parent.Child(key));
   ASSIGN_OR_RETURN(std::vector<std::string> v, n.AsStringList());
@@ -82,12 +76,11 @@ Result<Experiment> LoadExperiment(const std::string& path) {
   return ParseExperiment(root, root_dir);
 }
 
-Result<Experiment> ParseExperiment(const ConfigNode& root,
-                                   const std::string& default_config_root) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
-                                  "train_requests", "eval_requests", "train_epochs",
-                                  "series_bins", "models", "world", "reward", "grid", "networks",
-                                  "loads", "requests", "policies", "references"}));
+Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& default_config_root) {
+  RETURN_IF_ERROR(
+      root.CheckKeys({"name", "description", "config_root", "conditions", "seeds", "train_requests",
+                      "eval_requests", "train_epochs", "series_bins", "models", "world", "reward",
+                      "grid", "networks", "loads", "requests", "policies", "references"}));
   Experiment exp;
   exp.file = root.file();
   ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
@@ -125,8 +118,8 @@ Result<Experiment> ParseExperiment(const ConfigNode& root,
 
   // World and reward.
   if (auto w = root.Optional("world")) {
-    RETURN_IF_ERROR(w->CheckKeys({"compute_noise", "network_noise", "remote_failure_rate",
-                                  "remote_timeout_ms"}));
+    RETURN_IF_ERROR(w->CheckKeys(
+        {"compute_noise", "network_noise", "remote_failure_rate", "remote_timeout_ms"}));
     ASSIGN_OR_RETURN(exp.world.compute_noise, w->GetDoubleIn("compute_noise", 0, 2, 0.05));
     ASSIGN_OR_RETURN(exp.world.network_noise, w->GetDoubleIn("network_noise", 0, 2, 0.10));
     ASSIGN_OR_RETURN(exp.world.remote_failure_rate,
@@ -138,9 +131,9 @@ Result<Experiment> ParseExperiment(const ConfigNode& root,
     RETURN_IF_ERROR(r->CheckKeys({"qos_penalty_mj", "accuracy_penalty_mj"}));
     ASSIGN_OR_RETURN(exp.reward.qos_penalty_mj,
                      r->GetDoubleIn("qos_penalty_mj", 0, 1e12, exp.reward.qos_penalty_mj));
-    ASSIGN_OR_RETURN(exp.reward.accuracy_penalty_mj,
-                     r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12,
-                                    exp.reward.accuracy_penalty_mj));
+    ASSIGN_OR_RETURN(
+        exp.reward.accuracy_penalty_mj,
+        r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12, exp.reward.accuracy_penalty_mj));
   }
 
   // Models.
@@ -183,8 +176,8 @@ Result<Experiment> ParseExperiment(const ConfigNode& root,
   ASSIGN_OR_RETURN(auto requests, NameList(grid, "requests"));
   for (size_t i = 0; i < devices.size(); ++i) {
     const std::string& d = devices[i];
-    auto where = grid.Child("devices")->IsSequence() ? grid.Child("devices")->At(i)
-                                                     : *grid.Child("devices");
+    auto where =
+        grid.Child("devices")->IsSequence() ? grid.Child("devices")->At(i) : *grid.Child("devices");
     auto dev = exp.catalog->Device(d);
     if (!dev.ok()) return where.Error(dev.status().message());
     auto cm = CostModel::Create(**dev, exp.models, *exp.catalog, exp.cost);
@@ -230,8 +223,8 @@ Result<Experiment> ParseExperiment(const ConfigNode& root,
     ASSIGN_OR_RETURN(exp.cloud_reference_target, refs->GetString("cloud", "cloud"));
     for (const auto& [d, cm] : exp.cost_models) {
       for (const char* key : {"cpu", "cloud"}) {
-        const std::string& t = key[1] == 'p' ? exp.cpu_reference_target
-                                             : exp.cloud_reference_target;
+        const std::string& t =
+            key[1] == 'p' ? exp.cpu_reference_target : exp.cloud_reference_target;
         if (cm->actions().Find(t, Precision::kFp32) < 0) {
           return refs->Error(std::string("device '") + d + "' has no fp32 target '" + t + "'");
         }
@@ -278,8 +271,7 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
   const CostModel& cm = *exp.cost_models.at(sc.device);
   const uint64_t h = HashString(sc.name);
   const size_t train_n = exp.train_requests, eval_n = exp.eval_requests;
-  ASSIGN_OR_RETURN(Episode train,
-                   BuildEpisode(sc, exp.models, *exp.catalog, 0, train_n, seed, 0));
+  ASSIGN_OR_RETURN(Episode train, BuildEpisode(sc, exp.models, *exp.catalog, 0, train_n, seed, 0));
   ASSIGN_OR_RETURN(Episode eval,
                    BuildEpisode(sc, exp.models, *exp.catalog, train_n, eval_n, seed, 1));
   World train_world(cm, train, exp.world, Mix64(seed, h, 100));
@@ -377,16 +369,15 @@ Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& 
       if (r.ok()) {
         results[j] = std::move(r).value();
       } else {
-        errors[j] = r.status().WithPrefix("scenario " + sc.name + ", seed " +
-                                          std::to_string(seed));
+        errors[j] = r.status().WithPrefix("scenario " + sc.name + ", seed " + std::to_string(seed));
       }
       std::lock_guard<std::mutex> lock(progress_mu);
       ++done;
       if (options.progress) options.progress(done, njobs, sc.name);
     }
   };
-  int threads = options.threads > 0 ? options.threads
-                                     : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::clamp<int>(threads, 1, static_cast<int>(std::max<size_t>(1, njobs)));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);

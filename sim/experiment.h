@@ -19,8 +19,8 @@
 namespace autoscale {
 
 struct PolicySpec {
-  std::string name;   // registry name
-  std::string label;  // how reports call it (default: the name)
+  std::string name;                    // registry name
+  std::string label;                   // how reports call it (default: the name)
   std::shared_ptr<ConfigNode> params;  // may be null
 };
 

@@ -30,8 +30,8 @@ class RunMetrics {
   // Adds one request (training or evaluation) to the energy-over-time series at position
   // `index` of the run.
   void RecordSeries(size_t index, float energy_mj) {
-    const size_t b = std::min(index * series_energy_.size() / series_total_,
-                              series_energy_.size() - 1);
+    const size_t b =
+        std::min(index * series_energy_.size() / series_total_, series_energy_.size() - 1);
     series_energy_[b] += energy_mj;
     ++series_count_[b];
   }

@@ -25,10 +25,18 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -162,10 +170,10 @@ std::string RunsCsv(const ExperimentResult& result) {
     out += r.scenario + "," + r.device + "," + r.network + "," + r.load + "," +
            r.requests_condition + "," + r.policy + "," + std::to_string(r.seed) + "," +
            std::to_string(r.requests) + "," + Num(r.energy_mj_per_inference) + "," +
-           Num(r.latency_ms_p50) + "," + Num(r.latency_ms_p99) + "," +
-           Num(r.qos_violation_rate) + "," + Num(r.accuracy_violation_rate) + "," +
-           Num(r.failure_rate) + "," + Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) +
-           "," + Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + mix + "\n";
+           Num(r.latency_ms_p50) + "," + Num(r.latency_ms_p99) + "," + Num(r.qos_violation_rate) +
+           "," + Num(r.accuracy_violation_rate) + "," + Num(r.failure_rate) + "," +
+           Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) + "," +
+           Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + mix + "\n";
   }
   return out;
 }
@@ -177,8 +185,9 @@ std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
      << ",\n  \"eval_requests\": " << exp.eval_requests << ",\n  \"runs\": [\n";
   for (size_t i = 0; i < result.runs.size(); ++i) {
     const RunSummary& r = result.runs[i];
-    os << "    {\"scenario\": " << JsonString(r.scenario) << ", \"policy\": "
-       << JsonString(r.policy) << ", \"seed\": " << r.seed << ", \"requests\": " << r.requests
+    os << "    {\"scenario\": " << JsonString(r.scenario)
+       << ", \"policy\": " << JsonString(r.policy) << ", \"seed\": " << r.seed
+       << ", \"requests\": " << r.requests
        << ", \"energy_mj_per_inference\": " << Num(r.energy_mj_per_inference)
        << ", \"latency_ms_p50\": " << Num(r.latency_ms_p50)
        << ", \"latency_ms_p99\": " << Num(r.latency_ms_p99)
@@ -220,8 +229,10 @@ namespace {
 std::string PlotQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "''";
-    else out += c;
+    if (c == '\'')
+      out += "''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -237,8 +248,8 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   // Energy over time: per policy, the mean over runs of each series bin.
   const auto order = PolicyOrder(exp);
   const size_t bins = static_cast<size_t>(exp.series_bins);
-  const double total = static_cast<double>(exp.train_requests * exp.train_epochs +
-                                           exp.eval_requests);
+  const double total =
+      static_cast<double>(exp.train_requests * exp.train_epochs + exp.eval_requests);
   std::string dat = "# request_index";
   for (const auto& p : order) dat += " " + p;
   dat += "\n";
@@ -300,8 +311,8 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
         ", graph 1 nohead dt 2\n";
   gp += "plot ";
   for (size_t pi = 0; pi < order.size(); ++pi) {
-    gp += (pi ? ", " : "") + PlotQuote(dir + "/energy_over_time.dat") + " using 1:" +
-          std::to_string(pi + 2) + " with linespoints title " + PlotQuote(order[pi]);
+    gp += (pi ? ", " : "") + PlotQuote(dir + "/energy_over_time.dat") +
+          " using 1:" + std::to_string(pi + 2) + " with linespoints title " + PlotQuote(order[pi]);
   }
   gp += "\nunset arrow\nunset logscale y\n";
   gp += "set output " + PlotQuote(dir + "/target_mix.png") + "\n";
@@ -311,16 +322,16 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   gp += "set xtics rotate by -30\n";
   gp += "plot ";
   for (size_t t = 0; t < targets.size(); ++t) {
-    gp += (t ? ", " : "") + PlotQuote(dir + "/target_mix.dat") + " using " +
-          std::to_string(t + 2) + (t == 0 ? ":xtic(1)" : "") + " title " +
-          PlotQuote(targets[t]);
+    gp += (t ? ", " : "") + PlotQuote(dir + "/target_mix.dat") + " using " + std::to_string(t + 2) +
+          (t == 0 ? ":xtic(1)" : "") + " title " + PlotQuote(targets[t]);
   }
   gp += "\n";
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/plots.gp", gp));
   plots_note->clear();
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    *plots_note = "gnuplot not found: wrote the .dat files and plots.gp, but no pictures "
-                  "(apt-get install gnuplot-nox)";
+    *plots_note =
+        "gnuplot not found: wrote the .dat files and plots.gp, but no pictures "
+        "(apt-get install gnuplot-nox)";
     return Status::Ok();
   }
   auto shell_quote = [](const std::string& x) {

@@ -16,9 +16,9 @@ struct PolicyAggregate {
   std::string policy;
   size_t runs = 0;
   uint64_t requests = 0;
-  double energy_mj_per_inference = 0;  // mean over runs
-  double energy_vs_oracle = 0;         // mean over runs of the per-run ratio
-  double energy_vs_oracle_total = 0;   // total energy / the oracle's total energy
+  double energy_mj_per_inference = 0;             // mean over runs
+  double energy_vs_oracle = 0;                    // mean over runs of the per-run ratio
+  double energy_vs_oracle_total = 0;              // total energy / the oracle's total energy
   double latency_ms_p50 = 0, latency_ms_p99 = 0;  // mean over runs
   double qos_violation_rate = 0, accuracy_violation_rate = 0, oracle_agreement = 0;
   double efficiency_vs_cpu = 0, efficiency_vs_cloud = 0;  // mean over runs

@@ -117,12 +117,6 @@ Status CheckNew(const std::vector<T>& v, const std::string& name, const ConfigNo
   return Status::Ok();
 }
 
-uint64_t HashName(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 // The quantity over [t0, t0 + duration] as a single-column trace in absolute time.
 Trace Materialise(const QuantitySpec& q, const std::string& name, double t0, double duration,
                   uint64_t seed) {
@@ -234,15 +228,15 @@ Result<Episode> BuildEpisode(const Scenario& sc, const std::vector<ModelProfile>
                              ProfileCatalog& catalog, size_t first, size_t count, uint64_t seed,
                              uint64_t stream) {
   Episode ep;
-  const uint64_t base = Mix64(seed, HashName(sc.name), stream);
+  const uint64_t base = Mix64(seed, HashString(sc.name), stream);
   const RequestCondition& rq = sc.requests;
   ep.time_s.reserve(count);
   ep.model.reserve(count);
   if (rq.trace) {
     const auto& tr = *rq.trace;
-    const double period = tr.back().time_s + (tr.size() > 1 ? (tr.back().time_s - tr.front().time_s) /
-                                                                  (tr.size() - 1)
-                                                            : 1.0);
+    const double period =
+        tr.back().time_s +
+        (tr.size() > 1 ? (tr.back().time_s - tr.front().time_s) / (tr.size() - 1) : 1.0);
     for (size_t k = first; k < first + count; ++k) {
       const RequestSpec& r = tr[k % tr.size()];
       int m = -1;
@@ -306,9 +300,7 @@ Result<Episode> BuildEpisode(const Scenario& sc, const std::vector<ModelProfile>
 }
 
 namespace {
-Trace::Cursor CursorOf(const Trace& t) {
-  return t.empty() ? Trace::Cursor() : t.MakeCursor(0);
-}
+Trace::Cursor CursorOf(const Trace& t) { return t.empty() ? Trace::Cursor() : t.MakeCursor(0); }
 }  // namespace
 
 Observer::Observer(const Episode& ep, const std::vector<ModelProfile>& models)

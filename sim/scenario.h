@@ -22,12 +22,12 @@ namespace autoscale {
 struct QuantitySpec {
   enum class Kind { kConstant, kOu, kOnOff, kTrace };
   Kind kind = Kind::kConstant;
-  double value = 0;                       // kConstant
-  OuParams ou;                            // kOu
-  OnOffParams on_off;                     // kOnOff
-  std::shared_ptr<const Trace> trace;     // kTrace
-  int column = 0;                         // kTrace
-  double scale = 1;                       // kTrace: multiplies the trace's values
+  double value = 0;                    // kConstant
+  OuParams ou;                         // kOu
+  OnOffParams on_off;                  // kOnOff
+  std::shared_ptr<const Trace> trace;  // kTrace
+  int column = 0;                      // kTrace
+  double scale = 1;                    // kTrace: multiplies the trace's values
 };
 
 struct LinkSpec {

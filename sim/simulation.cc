@@ -45,8 +45,8 @@ bool EpisodeRunner::Step() {
   return true;
 }
 
-void RunEpisode(Policy& policy, const CostModel& cm, const Episode& ep, World& world,
-                bool training, const EpisodeRecording& rec) {
+void RunEpisode(Policy& policy, const CostModel& cm, const Episode& ep, World& world, bool training,
+                const EpisodeRecording& rec) {
   EpisodeRunner runner(policy, cm, ep, world, training, rec);
   while (runner.Step()) {
   }

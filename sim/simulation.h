@@ -13,11 +13,11 @@
 namespace autoscale {
 
 struct EpisodeRecording {
-  RunMetrics* metrics = nullptr;            // evaluation metrics; null while training
-  RunMetrics* series = nullptr;             // energy-over-time series (training too)
-  size_t series_offset = 0;                 // position of this episode in the run's series
-  const std::vector<int>* oracle = nullptr; // the oracle's action per request, for agreement
-  std::vector<int>* actions = nullptr;      // where to store each chosen action (optional)
+  RunMetrics* metrics = nullptr;             // evaluation metrics; null while training
+  RunMetrics* series = nullptr;              // energy-over-time series (training too)
+  size_t series_offset = 0;                  // position of this episode in the run's series
+  const std::vector<int>* oracle = nullptr;  // the oracle's action per request, for agreement
+  std::vector<int>* actions = nullptr;       // where to store each chosen action (optional)
 };
 
 // Steps one policy through one episode, a request at a time. Requests with no feasible action

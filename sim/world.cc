@@ -21,14 +21,14 @@ World::World(const CostModel& cost_model, const Episode& episode, const WorldOpt
 Outcome World::Execute(int action) const {
   const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
   Conditions c;
-  c.compute_factor = std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) +
-                              compute_bias_);
+  c.compute_factor =
+      std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) + compute_bias_);
   c.prev_gap_s = ep_.PrevGap(index_);
   c.next_gap_s = ep_.NextGap(index_);
   if (remote_[action]) {
     const uint64_t k2 = Mix64(key);
-    c.network_factor = std::exp(static_cast<float>(opt_.network_noise * FastNormalFromBits(k2)) +
-                                network_bias_);
+    c.network_factor =
+        std::exp(static_cast<float>(opt_.network_noise * FastNormalFromBits(k2)) + network_bias_);
     const uint64_t k3 = Mix64(k2);
     c.drop = opt_.remote_failure_rate > 0 && ToUnit(k3) < opt_.remote_failure_rate;
   }

@@ -39,7 +39,7 @@ class World : public OutcomeOracle {
   WorldOptions opt_;
   uint64_t seed_;
   float compute_bias_, network_bias_;  // -sigma^2/2: keeps the noise mean-preserving
-  std::vector<bool> remote_;  // per action: offloads
+  std::vector<bool> remote_;           // per action: offloads
   size_t index_ = 0;
   const Observation* obs_ = nullptr;
 };

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "../sim/test_util.h"
+#include "test_util.h"
 
 namespace autoscale {
 namespace {
@@ -44,11 +44,14 @@ std::string SmallExperiment(const std::string& dir, const std::string& extra = "
       "name: small\nconfig_root: " + testing::ConfigRoot() +
           "\nseeds: [1, 2]\ntrain_requests: 500\neval_requests: 200\n"
           "models: [mobilenet_v2, resnet50]\n"
-          "networks:\n  net: " + network + "\n"
+          "networks:\n  net: " +
+          network +
+          "\n"
           "loads:\n  idle: {cpu: 0.0}\n"
           "requests:\n  rt: {latency_bound_ms: 60}\n"
           "grid: {devices: [sd855], networks: [net], loads: [idle], requests: [rt]}\n"
-          "policies: [q_learning, model_greedy, oracle]\n" + extra);
+          "policies: [q_learning, model_greedy, oracle]\n" +
+          extra);
 }
 
 TEST(Cli, HelpIsHelpful) {
@@ -132,10 +135,10 @@ TEST(Cli, MahimahiTraceDrivesTheLinkWhenPresent) {
   const std::string up =
       std::string(AUTOSCALE_SHARED_DATA_DIR) + "/traces/mahimahi/TMobile-LTE-short.up";
   const std::string dir = testing::TempDir("cli_mahimahi");
-  const std::string exp = SmallExperiment(
-      dir, "",
-      "{wifi: none, cellular: {signal_dbm: -95, down_mbps: {trace: " + trace +
-          ", format: mahimahi}, up_mbps: {trace: " + up + ", format: mahimahi}}}");
+  const std::string exp =
+      SmallExperiment(dir, "",
+                      "{wifi: none, cellular: {signal_dbm: -95, down_mbps: {trace: " + trace +
+                          ", format: mahimahi}, up_mbps: {trace: " + up + ", format: mahimahi}}}");
   CliRun r = Cli("sim " + exp + " --quiet --out " + dir + "/out");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("oracle"), std::string::npos);
@@ -147,8 +150,9 @@ TEST(Cli, CheckConfigPassesOnShippedProfilesAndFailsOnABadOne) {
   EXPECT_NE(ok.output.find(" 0 failed"), std::string::npos) << ok.output;
   const std::string dir = testing::TempDir("cli_check") + "/models";
   std::filesystem::create_directories(dir);
-  testing::WriteFile(dir + "/m.yaml", "name: m\nlayers: {conv: 1}\nmacs: 1e6\ninput_bytes: 4\n"
-                                      "output_bytes: 4\naccuracy: {fp32: 0.5, int4: 0.4}\n");
+  testing::WriteFile(dir + "/m.yaml",
+                     "name: m\nlayers: {conv: 1}\nmacs: 1e6\ninput_bytes: 4\n"
+                     "output_bytes: 4\naccuracy: {fp32: 0.5, int4: 0.4}\n");
   CliRun bad = Cli("check-config " + dir + "/m.yaml");
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("m.yaml:6:23: accuracy.int4: unknown key 'int4'"), std::string::npos)
@@ -178,8 +182,8 @@ TEST(Cli, SavedTablesLoadIntoAnotherExperiment) {
                    "}}, {name: q_learning, label: untrained}]");
   text.replace(text.find("seeds: [1, 2]"), 13, "seeds: [1]");
   testing::WriteFile(dir + "/eval.yaml", text);
-  CliRun eval = Cli("sim " + dir + "/eval.yaml --quiet --json " + dir + "/e.json --out " + dir +
-                    "/o2");
+  CliRun eval =
+      Cli("sim " + dir + "/eval.yaml --quiet --json " + dir + "/e.json --out " + dir + "/o2");
   ASSERT_EQ(eval.code, 0) << eval.output;
   const std::string json = Slurp(dir + "/e.json");
   const double trained = EnergyVsOracle(json, "trained");

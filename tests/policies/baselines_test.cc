@@ -12,6 +12,7 @@
 
 #include "env/cost_model.h"
 #include "env/profiles.h"
+#include "policies/policy_test_util.h"
 #include "policies/reward.h"
 
 namespace autoscale {
@@ -19,45 +20,15 @@ namespace {
 
 // ---- Helpers ----------------------------------------------------------------------------------
 
-std::string ConfigRoot() { return std::string(AUTOSCALE_SOURCE_DIR) + "/configs"; }
+using testing::FeasibleOf;
+using testing::MakeCostModel;
+using testing::ObsFor;
 
 // sd845 with mobilenet_v1 (0), vgg16 (1) and kws_lstm (2), built once.
 const CostModel& Sd845() {
-  static const CostModel* cm = [] {
-    ProfileCatalog catalog(ConfigRoot());
-    auto dev = catalog.Device("sd845");
-    EXPECT_TRUE(dev.ok()) << dev.status().ToString();
-    std::vector<ModelProfile> models;
-    for (const char* m : {"mobilenet_v1", "vgg16", "kws_lstm"}) {
-      auto p = catalog.Model(m);
-      EXPECT_TRUE(p.ok()) << p.status().ToString();
-      models.push_back(**p);
-    }
-    auto cm = CostModel::Create(**dev, models, catalog);
-    EXPECT_TRUE(cm.ok()) << cm.status().ToString();
-    return std::move(cm).value().release();
-  }();
+  static const CostModel* cm =
+      MakeCostModel("sd845", {"mobilenet_v1", "vgg16", "kws_lstm"}).release();
   return *cm;
-}
-
-Observation ObsFor(const CostModel& cm, int model) {
-  const ModelProfile& m = cm.models()[model];
-  Observation o;
-  o.model = model;
-  o.conv_layers = m.conv_layers;
-  o.fc_layers = m.fc_layers;
-  o.recurrent_layers = m.recurrent_layers;
-  o.macs = m.macs;
-  o.wifi_rssi_dbm = -58;
-  o.wifi_down_mbps = 60;
-  o.wifi_up_mbps = 25;
-  return o;
-}
-
-std::vector<int> FeasibleOf(const CostModel& cm, const Observation& obs) {
-  std::vector<int> out(cm.actions().size());
-  out.resize(cm.Feasible(obs, out));
-  return out;
 }
 
 PolicyContext Ctx(const CostModel& cm, uint64_t seed = 1) {

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "env/cost_model.h"
 #include "env/profiles.h"
+#include "policies/policy_test_util.h"
 #include "policies/reward.h"
 
 namespace autoscale {
@@ -27,60 +28,17 @@ namespace {
 
 // ---- Helpers ----------------------------------------------------------------------------------
 
-// Whether `s` contains `sub`, printing both when not.
-::testing::AssertionResult Contains(const std::string& s, const std::string& sub) {
-  if (s.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << s << "\" does not contain \"" << sub << "\"";
-}
-
-std::string ConfigRoot() { return std::string(AUTOSCALE_SOURCE_DIR) + "/configs"; }
-
-// A cost model for a shipped device and shipped models; null (with a test failure) on error.
-std::unique_ptr<CostModel> MakeCostModel(const std::string& device,
-                                         const std::vector<std::string>& models) {
-  ProfileCatalog catalog(ConfigRoot());
-  auto dev = catalog.Device(device);
-  EXPECT_TRUE(dev.ok()) << dev.status().ToString();
-  if (!dev.ok()) return nullptr;
-  std::vector<ModelProfile> profiles;
-  for (const auto& m : models) {
-    auto p = catalog.Model(m);
-    EXPECT_TRUE(p.ok()) << p.status().ToString();
-    if (!p.ok()) return nullptr;
-    profiles.push_back(**p);
-  }
-  auto cm = CostModel::Create(**dev, profiles, catalog);
-  EXPECT_TRUE(cm.ok()) << cm.status().ToString();
-  if (!cm.ok()) return nullptr;
-  return std::move(cm).value();
-}
+using testing::ConfigRoot;
+using testing::Contains;
+using testing::FeasibleOf;
+using testing::MakeCostModel;
+using testing::ObsFor;
 
 // sd845 with mobilenet_v1 (0), vgg16 (1) and kws_lstm (2), built once.
 const CostModel& Sd845() {
   static const CostModel* cm =
       MakeCostModel("sd845", {"mobilenet_v1", "vgg16", "kws_lstm"}).release();
   return *cm;
-}
-
-// An observation of model `model` on strong Wi-Fi, no cellular, no co-runners.
-Observation ObsFor(const CostModel& cm, int model) {
-  const ModelProfile& m = cm.models()[model];
-  Observation o;
-  o.model = model;
-  o.conv_layers = m.conv_layers;
-  o.fc_layers = m.fc_layers;
-  o.recurrent_layers = m.recurrent_layers;
-  o.macs = m.macs;
-  o.wifi_rssi_dbm = -58;
-  o.wifi_down_mbps = 60;
-  o.wifi_up_mbps = 25;
-  return o;
-}
-
-std::vector<int> FeasibleOf(const CostModel& cm, const Observation& obs) {
-  std::vector<int> out(cm.actions().size());
-  out.resize(cm.Feasible(obs, out));
-  return out;
 }
 
 PolicyContext Ctx(const CostModel& cm, uint64_t seed = 1) {

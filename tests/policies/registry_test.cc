@@ -10,34 +10,16 @@
 #include "env/profiles.h"
 #include "policies/baselines.h"
 #include "policies/policy.h"
+#include "policies/policy_test_util.h"
 #include "policies/q_learning.h"
 
 namespace autoscale {
 namespace {
 
-// Whether `s` contains `sub`, printing both when not.
-::testing::AssertionResult Contains(const std::string& s, const std::string& sub) {
-  if (s.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << s << "\" does not contain \"" << sub << "\"";
-}
-
-std::string ConfigRoot() { return std::string(AUTOSCALE_SOURCE_DIR) + "/configs"; }
+using testing::Contains;
 
 const CostModel& Sd845() {
-  static const CostModel* cm = [] {
-    ProfileCatalog catalog(ConfigRoot());
-    auto dev = catalog.Device("sd845");
-    EXPECT_TRUE(dev.ok()) << dev.status().ToString();
-    std::vector<ModelProfile> models;
-    for (const char* m : {"mobilenet_v1", "vgg16"}) {
-      auto p = catalog.Model(m);
-      EXPECT_TRUE(p.ok()) << p.status().ToString();
-      models.push_back(**p);
-    }
-    auto cm = CostModel::Create(**dev, models, catalog);
-    EXPECT_TRUE(cm.ok()) << cm.status().ToString();
-    return std::move(cm).value().release();
-  }();
+  static const CostModel* cm = testing::MakeCostModel("sd845", {"mobilenet_v1", "vgg16"}).release();
   return *cm;
 }
 

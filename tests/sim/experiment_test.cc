@@ -17,7 +17,8 @@ std::string Yaml(const std::string& extra = "", const std::string& policies = "[
          "loads:\n  idle: {cpu: 0.0, gpu: 0.0, mem: 0.1}\n"
          "requests:\n  rt: {latency_bound_ms: 50, rate_hz: 5}\n"
          "grid: {devices: [sd845], networks: [good], loads: [idle], requests: [rt]}\n"
-         "policies: " + policies + "\n" + extra;
+         "policies: " +
+         policies + "\n" + extra;
 }
 
 Result<Experiment> Parse(const std::string& text) {
@@ -121,8 +122,9 @@ TEST(Experiment, WrongTypeNamesTheKeyPath) {
 }
 
 TEST(Experiment, RunsAndReportsEveryPolicy) {
-  auto exp = Parse(Yaml("", "[q_learning, model_greedy, oracle, random, "
-                            "{name: static, label: always_cloud, params: {target: cloud}}]"));
+  auto exp = Parse(Yaml("",
+                        "[q_learning, model_greedy, oracle, random, "
+                        "{name: static, label: always_cloud, params: {target: cloud}}]"));
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
   auto res = RunExperiment(*exp);
   ASSERT_TRUE(res.ok()) << res.status().ToString();
@@ -151,7 +153,8 @@ TEST(Experiment, RunsAndReportsEveryPolicy) {
 
 TEST(Experiment, AccuracyFloorAboveEveryVariantFailsEveryRequest) {
   std::string y = Yaml();
-  y.replace(y.find("rt: {latency_bound_ms: 50"), 25, "rt: {min_accuracy: 0.99, latency_bound_ms: 50");
+  y.replace(y.find("rt: {latency_bound_ms: 50"), 25,
+            "rt: {min_accuracy: 0.99, latency_bound_ms: 50");
   auto exp = Parse(y);
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
   auto res = RunExperiment(*exp);

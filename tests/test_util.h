@@ -1,15 +1,16 @@
 // Helpers shared by the simulator tests.
 #pragma once
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-#include <unistd.h>
-
 namespace autoscale::testing {
 
 inline std::string ConfigRoot() { return std::string(AUTOSCALE_SOURCE_DIR) + "/configs"; }
+// A file under tests/sim/testdata.
 inline std::string TestData(const std::string& name) {
   return std::string(AUTOSCALE_SOURCE_DIR) + "/tests/sim/testdata/" + name;
 }
