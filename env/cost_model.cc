@@ -23,6 +23,14 @@ double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProf
   return ms * (mbf + (1 - mbf) * fmax / f);
 }
 
+}  // namespace
+
+double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
+  return ComputeMs(t, level, p, m) + m.layers() * t.layer_overhead_us / 1000.0;
+}
+
+namespace {
+
 std::string LevelName(const TargetProfile& t, int level) {
   return FormatDouble(t.levels[level].freq_mhz, 6) + "MHz";
 }

@@ -19,6 +19,12 @@
 
 namespace autoscale {
 
+// Compute time in ms of model `m` on the local target `t` at frequency `level` and precision `p`:
+// MACs of each layer class over the target's effective rate, scaled for frequency (the
+// memory-bound share does not scale), plus the per-layer overhead; no interference. The
+// precision must be one the target supports.
+double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m);
+
 // The action space of one device: every (target, precision, level) it offers.
 struct ActionSpace {
   std::vector<Action> actions;

@@ -1,0 +1,118 @@
+#include "targets/model_store.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "core/config.h"
+#include "core/strings.h"
+#include "zoo/zoo.h"
+
+namespace autoscale {
+
+namespace fs = std::filesystem;
+
+bool IsSafeModelName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::vector<std::string> ModelStore::Names() const {
+  std::vector<std::string> names = ZooModelNames();
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (!model_dir_.empty()) {
+    for (const auto& e : fs::directory_iterator(model_dir_, ec)) {
+      if (e.path().extension() == ".pt" && e.is_regular_file(ec)) {
+        const std::string stem = e.path().stem().string();
+        if (IsSafeModelName(stem) && !IsZooModel(stem)) files.push_back(stem);
+      }
+    }
+  }
+  std::sort(files.begin(), files.end());
+  names.insert(names.end(), files.begin(), files.end());
+  return names;
+}
+
+Result<std::shared_ptr<const ModelSpec>> ModelStore::LoadTorchScriptSpec(
+    const std::string& name) const {
+  const fs::path pt = fs::path(model_dir_) / (name + ".pt");
+  const fs::path yaml = fs::path(model_dir_) / (name + ".yaml");
+  std::error_code ec;
+  if (!fs::is_regular_file(yaml, ec)) {
+    return Status::InvalidArgument("TorchScript model '" + pt.string() + "' needs " +
+                                   yaml.string() +
+                                   " declaring its input shape without the batch, e.g. "
+                                   "\"input_shape: [3, 224, 224]\"");
+  }
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(yaml.string()));
+  RETURN_IF_ERROR(root.CheckKeys({"input_shape"}));
+  ASSIGN_OR_RETURN(ConfigNode shape_node, root.Child("input_shape"));
+  RETURN_IF_ERROR(shape_node.ExpectSequence());
+  auto spec = std::make_shared<ModelSpec>();
+  spec->name = name;
+  spec->torchscript_path = pt.string();
+  for (size_t i = 0; i < shape_node.size(); ++i) {
+    ASSIGN_OR_RETURN(int64_t d, shape_node.At(i).AsInt());
+    if (d < 1 || d > (1 << 20)) return shape_node.At(i).Error("dimension must be in [1, 2^20]");
+    spec->input_shape.push_back(d);
+  }
+  if (spec->input_shape.empty() || spec->input_shape.size() > 4) {
+    return shape_node.Error("input_shape needs 1 to 4 dimensions");
+  }
+  return std::shared_ptr<const ModelSpec>(std::move(spec));
+}
+
+Result<std::shared_ptr<const ModelSpec>> ModelStore::Get(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(name);
+    if (it != cache_.end()) return it->second;
+  }
+  std::shared_ptr<const ModelSpec> spec;
+  if (IsZooModel(name)) {
+    ASSIGN_OR_RETURN(Graph g, BuildZooModel(name));
+    ASSIGN_OR_RETURN(WeightedGraph wg, PrepareForInference(g));
+    auto s = std::make_shared<ModelSpec>();
+    s->name = name;
+    s->input_shape = g.input_shape();
+    s->graph = std::make_shared<const WeightedGraph>(std::move(wg));
+    spec = std::move(s);
+  } else {
+    std::error_code ec;
+    if (!IsSafeModelName(name) || model_dir_.empty() ||
+        !fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec)) {
+      const std::vector<std::string> names = Names();
+      std::string msg = "no model '" + name + "'";
+      if (!IsSafeModelName(name)) msg += " (names are letters, digits, '_', '-' and '.')";
+      const std::string near = NearestName(name, names);
+      if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+      msg += "; available: " + JoinNames(names);
+      if (model_dir_.empty()) msg += " (no model folder configured)";
+      return Status::NotFound(msg);
+    }
+    ASSIGN_OR_RETURN(spec, LoadTorchScriptSpec(name));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_.emplace(name, spec).first->second;
+}
+
+ModelProfile ProfileFromFeatures(const ModelFeatures& f) {
+  ModelProfile m;
+  m.name = f.name;
+  m.task = "unknown";
+  m.conv_layers = f.conv_layers;
+  m.fc_layers = f.fc_layers;
+  m.recurrent_layers = f.recurrent_layers;
+  m.macs = static_cast<double>(f.macs);
+  m.fc_macs = static_cast<double>(f.fc_macs);
+  m.recurrent_macs = static_cast<double>(f.recurrent_macs);
+  m.params = static_cast<double>(f.params);
+  m.input_bytes = static_cast<double>(f.input_elements);  // uint8 input
+  m.output_bytes = static_cast<double>(f.output_elements) * 4;
+  return m;
+}
+
+}  // namespace autoscale

@@ -1,0 +1,47 @@
+// Where targets get their models: the zoo by name (graph built, weights seeded, batch-norm
+// folded, cached), or a TorchScript file NAME.pt in a model folder with a NAME.yaml beside it
+// declaring `input_shape: [3, 224, 224]` (without the batch). A name never becomes a path
+// outside the folder: it must be letters, digits, '_', '-' or '.', not start with '.', and
+// name a regular file directly inside the folder.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/profiles.h"
+#include "targets/target.h"
+#include "zoo/features.h"
+
+namespace autoscale {
+
+class ModelStore {
+ public:
+  explicit ModelStore(std::string model_dir = "") : model_dir_(std::move(model_dir)) {}
+
+  // The model called `name`; NotFound lists what exists. Thread-safe; results are cached.
+  Result<std::shared_ptr<const ModelSpec>> Get(const std::string& name);
+  // Zoo names, then TorchScript models in the folder (NAME for each NAME.pt), sorted.
+  std::vector<std::string> Names() const;
+  const std::string& model_dir() const { return model_dir_; }
+
+ private:
+  Result<std::shared_ptr<const ModelSpec>> LoadTorchScriptSpec(const std::string& name) const;
+
+  std::string model_dir_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const ModelSpec>> cache_;  // guarded by mu_
+};
+
+// True for names a request may use: [A-Za-z0-9_.-]+, not starting with '.', at most 128 chars.
+bool IsSafeModelName(const std::string& name);
+
+// The cost-model view of a graph's features (layer counts and MACs by class, params, bytes on
+// the radio for a uint8 input and float32 output). Accuracy is unknown (-1) for every precision:
+// take it from configs/models.
+ModelProfile ProfileFromFeatures(const ModelFeatures& f);
+
+}  // namespace autoscale

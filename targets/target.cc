@@ -1,0 +1,50 @@
+#include "targets/target.h"
+
+#include <algorithm>
+
+namespace autoscale {
+
+const char* EnergySourceName(EnergySource s) {
+  switch (s) {
+    case EnergySource::kMeasuredRapl: return "measured:rapl";
+    case EnergySource::kMeasuredBattery: return "measured:battery";
+    case EnergySource::kModelled: return "modelled";
+  }
+  return "?";
+}
+
+double PowerModel::EnergyMj(int level, double latency_ms) const {
+  const double p = level_power_mw.empty()
+                       ? 0.0
+                       : level_power_mw[std::min<size_t>(level, level_power_mw.size() - 1)];
+  return (p + base_power_mw) * latency_ms / 1000.0;  // mW x ms = uJ; / 1000 = mJ
+}
+
+PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& target) {
+  PowerModel m;
+  for (const auto& l : target.levels) m.level_power_mw.push_back(l.power_mw);
+  m.base_power_mw = device.base_power_mw;
+  m.source = device.name + "/" + target.name;
+  return m;
+}
+
+Status CheckInput(const ModelSpec& model, const HostTensor& input) {
+  const std::vector<int64_t>& want = model.input_shape;
+  std::vector<int64_t> expected = {-1};
+  expected.insert(expected.end(), want.begin(), want.end());
+  bool ok = input.shape.size() == want.size() + 1 && !input.shape.empty() && input.shape[0] >= 1;
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = input.shape[i + 1] == want[i];
+  if (!ok) {
+    return Status::InvalidArgument("model '" + model.name + "' takes input [N, " +
+                                   ShapeString(want) + "] (N >= 1), got [" +
+                                   ShapeString(input.shape) + "]");
+  }
+  if (static_cast<int64_t>(input.data.size()) != input.elements()) {
+    return Status::InvalidArgument("input shape [" + ShapeString(input.shape) + "] needs " +
+                                   std::to_string(input.elements()) + " values, got " +
+                                   std::to_string(input.data.size()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace autoscale

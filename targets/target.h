@@ -1,0 +1,105 @@
+// Target: one place a request can run (DESIGN.md, "The central interfaces"; STYLE.md 1-3).
+// Backends live one per folder with the same file names: targets/cpu/cpu_target.h (libtorch),
+// targets/opencl/opencl_target.h (mobile GPU), targets/dsp/dsp_target.h (INT8 stub). This header
+// carries no torch or OpenCL types, so the engine and tools include it freely.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/profiles.h"
+#include "env/types.h"
+#include "zoo/graph.h"
+
+namespace autoscale {
+
+// A dense float tensor in host memory, row-major; shape includes the batch dimension.
+struct HostTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+
+  int64_t elements() const { return NumElements(shape); }
+};
+
+// A model as targets receive it. Zoo models carry their inference graph (batch-norm folded,
+// weights materialised); TorchScript models carry a file path and run only on libtorch targets.
+struct ModelSpec {
+  std::string name;
+  std::shared_ptr<const WeightedGraph> graph;  // null for TorchScript models
+  std::string torchscript_path;                // empty for zoo models
+  std::vector<int64_t> input_shape;            // without the batch dimension
+
+  bool is_graph() const { return graph != nullptr; }
+};
+
+// Where an energy figure comes from.
+enum class EnergySource : uint8_t {
+  kMeasuredRapl,     // /sys/class/powercap RAPL energy counters, before and after
+  kMeasuredBattery,  // /sys/class/power_supply battery current x voltage, before and after
+  kModelled,         // latency x power from a device profile
+};
+const char* EnergySourceName(EnergySource s);  // "measured:rapl", "measured:battery", "modelled"
+
+struct TargetDescription {
+  std::string name;  // "cpu", "opencl", "dsp"
+  TargetKind kind = TargetKind::kCpu;
+  std::vector<Precision> precisions;  // what it can run at all
+  int levels = 1;                     // frequency levels a caller may choose between
+  bool available = true;
+  std::string unavailable_reason;  // why not, when !available
+  std::string device;              // the hardware, in words ("AMD EPYC, 2 threads", "PoCL ...")
+  std::string notes;               // how latency and energy are obtained
+};
+
+struct InferenceResult {
+  HostTensor output;
+  double latency_ms = 0;  // measured wall time of the inference (modelled for the DSP stub)
+  double energy_mj = 0;
+  EnergySource energy_source = EnergySource::kModelled;
+  bool latency_modelled = false;  // true when latency_ms comes from a profile, not a clock
+};
+
+// A backend. Not thread-safe: one caller at a time per target (the engine serialises requests
+// per target). Prepared models stay cached inside the target until it is destroyed.
+class Target {
+ public:
+  virtual ~Target() = default;
+
+  virtual const TargetDescription& description() const = 0;
+  bool available() const { return description().available; }
+
+  // Ok when the target can run `model` at `precision`; otherwise Unavailable or InvalidArgument
+  // saying why (no device, precision not offered, a TorchScript model on a graph-only target).
+  // Cheap: no compilation or weight packing.
+  virtual Status Supports(const ModelSpec& model, Precision precision) const = 0;
+
+  // Builds what running `model` at `precision` needs (packed or quantised weights, compiled
+  // kernels, device buffers) so that the first Run is not slowed by it. Idempotent.
+  virtual Status Prepare(const ModelSpec& model, Precision precision) = 0;
+
+  // Runs one inference on `input` (shape [N, input_shape...]) at frequency `level` (0 = the
+  // highest; targets that cannot set frequencies accept only 0). Prepares on first use. On
+  // failure the Status says what failed; nothing is half-written to `InferenceResult`.
+  virtual Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
+                                      const HostTensor& input) = 0;
+};
+
+// Modelled energy of a local processor: (level power + device base power) x latency, from a
+// device profile (configs/devices). Used where the host exposes no energy counters.
+struct PowerModel {
+  std::vector<double> level_power_mw;  // per frequency level, highest first
+  double base_power_mw = 0;            // the rest of the device while computing
+  std::string source;                  // "sd845/cpu_big": the profile the numbers come from
+
+  double EnergyMj(int level, double latency_ms) const;
+};
+// Level powers of `target` in `device` and the device's base power.
+PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& target);
+
+// Checks an input against a model before a backend touches it: rank, dimensions, element count.
+Status CheckInput(const ModelSpec& model, const HostTensor& input);
+
+}  // namespace autoscale
