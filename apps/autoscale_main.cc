@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/commands.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "env/profiles.h"
@@ -18,12 +19,33 @@
 #include "sim/report.h"
 
 namespace autoscale {
+
+std::string ConfigDir() {
+  if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) return env;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto p : {exe.parent_path() / "configs", exe.parent_path() / "../configs",
+                   exe.parent_path() / "../share/autoscale/configs"}) {
+      if (std::filesystem::is_directory(p / "experiments")) return p.lexically_normal().string();
+    }
+  }
+  return std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
+}
+
+int Fail(const Status& s) {
+  std::cerr << "autoscale: error: " << s.message() << "\n";
+  return 1;
+}
+
 namespace {
 
 constexpr const char* kUsage = R"(usage: autoscale <command> [options]
 
 commands:
   sim [EXPERIMENT.yaml]   run a trace-driven experiment (default: configs/experiments/default.yaml)
+  profile                 measure this machine's local targets and write a device profile
+  models                  list the model zoo with its features (--layers NAME for one model)
   check-config [FILE...]  validate profiles and experiments (default: every shipped one)
   policies                list the policy names an experiment may use
   help                    show this text
@@ -51,25 +73,6 @@ options:
 With no EXPERIMENT, runs the shipped default: three phones, nine models, strong and weak Wi-Fi
 and LTE, no / moderate / heavy co-runner load, a real-time and a relaxed latency bound.
 )";
-
-// Where the shipped configs are: $AUTOSCALE_CONFIG_DIR, beside the executable, or the source tree.
-std::string ConfigDir() {
-  if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) return env;
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (auto p : {exe.parent_path() / "configs", exe.parent_path() / "../configs",
-                   exe.parent_path() / "../share/autoscale/configs"}) {
-      if (std::filesystem::is_directory(p / "experiments")) return p.lexically_normal().string();
-    }
-  }
-  return std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
-}
-
-int Fail(const Status& s) {
-  std::cerr << "autoscale: error: " << s.message() << "\n";
-  return 1;
-}
 
 int Sim(const std::vector<std::string>& args) {
   std::string experiment_path, json_path, out_dir, save_dir;
@@ -221,11 +224,13 @@ int Main(int argc, char** argv) {
   args.erase(args.begin());
   if (cmd == "sim") return Sim(args);
   if (cmd == "check-config") return CheckConfig(args);
+  if (cmd == "models") return ModelsCommand(args);
+  if (cmd == "profile") return ProfileCommand(args);
   if (cmd == "policies") {
     for (const auto& n : PolicyNames()) std::cout << n << "\n";
     return 0;
   }
-  std::vector<std::string> cmds = {"sim", "check-config", "policies", "help"};
+  std::vector<std::string> cmds = {"sim", "profile", "models", "check-config", "policies", "help"};
   std::string near = NearestName(cmd, cmds);
   std::cerr << "autoscale: unknown command '" << cmd << "'"
             << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n"

@@ -9,13 +9,23 @@ namespace autoscale {
 
 namespace {
 
+// A measured latency at the top level (measured_ms) replaces the MAC-rate formula and already
+// includes the per-layer overhead; -1 when there is none.
+double MeasuredMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
+  auto it = t.measured_ms.find(m.name);
+  return it == t.measured_ms.end() ? -1.0 : it->second[static_cast<int>(p)];
+}
+
 // Compute time in ms of `m` on `t` at `level` and precision `p`, without interference.
 double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
   const int pi = static_cast<int>(p);
-  const double macs[kNumLayerClasses] = {m.conv_macs(), m.fc_macs, m.recurrent_macs};
-  double ms = 0;
-  for (int c = 0; c < kNumLayerClasses; ++c) {
-    if (macs[c] > 0) ms += macs[c] / (t.gmacs_per_s[c][pi] * 1e6);  // GMAC/s = 1e6 MAC/ms
+  double ms = MeasuredMs(t, p, m);
+  if (ms <= 0) {
+    const double macs[kNumLayerClasses] = {m.conv_macs(), m.fc_macs, m.recurrent_macs};
+    ms = 0;
+    for (int c = 0; c < kNumLayerClasses; ++c) {
+      if (macs[c] > 0) ms += macs[c] / (t.gmacs_per_s[c][pi] * 1e6);  // GMAC/s = 1e6 MAC/ms
+    }
   }
   const double fmax = t.levels.front().freq_mhz;
   const double f = t.levels[level].freq_mhz;
@@ -23,10 +33,14 @@ double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProf
   return ms * (mbf + (1 - mbf) * fmax / f);
 }
 
+double LayerOverheadMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
+  return MeasuredMs(t, p, m) > 0 ? 0.0 : m.layers() * t.layer_overhead_us / 1000.0;
+}
+
 }  // namespace
 
 double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
-  return ComputeMs(t, level, p, m) + m.layers() * t.layer_overhead_us / 1000.0;
+  return ComputeMs(t, level, p, m) + LayerOverheadMs(t, p, m);
 }
 
 namespace {
@@ -137,7 +151,7 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
           Entry e;
           const int level = info.remote ? 0 : l;
           e.compute_ms = static_cast<float>(ComputeMs(*compute, level, p, m));
-          e.overhead_ms = static_cast<float>(m.layers() * compute->layer_overhead_us / 1000.0);
+          e.overhead_ms = static_cast<float>(LayerOverheadMs(*compute, p, m));
           e.accuracy = m.HasPrecision(p) ? static_cast<float>(m.Accuracy(p)) : -1.0f;
           cm->entries_.push_back(e);
         }

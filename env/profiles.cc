@@ -36,7 +36,8 @@ Result<std::vector<Precision>> ParsePrecisionList(const ConfigNode& node) {
 Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   RETURN_IF_ERROR(
       t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s", "layer_overhead_us",
-                   "memory_bound_fraction", "levels", "interference", "server", "network"}));
+                   "memory_bound_fraction", "levels", "interference", "measured_ms", "server",
+                   "network"}));
   TargetProfile tp;
   ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
   ASSIGN_OR_RETURN(ConfigNode kind_node, t.Child("kind"));
@@ -47,7 +48,7 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
 
   if (IsRemote(tp.kind)) {
     for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
-                                   "memory_bound_fraction", "interference"}) {
+                                   "memory_bound_fraction", "interference", "measured_ms"}) {
       if (t.Has(local_only)) {
         return t.Child(local_only)
             ->Error(std::string("'") + local_only + "' does not apply to a remote target; " +
@@ -126,6 +127,22 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
     ASSIGN_OR_RETURN(tp.interference_cpu, inter->GetDoubleIn("cpu", 0, 100, 0.0));
     ASSIGN_OR_RETURN(tp.interference_gpu, inter->GetDoubleIn("gpu", 0, 100, 0.0));
     ASSIGN_OR_RETURN(tp.interference_mem, inter->GetDoubleIn("mem", 0, 100, 0.0));
+  }
+  if (auto measured = t.Optional("measured_ms")) {
+    RETURN_IF_ERROR(measured->ExpectMap());
+    for (const auto& [model, per] : measured->Entries()) {
+      RETURN_IF_ERROR(per.CheckKeys({"fp32", "fp16", "int8"}));
+      std::array<double, kNumPrecisions> ms = {-1, -1, -1};
+      for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
+        const std::string pname(PrecisionName(p));
+        if (!per.Has(pname)) continue;
+        if (!tp.Supports(p)) {
+          return per.Error("measured_ms." + pname + " for a precision the target does not list");
+        }
+        ASSIGN_OR_RETURN(ms[static_cast<int>(p)], per.GetDoubleIn(pname, 1e-6, 1e9));
+      }
+      tp.measured_ms[model] = ms;
+    }
   }
   return tp;
 }

@@ -91,6 +91,10 @@ struct TargetProfile {
   std::vector<Level> levels;         // highest frequency first
   // Slowdown = 1 + cpu * cpu_load + gpu * gpu_load + mem * mem_load.
   double interference_cpu = 0, interference_gpu = 0, interference_mem = 0;
+  // Measured latency in ms at the highest level, per model name and precision (-1: not
+  // measured), as `autoscale profile` writes it; used instead of the MAC-rate formula for those
+  // models (still scaled for frequency and interference).
+  std::map<std::string, std::array<double, kNumPrecisions>> measured_ms;
   // Remote targets only: the server's profile name and the network used to reach it
   // ("auto": Wi-Fi when connected, else cellular; or a network profile name).
   std::string server;

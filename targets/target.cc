@@ -1,6 +1,11 @@
 #include "targets/target.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <thread>
+
+#include "core/strings.h"
 
 namespace autoscale {
 
@@ -26,6 +31,39 @@ PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& targe
   m.base_power_mw = device.base_power_mw;
   m.source = device.name + "/" + target.name;
   return m;
+}
+
+std::vector<int> AllowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.empty()) {
+    for (unsigned c = 0; c < std::max(1u, std::thread::hardware_concurrency()); ++c) {
+      cpus.push_back(static_cast<int>(c));
+    }
+  }
+  return cpus;
+}
+
+Result<std::vector<int>> ParseCpuList(const std::string& text) {
+  std::vector<int> cpus;
+  for (std::string_view part : Split(text, ',')) {
+    const std::vector<std::string_view> range = Split(part, '-');
+    long long lo = 0, hi = 0;
+    if (range.size() > 2 || !ParseInt64(range[0], &lo) ||
+        !ParseInt64(range.size() == 2 ? range[1] : range[0], &hi) || lo < 0 || hi < lo ||
+        hi >= CPU_SETSIZE) {
+      return Status::InvalidArgument("bad CPU list '" + text + "' at '" + std::string(part) +
+                                     "': expected e.g. 0-3,6");
+    }
+    for (long long c = lo; c <= hi; ++c) cpus.push_back(static_cast<int>(c));
+  }
+  return cpus;
 }
 
 Status CheckInput(const ModelSpec& model, const HostTensor& input) {

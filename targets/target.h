@@ -99,6 +99,10 @@ struct PowerModel {
 // Level powers of `target` in `device` and the device's base power.
 PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& target);
 
+// The CPUs this process may run on (sched_getaffinity), and a "0-3,6" style list parser.
+std::vector<int> AllowedCpus();
+Result<std::vector<int>> ParseCpuList(const std::string& text);
+
 // Checks an input against a model before a backend touches it: rank, dimensions, element count.
 Status CheckInput(const ModelSpec& model, const HostTensor& input);
 

@@ -25,7 +25,9 @@ inline std::string TempDir(const std::string& name) {
   return dir.string();
 }
 
+// Writes `text` to `path`, creating missing parent folders.
 inline std::string WriteFile(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << text;
   return path;
 }

@@ -1,0 +1,249 @@
+// `autoscale profile`: measure this machine's local targets and write a device profile that
+// `autoscale sim` loads like the shipped ones (plus a ready-to-run experiment using it).
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "apps/commands.h"
+#include "apps/local_targets.h"
+#include "core/file_util.h"
+#include "core/strings.h"
+#include "targets/model_store.h"
+#include "targets/profiler.h"
+#include "zoo/zoo.h"
+
+namespace autoscale {
+
+namespace {
+constexpr const char* kProfileUsage = R"(usage: autoscale profile [options]
+
+Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
+where the device has cl_khr_fp16; dsp: the INT8 stub, whose latency is modelled) for every zoo
+model: warm-up runs, then repeats, median and p95. Writes OUT/NAME.yaml, a device profile in
+the configs/devices schema with the measured latencies (measured_ms) and fitted per-layer-class
+rates, and OUT/experiment.yaml, an experiment on that device: `autoscale sim OUT/experiment.yaml`.
+Power comes from energy counters when the host has them (RAPL, battery), otherwise from the
+reference profile; every number in the file says where it came from.
+
+options:
+  --out DIR          output folder (default: results/profile)
+  --name NAME        device name (default: host)
+  --targets LIST     comma-separated local targets (default: all built in: cpu,opencl,dsp)
+  --models LIST      comma-separated zoo models (default: the whole zoo)
+  --model-dir DIR    also look for TorchScript models (NAME.pt + NAME.yaml) here
+  --warmup N         untimed runs per case (default: 2)
+  --repeats N        timed runs per case (default: 10)
+  --max-seconds S    stop repeating a case after S seconds, keeping at least 3 runs (default: 15)
+  --threads N        CPU threads (default: one per allowed CPU)
+  --cpus LIST        pin CPU inference to these CPUs, e.g. 0-3
+  --reference NAME   profile supplying what cannot be measured (default: sd845)
+  --no-counters      do not read energy counters even if present (model energy instead)
+  --quiet            no progress lines
+  -h, --help         show this text
+)";
+
+std::string Today() {
+  std::time_t t = std::time(nullptr);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d", std::localtime(&t));
+  return buf;
+}
+
+// "AMD EPYC, 2 CPUs" and the current clock, from /proc/cpuinfo.
+std::string HostName(double* mhz) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model;
+  *mhz = 0;
+  while (std::getline(in, line)) {
+    auto value = [&] { return std::string(Trim(line.substr(line.find(':') + 1))); };
+    if (model.empty() && line.rfind("model name", 0) == 0) model = value();
+    if (*mhz == 0 && line.rfind("cpu MHz", 0) == 0) ParseDouble(value(), mhz);
+  }
+  if (model.empty()) model = "unknown CPU";
+  return model + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs";
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  for (std::string_view p : Split(s, ',')) {
+    if (!p.empty()) out.emplace_back(p);
+  }
+  return out;
+}
+
+std::string ExperimentYaml(const std::string& name, const std::string& device_path) {
+  return "# Written by `autoscale profile`: the standard conditions on the measured device.\n"
+         "name: measured_" + name + "\n"
+         "description: \"Policies on " + name + ", a device profile measured by autoscale profile\"\n"
+         "config_root: " + ConfigDir() + "\n"
+         "conditions: " + ConfigDir() + "/scenarios/standard.yaml\n"
+         "seeds: [1, 2]\n"
+         "train_requests: 50000\n"
+         "eval_requests: 5000\n"
+         "models: all\n"
+         "world:\n"
+         "  compute_noise: 0.05\n"
+         "  network_noise: 0.10\n"
+         "reward:\n"
+         "  qos_penalty_mj: 10000\n"
+         "  accuracy_penalty_mj: 10000\n"
+         "grid:\n"
+         "  devices: [" + device_path + "]\n"
+         "  networks: [wifi_strong, wifi_weak, lte_strong, lte_weak]\n"
+         "  loads: [none, moderate, heavy]\n"
+         "  requests: [realtime, relaxed]\n"
+         "references: {cpu: cpu, cloud: cloud}\n"
+         "policies:\n"
+         "  - q_learning\n"
+         "  - model_greedy\n"
+         "  - oracle\n"
+         "  - {name: static, label: always_cpu, params: {target: cpu}}\n"
+         "  - {name: static, label: always_cloud, params: {target: cloud}}\n";
+}
+}  // namespace
+
+int ProfileCommand(const std::vector<std::string>& args) {
+  std::string out_dir = "results/profile", name = "host", reference = "sd845", model_dir;
+  std::vector<std::string> targets, models;
+  ProfileOptions popts;
+  LocalTargetOptions topts;
+  bool quiet = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string v;
+    auto value = [&]() -> bool {
+      if (i + 1 >= args.size()) {
+        std::cerr << "autoscale profile: " << a << " needs a value\n" << kProfileUsage;
+        return false;
+      }
+      v = args[++i];
+      return true;
+    };
+    auto number = [&](long long lo, long long hi, long long* n) -> bool {
+      if (!value()) return false;
+      if (!ParseInt64(v, n) || *n < lo || *n > hi) {
+        std::cerr << "autoscale profile: " << a << " expects a number from " << lo << " to " << hi
+                  << ", got '" << v << "'\n";
+        return false;
+      }
+      return true;
+    };
+    long long n = 0;
+    if (a == "-h" || a == "--help") {
+      std::cout << kProfileUsage;
+      return 0;
+    } else if (a == "--out") {
+      if (!value()) return 2;
+      out_dir = v;
+    } else if (a == "--name") {
+      if (!value()) return 2;
+      if (!IsSafeModelName(v)) {
+        std::cerr << "autoscale profile: --name takes letters, digits, '_', '-', '.'\n";
+        return 2;
+      }
+      name = v;
+    } else if (a == "--targets") {
+      if (!value()) return 2;
+      targets = SplitList(v);
+    } else if (a == "--models") {
+      if (!value()) return 2;
+      models = SplitList(v);
+    } else if (a == "--model-dir") {
+      if (!value()) return 2;
+      model_dir = v;
+    } else if (a == "--warmup") {
+      if (!number(0, 1000, &n)) return 2;
+      popts.warmup = static_cast<int>(n);
+    } else if (a == "--repeats") {
+      if (!number(1, 100000, &n)) return 2;
+      popts.repeats = static_cast<int>(n);
+    } else if (a == "--max-seconds") {
+      if (!number(1, 86400, &n)) return 2;
+      popts.max_seconds_per_case = static_cast<double>(n);
+    } else if (a == "--threads") {
+      if (!number(1, 1024, &n)) return 2;
+      topts.threads = static_cast<int>(n);
+    } else if (a == "--cpus") {
+      if (!value()) return 2;
+      auto cpus = ParseCpuList(v);
+      if (!cpus.ok()) {
+        std::cerr << "autoscale profile: --cpus: " << cpus.status().message() << "\n";
+        return 2;
+      }
+      topts.cpus = *cpus;
+    } else if (a == "--reference") {
+      if (!value()) return 2;
+      reference = v;
+    } else if (a == "--no-counters") {
+      topts.use_counters = false;
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else {
+      std::cerr << "autoscale profile: unknown argument '" << a << "'\n" << kProfileUsage;
+      return 2;
+    }
+  }
+
+  ProfileCatalog catalog(ConfigDir());
+  auto ref = catalog.Device(reference);
+  if (!ref.ok()) return Fail(ref.status());
+  topts.reference = **ref;
+  ModelStore store(model_dir);
+  for (const std::string& m : models) {
+    if (auto s = store.Get(m); !s.ok()) return Fail(s.status());
+  }
+  auto created = CreateLocalTargets(targets, topts);
+  if (!created.ok()) return Fail(created.status());
+  std::vector<Target*> run;
+  std::vector<const Target*> all;
+  for (auto& t : *created) {
+    const TargetDescription& d = t->description();
+    std::cerr << "target " << d.name << ": "
+              << (d.available ? d.device + "; " + d.notes : "unavailable: " + d.unavailable_reason)
+              << "\n";
+    run.push_back(t.get());
+    all.push_back(t.get());
+  }
+  popts.models = models;
+  if (!quiet) popts.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<ProfileCase> cases = ProfileTargets(run, store, popts);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  DeviceProfileWriteOptions wopts;
+  wopts.name = name;
+  wopts.host = HostName(&wopts.host_freq_mhz);
+  wopts.description = "This machine as measured by autoscale profile: " + wopts.host;
+  wopts.date = Today();
+  wopts.reference = **ref;
+  wopts.reference_file = "configs/devices/" + reference + ".yaml";
+  auto yaml = WriteDeviceProfileYaml(cases, all, store, wopts);
+  if (!yaml.ok()) return Fail(yaml.status());
+  Status st = MakeDirs(out_dir);
+  if (!st.ok()) return Fail(st);
+  const std::string device_path =
+      std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
+  st = WriteFileAtomic(device_path, *yaml);
+  if (!st.ok()) return Fail(st);
+  // Check it loads as the simulator will load it.
+  auto check = LoadDeviceProfile(device_path);
+  if (!check.ok()) return Fail(check.status());
+  st = WriteFileAtomic(out_dir + "/experiment.yaml", ExperimentYaml(name, device_path));
+  if (!st.ok()) return Fail(st);
+
+  int ok = 0, skipped = 0;
+  for (const ProfileCase& c : cases) (c.status.ok() ? ok : skipped)++;
+  std::cerr << "profiled " << ok << " cases (" << skipped << " skipped) in "
+            << FormatDouble(seconds, 3) << " s\n"
+            << "device profile: " << device_path << "\n"
+            << "experiment:     " << out_dir << "/experiment.yaml  (autoscale sim " << out_dir
+            << "/experiment.yaml)\n";
+  return ok > 0 ? 0 : 1;
+}
+
+}  // namespace autoscale

@@ -1,0 +1,145 @@
+#include "targets/cpu/cpu_target.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/strings.h"
+#include "targets/cpu/torch_int8.h"
+#include "targets/cpu/torch_model.h"
+
+namespace autoscale {
+
+std::unique_ptr<CpuTarget> CpuTarget::Create(CpuOptions options) {
+  return std::unique_ptr<CpuTarget>(new CpuTarget(std::move(options)));
+}
+
+CpuTarget::CpuTarget(CpuOptions options) : options_(std::move(options)) {
+  desc_.name = options_.name;
+  desc_.kind = TargetKind::kCpu;
+  desc_.precisions = {Precision::kFp32, Precision::kInt8};
+  desc_.levels = 1;
+  const std::vector<int> allowed = AllowedCpus();
+  const size_t ncpu = options_.cpus.empty() ? allowed.size() : options_.cpus.size();
+  threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::max<size_t>(1, ncpu));
+  desc_.device = "libtorch CPU, " + std::to_string(threads_) + " thread(s)";
+  if (!options_.cpus.empty()) {
+    std::string list;
+    for (int c : options_.cpus) list += (list.empty() ? "" : ",") + std::to_string(c);
+    desc_.device += " on CPUs " + list;
+  }
+  std::string why;
+  if (options_.use_counters) meter_ = EnergyMeter::Detect(options_.sysfs_root, &why);
+  if (meter_) {
+    desc_.notes = "latency measured; energy measured (" + meter_->description() + ")";
+  } else {
+    desc_.notes = "latency measured; energy modelled from " +
+                  (options_.power.source.empty() ? std::string("no power profile (reported as 0)")
+                                                 : options_.power.source) +
+                  (options_.use_counters ? " (" + why + ")" : " (counters disabled)");
+  }
+  desc_.notes += "; the host's frequency is not set (one level)";
+}
+
+CpuTarget::~CpuTarget() = default;
+
+Status CpuTarget::Supports(const ModelSpec& model, Precision precision) const {
+  switch (precision) {
+    case Precision::kFp32: return Status::Ok();
+    case Precision::kInt8:
+      if (!model.is_graph()) {
+        return Status::InvalidArgument("INT8 on the CPU quantises zoo graphs; '" + model.name +
+                                       "' is a TorchScript model (FP32 only)");
+      }
+      return Status::Ok();
+    case Precision::kFp16:
+      return Status::Unavailable("the CPU target runs FP32 and INT8; libtorch has no fast FP16 "
+                                 "CPU inference");
+  }
+  return Status::InvalidArgument("unknown precision");
+}
+
+Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision precision) {
+  auto key = std::make_pair(model.name, precision);
+  auto it = models_.find(key);
+  if (it != models_.end()) return it->second.get();
+  RETURN_IF_ERROR(Supports(model, precision));
+  std::unique_ptr<TorchModel> m;
+  if (!model.is_graph()) {
+    ASSIGN_OR_RETURN(m, TorchScriptModel::Load(model.torchscript_path, model.input_shape));
+  } else if (precision == Precision::kFp32) {
+    m = std::make_unique<TorchGraph>(*model.graph);
+  } else {
+    Int8Options o;
+    if (!options_.int8_engine.empty()) o.engine = options_.int8_engine;
+    ASSIGN_OR_RETURN(m, TorchInt8Graph::Build(*model.graph, o));
+  }
+  return models_.emplace(key, std::move(m)).first->second.get();
+}
+
+Status CpuTarget::Prepare(const ModelSpec& model, Precision precision) {
+  return ModelFor(model, precision).status();
+}
+
+void CpuTarget::PinThreads() {
+  pinned_ = true;
+  if (options_.cpus.empty()) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : options_.cpus) CPU_SET(c, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+    desc_.notes += "; pinning to the requested CPUs was refused by the OS";
+    return;
+  }
+  // Pin libtorch's intra-op workers too: each runs one chunk of a parallel loop and sets its
+  // own affinity (workers started later inherit the caller's).
+  at::parallel_for(0, threads_, 1, [&](int64_t, int64_t) {
+    sched_setaffinity(0, sizeof(set), &set);
+  });
+}
+
+Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precision, int level,
+                                       const HostTensor& input) {
+  if (level != 0) {
+    return Status::InvalidArgument("target '" + desc_.name +
+                                   "' has one frequency level (0); got level " +
+                                   std::to_string(level));
+  }
+  RETURN_IF_ERROR(CheckInput(model, input));
+  if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+  if (!pinned_) PinThreads();
+  ASSIGN_OR_RETURN(const TorchModel* m, ModelFor(model, precision));
+
+  InferenceResult r;
+  EnergyMeter::Sample e0, e1;
+  if (meter_) {
+    ASSIGN_OR_RETURN(e0, meter_->Read());
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::Tensor out;
+  try {
+    out = m->Forward(WrapFloat(input.data.data(), input.shape));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return Status::Internal("model '" + model.name + "' failed on the CPU: " +
+                            what.substr(0, what.find('\n')));
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  r.latency_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  if (meter_) {
+    ASSIGN_OR_RETURN(e1, meter_->Read());
+    r.energy_mj = meter_->EnergyMj(e0, e1);
+    r.energy_source = meter_->kind() == EnergyMeter::Kind::kRapl ? EnergySource::kMeasuredRapl
+                                                                 : EnergySource::kMeasuredBattery;
+  } else {
+    r.energy_mj = options_.power.EnergyMj(level, r.latency_ms);
+    r.energy_source = EnergySource::kModelled;
+  }
+  out = out.contiguous().to(torch::kFloat32);
+  r.output.shape.assign(out.sizes().begin(), out.sizes().end());
+  r.output.data.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  return r;
+}
+
+}  // namespace autoscale

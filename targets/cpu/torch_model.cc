@@ -1,0 +1,189 @@
+#include "targets/cpu/torch_model.h"
+
+#include <filesystem>
+
+namespace autoscale {
+
+namespace {
+torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape) {
+  if (v.empty()) return {};
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat32).clone();
+}
+}  // namespace
+
+torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape) {
+  return torch::from_blob(const_cast<float*>(data), shape, torch::kFloat32);
+}
+
+TorchGraph::TorchGraph(const WeightedGraph& wg) : graph_(wg.graph) {
+  const auto& nodes = graph_.nodes();
+  tensors_.resize(nodes.size());
+  last_use_.assign(nodes.size(), -1);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const GraphNode& n = nodes[i];
+    for (int in : n.inputs) last_use_[in] = static_cast<int>(i);
+    if (n.inputs.empty()) continue;
+    const std::vector<int64_t>& x = graph_.node(n.inputs[0]).out_shape;
+    const NodeWeights& w = wg.weights[i];
+    NodeTensors& t = tensors_[i];
+    switch (n.op) {
+      case OpType::kConv:
+        t.weight = FromVector(w.weight, {n.out_channels, x[0] / n.groups, n.kernel_h, n.kernel_w});
+        t.bias = FromVector(w.bias, {n.out_channels});
+        break;
+      case OpType::kBatchNorm:
+        t.weight = FromVector(w.weight, {x[0]});
+        t.bias = FromVector(w.bias, {x[0]});
+        t.mean = FromVector(w.mean, {x[0]});
+        t.var = FromVector(w.var, {x[0]});
+        break;
+      case OpType::kLinear:
+        t.weight = FromVector(w.weight, {n.out_features, x[0]});
+        t.bias = FromVector(w.bias, {n.out_features});
+        break;
+      case OpType::kLstm: {
+        const int64_t h = n.hidden, p = n.projection > 0 ? n.projection : n.hidden;
+        t.weight = FromVector(w.weight, {4 * h, x[1]});
+        t.recurrent = FromVector(w.recurrent, {4 * h, p});
+        t.bias = FromVector(w.bias, {4 * h});
+        t.peephole = FromVector(w.peephole, {3, h});
+        t.projection = FromVector(w.projection, {p, h});
+        break;
+      }
+      default: break;
+    }
+  }
+  last_use_[graph_.output()] = static_cast<int>(nodes.size());  // keep the result
+}
+
+torch::Tensor TorchGraph::Lstm(int node, const torch::Tensor& x) const {
+  const GraphNode& n = graph_.node(node);
+  const NodeTensors& t = tensors_[node];
+  const int64_t batch = x.size(0), steps = x.size(1), h = n.hidden;
+  const int64_t p = n.projection > 0 ? n.projection : h;
+  // Input contributions of every step at once: [N, T, 4H].
+  const torch::Tensor xg = torch::matmul(x, t.weight.t()) + t.bias;
+  torch::Tensor hs = torch::zeros({batch, p});
+  torch::Tensor c = torch::zeros({batch, h});
+  const torch::Tensor wht = t.recurrent.t();
+  for (int64_t s = 0; s < steps; ++s) {
+    const torch::Tensor g = xg.select(1, s) + torch::mm(hs, wht);
+    auto gates = g.chunk(4, 1);  // i, f, g, o
+    torch::Tensor i_pre = gates[0], f_pre = gates[1], o_pre = gates[3];
+    if (n.peephole) {
+      i_pre = i_pre + c * t.peephole[0];
+      f_pre = f_pre + c * t.peephole[1];
+    }
+    c = torch::sigmoid(f_pre) * c + torch::sigmoid(i_pre) * torch::tanh(gates[2]);
+    if (n.peephole) o_pre = o_pre + c * t.peephole[2];
+    torch::Tensor hc = torch::sigmoid(o_pre) * torch::tanh(c);
+    hs = n.projection > 0 ? torch::mm(hc, t.projection.t()) : hc;
+  }
+  return hs;
+}
+
+torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver& observe) const {
+  torch::NoGradGuard no_grad;
+  const auto& nodes = graph_.nodes();
+  std::vector<torch::Tensor> out(nodes.size());
+  out[0] = input;
+  if (observe) observe(0, input);
+  for (size_t i = 1; i < nodes.size(); ++i) {
+    const GraphNode& n = nodes[i];
+    const NodeTensors& t = tensors_[i];
+    const torch::Tensor& x = out[n.inputs[0]];
+    torch::Tensor y;
+    switch (n.op) {
+      case OpType::kInput: break;
+      case OpType::kConv:
+        y = torch::conv2d(x, t.weight, t.bias, {n.stride_h, n.stride_w}, {n.pad_h, n.pad_w},
+                          {1, 1}, n.groups);
+        break;
+      case OpType::kBatchNorm:
+        y = torch::batch_norm(x, t.weight, t.bias, t.mean, t.var, false, 0.0, n.eps, false);
+        break;
+      case OpType::kRelu:
+        // In place when this node is the input's only reader (it dies here anyway).
+        y = last_use_[n.inputs[0]] == static_cast<int>(i) && n.inputs[0] != 0 ? x.relu_()
+                                                                             : torch::relu(x);
+        break;
+      case OpType::kRelu6: y = torch::clamp(x, 0.0, 6.0); break;
+      case OpType::kMaxPool:
+        y = torch::max_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
+                              {n.pad_h, n.pad_w}, {1, 1}, n.ceil_mode);
+        break;
+      case OpType::kAvgPool:
+        y = torch::avg_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
+                              {n.pad_h, n.pad_w}, n.ceil_mode, /*count_include_pad=*/true);
+        break;
+      case OpType::kGlobalAvgPool: y = torch::adaptive_avg_pool2d(x, {1, 1}); break;
+      case OpType::kFlatten: y = x.flatten(1); break;
+      case OpType::kLinear: y = torch::linear(x, t.weight, t.bias); break;
+      case OpType::kAdd: y = x + out[n.inputs[1]]; break;
+      case OpType::kConcat: {
+        std::vector<torch::Tensor> parts;
+        for (int in : n.inputs) parts.push_back(out[in]);
+        y = torch::cat(parts, 1);
+        break;
+      }
+      case OpType::kLstm: y = Lstm(static_cast<int>(i), x); break;
+    }
+    if (observe) observe(static_cast<int>(i), y);
+    out[i] = std::move(y);
+    for (int in : n.inputs) {
+      if (last_use_[in] == static_cast<int>(i)) out[in] = torch::Tensor();
+    }
+  }
+  return out.back();
+}
+
+// ---- TorchScript -----------------------------------------------------------------------------
+
+Result<std::unique_ptr<TorchScriptModel>> TorchScriptModel::Load(
+    const std::string& path, const std::vector<int64_t>& input_shape) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::NotFound("TorchScript model '" + path + "': no such file");
+  }
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, torch::kCPU);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    return Status::InvalidArgument("TorchScript model '" + path +
+                                   "' could not be loaded (not a TorchScript archive, or a "
+                                   "corrupt one): " + what);
+  }
+  module.eval();
+  std::unique_ptr<TorchScriptModel> model(new TorchScriptModel(std::move(module)));
+  // Probe with one zero input: a model that cannot take the declared shape fails here, not on
+  // the first request.
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  try {
+    torch::Tensor y = model->Forward(torch::zeros(shape));
+    if (!y.defined() || y.numel() == 0) {
+      return Status::InvalidArgument("TorchScript model '" + path + "' returned an empty output");
+    }
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    return Status::InvalidArgument("TorchScript model '" + path + "' does not accept input [" +
+                                   ShapeString(shape) + "] and return one tensor: " + what);
+  }
+  return model;
+}
+
+torch::Tensor TorchScriptModel::Forward(const torch::Tensor& input) const {
+  torch::NoGradGuard no_grad;
+  torch::jit::IValue out = module_.forward({input});
+  if (out.isTensor()) return out.toTensor();
+  if (out.isTuple() && !out.toTuple()->elements().empty() &&
+      out.toTuple()->elements()[0].isTensor()) {
+    return out.toTuple()->elements()[0].toTensor();
+  }
+  throw std::runtime_error("forward() returned " + out.tagKind() + ", not a tensor");
+}
+
+}  // namespace autoscale

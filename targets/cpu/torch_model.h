@@ -1,0 +1,71 @@
+// libtorch models for the CPU target: a zoo graph executed with ATen ops (FP32 here, INT8 in
+// torch_int8.h) or a TorchScript module. Includes torch: keep it out of widely included headers
+// (each translation unit that includes it takes ~25 s to compile).
+#pragma once
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "zoo/graph.h"
+
+namespace autoscale {
+
+// Anything the CPU target can run: input [N, ...] float32 on the CPU, output float32.
+// Forward is const and may be called from one thread at a time.
+class TorchModel {
+ public:
+  virtual ~TorchModel() = default;
+  virtual torch::Tensor Forward(const torch::Tensor& input) const = 0;
+};
+
+// Called after each node with its output (used by INT8 calibration and by tests that compare
+// backends node by node).
+using NodeObserver = std::function<void(int node, const torch::Tensor& output)>;
+
+// FP32 execution of a WeightedGraph with ATen ops (conv2d, linear, pooling, cat, ...). Weights
+// are copied into torch tensors at construction; the graph is kept by value.
+class TorchGraph final : public TorchModel {
+ public:
+  explicit TorchGraph(const WeightedGraph& graph);
+
+  torch::Tensor Forward(const torch::Tensor& input) const override {
+    return Forward(input, nullptr);
+  }
+  torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
+
+  const Graph& graph() const { return graph_; }
+
+ private:
+  struct NodeTensors {
+    torch::Tensor weight, bias, mean, var, recurrent, peephole, projection;
+  };
+  torch::Tensor Lstm(int node, const torch::Tensor& x) const;
+
+  Graph graph_;
+  std::vector<NodeTensors> tensors_;
+  std::vector<int> last_use_;  // index of the last node reading each node's output
+};
+
+// A TorchScript module loaded with torch::jit::load. Load() checks that the file exists, is a
+// TorchScript archive, and accepts an input of `input_shape` (batch 1) and returns a tensor;
+// each failure is an InvalidArgument/NotFound naming the file and what was wrong.
+class TorchScriptModel final : public TorchModel {
+ public:
+  static Result<std::unique_ptr<TorchScriptModel>> Load(const std::string& path,
+                                                        const std::vector<int64_t>& input_shape);
+  torch::Tensor Forward(const torch::Tensor& input) const override;
+
+ private:
+  explicit TorchScriptModel(torch::jit::Module module) : module_(std::move(module)) {}
+  mutable torch::jit::Module module_;
+};
+
+// Wraps a host buffer as a tensor without copying (the buffer must outlive the tensor).
+torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape);
+
+}  // namespace autoscale

@@ -1,0 +1,232 @@
+// The libtorch CPU target: FP32 graphs and TorchScript models, input checks, energy sources,
+// thread pinning, and the model store's handling of names and TorchScript files.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "targets/cpu/cpu_target.h"
+#include "targets/cpu/torch_model.h"
+#include "targets/model_store.h"
+#include "test_util.h"
+#include "zoo/zoo.h"
+
+namespace autoscale {
+namespace {
+
+HostTensor InputFor(const ModelSpec& spec, uint64_t seed, int batch = 1) {
+  HostTensor t;
+  t.shape = {batch};
+  t.shape.insert(t.shape.end(), spec.input_shape.begin(), spec.input_shape.end());
+  t.data = MakeInput(spec.graph->graph, seed, batch);
+  return t;
+}
+
+std::shared_ptr<const ModelSpec> Zoo(const std::string& name) {
+  static ModelStore* store = new ModelStore();
+  auto spec = store->Get(name);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return *spec;
+}
+
+CpuOptions Modelled() {
+  CpuOptions o;
+  o.use_counters = false;
+  o.power.level_power_mw = {2000};
+  o.power.base_power_mw = 500;
+  o.power.source = "test";
+  return o;
+}
+
+TEST(CpuTarget, RunsAGraphLikeABareForward) {
+  auto spec = Zoo("squeezenet_1_1");
+  auto target = CpuTarget::Create(Modelled());
+  const HostTensor in = InputFor(*spec, 3);
+  auto r = target->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 1000}));
+  TorchGraph bare(*spec->graph);
+  torch::Tensor ref = bare.Forward(WrapFloat(in.data.data(), in.shape));
+  ASSERT_EQ(ref.numel(), 1000);
+  EXPECT_TRUE(torch::equal(ref, WrapFloat(r->output.data.data(), r->output.shape)));
+  EXPECT_GT(r->latency_ms, 0);
+  EXPECT_FALSE(r->latency_modelled);
+  EXPECT_EQ(r->energy_source, EnergySource::kModelled);
+  EXPECT_DOUBLE_EQ(r->energy_mj, 2500 * r->latency_ms / 1000.0);
+  EXPECT_NE(target->description().notes.find("modelled from test"), std::string::npos);
+}
+
+TEST(CpuTarget, BatchRowsEqualSingleRuns) {
+  auto spec = Zoo("mobilenet_v2");
+  auto target = CpuTarget::Create(Modelled());
+  const HostTensor both = InputFor(*spec, 5, 2);
+  auto r2 = target->Run(*spec, Precision::kFp32, 0, both);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  ASSERT_EQ(r2->output.shape, (std::vector<int64_t>{2, 1000}));
+  HostTensor second = both;
+  second.shape[0] = 1;
+  second.data.erase(second.data.begin(), second.data.begin() + second.data.size() / 2);
+  auto r1 = target->Run(*spec, Precision::kFp32, 0, second);
+  ASSERT_TRUE(r1.ok());
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_NEAR(r1->output.data[i], r2->output.data[1000 + i], 1e-3 + 1e-4 * std::abs(r1->output.data[i]));
+  }
+}
+
+TEST(CpuTarget, RejectsBadRequests) {
+  auto spec = Zoo("squeezenet_1_1");
+  auto target = CpuTarget::Create(Modelled());
+  HostTensor wrong;
+  wrong.shape = {1, 3, 100, 100};
+  wrong.data.assign(3 * 100 * 100, 0.f);
+  auto r = target->Run(*spec, Precision::kFp32, 0, wrong);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("[N, 3x224x224]"), std::string::npos) << r.status().message();
+
+  HostTensor short_data = InputFor(*spec, 1);
+  short_data.data.pop_back();
+  EXPECT_FALSE(target->Run(*spec, Precision::kFp32, 0, short_data).ok());
+  EXPECT_FALSE(target->Run(*spec, Precision::kFp32, 1, InputFor(*spec, 1)).ok()) << "one level";
+  Status fp16 = target->Supports(*spec, Precision::kFp16);
+  EXPECT_EQ(fp16.code(), StatusCode::kUnavailable);
+}
+
+// The LSTM executor against ATen's own LSTM (no peepholes, with a projection), same weights.
+TEST(TorchGraph, LstmMatchesATen) {
+  Graph g("lstm_check", {5, 4});
+  g.Lstm(0, 6, 3, /*peephole=*/false);
+  ASSERT_TRUE(g.Finalize().ok());
+  WeightedGraph wg{g, MakeWeights(g)};
+  TorchGraph ours(wg);
+  const std::vector<float> in = MakeInput(g, 1, 2);
+  const torch::Tensor x = WrapFloat(in.data(), {2, 5, 4});
+  const torch::Tensor got = ours.Forward(x);
+  const NodeWeights& w = wg.weights[1];
+  auto t = [](const std::vector<float>& v, std::vector<int64_t> s) {
+    return WrapFloat(v.data(), s).clone();
+  };
+  std::vector<torch::Tensor> params = {t(w.weight, {24, 4}), t(w.recurrent, {24, 3}),
+                                       t(w.bias, {24}), torch::zeros({24}),
+                                       t(w.projection, {3, 6})};
+  auto [out, h, c] = at::lstm(x, {torch::zeros({1, 2, 3}), torch::zeros({1, 2, 6})}, params,
+                              true, 1, 0.0, false, false, /*batch_first=*/true);
+  const torch::Tensor want = out.select(1, 4);
+  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6)) << got << want;
+}
+
+TEST(CpuTarget, PinsToACluster) {
+  CpuOptions o = Modelled();
+  o.cpus = {AllowedCpus().front()};
+  auto target = CpuTarget::Create(o);
+  EXPECT_EQ(target->threads(), 1);
+  auto spec = Zoo("kws_lstm");
+  HostTensor in = InputFor(*spec, 2);
+  auto r = target->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 12}));
+  EXPECT_NE(target->description().device.find("on CPUs"), std::string::npos);
+
+  auto list = ParseCpuList("0-2,5");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(*list, (std::vector<int>{0, 1, 2, 5}));
+  EXPECT_FALSE(ParseCpuList("3-1").ok());
+  EXPECT_FALSE(ParseCpuList("a").ok());
+}
+
+TEST(CpuTarget, MeasuresEnergyWhereCountersExist) {
+  const std::string root = testing::TempDir("fake_sysfs_rapl");
+  testing::WriteFile(root + "/class/powercap/intel-rapl:0/energy_uj", "1000000\n");
+  testing::WriteFile(root + "/class/powercap/intel-rapl:0/max_energy_range_uj", "262143328850\n");
+  CpuOptions o = Modelled();
+  o.use_counters = true;
+  o.sysfs_root = root;
+  auto target = CpuTarget::Create(o);
+  EXPECT_TRUE(target->energy_measured());
+  auto spec = Zoo("kws_lstm");
+  auto r = target->Run(*spec, Precision::kFp32, 0, InputFor(*spec, 1));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->energy_source, EnergySource::kMeasuredRapl);
+  EXPECT_EQ(r->energy_mj, 0) << "the fake counter does not move";
+  EXPECT_NE(target->description().notes.find("measured (RAPL: intel-rapl:0)"), std::string::npos);
+}
+
+// ---- TorchScript -----------------------------------------------------------------------------
+
+std::string SaveScript(const std::string& dir, const std::string& name, const std::string& body) {
+  torch::jit::Module m("M");
+  m.define(body);
+  const std::string path = dir + "/" + name + ".pt";
+  m.save(path);
+  return path;
+}
+
+TEST(TorchScript, LoadsRunsAndExplainsFailures) {
+  const std::string dir = testing::TempDir("torchscript_models");
+  SaveScript(dir, "halve", "def forward(self, x):\n  return x.mean(dim=[2, 3]) * 0.5\n");
+  testing::WriteFile(dir + "/halve.yaml", "input_shape: [3, 8, 8]\n");
+  SaveScript(dir, "flat10", "def forward(self, x):\n  return x.view(1, 10)\n");
+  testing::WriteFile(dir + "/flat10.yaml", "input_shape: [3, 8, 8]\n");
+  testing::WriteFile(dir + "/garbage.pt", "this is not a zip archive");
+  testing::WriteFile(dir + "/garbage.yaml", "input_shape: [3, 8, 8]\n");
+  SaveScript(dir, "noshape", "def forward(self, x):\n  return x\n");
+  testing::WriteFile(dir + "/badshape.pt", "x");
+  testing::WriteFile(dir + "/badshape.yaml", "input_shape: [3, -8, 8]\n");
+
+  ModelStore store(dir);
+  auto target = CpuTarget::Create(Modelled());
+
+  auto halve = store.Get("halve");
+  ASSERT_TRUE(halve.ok()) << halve.status().ToString();
+  HostTensor in;
+  in.shape = {1, 3, 8, 8};
+  in.data.assign(192, 2.0f);
+  auto r = target->Run(**halve, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 3}));
+  EXPECT_FLOAT_EQ(r->output.data[0], 1.0f);
+  EXPECT_EQ(target->Supports(**halve, Precision::kInt8).code(), StatusCode::kInvalidArgument);
+
+  auto flat = store.Get("flat10");
+  ASSERT_TRUE(flat.ok());
+  Status s = target->Prepare(**flat, Precision::kFp32);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("does not accept input [1x3x8x8]"), std::string::npos) << s.message();
+
+  auto garbage = store.Get("garbage");
+  ASSERT_TRUE(garbage.ok());
+  s = target->Prepare(**garbage, Precision::kFp32);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("could not be loaded"), std::string::npos) << s.message();
+
+  auto noshape = store.Get("noshape");
+  ASSERT_FALSE(noshape.ok());
+  EXPECT_NE(noshape.status().message().find("noshape.yaml"), std::string::npos);
+  auto badshape = store.Get("badshape");
+  ASSERT_FALSE(badshape.ok());
+  EXPECT_NE(badshape.status().message().find("badshape.yaml:1:"), std::string::npos)
+      << badshape.status().message();
+
+  std::remove((dir + "/halve.pt").c_str());
+  ModelStore fresh(dir);
+  auto gone = fresh.Get("halve");
+  EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ModelStore, NamesNeverLeaveTheFolder) {
+  const std::string dir = testing::TempDir("store_names");
+  testing::WriteFile(dir + "/../outside.pt", "x");
+  ModelStore store(dir);
+  for (const std::string bad : {"../outside", "/etc/passwd", "a/b", ".hidden", ""}) {
+    auto r = store.Get(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << bad;
+  }
+  EXPECT_FALSE(IsSafeModelName(std::string(200, 'a')));
+  EXPECT_TRUE(IsSafeModelName("resnet-50_v1.5"));
+  auto r = store.Get("resnet5");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("did you mean 'resnet50'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace autoscale
