@@ -40,7 +40,31 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
       cpu.use_counters = o.use_counters;
       cpu.power = PowerOf(o.reference, TargetKind::kCpu);
       if (name == "cpu") {
-        out.push_back(CpuTarget::Create(cpu));
+        const std::vector<CpuCluster> clusters =
+            o.per_cluster && o.cpus.empty() ? DetectCpuClusters(o.sysfs_root)
+                                            : std::vector<CpuCluster>{};
+        if (clusters.size() <= 1) {
+          out.push_back(CpuTarget::Create(cpu));
+          continue;
+        }
+        // Name and power each cluster after the reference's CPU targets in order (fastest
+        // first), e.g. cpu_big then cpu_little.
+        std::vector<const TargetProfile*> ref_cpus;
+        for (const TargetProfile& t : o.reference.targets) {
+          if (t.kind == TargetKind::kCpu) ref_cpus.push_back(&t);
+        }
+        for (size_t i = 0; i < clusters.size(); ++i) {
+          CpuOptions c = cpu;
+          c.cpus = clusters[i].cpus;
+          c.threads = static_cast<int>(clusters[i].cpus.size());
+          if (i < ref_cpus.size()) {
+            c.name = ref_cpus[i]->name;
+            c.power = PowerModelFor(o.reference, *ref_cpus[i]);
+          } else {
+            c.name = "cpu_cluster" + std::to_string(i);
+          }
+          out.push_back(CpuTarget::Create(c));
+        }
       } else {
         DspOptions dsp;
         dsp.device = o.reference;

@@ -14,6 +14,11 @@ namespace autoscale {
 struct LocalTargetOptions {
   int threads = 0;        // CPU intra-op threads; 0 = one per allowed CPU
   std::vector<int> cpus;  // CPU affinity; empty = none
+  // One CPU target per cpufreq cluster ("cpu_big", "cpu_little", ... after the reference's CPU
+  // targets, fastest first), each pinned to its cores; ignored when `cpus` is set or the host
+  // has a single cluster.
+  bool per_cluster = true;
+  std::string sysfs_root = "/sys";
   bool use_counters = true;
   // Supplies modelled power (cpu: its first cpu target, opencl: its gpu, dsp: its dsp).
   DeviceProfile reference;

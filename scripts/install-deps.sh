@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the simulator needs, skipping those already present.
+# Installs the Debian 12 packages autoscale needs, skipping those already present: the simulator's
+# (yaml-cpp, GoogleTest, Google Benchmark, gnuplot), libtorch with OpenBLAS for the CPU and DSP
+# targets, and OpenCL with PoCL (a CPU OpenCL device) for the mobile-GPU target.
 set -euo pipefail
 pkgs=(cmake make g++ pkg-config libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-      gnuplot-nox)
+      gnuplot-nox libtorch-dev libopenblas0-pthread opencl-headers ocl-icd-opencl-dev
+      pocl-opencl-icd clinfo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

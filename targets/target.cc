@@ -3,6 +3,8 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "core/strings.h"
@@ -64,6 +66,31 @@ Result<std::vector<int>> ParseCpuList(const std::string& text) {
     for (long long c = lo; c <= hi; ++c) cpus.push_back(static_cast<int>(c));
   }
   return cpus;
+}
+
+std::vector<CpuCluster> DetectCpuClusters(const std::string& sysfs_root) {
+  namespace fs = std::filesystem;
+  std::vector<CpuCluster> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(sysfs_root) / "devices/system/cpu/cpufreq", ec)) {
+    if (e.path().filename().string().rfind("policy", 0) != 0) continue;
+    std::ifstream cpus_file(e.path() / "related_cpus");
+    std::string line;
+    if (!std::getline(cpus_file, line)) continue;
+    CpuCluster c;
+    for (std::string_view cpu : SplitWhitespace(line)) {
+      long long n = 0;
+      if (ParseInt64(cpu, &n) && n >= 0 && n < CPU_SETSIZE) c.cpus.push_back(static_cast<int>(n));
+    }
+    double khz = 0;
+    std::ifstream freq_file(e.path() / "cpuinfo_max_freq");
+    if (freq_file >> khz) c.max_freq_mhz = khz / 1000.0;
+    if (!c.cpus.empty()) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const CpuCluster& a, const CpuCluster& b) {
+    return a.max_freq_mhz != b.max_freq_mhz ? a.max_freq_mhz > b.max_freq_mhz : a.cpus < b.cpus;
+  });
+  return out;
 }
 
 Status CheckInput(const ModelSpec& model, const HostTensor& input) {

@@ -103,6 +103,15 @@ PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& targe
 std::vector<int> AllowedCpus();
 Result<std::vector<int>> ParseCpuList(const std::string& text);
 
+// CPU clusters from cpufreq (/sys/devices/system/cpu/cpufreq/policyN/related_cpus and
+// cpuinfo_max_freq), fastest first: on a big.LITTLE phone, the big cores then the little ones.
+// Empty when the host exposes no cpufreq policies (virtual machines, containers).
+struct CpuCluster {
+  std::vector<int> cpus;
+  double max_freq_mhz = 0;
+};
+std::vector<CpuCluster> DetectCpuClusters(const std::string& sysfs_root = "/sys");
+
 // Checks an input against a model before a backend touches it: rank, dimensions, element count.
 Status CheckInput(const ModelSpec& model, const HostTensor& input);
 
