@@ -1,0 +1,714 @@
+#include "targets/cpu/torch_int8.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include "core/strings.h"
+
+namespace autoscale {
+
+namespace {
+
+// ---- Engines ---------------------------------------------------------------------------------
+
+struct EngineName {
+  const char* name;
+  at::QEngine engine;
+};
+constexpr EngineName kEngines[] = {
+    {"fbgemm", at::kFBGEMM}, {"x86", at::kX86}, {"onednn", at::kONEDNN}, {"qnnpack", at::kQNNPACK}};
+
+bool EngineSupported(at::QEngine e) {
+  const auto& s = at::globalContext().supportedQEngines();
+  return std::find(s.begin(), s.end(), e) != s.end();
+}
+
+Result<at::QEngine> ResolveEngine(const std::string& requested, std::string* name) {
+  *name = requested.empty() ? DefaultInt8Engine() : requested;
+  const std::string supported = JoinNames(SupportedInt8Engines());
+  if (name->empty()) return Status::Unavailable("this libtorch has no quantized engine");
+  for (const EngineName& e : kEngines) {
+    if (*name != e.name) continue;
+    if (!EngineSupported(e.engine)) {
+      return Status::Unavailable("INT8 engine '" + *name +
+                                 "' is not built into this libtorch; it supports: " + supported);
+    }
+    return e.engine;
+  }
+  return Status::InvalidArgument("unknown INT8 engine '" + *name +
+                                 "'; this libtorch supports: " + supported);
+}
+
+// ---- Quantized operators, called boxed through the dispatcher --------------------------------
+// Boxed calls need neither the packed-params C++ types nor headers outside the public API.
+
+struct QuantizedOps {
+  c10::OperatorHandle conv_prepack, conv, conv_relu;
+  c10::OperatorHandle linear_prepack, linear, linear_relu, linear_dynamic;
+  c10::OperatorHandle add, add_relu, cat, batch_norm;
+
+  static const QuantizedOps& Get() {
+    static const QuantizedOps* ops = [] {
+      auto& d = c10::Dispatcher::singleton();
+      return new QuantizedOps{d.findSchemaOrThrow("quantized::conv2d_prepack", ""),
+                              d.findSchemaOrThrow("quantized::conv2d", "new"),
+                              d.findSchemaOrThrow("quantized::conv2d_relu", "new"),
+                              d.findSchemaOrThrow("quantized::linear_prepack", ""),
+                              d.findSchemaOrThrow("quantized::linear", ""),
+                              d.findSchemaOrThrow("quantized::linear_relu", ""),
+                              d.findSchemaOrThrow("quantized::linear_dynamic", ""),
+                              d.findSchemaOrThrow("quantized::add", ""),
+                              d.findSchemaOrThrow("quantized::add_relu", ""),
+                              d.findSchemaOrThrow("quantized::cat", ""),
+                              d.findSchemaOrThrow("quantized::batch_norm2d", "")};
+    }();
+    return *ops;
+  }
+};
+
+// Calls `op` with `args` and returns its first result.
+c10::IValue Call(const c10::OperatorHandle& op, std::vector<c10::IValue> args) {
+  torch::jit::Stack stack(std::move(args));
+  op.callBoxed(&stack);
+  return std::move(stack.at(0));
+}
+
+// ---- Quantization parameters -----------------------------------------------------------------
+
+struct QParams {
+  double scale = 1.0;
+  int64_t zero_point = 0;
+};
+
+// quint8 affine parameters covering [lo, hi] widened to include 0 (MinMaxObserver's rule).
+QParams ActivationQParams(float lo, float hi) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  QParams q;
+  q.scale = std::max((static_cast<double>(hi) - lo) / 255.0,
+                     static_cast<double>(std::numeric_limits<float>::epsilon()));
+  q.zero_point = std::clamp<int64_t>(std::llround(-lo / q.scale), 0, 255);
+  return q;
+}
+
+// Symmetric qint8 weights ([out, ...], zero point 0, scale = max|w| / 127.5 as PyTorch's
+// symmetric observers compute it), one scale per output channel or one for the tensor.
+torch::Tensor QuantizeWeight(const torch::Tensor& w, bool per_channel) {
+  constexpr double kMinScale = 1e-8;
+  if (per_channel) {
+    torch::Tensor scales =
+        (w.abs().reshape({w.size(0), -1}).amax(1) / 127.5).clamp_min(kMinScale).to(torch::kDouble);
+    torch::Tensor zero_points = torch::zeros({w.size(0)}, torch::kLong);
+    return at::quantize_per_channel(w, scales, zero_points, 0, torch::kQInt8);
+  }
+  const double scale = std::max(w.abs().max().item<double>() / 127.5, kMinScale);
+  return at::quantize_per_tensor(w, scale, 0, torch::kQInt8);
+}
+
+torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape) {
+  if (v.empty()) return {};
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat32).clone();
+}
+
+std::string NodeLabel(const Graph& g, int node) {
+  return "node " + std::to_string(node) + " '" + g.node(node).name + "' (" +
+         OpTypeName(g.node(node).op) + ")";
+}
+
+// First line of an exception message (torch's carry a C++ backtrace after it).
+std::string FirstLine(const std::exception& e) {
+  std::string what = e.what();
+  return what.substr(0, what.find('\n'));
+}
+
+// ---- Range search ----------------------------------------------------------------------------
+
+constexpr int64_t kSamplesPerRun = 8192;  // values sampled from each node's output per FP32 run
+
+// The quint8 range [a, b] (a <= 0 <= b, within the observed [lo, hi]) that minimises the
+// expected squared error on `values`: clipping error outside, rounding noise step^2 / 12
+// inside (none for exact zeros, which relu outputs are full of and which quantize exactly).
+// Searched over the edges of a 1024-bin histogram with prefix sums, like PyTorch's
+// HistogramObserver (which searches the same objective less exhaustively).
+std::pair<float, float> MseRange(const std::vector<float>& values, float lo, float hi) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  if (values.empty() || hi - lo <= 0) return {lo, hi};
+  constexpr int kBins = 1024;
+  const double width = (static_cast<double>(hi) - lo) / kBins;
+  std::vector<double> count(kBins, 0), sum(kBins, 0), sum2(kBins, 0);
+  for (float v : values) {
+    if (v == 0.0f) continue;  // exact either way: neither clipped nor rounded
+    const int b = std::clamp(static_cast<int>((v - lo) / width), 0, kBins - 1);
+    ++count[b];
+    sum[b] += v;
+    sum2[b] += static_cast<double>(v) * v;
+  }
+  // Prefix sums over bins [0, k).
+  std::vector<double> pc(kBins + 1, 0), ps(kBins + 1, 0), ps2(kBins + 1, 0);
+  for (int b = 0; b < kBins; ++b) {
+    pc[b + 1] = pc[b] + count[b];
+    ps[b + 1] = ps[b] + sum[b];
+    ps2[b + 1] = ps2[b] + sum2[b];
+  }
+  const double total = pc[kBins];
+  auto edge = [&](int k) { return lo + k * width; };
+  // Error of range [edge(ka), edge(kb)]: bins below ka clip to a, bins from kb up clip to b.
+  auto error = [&](int ka, int kb) {
+    const double a = std::min(edge(ka), 0.0), b = std::max(edge(kb), 0.0);
+    const double step = (b - a) / 255.0;
+    const double below = a * a * pc[ka] - 2 * a * ps[ka] + ps2[ka];
+    const double nc = total - pc[kb], s1 = ps[kBins] - ps[kb], s2 = ps2[kBins] - ps2[kb];
+    const double above = b * b * nc - 2 * b * s1 + s2;
+    const double inside = pc[kb] - pc[ka];
+    return below + above + inside * step * step / 12.0;
+  };
+  // Edges at or below zero for a, at or above zero for b.
+  const int zero_edge = std::clamp(static_cast<int>(std::ceil(-lo / width)), 0, kBins);
+  const int a_last = lo < 0 ? std::max(0, zero_edge - 1) : 0;
+  int best_a = 0, best_b = kBins;
+  double best = error(best_a, best_b);
+  for (int ka = 0; ka <= a_last; ++ka) {
+    for (int kb = std::max(zero_edge, ka + 1); kb <= kBins; ++kb) {
+      const double e = error(ka, kb);
+      if (e < best) {
+        best = e;
+        best_a = ka;
+        best_b = kb;
+      }
+    }
+  }
+  return {lo < 0 ? static_cast<float>(std::min(edge(best_a), 0.0)) : 0.0f,
+          static_cast<float>(std::max(edge(best_b), 0.0))};
+}
+
+enum class Kind {
+  kQuantize,       // float -> quint8 with the node's calibrated range
+  kDequantize,     // quint8 -> float
+  kConv,           // quantized::conv2d[_relu]
+  kLinear,         // quantized::linear[_relu]
+  kLinearDynamic,  // quantized::linear_dynamic, float in and out
+  kAdd,            // quantized::add[_relu]
+  kConcat,         // quantized::cat
+  kBatchNorm,      // quantized::batch_norm2d (a batch-norm that was not folded into a conv)
+  kRelu,           // relu on quint8 (keeps the input's parameters)
+  kRelu6,          // clamp(0, 6) on quint8 (keeps the input's parameters)
+  kMaxPool,
+  kAvgPool,
+  kGlobalAvgPool,
+  kFlatten,
+  kLstm,  // dynamic: float in and out
+};
+
+const char* KindName(Kind k, bool relu) {
+  switch (k) {
+    case Kind::kQuantize:
+      return "quantize";
+    case Kind::kDequantize:
+      return "dequantize";
+    case Kind::kConv:
+      return relu ? "conv2d_relu" : "conv2d";
+    case Kind::kLinear:
+      return relu ? "linear_relu" : "linear";
+    case Kind::kLinearDynamic:
+      return "linear_dynamic";
+    case Kind::kAdd:
+      return relu ? "add_relu" : "add";
+    case Kind::kConcat:
+      return "cat";
+    case Kind::kBatchNorm:
+      return "batch_norm2d";
+    case Kind::kRelu:
+      return "relu";
+    case Kind::kRelu6:
+      return "relu6";
+    case Kind::kMaxPool:
+      return "max_pool2d";
+    case Kind::kAvgPool:
+      return "avg_pool2d";
+    case Kind::kGlobalAvgPool:
+      return "adaptive_avg_pool2d";
+    case Kind::kFlatten:
+      return "flatten";
+    case Kind::kLstm:
+      return "lstm_dynamic";
+  }
+  return "?";
+}
+
+}  // namespace
+
+// One operator call. Values are numbered: 0 is the float input, step s writes value s + 1.
+struct TorchInt8Graph::Step {
+  Kind kind = Kind::kQuantize;
+  int node = 0;         // the graph node it computes (or converts), for names and attributes
+  std::vector<int> in;  // value numbers
+  bool relu = false;    // fused relu / relu6 (relu6 through the output range)
+  QParams out;          // output parameters of static quantized steps
+  c10::IValue packed;   // prepacked weights: conv, linear; LSTM input weights and bias
+  c10::IValue packed_recurrent, packed_projection;  // LSTM
+  torch::Tensor weight, bias, mean, var;            // batch-norm; LSTM peepholes in `weight`
+  bool reduce_range = false;                        // dynamic ops (FBGEMM's convention)
+  std::vector<int> release;                         // values last read by this step
+};
+
+TorchInt8Graph::TorchInt8Graph() = default;
+TorchInt8Graph::~TorchInt8Graph() = default;
+
+// ---- Engines, calibration --------------------------------------------------------------------
+
+std::vector<std::string> SupportedInt8Engines() {
+  std::vector<std::string> names;
+  for (const EngineName& e : kEngines) {
+    if (EngineSupported(e.engine)) names.push_back(e.name);
+  }
+  return names;
+}
+
+std::string DefaultInt8Engine() {
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+  const EngineName* order[] = {&kEngines[0], &kEngines[2],
+                               &kEngines[3]};  // fbgemm, onednn, qnnpack
+#else
+  const EngineName* order[] = {&kEngines[3], &kEngines[2], &kEngines[0]};  // qnnpack first
+#endif
+  for (const EngineName* e : order) {
+    if (EngineSupported(e->engine)) return e->name;
+  }
+  return "";
+}
+
+Result<Int8Calibration> CalibrateInt8(const TorchGraph& fp32, const Int8Options& options) {
+  if (options.calibration_inputs < 1) {
+    return Status::InvalidArgument("INT8 calibration needs at least one input, got " +
+                                   std::to_string(options.calibration_inputs));
+  }
+  const Graph& g = fp32.graph();
+  const size_t n = g.nodes().size();
+  Int8Calibration cal;
+  cal.min.assign(n, std::numeric_limits<float>::infinity());
+  cal.max.assign(n, -std::numeric_limits<float>::infinity());
+  const bool mse = options.ranges == Int8Ranges::kMse;
+  std::vector<std::vector<float>> samples(mse ? n : 0);
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), g.input_shape().begin(), g.input_shape().end());
+  constexpr int kChunk = 8;  // inputs per FP32 run (ranges do not depend on the batching)
+  for (int first = 0; first < options.calibration_inputs; first += kChunk) {
+    const int count = std::min(kChunk, options.calibration_inputs - first);
+    std::vector<torch::Tensor> inputs;
+    for (int k = 0; k < count; ++k) {
+      const std::vector<float> x = MakeInput(g, options.calibration_seed + first + k);
+      inputs.push_back(WrapFloat(x.data(), shape).clone());
+    }
+    fp32.Forward(torch::cat(inputs, 0), [&](int node, const torch::Tensor& y) {
+      auto [lo, hi] = torch::aminmax(y);
+      cal.min[node] = std::min(cal.min[node], lo.item<float>());
+      cal.max[node] = std::max(cal.max[node], hi.item<float>());
+      if (!mse) return;
+      // An evenly strided sample of the output (the whole of it for small outputs).
+      const torch::Tensor flat = y.reshape({-1});
+      const int64_t stride = std::max<int64_t>(1, flat.numel() / kSamplesPerRun);
+      const torch::Tensor sample = flat.slice(0, 0, flat.numel(), stride).contiguous();
+      const float* p = sample.data_ptr<float>();
+      samples[node].insert(samples[node].end(), p, p + sample.numel());
+    });
+  }
+  if (mse) {
+    for (size_t i = 0; i < n; ++i) {
+      auto [lo, hi] = MseRange(samples[i], cal.min[i], cal.max[i]);
+      cal.min[i] = lo;
+      cal.max[i] = hi;
+    }
+  }
+  return cal;
+}
+
+// ---- Build -----------------------------------------------------------------------------------
+
+Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGraph& graph,
+                                                              const Int8Options& options) {
+  std::string name;
+  RETURN_IF_ERROR(ResolveEngine(options.engine, &name).status());
+  TorchGraph fp32(graph);
+  ASSIGN_OR_RETURN(Int8Calibration cal, CalibrateInt8(fp32, options));
+  return Build(graph, cal, options);
+}
+
+Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGraph& wg,
+                                                              const Int8Calibration& cal,
+                                                              const Int8Options& options) {
+  std::string engine_name;
+  ASSIGN_OR_RETURN(at::QEngine engine, ResolveEngine(options.engine, &engine_name));
+  const Graph& g = wg.graph;
+  const int n = static_cast<int>(g.nodes().size());
+  if (!g.finalized()) return Status::InvalidArgument("model '" + g.name() + "': not finalized");
+  if (static_cast<int>(cal.min.size()) != n || static_cast<int>(cal.max.size()) != n ||
+      static_cast<int>(wg.weights.size()) != n) {
+    return Status::InvalidArgument("model '" + g.name() +
+                                   "': calibration or weights do not match the graph's " +
+                                   std::to_string(n) + " nodes");
+  }
+  at::globalContext().setQEngine(engine);
+  torch::NoGradGuard no_grad;
+  const QuantizedOps& ops = QuantizedOps::Get();
+
+  std::unique_ptr<TorchInt8Graph> m(new TorchInt8Graph());
+  m->engine_ = engine_name;
+  m->qengine_ = engine;
+  m->per_channel_ = options.per_channel_weights;
+  m->graph_ = g;
+  const bool reduce_range = engine == at::kFBGEMM || engine == at::kX86;
+
+  std::vector<std::vector<int>> consumers(n);
+  for (int i = 0; i < n; ++i) {
+    for (int in : g.node(i).inputs) consumers[in].push_back(i);
+  }
+  // Value numbers holding each node's result, quantized and/or float; -1 = none yet.
+  std::vector<int> qval(n, -1), fval(n, -1);
+  fval[0] = 0;
+  std::vector<bool> fused(n, false);  // a relu computed by its producer's step
+  auto qparams = [&](int node) { return ActivationQParams(cal.min[node], cal.max[node]); };
+  auto add_step = [&](Step s) {
+    m->steps_.push_back(std::move(s));
+    return static_cast<int>(m->steps_.size());  // the value it writes
+  };
+  auto quantized = [&](int node) {
+    if (qval[node] < 0) {
+      Step s;
+      s.kind = Kind::kQuantize;
+      s.node = node;
+      s.in = {fval[node]};
+      s.out = qparams(node);
+      qval[node] = add_step(std::move(s));
+    }
+    return qval[node];
+  };
+  auto as_float = [&](int node) {
+    if (fval[node] < 0) {
+      Step s;
+      s.kind = Kind::kDequantize;
+      s.node = node;
+      s.in = {qval[node]};
+      fval[node] = add_step(std::move(s));
+    }
+    return fval[node];
+  };
+  // The relu or relu6 that only consumer of `node` is, or -1.
+  auto fusable_relu = [&](int node) {
+    if (consumers[node].size() != 1) return -1;
+    const int c = consumers[node][0];
+    const OpType op = g.node(c).op;
+    return op == OpType::kRelu || op == OpType::kRelu6 ? c : -1;
+  };
+
+  for (int i = 1; i < n; ++i) {
+    if (fused[i]) continue;
+    const GraphNode& node = g.node(i);
+    const NodeWeights& w = wg.weights[i];
+    const std::vector<int64_t>& xs = g.node(node.inputs[0]).out_shape;
+    const std::string label = NodeLabel(g, i);
+    Step s;
+    s.node = i;
+    int result_node = i;  // the node whose value this step computes (the relu when fused)
+    bool float_out = false;
+    try {
+      switch (node.op) {
+        case OpType::kInput:
+          return Status::InvalidArgument(label + ": a second input");
+        case OpType::kConv:
+        case OpType::kLinear:
+        case OpType::kAdd: {
+          // A linear that reads a dynamic op's float result runs dynamically (float out, no
+          // fused relu); everything else here is static with a fused relu when there is one.
+          const bool dynamic =
+              node.op == OpType::kLinear && qval[node.inputs[0]] < 0 && node.inputs[0] != 0;
+          const int relu = dynamic ? -1 : fusable_relu(i);
+          if (relu >= 0) {
+            s.relu = true;
+            fused[relu] = true;
+            result_node = relu;
+          }
+          if (node.op == OpType::kAdd) {
+            s.kind = Kind::kAdd;
+            s.in = {quantized(node.inputs[0]), quantized(node.inputs[1])};
+            break;
+          }
+          torch::Tensor weight,
+              bias = FromVector(w.bias,
+                                {node.op == OpType::kConv ? node.out_channels : node.out_features});
+          if (node.op == OpType::kConv) {
+            weight = FromVector(
+                w.weight, {node.out_channels, xs[0] / node.groups, node.kernel_h, node.kernel_w});
+            s.kind = Kind::kConv;
+            s.in = {quantized(node.inputs[0])};
+            c10::List<int64_t> stride({node.stride_h, node.stride_w}),
+                pad({node.pad_h, node.pad_w}), dilation({1, 1});
+            s.packed =
+                Call(ops.conv_prepack, {QuantizeWeight(weight, options.per_channel_weights),
+                                        bias.defined() ? c10::IValue(bias) : c10::IValue(), stride,
+                                        pad, dilation, static_cast<int64_t>(node.groups)});
+          } else {
+            weight = FromVector(w.weight, {node.out_features, xs[0]});
+            s.kind = dynamic ? Kind::kLinearDynamic : Kind::kLinear;
+            s.in = {dynamic ? fval[node.inputs[0]] : quantized(node.inputs[0])};
+            s.reduce_range = reduce_range;
+            s.packed = Call(ops.linear_prepack,
+                            {QuantizeWeight(weight, options.per_channel_weights), bias});
+            float_out = dynamic;
+          }
+          break;
+        }
+        case OpType::kConcat: {
+          s.kind = Kind::kConcat;
+          for (int in : node.inputs) s.in.push_back(quantized(in));
+          break;
+        }
+        case OpType::kBatchNorm: {
+          if (xs.size() != 3) return Status::InvalidArgument(label + ": needs a (C, H, W) input");
+          s.kind = Kind::kBatchNorm;
+          s.in = {quantized(node.inputs[0])};
+          s.weight = FromVector(w.weight, {xs[0]});
+          s.bias = FromVector(w.bias, {xs[0]});
+          s.mean = FromVector(w.mean, {xs[0]});
+          s.var = FromVector(w.var, {xs[0]});
+          break;
+        }
+        case OpType::kRelu:
+          s.kind = Kind::kRelu;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kRelu6:
+          s.kind = Kind::kRelu6;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kMaxPool:
+          s.kind = Kind::kMaxPool;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kAvgPool:
+          s.kind = Kind::kAvgPool;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kGlobalAvgPool:
+          s.kind = Kind::kGlobalAvgPool;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kFlatten:
+          // Follows its input's domain: a dynamic result stays float.
+          s.kind = Kind::kFlatten;
+          float_out = qval[node.inputs[0]] < 0 && node.inputs[0] != 0;
+          s.in = {float_out ? fval[node.inputs[0]] : quantized(node.inputs[0])};
+          break;
+        case OpType::kLstm: {
+          if (xs.size() != 2) return Status::InvalidArgument(label + ": needs a (T, F) input");
+          const int64_t h = node.hidden, p = node.projection > 0 ? node.projection : h;
+          s.kind = Kind::kLstm;
+          s.in = {as_float(node.inputs[0])};
+          s.reduce_range = reduce_range;
+          // Dynamic quantization keeps the weights per-tensor or per-channel like the linears.
+          const bool pc = options.per_channel_weights;
+          s.packed =
+              Call(ops.linear_prepack, {QuantizeWeight(FromVector(w.weight, {4 * h, xs[1]}), pc),
+                                        FromVector(w.bias, {4 * h})});
+          s.packed_recurrent =
+              Call(ops.linear_prepack,
+                   {QuantizeWeight(FromVector(w.recurrent, {4 * h, p}), pc), c10::IValue()});
+          if (node.projection > 0) {
+            s.packed_projection =
+                Call(ops.linear_prepack,
+                     {QuantizeWeight(FromVector(w.projection, {p, h}), pc), c10::IValue()});
+          }
+          if (node.peephole) s.weight = FromVector(w.peephole, {3, h});
+          float_out = true;
+          break;
+        }
+      }
+    } catch (const std::exception& e) {
+      return Status::InvalidArgument("model '" + g.name() + "', " + label + ": engine " +
+                                     engine_name + " cannot quantize it: " + FirstLine(e));
+    }
+    s.out = qparams(result_node);
+    const int v = add_step(std::move(s));
+    (float_out ? fval : qval)[result_node] = v;
+  }
+  const int out_node = g.output();
+  const int result = qval[out_node] >= 0 ? as_float(out_node) : fval[out_node];
+  if (result < 0) return Status::Internal("model '" + g.name() + "': output not computed");
+
+  // Release each value after its last reader; the result is kept.
+  std::vector<int> last(m->steps_.size() + 1, -1);
+  for (int s = 0; s < static_cast<int>(m->steps_.size()); ++s) {
+    for (int v : m->steps_[s].in) last[v] = s;
+  }
+  for (int v = 0; v < static_cast<int>(last.size()); ++v) {
+    if (last[v] >= 0 && v != result) m->steps_[last[v]].release.push_back(v);
+  }
+  m->num_values_ = static_cast<int>(m->steps_.size()) + 1;
+  m->result_ = result;
+
+  // Probe once so that a kernel that rejects its arguments fails here, naming the node.
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), g.input_shape().begin(), g.input_shape().end());
+  const std::vector<float> x = MakeInput(g, options.calibration_seed);
+  int failed = -1;
+  try {
+    m->Run(WrapFloat(x.data(), shape), &failed);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("model '" + g.name() + "', " + m->StepName(failed) +
+                                   ": engine " + engine_name + " rejected it: " + FirstLine(e));
+  }
+  return m;
+}
+
+// ---- Execution -------------------------------------------------------------------------------
+
+torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step) const {
+  at::globalContext().setQEngine(qengine_);
+  torch::NoGradGuard no_grad;
+  const QuantizedOps& ops = QuantizedOps::Get();
+  std::vector<torch::Tensor> v(num_values_);
+  v[0] = input;
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
+    const Step& s = steps_[i];
+    const GraphNode& n = graph_.node(s.node);
+    try {
+      const torch::Tensor& x = v[s.in[0]];
+      torch::Tensor y;
+      switch (s.kind) {
+        case Kind::kQuantize:
+          y = at::quantize_per_tensor(x, s.out.scale, s.out.zero_point, torch::kQUInt8);
+          break;
+        case Kind::kDequantize:
+          y = x.dequantize();
+          break;
+        case Kind::kConv:
+          y = Call(s.relu ? ops.conv_relu : ops.conv, {x, s.packed, s.out.scale, s.out.zero_point})
+                  .toTensor();
+          break;
+        case Kind::kLinear:
+          y = Call(s.relu ? ops.linear_relu : ops.linear,
+                   {x, s.packed, s.out.scale, s.out.zero_point})
+                  .toTensor();
+          break;
+        case Kind::kLinearDynamic:
+          y = Call(ops.linear_dynamic, {x, s.packed, s.reduce_range}).toTensor();
+          break;
+        case Kind::kAdd:
+          y = Call(s.relu ? ops.add_relu : ops.add, {x, v[s.in[1]], s.out.scale, s.out.zero_point})
+                  .toTensor();
+          break;
+        case Kind::kConcat: {
+          c10::List<torch::Tensor> parts;
+          for (int in : s.in) parts.push_back(v[in]);
+          y = Call(ops.cat, {parts, int64_t{1}, s.out.scale, s.out.zero_point}).toTensor();
+          break;
+        }
+        case Kind::kBatchNorm:
+          y = Call(ops.batch_norm, {x, s.weight, s.bias, s.mean, s.var, static_cast<double>(n.eps),
+                                    s.out.scale, s.out.zero_point})
+                  .toTensor();
+          break;
+        case Kind::kRelu:
+          y = at::relu(x);
+          break;
+        case Kind::kRelu6:
+          // libtorch 1.13's QNNPACK clamp returns wrong values for a channels-last input (what
+          // every quantized conv returns): give it an NCHW copy.
+          y = at::clamp(qengine_ == at::kQNNPACK ? x.contiguous() : x, 0.0, 6.0);
+          break;
+        case Kind::kMaxPool:
+          y = at::max_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
+                             {n.pad_h, n.pad_w}, {1, 1}, n.ceil_mode);
+          break;
+        case Kind::kAvgPool:
+          y = at::avg_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
+                             {n.pad_h, n.pad_w}, n.ceil_mode, /*count_include_pad=*/true);
+          break;
+        case Kind::kGlobalAvgPool:
+          // Averaged in float and requantized to this node's own (much narrower) range: the
+          // quantized kernels keep the input's scale, too coarse for the classifier's input.
+          y = at::quantize_per_tensor(x.dequantize().mean({2, 3}, /*keepdim=*/true), s.out.scale,
+                                      s.out.zero_point, torch::kQUInt8);
+          break;
+        case Kind::kFlatten:
+          y = x.contiguous().flatten(1);
+          break;
+        case Kind::kLstm:
+          y = Lstm(s, x);
+          break;
+      }
+      v[i + 1] = std::move(y);
+    } catch (...) {
+      if (failed_step) *failed_step = i;
+      throw;
+    }
+    for (int r : s.release) v[r] = torch::Tensor();
+  }
+  return v[result_];
+}
+
+torch::Tensor TorchInt8Graph::Lstm(const Step& s, const torch::Tensor& x) const {
+  const QuantizedOps& ops = QuantizedOps::Get();
+  const GraphNode& n = graph_.node(s.node);
+  const int64_t batch = x.size(0), steps = x.size(1), h = n.hidden;
+  auto linear = [&](const torch::Tensor& a, const c10::IValue& packed) {
+    return Call(ops.linear_dynamic, {a, packed, s.reduce_range}).toTensor();
+  };
+  // Input contributions of every step in one matmul (one activation scale for the whole
+  // sequence): [N, T, 4H].
+  const torch::Tensor xg =
+      linear(x.reshape({batch * steps, x.size(2)}), s.packed).view({batch, steps, 4 * h});
+  torch::Tensor hs, c = torch::zeros({batch, h});
+  for (int64_t t = 0; t < steps; ++t) {
+    // h and c start at zero, so the first step has no recurrent term.
+    const torch::Tensor g =
+        t == 0 ? xg.select(1, 0) : xg.select(1, t) + linear(hs, s.packed_recurrent);
+    auto gates = g.chunk(4, 1);  // i, f, g, o
+    torch::Tensor i_pre = gates[0], f_pre = gates[1], o_pre = gates[3];
+    if (n.peephole) {
+      i_pre = i_pre + c * s.weight[0];
+      f_pre = f_pre + c * s.weight[1];
+    }
+    c = torch::sigmoid(f_pre) * c + torch::sigmoid(i_pre) * torch::tanh(gates[2]);
+    if (n.peephole) o_pre = o_pre + c * s.weight[2];
+    const torch::Tensor hc = torch::sigmoid(o_pre) * torch::tanh(c);
+    hs = n.projection > 0 ? linear(hc, s.packed_projection) : hc;
+  }
+  return hs;
+}
+
+torch::Tensor TorchInt8Graph::Forward(const torch::Tensor& input) const {
+  int failed = -1;
+  try {
+    return Run(input, &failed);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("INT8 model '" + graph_.name() + "', " + StepName(failed) + ": " +
+                             FirstLine(e));
+  }
+}
+
+std::string TorchInt8Graph::StepName(int step) const {
+  if (step < 0 || step >= static_cast<int>(steps_.size())) return "input";
+  const Step& s = steps_[step];
+  return NodeLabel(graph_, s.node) + " [" + KindName(s.kind, s.relu) + "]";
+}
+
+std::string TorchInt8Graph::Summary() const {
+  std::map<std::string, int> counts;
+  for (const Step& s : steps_) ++counts[KindName(s.kind, s.relu)];
+  std::vector<std::pair<int, std::string>> sorted;
+  for (const auto& [name, count] : counts) sorted.push_back({-count, name});
+  std::sort(sorted.begin(), sorted.end());
+  std::string out;
+  for (const auto& [count, name] : sorted) {
+    out += (out.empty() ? "" : ", ") + std::to_string(-count) + " " + name;
+  }
+  return out;
+}
+
+}  // namespace autoscale

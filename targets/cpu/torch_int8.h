@@ -1,0 +1,120 @@
+// Post-training INT8 execution of a zoo graph on the CPU with libtorch's quantized engine
+// (QNNPACK or oneDNN in the Debian build; FBGEMM where a build has it).
+//
+// Static quantization, as torch.ao.quantization does it in eager mode:
+//   - activations are per-tensor affine quint8; each node's scale and zero point come from its
+//     FP32 outputs on seeded calibration inputs (Int8Ranges: min/max, or the squared-error
+//     optimal clipping range; always widened to include 0);
+//   - conv and linear weights are symmetric qint8, per output channel where the engine supports
+//     it (both QNNPACK and oneDNN do in 1.13), biases stay float (the kernels quantize them);
+//   - conv/linear/add followed by relu or relu6 are fused (conv2d_relu, linear_relu, add_relu);
+//     relu6 becomes the fused relu with its output range capped at 6, which clamps exactly;
+//   - pooling keeps its input's parameters, except global average pooling, which averages in
+//     float and requantizes to its own narrower range (the classifier's input);
+//   - the input is quantized on entry and the output dequantized: Forward takes and returns
+//     float32 like every TorchModel.
+// LSTMs are quantized dynamically, as torch.ao.quantization.quantize_dynamic does for nn.LSTM:
+// the input, recurrent and projection matmuls run quantized::linear_dynamic with int8 weights
+// (activations quantized on the fly per call), gates, peepholes and the cell state stay fp32. A
+// linear layer that reads a dynamic (float) result runs dynamically too; any other op that reads
+// one quantizes it with that node's calibrated range. (At batch 1 the dynamic kws_lstm is ~20%
+// slower than FP32 here: two small quantize + GEMM calls per step cost more than they save.)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "targets/cpu/torch_model.h"
+#include "zoo/graph.h"
+
+namespace autoscale {
+
+// How each activation's quantization range is chosen from the calibration runs.
+enum class Int8Ranges {
+  kMinMax,  // the observed min and max (PyTorch's MinMaxObserver)
+  kMse,     // the clipping range that minimises the expected squared quantization error
+            // (clipping + rounding) over sampled values (PyTorch's HistogramObserver objective).
+            // On the zoo's seeded weights it gains little (mobilenet_v2 logits 5.8% -> 5.8%
+            // relative error) and loses badly where a few channels carry large values that
+            // clipping destroys (resnet50 1.3% -> 41%, mobilenet_v1 2.3% -> 33%), hence not the
+            // default.
+};
+
+struct Int8Options {
+  // "qnnpack", "onednn", "fbgemm" or "x86" (as torch.backends.quantized.engine names them), or
+  // "" for DefaultInt8Engine(). An engine this libtorch lacks is Unavailable; an unknown name is
+  // InvalidArgument; both list the supported engines.
+  std::string engine;
+  // Calibration: FP32 runs on MakeInput(graph, calibration_seed + k), k < calibration_inputs.
+  // The default seed is far from the small seeds tests and benchmarks evaluate on.
+  int calibration_inputs = 16;
+  uint64_t calibration_seed = 1000003;
+  Int8Ranges ranges = Int8Ranges::kMinMax;
+  // Per-output-channel weight scales (per-tensor otherwise).
+  bool per_channel_weights = true;
+};
+
+// The quantization range chosen for every node's output (index = node index).
+struct Int8Calibration {
+  std::vector<float> min, max;
+};
+
+// Engines this libtorch supports, by the names Int8Options takes ("qnnpack", "onednn", ...).
+std::vector<std::string> SupportedInt8Engines();
+// The engine used when Int8Options::engine is empty: on x86 "fbgemm" when present, else
+// "onednn" (AVX-512/VNNI kernels; QNNPACK targets ARM and has only SSE2 kernels on x86: on the
+// zoo it ran 5-8x slower than oneDNN here, slower than FP32), else "qnnpack"; on ARM "qnnpack".
+// Empty when this libtorch has no quantized engine.
+std::string DefaultInt8Engine();
+
+// Runs `fp32` on the calibration inputs of `options` and chooses each node's output range.
+// InvalidArgument if calibration_inputs < 1.
+Result<Int8Calibration> CalibrateInt8(const TorchGraph& fp32, const Int8Options& options);
+
+class TorchInt8Graph final : public TorchModel {
+ public:
+  // Quantizes `graph` (its weights are copied), calibrating on FP32 runs. Fails with a Status
+  // that names the node when a node cannot be quantized or its kernel rejects it (the model is
+  // probed once with a batch-1 input before it is returned), and for a bad engine (see
+  // Int8Options::engine).
+  static Result<std::unique_ptr<TorchInt8Graph>> Build(const WeightedGraph& graph,
+                                                       const Int8Options& options = {});
+  // The same with ranges computed beforehand (by CalibrateInt8 on the same graph), so that
+  // several engines can share one calibration; the calibration fields of `options` are unused.
+  static Result<std::unique_ptr<TorchInt8Graph>> Build(const WeightedGraph& graph,
+                                                       const Int8Calibration& calibration,
+                                                       const Int8Options& options);
+  ~TorchInt8Graph() override;
+
+  // input: float32 [N, <graph input shape>], N >= 1. Returns float32 [N, <output shape>]. Sets
+  // libtorch's process-wide quantized engine to engine() first (the packed weights belong to
+  // it), so do not run models of different engines concurrently. Throws std::runtime_error
+  // naming the node when a kernel fails.
+  torch::Tensor Forward(const torch::Tensor& input) const override;
+
+  const std::string& engine() const { return engine_; }
+  bool per_channel_weights() const { return per_channel_; }
+  // Operators executed per inference, e.g. "12 conv2d_relu, 3 add, 1 linear_dynamic, ...".
+  std::string Summary() const;
+
+ private:
+  struct Step;  // one operator call (torch_int8.cc)
+  TorchInt8Graph();
+  // Runs the steps; on a throw, *failed_step is the step that threw.
+  torch::Tensor Run(const torch::Tensor& input, int* failed_step) const;
+  torch::Tensor Lstm(const Step& step, const torch::Tensor& x) const;
+  std::string StepName(int step) const;  // "node 7 'conv7' (conv) [conv2d_relu]"
+
+  std::string engine_;
+  at::QEngine qengine_ = at::QEngine::NoQEngine;
+  bool per_channel_ = true;
+  Graph graph_;
+  std::vector<Step> steps_;
+  int num_values_ = 0;  // value 0 is the input, step s writes value s + 1
+  int result_ = 0;      // the value Forward returns (float)
+};
+
+}  // namespace autoscale
