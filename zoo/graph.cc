@@ -34,7 +34,10 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s;
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += 'x';
+    s += std::to_string(shape[i]);
+  }
   return s;
 }
 

@@ -25,9 +25,11 @@ CpuTarget::CpuTarget(CpuOptions options) : options_(std::move(options)) {
   threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::max<size_t>(1, ncpu));
   desc_.device = "libtorch CPU, " + std::to_string(threads_) + " thread(s)";
   if (!options_.cpus.empty()) {
-    std::string list;
-    for (int c : options_.cpus) list += (list.empty() ? "" : ",") + std::to_string(c);
-    desc_.device += " on CPUs " + list;
+    desc_.device += " on CPUs ";
+    for (size_t i = 0; i < options_.cpus.size(); ++i) {
+      if (i > 0) desc_.device += ',';
+      desc_.device += std::to_string(options_.cpus[i]);
+    }
   }
   std::string why;
   if (options_.use_counters) meter_ = EnergyMeter::Detect(options_.sysfs_root, &why);
