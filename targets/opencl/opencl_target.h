@@ -1,0 +1,76 @@
+// The mobile-GPU target: zoo CNN graphs run with OpenCL kernels (targets/opencl/kernels.cc) on
+// whatever OpenCL device the host has (a phone's GPU; PoCL on a desktop CPU in development).
+// This header carries no OpenCL types, so the engine includes it cheaply.
+//
+// FP32 everywhere; FP16 (half storage and arithmetic) where the device reports cl_khr_fp16.
+// Latency is the host's wall clock around input upload, kernels and output read-back; energy is
+// modelled from `OpenClOptions::power`. One frequency level (0): OpenCL cannot set clocks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "targets/target.h"
+
+namespace autoscale {
+
+struct OpenClOptions {
+  // -1: any platform. Otherwise the index in clGetPlatformIDs order.
+  int platform_index = -1;
+  // -1: the first GPU, else the first device (of the chosen platform, or of all platforms in
+  // order). Otherwise the index among the chosen platform's devices (all platforms' devices in
+  // order when platform_index is -1).
+  int device_index = -1;
+  // Offer FP16 when the device reports cl_khr_fp16.
+  bool allow_fp16 = true;
+  // Modelled energy: power at level 0 plus base power, times measured latency.
+  PowerModel power;
+  // Time every kernel with OpenCL profiling events (CL_QUEUE_PROFILING_ENABLE); see
+  // OpenClTarget::kernel_profile(). Adds a little host overhead per kernel.
+  bool profile_kernels = false;
+};
+
+// Accumulated device time of one kernel (by OpenCL kernel name) over profiled runs.
+struct KernelTime {
+  double ms = 0;
+  int64_t launches = 0;
+};
+
+class OpenClTarget final : public Target {
+ public:
+  // Never fails: without a usable OpenCL platform or device (or on an ICD error) the target
+  // exists with description().available == false and the reason in unavailable_reason; then
+  // Supports/Prepare/Run return Unavailable.
+  static std::unique_ptr<OpenClTarget> Create(const OpenClOptions& options);
+  ~OpenClTarget() override;
+
+  const TargetDescription& description() const override;
+
+  // Ok for a zoo graph of CNN ops at FP32, or FP16 where the device reports cl_khr_fp16.
+  // InvalidArgument for TorchScript models and graphs with an lstm; Unavailable for a precision
+  // the device or the options do not offer, or when there is no device.
+  Status Supports(const ModelSpec& model, Precision precision) const override;
+
+  // Compiles the precision's program (once per target), plans the graph's buffers and uploads
+  // its weights (once per model and precision; kept until the target is destroyed).
+  Status Prepare(const ModelSpec& model, Precision precision) override;
+
+  // Runs on a batch of any size N >= 1; only level 0 exists. Activation buffers grow to the
+  // largest batch seen.
+  Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
+                              const HostTensor& input) override;
+
+  // Per kernel name, device time accumulated over runs since the last reset; empty unless
+  // options.profile_kernels.
+  std::map<std::string, KernelTime> kernel_profile() const;
+  void ResetKernelProfile();
+
+ private:
+  struct Impl;
+  explicit OpenClTarget(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace autoscale
