@@ -40,9 +40,9 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
       cpu.use_counters = o.use_counters;
       cpu.power = PowerOf(o.reference, TargetKind::kCpu);
       if (name == "cpu") {
-        const std::vector<CpuCluster> clusters =
-            o.per_cluster && o.cpus.empty() ? DetectCpuClusters(o.sysfs_root)
-                                            : std::vector<CpuCluster>{};
+        const std::vector<CpuCluster> clusters = o.per_cluster && o.cpus.empty()
+                                                     ? DetectCpuClusters(o.sysfs_root)
+                                                     : std::vector<CpuCluster>{};
         if (clusters.size() <= 1) {
           out.push_back(CpuTarget::Create(cpu));
           continue;
@@ -81,8 +81,9 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
       cl.power = PowerOf(o.reference, TargetKind::kGpu);
       out.push_back(OpenClTarget::Create(cl));
 #else
-      return Status::Unavailable("target 'opencl' needs OpenCL: configure with "
-                                 "-DAUTOSCALE_WITH_OPENCL=ON");
+      return Status::Unavailable(
+          "target 'opencl' needs OpenCL: configure with "
+          "-DAUTOSCALE_WITH_OPENCL=ON");
 #endif
     } else {
       const std::vector<std::string> all = LocalTargetNames();

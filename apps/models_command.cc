@@ -33,8 +33,10 @@ int PrintLayers(const std::string& name) {
     auto hw = [](int64_t h, int64_t w) {
       return h ? std::to_string(h) + "x" + std::to_string(w) : std::string("-");
     };
-    const std::string kernel = l.kernel_h ? std::to_string(l.kernel_h) + "x" + std::to_string(l.kernel_w) : "-";
-    const std::string stride = l.stride_h ? std::to_string(l.stride_h) + "x" + std::to_string(l.stride_w) : "-";
+    const std::string kernel =
+        l.kernel_h ? std::to_string(l.kernel_h) + "x" + std::to_string(l.kernel_w) : "-";
+    const std::string stride =
+        l.stride_h ? std::to_string(l.stride_h) + "x" + std::to_string(l.stride_w) : "-";
     std::printf("%-4zu %-26s %-15s %6lld %6lld %7s %6s %5d %11s %11s %13lld %11lld\n", i + 1,
                 l.name.c_str(), l.type.c_str(), static_cast<long long>(l.in_channels),
                 static_cast<long long>(l.out_channels), kernel.c_str(), stride.c_str(), l.groups,
@@ -64,16 +66,15 @@ int ModelsCommand(const std::vector<std::string>& args) {
     return 2;
   }
   std::printf("%-15s %-10s %5s %3s %4s %10s %9s %10s %9s %11s %10s\n", "model", "input", "conv",
-              "fc", "rec", "MACs(M)", "fc(M)", "params(M)", "layers", "act.sum(K)",
-              "act.peak(K)");
+              "fc", "rec", "MACs(M)", "fc(M)", "params(M)", "layers", "act.sum(K)", "act.peak(K)");
   for (const std::string& name : ZooModelNames()) {
     auto g = BuildZooModel(name);
     if (!g.ok()) return Fail(g.status());
     const ModelFeatures f = ComputeFeatures(*g);
     std::printf("%-15s %-10s %5d %3d %4d %10.2f %9.3f %10.3f %9zu %11.1f %10.1f\n", name.c_str(),
                 ShapeString(g->input_shape()).c_str(), f.conv_layers, f.fc_layers,
-                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6,
-                f.layers.size(), f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
+                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6, f.layers.size(),
+                f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
   }
   return 0;
 }

@@ -77,10 +77,18 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 std::string ExperimentYaml(const std::string& name, const std::string& device_path) {
   return "# Written by `autoscale profile`: the standard conditions on the measured device.\n"
-         "name: measured_" + name + "\n"
-         "description: \"Policies on " + name + ", a device profile measured by autoscale profile\"\n"
-         "config_root: " + ConfigDir() + "\n"
-         "conditions: " + ConfigDir() + "/scenarios/standard.yaml\n"
+         "name: measured_" +
+         name +
+         "\n"
+         "description: \"Policies on " +
+         name +
+         ", a device profile measured by autoscale profile\"\n"
+         "config_root: " +
+         ConfigDir() +
+         "\n"
+         "conditions: " +
+         ConfigDir() +
+         "/scenarios/standard.yaml\n"
          "seeds: [1, 2]\n"
          "train_requests: 50000\n"
          "eval_requests: 5000\n"
@@ -92,7 +100,9 @@ std::string ExperimentYaml(const std::string& name, const std::string& device_pa
          "  qos_penalty_mj: 10000\n"
          "  accuracy_penalty_mj: 10000\n"
          "grid:\n"
-         "  devices: [" + device_path + "]\n"
+         "  devices: [" +
+         device_path +
+         "]\n"
          "  networks: [wifi_strong, wifi_weak, lte_strong, lte_weak]\n"
          "  loads: [none, moderate, heavy]\n"
          "  requests: [realtime, relaxed]\n"

@@ -4,11 +4,14 @@
 // BM_Bare: TorchGraph::Forward on a ready tensor. BM_Target: CpuTarget::Run on a HostTensor
 // (input check, wrap, thread/affinity check, timing, energy, output copy). BM_Paired alternates
 // the two in one loop and reports the medians and their difference as counters, which cancels
-// most of the drift a shared machine adds between separate benchmarks.
+// most of the drift a shared machine adds between separate benchmarks. --threads=N sets the
+// thread count of both (default: one per allowed CPU).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <map>
 
 #include "targets/cpu/cpu_target.h"
 #include "targets/cpu/torch_model.h"
@@ -16,6 +19,8 @@
 
 namespace autoscale {
 namespace {
+
+int g_threads = 0;  // --threads=N; 0 = the target's default (one per allowed CPU)
 
 struct Fixture {
   std::shared_ptr<const ModelSpec> spec;
@@ -35,6 +40,7 @@ Fixture& Get(const std::string& model) {
   f.bare = std::make_unique<TorchGraph>(*f.spec->graph);
   CpuOptions o;
   o.use_counters = false;
+  o.threads = g_threads;
   f.target = CpuTarget::Create(o);
   f.input.shape = {1};
   f.input.shape.insert(f.input.shape.end(), f.spec->input_shape.begin(), f.spec->input_shape.end());
@@ -75,16 +81,28 @@ void BM_Paired(benchmark::State& state, const char* model) {
   at::set_num_threads(f.target->threads());
   std::vector<double> bare, target;
   using Clock = std::chrono::steady_clock;
+  bool bare_first = true;  // alternate the order so neither side always runs on a warm cache
   for (auto _ : state) {
-    const auto t0 = Clock::now();
-    torch::Tensor y = f.bare->Forward(f.tensor);
-    benchmark::DoNotOptimize(y.data_ptr());
-    const auto t1 = Clock::now();
-    auto r = f.target->Run(*f.spec, Precision::kFp32, 0, f.input);
-    benchmark::DoNotOptimize(r->output.data.data());
-    const auto t2 = Clock::now();
-    bare.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    target.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    auto run_bare = [&] {
+      const auto t0 = Clock::now();
+      torch::Tensor y = f.bare->Forward(f.tensor);
+      benchmark::DoNotOptimize(y.data_ptr());
+      bare.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    };
+    auto run_target = [&] {
+      const auto t0 = Clock::now();
+      auto r = f.target->Run(*f.spec, Precision::kFp32, 0, f.input);
+      benchmark::DoNotOptimize(r->output.data.data());
+      target.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    };
+    if (bare_first) {
+      run_bare();
+      run_target();
+    } else {
+      run_target();
+      run_bare();
+    }
+    bare_first = !bare_first;
   }
   const double b = Median(bare), t = Median(target);
   state.counters["bare_ms"] = b;
@@ -96,15 +114,37 @@ void BM_Paired(benchmark::State& state, const char* model) {
 BENCHMARK_CAPTURE(BM_Bare, resnet18, "resnet18")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Target, resnet18, "resnet18")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Paired, resnet18, "resnet18")
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5);
 BENCHMARK_CAPTURE(BM_Bare, mobilenet_v2, "mobilenet_v2")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Target, mobilenet_v2, "mobilenet_v2")
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Paired, mobilenet_v2, "mobilenet_v2")
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5);
 
 }  // namespace
 }  // namespace autoscale
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--threads=", 0) == 0) {
+      autoscale::g_threads = std::atoi(a.c_str() + 10);
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -34,10 +34,9 @@ Result<std::vector<Precision>> ParsePrecisionList(const ConfigNode& node) {
 }
 
 Result<TargetProfile> ParseTarget(const ConfigNode& t) {
-  RETURN_IF_ERROR(
-      t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s", "layer_overhead_us",
-                   "memory_bound_fraction", "levels", "interference", "measured_ms", "server",
-                   "network"}));
+  RETURN_IF_ERROR(t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s",
+                               "layer_overhead_us", "memory_bound_fraction", "levels",
+                               "interference", "measured_ms", "server", "network"}));
   TargetProfile tp;
   ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
   ASSIGN_OR_RETURN(ConfigNode kind_node, t.Child("kind"));

@@ -38,8 +38,7 @@ HostTensor InputFor(const ModelSpec& spec, uint64_t seed) {
 
 std::vector<ProfileCase> ProfileTargets(const std::vector<Target*>& targets, ModelStore& store,
                                         const ProfileOptions& options) {
-  const std::vector<std::string> models = options.models.empty() ? ZooModelNames()
-                                                                 : options.models;
+  const std::vector<std::string> models = options.models.empty() ? ZooModelNames() : options.models;
   size_t total = 0;
   for (Target* t : targets) total += models.size() * t->description().precisions.size();
   std::vector<ProfileCase> cases;
@@ -229,9 +228,9 @@ const TargetProfile* ReferenceOfKind(const DeviceProfile& ref, TargetKind kind) 
 }
 
 void WriteInterference(std::ostream& out, const TargetProfile& t, const std::string& note) {
-  out << "    interference: {cpu: " << Num(t.interference_cpu) << ", gpu: "
-      << Num(t.interference_gpu) << ", mem: " << Num(t.interference_mem) << "}   # " << note
-      << "\n";
+  out << "    interference: {cpu: " << Num(t.interference_cpu)
+      << ", gpu: " << Num(t.interference_gpu) << ", mem: " << Num(t.interference_mem) << "}   # "
+      << note << "\n";
 }
 
 // A target copied from the reference profile, numbers unchanged.
@@ -266,8 +265,8 @@ void WriteCopiedTarget(std::ostream& out, const TargetProfile& t, const std::str
   out << "    memory_bound_fraction: " << Num(t.memory_bound_fraction) << "   # " << note << "\n";
   out << "    levels:\n";
   for (const auto& l : t.levels) {
-    out << "      - {freq_mhz: " << Num(l.freq_mhz) << ", power_mw: " << Num(l.power_mw)
-        << "}   # " << note << "\n";
+    out << "      - {freq_mhz: " << Num(l.freq_mhz) << ", power_mw: " << Num(l.power_mw) << "}   # "
+        << note << "\n";
   }
   WriteInterference(out, t, note);
 }
@@ -276,8 +275,7 @@ void WriteCopiedTarget(std::ostream& out, const TargetProfile& t, const std::str
 
 Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases,
                                            const std::vector<const Target*>& targets,
-                                           ModelStore& store,
-                                           const DeviceProfileWriteOptions& o) {
+                                           ModelStore& store, const DeviceProfileWriteOptions& o) {
   const DeviceProfile& ref = o.reference;
   const std::string refname = o.reference_file.empty() ? ref.name : o.reference_file;
   const std::string where = "autoscale profile on " + o.host + ", " + o.date;
@@ -335,7 +333,8 @@ Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases
     out << "    cores: " << std::max(1, rt->cores) << "   # copied from " << rtname
         << " (not used by the cost model)\n";
     std::string plist;
-    for (Precision p : precisions) plist += (plist.empty() ? "" : ", ") + std::string(PrecisionName(p));
+    for (Precision p : precisions)
+      plist += (plist.empty() ? "" : ", ") + std::string(PrecisionName(p));
     out << "    precisions: [" << plist << "]   # those measured\n";
     // Fit per precision.
     std::vector<RateFit> fits;
@@ -366,7 +365,8 @@ Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases
         }
         entries += (entries.empty() ? "" : ", ") + std::string(PrecisionName(precisions[i])) +
                    ": " + Num(rate);
-        notes += (notes.empty() ? "" : "; ") + std::string(PrecisionName(precisions[i])) + " " + note;
+        notes +=
+            (notes.empty() ? "" : "; ") + std::string(PrecisionName(precisions[i])) + " " + note;
       }
       if (entries.empty()) continue;
       out << "      " << classes[c] << ": {" << entries << "}   # " << where << ": " << notes
@@ -384,12 +384,12 @@ Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases
       }
     }
     out << "    levels:\n";
-    out << "      - {freq_mhz: " << Num(o.host_freq_mhz > 0 ? o.host_freq_mhz : rt->levels[0].freq_mhz)
-        << ", power_mw: ";
+    out << "      - {freq_mhz: "
+        << Num(o.host_freq_mhz > 0 ? o.host_freq_mhz : rt->levels[0].freq_mhz) << ", power_mw: ";
     if (!mw.empty()) {
       std::sort(mw.begin(), mw.end());
-      out << Num(mw[mw.size() / 2]) << "}   # freq: "
-          << (o.host_freq_mhz > 0 ? "/proc/cpuinfo" : "copied from " + rtname)
+      out << Num(mw[mw.size() / 2])
+          << "}   # freq: " << (o.host_freq_mhz > 0 ? "/proc/cpuinfo" : "copied from " + rtname)
           << "; power: " << where << ", " << EnergySourceName(mine.front()->energy_source)
           << " energy / latency, median over " << mw.size() << " cases\n";
     } else {

@@ -13,9 +13,12 @@ namespace autoscale {
 
 const char* EnergySourceName(EnergySource s) {
   switch (s) {
-    case EnergySource::kMeasuredRapl: return "measured:rapl";
-    case EnergySource::kMeasuredBattery: return "measured:battery";
-    case EnergySource::kModelled: return "modelled";
+    case EnergySource::kMeasuredRapl:
+      return "measured:rapl";
+    case EnergySource::kMeasuredBattery:
+      return "measured:battery";
+    case EnergySource::kModelled:
+      return "modelled";
   }
   return "?";
 }
@@ -72,7 +75,8 @@ std::vector<CpuCluster> DetectCpuClusters(const std::string& sysfs_root) {
   namespace fs = std::filesystem;
   std::vector<CpuCluster> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(fs::path(sysfs_root) / "devices/system/cpu/cpufreq", ec)) {
+  for (const auto& e :
+       fs::directory_iterator(fs::path(sysfs_root) / "devices/system/cpu/cpufreq", ec)) {
     if (e.path().filename().string().rfind("policy", 0) != 0) continue;
     std::ifstream cpus_file(e.path() / "related_cpus");
     std::string line;

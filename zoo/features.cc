@@ -37,15 +37,20 @@ ModelFeatures ComputeFeatures(const Graph& graph) {
         l.stride_w = n.stride_w;
         l.groups = n.groups;
         break;
-      case OpType::kLstm: l.in_channels = x[1]; break;  // features per step
-      default: break;
+      case OpType::kLstm:
+        l.in_channels = x[1];
+        break;  // features per step
+      default:
+        break;
     }
     if (n.op == OpType::kConcat) {
       l.in_channels = 0;
       for (int in : n.inputs) l.in_channels += graph.node(in).out_shape[0];
     }
     switch (n.op) {
-      case OpType::kConv: ++f.conv_layers; break;
+      case OpType::kConv:
+        ++f.conv_layers;
+        break;
       case OpType::kLinear:
         ++f.fc_layers;
         f.fc_macs += n.macs;
@@ -54,7 +59,8 @@ ModelFeatures ComputeFeatures(const Graph& graph) {
         ++f.recurrent_layers;
         f.recurrent_macs += n.macs;
         break;
-      default: break;
+      default:
+        break;
     }
     f.macs += n.macs;
     f.params += n.params;

@@ -9,19 +9,32 @@ namespace autoscale {
 
 const char* OpTypeName(OpType op) {
   switch (op) {
-    case OpType::kInput: return "input";
-    case OpType::kConv: return "conv";
-    case OpType::kBatchNorm: return "batch_norm";
-    case OpType::kRelu: return "relu";
-    case OpType::kRelu6: return "relu6";
-    case OpType::kMaxPool: return "max_pool";
-    case OpType::kAvgPool: return "avg_pool";
-    case OpType::kGlobalAvgPool: return "global_avg_pool";
-    case OpType::kFlatten: return "flatten";
-    case OpType::kLinear: return "linear";
-    case OpType::kAdd: return "add";
-    case OpType::kConcat: return "concat";
-    case OpType::kLstm: return "lstm";
+    case OpType::kInput:
+      return "input";
+    case OpType::kConv:
+      return "conv";
+    case OpType::kBatchNorm:
+      return "batch_norm";
+    case OpType::kRelu:
+      return "relu";
+    case OpType::kRelu6:
+      return "relu6";
+    case OpType::kMaxPool:
+      return "max_pool";
+    case OpType::kAvgPool:
+      return "avg_pool";
+    case OpType::kGlobalAvgPool:
+      return "global_avg_pool";
+    case OpType::kFlatten:
+      return "flatten";
+    case OpType::kLinear:
+      return "linear";
+    case OpType::kAdd:
+      return "add";
+    case OpType::kConcat:
+      return "concat";
+    case OpType::kLstm:
+      return "lstm";
   }
   return "?";
 }
@@ -50,7 +63,8 @@ Graph::Graph(std::string name, std::vector<int64_t> input_shape, uint64_t seed)
 }
 
 int Graph::Add(GraphNode node) {
-  if (node.name.empty()) node.name = std::string(OpTypeName(node.op)) + std::to_string(nodes_.size());
+  if (node.name.empty())
+    node.name = std::string(OpTypeName(node.op)) + std::to_string(nodes_.size());
   nodes_.push_back(std::move(node));
   finalized_ = false;
   return static_cast<int>(nodes_.size()) - 1;
@@ -114,7 +128,9 @@ int Graph::Linear(int in, int out_features, std::string name) {
   return Add(std::move(n));
 }
 int Graph::AddOp(int a, int b) { return Add(Simple(OpType::kAdd, {a, b})); }
-int Graph::Concat(std::vector<int> inputs) { return Add(Simple(OpType::kConcat, std::move(inputs))); }
+int Graph::Concat(std::vector<int> inputs) {
+  return Add(Simple(OpType::kConcat, std::move(inputs)));
+}
 int Graph::Lstm(int in, int hidden, int projection, bool peephole) {
   GraphNode n = Simple(OpType::kLstm, {in});
   n.hidden = hidden;
@@ -164,7 +180,8 @@ Status Graph::InferNode(int i) {
   n.macs = 0;
   n.params = 0;
   switch (n.op) {
-    case OpType::kInput: break;
+    case OpType::kInput:
+      break;
     case OpType::kConv: {
       RETURN_IF_ERROR(need_rank(3));
       const int64_t c = x[0];
@@ -192,7 +209,9 @@ Status Graph::InferNode(int i) {
       n.params = 2 * x[0];
       break;
     case OpType::kRelu:
-    case OpType::kRelu6: n.out_shape = x; break;
+    case OpType::kRelu6:
+      n.out_shape = x;
+      break;
     case OpType::kMaxPool:
     case OpType::kAvgPool: {
       RETURN_IF_ERROR(need_rank(3));
@@ -209,7 +228,9 @@ Status Graph::InferNode(int i) {
       RETURN_IF_ERROR(need_rank(3));
       n.out_shape = {x[0], 1, 1};
       break;
-    case OpType::kFlatten: n.out_shape = {NumElements(x)}; break;
+    case OpType::kFlatten:
+      n.out_shape = {NumElements(x)};
+      break;
     case OpType::kLinear:
       RETURN_IF_ERROR(need_rank(1));
       if (n.out_features < 1) return error("out_features must be positive");
@@ -247,8 +268,8 @@ Status Graph::InferNode(int i) {
       const int64_t p = n.projection > 0 ? n.projection : h;
       n.out_shape = {p};
       n.macs = t * (4 * h * (f + p) + (n.projection > 0 ? h * p : 0));
-      n.params = 4 * h * (f + p) + 4 * h + (n.peephole ? 3 * h : 0) +
-                 (n.projection > 0 ? h * p : 0);
+      n.params =
+          4 * h * (f + p) + 4 * h + (n.peephole ? 3 * h : 0) + (n.projection > 0 ? h * p : 0);
       break;
     }
   }
@@ -294,8 +315,9 @@ std::vector<NodeWeights> MakeWeights(const Graph& graph) {
         const int64_t fan_in = (x[0] / n.groups) * n.kernel_h * n.kernel_w;
         const double bound = std::sqrt(6.0 / static_cast<double>(fan_in));  // He uniform
         FillUniform(rng, w.weight, n.out_channels * fan_in, -bound, bound);
-        if (n.bias) FillUniform(rng, w.bias, n.out_channels, -0.5 / std::sqrt(fan_in),
-                                0.5 / std::sqrt(fan_in));
+        if (n.bias)
+          FillUniform(rng, w.bias, n.out_channels, -0.5 / std::sqrt(fan_in),
+                      0.5 / std::sqrt(fan_in));
         break;
       }
       case OpType::kBatchNorm:
@@ -322,7 +344,8 @@ std::vector<NodeWeights> MakeWeights(const Graph& graph) {
         if (n.projection > 0) FillUniform(rng, w.projection, p * h, -bound, bound);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return weights;

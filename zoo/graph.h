@@ -17,13 +17,13 @@
 namespace autoscale {
 
 enum class OpType : uint8_t {
-  kInput,          // the graph's input; exactly one, node 0
-  kConv,           // 2-D convolution (grouped and depthwise through `groups`)
-  kBatchNorm,      // inference batch-norm: y = (x - mean) / sqrt(var + eps) * gamma + beta
-  kRelu,           // max(x, 0)
-  kRelu6,          // min(max(x, 0), 6)
-  kMaxPool,        // kernel, stride, pad, ceil_mode
-  kAvgPool,        // kernel, stride, pad, ceil_mode; padding counts in the divisor (PyTorch default)
+  kInput,      // the graph's input; exactly one, node 0
+  kConv,       // 2-D convolution (grouped and depthwise through `groups`)
+  kBatchNorm,  // inference batch-norm: y = (x - mean) / sqrt(var + eps) * gamma + beta
+  kRelu,       // max(x, 0)
+  kRelu6,      // min(max(x, 0), 6)
+  kMaxPool,    // kernel, stride, pad, ceil_mode
+  kAvgPool,    // kernel, stride, pad, ceil_mode; padding counts in the divisor (PyTorch default)
   kGlobalAvgPool,  // (C, H, W) -> (C, 1, 1)
   kFlatten,        // (C, H, W) -> (C*H*W)
   kLinear,         // fully connected, (F) -> (out_features)

@@ -32,7 +32,7 @@ Graph Classifier(Graph g, int x) {
 Graph MobileNetV1() {
   Graph g("mobilenet_v1", {3, 224, 224});
   int x = ConvBn(g, 0, 32, 3, 3, 2, 2, 1, 1);
-  const int cfg[][2] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
+  const int cfg[][2] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
                         {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   int c = 32;
   for (const auto& [out, s] : cfg) {
@@ -254,8 +254,14 @@ const std::map<std::string, std::function<Graph()>>& Builders() {
       {"mobilenet_v1", MobileNetV1},
       {"mobilenet_v2", MobileNetV2},
       {"squeezenet_1_1", SqueezeNet11},
-      {"resnet18", [] { return ResNet("resnet18", false, {2, 2, 2, 2}); }},
-      {"resnet50", [] { return ResNet("resnet50", true, {3, 4, 6, 3}); }},
+      {"resnet18",
+       [] {
+         return ResNet("resnet18", false, {2, 2, 2, 2});
+       }},
+      {"resnet50",
+       [] {
+         return ResNet("resnet50", true, {3, 4, 6, 3});
+       }},
       {"inception_v1", InceptionV1},
       {"inception_v3", InceptionV3},
       {"vgg16", Vgg16},

@@ -48,7 +48,8 @@ CpuTarget::~CpuTarget() = default;
 
 Status CpuTarget::Supports(const ModelSpec& model, Precision precision) const {
   switch (precision) {
-    case Precision::kFp32: return Status::Ok();
+    case Precision::kFp32:
+      return Status::Ok();
     case Precision::kInt8:
       if (!model.is_graph()) {
         return Status::InvalidArgument("INT8 on the CPU quantises zoo graphs; '" + model.name +
@@ -56,8 +57,9 @@ Status CpuTarget::Supports(const ModelSpec& model, Precision precision) const {
       }
       return Status::Ok();
     case Precision::kFp16:
-      return Status::Unavailable("the CPU target runs FP32 and INT8; libtorch has no fast FP16 "
-                                 "CPU inference");
+      return Status::Unavailable(
+          "the CPU target runs FP32 and INT8; libtorch has no fast FP16 "
+          "CPU inference");
   }
   return Status::InvalidArgument("unknown precision");
 }
@@ -96,9 +98,8 @@ void CpuTarget::PinThreads() {
   }
   // Pin libtorch's intra-op workers too: each runs one chunk of a parallel loop and sets its
   // own affinity (workers started later inherit the caller's).
-  at::parallel_for(0, threads_, 1, [&](int64_t, int64_t) {
-    sched_setaffinity(0, sizeof(set), &set);
-  });
+  at::parallel_for(0, threads_, 1,
+                   [&](int64_t, int64_t) { sched_setaffinity(0, sizeof(set), &set); });
 }
 
 Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precision, int level,
@@ -124,8 +125,8 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
     out = m->Forward(WrapFloat(input.data.data(), input.shape));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Status::Internal("model '" + model.name + "' failed on the CPU: " +
-                            what.substr(0, what.find('\n')));
+    return Status::Internal("model '" + model.name +
+                            "' failed on the CPU: " + what.substr(0, what.find('\n')));
   }
   const auto t1 = std::chrono::steady_clock::now();
   r.latency_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();

@@ -50,7 +50,8 @@ TorchGraph::TorchGraph(const WeightedGraph& wg) : graph_(wg.graph) {
         t.projection = FromVector(w.projection, {p, h});
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   last_use_[graph_.output()] = static_cast<int>(nodes.size());  // keep the result
@@ -94,10 +95,11 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
     const torch::Tensor& x = out[n.inputs[0]];
     torch::Tensor y;
     switch (n.op) {
-      case OpType::kInput: break;
+      case OpType::kInput:
+        break;
       case OpType::kConv:
-        y = torch::conv2d(x, t.weight, t.bias, {n.stride_h, n.stride_w}, {n.pad_h, n.pad_w},
-                          {1, 1}, n.groups);
+        y = torch::conv2d(x, t.weight, t.bias, {n.stride_h, n.stride_w}, {n.pad_h, n.pad_w}, {1, 1},
+                          n.groups);
         break;
       case OpType::kBatchNorm:
         y = torch::batch_norm(x, t.weight, t.bias, t.mean, t.var, false, 0.0, n.eps, false);
@@ -105,9 +107,11 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
       case OpType::kRelu:
         // In place when this node is the input's only reader (it dies here anyway).
         y = last_use_[n.inputs[0]] == static_cast<int>(i) && n.inputs[0] != 0 ? x.relu_()
-                                                                             : torch::relu(x);
+                                                                              : torch::relu(x);
         break;
-      case OpType::kRelu6: y = torch::clamp(x, 0.0, 6.0); break;
+      case OpType::kRelu6:
+        y = torch::clamp(x, 0.0, 6.0);
+        break;
       case OpType::kMaxPool:
         y = torch::max_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
                               {n.pad_h, n.pad_w}, {1, 1}, n.ceil_mode);
@@ -116,17 +120,27 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
         y = torch::avg_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
                               {n.pad_h, n.pad_w}, n.ceil_mode, /*count_include_pad=*/true);
         break;
-      case OpType::kGlobalAvgPool: y = torch::adaptive_avg_pool2d(x, {1, 1}); break;
-      case OpType::kFlatten: y = x.flatten(1); break;
-      case OpType::kLinear: y = torch::linear(x, t.weight, t.bias); break;
-      case OpType::kAdd: y = x + out[n.inputs[1]]; break;
+      case OpType::kGlobalAvgPool:
+        y = torch::adaptive_avg_pool2d(x, {1, 1});
+        break;
+      case OpType::kFlatten:
+        y = x.flatten(1);
+        break;
+      case OpType::kLinear:
+        y = torch::linear(x, t.weight, t.bias);
+        break;
+      case OpType::kAdd:
+        y = x + out[n.inputs[1]];
+        break;
       case OpType::kConcat: {
         std::vector<torch::Tensor> parts;
         for (int in : n.inputs) parts.push_back(out[in]);
         y = torch::cat(parts, 1);
         break;
       }
-      case OpType::kLstm: y = Lstm(static_cast<int>(i), x); break;
+      case OpType::kLstm:
+        y = Lstm(static_cast<int>(i), x);
+        break;
     }
     if (observe) observe(static_cast<int>(i), y);
     out[i] = std::move(y);
@@ -153,7 +167,8 @@ Result<std::unique_ptr<TorchScriptModel>> TorchScriptModel::Load(
     what = what.substr(0, what.find('\n'));
     return Status::InvalidArgument("TorchScript model '" + path +
                                    "' could not be loaded (not a TorchScript archive, or a "
-                                   "corrupt one): " + what);
+                                   "corrupt one): " +
+                                   what);
   }
   module.eval();
   std::unique_ptr<TorchScriptModel> model(new TorchScriptModel(std::move(module)));

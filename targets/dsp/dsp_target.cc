@@ -32,8 +32,7 @@ DspTarget::DspTarget(DspOptions options) : options_(std::move(options)) {
   cpu_ = CpuTarget::Create(options_.cpu);
   desc_.device = "stub of " + options_.device.name + "/" + dsp_.name + "; outputs computed by " +
                  cpu_->description().device + " (INT8)";
-  desc_.notes = "outputs real (INT8 on the CPU); latency and energy modelled from " +
-                power_.source;
+  desc_.notes = "outputs real (INT8 on the CPU); latency and energy modelled from " + power_.source;
 }
 
 Status DspTarget::Supports(const ModelSpec& model, Precision precision) const {

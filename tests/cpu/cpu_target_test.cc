@@ -1,10 +1,11 @@
 // The libtorch CPU target: FP32 graphs and TorchScript models, input checks, energy sources,
 // thread pinning, and the model store's handling of names and TorchScript files.
+#include "targets/cpu/cpu_target.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "targets/cpu/cpu_target.h"
 #include "targets/cpu/torch_model.h"
 #include "targets/model_store.h"
 #include "test_util.h"
@@ -68,7 +69,8 @@ TEST(CpuTarget, BatchRowsEqualSingleRuns) {
   auto r1 = target->Run(*spec, Precision::kFp32, 0, second);
   ASSERT_TRUE(r1.ok());
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_NEAR(r1->output.data[i], r2->output.data[1000 + i], 1e-3 + 1e-4 * std::abs(r1->output.data[i]));
+    EXPECT_NEAR(r1->output.data[i], r2->output.data[1000 + i],
+                1e-3 + 1e-4 * std::abs(r1->output.data[i]));
   }
 }
 
@@ -108,8 +110,8 @@ TEST(TorchGraph, LstmMatchesATen) {
   std::vector<torch::Tensor> params = {t(w.weight, {24, 4}), t(w.recurrent, {24, 3}),
                                        t(w.bias, {24}), torch::zeros({24}),
                                        t(w.projection, {3, 6})};
-  auto [out, h, c] = at::lstm(x, {torch::zeros({1, 2, 3}), torch::zeros({1, 2, 6})}, params,
-                              true, 1, 0.0, false, false, /*batch_first=*/true);
+  auto [out, h, c] = at::lstm(x, {torch::zeros({1, 2, 3}), torch::zeros({1, 2, 6})}, params, true,
+                              1, 0.0, false, false, /*batch_first=*/true);
   const torch::Tensor want = out.select(1, 4);
   EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6)) << got << want;
 }
@@ -125,7 +127,6 @@ TEST(CpuTarget, PinsToACluster) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 12}));
   EXPECT_NE(target->description().device.find("on CPUs"), std::string::npos);
-
 }
 
 TEST(CpuTarget, MeasuresEnergyWhereCountersExist) {

@@ -8,33 +8,11 @@
 #include <sstream>
 #include <string>
 
+#include "e2e/cli_util.h"
 #include "test_util.h"
 
 namespace autoscale {
 namespace {
-
-struct CliRun {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun Cli(const std::string& args) {
-  const std::string cmd = std::string(AUTOSCALE_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A small experiment in `dir`, with extra YAML appended.
 std::string SmallExperiment(const std::string& dir, const std::string& extra = "",

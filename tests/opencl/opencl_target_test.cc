@@ -374,8 +374,8 @@ TEST(OpenClOps, GroupedConvolution) {
   int x = g.Conv(0, 10, 3, 3, 1, 1, 1, 1, 2, true);  // 5 outputs per group: a partial block
   x = g.Relu(x);
   x = g.Conv(x, 12, 3, 3, 1, 1, 0, 0, 2, false);  // no padding, 6 outputs per group
-  x = g.Conv(x, 40, 1, 1, 0, 2, true);             // grouped 1x1: 3 channel blocks per group
-  g.Conv(x, 8, 1, 1, 0, 4, false);                 // grouped 1x1: 1 block per group
+  x = g.Conv(x, 40, 1, 1, 0, 2, true);            // grouped 1x1: 3 channel blocks per group
+  g.Conv(x, 8, 1, 1, 0, 4, false);                // grouped 1x1: 1 block per group
   ExpectMatchesTorch(Spec(Finalized(g)), 2);
 }
 

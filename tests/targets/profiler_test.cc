@@ -45,8 +45,8 @@ class FakeTarget final : public Target {
     return r;
   }
   static double ExpectedMs(const ModelProfile& m, Precision p) {
-    const double ms = m.layers() * 0.002 + m.conv_macs() / 50e6 + m.fc_macs / 5e6 +
-                      m.recurrent_macs / 4e6;
+    const double ms =
+        m.layers() * 0.002 + m.conv_macs() / 50e6 + m.fc_macs / 5e6 + m.recurrent_macs / 4e6;
     return p == Precision::kInt8 ? ms / 2 : ms;
   }
   int runs = 0;
@@ -128,12 +128,14 @@ TEST(Profiler, WrittenProfileLoadsAndTheCostModelUsesTheMeasurements) {
   // Every number carries its source, like the shipped profiles.
   for (std::string_view line : Split(*yaml, '\n')) {
     if (line.find_first_of("0123456789") != std::string_view::npos && line[0] != '#' &&
-        line.find("name:") == std::string_view::npos && line.find("description") == std::string_view::npos &&
+        line.find("name:") == std::string_view::npos &&
+        line.find("description") == std::string_view::npos &&
         line.find("precisions:") == std::string_view::npos) {
       EXPECT_NE(line.find('#'), std::string_view::npos) << line;
     }
   }
-  const std::string path = testing::WriteFile(testing::TempDir("profile") + "/measured.yaml", *yaml);
+  const std::string path =
+      testing::WriteFile(testing::TempDir("profile") + "/measured.yaml", *yaml);
   auto device = LoadDeviceProfile(path);
   ASSERT_TRUE(device.ok()) << device.status().ToString() << "\n" << *yaml;
   const int t = device->FindTarget("cpu");
@@ -183,13 +185,16 @@ targets:
     gmacs_per_s: {conv: {fp32: 1}}
     levels: [{freq_mhz: 1, power_mw: 1}]
 )";
-  auto ok = ParseDeviceProfile(*ConfigNode::LoadString(base + "    measured_ms: {resnet18: {fp32: 12.5}}\n", "x.yaml"));
+  auto ok = ParseDeviceProfile(
+      *ConfigNode::LoadString(base + "    measured_ms: {resnet18: {fp32: 12.5}}\n", "x.yaml"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->targets[0].measured_ms.at("resnet18")[0], 12.5);
-  auto bad = ParseDeviceProfile(*ConfigNode::LoadString(base + "    measured_ms: {resnet18: {int8: 3}}\n", "x.yaml"));
+  auto bad = ParseDeviceProfile(
+      *ConfigNode::LoadString(base + "    measured_ms: {resnet18: {int8: 3}}\n", "x.yaml"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("x.yaml:11:"), std::string::npos) << bad.status().message();
-  auto neg = ParseDeviceProfile(*ConfigNode::LoadString(base + "    measured_ms: {resnet18: {fp32: -1}}\n", "x.yaml"));
+  auto neg = ParseDeviceProfile(
+      *ConfigNode::LoadString(base + "    measured_ms: {resnet18: {fp32: -1}}\n", "x.yaml"));
   EXPECT_FALSE(neg.ok());
 }
 

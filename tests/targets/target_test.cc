@@ -1,7 +1,8 @@
 // Torch-free helpers of the targets layer: CPU clusters and lists, input checks, power model.
+#include "targets/target.h"
+
 #include <gtest/gtest.h>
 
-#include "targets/target.h"
 #include "test_util.h"
 
 namespace autoscale {
@@ -48,7 +49,7 @@ TEST(Targets, CheckInputSaysWhatWasWrong) {
 
 TEST(Targets, PowerModelEnergy) {
   PowerModel p{{2000, 1000}, 500, "x"};
-  EXPECT_DOUBLE_EQ(p.EnergyMj(0, 10), 25);   // 2.5 W x 10 ms
+  EXPECT_DOUBLE_EQ(p.EnergyMj(0, 10), 25);  // 2.5 W x 10 ms
   EXPECT_DOUBLE_EQ(p.EnergyMj(1, 10), 15);
   EXPECT_DOUBLE_EQ(p.EnergyMj(5, 10), 15) << "levels past the end use the lowest";
   EXPECT_DOUBLE_EQ(PowerModel{}.EnergyMj(0, 10), 0);

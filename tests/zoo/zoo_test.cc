@@ -1,5 +1,7 @@
 // The zoo's graphs: features against published figures and against configs/models (which the
 // simulator reads), seeded weights, batch-norm folding, and graph validation errors.
+#include "zoo/zoo.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include "env/profiles.h"
 #include "test_util.h"
 #include "zoo/features.h"
-#include "zoo/zoo.h"
 
 namespace autoscale {
 namespace {
