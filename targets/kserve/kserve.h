@@ -1,0 +1,75 @@
+// The KServe v2 / Open Inference Protocol inference messages, over HTTP/REST: JSON tensors and
+// the binary tensor extension (a JSON header of `Inference-Header-Content-Length` bytes, then
+// the tensors' raw little-endian bytes in order, each announced by
+// `"parameters": {"binary_data_size": N}`). Shared by the worker (server side) and the remote
+// target (client side). No HTTP, torch or Boost here, so the parser can be fuzzed on its own.
+//
+// Spec: kserve/open-inference-protocol, "REST" and "Binary Tensor Data Extension" (as Triton
+// implements it). Supported datatypes: FP32 and UINT8 (images at a quarter of the bytes).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace autoscale {
+
+enum class TensorType : uint8_t { kFp32, kUint8 };
+const char* TensorTypeName(TensorType t);  // "FP32", "UINT8"
+
+struct WireTensor {
+  std::string name;
+  TensorType type = TensorType::kFp32;
+  std::vector<int64_t> shape;
+  std::vector<float> fp32;  // when type == kFp32
+  std::vector<uint8_t> u8;  // when type == kUint8
+  bool binary = false;      // encode as binary data (requests: inputs; responses: outputs)
+
+  int64_t elements() const;
+};
+
+struct InferRequestMsg {
+  std::string id;
+  std::vector<WireTensor> inputs;
+  // Requested outputs by name, with whether each should come back as binary data; empty:
+  // every output, in the format of `binary_outputs_default`.
+  std::vector<std::pair<std::string, bool>> outputs;
+  bool binary_outputs_default = false;       // "parameters": {"binary_data_output": true}
+  std::map<std::string, double> parameters;  // numeric request parameters (latency_bound_ms...)
+};
+
+struct InferResponseMsg {
+  std::string model_name, model_version, id;
+  std::vector<WireTensor> outputs;
+};
+
+struct ParseLimits {
+  int64_t max_elements = 64ll << 20;  // per tensor
+  int max_tensors = 16;
+  int max_rank = 8;
+};
+
+// Parses a request body. `header_length`: the Inference-Header-Content-Length header when
+// present (binary extension), else the whole body is JSON. Errors are InvalidArgument naming
+// what was wrong and where ("inputs[0].shape[2]: ..."; JSON syntax errors give the byte offset).
+Result<InferRequestMsg> ParseInferRequest(std::string_view body,
+                                          std::optional<size_t> header_length,
+                                          const ParseLimits& limits = {});
+Result<InferResponseMsg> ParseInferResponse(std::string_view body,
+                                            std::optional<size_t> header_length,
+                                            const ParseLimits& limits = {});
+
+// Encodes a message; when any tensor is binary, `*header_length` is set to the JSON header's
+// size (send it as Inference-Header-Content-Length), else to nullopt.
+std::string EncodeInferRequest(const InferRequestMsg& msg, std::optional<size_t>* header_length);
+std::string EncodeInferResponse(const InferResponseMsg& msg, std::optional<size_t>* header_length);
+
+// {"error": "..."} with the message JSON-escaped.
+std::string ErrorBody(std::string_view message);
+
+}  // namespace autoscale
