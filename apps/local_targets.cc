@@ -13,14 +13,8 @@
 namespace autoscale {
 
 namespace {
-const TargetProfile* OfKind(const DeviceProfile& d, TargetKind kind) {
-  for (const TargetProfile& t : d.targets) {
-    if (t.kind == kind) return &t;
-  }
-  return nullptr;
-}
 PowerModel PowerOf(const DeviceProfile& d, TargetKind kind) {
-  const TargetProfile* t = OfKind(d, kind);
+  const TargetProfile* t = d.FirstOfKind(kind);
   return t ? PowerModelFor(d, *t) : PowerModel{};
 }
 }  // namespace

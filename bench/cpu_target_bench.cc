@@ -42,9 +42,7 @@ Fixture& Get(const std::string& model) {
   o.use_counters = false;
   o.threads = g_threads;
   f.target = CpuTarget::Create(o);
-  f.input.shape = {1};
-  f.input.shape.insert(f.input.shape.end(), f.spec->input_shape.begin(), f.spec->input_shape.end());
-  f.input.data = MakeInput(f.spec->graph->graph, 1);
+  f.input = MakeHostInput(*f.spec, 1);
   f.tensor = WrapFloat(f.input.data.data(), f.input.shape);
   if (!f.target->Prepare(*f.spec, Precision::kFp32).ok()) std::abort();
   at::set_num_threads(f.target->threads());  // the bare pass gets the same threads

@@ -47,9 +47,7 @@ const Model& GetModel(const std::string& name) {
   m.spec.name = name;
   m.spec.input_shape = g->input_shape();
   m.spec.graph = std::make_shared<const WeightedGraph>(std::move(wg).value());
-  m.input.shape = {1};
-  m.input.shape.insert(m.input.shape.end(), m.spec.input_shape.begin(), m.spec.input_shape.end());
-  m.input.data = MakeInput(*g, 7, 1);
+  m.input = MakeHostInput(m.spec, 7);
   return models->emplace(name, std::move(m)).first->second;
 }
 

@@ -159,6 +159,13 @@ int DeviceProfile::FindTarget(const std::string& target_name) const {
   return -1;
 }
 
+const TargetProfile* DeviceProfile::FirstOfKind(TargetKind kind) const {
+  for (const TargetProfile& t : targets) {
+    if (t.kind == kind) return &t;
+  }
+  return nullptr;
+}
+
 // ---- Models ----------------------------------------------------------------------------------
 
 Result<ModelProfile> ParseModelProfile(const ConfigNode& root) {

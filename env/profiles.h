@@ -112,7 +112,8 @@ struct DeviceProfile {
   double queue_ms = 0;         // servers: mean queueing delay per request
   std::vector<TargetProfile> targets;
 
-  int FindTarget(const std::string& name) const;  // -1 when absent
+  int FindTarget(const std::string& name) const;            // -1 when absent
+  const TargetProfile* FirstOfKind(TargetKind kind) const;  // null when absent
 };
 
 Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root);

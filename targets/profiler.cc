@@ -5,7 +5,6 @@
 #include <cmath>
 #include <sstream>
 
-#include "core/random.h"
 #include "core/strings.h"
 #include "zoo/features.h"
 #include "zoo/zoo.h"
@@ -18,20 +17,6 @@ double Percentile(std::vector<double> v, double q) {  // nearest rank
   std::sort(v.begin(), v.end());
   const size_t rank = static_cast<size_t>(std::ceil(q * v.size()));
   return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-HostTensor InputFor(const ModelSpec& spec, uint64_t seed) {
-  HostTensor t;
-  t.shape = {1};
-  t.shape.insert(t.shape.end(), spec.input_shape.begin(), spec.input_shape.end());
-  if (spec.is_graph()) {
-    t.data = MakeInput(spec.graph->graph, seed);
-  } else {
-    Rng rng(seed);
-    t.data.resize(static_cast<size_t>(t.elements()));
-    for (float& x : t.data) x = static_cast<float>(rng.Uniform(-1, 1));
-  }
-  return t;
 }
 
 }  // namespace
@@ -73,7 +58,7 @@ std::vector<ProfileCase> ProfileTargets(const std::vector<Target*>& targets, Mod
           if (c.status.ok()) c.status = target->Prepare(**spec, p);
         }
         if (c.status.ok()) {
-          const HostTensor input = InputFor(**spec, options.input_seed);
+          const HostTensor input = MakeHostInput(**spec, options.input_seed);
           std::vector<double> ms, mj;
           const auto start = std::chrono::steady_clock::now();
           for (int i = 0; i < options.warmup + options.repeats; ++i) {
@@ -220,13 +205,6 @@ std::string FitNote(const RateFit& f) {
          FormatDouble(100 * f.mean_abs_rel_error, 2) + "%";
 }
 
-const TargetProfile* ReferenceOfKind(const DeviceProfile& ref, TargetKind kind) {
-  for (const TargetProfile& t : ref.targets) {
-    if (t.kind == kind) return &t;
-  }
-  return nullptr;
-}
-
 void WriteInterference(std::ostream& out, const TargetProfile& t, const std::string& note) {
   out << "    interference: {cpu: " << Num(t.interference_cpu)
       << ", gpu: " << Num(t.interference_gpu) << ", mem: " << Num(t.interference_mem) << "}   # "
@@ -305,7 +283,7 @@ Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases
     if (mine.empty()) continue;
     if (mine.front()->latency_modelled) {
       // The DSP stub: its latency comes from the reference already; copy that entry.
-      if (const TargetProfile* t = ReferenceOfKind(ref, d.kind); t && !dsp_copied) {
+      if (const TargetProfile* t = ref.FirstOfKind(d.kind); t && !dsp_copied) {
         WriteCopiedTarget(out, *t,
                           "copied from " + refname + ": the " + d.name +
                               " here is a stub whose latency is modelled from that profile");
@@ -314,7 +292,7 @@ Result<std::string> WriteDeviceProfileYaml(const std::vector<ProfileCase>& cases
       }
       continue;
     }
-    const TargetProfile* rt = ReferenceOfKind(ref, d.kind);
+    const TargetProfile* rt = ref.FirstOfKind(d.kind);
     if (!rt) {
       return Status::InvalidArgument("reference profile '" + ref.name + "' has no " +
                                      std::string(TargetKindName(d.kind)) +

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/random.h"
 #include "core/strings.h"
 
 namespace autoscale {
@@ -95,6 +96,20 @@ std::vector<CpuCluster> DetectCpuClusters(const std::string& sysfs_root) {
     return a.max_freq_mhz != b.max_freq_mhz ? a.max_freq_mhz > b.max_freq_mhz : a.cpus < b.cpus;
   });
   return out;
+}
+
+HostTensor MakeHostInput(const ModelSpec& model, uint64_t seed, int batch) {
+  HostTensor t;
+  t.shape = {batch};
+  t.shape.insert(t.shape.end(), model.input_shape.begin(), model.input_shape.end());
+  if (model.is_graph()) {
+    t.data = MakeInput(model.graph->graph, seed, batch);
+  } else {
+    Rng rng(seed);
+    t.data.resize(static_cast<size_t>(t.elements()));
+    for (float& x : t.data) x = static_cast<float>(rng.Uniform(-1, 1));
+  }
+  return t;
 }
 
 Status CheckInput(const ModelSpec& model, const HostTensor& input) {

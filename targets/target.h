@@ -112,6 +112,10 @@ struct CpuCluster {
 };
 std::vector<CpuCluster> DetectCpuClusters(const std::string& sysfs_root = "/sys");
 
+// A seeded input for `model`: shape [batch, input_shape...]; zoo graphs get MakeInput(), other
+// models uniform values in [-1, 1] from the same seed.
+HostTensor MakeHostInput(const ModelSpec& model, uint64_t seed, int batch = 1);
+
 // Checks an input against a model before a backend touches it: rank, dimensions, element count.
 Status CheckInput(const ModelSpec& model, const HostTensor& input);
 

@@ -14,14 +14,6 @@
 namespace autoscale {
 namespace {
 
-HostTensor InputFor(const ModelSpec& spec, uint64_t seed, int batch = 1) {
-  HostTensor t;
-  t.shape = {batch};
-  t.shape.insert(t.shape.end(), spec.input_shape.begin(), spec.input_shape.end());
-  t.data = MakeInput(spec.graph->graph, seed, batch);
-  return t;
-}
-
 std::shared_ptr<const ModelSpec> Zoo(const std::string& name) {
   static ModelStore* store = new ModelStore();
   auto spec = store->Get(name);
@@ -41,7 +33,7 @@ CpuOptions Modelled() {
 TEST(CpuTarget, RunsAGraphLikeABareForward) {
   auto spec = Zoo("squeezenet_1_1");
   auto target = CpuTarget::Create(Modelled());
-  const HostTensor in = InputFor(*spec, 3);
+  const HostTensor in = MakeHostInput(*spec, 3);
   auto r = target->Run(*spec, Precision::kFp32, 0, in);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 1000}));
@@ -59,7 +51,7 @@ TEST(CpuTarget, RunsAGraphLikeABareForward) {
 TEST(CpuTarget, BatchRowsEqualSingleRuns) {
   auto spec = Zoo("mobilenet_v2");
   auto target = CpuTarget::Create(Modelled());
-  const HostTensor both = InputFor(*spec, 5, 2);
+  const HostTensor both = MakeHostInput(*spec, 5, 2);
   auto r2 = target->Run(*spec, Precision::kFp32, 0, both);
   ASSERT_TRUE(r2.ok()) << r2.status().ToString();
   ASSERT_EQ(r2->output.shape, (std::vector<int64_t>{2, 1000}));
@@ -85,10 +77,11 @@ TEST(CpuTarget, RejectsBadRequests) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("[N, 3x224x224]"), std::string::npos) << r.status().message();
 
-  HostTensor short_data = InputFor(*spec, 1);
+  HostTensor short_data = MakeHostInput(*spec, 1);
   short_data.data.pop_back();
   EXPECT_FALSE(target->Run(*spec, Precision::kFp32, 0, short_data).ok());
-  EXPECT_FALSE(target->Run(*spec, Precision::kFp32, 1, InputFor(*spec, 1)).ok()) << "one level";
+  EXPECT_FALSE(target->Run(*spec, Precision::kFp32, 1, MakeHostInput(*spec, 1)).ok())
+      << "one level";
   Status fp16 = target->Supports(*spec, Precision::kFp16);
   EXPECT_EQ(fp16.code(), StatusCode::kUnavailable);
 }
@@ -122,7 +115,7 @@ TEST(CpuTarget, PinsToACluster) {
   auto target = CpuTarget::Create(o);
   EXPECT_EQ(target->threads(), 1);
   auto spec = Zoo("kws_lstm");
-  HostTensor in = InputFor(*spec, 2);
+  HostTensor in = MakeHostInput(*spec, 2);
   auto r = target->Run(*spec, Precision::kFp32, 0, in);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 12}));
@@ -139,7 +132,7 @@ TEST(CpuTarget, MeasuresEnergyWhereCountersExist) {
   auto target = CpuTarget::Create(o);
   EXPECT_TRUE(target->energy_measured());
   auto spec = Zoo("kws_lstm");
-  auto r = target->Run(*spec, Precision::kFp32, 0, InputFor(*spec, 1));
+  auto r = target->Run(*spec, Precision::kFp32, 0, MakeHostInput(*spec, 1));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->energy_source, EnergySource::kMeasuredRapl);
   EXPECT_EQ(r->energy_mj, 0) << "the fake counter does not move";

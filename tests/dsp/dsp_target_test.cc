@@ -31,9 +31,7 @@ TEST(DspTarget, RealOutputsModelledCosts) {
   ASSERT_TRUE(spec.ok());
   auto dsp = DspTarget::Create(Options("sd845"));
   ASSERT_TRUE(dsp->available()) << dsp->description().unavailable_reason;
-  HostTensor in;
-  in.shape = {1, 3, 224, 224};
-  in.data = MakeInput((*spec)->graph->graph, 4);
+  const HostTensor in = MakeHostInput(**spec, 4);
   auto r = dsp->Run(**spec, Precision::kInt8, 0, in);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->latency_modelled);
