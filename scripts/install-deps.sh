@@ -6,7 +6,8 @@
 set -euo pipefail
 pkgs=(cmake make g++ pkg-config libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
       gnuplot-nox libtorch-dev libopenblas0-pthread opencl-headers ocl-icd-opencl-dev
-      pocl-opencl-icd clinfo nlohmann-json3-dev)
+      pocl-opencl-icd clinfo nlohmann-json3-dev libboost-dev
+      libboost-system-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
