@@ -90,13 +90,13 @@ struct HttpServerOptions {
   std::string listen = "127.0.0.1:8000";
   // Binding a TCP address other than loopback must be asked for (servers default to loopback).
   bool allow_remote = false;
-  int threads = 2;                          // threads running the I/O
-  size_t max_body_bytes = 32u << 20;        // larger bodies get 413
-  size_t max_header_bytes = 16u << 10;      // larger headers get 431
-  int idle_timeout_ms = 30000;              // a keep-alive connection idle this long is closed
-  int read_timeout_ms = 10000;              // a request must arrive in full within this
-  unsigned unix_socket_mode = 0600;         // permissions of a Unix socket
-  std::string server_name = "autoscale";    // the Server header
+  int threads = 2;                        // threads running the I/O
+  size_t max_body_bytes = 32u << 20;      // larger bodies get 413
+  size_t max_header_bytes = 16u << 10;    // larger headers get 431
+  int idle_timeout_ms = 30000;            // a keep-alive connection idle this long is closed
+  int read_timeout_ms = 10000;            // a request must arrive in full within this
+  unsigned unix_socket_mode = 0600;       // permissions of a Unix socket
+  std::string server_name = "autoscale";  // the Server header
 };
 
 // Malformed HTTP gets 400, a body over the cap 413, headers over the cap 431; each with an
@@ -118,8 +118,8 @@ class HttpServer {
   struct Impl;
 
  private:
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 struct HttpClientOptions {
