@@ -1,7 +1,9 @@
 #include "targets/kserve/kserve.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace autoscale {
@@ -128,7 +130,12 @@ Status ParseTensor(const json& j, const std::string& where, std::string_view bin
       return Bad(where + ".data[" + std::to_string(i) + "]", "expected a number");
     }
     if (t->type == TensorType::kFp32) {
-      t->fp32.push_back(v.get<float>());
+      // Beyond FP32 the value would become infinite, which JSON cannot carry back.
+      const double d = v.get<double>();
+      if (std::fabs(d) > std::numeric_limits<float>::max()) {
+        return Bad(where + ".data[" + std::to_string(i) + "]", "beyond the FP32 range");
+      }
+      t->fp32.push_back(static_cast<float>(d));
     } else {
       if (!v.is_number_unsigned() || v.get<uint64_t>() > 255) {
         return Bad(where + ".data[" + std::to_string(i) + "]", "expected an integer in [0, 255]");
@@ -162,6 +169,9 @@ Result<json> ParseHeader(std::string_view body, std::optional<size_t> header_len
       return Status::InvalidArgument(
           "malformed JSON at byte " + std::to_string(e.byte) + ": " +
           std::string(e.what()).substr(std::string(e.what()).rfind(':') + 2));
+    } catch (const json::exception& e) {  // out_of_range.406: a number beyond double's range
+      const std::string what = e.what();
+      return Status::InvalidArgument("malformed JSON: " + what.substr(what.find("] ") + 2));
     }
     return Status::InvalidArgument("malformed JSON");
   }
@@ -296,6 +306,12 @@ Result<InferResponseMsg> ParseInferResponse(std::string_view body,
   RETURN_IF_ERROR(str("model_name", &msg.model_name));
   RETURN_IF_ERROR(str("model_version", &msg.model_version));
   RETURN_IF_ERROR(str("id", &msg.id));
+  if (auto p = j.find("parameters"); p != j.end()) {
+    if (!p->is_object()) return Bad("parameters", "expected an object");
+    for (const auto& [key, v] : p->items()) {
+      if (v.is_number()) msg.parameters[key] = v.get<double>();
+    }
+  }
   size_t offset = 0;
   RETURN_IF_ERROR(ParseTensorList(j, "outputs", binary, limits, &msg.outputs, &offset));
   RETURN_IF_ERROR(CheckAllBinaryUsed(binary, offset));
@@ -331,7 +347,68 @@ std::string EncodeInferResponse(const InferResponseMsg& msg, std::optional<size_
   json outs = json::array();
   for (const WireTensor& t : msg.outputs) outs.push_back(TensorJson(t, &tail));
   j["outputs"] = std::move(outs);
+  if (!msg.parameters.empty()) {
+    json params = json::object();
+    for (const auto& [k, v] : msg.parameters) params[k] = v;
+    j["parameters"] = std::move(params);
+  }
   return Finish(j, tail, header_length);
+}
+
+namespace {
+std::string ShapeText(const std::vector<int64_t>& shape, bool batch) {
+  std::string s = batch ? "[N" : "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0 || batch) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+}  // namespace
+
+Result<HostTensor> ToHostTensor(const WireTensor& t,
+                                const std::vector<int64_t>& model_input_shape) {
+  const size_t rank = model_input_shape.size();
+  HostTensor out;
+  if (t.shape.size() == rank + 1 &&
+      std::equal(model_input_shape.begin(), model_input_shape.end(), t.shape.begin() + 1)) {
+    if (t.shape[0] < 1) {
+      return Status::InvalidArgument("input '" + t.name + "': batch dimension is " +
+                                     std::to_string(t.shape[0]) + "; at least 1 is needed");
+    }
+    out.shape = t.shape;
+  } else if (t.shape == model_input_shape) {
+    out.shape = {1};
+    out.shape.insert(out.shape.end(), t.shape.begin(), t.shape.end());
+  } else {
+    return Status::InvalidArgument("input '" + t.name + "': shape " + ShapeText(t.shape, false) +
+                                   " does not fit the model's input " +
+                                   ShapeText(model_input_shape, true) + " (or " +
+                                   ShapeText(model_input_shape, false) + " for one sample)");
+  }
+  const size_t n = t.type == TensorType::kFp32 ? t.fp32.size() : t.u8.size();
+  if (static_cast<int64_t>(n) != t.elements()) {
+    return Status::InvalidArgument("input '" + t.name + "': " + std::to_string(n) +
+                                   " values, but the shape holds " + std::to_string(t.elements()));
+  }
+  if (t.type == TensorType::kFp32) {
+    out.data = t.fp32;
+    return out;
+  }
+  out.data.resize(n);
+  const bool image = rank == 3 && model_input_shape[0] == 3;
+  if (!image) {
+    for (size_t i = 0; i < n; ++i) out.data[i] = t.u8[i] / 255.0f;
+    return out;
+  }
+  static constexpr float kMean[3] = {0.485f, 0.456f, 0.406f};
+  static constexpr float kStd[3] = {0.229f, 0.224f, 0.225f};
+  const size_t plane = static_cast<size_t>(model_input_shape[1] * model_input_shape[2]);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = (i / plane) % 3;
+    out.data[i] = (t.u8[i] / 255.0f - kMean[c]) / kStd[c];
+  }
+  return out;
 }
 
 std::string ErrorBody(std::string_view message) {

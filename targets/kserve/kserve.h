@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "targets/target.h"
 
 namespace autoscale {
 
@@ -46,6 +47,10 @@ struct InferRequestMsg {
 struct InferResponseMsg {
   std::string model_name, model_version, id;
   std::vector<WireTensor> outputs;
+  // Numeric response parameters ("parameters": {...}); the worker reports "compute_ms" (the
+  // batch's forward time), "queue_ms" (this request's wait) and "batch_size". Parsing keeps the
+  // numeric ones and skips others (servers such as Triton add booleans and strings).
+  std::map<std::string, double> parameters;
 };
 
 struct ParseLimits {
@@ -68,6 +73,15 @@ Result<InferResponseMsg> ParseInferResponse(std::string_view body,
 // size (send it as Inference-Header-Content-Length), else to nullopt.
 std::string EncodeInferRequest(const InferRequestMsg& msg, std::optional<size_t>* header_length);
 std::string EncodeInferResponse(const InferResponseMsg& msg, std::optional<size_t>* header_length);
+
+// An input tensor as a model's float input. `model_input_shape` is the model's input without the
+// batch dimension; the tensor's shape must be [N, model_input_shape...] with N >= 1, or exactly
+// model_input_shape (then N = 1 and the batch dimension is added). FP32 data is copied as is.
+// UINT8 data becomes float: when the per-sample shape is [3, H, W] it is an RGB image, normalised
+// per channel with the ImageNet statistics, (v / 255 - mean[c]) / std[c] with mean (0.485, 0.456,
+// 0.406) and std (0.229, 0.224, 0.225); any other shape is scaled to v / 255. Errors are
+// InvalidArgument naming the tensor and both shapes. No torch here.
+Result<HostTensor> ToHostTensor(const WireTensor& t, const std::vector<int64_t>& model_input_shape);
 
 // {"error": "..."} with the message JSON-escaped.
 std::string ErrorBody(std::string_view message);
