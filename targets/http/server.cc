@@ -3,17 +3,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
-#include <utility>  // before Boost 1.74's asio/awaitable.hpp, which uses std::exchange without it
 
+#include "targets/http/beast.h"
 #include "targets/http/http.h"
 
 namespace autoscale {
