@@ -57,6 +57,15 @@ TorchGraph::TorchGraph(const WeightedGraph& wg) : graph_(wg.graph) {
   last_use_[graph_.output()] = static_cast<int>(nodes.size());  // keep the result
 }
 
+void TorchGraph::To(const torch::Device& device) {
+  for (NodeTensors& t : tensors_) {
+    for (torch::Tensor* p :
+         {&t.weight, &t.bias, &t.mean, &t.var, &t.recurrent, &t.peephole, &t.projection}) {
+      if (p->defined()) *p = p->to(device);
+    }
+  }
+}
+
 torch::Tensor TorchGraph::Lstm(int node, const torch::Tensor& x) const {
   const GraphNode& n = graph_.node(node);
   const NodeTensors& t = tensors_[node];
@@ -64,8 +73,8 @@ torch::Tensor TorchGraph::Lstm(int node, const torch::Tensor& x) const {
   const int64_t p = n.projection > 0 ? n.projection : h;
   // Input contributions of every step at once: [N, T, 4H].
   const torch::Tensor xg = torch::matmul(x, t.weight.t()) + t.bias;
-  torch::Tensor hs = torch::zeros({batch, p});
-  torch::Tensor c = torch::zeros({batch, h});
+  torch::Tensor hs = torch::zeros({batch, p}, x.options());
+  torch::Tensor c = torch::zeros({batch, h}, x.options());
   const torch::Tensor wht = t.recurrent.t();
   for (int64_t s = 0; s < steps; ++s) {
     const torch::Tensor g = xg.select(1, s) + torch::mm(hs, wht);

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "core/status.h"
@@ -21,6 +22,11 @@ class TorchModel {
  public:
   virtual ~TorchModel() = default;
   virtual torch::Tensor Forward(const torch::Tensor& input) const = 0;
+  // Moves the weights to `device` (the worker's CUDA path); Forward then takes inputs there.
+  // Models that run only on the CPU keep this default, which throws for any other device.
+  virtual void To(const torch::Device& device) {
+    if (!device.is_cpu()) throw std::runtime_error("this model runs on the CPU only");
+  }
 };
 
 // Called after each node with its output (used by INT8 calibration and by tests that compare
@@ -37,6 +43,7 @@ class TorchGraph final : public TorchModel {
     return Forward(input, nullptr);
   }
   torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
+  void To(const torch::Device& device) override;
 
   const Graph& graph() const { return graph_; }
 
@@ -59,6 +66,7 @@ class TorchScriptModel final : public TorchModel {
   static Result<std::unique_ptr<TorchScriptModel>> Load(const std::string& path,
                                                         const std::vector<int64_t>& input_shape);
   torch::Tensor Forward(const torch::Tensor& input) const override;
+  void To(const torch::Device& device) override { module_.to(device); }
 
  private:
   explicit TorchScriptModel(torch::jit::Module module) : module_(std::move(module)) {}

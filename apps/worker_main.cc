@@ -1,0 +1,150 @@
+// autoscale-worker: the cloud worker (DESIGN.md). Serves zoo and TorchScript models over the
+// KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensors) with dynamic batching,
+// on CUDA when the libtorch it was built with has a usable device, else on the CPU.
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/strings.h"
+#include "targets/http/http.h"
+#include "targets/worker/worker.h"
+
+namespace autoscale {
+namespace {
+
+constexpr const char* kUsage = R"(usage: autoscale-worker [options]
+
+Serves models over the KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensor
+data): zoo models by name (mobilenet_v2, resnet18, ...) and TorchScript models NAME.pt with a
+NAME.yaml beside them declaring `input_shape: [3, 224, 224]` in --model-dir. Requests that
+arrive together are batched into one forward pass (up to --max-batch-size samples, waiting at
+most --max-queue-delay-us for company). Models load on first use unless listed in --models.
+
+options:
+  --listen ADDR             HOST:PORT or unix:/PATH (default: 127.0.0.1:8000; port 0 = any)
+  --allow-remote            allow a non-loopback --listen address (the worker has no auth)
+  --model-dir DIR           folder of TorchScript models (NAME.pt + NAME.yaml)
+  --models A,B              load these models before serving (default: none)
+  --max-batch-size N        samples per forward pass, 1 = no batching (default: 8)
+  --max-queue-delay-us US   longest wait for a batch to fill, 0-10000000 (default: 2000)
+  --device D                auto, cpu or cuda (default: auto: cuda when available)
+  --threads N               libtorch intra-op threads (default: one per allowed CPU)
+  --io-threads N            HTTP I/O threads (default: 2)
+  --max-request-mb MB       largest request body in MiB (default: 32)
+  --host-cache-mb MB        keep up to MB of freed libtorch CPU buffers for reuse, 0 = off
+                            (default: 1024)
+  -h, --help                show this text
+
+endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME, /v2/models/NAME/ready,
+           /metrics (Prometheus); POST /v2/models/NAME/infer
+On SIGTERM or SIGINT the worker stops taking requests, answers those queued, and exits 0.
+)";
+
+int Usage(const std::string& why) {
+  std::cerr << "autoscale-worker: error: " << why << "\n(run autoscale-worker --help for usage)\n";
+  return 2;
+}
+
+int Run(int argc, char** argv) {
+  WorkerOptions wo;
+  HttpServerOptions so;
+  so.server_name = "autoscale-worker";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::string v;
+    auto value = [&]() {
+      if (i + 1 >= argc) return false;
+      v = argv[++i];
+      return true;
+    };
+    auto number = [&](long long lo, long long hi, long long* n) {
+      return value() && ParseInt64(v, n) && *n >= lo && *n <= hi;
+    };
+    long long n = 0;
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--listen") {
+      if (!value()) return Usage("--listen needs an address (HOST:PORT or unix:/PATH)");
+      so.listen = v;
+    } else if (a == "--allow-remote") {
+      so.allow_remote = true;
+    } else if (a == "--model-dir") {
+      if (!value()) return Usage("--model-dir needs a folder");
+      wo.model_dir = v;
+    } else if (a == "--models") {
+      if (!value()) return Usage("--models needs a comma-separated list of names");
+      for (std::string_view m : Split(v, ',')) {
+        if (!Trim(m).empty()) wo.models.emplace_back(Trim(m));
+      }
+    } else if (a == "--max-batch-size") {
+      if (!number(1, 4096, &n)) return Usage("--max-batch-size needs a number from 1 to 4096");
+      wo.max_batch_size = static_cast<int>(n);
+    } else if (a == "--max-queue-delay-us") {
+      if (!number(0, 10'000'000, &n)) {
+        return Usage("--max-queue-delay-us needs microseconds from 0 to 10000000");
+      }
+      wo.max_queue_delay_us = n;
+    } else if (a == "--device") {
+      if (!value() || (v != "auto" && v != "cpu" && v != "cuda")) {
+        return Usage("--device needs auto, cpu or cuda");
+      }
+      wo.device = v;
+    } else if (a == "--threads") {
+      if (!number(1, 1024, &n)) return Usage("--threads needs a number from 1 to 1024");
+      wo.threads = static_cast<int>(n);
+    } else if (a == "--io-threads") {
+      if (!number(1, 256, &n)) return Usage("--io-threads needs a number from 1 to 256");
+      so.threads = static_cast<int>(n);
+    } else if (a == "--max-request-mb") {
+      if (!number(1, 4096, &n)) return Usage("--max-request-mb needs a number from 1 to 4096");
+      so.max_body_bytes = static_cast<size_t>(n) << 20;
+      // A body of N MiB holds at most N Mi one-byte elements.
+      wo.limits.max_elements = std::max<int64_t>(wo.limits.max_elements, n << 20);
+    } else if (a == "--host-cache-mb") {
+      if (!number(0, 1 << 20, &n)) return Usage("--host-cache-mb needs a number from 0 to 1048576");
+      wo.host_cache_bytes = static_cast<size_t>(n) << 20;
+    } else {
+      return Usage("unknown option '" + a + "'");
+    }
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto worker = Worker::Create(wo);
+  if (!worker.ok()) {
+    std::cerr << "autoscale-worker: error: " << worker.status().message() << "\n";
+    return 1;
+  }
+  auto server = HttpServer::Start(so, (*worker)->handler());
+  if (!server.ok()) {
+    std::cerr << "autoscale-worker: error: " << server.status().message() << "\n";
+    return 1;
+  }
+  const int threads = (*worker)->threads();
+  std::cerr << "autoscale-worker: serving on " << (*server)->endpoint().ToString() << " ("
+            << (*worker)->device() << ", " << threads << (threads == 1 ? " thread" : " threads")
+            << ")" << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "autoscale-worker: " << strsignal(sig) << ": draining" << std::endl;
+  (*worker)->Shutdown();  // new infer requests get 503; queued ones are answered
+  (*server)->Stop(std::chrono::seconds(10));
+  std::cerr << "autoscale-worker: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace autoscale
+
+int main(int argc, char** argv) { return autoscale::Run(argc, argv); }

@@ -1,0 +1,250 @@
+#include "targets/worker/executor.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <dlfcn.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
+#include "targets/cpu/torch_model.h"
+
+namespace autoscale {
+
+namespace {
+
+std::string FirstLine(const std::exception& e) {
+  std::string what = e.what();
+  return what.substr(0, what.find('\n'));
+}
+
+std::string ShapeOf(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(t.size(i));
+  }
+  s += ']';
+  return s;
+}
+
+class TorchExecutor final : public Executor {
+ public:
+  TorchExecutor(std::string name, std::unique_ptr<TorchModel> model, torch::Device device,
+                int threads)
+      : name_(std::move(name)), model_(std::move(model)), device_(device), threads_(threads) {}
+
+  Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) override {
+    // libtorch here uses OpenMP, whose thread count is per calling thread: set it on ours.
+    if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+    HostTensor out;
+    try {
+      c10::InferenceMode guard;
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor y = RunOn(WrapFloat(input.data.data(), input.shape));
+      const auto t1 = std::chrono::steady_clock::now();
+      *compute_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      if (y.dim() < 1 || y.size(0) != input.shape[0]) {
+        return Status::Internal("model '" + name_ + "' returned " + ShapeOf(y) +
+                                " for a batch of " + std::to_string(input.shape[0]));
+      }
+      out.shape.assign(y.sizes().begin(), y.sizes().end());
+      out.data.assign(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+    } catch (const std::exception& e) {
+      return Status::Internal("model '" + name_ + "' failed on " + device_.str() + ": " +
+                              FirstLine(e));
+    }
+    return out;
+  }
+
+  const std::vector<int64_t>& output_shape() const override { return output_shape_; }
+  bool batchable() const override { return batchable_; }
+
+  // Runs zeros of batch 1 and keeps the output's shape without the batch; with `try_batch`, runs
+  // batch 2 too and records whether it worked.
+  Status Probe(const std::vector<int64_t>& input_shape, bool try_batch) {
+    auto zeros = [&](int64_t batch) {
+      HostTensor z;
+      z.shape = {batch};
+      z.shape.insert(z.shape.end(), input_shape.begin(), input_shape.end());
+      z.data.assign(static_cast<size_t>(NumElements(z.shape)), 0.0f);
+      return z;
+    };
+    double ms = 0;
+    Result<HostTensor> y = Forward(zeros(1), &ms);
+    if (!y.ok()) return y.status();
+    output_shape_.assign(y->shape.begin() + 1, y->shape.end());
+    if (try_batch) {
+      Result<HostTensor> y2 = Forward(zeros(2), &ms);
+      batchable_ = y2.ok() && std::equal(y2->shape.begin() + 1, y2->shape.end(),
+                                         output_shape_.begin(), output_shape_.end());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // The forward pass on the device, with the result back on the host as contiguous float.
+  torch::Tensor RunOn(torch::Tensor x) const {
+    if (!device_.is_cpu()) x = x.to(device_);
+    torch::Tensor y = model_->Forward(x);
+    // The copy back waits for the device's queue, so the pass is complete when it returns.
+    return y.to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+
+  const std::string name_;
+  const std::unique_ptr<TorchModel> model_;
+  const torch::Device device_;
+  const int threads_;
+  std::vector<int64_t> output_shape_;
+  bool batchable_ = true;
+};
+
+// Exact-size free lists: inference allocates the same sizes pass after pass. The context of
+// each DataPtr is its data pointer (as c10's raw_allocate expects), its size looked up in live_.
+class CachingCpuAllocator final : public at::Allocator {
+ public:
+  static constexpr size_t kMinCached = 256 << 10;  // smaller ones are cheap in glibc
+  static constexpr size_t kAlignment = 64;         // as c10's default CPU allocator
+
+  CachingCpuAllocator(at::Allocator* base, size_t max_cached)
+      : base_(base), max_cached_(max_cached) {}
+
+  at::DataPtr allocate(size_t n) const override {
+    if (n < kMinCached) return base_->allocate(n);
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(n);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= n;
+      }
+    }
+    if (p == nullptr && posix_memalign(&p, kAlignment, n) != 0) throw std::bad_alloc();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_[p] = n;
+    }
+    return at::DataPtr(p, p, &Release, at::Device(at::DeviceType::CPU));
+  }
+
+  at::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  size_t cached() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_;
+  }
+
+  static std::atomic<CachingCpuAllocator*> instance;
+
+ private:
+  static void Release(void* p) { instance.load()->Put(p); }
+
+  void Put(void* p) const {
+    size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = live_.find(p);
+      if (it != live_.end()) {
+        n = it->second;
+        live_.erase(it);
+        if (cached_ + n <= max_cached_) {
+          free_[n].push_back(p);
+          cached_ += n;
+          return;
+        }
+      }
+    }
+    if (n > 0) {
+      std::free(p);
+    } else if (p != nullptr) {
+      base_->raw_deleter()(p);  // a small block from base_, freed through raw_deallocate
+    }
+  }
+
+  at::Allocator* const base_;
+  const size_t max_cached_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<size_t, std::vector<void*>> free_;  // guarded by mu_
+  mutable std::unordered_map<void*, size_t> live_;               // guarded by mu_
+  mutable size_t cached_ = 0;                                    // guarded by mu_
+};
+
+std::atomic<CachingCpuAllocator*> CachingCpuAllocator::instance{nullptr};
+
+}  // namespace
+
+void InstallCachingHostAllocator(size_t max_cached_bytes) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    // Never destroyed: buffers it handed out may be freed during static destruction.
+    auto* a = new CachingCpuAllocator(c10::GetCPUAllocator(), max_cached_bytes);
+    CachingCpuAllocator::instance = a;
+    c10::SetCPUAllocator(a, /*priority=*/1);
+  });
+}
+
+void SetBlasThreads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto* f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    f(threads);
+  }
+}
+
+size_t CachedHostBytes() {
+  CachingCpuAllocator* a = CachingCpuAllocator::instance.load();
+  return a != nullptr ? a->cached() : 0;
+}
+
+Result<std::string> ResolveDevice(const std::string& requested) {
+  if (requested == "cpu") return std::string("cpu");
+  if (requested == "auto") return std::string(torch::cuda::is_available() ? "cuda" : "cpu");
+  if (requested == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return Status::Unavailable(
+          "device 'cuda' requested, but libtorch sees no CUDA device (built without CUDA, or "
+          "no GPU visible); use --device cpu or auto");
+    }
+    return std::string("cuda");
+  }
+  return Status::InvalidArgument("unknown device '" + requested + "' (valid: auto, cpu, cuda)");
+}
+
+int EffectiveThreads(int threads) {
+  if (threads > 0) return threads;
+  return std::max<int>(1, static_cast<int>(AllowedCpus().size()));
+}
+
+Result<std::unique_ptr<Executor>> LoadExecutor(const ModelSpec& spec, const std::string& device,
+                                               int threads) {
+  std::unique_ptr<TorchModel> model;
+  if (spec.is_graph()) {
+    try {
+      model = std::make_unique<TorchGraph>(*spec.graph);
+    } catch (const std::exception& e) {
+      return Status::Internal("model '" + spec.name +
+                              "': building the graph failed: " + FirstLine(e));
+    }
+  } else {
+    ASSIGN_OR_RETURN(model, TorchScriptModel::Load(spec.torchscript_path, spec.input_shape));
+  }
+  const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA) : torch::kCPU;
+  try {
+    model->To(dev);
+  } catch (const std::exception& e) {
+    return Status::Internal("model '" + spec.name + "' could not be moved to " + device + ": " +
+                            FirstLine(e));
+  }
+  auto ex =
+      std::make_unique<TorchExecutor>(spec.name, std::move(model), dev, EffectiveThreads(threads));
+  RETURN_IF_ERROR(ex->Probe(spec.input_shape, /*try_batch=*/!spec.is_graph()));
+  return std::unique_ptr<Executor>(std::move(ex));
+}
+
+}  // namespace autoscale

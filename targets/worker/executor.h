@@ -1,0 +1,67 @@
+// The worker's libtorch side: choosing the device, loading a model onto it, and running batched
+// forward passes. The header is torch-free so the batcher and the routes compile without torch;
+// only executor.cc includes it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "targets/target.h"
+
+namespace autoscale {
+
+// "auto" -> "cuda" when libtorch has a usable CUDA device, else "cpu"; "cpu" -> "cpu"; "cuda" ->
+// "cuda", or Unavailable when there is none (this libtorch was built without CUDA, or no device
+// is visible). Anything else is InvalidArgument listing the valid names.
+Result<std::string> ResolveDevice(const std::string& requested);
+
+// The intra-op thread count `threads` stands for (0: libtorch's default, one per CPU).
+int EffectiveThreads(int threads);
+
+// Sizes the BLAS library's own thread pool to `threads` when it has one that libtorch does not
+// size: libtorch 1.13 here runs GEMMs in OpenBLAS, whose pthreads pool defaults to one thread per
+// CPU and spins beside the intra-op threads (16k context switches in 30 MobileNet v2 passes vs
+// 500 with one BLAS thread). Calls openblas_set_num_threads when the process has it; otherwise
+// does nothing. Process-wide.
+void SetBlasThreads(int threads);
+
+// Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse, up to
+// `max_cached_bytes` in all, instead of handing them back to the C library. A forward pass frees
+// and re-allocates the same activation sizes every time; glibc serves buffers of tens of MB (a
+// batch of 8 at 224x224) with fresh mmaps from a batcher thread's arena, and faulting their pages
+// in again costs more than the convolutions on a virtual machine (1.4 M page faults for 30
+// MobileNet v2 passes measured here). Process-wide and idempotent (the first call's cap stays);
+// tensors allocated before keep their allocator. Thread-safe.
+void InstallCachingHostAllocator(size_t max_cached_bytes);
+// Bytes held in that cache now (0 when not installed).
+size_t CachedHostBytes();
+
+// One model on one device. Forward is called by one thread at a time (the model's batcher).
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Runs `input` ([B, input_shape...], float) and returns [B, output_shape...]. `*compute_ms` is
+  // the wall time of the pass including the copies to and from the device (a CUDA pass is
+  // complete when the copy back returns). Errors are Internal naming the model.
+  virtual Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) = 0;
+
+  // The output's shape without the batch dimension (learnt from a probe at load).
+  virtual const std::vector<int64_t>& output_shape() const = 0;
+
+  // False for a model that only takes batch 1 (a TorchScript module with the batch fixed inside,
+  // found by a probe of batch 2 at load): the worker then runs its requests one by one.
+  virtual bool batchable() const = 0;
+};
+
+// Builds the model of `spec` (zoo graph or TorchScript file), moves it to `device` ("cpu" or
+// "cuda"), and runs one zero input of batch 1 to learn the output shape (and warm up; a
+// TorchScript model is also probed with batch 2, see batchable()). Forward
+// passes then use `threads` intra-op threads (0: libtorch's default). Errors name the model and
+// what failed.
+Result<std::unique_ptr<Executor>> LoadExecutor(const ModelSpec& spec, const std::string& device,
+                                               int threads);
+
+}  // namespace autoscale

@@ -1,0 +1,268 @@
+#include "targets/worker/model_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace autoscale {
+
+namespace {
+
+double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+ModelQueue::ModelQueue(std::string name, ModelLoader load, BatchingOptions options,
+                       BatchObserver on_batch, Gauge* depth)
+    : name_(std::move(name)),
+      load_(std::move(load)),
+      options_(options),
+      on_batch_(std::move(on_batch)),
+      depth_(depth) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+ModelQueue::~ModelQueue() { Stop(); }
+
+void ModelQueue::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<ModelInfo> ModelQueue::info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return info_;
+}
+
+Status ModelQueue::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+void ModelQueue::Load() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (info_ || stopping_) return;
+    load_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+void ModelQueue::WhenLoaded(std::function<void(Result<ModelInfo>)> done) {
+  std::optional<ModelInfo> info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!info_ && !stopping_) {
+      waiters_.push_back(std::move(done));
+      cv_.notify_all();
+      return;
+    }
+    info = info_;
+  }
+  if (info) {
+    done(*info);
+  } else {
+    done(Status::Unavailable("model '" + name_ + "' is not loaded and the worker is stopping"));
+  }
+}
+
+bool ModelQueue::Convert(Job& job, const ModelInfo& info) const {
+  Result<HostTensor> in = ToHostTensor(job.wire, info.spec->input_shape);
+  if (in.ok() && !info.batchable && in->shape[0] != 1) {
+    in = Status::InvalidArgument("model '" + name_ +
+                                 "' takes one sample per request (it does not accept a batch); "
+                                 "got a batch of " +
+                                 std::to_string(in->shape[0]));
+  }
+  if (!in.ok()) {
+    job.done(in.status());
+    return false;
+  }
+  job.input = std::move(in).value();
+  job.wire = WireTensor();
+  job.converted = true;
+  return true;
+}
+
+void ModelQueue::Submit(WireTensor input, InferDone done) {
+  Job job;
+  job.enqueued = Clock::now();
+  job.done = std::move(done);
+  job.wire = std::move(input);
+  std::optional<ModelInfo> info = this->info();
+  if (info && !Convert(job, *info)) return;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (info_ && !job.converted) {  // the load finished since: convert before queueing
+      info = info_;
+      lock.unlock();
+      if (!Convert(job, *info)) return;
+      lock.lock();
+    }
+    Status refused;
+    if (stopping_) {
+      refused = Status::Unavailable("model '" + name_ + "': the worker is shutting down");
+    } else if (static_cast<int>(queue_.size()) >= options_.max_queue) {
+      refused = Status::Unavailable("model '" + name_ + "': queue full (" +
+                                    std::to_string(options_.max_queue) + " requests waiting)");
+    }
+    if (!refused.ok()) {
+      lock.unlock();
+      job.done(refused);
+      return;
+    }
+    if (job.converted) queued_samples_ += static_cast<int>(job.input.shape[0]);
+    queue_.push_back(std::move(job));
+    SetDepthLocked();
+  }
+  cv_.notify_all();
+}
+
+void ModelQueue::SetDepthLocked() {
+  if (depth_ != nullptr) depth_->Set(static_cast<double>(queue_.size()));
+}
+
+void ModelQueue::LoadLocked(std::unique_lock<std::mutex>& lock) {
+  load_requested_ = false;
+  lock.unlock();
+  Result<LoadedModel> loaded = load_();
+  Result<ModelInfo> result = Status::Internal("unreachable");
+  if (loaded.ok()) {
+    ModelInfo info;
+    info.spec = loaded->spec;
+    info.output_shape = loaded->executor->output_shape();
+    info.batchable = loaded->executor->batchable();
+    executor_ = std::move(loaded->executor);
+    result = std::move(info);
+  } else {
+    result =
+        Status::Internal("model '" + name_ + "' could not be loaded: " + loaded.status().message());
+  }
+  lock.lock();
+  std::vector<std::function<void(Result<ModelInfo>)>> waiters;
+  waiters.swap(waiters_);
+  std::deque<Job> pending;
+  pending.swap(queue_);  // none converted: nothing converts before the load
+  queued_samples_ = 0;
+  if (result.ok()) {
+    info_ = *result;
+    last_error_ = Status::Ok();
+  } else {
+    last_error_ = result.status();
+  }
+  SetDepthLocked();
+  lock.unlock();
+
+  for (auto& w : waiters) w(result);
+  std::deque<Job> converted;
+  for (Job& job : pending) {
+    if (!result.ok()) {
+      job.done(result.status());
+    } else if (Convert(job, *result)) {
+      converted.push_back(std::move(job));
+    }
+  }
+  lock.lock();
+  // Requests submitted meanwhile were converted by Submit and queued behind these.
+  for (auto it = converted.rbegin(); it != converted.rend(); ++it) {
+    queued_samples_ += static_cast<int>(it->input.shape[0]);
+    queue_.push_front(std::move(*it));
+  }
+  SetDepthLocked();
+}
+
+void ModelQueue::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock,
+             [&] { return stopping_ || !queue_.empty() || !waiters_.empty() || load_requested_; });
+    if (!info_) {
+      if (queue_.empty() && waiters_.empty() && (stopping_ || !load_requested_)) {
+        if (stopping_) break;
+        continue;
+      }
+      LoadLocked(lock);
+      continue;
+    }
+    load_requested_ = false;
+    for (auto& w : waiters_) {  // cannot happen once loaded, but answer rather than drop
+      lock.unlock();
+      w(*info_);
+      lock.lock();
+    }
+    waiters_.clear();
+    if (queue_.empty()) {
+      if (stopping_) break;
+      continue;
+    }
+    // Wait for company: until the batch is full, the oldest request's delay has passed, or the
+    // queue is told to stop (then what is queued runs at once).
+    const int max_batch = info_->batchable ? options_.max_batch_size : 1;
+    const auto deadline =
+        queue_.front().enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
+    while (!stopping_ && queued_samples_ < max_batch && Clock::now() < deadline) {
+      cv_.wait_until(lock, deadline);
+    }
+    std::vector<Job> jobs;
+    int samples = 0;
+    while (!queue_.empty()) {
+      const int n = static_cast<int>(queue_.front().input.shape[0]);
+      if (!jobs.empty() && samples + n > max_batch) break;
+      samples += n;
+      jobs.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_samples_ -= samples;
+    SetDepthLocked();
+    lock.unlock();
+    RunBatch(jobs, samples);
+    lock.lock();
+  }
+}
+
+void ModelQueue::RunBatch(std::vector<Job>& jobs, int samples) {
+  HostTensor batched;
+  const HostTensor* input = &jobs[0].input;
+  if (jobs.size() > 1) {
+    batched.shape = jobs[0].input.shape;
+    batched.shape[0] = samples;
+    size_t total = 0;
+    for (const Job& j : jobs) total += j.input.data.size();
+    batched.data.resize(total);
+    float* dst = batched.data.data();
+    for (const Job& j : jobs) {
+      std::memcpy(dst, j.input.data.data(), j.input.data.size() * sizeof(float));
+      dst += j.input.data.size();
+    }
+    input = &batched;
+  }
+  const auto start = Clock::now();
+  double compute_ms = 0;
+  Result<HostTensor> out = executor_->Forward(*input, &compute_ms);
+  if (on_batch_) on_batch_(samples, static_cast<int>(jobs.size()), compute_ms);
+  if (!out.ok()) {
+    for (Job& j : jobs) j.done(out.status());
+    return;
+  }
+  const size_t row = out->data.size() / static_cast<size_t>(samples);
+  size_t offset = 0;
+  for (Job& j : jobs) {
+    const int64_t n = j.input.shape[0];
+    InferOutcome o;
+    o.output.shape = out->shape;
+    o.output.shape[0] = n;
+    o.output.data.assign(out->data.begin() + offset, out->data.begin() + offset + n * row);
+    offset += n * row;
+    o.compute_ms = compute_ms;
+    o.queue_ms = MsBetween(j.enqueued, start);
+    o.batch_size = samples;
+    j.done(std::move(o));
+  }
+}
+
+}  // namespace autoscale

@@ -1,0 +1,125 @@
+// One model's request queue and its batcher thread (the worker's dynamic batcher). The thread
+// loads the model, forms batches, runs them and hands each request its rows. No HTTP here: each
+// request's outcome goes to its callback. No torch either: the model is behind Executor.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/prometheus.h"
+#include "core/status.h"
+#include "targets/kserve/kserve.h"
+#include "targets/target.h"
+#include "targets/worker/executor.h"
+
+namespace autoscale {
+
+struct LoadedModel {
+  std::shared_ptr<const ModelSpec> spec;
+  std::unique_ptr<Executor> executor;
+};
+// Builds the model; called on the batcher thread.
+using ModelLoader = std::function<Result<LoadedModel>()>;
+
+// What a loaded model looks like from outside.
+struct ModelInfo {
+  std::shared_ptr<const ModelSpec> spec;
+  std::vector<int64_t> output_shape;  // without the batch
+  bool batchable = true;
+};
+
+struct InferOutcome {
+  HostTensor output;      // this request's rows of the batch's output
+  double compute_ms = 0;  // the batch's forward pass
+  double queue_ms = 0;    // from Submit to the start of the pass
+  int batch_size = 0;     // samples in the pass
+};
+using InferDone = std::function<void(Result<InferOutcome>)>;
+
+struct BatchingOptions {
+  int max_batch_size = 8;             // samples per pass (1 = no batching)
+  int64_t max_queue_delay_us = 2000;  // how long the oldest request waits for company
+  int max_queue = 1024;               // queued requests beyond which Submit answers Unavailable
+};
+
+class ModelQueue {
+ public:
+  // Called on the batcher thread after each pass (its samples, requests and forward time).
+  using BatchObserver = std::function<void(int batch_size, int requests, double compute_ms)>;
+
+  // Starts the batcher thread; the model loads on first need. `depth` (may be null) follows the
+  // number of queued requests.
+  ModelQueue(std::string name, ModelLoader load, BatchingOptions options, BatchObserver on_batch,
+             Gauge* depth);
+  ~ModelQueue();  // Stop()
+  ModelQueue(const ModelQueue&) = delete;
+  ModelQueue& operator=(const ModelQueue&) = delete;
+
+  // Queues one request. Its input is converted with ToHostTensor now when the model is loaded,
+  // else on the batcher thread after the load. `done` gets the outcome or the error: a bad input
+  // is InvalidArgument, a failed load or pass Internal, a full or stopped queue Unavailable. It
+  // runs on the batcher thread, or on the caller's before Submit returns. Thread-safe.
+  void Submit(WireTensor input, InferDone done);
+
+  // Calls `done` with the model's info once it is loaded (at once when it is), or with the load
+  // error (Internal) or Unavailable after Stop(). Starts the load when needed. Thread-safe.
+  void WhenLoaded(std::function<void(Result<ModelInfo>)> done);
+  // Starts loading in the background unless loaded or loading.
+  void Load();
+
+  // The info when loaded; nullopt before.
+  std::optional<ModelInfo> info() const;
+  // The error of the last failed load (OK when none failed, or the last load succeeded).
+  Status last_error() const;
+
+  // Refuses new requests, answers the queued ones (without waiting out batch delays) and joins
+  // the thread. Idempotent.
+  void Stop();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Job {
+    WireTensor wire;   // until converted
+    HostTensor input;  // [n, input_shape...] once converted
+    bool converted = false;
+    Clock::time_point enqueued;
+    InferDone done;
+  };
+
+  void Run();
+  // Loads the model (lock released meanwhile); answers waiters, and the queue on failure.
+  void LoadLocked(std::unique_lock<std::mutex>& lock);
+  // Converts `job`'s input for the loaded model; false (and `done` answered) on error.
+  bool Convert(Job& job, const ModelInfo& info) const;
+  // Runs one batch and answers its jobs (lock not held).
+  void RunBatch(std::vector<Job>& jobs, int samples);
+  void SetDepthLocked();
+
+  const std::string name_;
+  const ModelLoader load_;
+  const BatchingOptions options_;
+  const BatchObserver on_batch_;
+  Gauge* const depth_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;   // guarded by mu_
+  int queued_samples_ = 0;  // of converted jobs in queue_; guarded by mu_
+  std::vector<std::function<void(Result<ModelInfo>)>> waiters_;  // guarded by mu_
+  bool load_requested_ = false;                                  // guarded by mu_
+  bool stopping_ = false;                                        // guarded by mu_
+  std::optional<ModelInfo> info_;       // set once, by the thread; guarded by mu_
+  Status last_error_;                   // guarded by mu_
+  std::unique_ptr<Executor> executor_;  // the batcher thread's, once loaded
+  std::thread thread_;
+};
+
+}  // namespace autoscale

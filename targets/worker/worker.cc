@@ -1,0 +1,429 @@
+#include "targets/worker/worker.h"
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/strings.h"
+#include "targets/model_store.h"
+#include "targets/worker/executor.h"
+#include "targets/worker/model_queue.h"
+#include "zoo/zoo.h"
+
+namespace autoscale {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr char kServerName[] = "autoscale-worker";
+constexpr char kServerVersion[] = "0.1.0";
+constexpr char kInputName[] = "input";
+constexpr char kOutputName[] = "output";
+
+HttpResponse JsonResponse(int status, const json& j) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse MethodNotAllowed(const HttpRequest& req, const char* allowed) {
+  HttpResponse r = ErrorResponse(405, req.method + " is not allowed on " + std::string(req.path()) +
+                                          " (allowed: " + allowed + ")");
+  r.headers.emplace_back("Allow", allowed);
+  return r;
+}
+
+// The path's segments: "/v2/models/x/infer" -> {"v2", "models", "x", "infer"}. One trailing
+// '/' is ignored. Nothing is percent-decoded: model names never contain '%'.
+std::vector<std::string> Segments(std::string_view path) {
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  std::vector<std::string> out;
+  if (path.empty()) return out;
+  for (std::string_view s : Split(path, '/')) out.emplace_back(s);
+  return out;
+}
+
+std::vector<int64_t> WithBatch(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> s = {-1};
+  s.insert(s.end(), shape.begin(), shape.end());
+  return s;
+}
+
+}  // namespace
+
+struct Worker::Impl {
+  WorkerOptions options;
+  std::string device;
+  int threads = 1;
+  ModelStore store;
+  MetricsRegistry registry;
+  CounterFamily* requests = nullptr;
+  HistogramFamily* latency = nullptr;
+  HistogramFamily* queue_time = nullptr;
+  HistogramFamily* compute_time = nullptr;
+  HistogramFamily* batch_size = nullptr;
+  GaugeFamily* depth = nullptr;
+  std::atomic<bool> accepting{true};
+
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<ModelQueue>> models;  // guarded by mu
+
+  explicit Impl(const WorkerOptions& o) : options(o), store(o.model_dir) {
+    requests = &registry.AddCounter("autoscale_worker_requests_total",
+                                    "Inference requests answered, by model and HTTP status.",
+                                    {"model", "code"});
+    latency = &registry.AddHistogram(
+        "autoscale_worker_request_duration_seconds",
+        "Inference request latency in the worker, from the request handed over to the response.",
+        ExponentialBuckets(0.0005, 2, 16), {"model"});
+    queue_time = &registry.AddHistogram(
+        "autoscale_worker_queue_duration_seconds",
+        "Time an inference request waited in its model's queue before its batch ran.",
+        ExponentialBuckets(0.0001, 2, 16), {"model"});
+    compute_time = &registry.AddHistogram("autoscale_worker_compute_duration_seconds",
+                                          "Forward pass time per batch.",
+                                          ExponentialBuckets(0.0005, 2, 16), {"model"});
+    batch_size = &registry.AddHistogram("autoscale_worker_batch_size", "Samples per forward pass.",
+                                        {1, 2, 4, 8, 16, 32, 64, 128, 256}, {"model"});
+    depth = &registry.AddGauge("autoscale_worker_queue_depth",
+                               "Inference requests waiting in the model's queue.", {"model"});
+  }
+
+  // The queue of model `name`, created (its thread started, nothing loaded) on first use.
+  // InvalidArgument for an unsafe name, NotFound for no such model; nothing outside the model
+  // folder is looked at.
+  Result<ModelQueue*> QueueFor(const std::string& name);
+  // Sends `r` and records the infer request's count and latency.
+  void FinishInfer(const std::string& model, Clock::time_point start, Responder& respond,
+                   HttpResponse r);
+
+  void HandleInfer(HttpRequest&& req, const std::string& name, Responder respond,
+                   Clock::time_point start);
+  void HandleModelMetadata(const std::string& name, Responder respond);
+  void HandleModelReady(const std::string& name, Responder respond);
+  HttpResponse ServerMetadata() const;
+};
+
+Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
+  if (!IsSafeModelName(name)) {
+    return Status::InvalidArgument("invalid model name '" + name +
+                                   "': names are letters, digits, '_', '-' and '.', not starting "
+                                   "with '.'");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = models.find(name);
+    if (it != models.end()) return it->second.get();
+  }
+  // Not the lock's business: a stat, or a folder listing for the error message.
+  std::error_code ec;
+  const bool exists =
+      IsZooModel(name) || (!options.model_dir.empty() &&
+                           std::filesystem::is_regular_file(
+                               std::filesystem::path(options.model_dir) / (name + ".pt"), ec));
+  if (!exists) {
+    Result<std::shared_ptr<const ModelSpec>> r = store.Get(name);  // its NotFound lists models
+    return r.ok() ? Status::NotFound("no model '" + name + "'") : r.status();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = models.find(name);
+  if (it != models.end()) return it->second.get();  // another request made it meanwhile
+  if (!accepting) return Status::Unavailable("the worker is shutting down");
+  ModelLoader load = [this, name]() -> Result<LoadedModel> {
+    LoadedModel m;
+    ASSIGN_OR_RETURN(m.spec, store.Get(name));
+    ASSIGN_OR_RETURN(m.executor, LoadExecutor(*m.spec, device, threads));
+    return m;
+  };
+  BatchingOptions b;
+  b.max_batch_size = options.max_batch_size;
+  b.max_queue_delay_us = options.max_queue_delay_us;
+  b.max_queue = options.max_queue;
+  Histogram& compute = compute_time->Get({name});
+  Histogram& sizes = batch_size->Get({name});
+  auto on_batch = [&compute, &sizes](int samples, int, double compute_ms) {
+    compute.Observe(compute_ms / 1000.0);
+    sizes.Observe(samples);
+  };
+  auto q = std::make_unique<ModelQueue>(name, std::move(load), b, std::move(on_batch),
+                                        &depth->Get({name}));
+  return models.emplace(name, std::move(q)).first->second.get();
+}
+
+void Worker::Impl::FinishInfer(const std::string& model, Clock::time_point start,
+                               Responder& respond, HttpResponse r) {
+  requests->Get({model, std::to_string(r.status)}).Increment();
+  latency->Get({model}).Observe(std::chrono::duration<double>(Clock::now() - start).count());
+  respond(std::move(r));
+}
+
+void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Responder respond,
+                               Clock::time_point start) {
+  Result<ModelQueue*> queue = QueueFor(name);
+  // Only models that exist get their own label, so made-up names cannot grow the metrics.
+  const std::string label = queue.ok() ? name : "";
+  auto fail = [&](int status, const std::string& msg) {
+    FinishInfer(label, start, respond, ErrorResponse(status, msg));
+  };
+  if (!accepting) return fail(503, "the worker is shutting down");
+  if (!queue.ok()) return fail(HttpStatusFor(queue.status()), queue.status().message());
+  std::optional<size_t> header_length;
+  if (const std::string* h = req.Header("inference-header-content-length")) {
+    size_t v = 0;
+    auto [p, ec] = std::from_chars(h->data(), h->data() + h->size(), v);
+    if (ec != std::errc() || p != h->data() + h->size()) {
+      return fail(400, "Inference-Header-Content-Length: expected a byte count, got '" + *h + "'");
+    }
+    header_length = v;
+  }
+  Result<InferRequestMsg> msg = ParseInferRequest(req.body, header_length, options.limits);
+  if (!msg.ok()) return fail(400, "model '" + name + "': " + msg.status().message());
+  if (msg->inputs.size() != 1) {
+    return fail(400, "model '" + name + "' takes one input; the request has " +
+                         std::to_string(msg->inputs.size()));
+  }
+  bool binary = msg->binary_outputs_default;
+  for (const auto& [out, bin] : msg->outputs) {
+    if (out != kOutputName) {
+      return fail(400, "model '" + name + "' has one output, '" + kOutputName +
+                           "'; the request asks for '" + out + "'");
+    }
+    binary = bin;
+  }
+  auto shared = std::make_shared<Responder>(std::move(respond));
+  InferDone done = [this, name, id = msg->id, binary, start, shared](Result<InferOutcome> r) {
+    if (!r.ok()) {
+      FinishInfer(name, start, *shared,
+                  ErrorResponse(HttpStatusFor(r.status()), r.status().message()));
+      return;
+    }
+    queue_time->Get({name}).Observe(r->queue_ms / 1000.0);
+    InferResponseMsg resp;
+    resp.model_name = name;
+    resp.model_version = "1";
+    resp.id = id;
+    WireTensor out;
+    out.name = kOutputName;
+    out.shape = std::move(r->output.shape);
+    out.fp32 = std::move(r->output.data);
+    out.binary = binary;
+    resp.outputs.push_back(std::move(out));
+    resp.parameters = {{"compute_ms", r->compute_ms},
+                       {"queue_ms", r->queue_ms},
+                       {"batch_size", static_cast<double>(r->batch_size)}};
+    std::optional<size_t> hl;
+    HttpResponse http;
+    http.body = EncodeInferResponse(resp, &hl);
+    if (hl) {
+      http.content_type = "application/octet-stream";
+      http.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*hl));
+    }
+    FinishInfer(name, start, *shared, std::move(http));
+  };
+  (*queue)->Submit(std::move(msg->inputs[0]), std::move(done));
+}
+
+void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respond) {
+  Result<ModelQueue*> queue = QueueFor(name);
+  if (!queue.ok()) {
+    return respond(ErrorResponse(HttpStatusFor(queue.status()), queue.status().message()));
+  }
+  auto shared = std::make_shared<Responder>(std::move(respond));
+  const int max_batch = options.max_batch_size;
+  const std::string dev = device;
+  (*queue)->WhenLoaded([shared, name, max_batch, dev](Result<ModelInfo> info) {
+    if (!info.ok()) {
+      (*shared)(ErrorResponse(HttpStatusFor(info.status()), info.status().message()));
+      return;
+    }
+    const ModelSpec& spec = *info->spec;
+    json j = {
+        {"name", name},
+        {"versions", {"1"}},
+        {"platform", "pytorch_libtorch"},
+        {"inputs",
+         {{{"name", kInputName},
+           {"datatype", "FP32"},
+           {"shape", WithBatch(spec.input_shape)},
+           {"parameters", {{"accepts", {"FP32", "UINT8"}}}}}}},
+        {"outputs",
+         {{{"name", kOutputName}, {"datatype", "FP32"}, {"shape", WithBatch(info->output_shape)}}}},
+        {"parameters",
+         {{"source", spec.is_graph() ? "zoo" : "torchscript"},
+          {"device", dev},
+          {"max_batch_size", info->batchable ? max_batch : 1}}},
+    };
+    (*shared)(JsonResponse(200, j));
+  });
+}
+
+void Worker::Impl::HandleModelReady(const std::string& name, Responder respond) {
+  Result<ModelQueue*> queue = QueueFor(name);
+  if (!queue.ok()) {
+    return respond(ErrorResponse(HttpStatusFor(queue.status()), queue.status().message()));
+  }
+  if ((*queue)->info()) return respond(JsonResponse(200, {{"name", name}, {"ready", true}}));
+  const Status last = (*queue)->last_error();
+  (*queue)->Load();
+  std::string msg = "model '" + name + "' is not loaded yet; loading started";
+  if (!last.ok()) msg = last.message() + "; loading again";
+  respond(ErrorResponse(400, msg));
+}
+
+HttpResponse Worker::Impl::ServerMetadata() const {
+  return JsonResponse(200, {{"name", kServerName},
+                            {"version", kServerVersion},
+                            {"extensions", {"binary_tensor_data"}},
+                            {"device", device},
+                            {"threads", threads}});
+}
+
+// ---- Worker -----------------------------------------------------------------------------------
+
+Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Worker::~Worker() { Shutdown(); }
+
+Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
+  if (options.max_batch_size < 1) {
+    return Status::InvalidArgument("max_batch_size must be at least 1; got " +
+                                   std::to_string(options.max_batch_size));
+  }
+  if (options.max_queue_delay_us < 0 || options.max_queue_delay_us > 10'000'000) {
+    return Status::InvalidArgument("max_queue_delay_us must be in [0, 10000000]; got " +
+                                   std::to_string(options.max_queue_delay_us));
+  }
+  if (options.threads < 0) {
+    return Status::InvalidArgument("threads must be 0 (one per CPU) or more; got " +
+                                   std::to_string(options.threads));
+  }
+  if (options.max_queue < 1) {
+    return Status::InvalidArgument("max_queue must be at least 1; got " +
+                                   std::to_string(options.max_queue));
+  }
+  std::error_code ec;
+  if (!options.model_dir.empty() && !std::filesystem::is_directory(options.model_dir, ec)) {
+    return Status::NotFound("model folder '" + options.model_dir + "' does not exist");
+  }
+  auto impl = std::make_unique<Impl>(options);
+  ASSIGN_OR_RETURN(impl->device, ResolveDevice(options.device));
+  if (options.host_cache_bytes > 0) InstallCachingHostAllocator(options.host_cache_bytes);
+  impl->threads = EffectiveThreads(options.threads);
+  SetBlasThreads(impl->threads);
+  std::unique_ptr<Worker> worker(new Worker(std::move(impl)));
+  // Preload in parallel, one batcher thread each, and wait for all.
+  std::vector<std::pair<std::string, std::future<Status>>> loads;
+  for (const std::string& name : options.models) {
+    ASSIGN_OR_RETURN(ModelQueue * q, worker->impl_->QueueFor(name));
+    auto promise = std::make_shared<std::promise<Status>>();
+    loads.emplace_back(name, promise->get_future());
+    q->WhenLoaded([promise](Result<ModelInfo> r) { promise->set_value(r.status()); });
+  }
+  for (auto& [name, f] : loads) {
+    Status s = f.get();
+    if (!s.ok()) return s.WithPrefix("preloading model '" + name + "'");
+  }
+  return worker;
+}
+
+void Worker::Handle(HttpRequest&& req, Responder respond) {
+  const Clock::time_point start = Clock::now();
+  const std::vector<std::string> seg = Segments(req.path());
+  const bool get = req.method == "GET";
+  auto only_get = [&]() {
+    if (get) return true;
+    respond(MethodNotAllowed(req, "GET"));
+    return false;
+  };
+  const size_t n = seg.size();
+  if (n == 1 && seg[0] == "metrics") {
+    if (!only_get()) return;
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = impl_->registry.Render();
+    return respond(std::move(r));
+  }
+  if (n >= 1 && seg[0] == "v2") {
+    if (n == 1) {
+      if (only_get()) respond(impl_->ServerMetadata());
+      return;
+    }
+    if (n == 3 && seg[1] == "health" && (seg[2] == "live" || seg[2] == "ready")) {
+      if (!only_get()) return;
+      if (seg[2] == "live") return respond(JsonResponse(200, {{"live", true}}));
+      if (!impl_->accepting) return respond(ErrorResponse(503, "the worker is shutting down"));
+      return respond(JsonResponse(200, {{"ready", true}}));
+    }
+    if (n >= 3 && seg[1] == "models") {
+      const std::string& name = seg[2];
+      std::vector<std::string> rest(seg.begin() + 3, seg.end());
+      if (rest.size() >= 2 && rest[0] == "versions") {
+        if (rest[1] != "1") {
+          return respond(ErrorResponse(
+              404, "model '" + name + "' has no version '" + rest[1] + "' (versions: 1)"));
+        }
+        rest.erase(rest.begin(), rest.begin() + 2);
+      }
+      if (rest.empty()) {
+        if (only_get()) impl_->HandleModelMetadata(name, std::move(respond));
+        return;
+      }
+      if (rest.size() == 1 && rest[0] == "ready") {
+        if (only_get()) impl_->HandleModelReady(name, std::move(respond));
+        return;
+      }
+      if (rest.size() == 1 && rest[0] == "infer") {
+        if (req.method != "POST") return respond(MethodNotAllowed(req, "POST"));
+        return impl_->HandleInfer(std::move(req), name, std::move(respond), start);
+      }
+    }
+  }
+  respond(ErrorResponse(404, "no route " + req.method + " " + std::string(req.path()) +
+                                 " (routes: /v2, /v2/health/{live,ready}, /v2/models/{name}, "
+                                 "/v2/models/{name}/ready, /v2/models/{name}/infer, /metrics)"));
+}
+
+HttpHandler Worker::handler() {
+  return
+      [this](HttpRequest&& req, Responder respond) { Handle(std::move(req), std::move(respond)); };
+}
+
+void Worker::Shutdown() {
+  impl_->accepting = false;
+  std::vector<ModelQueue*> queues;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [_, q] : impl_->models) queues.push_back(q.get());
+  }
+  for (ModelQueue* q : queues) q->Stop();
+}
+
+std::string Worker::device() const { return impl_->device; }
+int Worker::threads() const { return impl_->threads; }
+const MetricsRegistry& Worker::metrics() const { return impl_->registry; }
+
+}  // namespace autoscale

@@ -1,0 +1,254 @@
+// The dynamic batcher on its own, with a fake executor: batches fill up to the limit or the
+// delay, rows go back to the right requests, loads fail and retry, Stop() drains.
+#include "targets/worker/model_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace autoscale {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Doubles its input; records batch sizes; can hold a pass until released.
+class FakeExecutor final : public Executor {
+ public:
+  struct Shared {
+    std::mutex mu;
+    std::vector<int> batches;  // samples per pass
+    std::promise<void> release;
+    std::shared_future<void> gate;
+    std::atomic<bool> hold{false};
+    std::atomic<int> entered{0};
+  };
+  FakeExecutor(std::shared_ptr<Shared> s, bool batchable) : s_(std::move(s)), b_(batchable) {}
+
+  Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) override {
+    ++s_->entered;
+    if (s_->hold) s_->gate.wait();
+    {
+      std::lock_guard<std::mutex> lock(s_->mu);
+      s_->batches.push_back(static_cast<int>(input.shape[0]));
+    }
+    *compute_ms = 1.5;
+    HostTensor out = input;
+    for (float& v : out.data) v *= 2;
+    return out;
+  }
+  const std::vector<int64_t>& output_shape() const override { return shape_; }
+  bool batchable() const override { return b_; }
+
+ private:
+  std::shared_ptr<Shared> s_;
+  bool b_;
+  std::vector<int64_t> shape_ = {2};
+};
+
+struct Fixture {
+  std::shared_ptr<FakeExecutor::Shared> shared = std::make_shared<FakeExecutor::Shared>();
+  std::atomic<int> loads{0};
+  std::atomic<int> fail_loads{0};  // this many loads fail first
+  bool batchable = true;
+
+  ModelLoader Loader() {
+    shared->gate = shared->release.get_future().share();
+    return [this]() -> Result<LoadedModel> {
+      ++loads;
+      if (fail_loads > 0) {
+        --fail_loads;
+        return Status::InvalidArgument("bad.yaml:1:1: input_shape missing");
+      }
+      auto spec = std::make_shared<ModelSpec>();
+      spec->name = "fake";
+      spec->input_shape = {2};
+      return LoadedModel{spec, std::make_unique<FakeExecutor>(shared, batchable)};
+    };
+  }
+  std::vector<int> batches() {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    return shared->batches;
+  }
+};
+
+WireTensor Input(float a, int64_t batch = 1) {
+  WireTensor t;
+  t.name = "input";
+  t.shape = {batch, 2};
+  for (int64_t i = 0; i < batch; ++i) {
+    t.fp32.push_back(a + i);
+    t.fp32.push_back(-a - i);
+  }
+  return t;
+}
+
+std::future<Result<InferOutcome>> Submit(ModelQueue& q, WireTensor t) {
+  auto p = std::make_shared<std::promise<Result<InferOutcome>>>();
+  auto f = p->get_future();
+  q.Submit(std::move(t), [p](Result<InferOutcome> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
+Result<InferOutcome> Get(std::future<Result<InferOutcome>>& f) {
+  if (f.wait_for(10s) != std::future_status::ready) return Status::Internal("no answer in 10 s");
+  return f.get();
+}
+
+BatchingOptions Batching(int max_batch, std::chrono::microseconds delay) {
+  BatchingOptions o;
+  o.max_batch_size = max_batch;
+  o.max_queue_delay_us = delay.count();
+  return o;
+}
+
+TEST(ModelQueueTest, FullBatchRunsWithoutWaitingOutTheDelay) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), Batching(4, 10s), nullptr, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 4; ++i) fs.push_back(Submit(q, Input(10.0f * i)));
+  for (int i = 0; i < 4; ++i) {
+    Result<InferOutcome> r = Get(fs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 4);
+    EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 2}));
+    EXPECT_EQ(r->output.data, (std::vector<float>{20.0f * i, -20.0f * i}));  // its own row
+    EXPECT_DOUBLE_EQ(r->compute_ms, 1.5);
+    EXPECT_GE(r->queue_ms, 0);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(fx.batches(), (std::vector<int>{4}));
+  EXPECT_EQ(fx.loads, 1);
+}
+
+TEST(ModelQueueTest, LoneRequestRunsAfterTheDelay) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), Batching(8, 50ms), nullptr, nullptr);
+  q.Load();
+  auto info = std::make_shared<std::promise<void>>();
+  q.WhenLoaded([info](Result<ModelInfo>) { info->set_value(); });
+  info->get_future().wait();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto f = Submit(q, Input(1));
+  Result<InferOutcome> r = Get(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+  EXPECT_GE(r->queue_ms, 49.0);
+  EXPECT_EQ(r->batch_size, 1);
+}
+
+TEST(ModelQueueTest, SplitsAtMaxBatchAndKeepsMultiRowRequestsWhole) {
+  Fixture fx;
+  fx.shared->hold = true;
+  std::vector<int> observed;
+  ModelQueue q(
+      "fake", fx.Loader(), Batching(4, 0us),
+      [&](int samples, int, double) { observed.push_back(samples); }, nullptr);
+  auto first = Submit(q, Input(0));
+  while (fx.shared->entered == 0) std::this_thread::sleep_for(1ms);  // the first pass is held
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  fs.push_back(Submit(q, Input(1, 3)));  // 3 rows
+  fs.push_back(Submit(q, Input(5, 2)));  // 2 rows: does not fit beside the 3
+  fs.push_back(Submit(q, Input(8)));
+  fs.push_back(Submit(q, Input(9)));
+  fx.shared->release.set_value();
+  ASSERT_TRUE(Get(first).ok());
+  Result<InferOutcome> a = Get(fs[0]);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->output.shape, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(a->output.data, (std::vector<float>{2, -2, 4, -4, 6, -6}));
+  EXPECT_EQ(a->batch_size, 3);
+  Result<InferOutcome> b = Get(fs[1]);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->output.data, (std::vector<float>{10, -10, 12, -12}));
+  EXPECT_EQ(b->batch_size, 4);  // with the two single rows
+  EXPECT_EQ(Get(fs[3])->output.data, (std::vector<float>{18, -18}));
+  EXPECT_EQ(fx.batches(), (std::vector<int>{1, 3, 4}));
+  EXPECT_EQ(observed, (std::vector<int>{1, 3, 4}));
+}
+
+TEST(ModelQueueTest, BadInputIsRejectedBeforeQueueing) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), Batching(4, 0us), nullptr, nullptr);
+  WireTensor bad = Input(1);
+  bad.shape = {1, 3};
+  bad.fp32.push_back(0);
+  auto f = Submit(q, bad);  // before the load: converted after it
+  Result<InferOutcome> r = Get(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("does not fit the model's input [N, 2]"), std::string::npos)
+      << r.status().message();
+  auto g = Submit(q, bad);  // after the load: converted by Submit
+  EXPECT_EQ(Get(g).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(fx.batches().empty());
+}
+
+TEST(ModelQueueTest, FailedLoadAnswersEveryoneAndRetries) {
+  Fixture fx;
+  fx.fail_loads = 1;
+  ModelQueue q("fake", fx.Loader(), Batching(4, 0us), nullptr, nullptr);
+  auto f = Submit(q, Input(1));
+  Result<InferOutcome> r = Get(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(r.status().message(),
+            "model 'fake' could not be loaded: bad.yaml:1:1: input_shape missing");
+  EXPECT_EQ(q.last_error().message(), r.status().message());
+  EXPECT_FALSE(q.info().has_value());
+  auto g = Submit(q, Input(1));  // the next request loads again, and this time it works
+  ASSERT_TRUE(Get(g).ok());
+  EXPECT_EQ(fx.loads, 2);
+  EXPECT_TRUE(q.last_error().ok());
+  ASSERT_TRUE(q.info().has_value());
+  EXPECT_EQ(q.info()->output_shape, (std::vector<int64_t>{2}));
+}
+
+TEST(ModelQueueTest, UnbatchableModelRunsOneByOne) {
+  Fixture fx;
+  fx.batchable = false;
+  ModelQueue q("fake", fx.Loader(), Batching(8, 20ms), nullptr, nullptr);
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 3; ++i) fs.push_back(Submit(q, Input(i)));
+  for (auto& f : fs) EXPECT_EQ(Get(f)->batch_size, 1);
+  auto multi = Submit(q, Input(1, 2));
+  Result<InferOutcome> r = Get(multi);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("takes one sample per request"), std::string::npos);
+  EXPECT_EQ(fx.batches(), (std::vector<int>{1, 1, 1}));
+}
+
+TEST(ModelQueueTest, StopDrainsWithoutWaitingAndRefusesNewWork) {
+  Fixture fx;
+  BatchingOptions o = Batching(64, 30s);
+  o.max_queue = 5;
+  Gauge depth;
+  ModelQueue q("fake", fx.Loader(), o, nullptr, &depth);
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 5; ++i) fs.push_back(Submit(q, Input(i)));
+  auto full = Submit(q, Input(9));
+  Result<InferOutcome> refused = Get(full);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("queue full"), std::string::npos);
+  const auto t0 = std::chrono::steady_clock::now();
+  q.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  for (auto& f : fs) {
+    Result<InferOutcome> r = Get(f);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 5);
+  }
+  EXPECT_EQ(depth.value(), 0);
+  auto late = Submit(q, Input(1));
+  EXPECT_EQ(Get(late).status().code(), StatusCode::kUnavailable);
+  auto info = std::make_shared<std::promise<Status>>();
+  q.WhenLoaded([info](Result<ModelInfo> r) { info->set_value(r.status()); });
+  EXPECT_TRUE(info->get_future().get().ok());  // loaded during the drain
+}
+
+}  // namespace
+}  // namespace autoscale

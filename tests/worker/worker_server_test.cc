@@ -1,0 +1,213 @@
+// The worker behind a real HttpServer on 127.0.0.1:0, reached with HttpClient: binary and JSON
+// infer, concurrent clients batched, metadata, errors and metrics over the wire, and the
+// autoscale-worker binary (flags, serving, SIGTERM drain) when it has been built.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "targets/http/http.h"
+#include "targets/worker/worker.h"
+#include "worker_test_util.h"
+
+namespace autoscale {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kModel[] = "kws_lstm";  // input [49, 10], output [12]
+
+struct Served {
+  std::unique_ptr<Worker> worker;
+  std::unique_ptr<HttpServer> server;
+  std::unique_ptr<HttpClient> client;
+
+  ~Served() {
+    if (worker) worker->Shutdown();
+    if (server) server->Stop(5s);
+  }
+};
+
+std::unique_ptr<Served> Serve(WorkerOptions wo) {
+  auto s = std::make_unique<Served>();
+  wo.device = "cpu";
+  wo.threads = 1;
+  auto w = Worker::Create(wo);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  if (!w.ok()) return nullptr;
+  s->worker = std::move(w).value();
+  HttpServerOptions so;
+  so.listen = "127.0.0.1:0";
+  auto server = HttpServer::Start(so, s->worker->handler());
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  if (!server.ok()) return nullptr;
+  s->server = std::move(server).value();
+  auto client = HttpClient::Create(s->server->endpoint());
+  EXPECT_TRUE(client.ok()) << client.status().ToString();
+  if (!client.ok()) return nullptr;
+  s->client = std::move(client).value();
+  return s;
+}
+
+WireTensor KwsInput(int64_t batch, bool binary) {
+  std::vector<float> data(static_cast<size_t>(batch * 490));
+  for (size_t i = 0; i < data.size(); ++i) data[i] = 0.01f * static_cast<float>(i % 89) - 0.3f;
+  return testing::Fp32Input({batch, 49, 10}, data, binary);
+}
+
+TEST(WorkerServerTest, InferOverHttpBinaryAndJson) {
+  WorkerOptions o;
+  o.models = {kModel};
+  auto s = Serve(o);
+  ASSERT_NE(s, nullptr);
+  auto ready = s->client->Send(testing::Request("GET", "/v2/health/ready"), 10s);
+  ASSERT_TRUE(ready.ok()) << ready.status().ToString();
+  EXPECT_EQ(ready->status, 200);
+
+  std::vector<float> first;
+  for (bool binary : {true, false}) {
+    auto r = s->client->Send(testing::InferRequest(kModel, KwsInput(1, binary), binary), 30s);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+    EXPECT_EQ(r->content_type, binary ? "application/octet-stream" : "application/json");
+    EXPECT_EQ(r->Header("inference-header-content-length") != nullptr, binary);
+    auto msg = testing::ParseResponse(*r);
+    ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+    ASSERT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{1, 12}));
+    if (first.empty()) {
+      first = msg->outputs[0].fp32;
+    } else {
+      EXPECT_EQ(msg->outputs[0].fp32, first);  // JSON floats round-trip exactly
+    }
+    EXPECT_EQ(msg->parameters.count("compute_ms"), 1u);
+  }
+
+  auto missing = s->client->Send(testing::InferRequest("nope", KwsInput(1, true)), 10s);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(missing->body.find("no model 'nope'"), std::string::npos) << missing->body;
+
+  auto metrics = s->client->Send(testing::Request("GET", "/metrics"), 10s);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->content_type, "text/plain; version=0.0.4");
+  EXPECT_NE(
+      metrics->body.find("autoscale_worker_requests_total{model=\"kws_lstm\",code=\"200\"} 2"),
+      std::string::npos)
+      << metrics->body;
+}
+
+TEST(WorkerServerTest, ConcurrentClientsAreBatched) {
+  WorkerOptions o;
+  o.models = {kModel};
+  o.max_batch_size = 4;
+  o.max_queue_delay_us = 1'000'000;
+  auto s = Serve(o);
+  ASSERT_NE(s, nullptr);
+  constexpr int kClients = 4;
+  std::vector<Result<HttpResponse>> results(kClients, Status::Internal("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = s->client->Send(testing::InferRequest(kModel, KwsInput(1, true), true), 30s);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+    auto msg = testing::ParseResponse(*r);
+    ASSERT_TRUE(msg.ok());
+    EXPECT_EQ(msg->parameters.at("batch_size"), kClients);
+  }
+}
+
+// ---- The binary -------------------------------------------------------------------------------
+
+std::string WorkerBinary() {
+  return (std::filesystem::path(AUTOSCALE_BINARY).parent_path() / "autoscale-worker").string();
+}
+
+struct Proc {
+  int code;
+  std::string err;
+};
+
+Proc RunBinary(const std::string& args) {
+  const std::string cmd = WorkerBinary() + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(WorkerBinaryTest, FlagsHelpAndErrors) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  Proc help = RunBinary("--help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.err.find("--max-queue-delay-us"), std::string::npos) << help.err;
+  Proc bad = RunBinary("--max-batch-size 0");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--max-batch-size needs a number from 1 to 4096"), std::string::npos)
+      << bad.err;
+  Proc unknown = RunBinary("--frobnicate");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("unknown option '--frobnicate'"), std::string::npos) << unknown.err;
+  Proc remote = RunBinary("--listen 0.0.0.0:0 --device cpu");
+  EXPECT_EQ(remote.code, 1) << remote.err;  // a non-loopback address needs --allow-remote
+  Proc model = RunBinary("--models nope --device cpu");
+  EXPECT_EQ(model.code, 1);
+  EXPECT_NE(model.err.find("no model 'nope'"), std::string::npos) << model.err;
+}
+
+TEST(WorkerBinaryTest, ServesAndDrainsOnSigterm) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err_pipe[1], 2);
+    ::close(err_pipe[0]);
+    const std::string bin = WorkerBinary();
+    ::execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--device", "cpu", "--threads",
+            "1", "--models", kModel, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(err_pipe[1]);
+  // "autoscale-worker: serving on 127.0.0.1:PORT (cpu, 1 thread)"
+  std::string line;
+  char c;
+  while (::read(err_pipe[0], &c, 1) == 1 && c != '\n') line += c;
+  const std::string prefix = "autoscale-worker: serving on ";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+  EXPECT_NE(line.find("(cpu, 1 thread)"), std::string::npos) << line;
+  const std::string addr =
+      line.substr(prefix.size(), line.find(' ', prefix.size()) - prefix.size());
+  auto ep = Endpoint::Parse(addr);
+  ASSERT_TRUE(ep.ok()) << addr;
+  auto client = HttpClient::Create(*ep);
+  ASSERT_TRUE(client.ok());
+  auto r = (*client)->Send(testing::InferRequest(kModel, KwsInput(2, true), true), 30s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::string rest;
+  while (::read(err_pipe[0], &c, 1) == 1) rest += c;
+  ::close(err_pipe[0]);
+  EXPECT_NE(rest.find("draining"), std::string::npos) << rest;
+}
+
+}  // namespace
+}  // namespace autoscale

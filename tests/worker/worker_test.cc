@@ -1,0 +1,321 @@
+// The worker's routes through its handler: health, server and model metadata, errors with
+// their status codes, metrics, and shutdown with drain. Models: kws_lstm (small) from the zoo.
+#include "targets/worker/worker.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "worker_test_util.h"
+
+namespace autoscale {
+namespace {
+
+using nlohmann::json;
+using testing::Call;
+using testing::CallAsync;
+using testing::Request;
+
+constexpr char kModel[] = "kws_lstm";  // input [49, 10], output [12]
+
+std::unique_ptr<Worker> MakeWorker(WorkerOptions o = {}) {
+  o.device = "cpu";
+  if (o.threads == 0) o.threads = 1;
+  auto w = Worker::Create(o);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  return w.ok() ? std::move(w).value() : nullptr;
+}
+
+json Json(const HttpResponse& r) {
+  json j = json::parse(r.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.body;
+  return j;
+}
+
+std::string Error(const HttpResponse& r) {
+  json j = Json(r);
+  return j.contains("error") ? j["error"].get<std::string>() : "(no error: " + r.body + ")";
+}
+
+WireTensor KwsInput(int64_t batch, float scale = 0.01f) {
+  std::vector<int64_t> shape = {batch, 49, 10};
+  std::vector<float> data(static_cast<size_t>(batch * 490));
+  for (size_t i = 0; i < data.size(); ++i) data[i] = scale * static_cast<float>(i % 97) - 0.4f;
+  return testing::Fp32Input(shape, data);
+}
+
+TEST(WorkerTest, HealthAndServerMetadata) {
+  auto w = MakeWorker();
+  HttpResponse live = Call(*w, Request("GET", "/v2/health/live"));
+  EXPECT_EQ(live.status, 200);
+  EXPECT_EQ(Json(live)["live"], true);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/health/ready")).status, 200);
+  HttpResponse meta = Call(*w, Request("GET", "/v2"));
+  ASSERT_EQ(meta.status, 200);
+  EXPECT_EQ(meta.content_type, "application/json");
+  json j = Json(meta);
+  EXPECT_EQ(j["name"], "autoscale-worker");
+  EXPECT_TRUE(j["version"].is_string());
+  EXPECT_EQ(j["extensions"], json::array({"binary_tensor_data"}));
+  EXPECT_EQ(w->device(), "cpu");
+  EXPECT_EQ(w->threads(), 1);
+}
+
+TEST(WorkerTest, ModelMetadataAndReady) {
+  auto w = MakeWorker();
+  HttpResponse before = Call(*w, Request("GET", "/v2/models/kws_lstm/ready"));
+  EXPECT_EQ(before.status, 400);  // not loaded yet: the check starts the load
+  EXPECT_NE(Error(before).find("not loaded yet"), std::string::npos) << before.body;
+
+  HttpResponse meta = Call(*w, Request("GET", "/v2/models/kws_lstm"));  // waits for the load
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  json j = Json(meta);
+  EXPECT_EQ(j["name"], kModel);
+  EXPECT_EQ(j["platform"], "pytorch_libtorch");
+  EXPECT_EQ(j["versions"], json::array({"1"}));
+  ASSERT_EQ(j["inputs"].size(), 1u);
+  EXPECT_EQ(j["inputs"][0]["name"], "input");
+  EXPECT_EQ(j["inputs"][0]["datatype"], "FP32");
+  EXPECT_EQ(j["inputs"][0]["shape"], json::array({-1, 49, 10}));
+  ASSERT_EQ(j["outputs"].size(), 1u);
+  EXPECT_EQ(j["outputs"][0]["name"], "output");
+  EXPECT_EQ(j["outputs"][0]["shape"], json::array({-1, 12}));
+  EXPECT_EQ(j["parameters"]["source"], "zoo");
+
+  HttpResponse ready = Call(*w, Request("GET", "/v2/models/kws_lstm/ready"));
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(Json(ready)["ready"], true);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/models/kws_lstm/versions/1")).status, 200);
+  HttpResponse v2 = Call(*w, Request("GET", "/v2/models/kws_lstm/versions/2/ready"));
+  EXPECT_EQ(v2.status, 404);
+  EXPECT_NE(Error(v2).find("no version '2'"), std::string::npos);
+}
+
+TEST(WorkerTest, JsonInferAnswersWithParameters) {
+  auto w = MakeWorker();
+  WireTensor in = KwsInput(2);
+  in.binary = false;
+  HttpResponse r = Call(*w, testing::InferRequest(kModel, in));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.Header("inference-header-content-length"), nullptr);
+  auto msg = testing::ParseResponse(r);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->model_name, kModel);
+  EXPECT_EQ(msg->id, "req");
+  ASSERT_EQ(msg->outputs.size(), 1u);
+  EXPECT_EQ(msg->outputs[0].name, "output");
+  EXPECT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{2, 12}));
+  EXPECT_GT(msg->parameters.at("compute_ms"), 0);
+  EXPECT_GE(msg->parameters.at("queue_ms"), 0);
+  EXPECT_EQ(msg->parameters.at("batch_size"), 2);
+
+  // The same through /versions/1 and binary, unbatched shape [49, 10]: the first row again.
+  WireTensor one = KwsInput(1);
+  one.shape = {49, 10};
+  HttpRequest req = testing::InferRequest(kModel, one, /*binary_out=*/true);
+  req.target = "/v2/models/kws_lstm/versions/1/infer";
+  HttpResponse b = Call(*w, std::move(req));
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.content_type, "application/octet-stream");
+  ASSERT_NE(b.Header("inference-header-content-length"), nullptr);
+  auto bm = testing::ParseResponse(b);
+  ASSERT_TRUE(bm.ok()) << bm.status().ToString();
+  EXPECT_TRUE(bm->outputs[0].binary);
+  EXPECT_EQ(bm->outputs[0].shape, (std::vector<int64_t>{1, 12}));
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_NEAR(bm->outputs[0].fp32[i], msg->outputs[0].fp32[i],
+                1e-5 * (1 + std::abs(msg->outputs[0].fp32[i])));
+  }
+}
+
+TEST(WorkerTest, RequestErrorsSayWhatAndWhere) {
+  auto w = MakeWorker();
+  struct Case {
+    HttpRequest req;
+    int status;
+    std::string message;
+  };
+  WireTensor wrong = KwsInput(1);
+  wrong.shape = {1, 10, 49};
+  WireTensor two = KwsInput(1);
+  InferRequestMsg two_inputs;
+  two_inputs.inputs = {two, two};
+  std::optional<size_t> hl;
+  std::string two_body = EncodeInferRequest(two_inputs, &hl);
+  std::vector<Case> cases;
+  cases.push_back({Request("POST", "/v2/models/nope/infer", "{}"), 404, "no model 'nope'"});
+  cases.push_back({Request("POST", "/v2/models/resnet5/infer", "{}"), 404, "did you mean"});
+  cases.push_back({Request("POST", "/v2/models/kws_lstm/infer", "{\"inputs\": ["), 400,
+                   "malformed JSON at byte"});
+  cases.push_back({Request("POST", "/v2/models/kws_lstm/infer", "{\"inputs\": 3}"), 400,
+                   "inputs: expected an array"});
+  cases.push_back({testing::InferRequest(kModel, wrong), 400,
+                   "shape [1, 10, 49] does not fit the model's input [N, 49, 10]"});
+  cases.push_back({Request("POST", "/v2/models/kws_lstm/infer", two_body,
+                           {{"inference-header-content-length", std::to_string(*hl)}}),
+                   400, "takes one input; the request has 2"});
+  cases.push_back({Request("POST", "/v2/models/kws_lstm/infer", two_body,
+                           {{"inference-header-content-length", "12x"}}),
+                   400, "Inference-Header-Content-Length: expected a byte count"});
+  HttpRequest logits = testing::InferRequest(kModel, two);
+  {
+    InferRequestMsg m;
+    m.inputs = {two};
+    m.outputs = {{"logits", false}};
+    logits.body = EncodeInferRequest(m, &hl);
+    logits.headers = {{"inference-header-content-length", std::to_string(*hl)}};
+  }
+  cases.push_back(
+      {std::move(logits), 400, "has one output, 'output'; the request asks for 'logits'"});
+  cases.push_back({Request("GET", "/v2/models/kws_lstm/infer"), 405, "allowed: POST"});
+  cases.push_back({Request("POST", "/v2/models/kws_lstm"), 405, "allowed: GET"});
+  cases.push_back({Request("DELETE", "/v2/health/live"), 405, "allowed: GET"});
+  cases.push_back({Request("GET", "/v3/models"), 404, "no route GET /v3/models"});
+  cases.push_back({Request("GET", "/v2/models/kws_lstm/stats"), 404, "no route"});
+  cases.push_back({Request("GET", "/"), 404, "no route"});
+  for (Case& c : cases) {
+    const std::string what = c.req.method + " " + c.req.target;
+    HttpResponse r = Call(*w, std::move(c.req));
+    EXPECT_EQ(r.status, c.status) << what << ": " << r.body;
+    EXPECT_NE(Error(r).find(c.message), std::string::npos) << what << ": " << r.body;
+  }
+  HttpResponse r405 = Call(*w, Request("PUT", "/metrics"));
+  ASSERT_NE(r405.Header("allow"), nullptr);
+  EXPECT_EQ(*r405.Header("allow"), "GET");
+}
+
+TEST(WorkerTest, NamesNeverReachOutsideTheModelFolder) {
+  const std::string dir = testing::TempDir("worker_names");
+  testing::WriteFile(dir + "/../outside.pt", "x");
+  testing::WriteFile(dir + "/../outside.yaml", "input_shape: [4]\n");
+  WorkerOptions o;
+  o.model_dir = dir;
+  auto w = MakeWorker(o);
+  // Names are not percent-decoded, and '%', '/' and a leading '.' are refused.
+  for (const std::string target :
+       {"/v2/models/..%2Foutside/infer", "/v2/models/%2E%2E%2Foutside/infer",
+        "/v2/models/.hidden/infer", "/v2/models/../infer", "/v2/models/a%00b/infer"}) {
+    HttpResponse r = Call(*w, Request("POST", target, "{}"));
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_NE(Error(r).find("invalid model name"), std::string::npos) << target << ": " << r.body;
+  }
+  // Segments are split on '/' before any name is used: "../outside" is never one name.
+  for (const std::string target : {"/v2/models/../outside/infer", "/v2/models/../outside"}) {
+    HttpResponse r = Call(*w, Request("POST", target, "{}"));
+    EXPECT_EQ(r.status, 404) << target << ": " << r.body;
+  }
+  HttpResponse r = Call(*w, Request("GET", "/v2/models/outside"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(Error(r).find("no model 'outside'"), std::string::npos) << r.body;
+}
+
+TEST(WorkerTest, MissingOrBrokenTorchScriptGivesClearErrors) {
+  const std::string dir = testing::TempDir("worker_bad_models");
+  testing::WriteFile(dir + "/garbage.pt", "this is not a zip archive");
+  testing::WriteFile(dir + "/garbage.yaml", "input_shape: [4]\n");
+  testing::WriteFile(dir + "/noyaml.pt", "x");
+  WorkerOptions o;
+  o.model_dir = dir;
+  auto w = MakeWorker(o);
+  HttpResponse g =
+      Call(*w, testing::InferRequest("garbage", testing::Fp32Input({1, 4}, {1, 2, 3, 4})));
+  EXPECT_EQ(g.status, 500);
+  EXPECT_NE(Error(g).find("model 'garbage' could not be loaded"), std::string::npos) << g.body;
+  EXPECT_NE(Error(g).find("not a TorchScript archive"), std::string::npos) << g.body;
+  HttpResponse meta = Call(*w, Request("GET", "/v2/models/noyaml"));
+  EXPECT_EQ(meta.status, 500);
+  EXPECT_NE(Error(meta).find("noyaml.yaml"), std::string::npos) << meta.body;
+  HttpResponse ready = Call(*w, Request("GET", "/v2/models/garbage/ready"));
+  EXPECT_EQ(ready.status, 400);
+  EXPECT_NE(Error(ready).find("could not be loaded"), std::string::npos) << ready.body;
+
+  WorkerOptions missing;
+  missing.model_dir = dir;
+  missing.models = {"garbage"};
+  auto failed = Worker::Create(missing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("preloading model 'garbage'"), std::string::npos)
+      << failed.status().message();
+  missing.models = {"absent"};
+  failed = Worker::Create(missing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kNotFound);
+  missing.model_dir = dir + "/nowhere";
+  missing.models.clear();
+  EXPECT_EQ(Worker::Create(missing).status().code(), StatusCode::kNotFound);
+}
+
+TEST(WorkerTest, OptionsAreChecked) {
+  WorkerOptions o;
+  o.device = "tpu";
+  auto r = Worker::Create(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unknown device 'tpu' (valid: auto, cpu, cuda)"),
+            std::string::npos);
+  o = {};
+  o.max_batch_size = 0;
+  EXPECT_EQ(Worker::Create(o).status().code(), StatusCode::kInvalidArgument);
+  o = {};
+  o.max_queue_delay_us = -1;
+  EXPECT_EQ(Worker::Create(o).status().code(), StatusCode::kInvalidArgument);
+  o = {};
+  o.device = "auto";  // CPU here unless libtorch has CUDA
+  auto a = Worker::Create(o);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE((*a)->device() == "cpu" || (*a)->device() == "cuda");
+}
+
+TEST(WorkerTest, MetricsHaveCountersAndHistograms) {
+  auto w = MakeWorker();
+  ASSERT_EQ(Call(*w, testing::InferRequest(kModel, KwsInput(1))).status, 200);
+  ASSERT_EQ(Call(*w, testing::InferRequest("nope", KwsInput(1))).status, 404);
+  HttpResponse m = Call(*w, Request("GET", "/metrics"));
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.content_type, "text/plain; version=0.0.4");
+  for (const std::string line : {
+           "# TYPE autoscale_worker_requests_total counter",
+           "autoscale_worker_requests_total{model=\"kws_lstm\",code=\"200\"} 1",
+           "autoscale_worker_requests_total{model=\"\",code=\"404\"} 1",
+           "# TYPE autoscale_worker_request_duration_seconds histogram",
+           "autoscale_worker_request_duration_seconds_count{model=\"kws_lstm\"} 1",
+           "autoscale_worker_queue_duration_seconds_bucket{model=\"kws_lstm\",le=\"+Inf\"} 1",
+           "autoscale_worker_compute_duration_seconds_sum{model=\"kws_lstm\"}",
+           "autoscale_worker_batch_size_bucket{model=\"kws_lstm\",le=\"1\"} 1",
+           "autoscale_worker_queue_depth{model=\"kws_lstm\"} 0",
+       }) {
+    EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
+  }
+  EXPECT_EQ(m.body, w->metrics().Render());
+}
+
+TEST(WorkerTest, ShutdownDrainsQueuedRequestsThenRefuses) {
+  WorkerOptions o;
+  o.models = {kModel};
+  o.max_batch_size = 64;
+  o.max_queue_delay_us = 10'000'000;  // would hold a lone request for 10 s
+  auto w = MakeWorker(o);
+  std::vector<std::future<HttpResponse>> fs;
+  for (int i = 0; i < 3; ++i)
+    fs.push_back(CallAsync(*w, testing::InferRequest(kModel, KwsInput(1))));
+  const auto t0 = std::chrono::steady_clock::now();
+  w->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  for (auto& f : fs) {
+    HttpResponse r = testing::Wait(f);
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto msg = testing::ParseResponse(r);
+    ASSERT_TRUE(msg.ok());
+    EXPECT_EQ(msg->parameters.at("batch_size"), 3);
+  }
+  HttpResponse late = Call(*w, testing::InferRequest(kModel, KwsInput(1)));
+  EXPECT_EQ(late.status, 503);
+  EXPECT_NE(Error(late).find("shutting down"), std::string::npos);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/health/ready")).status, 503);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/health/live")).status, 200);
+  w->Shutdown();  // idempotent
+}
+
+}  // namespace
+}  // namespace autoscale
