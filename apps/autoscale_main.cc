@@ -46,6 +46,7 @@ commands:
   sim [EXPERIMENT.yaml]   run a trace-driven experiment (default: configs/experiments/default.yaml)
   profile                 measure this machine's local targets and write a device profile
   models                  list the model zoo with its features (--layers NAME for one model)
+  infer MODEL             send inference requests to autoscaled and show where they ran
   check-config [FILE...]  validate profiles and experiments (default: every shipped one)
   policies                list the policy names an experiment may use
   help                    show this text
@@ -226,11 +227,13 @@ int Main(int argc, char** argv) {
   if (cmd == "check-config") return CheckConfig(args);
   if (cmd == "models") return ModelsCommand(args);
   if (cmd == "profile") return ProfileCommand(args);
+  if (cmd == "infer") return InferCommand(args);
   if (cmd == "policies") {
     for (const auto& n : PolicyNames()) std::cout << n << "\n";
     return 0;
   }
-  std::vector<std::string> cmds = {"sim", "profile", "models", "check-config", "policies", "help"};
+  std::vector<std::string> cmds = {"sim",          "profile",  "models", "infer",
+                                   "check-config", "policies", "help"};
   std::string near = NearestName(cmd, cmds);
   std::cerr << "autoscale: unknown command '" << cmd << "'"
             << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n"

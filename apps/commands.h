@@ -15,5 +15,6 @@ int Fail(const Status& s);
 
 int ModelsCommand(const std::vector<std::string>& args);
 int ProfileCommand(const std::vector<std::string>& args);
+int InferCommand(const std::vector<std::string>& args);
 
 }  // namespace autoscale

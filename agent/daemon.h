@@ -1,0 +1,26 @@
+// Builds the daemon's engine from its configuration: device profile and model catalogue, the
+// policy (with a Q-table trained by `autoscale sim` when its params name one), the targets bound
+// to real backends, and the probes. Local backends come from a factory so that this layer does
+// not depend on which of them the binary was built with (apps/local_targets.cc provides them).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "agent/daemon_config.h"
+#include "agent/engine.h"
+
+namespace autoscale {
+
+// Creates the local backend of a binding ("cpu", "opencl", "dsp") with `device` supplying the
+// modelled power.
+using LocalTargetFactory = std::function<Result<std::unique_ptr<Target>>(
+    const TargetBinding& binding, const DeviceProfile& device)>;
+
+// `config_root`: where configs/devices, networks and models are.
+Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
+                                            const std::string& config_root,
+                                            const LocalTargetFactory& make_local);
+
+}  // namespace autoscale

@@ -1,0 +1,56 @@
+// autoscaled's configuration file (YAML; see configs/daemon/*.yaml for commented examples).
+// Validated on load: unknown keys are errors with the nearest valid key suggested, and every
+// error names the file, line, column and key path. Relative paths are relative to the file.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/probes.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "policies/reward.h"
+
+namespace autoscale {
+
+// How one target of the device profile is executed on this machine.
+struct TargetBinding {
+  std::string name;     // a target of the device profile ("cpu_big", "gpu", "cloud")
+  std::string backend;  // "cpu", "opencl", "dsp" (local) or "remote" (a KServe v2 worker)
+  int threads = 0;      // cpu: intra-op threads (0 = one per allowed CPU)
+  // remote:
+  std::string endpoint;  // "127.0.0.1:8000", "unix:/run/worker.sock"
+  std::string wire = "binary";
+  int failures_to_open = 3;
+  double open_cooldown_ms = 1000;
+  double probe_interval_ms = 500;
+};
+
+struct DaemonConfig {
+  std::string file;
+  std::string device = "sd845";        // a configs/devices name or a profile path
+  std::vector<std::string> models;     // the catalogue: zoo or model_dir names with a profile
+  std::string model_dir;               // TorchScript models (NAME.pt + NAME.yaml)
+  std::string listen = "127.0.0.1:8100";
+  int io_threads = 2;
+  size_t max_request_bytes = 32u << 20;
+  std::string policy = "q_learning";
+  std::optional<ConfigNode> policy_params;
+  std::string state_file;  // "" = not persisted
+  double save_interval_s = 60;
+  std::string fallback;  // a local target name; "" = the first local one
+  float latency_bound_ms = 1000;
+  float min_accuracy = 0;
+  double remote_timeout_ms = 3000;
+  std::vector<TargetBinding> targets;
+  ProbeOptions probes;
+  float assumed_wifi_rssi_dbm = -200;  // kNoSignalDbm: no radio means no offload
+  RewardConfig reward;
+  uint64_t seed = 1;
+};
+
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root);
+
+}  // namespace autoscale

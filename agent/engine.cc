@@ -1,0 +1,558 @@
+// Engine: observe, decide, run (local thread or remote offload with fallback), measure, learn.
+#include "agent/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include "core/file_util.h"
+
+namespace autoscale {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+// A local target's own thread: jobs run one at a time, in order.
+struct Engine::Executor {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> jobs;
+  bool stop = false;
+  std::thread thread;
+
+  Executor() {
+    thread = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu);
+      while (true) {
+        cv.wait(lock, [&] { return stop || !jobs.empty(); });
+        if (jobs.empty()) return;  // stop requested and nothing left
+        auto job = std::move(jobs.front());
+        jobs.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+      }
+    });
+  }
+  void Post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      jobs.push_back(std::move(job));
+    }
+    cv.notify_one();
+  }
+  void StopAndJoin() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv.notify_one();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// One request on its way through the engine.
+struct Engine::Pending {
+  Request request;
+  Done done;
+  int model = 0;
+  Observation obs;
+  int action = -1;
+  Clock::time_point start;
+  double decide_us = 0;
+  std::string action_name;
+};
+
+Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> cost_model,
+                                               std::unique_ptr<Policy> policy,
+                                               std::vector<EngineModel> models,
+                                               std::vector<BoundTarget> targets,
+                                               std::unique_ptr<SystemProbe> probe,
+                                               const EngineOptions& options) {
+  if (!cost_model || !policy) return Status::InvalidArgument("engine: no cost model or policy");
+  if (static_cast<int>(models.size()) != cost_model->num_models()) {
+    return Status::InvalidArgument("engine: " + std::to_string(models.size()) +
+                                   " models for a cost model of " +
+                                   std::to_string(cost_model->num_models()));
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  e->cost_model_ = std::move(cost_model);
+  e->policy_ = std::move(policy);
+  e->models_ = std::move(models);
+  e->targets_ = std::move(targets);
+  e->probe_ = std::move(probe);
+  e->options_ = options;
+  for (size_t m = 0; m < e->models_.size(); ++m) e->model_index_[e->models_[m].spec.name] = m;
+
+  const DeviceProfile& device = e->cost_model_->device();
+  e->device_to_bound_.assign(device.targets.size(), -1);
+  for (size_t b = 0; b < e->targets_.size(); ++b) {
+    BoundTarget& t = e->targets_[b];
+    const int d = device.FindTarget(t.name);
+    if (d < 0) {
+      std::vector<std::string> names;
+      for (const auto& dt : device.targets) names.push_back(dt.name);
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      return Status::InvalidArgument("target '" + t.name + "' is not a target of device '" +
+                                     device.name + "' (its targets: " + list + ")");
+    }
+    if ((t.local == nullptr) == (t.remote == nullptr)) {
+      return Status::InvalidArgument("target '" + t.name + "' needs exactly one backend");
+    }
+    if (t.remote != nullptr && !IsRemote(device.targets[d].kind)) {
+      return Status::InvalidArgument("target '" + t.name + "' is a local " +
+                                     std::string(TargetKindName(device.targets[d].kind)) +
+                                     " target in device '" + device.name +
+                                     "' and cannot be bound to a remote worker");
+    }
+    if (t.local != nullptr && IsRemote(device.targets[d].kind)) {
+      return Status::InvalidArgument("target '" + t.name +
+                                     "' is a remote target and needs a remote backend");
+    }
+    e->device_to_bound_[d] = static_cast<int>(b);
+  }
+  for (size_t b = 0; b < e->targets_.size(); ++b) {
+    const bool local = e->targets_[b].local != nullptr;
+    e->executors_.push_back(local ? std::make_unique<Executor>() : nullptr);
+    if (local && e->fallback_ < 0 &&
+        (options.fallback.empty() || options.fallback == e->targets_[b].name)) {
+      if (e->targets_[b].local->available()) e->fallback_ = static_cast<int>(b);
+    }
+  }
+  if (!options.fallback.empty() && e->fallback_ < 0) {
+    return Status::InvalidArgument("fallback target '" + options.fallback +
+                                   "' is not an available local target of the daemon");
+  }
+  e->support_.assign(e->targets_.size() * e->models_.size() * kNumPrecisions, 0);
+
+  // Learned state: load it, or set a broken file aside (never delete it, never half-load it).
+  if (!options.state_file.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(options.state_file, ec)) {
+      Status s = e->policy_->Load(options.state_file);
+      if (s.ok()) {
+        e->state_report_ = "loaded learned state from " + options.state_file;
+      } else {
+        const std::string aside =
+            options.state_file + ".corrupt-" + std::to_string(static_cast<long>(::time(nullptr)));
+        std::filesystem::rename(options.state_file, aside, ec);
+        e->state_report_ = "learned state " + options.state_file + " not loaded (" +
+                           s.message() + "); set aside as " + aside +
+                           (ec ? " FAILED: " + ec.message() : "") + "; starting afresh";
+      }
+    } else {
+      e->state_report_ = "no learned state at " + options.state_file + " yet; starting afresh";
+    }
+  }
+  e->policy_->SetTraining(true);  // online: keep exploring a little and learning
+
+  MetricsRegistry& r = e->metrics_;
+  e->requests_ = &r.AddCounter("autoscaled_requests_total", "Requests answered, by target and result.",
+                               {"target", "result"});
+  e->decisions_ = &r.AddCounter("autoscaled_decisions_total", "Decisions, by action.", {"action"});
+  e->energy_ = &r.AddCounter("autoscaled_energy_millijoules_total",
+                             "Device energy spent on requests, by target.", {"target"});
+  e->violations_ =
+      &r.AddCounter("autoscaled_violations_total", "Missed latency bounds or accuracy floors.",
+                    {"kind"});
+  e->fallbacks_ = &r.AddCounter("autoscaled_fallbacks_total",
+                                "Offloads that failed or ran out of time and ran locally.",
+                                {"target"});
+  e->decide_seconds_ = &r.AddHistogram("autoscaled_decide_seconds",
+                                       "Observe and decide time per request (no inference).",
+                                       ExponentialBuckets(1e-6, 2, 16));
+  e->latency_seconds_ =
+      &r.AddHistogram("autoscaled_request_seconds", "End-to-end request latency, by target.",
+                      ExponentialBuckets(1e-3, 2, 14), {"target"});
+
+  if (e->probe_) e->probe_->Start();
+  if (!options.state_file.empty() && options.save_interval_s > 0) {
+    e->saver_ = std::thread([raw = e.get()] { raw->SaverLoop(); });
+  }
+  return e;
+}
+
+Engine::~Engine() { Shutdown(); }
+
+int Engine::ModelIndex(const std::string& name) const {
+  auto it = model_index_.find(name);
+  return it == model_index_.end() ? -1 : it->second;
+}
+
+bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
+  BoundTarget& t = targets_[b];
+  if (t.remote) {
+    if (!t.remote->Healthy()) return false;
+  } else {
+    if (!t.local->available() || level >= t.local->description().levels) return false;
+  }
+  const size_t i = (static_cast<size_t>(b) * models_.size() + model) * kNumPrecisions +
+                   static_cast<int>(precision);
+  {
+    std::lock_guard<std::mutex> lock(support_mu_);
+    if (support_[i] != 0) return support_[i] == 1;
+  }
+  // First time for this (target, model, precision): ask the backend once (a remote target asks
+  // its worker, so this is not on the hot path after the first request).
+  const bool ok = t.remote ? t.remote->Supports(models_[model].spec, precision).ok()
+                           : t.local->Supports(models_[model].spec, precision).ok();
+  std::lock_guard<std::mutex> lock(support_mu_);
+  // A remote "no" may be a transient failure: only remember a yes.
+  if (ok || !t.remote) support_[i] = ok ? 1 : 2;
+  return ok;
+}
+
+int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy,
+                             Observation* obs) {
+  const EngineModel& m = models_[model];
+  Observation& o = *obs;
+  o = Observation();
+  o.model = model;
+  o.conv_layers = m.profile.conv_layers;
+  o.fc_layers = m.profile.fc_layers;
+  o.recurrent_layers = m.profile.recurrent_layers;
+  o.macs = m.profile.macs;
+  o.latency_bound_ms = latency_bound_ms;
+  o.min_accuracy = min_accuracy;
+  if (probe_) {
+    const SystemProbe::Reading r = probe_->Latest();
+    o.time_s = r.sampled_at_s;
+    o.cpu_load = r.cpu_load;
+    o.gpu_load = r.gpu_load;
+    o.mem_load = r.mem_load;
+    o.wifi_rssi_dbm = r.wifi_rssi_dbm;
+    o.cell_rsrp_dbm = r.cell_rsrp_dbm;
+  }
+  if (!o.wifi_connected()) o.wifi_rssi_dbm = options_.assumed_wifi_rssi_dbm;
+  // Link throughput: what the remote targets measured (the best link seen), capped by and,
+  // before any measurement, taken from the Wi-Fi profile's curve at this signal.
+  for (const BoundTarget& t : targets_) {
+    if (!t.remote) continue;
+    const LinkEstimate l = t.remote->link();
+    if (l.samples <= 0) continue;
+    o.wifi_up_mbps = std::max<float>(o.wifi_up_mbps, static_cast<float>(l.up_mbps));
+    o.wifi_down_mbps = std::max<float>(o.wifi_down_mbps, static_cast<float>(l.down_mbps));
+  }
+  if (options_.wifi && o.wifi_connected()) {
+    const NetworkProfile::Point curve = options_.wifi->At(o.wifi_rssi_dbm);
+    auto cap = [](float measured, double limit) {
+      return measured > 0 ? std::min<float>(measured, static_cast<float>(limit))
+                          : static_cast<float>(limit);
+    };
+    o.wifi_up_mbps = cap(o.wifi_up_mbps, curve.up_mbps);
+    o.wifi_down_mbps = cap(o.wifi_down_mbps, curve.down_mbps);
+  }
+
+  const ActionSpace& space = cost_model_->actions();
+  int buf[512];
+  std::vector<int> heap;
+  int* ids = buf;
+  if (space.size() > 512) {
+    heap.resize(space.size());
+    ids = heap.data();
+  }
+  const int n = cost_model_->Feasible(o, std::span<int>(ids, space.size()));
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    const Action& a = space.actions[ids[i]];
+    const int b = device_to_bound_[a.target];
+    if (b < 0 || !TargetUsable(b, model, a.precision, a.level)) continue;
+    ids[kept++] = ids[i];
+  }
+  if (kept == 0) return -1;
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  return policy_->Decide(o, std::span<const int>(ids, kept));
+}
+
+void Engine::Submit(Request request, Done done) {
+  auto p = std::make_shared<Pending>();
+  p->start = Clock::now();
+  p->request = std::move(request);
+  p->done = std::move(done);
+  if (stopping_) {
+    Reply r;
+    r.status = Status::Unavailable("the daemon is shutting down");
+    p->done(std::move(r));
+    return;
+  }
+  outstanding_.fetch_add(1);
+  p->model = ModelIndex(p->request.model);
+  if (p->model < 0) {
+    std::string names;
+    for (const auto& m : models_) names += (names.empty() ? "" : ", ") + m.spec.name;
+    return Finish(p,
+                  Status::NotFound("model '" + p->request.model +
+                                   "' is not in the daemon's catalogue (" + names + ")"),
+                  -1, false);
+  }
+  if (Status s = CheckInput(models_[p->model].spec, p->request.input); !s.ok()) {
+    return Finish(p, s, -1, false);
+  }
+  const float bound = p->request.latency_bound_ms.value_or(options_.default_latency_bound_ms);
+  const float min_acc = p->request.min_accuracy.value_or(options_.default_min_accuracy);
+  p->action = ObserveAndDecide(p->model, bound, min_acc, &p->obs);
+  p->decide_us = std::chrono::duration<double, std::micro>(Clock::now() - p->start).count();
+  decide_seconds_->Get().Observe(p->decide_us * 1e-6);
+  if (p->action < 0) {
+    // Nothing feasible for this floor and these links: the fallback still answers, at FP32,
+    // and the miss is counted (no learning: the policy never chose it).
+    if (fallback_ >= 0 && TargetUsable(fallback_, p->model, Precision::kFp32, 0)) {
+      return Fallback(p, Status::Unavailable("no feasible action"));
+    }
+    return Finish(p,
+                  Status::Unavailable("no target can run model '" + p->request.model +
+                                      "' at accuracy >= " + std::to_string(min_acc)),
+                  -1, false);
+  }
+  const Action& a = cost_model_->actions().actions[p->action];
+  p->action_name = cost_model_->actions().names[p->action];
+  decisions_->Get({p->action_name}).Increment();
+  const int b = device_to_bound_[a.target];
+  if (targets_[b].remote) {
+    RunRemote(b, p);
+  } else {
+    RunLocal(b, p, false);
+  }
+}
+
+void Engine::RunLocal(int b, std::shared_ptr<Pending> p, bool is_fallback) {
+  executors_[b]->Post([this, b, p, is_fallback] {
+    Precision precision = Precision::kFp32;
+    int level = 0;
+    if (!is_fallback) {
+      const Action& a = cost_model_->actions().actions[p->action];
+      precision = a.precision;
+      level = a.level;
+    }
+    Result<InferenceResult> r =
+        targets_[b].local->Run(models_[p->model].spec, precision, level, p->request.input);
+    if (!is_fallback) {
+      Outcome o;
+      if (r.ok()) {
+        o.latency_ms = static_cast<float>(MsSince(p->start));
+        o.energy_mj = static_cast<float>(r->energy_mj);
+        o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(precision));
+      } else {
+        o.failed = true;
+        o.latency_ms = static_cast<float>(MsSince(p->start));
+      }
+      LearnFrom(*p, o);
+    }
+    Finish(p, std::move(r), b, is_fallback);
+  });
+}
+
+void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
+  // The offload's deadline leaves room for the fallback: bound minus what the fallback target
+  // is expected to need (never less than half the bound).
+  double budget_ms = options_.remote_timeout_ms;
+  if (std::isfinite(p->obs.latency_bound_ms)) {
+    double reserve = 0;
+    if (fallback_ >= 0) {
+      const int fa = cost_model_->actions().Find(targets_[fallback_].name, Precision::kFp32, 0);
+      if (fa >= 0) reserve = cost_model_->Predict(fa, p->obs).latency_ms;
+    }
+    budget_ms = std::max(0.5 * p->obs.latency_bound_ms, p->obs.latency_bound_ms - reserve);
+    budget_ms = std::min(budget_ms - MsSince(p->start), options_.remote_timeout_ms);
+  }
+  const auto deadline =
+      p->start + std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, budget_ms) * 1e3));
+  auto on_done = [this, b, p](Result<RemoteResult> r) {
+        const double elapsed = MsSince(p->start);
+        Outcome o;
+        o.latency_ms = static_cast<float>(elapsed);
+        o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(Precision::kFp32));
+        // Radio and waiting energy: the network profile's model for this action under the
+        // observation, with the waiting part stretched to the measured latency.
+        const Outcome predicted = cost_model_->Predict(p->action, p->obs);
+        double energy = predicted.energy_mj;
+        if (elapsed > predicted.latency_ms) {
+          energy += cost_model_->device().idle_power_mw * (elapsed - predicted.latency_ms) * 1e-3;
+        }
+        o.energy_mj = static_cast<float>(energy);
+        if (!r.ok()) {
+          o.failed = true;
+          LearnFrom(*p, o);
+          return Fallback(p, r.status());
+        }
+        LearnFrom(*p, o);
+        InferenceResult result = std::move(r->inference);
+        result.energy_mj = energy;
+        result.energy_source = EnergySource::kModelled;
+        Finish(p, std::move(result), b, false);
+  };
+  // An image that arrived as bytes goes on as bytes (a quarter of the FP32 size).
+  if (p->request.input_u8) {
+    targets_[b].remote->RunAsync(models_[p->model].spec, *p->request.input_u8, deadline,
+                                 std::move(on_done));
+  } else {
+    targets_[b].remote->RunAsync(models_[p->model].spec, p->request.input, deadline,
+                                 std::move(on_done));
+  }
+}
+
+void Engine::Fallback(std::shared_ptr<Pending> p, const Status& why) {
+  if (fallback_ < 0) return Finish(p, why, -1, false);
+  fallbacks_->Get({targets_[fallback_].name}).Increment();
+  if (p->action >= 0) {
+    // Rare by design (a failing worker opens the breaker); each one is worth a line.
+    std::fprintf(stderr, "autoscaled: %s for '%s' failed after %.1f ms (%s); running on %s\n",
+                 p->action_name.c_str(), p->request.model.c_str(), MsSince(p->start),
+                 why.message().c_str(), targets_[fallback_].name.c_str());
+  }
+  RunLocal(fallback_, std::move(p), true);
+}
+
+void Engine::LearnFrom(const Pending& p, const Outcome& o) {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  policy_->Learn(p.obs, p.action, o);
+}
+
+void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b, bool fallback) {
+  Reply reply;
+  reply.decide_us = p->decide_us;
+  reply.action = p->action_name;
+  reply.fallback = fallback;
+  reply.latency_bound_ms = p->obs.latency_bound_ms;
+  reply.total_ms = MsSince(p->start);
+  const std::string target = b >= 0 ? targets_[b].name : "none";
+  reply.target = b >= 0 ? target : "";
+  if (r.ok()) {
+    reply.result = std::move(r).value();
+  } else {
+    reply.status = r.status();
+  }
+  const bool ok = reply.status.ok();
+  requests_->Get({target, ok ? "ok" : "error"}).Increment();
+  if (ok) {
+    energy_->Get({target}).Increment(reply.result.energy_mj);
+    latency_seconds_->Get({target}).Observe(reply.total_ms * 1e-3);
+  }
+  const bool late = ok && p->action >= 0 && reply.total_ms > p->obs.latency_bound_ms;
+  const bool inaccurate =
+      ok && p->model >= 0 &&
+      models_[p->model].profile.Accuracy(
+          fallback || p->action < 0 ? Precision::kFp32
+                                    : cost_model_->actions().actions[p->action].precision) <
+          p->obs.min_accuracy;
+  if (late) violations_->Get({"latency"}).Increment();
+  if (inaccurate) violations_->Get({"accuracy"}).Increment();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++requests_total_;
+    if (!ok) ++failed_;
+    if (fallback) ++fallback_count_;
+    if (late) ++latency_violations_;
+    if (inaccurate) ++accuracy_violations_;
+    if (ok) {
+      ++decisions_per_target_[target];
+      energy_per_target_[target] += reply.result.energy_mj;
+      energy_total_mj_ += reply.result.energy_mj;
+    }
+  }
+  p->done(std::move(reply));
+  if (outstanding_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_cv_.notify_all();
+  }
+}
+
+int Engine::PrepareLocal() {
+  int prepared = 0;
+  std::vector<uint8_t> done(targets_.size() * models_.size() * kNumPrecisions, 0);
+  for (const Action& a : cost_model_->actions().actions) {
+    const int b = device_to_bound_[a.target];
+    if (b < 0 || !targets_[b].local || !targets_[b].local->available()) continue;
+    for (size_t m = 0; m < models_.size(); ++m) {
+      uint8_t& d = done[(b * models_.size() + m) * kNumPrecisions + static_cast<int>(a.precision)];
+      if (d) continue;
+      d = 1;
+      if (!targets_[b].local->Supports(models_[m].spec, a.precision).ok()) continue;
+      if (targets_[b].local->Prepare(models_[m].spec, a.precision).ok()) ++prepared;
+    }
+  }
+  return prepared;
+}
+
+Status Engine::SaveState() {
+  if (options_.state_file.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  return policy_->Save(options_.state_file);
+}
+
+void Engine::SaverLoop() {
+  std::unique_lock<std::mutex> lock(saver_mu_);
+  while (!shut_down_) {
+    saver_cv_.wait_for(lock, std::chrono::duration<double>(options_.save_interval_s));
+    if (shut_down_) break;
+    lock.unlock();
+    Status s = SaveState();
+    if (!s.ok()) std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
+    lock.lock();
+  }
+}
+
+void Engine::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  {
+    // Requests already submitted finish: local queues drain, offloads answer or fall back.
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_cv_.wait_for(lock, std::chrono::seconds(30), [&] { return outstanding_.load() == 0; });
+  }
+  {
+    std::lock_guard<std::mutex> lock(saver_mu_);
+    shut_down_ = true;
+  }
+  saver_cv_.notify_all();
+  if (saver_.joinable()) saver_.join();
+  for (auto& e : executors_) {
+    if (e) e->StopAndJoin();
+  }
+  if (probe_) probe_->Stop();
+  Status s = SaveState();
+  if (!s.ok()) std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
+}
+
+std::string Engine::StatsJson() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  std::ostringstream o;
+  o << "{\"requests\":" << requests_total_ << ",\"failed\":" << failed_
+    << ",\"fallbacks\":" << fallback_count_ << ",\"energy_mj\":" << energy_total_mj_
+    << ",\"violations\":{\"latency\":" << latency_violations_
+    << ",\"accuracy\":" << accuracy_violations_ << "},\"decisions\":{";
+  bool first = true;
+  for (const auto& [t, n] : decisions_per_target_) {
+    o << (first ? "" : ",") << JsonString(t) << ":" << n;
+    first = false;
+  }
+  o << "},\"energy_mj_per_target\":{";
+  first = true;
+  for (const auto& [t, e] : energy_per_target_) {
+    o << (first ? "" : ",") << JsonString(t) << ":" << e;
+    first = false;
+  }
+  o << "}}";
+  return o.str();
+}
+
+}  // namespace autoscale

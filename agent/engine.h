@@ -1,0 +1,186 @@
+// The engine of the on-device daemon (DESIGN.md, "One request, end to end"): per request it
+// observes (cached probes of the machine and the remote links), decides with the configured
+// policy among the feasible actions, runs the request for real on the chosen target, measures,
+// and learns online. A remote target that fails, or whose deadline passes, hands the request to
+// the fallback local target: every submitted request gets exactly one reply. The learned state
+// is saved atomically on an interval and at shutdown.
+//
+// Threads: Submit() may be called from many threads. Each local target runs on a thread of its
+// own (targets are not thread-safe; this serialises them); remote requests are asynchronous.
+// The policy is guarded by one mutex (Decide and Learn are microseconds).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/probes.h"
+#include "core/prometheus.h"
+#include "core/status.h"
+#include "env/cost_model.h"
+#include "policies/policy.h"
+#include "targets/remote/remote_target.h"
+#include "targets/target.h"
+
+namespace autoscale {
+
+// A device-profile target bound to a real backend: a local Target or a RemoteTarget.
+struct BoundTarget {
+  std::string name;  // the device profile's target name ("cpu_big", "gpu", "cloud")
+  std::unique_ptr<Target> local;
+  std::unique_ptr<RemoteTarget> remote;
+};
+
+// One model of the daemon's catalogue: its features (for the observation and the cost model)
+// and what targets need to run it. Index i matches the cost model's model i.
+struct EngineModel {
+  ModelProfile profile;
+  ModelSpec spec;
+};
+
+struct EngineOptions {
+  RewardConfig reward;
+  std::string state_file;        // learned state; "" = not persisted
+  double save_interval_s = 60;   // 0 = only at shutdown
+  std::string fallback;          // a local bound target; "" = the first local one
+  float default_latency_bound_ms = 1000;
+  float default_min_accuracy = 0;
+  double remote_timeout_ms = 3000;  // deadline of an offload without a latency bound
+  // Signal strength to assume when the probe sees no radio (a loopback or wired host); the
+  // kNoSignalDbm default keeps remote targets infeasible there.
+  float assumed_wifi_rssi_dbm = kNoSignalDbm;
+  // The Wi-Fi profile: its curve gives the throughput before any is measured, and caps a
+  // measured one (a loopback or wired "link" is not a radio; Huang et al.'s power model is only
+  // valid within the radio's range). Null: measured values as they are.
+  std::shared_ptr<const NetworkProfile> wifi;
+};
+
+class Engine {
+ public:
+  struct Request {
+    std::string id;
+    std::string model;
+    HostTensor input;
+    // The same input as it arrived when it was a UINT8 image: offloads forward these bytes.
+    std::optional<Uint8Tensor> input_u8;
+    std::optional<float> latency_bound_ms, min_accuracy;
+  };
+  struct Reply {
+    Status status;  // not OK: nothing could run it (status says why)
+    InferenceResult result;
+    std::string action;  // "cpu_big/fp32/2803MHz"
+    std::string target;  // the bound target that produced the output
+    bool fallback = false;       // a remote attempt failed and a local target answered
+    double decide_us = 0;        // observe + decide
+    double total_ms = 0;         // from Submit to the reply
+    float latency_bound_ms = 0;  // the bound applied
+  };
+  using Done = std::function<void(Reply)>;
+
+  // `models` index the cost model's catalogue; `targets` bind device targets by name (device
+  // targets left unbound are never offered to the policy). The policy's learned state is loaded
+  // from options.state_file when that exists: a file that fails to load is reported, renamed to
+  // FILE.corrupt-<unix seconds> and left there, and the policy starts from its own state.
+  static Result<std::unique_ptr<Engine>> Create(std::shared_ptr<const CostModel> cost_model,
+                                                std::unique_ptr<Policy> policy,
+                                                std::vector<EngineModel> models,
+                                                std::vector<BoundTarget> targets,
+                                                std::unique_ptr<SystemProbe> probe,
+                                                const EngineOptions& options);
+  ~Engine();  // Shutdown()
+
+  // Runs one request; `done` is called exactly once, on an engine thread.
+  void Submit(Request request, Done done);
+
+  // The per-request overhead path (public for the overhead bench): fill the observation from
+  // the probes and link estimates, list the feasible actions, and decide. -1 when none is
+  // feasible.
+  int ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy, Observation* obs);
+
+  // Prepares every local (target, model, precision) the action space can ask for (INT8
+  // calibration, compiled kernels), so that no request pays for it. Returns how many; failures
+  // are not errors (that pair is then tried, and fails, on first use).
+  int PrepareLocal();
+
+  // Saves the learned state now (atomically). OK when there is nothing to save.
+  Status SaveState();
+  // Stops taking requests (Submit answers Unavailable), finishes queued ones, stops threads,
+  // saves the state. Idempotent.
+  void Shutdown();
+
+  int ModelIndex(const std::string& name) const;  // -1 when not in the catalogue
+  const std::vector<EngineModel>& models() const { return models_; }
+  const CostModel& cost_model() const { return *cost_model_; }
+  // What happened at start-up with the learned state ("loaded FILE", "FILE set aside: ...").
+  const std::string& state_report() const { return state_report_; }
+
+  // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...}}
+  std::string StatsJson() const;
+  MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  struct Executor;  // a local target's thread and queue
+  struct Pending;
+
+  Engine() = default;
+  void RunLocal(int target, std::shared_ptr<Pending> p, bool is_fallback);
+  void RunRemote(int target, std::shared_ptr<Pending> p);
+  void Fallback(std::shared_ptr<Pending> p, const Status& why);
+  void Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int target, bool fallback);
+  void LearnFrom(const Pending& p, const Outcome& o);
+  bool TargetUsable(int target, int model, Precision precision, int level);
+  void SaverLoop();
+
+  std::shared_ptr<const CostModel> cost_model_;
+  std::unique_ptr<Policy> policy_;
+  std::mutex policy_mu_;
+  std::vector<EngineModel> models_;
+  std::map<std::string, int> model_index_;
+  std::vector<BoundTarget> targets_;
+  std::vector<int> device_to_bound_;  // device target index -> index into targets_, or -1
+  std::vector<std::unique_ptr<Executor>> executors_;  // per bound target (null for remote)
+  int fallback_ = -1;                                 // index into targets_
+  std::unique_ptr<SystemProbe> probe_;
+  EngineOptions options_;
+  std::string state_report_;
+
+  // Supports() answers per (bound target, model, precision): 0 unknown, 1 yes, 2 no.
+  std::mutex support_mu_;
+  std::vector<uint8_t> support_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> outstanding_{0};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::thread saver_;
+  std::mutex saver_mu_;
+  std::condition_variable saver_cv_;
+  bool shut_down_ = false;
+
+  // Statistics.
+  MetricsRegistry metrics_;
+  CounterFamily* requests_ = nullptr;       // {target, outcome}
+  CounterFamily* decisions_ = nullptr;      // {action}
+  CounterFamily* energy_ = nullptr;         // {target}
+  CounterFamily* violations_ = nullptr;     // {kind}
+  CounterFamily* fallbacks_ = nullptr;      // {target, reason}
+  HistogramFamily* decide_seconds_ = nullptr;
+  HistogramFamily* latency_seconds_ = nullptr;  // {target}
+  mutable std::mutex stats_mu_;
+  std::map<std::string, int64_t> decisions_per_target_;  // guarded by stats_mu_
+  std::map<std::string, double> energy_per_target_;      // guarded by stats_mu_
+  int64_t requests_total_ = 0, failed_ = 0, fallback_count_ = 0;  // guarded by stats_mu_
+  int64_t latency_violations_ = 0, accuracy_violations_ = 0;     // guarded by stats_mu_
+  double energy_total_mj_ = 0;                                   // guarded by stats_mu_
+};
+
+}  // namespace autoscale

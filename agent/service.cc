@@ -1,0 +1,162 @@
+// DaemonService: KServe v2 routes over the engine.
+#include "agent/service.h"
+
+#include <cmath>
+
+namespace autoscale {
+
+namespace {
+
+HttpResponse Json(std::string body, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string ModelMetadata(const EngineModel& m) {
+  std::string shape = "[-1";
+  for (int64_t d : m.spec.input_shape) shape += "," + std::to_string(d);
+  shape += "]";
+  return "{\"name\":\"" + m.spec.name +
+         "\",\"versions\":[\"1\"],\"platform\":\"autoscaled\",\"inputs\":[{\"name\":\"input\","
+         "\"datatype\":\"FP32\",\"shape\":" +
+         shape + "}],\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[-1,-1]}]}";
+}
+
+}  // namespace
+
+void DaemonService::Handle(HttpRequest&& req, Responder respond) {
+  const std::string path(req.path());
+  const bool get = req.method == "GET";
+  if (path == "/v2/health/live" || path == "/v2/health/ready") {
+    if (!get) return respond(ErrorResponse(405, "use GET for " + path));
+    return respond(Json("{\"live\":true}"));
+  }
+  if (path == "/v2") {
+    return respond(Json("{\"name\":\"autoscaled\",\"version\":\"0.1.0\",\"extensions\":"
+                        "[\"binary_tensor_data\"]}"));
+  }
+  if (path == "/v2/stats" || path == "/stats") return respond(Json(engine_->StatsJson()));
+  if (path == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = engine_->metrics().Render();
+    return respond(std::move(r));
+  }
+  constexpr std::string_view kModels = "/v2/models/";
+  if (path.starts_with(kModels)) {
+    std::string rest = path.substr(kModels.size());
+    std::string verb;
+    if (const size_t slash = rest.find('/'); slash != std::string::npos) {
+      verb = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+    }
+    // Names are only looked up in the catalogue, never used as paths.
+    const int m = engine_->ModelIndex(rest);
+    if (m < 0) return respond(ErrorResponse(404, "unknown model '" + rest + "'"));
+    if (verb.empty()) return respond(Json(ModelMetadata(engine_->models()[m])));
+    if (verb == "ready") return respond(Json("{\"name\":\"" + rest + "\",\"ready\":true}"));
+    if (verb == "infer") {
+      if (req.method != "POST") return respond(ErrorResponse(405, "use POST for " + path));
+      return Infer(rest, std::move(req), std::move(respond));
+    }
+  }
+  respond(ErrorResponse(404, "no route for " + req.method + " " + path));
+}
+
+void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder respond) {
+  std::optional<size_t> header_length;
+  if (const std::string* h = req.Header("inference-header-content-length")) {
+    size_t v = 0;
+    try {
+      size_t used = 0;
+      v = std::stoul(*h, &used);
+      if (used != h->size()) throw std::invalid_argument("trailing");
+    } catch (...) {
+      return respond(ErrorResponse(400, "Inference-Header-Content-Length '" + *h +
+                                            "' is not a byte count"));
+    }
+    header_length = v;
+  }
+  auto msg = ParseInferRequest(req.body, header_length, limits_);
+  if (!msg.ok()) return respond(ErrorResponse(400, msg.status().message()));
+  if (msg->inputs.size() != 1) {
+    return respond(ErrorResponse(400, "expected exactly one input tensor, got " +
+                                          std::to_string(msg->inputs.size())));
+  }
+  const EngineModel& em = engine_->models()[engine_->ModelIndex(model)];
+  auto input = ToHostTensor(msg->inputs[0], em.spec.input_shape);
+  if (!input.ok()) return respond(ErrorResponse(400, input.status().message()));
+
+  Engine::Request r;
+  r.id = msg->id;
+  r.model = model;
+  r.input = std::move(input).value();
+  if (msg->inputs[0].type == TensorType::kUint8) {
+    Uint8Tensor u8;
+    u8.shape = r.input.shape;
+    u8.data = std::move(msg->inputs[0].u8);
+    r.input_u8 = std::move(u8);
+  }
+  for (const auto& [k, v] : msg->parameters) {
+    if (k == "latency_bound_ms") {
+      if (!(v > 0)) return respond(ErrorResponse(400, "parameters.latency_bound_ms must be > 0"));
+      r.latency_bound_ms = static_cast<float>(v);
+    } else if (k == "min_accuracy") {
+      if (!(v >= 0 && v <= 1)) {
+        return respond(ErrorResponse(400, "parameters.min_accuracy must be in [0, 1]"));
+      }
+      r.min_accuracy = static_cast<float>(v);
+    }
+  }
+  bool binary = msg->binary_outputs_default;
+  for (const auto& [name, b] : msg->outputs) binary = binary || b;
+  // std::function needs a copyable callable; the Responder is move-only.
+  auto shared = std::make_shared<Responder>(std::move(respond));
+  engine_->Submit(std::move(r), [shared, model, id = msg->id, binary](Engine::Reply reply) {
+    Responder& respond = *shared;
+    if (!reply.status.ok()) {
+      return respond(ErrorResponse(HttpStatusFor(reply.status), reply.status.message()));
+    }
+    InferResponseMsg out;
+    out.model_name = model;
+    out.model_version = "1";
+    out.id = id;
+    WireTensor t;
+    t.name = "output";
+    t.shape = reply.result.output.shape;
+    t.fp32 = std::move(reply.result.output.data);
+    t.binary = binary;
+    out.outputs.push_back(std::move(t));
+    out.parameters["latency_ms"] = reply.total_ms;
+    out.parameters["energy_mj"] = reply.result.energy_mj;
+    out.parameters["decide_us"] = reply.decide_us;
+    out.parameters["fallback"] = reply.fallback ? 1 : 0;
+    std::optional<size_t> hl;
+    HttpResponse res;
+    res.body = EncodeInferResponse(out, &hl);
+    if (hl) {
+      res.content_type = "application/octet-stream";
+      res.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*hl));
+    }
+    res.headers.emplace_back("X-Autoscale-Target", reply.target);
+    res.headers.emplace_back("X-Autoscale-Action", reply.action);
+    respond(std::move(res));
+  });
+}
+
+}  // namespace autoscale

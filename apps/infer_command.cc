@@ -1,0 +1,253 @@
+// `autoscale infer`: a small client of autoscaled (or of any KServe v2 server, such as
+// autoscale-worker): sends one or more inference requests and prints where each ran.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <cstring>
+
+#include "apps/commands.h"
+#include "core/file_util.h"
+#include "core/strings.h"
+#include "targets/http/http.h"
+#include "targets/kserve/kserve.h"
+
+namespace autoscale {
+
+namespace {
+
+constexpr const char* kInferUsage = R"(usage: autoscale infer MODEL [options]
+
+Sends inference requests for MODEL to autoscaled (or any KServe v2 server) and prints, per
+request, where it ran (target, action), its latency, modelled or measured energy, whether it
+fell back from a remote target, and the top outputs.
+
+options:
+  --server ADDR            unix:/PATH or HOST:PORT (default: $AUTOSCALED or 127.0.0.1:8100)
+  --input FILE             raw little-endian input: float32, or bytes with --uint8 (default:
+                           a seeded input of the model's shape)
+  --seed N                 seed of the generated input (1)
+  --uint8                  send a UINT8 image (a quarter of the bytes of FP32)
+  --json                   send the tensor as JSON numbers instead of binary data
+  --latency-bound-ms MS    the request's latency bound
+  --min-accuracy A         the request's accuracy floor in [0, 1]
+  --repeat N               send N requests and print p50/p99 at the end (1)
+  --top K                  outputs to print (5; 0 = none)
+  --timeout-ms MS          give up on a request after MS (30000)
+  -h, --help               show this text
+)";
+
+Result<std::vector<int64_t>> InputShape(HttpClient& client, const std::string& model,
+                                        int timeout_ms) {
+  HttpRequest req;
+  req.method = "GET";
+  req.target = "/v2/models/" + model;
+  ASSIGN_OR_RETURN(HttpResponse res, client.Send(req, std::chrono::milliseconds(timeout_ms)));
+  if (res.status != 200) {
+    return Status::NotFound("model '" + model + "': server answered " +
+                            std::to_string(res.status) + ": " + res.body);
+  }
+  try {
+    auto j = nlohmann::json::parse(res.body);
+    std::vector<int64_t> shape = j.at("inputs").at(0).at("shape").get<std::vector<int64_t>>();
+    if (!shape.empty() && shape[0] == -1) shape.erase(shape.begin());
+    for (int64_t d : shape) {
+      if (d <= 0) return Status::InvalidArgument("model metadata has a variable dimension");
+    }
+    return shape;
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("model metadata of '" + model + "': " + e.what());
+  }
+}
+
+}  // namespace
+
+int InferCommand(const std::vector<std::string>& args) {
+  std::string model, server, input_file;
+  uint64_t seed = 1;
+  bool uint8 = false, json = false;
+  double bound = -1, min_acc = -1, timeout_ms = 30000;
+  long long repeat = 1, top = 5;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto next = [&](const char* what) -> Result<std::string> {
+      if (i + 1 >= args.size()) return Status::InvalidArgument(a + " needs " + what);
+      return args[++i];
+    };
+    auto number = [&](double* out) -> Status {
+      ASSIGN_OR_RETURN(std::string v, next("a number"));
+      if (!ParseDouble(v, out)) return Status::InvalidArgument(a + ": '" + v + "' is not a number");
+      return Status::Ok();
+    };
+    auto integer = [&](long long* out) -> Status {
+      ASSIGN_OR_RETURN(std::string v, next("an integer"));
+      long long x = 0;
+      if (!ParseInt64(v, &x) || x < 0) {
+        return Status::InvalidArgument(a + ": '" + v + "' is not a count");
+      }
+      *out = x;
+      return Status::Ok();
+    };
+    Status s;
+    if (a == "-h" || a == "--help") {
+      std::cout << kInferUsage;
+      return 0;
+    } else if (a == "--server") {
+      auto v = next("an address");
+      if (!v.ok()) return Fail(v.status());
+      server = *v;
+    } else if (a == "--input") {
+      auto v = next("a file");
+      if (!v.ok()) return Fail(v.status());
+      input_file = *v;
+    } else if (a == "--seed") {
+      long long x = 0;
+      s = integer(&x);
+      seed = static_cast<uint64_t>(x);
+    } else if (a == "--uint8") {
+      uint8 = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--latency-bound-ms") {
+      s = number(&bound);
+      if (s.ok() && !(bound > 0)) s = Status::InvalidArgument("--latency-bound-ms must be > 0");
+    } else if (a == "--min-accuracy") {
+      s = number(&min_acc);
+      if (s.ok() && !(min_acc >= 0 && min_acc <= 1)) {
+        s = Status::InvalidArgument("--min-accuracy must be in [0, 1]");
+      }
+    } else if (a == "--repeat") {
+      s = integer(&repeat);
+      if (s.ok() && repeat < 1) s = Status::InvalidArgument("--repeat must be >= 1");
+    } else if (a == "--top") {
+      s = integer(&top);
+    } else if (a == "--timeout-ms") {
+      s = number(&timeout_ms);
+    } else if (!a.empty() && a[0] == '-') {
+      s = Status::InvalidArgument("unknown option '" + a + "' (see autoscale infer --help)");
+    } else if (model.empty()) {
+      model = a;
+    } else {
+      s = Status::InvalidArgument("unexpected argument '" + a + "'");
+    }
+    if (!s.ok()) return Fail(s);
+  }
+  if (model.empty()) return Fail(Status::InvalidArgument("infer needs a MODEL (see --help)"));
+  if (server.empty()) {
+    const char* env = std::getenv("AUTOSCALED");
+    server = env ? env : "127.0.0.1:8100";
+  }
+  auto ep = Endpoint::Parse(server);
+  if (!ep.ok()) return Fail(ep.status());
+  auto client = HttpClient::Create(*ep);
+  if (!client.ok()) return Fail(client.status());
+  const int timeout = static_cast<int>(timeout_ms);
+  auto shape = InputShape(**client, model, timeout);
+  if (!shape.ok()) return Fail(shape.status());
+
+  WireTensor t;
+  t.name = "input";
+  t.type = uint8 ? TensorType::kUint8 : TensorType::kFp32;
+  t.shape = *shape;
+  t.shape.insert(t.shape.begin(), 1);
+  t.binary = !json;
+  const int64_t n = t.elements();
+  if (!input_file.empty()) {
+    auto bytes = ReadFile(input_file);
+    if (!bytes.ok()) return Fail(bytes.status());
+    const size_t want = static_cast<size_t>(n) * (uint8 ? 1 : 4);
+    if (bytes->size() != want) {
+      return Fail(Status::InvalidArgument(input_file + ": " + std::to_string(bytes->size()) +
+                                          " bytes, the model's input needs " +
+                                          std::to_string(want)));
+    }
+    if (uint8) {
+      t.u8.assign(bytes->begin(), bytes->end());
+    } else {
+      t.fp32.resize(n);
+      std::memcpy(t.fp32.data(), bytes->data(), want);
+    }
+  } else {
+    std::mt19937_64 rng(seed);
+    if (uint8) {
+      t.u8.resize(n);
+      for (auto& v : t.u8) v = static_cast<uint8_t>(rng() & 0xff);
+    } else {
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      t.fp32.resize(n);
+      for (auto& v : t.fp32) v = u(rng);
+    }
+  }
+  InferRequestMsg msg;
+  msg.inputs.push_back(std::move(t));
+  msg.binary_outputs_default = !json;
+  if (bound > 0) msg.parameters["latency_bound_ms"] = bound;
+  if (min_acc >= 0) msg.parameters["min_accuracy"] = min_acc;
+  std::optional<size_t> header_length;
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/v2/models/" + model + "/infer";
+  req.body = EncodeInferRequest(msg, &header_length);
+  if (header_length) {
+    req.headers.emplace_back("inference-header-content-length", std::to_string(*header_length));
+    req.headers.emplace_back("content-type", "application/octet-stream");
+  }
+
+  std::vector<double> latencies;
+  int errors = 0;
+  for (long long r = 0; r < repeat; ++r) {
+    auto res = (*client)->Send(req, std::chrono::milliseconds(timeout));
+    if (!res.ok()) {
+      std::cerr << "autoscale: error: " << res.status().message() << "\n";
+      ++errors;
+      continue;
+    }
+    if (res->status != 200) {
+      std::cerr << "autoscale: error: server answered " << res->status << ": " << res->body << "\n";
+      ++errors;
+      continue;
+    }
+    std::optional<size_t> hl;
+    if (const std::string* h = res->Header("inference-header-content-length")) {
+      long long v = 0;
+      if (ParseInt64(*h, &v) && v >= 0) hl = static_cast<size_t>(v);
+    }
+    auto out = ParseInferResponse(res->body, hl);
+    if (!out.ok()) return Fail(out.status());
+    latencies.push_back(res->elapsed_ms);
+    const std::string* target = res->Header("x-autoscale-target");
+    const std::string* action = res->Header("x-autoscale-action");
+    auto param = [&](const char* k) {
+      auto it = out->parameters.find(k);
+      return it == out->parameters.end() ? -1.0 : it->second;
+    };
+    std::printf("request %lld: %.2f ms", r + 1, res->elapsed_ms);
+    if (target) std::printf("  target %s", target->c_str());
+    if (action && !action->empty()) std::printf("  action %s", action->c_str());
+    if (param("energy_mj") >= 0) std::printf("  energy %.2f mJ", param("energy_mj"));
+    if (param("fallback") > 0) std::printf("  (fell back from the remote target)");
+    std::printf("\n");
+    if (top > 0 && !out->outputs.empty() && repeat == 1) {
+      const auto& v = out->outputs[0].fp32;
+      std::vector<size_t> idx(v.size());
+      for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+      const size_t k = std::min<size_t>(static_cast<size_t>(top), idx.size());
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                        [&](size_t a, size_t b) { return v[a] > v[b]; });
+      for (size_t i = 0; i < k; ++i) std::printf("  #%zu  output[%zu] = %.6g\n", i + 1, idx[i], v[idx[i]]);
+    }
+  }
+  if (repeat > 1 && !latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    auto q = [&](double p) {
+      return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
+    };
+    std::printf("%zu ok, %d failed: p50 %.2f ms, p99 %.2f ms\n", latencies.size(), errors, q(0.5),
+                q(0.99));
+  }
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace autoscale

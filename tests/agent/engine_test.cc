@@ -1,0 +1,322 @@
+// Engine: one reply per request, decisions and learning, remote offload with fallback on
+// failure and on a passed deadline, the breaker, and learned state across restarts (a corrupt
+// file set aside). Local targets here are a small deterministic CPU computation (the real
+// backends are covered in tests/e2e with the daemon binary); remote targets are real
+// RemoteTargets talking to an HttpServer with a KServe v2 handler.
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "agent/daemon.h"
+#include "agent/engine.h"
+#include "core/file_util.h"
+#include "gtest/gtest.h"
+#include "policies/q_learning.h"
+#include "targets/http/http.h"
+#include "targets/kserve/kserve.h"
+#include "test_util.h"
+
+namespace autoscale {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Output = the first 10 input values times 2: cheap, deterministic, checkable.
+HostTensor Doubled(const HostTensor& in) {
+  HostTensor out;
+  out.shape = {in.shape[0], 10};
+  for (int64_t b = 0; b < in.shape[0]; ++b) {
+    const int64_t per = in.elements() / in.shape[0];
+    for (int i = 0; i < 10; ++i) out.data.push_back(2 * in.data[b * per + i]);
+  }
+  return out;
+}
+
+class DoublingTarget : public Target {
+ public:
+  explicit DoublingTarget(std::string name) {
+    d_.name = std::move(name);
+    d_.precisions = {Precision::kFp32, Precision::kInt8};
+  }
+  const TargetDescription& description() const override { return d_; }
+  Status Supports(const ModelSpec&, Precision p) const override {
+    return p == Precision::kFp16 ? Status::InvalidArgument("no fp16") : Status::Ok();
+  }
+  Status Prepare(const ModelSpec&, Precision) override { return Status::Ok(); }
+  Result<InferenceResult> Run(const ModelSpec& m, Precision, int, const HostTensor& in) override {
+    ++runs;
+    InferenceResult r;
+    r.output = Doubled(in);
+    r.latency_ms = 1;
+    r.energy_mj = 5;
+    return r;
+  }
+  std::atomic<int> runs{0};
+
+ private:
+  TargetDescription d_;
+};
+
+// A KServe v2 worker stand-in: doubles like DoublingTarget; can fail or stall on request.
+struct FakeWorker {
+  std::atomic<int> mode{0};  // 0 ok, 1 answer 500, 2 stall 2 s
+  std::atomic<int> infers{0};
+  std::unique_ptr<HttpServer> server;
+
+  FakeWorker() {
+    HttpServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 2;
+    auto s = HttpServer::Start(o, [this](HttpRequest&& req, Responder respond) {
+      Handle(std::move(req), std::move(respond));
+    });
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    server = std::move(s).value();
+  }
+  std::string endpoint() const { return server->endpoint().ToString(); }
+
+  void Handle(HttpRequest&& req, Responder respond) {
+    const std::string path(req.path());
+    if (!path.ends_with("/infer")) {
+      HttpResponse ok;
+      ok.body = "{\"ready\":true}";
+      return respond(ok);
+    }
+    ++infers;
+    if (mode == 1) return respond(ErrorResponse(500, "worker broken"));
+    std::optional<size_t> hl;
+    if (const std::string* h = req.Header("inference-header-content-length")) hl = std::stoul(*h);
+    auto msg = ParseInferRequest(req.body, hl);
+    if (!msg.ok()) return respond(ErrorResponse(400, msg.status().message()));
+    HostTensor in;
+    in.shape = msg->inputs[0].shape;
+    in.data = msg->inputs[0].fp32;
+    InferResponseMsg out;
+    out.model_name = "m";
+    WireTensor t;
+    t.name = "output";
+    HostTensor d = Doubled(in);
+    t.shape = d.shape;
+    t.fp32 = d.data;
+    t.binary = true;
+    out.outputs.push_back(t);
+    HttpResponse res;
+    std::optional<size_t> ohl;
+    res.body = EncodeInferResponse(out, &ohl);
+    if (ohl) res.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*ohl));
+    if (mode == 2) {
+      std::thread([r = std::move(respond), res]() mutable {
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        r(res);
+      }).detach();
+      return;
+    }
+    respond(res);
+  }
+};
+
+DaemonConfig BaseConfig(const std::string& state_file) {
+  DaemonConfig c;
+  c.device = "sd845";
+  c.models = {"mobilenet_v2", "squeezenet_1_1"};
+  c.state_file = state_file;
+  c.save_interval_s = 0;
+  c.latency_bound_ms = 500;
+  c.assumed_wifi_rssi_dbm = -50;
+  c.probes.interval_ms = 50;
+  TargetBinding cpu;
+  cpu.name = "cpu_big";
+  cpu.backend = "cpu";
+  c.targets.push_back(cpu);
+  return c;
+}
+
+LocalTargetFactory Doubling() {
+  return [](const TargetBinding& b, const DeviceProfile&) -> Result<std::unique_ptr<Target>> {
+    return std::unique_ptr<Target>(new DoublingTarget(b.name));
+  };
+}
+
+HostTensor Input(float v) {
+  HostTensor t;
+  t.shape = {1, 3, 224, 224};
+  t.data.assign(3 * 224 * 224, 0.0f);
+  for (int i = 0; i < 10; ++i) t.data[i] = v + i;
+  return t;
+}
+
+Engine::Reply RunOne(Engine& e, const std::string& model, float v,
+                     std::optional<float> bound = std::nullopt) {
+  std::promise<Engine::Reply> p;
+  Engine::Request r;
+  r.model = model;
+  r.input = Input(v);
+  r.latency_bound_ms = bound;
+  e.Submit(std::move(r), [&](Engine::Reply reply) { p.set_value(std::move(reply)); });
+  return p.get_future().get();
+}
+
+void ExpectDoubled(const Engine::Reply& r, float v) {
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  ASSERT_EQ(r.result.output.data.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(r.result.output.data[i], 2 * (v + i));
+}
+
+TEST(Engine, AnswersLocallyLearnsAndCounts) {
+  auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  for (int i = 0; i < 20; ++i) {
+    Engine::Reply r = RunOne(**engine, i % 2 ? "mobilenet_v2" : "squeezenet_1_1", i);
+    ExpectDoubled(r, i);
+    EXPECT_EQ(r.target, "cpu_big");
+    EXPECT_TRUE(r.action.starts_with("cpu_big/")) << r.action;
+    EXPECT_GT(r.decide_us, 0);
+  }
+  const std::string stats = (*engine)->StatsJson();
+  EXPECT_NE(stats.find("\"requests\":20"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"cpu_big\":20"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"energy_mj\":100"), std::string::npos) << stats;
+  EXPECT_NE((*engine)->metrics().Render().find("autoscaled_decide_seconds_bucket"),
+            std::string::npos);
+}
+
+TEST(Engine, UnknownModelAndBadInputAreErrorsNotCrashes) {
+  auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok());
+  Engine::Reply r = RunOne(**engine, "nope", 0);
+  EXPECT_EQ(r.status.code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status.message().find("mobilenet_v2"), std::string::npos);
+  std::promise<Engine::Reply> p;
+  Engine::Request bad;
+  bad.model = "mobilenet_v2";
+  bad.input.shape = {1, 3, 10, 10};
+  bad.input.data.assign(300, 0);
+  (*engine)->Submit(std::move(bad), [&](Engine::Reply reply) { p.set_value(std::move(reply)); });
+  EXPECT_EQ(p.get_future().get().status.code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Engine, BadBindingsAreReported) {
+  DaemonConfig c = BaseConfig("");
+  c.targets[0].name = "cpu_huge";
+  auto e = BuildEngine(c, testing::ConfigRoot(), Doubling());
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("cpu_big"), std::string::npos) << e.status().message();
+  c = BaseConfig("");
+  c.models.push_back("no_such_model");
+  e = BuildEngine(c, testing::ConfigRoot(), Doubling());
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("no_such_model"), std::string::npos);
+}
+
+// Only the cloud is allowed (static policy), so every request goes there first.
+DaemonConfig CloudConfig(const std::string& endpoint) {
+  DaemonConfig c = BaseConfig("");
+  c.policy = "static";
+  auto params = ConfigNode::LoadString("{target: cloud, precision: fp32}");
+  EXPECT_TRUE(params.ok());
+  c.policy_params = *params;
+  TargetBinding cloud;
+  cloud.name = "cloud";
+  cloud.backend = "remote";
+  cloud.endpoint = endpoint;
+  cloud.failures_to_open = 3;
+  cloud.open_cooldown_ms = 100;
+  cloud.probe_interval_ms = 50;
+  c.targets.push_back(cloud);
+  return c;
+}
+
+TEST(Engine, OffloadsAndFallsBackWhenTheWorkerFailsOrIsLate) {
+  FakeWorker worker;
+  auto engine = BuildEngine(CloudConfig(worker.endpoint()), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  Engine::Reply r = RunOne(**engine, "mobilenet_v2", 1);
+  ExpectDoubled(r, 1);
+  EXPECT_EQ(r.target, "cloud");
+  EXPECT_FALSE(r.fallback);
+
+  worker.mode = 1;  // 500s: the request falls back to the local CPU
+  r = RunOne(**engine, "mobilenet_v2", 2);
+  ExpectDoubled(r, 2);
+  EXPECT_EQ(r.target, "cpu_big");
+  EXPECT_TRUE(r.fallback);
+
+  worker.mode = 2;  // stalls 2 s: the deadline (from the 300 ms bound) passes, then fallback
+  worker.mode = 2;
+  auto start = std::chrono::steady_clock::now();
+  DaemonConfig c = CloudConfig(worker.endpoint());
+  r = RunOne(**engine, "mobilenet_v2", 3, 300.0f);
+  ExpectDoubled(r, 3);
+  EXPECT_TRUE(r.fallback || r.target == "cpu_big");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  const std::string stats = (*engine)->StatsJson();
+  EXPECT_NE(stats.find("\"fallbacks\":"), std::string::npos);
+}
+
+TEST(Engine, EveryRequestIsAnsweredOnceWhileTheWorkerDies) {
+  auto worker = std::make_unique<FakeWorker>();
+  auto engine = BuildEngine(CloudConfig(worker->endpoint()), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  constexpr int kRequests = 200;
+  std::atomic<int> answered{0}, wrong{0};
+  std::vector<std::atomic<int>> replies(kRequests);
+  std::promise<void> all;
+  for (int i = 0; i < kRequests; ++i) {
+    if (i == kRequests / 2) worker.reset();  // killed mid-load
+    Engine::Request r;
+    r.model = "mobilenet_v2";
+    r.input = Input(i);
+    (*engine)->Submit(std::move(r), [&, i](Engine::Reply reply) {
+      replies[i]++;
+      if (!reply.status.ok() || reply.result.output.data[0] != 2.0f * i) wrong++;
+      if (++answered == kRequests) all.set_value();
+    });
+  }
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  EXPECT_EQ(wrong.load(), 0);
+  for (auto& n : replies) EXPECT_EQ(n.load(), 1);
+}
+
+TEST(Engine, LearnedStateSurvivesARestartAndACorruptFileIsSetAside) {
+  const std::string dir = testing::TempDir("engine_state");
+  const std::string state = dir + "/q.table";
+  {
+    auto engine = BuildEngine(BaseConfig(state), testing::ConfigRoot(), Doubling());
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    EXPECT_NE((*engine)->state_report().find("no learned state"), std::string::npos);
+    for (int i = 0; i < 10; ++i) ExpectDoubled(RunOne(**engine, "mobilenet_v2", i), i);
+    (*engine)->Shutdown();
+  }
+  ASSERT_TRUE(fs::exists(state));
+  auto saved = ReadFile(state);
+  ASSERT_TRUE(saved.ok());
+  {
+    auto engine = BuildEngine(BaseConfig(state), testing::ConfigRoot(), Doubling());
+    ASSERT_TRUE(engine.ok());
+    EXPECT_NE((*engine)->state_report().find("loaded learned state"), std::string::npos)
+        << (*engine)->state_report();
+    (*engine)->Shutdown();
+    // What was loaded is what is saved again (no requests in between).
+    EXPECT_EQ(*ReadFile(state), *saved);
+  }
+  const std::string corrupt = "autoscale-qtable 1\ngarbage\n";
+  ASSERT_TRUE(WriteFileAtomic(state, corrupt).ok());
+  {
+    auto engine = BuildEngine(BaseConfig(state), testing::ConfigRoot(), Doubling());
+    ASSERT_TRUE(engine.ok());
+    const std::string report = (*engine)->state_report();
+    EXPECT_NE(report.find("set aside"), std::string::npos) << report;
+    EXPECT_NE(report.find(":2:"), std::string::npos) << report;  // where it was wrong
+  }
+  int aside = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().starts_with("q.table.corrupt-")) {
+      ++aside;
+      EXPECT_EQ(*ReadFile(entry.path().string()), corrupt);  // kept, untouched
+    }
+  }
+  EXPECT_EQ(aside, 1);
+}
+
+}  // namespace
+}  // namespace autoscale
