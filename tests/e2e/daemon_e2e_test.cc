@@ -1,0 +1,505 @@
+// End-to-end fault cases of autoscaled and autoscale-worker, through the real binaries: malformed,
+// truncated and oversized requests are refused (400/413, or the connection closed) and both
+// servers go on answering; a worker killed under load loses no request of the daemon's (the
+// fallback answers, with the right output); the learned state survives a SIGTERM restart; a
+// corrupt state file is set aside, not deleted. Outputs are compared with the libtorch CPU
+// reference (STYLE.md 8). scripts/loadtest.sh runs the same cases at full load.
+//
+// Built where both binaries are (AUTOSCALE_WITH_TORCH and the agent's sources present); see
+// tests/CMakeLists.txt, which defines AUTOSCALE_DAEMON_BINARY and AUTOSCALE_WORKER_BINARY.
+#if defined(AUTOSCALE_DAEMON_BINARY) && defined(AUTOSCALE_WORKER_BINARY)
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e/cli_util.h"
+#include "targets/cpu/cpu_target.h"
+#include "targets/http/http.h"
+#include "targets/kserve/kserve.h"
+#include "targets/model_store.h"
+#include "test_util.h"
+
+namespace autoscale {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr char kModel[] = "mobilenet_v2";
+constexpr double kFp32Accuracy = 0.718;  // configs/models/mobilenet_v2.yaml: FP32 actions only
+
+// A child process whose stdout and stderr go to a file; SIGKILLed when destroyed.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, std::string log) : log_(std::move(log)) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {  // only async-signal-safe calls until exec
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !exited_; }
+  std::string Log() const { return Slurp(log_); }
+  void Signal(int sig) { ::kill(pid_, sig); }
+
+  // The exit code once the process exits within `timeout`; -1 when killed by a signal, -2 when
+  // still running.
+  int Wait(milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    while (!exited_) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        break;
+      }
+      if (Clock::now() > until) return -2;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return code_;
+  }
+
+  // Waits until the log contains `text`; false when the process exits or `timeout` passes first.
+  bool WaitForLog(const std::string& text, milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      if (Log().find(text) != std::string::npos) return true;
+      if (Wait(milliseconds(0)) != -2) return Log().find(text) != std::string::npos;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = 0;
+};
+
+// A seeded input of the model and its FP32 libtorch output.
+struct Case {
+  HostTensor input;
+  std::vector<float> output;
+};
+
+const Case& Reference(uint64_t seed) {
+  static auto* store = new ModelStore();
+  static auto* cpu = [] {
+    CpuOptions o;
+    o.use_counters = false;
+    o.threads = 1;
+    return CpuTarget::Create(o).release();
+  }();
+  static auto* cases = new std::map<uint64_t, Case>();
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cases->find(seed);
+  if (it != cases->end()) return it->second;
+  auto spec = store->Get(kModel);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  Case c;
+  c.input = MakeHostInput(**spec, seed);
+  auto r = cpu->Run(**spec, Precision::kFp32, 0, c.input);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (r.ok()) c.output = r->output.data;
+  return cases->emplace(seed, std::move(c)).first->second;
+}
+
+HttpRequest InferRequest(uint64_t seed) {
+  InferRequestMsg m;
+  m.id = "seed-" + std::to_string(seed);
+  WireTensor t;
+  t.name = "input";
+  t.shape = Reference(seed).input.shape;
+  t.fp32 = Reference(seed).input.data;
+  t.binary = true;
+  m.inputs.push_back(std::move(t));
+  m.binary_outputs_default = true;
+  m.parameters["min_accuracy"] = kFp32Accuracy;
+  std::optional<size_t> hl;
+  HttpRequest r;
+  r.method = "POST";
+  r.target = std::string("/v2/models/") + kModel + "/infer";
+  r.body = EncodeInferRequest(m, &hl);
+  if (hl) r.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
+  return r;
+}
+
+// What an infer response said.
+struct Answer {
+  int status = 0;  // 0: no response
+  std::string error;
+  bool output_ok = false;
+  bool fallback = false;
+  std::string target, action;
+};
+
+Answer Infer(HttpClient& client, uint64_t seed) {
+  Answer a;
+  auto res = client.Send(InferRequest(seed), milliseconds(30000));
+  if (!res.ok()) {
+    a.error = res.status().message();
+    return a;
+  }
+  a.status = res->status;
+  if (const std::string* t = res->Header("x-autoscale-target")) a.target = *t;
+  if (const std::string* t = res->Header("x-autoscale-action")) a.action = *t;
+  if (res->status != 200) {
+    a.error = res->body;
+    return a;
+  }
+  std::optional<size_t> hl;
+  if (const std::string* h = res->Header("inference-header-content-length")) hl = std::stoul(*h);
+  auto msg = ParseInferResponse(res->body, hl);
+  if (!msg.ok() || msg->outputs.size() != 1) {
+    a.error = "unparsable response";
+    return a;
+  }
+  a.fallback = msg->parameters.count("fallback") && msg->parameters.at("fallback") > 0;
+  const std::vector<float>& want = Reference(seed).output;
+  const std::vector<float>& got = msg->outputs[0].fp32;
+  if (got.size() != want.size()) {
+    a.error = "output of " + std::to_string(got.size()) + " floats";
+    return a;
+  }
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    err = std::max(err, static_cast<double>(std::fabs(got[i] - want[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+  }
+  a.output_ok = err <= 1e-4 * scale + 1e-5;
+  if (!a.output_ok) a.error = "output differs by " + std::to_string(err);
+  return a;
+}
+
+HttpResponse Post(HttpClient& client, std::string body,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = std::string("/v2/models/") + kModel + "/infer";
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  auto res = client.Send(std::move(r), milliseconds(10000));
+  EXPECT_TRUE(res.ok()) << res.status().ToString();
+  return res.ok() ? *res : ErrorResponse(599, "no response");
+}
+
+// Sends `bytes` on a fresh connection, half-closes it when asked, and reads until the peer
+// closes it or `timeout` passes. Returns what came back ("" when closed without a response).
+std::string RawExchange(const Endpoint& ep, const std::string& bytes, bool close_write,
+                        milliseconds timeout = milliseconds(5000)) {
+  int fd = -1;
+  if (ep.unix_socket) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, ep.host.c_str(), sizeof(a.sun_path) - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ::close(fd);
+      return "connect failed";
+    }
+  } else {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(ep.port);
+    ::inet_pton(AF_INET, ep.host.c_str(), &a.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ::close(fd);
+      return "connect failed";
+    }
+  }
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may close early (413): read what it said
+    sent += static_cast<size_t>(n);
+  }
+  if (close_write) ::shutdown(fd, SHUT_WR);
+  std::string got;
+  const auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return got;
+}
+
+int StatusOf(const std::string& raw) {
+  // "HTTP/1.1 413 Payload Too Large"
+  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return 0;
+  return std::atoi(raw.c_str() + 9);
+}
+
+class DaemonE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    state_file_ = dir_ + "/state.qtable";
+  }
+
+  // Starts autoscale-worker on a free loopback port (1 MiB request cap, no batching).
+  void StartWorker() {
+    worker_ = std::make_unique<Child>(
+        std::vector<std::string>{AUTOSCALE_WORKER_BINARY, "--listen", "127.0.0.1:0",
+                                 "--max-request-mb", "1", "--max-batch-size", "1", "--threads",
+                                 "1", "--device", "cpu", "--models", kModel},
+        dir_ + "/worker.log");
+    ASSERT_TRUE(worker_->WaitForLog("serving on ", milliseconds(30000))) << worker_->Log();
+    const std::string log = worker_->Log();
+    const size_t at = log.find("serving on ") + 11;
+    auto ep = Endpoint::Parse(log.substr(at, log.find(' ', at) - at));
+    ASSERT_TRUE(ep.ok()) << log;
+    worker_ep_ = *ep;
+    auto c = HttpClient::Create(worker_ep_);
+    ASSERT_TRUE(c.ok());
+    worker_client_ = std::move(c).value();
+  }
+
+  // Writes the daemon's config: cpu_big (libtorch, 1 thread) and the worker as `cloud`, with
+  // q_learning (the default) or another policy.
+  void WriteConfig(const std::string& policy = "{name: q_learning}") {
+    const std::string cloud = worker_ ? worker_ep_.ToString() : "127.0.0.1:9";
+    testing::WriteFile(dir_ + "/daemon.yaml",
+                       "device: sd845\n"
+                       "models: [" + std::string(kModel) + "]\n"
+                       "listen: unix:" + dir_ + "/d.sock\n"
+                       "io_threads: 2\n"
+                       "max_request_mb: 1\n"
+                       "policy: " + policy + "\n"
+                       "state_file: " + state_file_ + "\n"
+                       "save_interval_s: 0\n"
+                       "fallback: cpu_big\n"
+                       "defaults: {latency_bound_ms: 2000, min_accuracy: 0}\n"
+                       "remote_timeout_ms: 3000\n"
+                       "targets:\n"
+                       "  cpu_big: {backend: cpu, threads: 1}\n"
+                       "  cloud: {backend: remote, endpoint: " + cloud +
+                       ", wire: binary, failures_to_open: 2, open_cooldown_ms: 500, "
+                       "probe_interval_ms: 200}\n"
+                       "probes: {interval_ms: 100, assumed_wifi_rssi_dbm: -50}\n");
+  }
+
+  // Starts autoscaled on a Unix socket and waits until it answers /v2/health/ready.
+  void StartDaemon(int run) {
+    daemon_ = std::make_unique<Child>(
+        std::vector<std::string>{AUTOSCALE_DAEMON_BINARY, "--config", dir_ + "/daemon.yaml"},
+        dir_ + "/daemon" + std::to_string(run) + ".log");
+    ASSERT_TRUE(daemon_->WaitForLog("serving on ", milliseconds(30000))) << daemon_->Log();
+    auto ep = Endpoint::Parse("unix:" + dir_ + "/d.sock");
+    ASSERT_TRUE(ep.ok());
+    daemon_ep_ = *ep;
+    auto c = HttpClient::Create(daemon_ep_);
+    ASSERT_TRUE(c.ok());
+    daemon_client_ = std::move(c).value();
+    HttpRequest ready;
+    ready.method = "GET";
+    ready.target = "/v2/health/ready";
+    auto r = daemon_client_->Send(ready, milliseconds(5000));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+
+  // SIGTERM; the daemon drains, saves its state and exits 0.
+  void StopDaemon() {
+    daemon_client_.reset();
+    daemon_->Signal(SIGTERM);
+    EXPECT_EQ(daemon_->Wait(milliseconds(20000)), 0) << daemon_->Log();
+  }
+
+  void StartBoth() {
+    StartWorker();
+    WriteConfig();
+    StartDaemon(1);
+  }
+
+  std::string dir_, state_file_;
+  std::unique_ptr<Child> worker_, daemon_;
+  Endpoint worker_ep_, daemon_ep_;
+  std::unique_ptr<HttpClient> worker_client_, daemon_client_;
+};
+
+TEST_F(DaemonE2eTest, MalformedBodiesGet400AndBothServersGoOn) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  for (HttpClient* c : {daemon_client_.get(), worker_client_.get()}) {
+    const std::string who = c->endpoint().ToString();
+    HttpResponse bad = Post(*c, "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 3");
+    EXPECT_EQ(bad.status, 400) << who << ": " << bad.body;
+    EXPECT_NE(bad.body.find("error"), std::string::npos) << who << ": " << bad.body;
+    // A binary header that claims more bytes than the body has.
+    HttpResponse over = Post(*c, "{}", {{"inference-header-content-length", "999999"}});
+    EXPECT_EQ(over.status, 400) << who << ": " << over.body;
+    HttpResponse garbage = Post(*c, std::string("\x00\xff\x13{", 4));
+    EXPECT_EQ(garbage.status, 400) << who << ": " << garbage.body;
+    Answer good = Infer(*c, 1);
+    EXPECT_EQ(good.status, 200) << who << ": " << good.error;
+    EXPECT_TRUE(good.output_ok) << who << ": " << good.error;
+  }
+}
+
+TEST_F(DaemonE2eTest, TruncatedBodyClosesTheConnectionAndBothServersGoOn) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  const std::string head = std::string("POST /v2/models/") + kModel +
+                           "/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 100000\r\n\r\n{\"inputs\": [";
+  for (auto [ep, c] : {std::pair{daemon_ep_, daemon_client_.get()},
+                       std::pair{worker_ep_, worker_client_.get()}}) {
+    const std::string raw = RawExchange(ep, head, /*close_write=*/true);
+    // Nobody is left to answer a request whose sender hung up: closed, or at most a 400.
+    EXPECT_TRUE(raw.empty() || StatusOf(raw) == 400) << ep.ToString() << ": " << raw;
+    Answer good = Infer(*c, 2);
+    EXPECT_EQ(good.status, 200) << ep.ToString() << ": " << good.error;
+    EXPECT_TRUE(good.output_ok) << ep.ToString() << ": " << good.error;
+  }
+}
+
+TEST_F(DaemonE2eTest, OversizedBodyGets413AndBothServersGoOn) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  const std::string head = std::string("POST /v2/models/") + kModel +
+                           "/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " + std::to_string(2 << 20) + "\r\n\r\n";
+  for (auto [ep, c] : {std::pair{daemon_ep_, daemon_client_.get()},
+                       std::pair{worker_ep_, worker_client_.get()}}) {
+    // The cap (1 MiB) is checked on the header: the answer comes before any body byte.
+    const std::string raw = RawExchange(ep, head + std::string(64 << 10, ' '), false);
+    EXPECT_EQ(StatusOf(raw), 413) << ep.ToString() << ": " << raw.substr(0, 300);
+    Answer good = Infer(*c, 3);  // 602 KB: under the cap
+    EXPECT_EQ(good.status, 200) << ep.ToString() << ": " << good.error;
+    EXPECT_TRUE(good.output_ok) << ep.ToString() << ": " << good.error;
+  }
+}
+
+TEST_F(DaemonE2eTest, WorkerKilledUnderLoadLosesNoRequest) {
+  // Every request is offloaded while the worker is healthy, so the kill catches some in flight.
+  ASSERT_NO_FATAL_FAILURE(StartWorker());
+  WriteConfig("{name: static, params: {target: cloud, precision: fp32}}");
+  ASSERT_NO_FATAL_FAILURE(StartDaemon(1));
+  constexpr int kClients = 6, kRequests = 5, kKillAfter = 6;
+  std::atomic<int> answered{0};
+  std::mutex mu;
+  std::vector<Answer> answers;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = HttpClient::Create(daemon_ep_);
+      ASSERT_TRUE(client.ok());
+      for (int i = 0; i < kRequests; ++i) {
+        Answer a = Infer(**client, 10 + c);
+        if (answered.fetch_add(1) + 1 == kKillAfter) worker_->Signal(SIGKILL);
+        std::lock_guard<std::mutex> lock(mu);
+        answers.push_back(std::move(a));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(worker_->Wait(milliseconds(5000)), -1);  // it was killed, not exited
+  // Then with the worker gone for certain: every request still answered, by the CPU.
+  for (int i = 0; i < 6; ++i) answers.push_back(Infer(*daemon_client_, 10 + i));
+  int fallbacks = 0, cloud = 0;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const Answer& a = answers[i];
+    EXPECT_EQ(a.status, 200) << "request " << i << ": " << a.error;
+    EXPECT_TRUE(a.output_ok) << "request " << i << ": " << a.error;
+    // An offload that failed is answered by the fallback and says so.
+    if (a.action.starts_with("cloud") && a.target != "cloud") {
+      EXPECT_TRUE(a.fallback) << "request " << i << " (" << a.action << " -> " << a.target << ")";
+    }
+    if (i >= kClients * kRequests) {
+      EXPECT_NE(a.target, "cloud") << "request " << i;
+    }
+    fallbacks += a.fallback;
+    cloud += a.target == "cloud";
+  }
+  EXPECT_GT(cloud, 0);      // offloaded before the kill
+  EXPECT_GT(fallbacks, 0);  // in flight at the kill, or sent before the daemon saw it
+  std::printf("[ worker killed ] %zu requests: %d answered by the cloud, %d fell back\n",
+              answers.size(), cloud, fallbacks);
+}
+
+TEST_F(DaemonE2eTest, LearnedStateSurvivesSigtermRestart) {
+  ASSERT_NO_FATAL_FAILURE(StartBoth());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Infer(*daemon_client_, 20 + i).status, 200);
+  StopDaemon();
+  EXPECT_NE(daemon_->Log().find("draining"), std::string::npos) << daemon_->Log();
+  ASSERT_TRUE(std::filesystem::exists(state_file_)) << daemon_->Log();
+  EXPECT_GT(std::filesystem::file_size(state_file_), 0u);
+  ASSERT_NO_FATAL_FAILURE(StartDaemon(2));
+  EXPECT_NE(daemon_->Log().find("loaded learned state"), std::string::npos) << daemon_->Log();
+  Answer a = Infer(*daemon_client_, 20);
+  EXPECT_EQ(a.status, 200) << a.error;
+  EXPECT_TRUE(a.output_ok) << a.error;
+  StopDaemon();
+}
+
+TEST_F(DaemonE2eTest, CorruptStateIsSetAsideNotDeleted) {
+  ASSERT_NO_FATAL_FAILURE(StartWorker());
+  WriteConfig();
+  const std::string garbage = "this is not a Q-table\n\x01\x02\x03";
+  testing::WriteFile(state_file_, garbage);
+  ASSERT_NO_FATAL_FAILURE(StartDaemon(1));
+  EXPECT_NE(daemon_->Log().find("set aside"), std::string::npos) << daemon_->Log();
+  std::vector<std::string> aside;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    if (e.path().filename().string().starts_with("state.qtable.corrupt-")) {
+      aside.push_back(e.path().string());
+    }
+  }
+  ASSERT_EQ(aside.size(), 1u) << daemon_->Log();
+  EXPECT_EQ(Slurp(aside[0]), garbage);
+  EXPECT_FALSE(std::filesystem::exists(state_file_));
+  Answer a = Infer(*daemon_client_, 30);
+  EXPECT_EQ(a.status, 200) << a.error;
+  EXPECT_TRUE(a.output_ok) << a.error;
+  // The next shutdown writes a fresh state, and the set-aside copy stays.
+  StopDaemon();
+  EXPECT_TRUE(std::filesystem::exists(state_file_)) << daemon_->Log();
+  EXPECT_TRUE(std::filesystem::exists(aside[0]));
+}
+
+}  // namespace
+}  // namespace autoscale
+
+#endif  // AUTOSCALE_DAEMON_BINARY && AUTOSCALE_WORKER_BINARY
