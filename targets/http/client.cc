@@ -102,7 +102,9 @@ struct HttpClient::Impl {
     }
   }
 
-  void Start(HttpRequest request, Clock::time_point deadline, Callback done);
+  // `budget`: the timeout Send() was given, for messages; Async's is deadline - now.
+  void Start(HttpRequest request, Clock::time_point deadline, Callback done,
+             std::optional<std::chrono::milliseconds> budget = std::nullopt);
   void Shutdown();
   bool OnIoThread() const;
   std::shared_ptr<Conn> TakeIdle();
@@ -163,6 +165,7 @@ struct Op : std::enable_shared_from_this<Op> {
   http::request<http::string_body> req;
   std::string what;  // "POST /v2/models/m/infer to 127.0.0.1:8000"
   const Clock::time_point start, deadline;
+  std::optional<std::chrono::milliseconds> budget;
   Clock::time_point phase_start;
   const char* phase = "waiting to be sent";
   HttpClient::Callback done;
@@ -308,7 +311,8 @@ void Op::OnRead(const beast::error_code& ec) {
 void Op::OnDeadline() {
   if (finished) return;
   const long long ms =
-      std::llround(std::chrono::duration<double, std::milli>(deadline - start).count());
+      budget ? budget->count()
+             : std::llround(std::chrono::duration<double, std::milli>(deadline - start).count());
   Finish(Status::Unavailable(what + ": deadline of " + std::to_string(ms) + " ms passed while " +
                              phase));
 }
@@ -343,8 +347,10 @@ void Op::Finish(Result<HttpResponse> result) {
 
 }  // namespace
 
-void HttpClient::Impl::Start(HttpRequest request, Clock::time_point deadline, Callback done) {
+void HttpClient::Impl::Start(HttpRequest request, Clock::time_point deadline, Callback done,
+                             std::optional<std::chrono::milliseconds> budget) {
   auto op = std::make_shared<Op>(this, deadline, std::move(done));
+  op->budget = budget;
   op->what = request.method + " " + request.target + " to " + where;
   auto& req = op->req;
   req.version(11);
@@ -489,8 +495,9 @@ Result<HttpResponse> HttpClient::Send(HttpRequest request, std::chrono::millisec
   }
   std::promise<Result<HttpResponse>> promise;
   auto future = promise.get_future();
-  Async(std::move(request), Clock::now() + timeout,
-        [&promise](Result<HttpResponse> r) { promise.set_value(std::move(r)); });
+  impl_->Start(
+      std::move(request), Clock::now() + timeout,
+      [&promise](Result<HttpResponse> r) { promise.set_value(std::move(r)); }, timeout);
   return future.get();
 }
 

@@ -293,6 +293,10 @@ void RemoteTarget::Send(const ModelSpec& model, WireTensor input, Clock::time_po
     return done(Status::InvalidArgument(Prefix() + ": model name '" + model.name +
                                         "' (letters, digits, '_', '-' and '.' only)"));
   }
+  if (deadline <= start) {  // the caller's budget, not the worker's fault: the breaker is not told
+    return done(Status::Unavailable(Prefix() + ": POST /v2/models/" + model.name +
+                                    "/infer: the deadline passed before the request was sent"));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     // With background probes, a probe closes an open breaker; without, the first request after

@@ -102,6 +102,7 @@ class RemoteTarget final : public Target {
   // or cannot be reached. Thread-safe.
   Status Prepare(const ModelSpec& model, Precision precision) override;
   // RunAsync with a deadline of default_timeout_ms, waited for. Level 0 only. Thread-safe.
+  // Run, Supports and Prepare block on the network: never call them from a RunAsync callback.
   Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
                               const HostTensor& input) override;
 

@@ -222,13 +222,23 @@ TEST(RemoteTarget, EveryWireRoundTrips) {
 
 TEST(RemoteTarget, DeadlineExpiryIsUnavailable) {
   FakeWorker w;
-  w.delay_ms = 300;
+  w.delay_ms = 600;
   auto t = Make(Options(w));
-  auto r = RunSync(*t, Echo(), Input(Echo()), 50ms);
+  const ModelSpec m = Echo();
+  const HostTensor in = Input(m);
+  auto r = RunSync(*t, m, in, 150ms);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(r.status().message().find("deadline of 50 ms passed"), std::string::npos)
+  EXPECT_NE(r.status().message().find("deadline of "), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("ms passed while"), std::string::npos)
       << r.status().message();
+  EXPECT_EQ(t->consecutive_failures(), 1);
+  // A deadline already past is the caller's: nothing is sent and the breaker is not told.
+  auto late = RunSync(*t, m, in, -1ms);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.status().message().find("deadline passed before the request was sent"),
+            std::string::npos)
+      << late.status().message();
   EXPECT_EQ(t->consecutive_failures(), 1);
 }
 
