@@ -118,7 +118,7 @@ TEST(HttpServer, OversizedBodyGets413AndServerKeepsServing) {
 TEST(HttpServer, MalformedRequestsGet400) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/9.9\r\n\r\n"),
         std::string("POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
         std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n")}) {
