@@ -37,9 +37,9 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   ctx.cost_model = cost_model.get();
   ctx.reward = config.reward;
   ctx.seed = config.seed;
-  ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
-                   CreatePolicy(config.policy,
-                                config.policy_params ? &*config.policy_params : nullptr, ctx));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Policy> policy,
+      CreatePolicy(config.policy, config.policy_params ? &*config.policy_params : nullptr, ctx));
 
   std::vector<BoundTarget> targets;
   for (const TargetBinding& b : config.targets) {

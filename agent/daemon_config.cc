@@ -47,8 +47,8 @@ Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n)
     ASSIGN_OR_RETURN(b.probe_interval_ms,
                      n.GetDoubleIn("probe_interval_ms", 1, 3.6e6, b.probe_interval_ms));
   } else {
-    for (const char* k : {"endpoint", "wire", "failures_to_open", "open_cooldown_ms",
-                          "probe_interval_ms"}) {
+    for (const char* k :
+         {"endpoint", "wire", "failures_to_open", "open_cooldown_ms", "probe_interval_ms"}) {
       if (n.Has(k)) {
         ASSIGN_OR_RETURN(ConfigNode c, n.Child(k));
         return c.Error("only remote targets take '" + std::string(k) + "'");
@@ -62,10 +62,10 @@ Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n)
 
 Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(root.ExpectMap());
-  RETURN_IF_ERROR(root.CheckKeys({"device", "models", "model_dir", "listen", "io_threads",
-                                  "max_request_mb", "policy", "state_file", "save_interval_s",
-                                  "fallback", "defaults", "remote_timeout_ms", "targets", "probes",
-                                  "reward", "seed"}));
+  RETURN_IF_ERROR(
+      root.CheckKeys({"device", "models", "model_dir", "listen", "io_threads", "max_request_mb",
+                      "policy", "state_file", "save_interval_s", "fallback", "defaults",
+                      "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
   DaemonConfig c;
   c.file = root.file();
   ASSIGN_OR_RETURN(c.device, root.GetString("device", c.device));

@@ -29,9 +29,9 @@ struct TargetBinding {
 
 struct DaemonConfig {
   std::string file;
-  std::string device = "sd845";        // a configs/devices name or a profile path
-  std::vector<std::string> models;     // the catalogue: zoo or model_dir names with a profile
-  std::string model_dir;               // TorchScript models (NAME.pt + NAME.yaml)
+  std::string device = "sd845";     // a configs/devices name or a profile path
+  std::vector<std::string> models;  // the catalogue: zoo or model_dir names with a profile
+  std::string model_dir;            // TorchScript models (NAME.pt + NAME.yaml)
   std::string listen = "127.0.0.1:8100";
   int io_threads = 2;
   size_t max_request_bytes = 32u << 20;

@@ -156,9 +156,9 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
         const std::string aside =
             options.state_file + ".corrupt-" + std::to_string(static_cast<long>(::time(nullptr)));
         std::filesystem::rename(options.state_file, aside, ec);
-        e->state_report_ = "learned state " + options.state_file + " not loaded (" +
-                           s.message() + "); set aside as " + aside +
-                           (ec ? " FAILED: " + ec.message() : "") + "; starting afresh";
+        e->state_report_ = "learned state " + options.state_file + " not loaded (" + s.message() +
+                           "); set aside as " + aside + (ec ? " FAILED: " + ec.message() : "") +
+                           "; starting afresh";
       }
     } else {
       e->state_report_ = "no learned state at " + options.state_file + " yet; starting afresh";
@@ -167,17 +167,16 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
   e->policy_->SetTraining(true);  // online: keep exploring a little and learning
 
   MetricsRegistry& r = e->metrics_;
-  e->requests_ = &r.AddCounter("autoscaled_requests_total", "Requests answered, by target and result.",
-                               {"target", "result"});
+  e->requests_ = &r.AddCounter("autoscaled_requests_total",
+                               "Requests answered, by target and result.", {"target", "result"});
   e->decisions_ = &r.AddCounter("autoscaled_decisions_total", "Decisions, by action.", {"action"});
   e->energy_ = &r.AddCounter("autoscaled_energy_millijoules_total",
                              "Device energy spent on requests, by target.", {"target"});
-  e->violations_ =
-      &r.AddCounter("autoscaled_violations_total", "Missed latency bounds or accuracy floors.",
-                    {"kind"});
-  e->fallbacks_ = &r.AddCounter("autoscaled_fallbacks_total",
-                                "Offloads that failed or ran out of time and ran locally.",
-                                {"target"});
+  e->violations_ = &r.AddCounter("autoscaled_violations_total",
+                                 "Missed latency bounds or accuracy floors.", {"kind"});
+  e->fallbacks_ =
+      &r.AddCounter("autoscaled_fallbacks_total",
+                    "Offloads that failed or ran out of time and ran locally.", {"target"});
   e->decide_seconds_ = &r.AddHistogram("autoscaled_decide_seconds",
                                        "Observe and decide time per request (no inference).",
                                        ExponentialBuckets(1e-6, 2, 16));
@@ -378,28 +377,28 @@ void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
   const auto deadline =
       p->start + std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, budget_ms) * 1e3));
   auto on_done = [this, b, p](Result<RemoteResult> r) {
-        const double elapsed = MsSince(p->start);
-        Outcome o;
-        o.latency_ms = static_cast<float>(elapsed);
-        o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(Precision::kFp32));
-        // Radio and waiting energy: the network profile's model for this action under the
-        // observation, with the waiting part stretched to the measured latency.
-        const Outcome predicted = cost_model_->Predict(p->action, p->obs);
-        double energy = predicted.energy_mj;
-        if (elapsed > predicted.latency_ms) {
-          energy += cost_model_->device().idle_power_mw * (elapsed - predicted.latency_ms) * 1e-3;
-        }
-        o.energy_mj = static_cast<float>(energy);
-        if (!r.ok()) {
-          o.failed = true;
-          LearnFrom(*p, o);
-          return Fallback(p, r.status());
-        }
-        LearnFrom(*p, o);
-        InferenceResult result = std::move(r->inference);
-        result.energy_mj = energy;
-        result.energy_source = EnergySource::kModelled;
-        Finish(p, std::move(result), b, false);
+    const double elapsed = MsSince(p->start);
+    Outcome o;
+    o.latency_ms = static_cast<float>(elapsed);
+    o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(Precision::kFp32));
+    // Radio and waiting energy: the network profile's model for this action under the
+    // observation, with the waiting part stretched to the measured latency.
+    const Outcome predicted = cost_model_->Predict(p->action, p->obs);
+    double energy = predicted.energy_mj;
+    if (elapsed > predicted.latency_ms) {
+      energy += cost_model_->device().idle_power_mw * (elapsed - predicted.latency_ms) * 1e-3;
+    }
+    o.energy_mj = static_cast<float>(energy);
+    if (!r.ok()) {
+      o.failed = true;
+      LearnFrom(*p, o);
+      return Fallback(p, r.status());
+    }
+    LearnFrom(*p, o);
+    InferenceResult result = std::move(r->inference);
+    result.energy_mj = energy;
+    result.energy_source = EnergySource::kModelled;
+    Finish(p, std::move(result), b, false);
   };
   // An image that arrived as bytes goes on as bytes (a quarter of the FP32 size).
   if (p->request.input_u8) {
@@ -449,11 +448,13 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
     latency_seconds_->Get({target}).Observe(reply.total_ms * 1e-3);
   }
   const bool late = ok && p->action >= 0 && reply.total_ms > p->obs.latency_bound_ms;
+  // Compared as floats, as the cost model's feasibility check does (a double 0.929 is above
+  // the float 0.929f a request asks for).
   const bool inaccurate =
       ok && p->model >= 0 &&
-      models_[p->model].profile.Accuracy(
+      static_cast<float>(models_[p->model].profile.Accuracy(
           fallback || p->action < 0 ? Precision::kFp32
-                                    : cost_model_->actions().actions[p->action].precision) <
+                                    : cost_model_->actions().actions[p->action].precision)) <
           p->obs.min_accuracy;
   if (late) violations_->Get({"latency"}).Increment();
   if (inaccurate) violations_->Get({"accuracy"}).Increment();
@@ -479,6 +480,14 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
 
 int Engine::PrepareLocal() {
   int prepared = 0;
+  // Remote targets: ask each worker once now whether it serves each model, so that the first
+  // request does not wait for that answer inside its decision.
+  for (size_t b = 0; b < targets_.size(); ++b) {
+    if (!targets_[b].remote) continue;
+    for (size_t m = 0; m < models_.size(); ++m) {
+      TargetUsable(static_cast<int>(b), static_cast<int>(m), Precision::kFp32, 0);
+    }
+  }
   std::vector<uint8_t> done(targets_.size() * models_.size() * kNumPrecisions, 0);
   for (const Action& a : cost_model_->actions().actions) {
     const int b = device_to_bound_[a.target];
@@ -507,7 +516,8 @@ void Engine::SaverLoop() {
     if (shut_down_) break;
     lock.unlock();
     Status s = SaveState();
-    if (!s.ok()) std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
+    if (!s.ok())
+      std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
     lock.lock();
   }
 }

@@ -49,9 +49,9 @@ struct EngineModel {
 
 struct EngineOptions {
   RewardConfig reward;
-  std::string state_file;        // learned state; "" = not persisted
-  double save_interval_s = 60;   // 0 = only at shutdown
-  std::string fallback;          // a local bound target; "" = the first local one
+  std::string state_file;       // learned state; "" = not persisted
+  double save_interval_s = 60;  // 0 = only at shutdown
+  std::string fallback;         // a local bound target; "" = the first local one
   float default_latency_bound_ms = 1000;
   float default_min_accuracy = 0;
   double remote_timeout_ms = 3000;  // deadline of an offload without a latency bound
@@ -77,8 +77,8 @@ class Engine {
   struct Reply {
     Status status;  // not OK: nothing could run it (status says why)
     InferenceResult result;
-    std::string action;  // "cpu_big/fp32/2803MHz"
-    std::string target;  // the bound target that produced the output
+    std::string action;          // "cpu_big/fp32/2803MHz"
+    std::string target;          // the bound target that produced the output
     bool fallback = false;       // a remote attempt failed and a local target answered
     double decide_us = 0;        // observe + decide
     double total_ms = 0;         // from Submit to the reply
@@ -107,8 +107,9 @@ class Engine {
   int ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy, Observation* obs);
 
   // Prepares every local (target, model, precision) the action space can ask for (INT8
-  // calibration, compiled kernels), so that no request pays for it. Returns how many; failures
-  // are not errors (that pair is then tried, and fails, on first use).
+  // calibration, compiled kernels) and asks remote workers which models they serve, so that no
+  // request pays for it. Returns how many local pairs were prepared; failures are not errors
+  // (that pair is then tried, and fails, on first use).
   int PrepareLocal();
 
   // Saves the learned state now (atomically). OK when there is nothing to save.
@@ -168,19 +169,19 @@ class Engine {
 
   // Statistics.
   MetricsRegistry metrics_;
-  CounterFamily* requests_ = nullptr;       // {target, outcome}
-  CounterFamily* decisions_ = nullptr;      // {action}
-  CounterFamily* energy_ = nullptr;         // {target}
-  CounterFamily* violations_ = nullptr;     // {kind}
-  CounterFamily* fallbacks_ = nullptr;      // {target, reason}
+  CounterFamily* requests_ = nullptr;    // {target, outcome}
+  CounterFamily* decisions_ = nullptr;   // {action}
+  CounterFamily* energy_ = nullptr;      // {target}
+  CounterFamily* violations_ = nullptr;  // {kind}
+  CounterFamily* fallbacks_ = nullptr;   // {target, reason}
   HistogramFamily* decide_seconds_ = nullptr;
   HistogramFamily* latency_seconds_ = nullptr;  // {target}
   mutable std::mutex stats_mu_;
-  std::map<std::string, int64_t> decisions_per_target_;  // guarded by stats_mu_
-  std::map<std::string, double> energy_per_target_;      // guarded by stats_mu_
+  std::map<std::string, int64_t> decisions_per_target_;           // guarded by stats_mu_
+  std::map<std::string, double> energy_per_target_;               // guarded by stats_mu_
   int64_t requests_total_ = 0, failed_ = 0, fallback_count_ = 0;  // guarded by stats_mu_
-  int64_t latency_violations_ = 0, accuracy_violations_ = 0;     // guarded by stats_mu_
-  double energy_total_mj_ = 0;                                   // guarded by stats_mu_
+  int64_t latency_violations_ = 0, accuracy_violations_ = 0;      // guarded by stats_mu_
+  double energy_total_mj_ = 0;                                    // guarded by stats_mu_
 };
 
 }  // namespace autoscale

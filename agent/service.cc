@@ -47,8 +47,9 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
     return respond(Json("{\"live\":true}"));
   }
   if (path == "/v2") {
-    return respond(Json("{\"name\":\"autoscaled\",\"version\":\"0.1.0\",\"extensions\":"
-                        "[\"binary_tensor_data\"]}"));
+    return respond(
+        Json("{\"name\":\"autoscaled\",\"version\":\"0.1.0\",\"extensions\":"
+             "[\"binary_tensor_data\"]}"));
   }
   if (path == "/v2/stats" || path == "/stats") return respond(Json(engine_->StatsJson()));
   if (path == "/metrics") {
@@ -87,16 +88,16 @@ void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder
       v = std::stoul(*h, &used);
       if (used != h->size()) throw std::invalid_argument("trailing");
     } catch (...) {
-      return respond(ErrorResponse(400, "Inference-Header-Content-Length '" + *h +
-                                            "' is not a byte count"));
+      return respond(
+          ErrorResponse(400, "Inference-Header-Content-Length '" + *h + "' is not a byte count"));
     }
     header_length = v;
   }
   auto msg = ParseInferRequest(req.body, header_length, limits_);
   if (!msg.ok()) return respond(ErrorResponse(400, msg.status().message()));
   if (msg->inputs.size() != 1) {
-    return respond(ErrorResponse(400, "expected exactly one input tensor, got " +
-                                          std::to_string(msg->inputs.size())));
+    return respond(ErrorResponse(
+        400, "expected exactly one input tensor, got " + std::to_string(msg->inputs.size())));
   }
   const EngineModel& em = engine_->models()[engine_->ModelIndex(model)];
   auto input = ToHostTensor(msg->inputs[0], em.spec.input_shape);

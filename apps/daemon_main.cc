@@ -89,8 +89,8 @@ int Run(int argc, char** argv) {
 
   std::string config_root = std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
   if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) config_root = env;
-  LocalTargetFactory make_local = [](const TargetBinding& b, const DeviceProfile& device)
-      -> Result<std::unique_ptr<Target>> {
+  LocalTargetFactory make_local =
+      [](const TargetBinding& b, const DeviceProfile& device) -> Result<std::unique_ptr<Target>> {
     LocalTargetOptions o;
     o.threads = b.threads;
     o.per_cluster = false;
@@ -125,15 +125,16 @@ int Run(int argc, char** argv) {
   so.threads = config->io_threads;
   so.max_body_bytes = config->max_request_bytes;
   so.server_name = "autoscaled";
-  auto server = HttpServer::Start(
-      so, [&service](HttpRequest&& r, Responder respond) { service.Handle(std::move(r), std::move(respond)); });
+  auto server = HttpServer::Start(so, [&service](HttpRequest&& r, Responder respond) {
+    service.Handle(std::move(r), std::move(respond));
+  });
   if (!server.ok()) {
     std::cerr << "autoscaled: error: " << server.status().message() << "\n";
     return 1;
   }
   std::cerr << "autoscaled: serving on " << (*server)->endpoint().ToString() << " (device "
-            << (*engine)->cost_model().device().name << ", " << config->models.size()
-            << " models, " << config->targets.size() << " targets)" << std::endl;
+            << (*engine)->cost_model().device().name << ", " << config->models.size() << " models, "
+            << config->targets.size() << " targets)" << std::endl;
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -2,11 +2,11 @@
 // autoscale-worker): sends one or more inference requests and prints where each ran.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <cstring>
 
 #include "apps/commands.h"
 #include "core/file_util.h"
@@ -46,8 +46,8 @@ Result<std::vector<int64_t>> InputShape(HttpClient& client, const std::string& m
   req.target = "/v2/models/" + model;
   ASSIGN_OR_RETURN(HttpResponse res, client.Send(req, std::chrono::milliseconds(timeout_ms)));
   if (res.status != 200) {
-    return Status::NotFound("model '" + model + "': server answered " +
-                            std::to_string(res.status) + ": " + res.body);
+    return Status::NotFound("model '" + model + "': server answered " + std::to_string(res.status) +
+                            ": " + res.body);
   }
   try {
     auto j = nlohmann::json::parse(res.body);
@@ -236,7 +236,8 @@ int InferCommand(const std::vector<std::string>& args) {
       const size_t k = std::min<size_t>(static_cast<size_t>(top), idx.size());
       std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
                         [&](size_t a, size_t b) { return v[a] > v[b]; });
-      for (size_t i = 0; i < k; ++i) std::printf("  #%zu  output[%zu] = %.6g\n", i + 1, idx[i], v[idx[i]]);
+      for (size_t i = 0; i < k; ++i)
+        std::printf("  #%zu  output[%zu] = %.6g\n", i + 1, idx[i], v[idx[i]]);
     }
   }
   if (repeat > 1 && !latencies.empty()) {

@@ -42,7 +42,8 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kUsage = R"(usage: daemon_load --server ADDR [options]
 
 Sends concurrent KServe v2 inference requests (binary FP32) to autoscaled or a worker, checks
-every output against a local libtorch FP32 reference, and reports what was lost, wrong or late.
+every output against a local libtorch reference (FP32, or INT8 for INT8 actions), and reports
+what was lost, wrong or late.
 
 options:
   --server ADDR            unix:/PATH or HOST:PORT (required)
@@ -84,20 +85,20 @@ struct Options {
 
 // One request's outcome.
 struct Sample {
-  double ms = 0;             // client-side, from Send to the parsed response
-  int status = 0;            // HTTP status; 0 when lost
-  bool wrong = false;        // 200 but the output (or id) does not match the reference
-  bool unchecked = false;    // answered at a precision with no reference here (FP16)
-  bool fallback = false;     // response parameter fallback = 1
-  double decide_us = -1;     // response parameter decide_us, when present
-  std::string target;        // X-Autoscale-Target
-  std::string action;        // X-Autoscale-Action
+  double ms = 0;           // client-side, from Send to the parsed response
+  int status = 0;          // HTTP status; 0 when lost
+  bool wrong = false;      // 200 but the output (or id) does not match the reference
+  bool unchecked = false;  // answered at a precision with no reference here (FP16)
+  bool fallback = false;   // response parameter fallback = 1
+  double decide_us = -1;   // response parameter decide_us, when present
+  std::string target;      // X-Autoscale-Target
+  std::string action;      // X-Autoscale-Action
 };
 
 struct Reference {
   WireTensor input;  // binary FP32, shape [1, input_shape...]
   std::vector<float> output;
-  float scale = 0;   // max |output|
+  float scale = 0;  // max |output|
 };
 
 // Expected outputs per precision: FP32 computed up front, INT8 on first need.
@@ -156,9 +157,9 @@ class References {
 
   std::shared_ptr<const ModelSpec> spec_;
   std::mutex mu_;
-  std::unique_ptr<CpuTarget> cpu_;                    // guarded by mu_ after Compute
+  std::unique_ptr<CpuTarget> cpu_;  // guarded by mu_ after Compute
   std::vector<Reference> fp32_;
-  std::vector<std::unique_ptr<Reference>> int8_;     // guarded by mu_
+  std::vector<std::unique_ptr<Reference>> int8_;  // guarded by mu_
 };
 
 int Usage(const std::string& why) {
@@ -195,8 +196,7 @@ bool WaitReady(const Endpoint& ep, double seconds) {
 
 class Load {
  public:
-  Load(const Options& o, Endpoint ep, References* refs)
-      : o_(o), ep_(std::move(ep)), refs_(*refs) {}
+  Load(const Options& o, Endpoint ep, References* refs) : o_(o), ep_(std::move(ep)), refs_(*refs) {}
 
   // Runs every client to completion; returns the samples of all of them.
   std::vector<Sample> Run() {
@@ -242,8 +242,8 @@ class Load {
 
       Sample& s = out[i];
       const auto t0 = Clock::now();
-      auto res = (*client)->Send(std::move(req), std::chrono::milliseconds(
-                                                     static_cast<int64_t>(o_.timeout_ms)));
+      auto res = (*client)->Send(std::move(req),
+                                 std::chrono::milliseconds(static_cast<int64_t>(o_.timeout_ms)));
       if (!res.ok()) {
         s.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         Note(id + ": lost: " + res.status().message());
@@ -316,8 +316,7 @@ class Load {
       s->wrong = true;
       const std::string* a = res.Header("x-autoscale-action");
       Note(id + ": output differs from the reference by " + FormatDouble(err) + " (scale " +
-           FormatDouble(ref->scale) + ", target " + s->target + ", action " + (a ? *a : "") +
-           ")");
+           FormatDouble(ref->scale) + ", target " + s->target + ", action " + (a ? *a : "") + ")");
     }
   }
 
@@ -447,9 +446,10 @@ int Run(int argc, char** argv) {
     return 1;
   }
   const double ref_s = std::chrono::duration<double>(Clock::now() - r0).count();
-  std::printf("daemon_load: %s at %s: %d clients x %d requests, %zu distinct inputs "
-              "(references in %.1f s)\n",
-              o.model.c_str(), ep->ToString().c_str(), o.clients, o.requests, refs.size(), ref_s);
+  std::printf(
+      "daemon_load: %s at %s: %d clients x %d requests, %zu distinct inputs "
+      "(references in %.1f s)\n",
+      o.model.c_str(), ep->ToString().c_str(), o.clients, o.requests, refs.size(), ref_s);
   std::fflush(stdout);
 
   Load load(o, *ep, &refs);
@@ -484,9 +484,10 @@ int Run(int argc, char** argv) {
   for (const auto& [t, n] : targets) {
     per_target += (per_target.empty() ? "" : " ") + t + "=" + std::to_string(n);
   }
-  std::printf("sent %lld  answered %lld  lost %lld  http_errors %lld  wrong %lld  unchecked %lld"
-              "  fallbacks %lld\n",
-              total, answered, lost, http_errors, wrong, unchecked, fallbacks);
+  std::printf(
+      "sent %lld  answered %lld  lost %lld  http_errors %lld  wrong %lld  unchecked %lld"
+      "  fallbacks %lld\n",
+      total, answered, lost, http_errors, wrong, unchecked, fallbacks);
   std::printf("targets: %s\n", per_target.c_str());
   std::printf("actions:");
   for (const auto& [a, n] : actions) std::printf(" %s=%lld", a.c_str(), n);
@@ -497,12 +498,13 @@ int Run(int argc, char** argv) {
   std::printf("decide_us: p50 %.1f  p99 %.1f  (%zu responses)\n", Quantile(decide, 0.5),
               Quantile(decide, 0.99), decide.size());
   PrintServerStats(*ep);
-  std::printf("RESULT sent=%lld answered=%lld lost=%lld http_errors=%lld wrong=%lld "
-              "unchecked=%lld fallbacks=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rps=%.1f "
-              "decide_p50_us=%.1f decide_p99_us=%.1f %s\n",
-              total, answered, lost, http_errors, wrong, unchecked, fallbacks, Quantile(ms, 0.5),
-              Quantile(ms, 0.99), ms.empty() ? 0.0 : ms.back(), answered / wall_s,
-              Quantile(decide, 0.5), Quantile(decide, 0.99), per_target.c_str());
+  std::printf(
+      "RESULT sent=%lld answered=%lld lost=%lld http_errors=%lld wrong=%lld "
+      "unchecked=%lld fallbacks=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f rps=%.1f "
+      "decide_p50_us=%.1f decide_p99_us=%.1f %s\n",
+      total, answered, lost, http_errors, wrong, unchecked, fallbacks, Quantile(ms, 0.5),
+      Quantile(ms, 0.99), ms.empty() ? 0.0 : ms.back(), answered / wall_s, Quantile(decide, 0.5),
+      Quantile(decide, 0.99), per_target.c_str());
   return lost == 0 && http_errors == 0 && wrong == 0 ? 0 : 1;
 }
 

@@ -30,15 +30,15 @@ void BM_ObserveAndDecide(benchmark::State& state) {
   });
   if (!worker.ok()) return state.SkipWithError(worker.status().message().c_str());
 
-  auto config = LoadDaemonConfig(std::string(AUTOSCALE_SOURCE_DIR) +
-                                 "/configs/daemon/loopback.yaml");
+  auto config =
+      LoadDaemonConfig(std::string(AUTOSCALE_SOURCE_DIR) + "/configs/daemon/loopback.yaml");
   if (!config.ok()) return state.SkipWithError(config.status().message().c_str());
   config->state_file.clear();
   for (auto& t : config->targets) {
     if (t.backend == "remote") t.endpoint = (*worker)->endpoint().ToString();
   }
-  LocalTargetFactory make_local = [](const TargetBinding& b, const DeviceProfile& device)
-      -> Result<std::unique_ptr<Target>> {
+  LocalTargetFactory make_local =
+      [](const TargetBinding& b, const DeviceProfile& device) -> Result<std::unique_ptr<Target>> {
     if (b.backend == "dsp") {
       DspOptions o;
       o.device = device;
@@ -48,8 +48,7 @@ void BM_ObserveAndDecide(benchmark::State& state) {
     o.threads = b.threads;
     return std::unique_ptr<Target>(CpuTarget::Create(o));
   };
-  auto engine =
-      BuildEngine(*config, std::string(AUTOSCALE_SOURCE_DIR) + "/configs", make_local);
+  auto engine = BuildEngine(*config, std::string(AUTOSCALE_SOURCE_DIR) + "/configs", make_local);
   if (!engine.ok()) return state.SkipWithError(engine.status().message().c_str());
   Engine& e = **engine;
   const int models = static_cast<int>(e.models().size());
@@ -74,7 +73,9 @@ void BM_ObserveAndDecide(benchmark::State& state) {
     ++i;
   }
   std::sort(us.begin(), us.end());
-  auto q = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
+  auto q = [&](double p) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))];
+  };
   if (!us.empty()) {
     state.counters["p50_us"] = q(0.50);
     state.counters["p99_us"] = q(0.99);

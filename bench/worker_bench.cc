@@ -7,7 +7,7 @@
 //
 //   worker_bench [--clients 16] [--seconds 10] [--requests M] [--model mobilenet_v2]
 //                [--threads 1,2] [--max-batch-size 8] [--max-queue-delay-us 2000]
-//                [--io-threads 2] [--rounds 3] [--endpoint HOST:PORT]
+//                [--io-threads 2] [--rounds 3] [--host-cache-mb 1024] [--endpoint HOST:PORT]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -42,6 +42,8 @@ options:
   --rounds R                split each configuration's seconds into R rounds, alternating
                             batching off and on, so that drift on a shared machine hits both
                             alike (default: 3)
+  --host-cache-mb MB        the workers' cache of freed libtorch CPU buffers, 0 = off
+                            (default: 1024; see WorkerOptions::host_cache_bytes)
   --endpoint ADDR           measure an external worker as configured instead
   -h, --help                show this text
 )";
@@ -56,6 +58,7 @@ struct Config {
   long long delay_us = 2000;
   int io_threads = 2;
   int rounds = 3;
+  long long host_cache_mb = 1024;
   std::string endpoint;
 };
 
@@ -182,6 +185,7 @@ Result<std::unique_ptr<Setup>> InProcess(const Config& c, int threads, bool batc
   wo.max_batch_size = batching ? c.max_batch : 1;
   wo.max_queue_delay_us = batching ? c.delay_us : 0;
   wo.max_queue = 4 * c.clients;
+  wo.host_cache_bytes = static_cast<size_t>(c.host_cache_mb) << 20;
   ASSIGN_OR_RETURN(s->worker, Worker::Create(wo));
   HttpServerOptions so;
   so.listen = "127.0.0.1:0";
@@ -239,6 +243,8 @@ int Run(int argc, char** argv) {
       c.delay_us = number(0);
     } else if (a == "--io-threads") {
       c.io_threads = static_cast<int>(number(1));
+    } else if (a == "--host-cache-mb") {
+      c.host_cache_mb = number(0);
     } else if (a == "--rounds") {
       c.rounds = static_cast<int>(number(1));
     } else if (a == "--endpoint") {

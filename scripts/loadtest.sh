@@ -24,7 +24,7 @@
 # Prints a summary; exits 1 when any check fails, 2 when a binary is missing.
 #
 # Usage: scripts/loadtest.sh      (env: BUILD, CLIENTS=64, MODEL=kws_lstm, REQUESTS=200,
-#                                  IMAGE_MODEL=mobilenet_v2, IMAGE_REQUESTS=3, FAULT_REQUESTS=30,
+#                                  IMAGE_MODEL=mobilenet_v2, IMAGE_REQUESTS=10, FAULT_REQUESTS=30,
 #                                  KEEP=1 keeps the temp folder with the logs)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +33,7 @@ clients="${CLIENTS:-64}"
 model="${MODEL:-kws_lstm}"
 requests="${REQUESTS:-200}"
 image_model="${IMAGE_MODEL:-mobilenet_v2}"
-image_requests="${IMAGE_REQUESTS:-3}"
+image_requests="${IMAGE_REQUESTS:-10}"
 fault_requests="${FAULT_REQUESTS:-30}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
@@ -73,9 +73,9 @@ trap cleanup EXIT
 
 failures=0
 summary=()
-pass() { summary+=("PASS  $1"); }
+pass() { summary+=("PASS  $*"); }
 fail() {
-  summary+=("FAIL  $1")
+  summary+=("FAIL  $*")
   failures=$((failures + 1))
 }
 start_s=$SECONDS
@@ -201,8 +201,8 @@ run_load b_worker_killed "$model" --requests "$fault_requests" --kill-pid "$work
   --kill-after "$kill_after"
 wait "$worker_pid" 2> /dev/null || true
 if [[ $load_rc -eq 0 ]] && ! kill -0 "$worker_pid" 2> /dev/null; then
-  pass "b) worker killed after $kill_after responses: lost $(field lost), wrong $(field wrong)," \
-    "fallbacks $(field fallbacks)"
+  pass "b) worker killed after $kill_after responses: lost $(field lost)," \
+    "wrong $(field wrong), fallbacks $(field fallbacks)"
 else
   fail "b) worker killed: exit $load_rc, ${result:-no RESULT line}"
 fi

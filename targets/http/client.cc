@@ -265,6 +265,8 @@ void Op::Read() {
   buffer.clear();
   parser.emplace();
   parser->body_limit(impl->options.max_response_bytes);
+  // Beast reads at most the buffer's free capacity (>= 512 bytes) at a time: give it room.
+  if (buffer.capacity() < (64u << 10)) buffer.reserve(64u << 10);
   parser->header_limit(kMaxResponseHeaderBytes);
   if (req.method() == http::verb::head) parser->skip(true);
   // The header first, on its own: Beast 1.74 skips the body limit when a whole message is

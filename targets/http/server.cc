@@ -98,7 +98,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   using Stream = beast::basic_stream<Protocol>;
   Session(typename Protocol::socket socket, std::shared_ptr<HttpServer::Impl> server,
           std::string peer)
-      : stream_(std::move(socket)), server_(std::move(server)), peer_(std::move(peer)) {}
+      : stream_(std::move(socket)), server_(std::move(server)), peer_(std::move(peer)) {
+    // Beast reads at most the buffer's free capacity (at least 512 bytes) per call: without room
+    // a 600 KB tensor body arrives in ~1 KB reads. 64 KB per read takes it in ten.
+    buffer_.reserve(64 * 1024);
+  }
   ~Session() override { server_->Unregister(this); }
 
   void Start() {

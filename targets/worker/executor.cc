@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -104,8 +105,9 @@ class TorchExecutor final : public Executor {
   bool batchable_ = true;
 };
 
-// Exact-size free lists: inference allocates the same sizes pass after pass. The context of
-// each DataPtr is its data pointer (as c10's raw_allocate expects), its size looked up in live_.
+// Best-fit free blocks: a request takes the smallest cached block that holds it and is at most
+// twice its size, so passes of different batch sizes share blocks. The context of each DataPtr
+// is its data pointer (as c10's raw_allocate expects); its capacity is looked up in live_.
 class CachingCpuAllocator final : public at::Allocator {
  public:
   static constexpr size_t kMinCached = 256 << 10;  // smaller ones are cheap in glibc
@@ -117,19 +119,21 @@ class CachingCpuAllocator final : public at::Allocator {
   at::DataPtr allocate(size_t n) const override {
     if (n < kMinCached) return base_->allocate(n);
     void* p = nullptr;
+    size_t capacity = n;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(n);
-      if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        cached_ -= n;
+      auto it = free_.lower_bound(n);
+      if (it != free_.end() && it->first <= 2 * n) {
+        capacity = it->first;
+        p = it->second;
+        free_.erase(it);
+        cached_ -= capacity;
       }
     }
     if (p == nullptr && posix_memalign(&p, kAlignment, n) != 0) throw std::bad_alloc();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      live_[p] = n;
+      live_[p] = capacity;
     }
     return at::DataPtr(p, p, &Release, at::Device(at::DeviceType::CPU));
   }
@@ -147,23 +151,33 @@ class CachingCpuAllocator final : public at::Allocator {
   static void Release(void* p) { instance.load()->Put(p); }
 
   void Put(void* p) const {
-    size_t n = 0;
+    std::vector<void*> evicted;
+    bool ours = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = live_.find(p);
       if (it != live_.end()) {
-        n = it->second;
+        ours = true;
+        const size_t capacity = it->second;
         live_.erase(it);
-        if (cached_ + n <= max_cached_) {
-          free_[n].push_back(p);
-          cached_ += n;
-          return;
+        if (capacity <= max_cached_) {
+          // Over the cap: the smallest blocks go first (the big ones are the costly ones).
+          while (cached_ + capacity > max_cached_ && !free_.empty()) {
+            cached_ -= free_.begin()->first;
+            evicted.push_back(free_.begin()->second);
+            free_.erase(free_.begin());
+          }
+          free_.emplace(capacity, p);
+          cached_ += capacity;
+          p = nullptr;
         }
       }
     }
-    if (n > 0) {
+    for (void* e : evicted) std::free(e);
+    if (p == nullptr) return;
+    if (ours) {
       std::free(p);
-    } else if (p != nullptr) {
+    } else {
       base_->raw_deleter()(p);  // a small block from base_, freed through raw_deallocate
     }
   }
@@ -171,9 +185,9 @@ class CachingCpuAllocator final : public at::Allocator {
   at::Allocator* const base_;
   const size_t max_cached_;
   mutable std::mutex mu_;
-  mutable std::unordered_map<size_t, std::vector<void*>> free_;  // guarded by mu_
-  mutable std::unordered_map<void*, size_t> live_;               // guarded by mu_
-  mutable size_t cached_ = 0;                                    // guarded by mu_
+  mutable std::multimap<size_t, void*> free_;       // capacity -> block; guarded by mu_
+  mutable std::unordered_map<void*, size_t> live_;  // block -> capacity; guarded by mu_
+  mutable size_t cached_ = 0;                       // guarded by mu_
 };
 
 std::atomic<CachingCpuAllocator*> CachingCpuAllocator::instance{nullptr};

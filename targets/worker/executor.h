@@ -27,8 +27,9 @@ int EffectiveThreads(int threads);
 // does nothing. Process-wide.
 void SetBlasThreads(int threads);
 
-// Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse, up to
-// `max_cached_bytes` in all, instead of handing them back to the C library. A forward pass frees
+// Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse (best fit, a
+// block serves requests down to half its size), up to `max_cached_bytes` in all (the smallest
+// go first beyond that), instead of handing them back to the C library. A forward pass frees
 // and re-allocates the same activation sizes every time; glibc serves buffers of tens of MB (a
 // batch of 8 at 224x224) with fresh mmaps from a batcher thread's arena, and faulting their pages
 // in again costs more than the convolutions on a virtual machine (1.4 M page faults for 30

@@ -3,12 +3,13 @@
 // file set aside). Local targets here are a small deterministic CPU computation (the real
 // backends are covered in tests/e2e with the daemon binary); remote targets are real
 // RemoteTargets talking to an HttpServer with a KServe v2 handler.
+#include "agent/engine.h"
+
 #include <filesystem>
 #include <future>
 #include <thread>
 
 #include "agent/daemon.h"
-#include "agent/engine.h"
 #include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "policies/q_learning.h"

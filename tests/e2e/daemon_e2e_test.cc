@@ -9,6 +9,7 @@
 // tests/CMakeLists.txt, which defines AUTOSCALE_DAEMON_BINARY and AUTOSCALE_WORKER_BINARY.
 #if defined(AUTOSCALE_DAEMON_BINARY) && defined(AUTOSCALE_WORKER_BINARY)
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -19,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -279,14 +279,23 @@ class DaemonE2eTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     state_file_ = dir_ + "/state.qtable";
+    // Socket paths are limited to 107 bytes: keep this one short whatever the build folder.
+    socket_ = (std::filesystem::temp_directory_path() /
+               ("autoscaled_e2e_" + std::to_string(::getpid()) + ".sock"))
+                  .string();
+  }
+  void TearDown() override {
+    daemon_.reset();  // SIGKILL if still running; a killed daemon leaves its socket file
+    std::error_code ec;
+    std::filesystem::remove(socket_, ec);
   }
 
   // Starts autoscale-worker on a free loopback port (1 MiB request cap, no batching).
   void StartWorker() {
     worker_ = std::make_unique<Child>(
         std::vector<std::string>{AUTOSCALE_WORKER_BINARY, "--listen", "127.0.0.1:0",
-                                 "--max-request-mb", "1", "--max-batch-size", "1", "--threads",
-                                 "1", "--device", "cpu", "--models", kModel},
+                                 "--max-request-mb", "1", "--max-batch-size", "1", "--threads", "1",
+                                 "--device", "cpu", "--models", kModel},
         dir_ + "/worker.log");
     ASSERT_TRUE(worker_->WaitForLog("serving on ", milliseconds(30000))) << worker_->Log();
     const std::string log = worker_->Log();
@@ -302,25 +311,18 @@ class DaemonE2eTest : public ::testing::Test {
   // Writes the daemon's config: cpu_big (libtorch, 1 thread) and the worker as `cloud`, with
   // q_learning (the default) or another policy.
   void WriteConfig(const std::string& policy = "{name: q_learning}") {
-    const std::string cloud = worker_ ? worker_ep_.ToString() : "127.0.0.1:9";
-    testing::WriteFile(dir_ + "/daemon.yaml",
-                       "device: sd845\n"
-                       "models: [" + std::string(kModel) + "]\n"
-                       "listen: unix:" + dir_ + "/d.sock\n"
-                       "io_threads: 2\n"
-                       "max_request_mb: 1\n"
-                       "policy: " + policy + "\n"
-                       "state_file: " + state_file_ + "\n"
-                       "save_interval_s: 0\n"
-                       "fallback: cpu_big\n"
-                       "defaults: {latency_bound_ms: 2000, min_accuracy: 0}\n"
-                       "remote_timeout_ms: 3000\n"
-                       "targets:\n"
-                       "  cpu_big: {backend: cpu, threads: 1}\n"
-                       "  cloud: {backend: remote, endpoint: " + cloud +
-                       ", wire: binary, failures_to_open: 2, open_cooldown_ms: 500, "
-                       "probe_interval_ms: 200}\n"
-                       "probes: {interval_ms: 100, assumed_wifi_rssi_dbm: -50}\n");
+    const std::string cloud = worker_ep_.ToString();
+    std::string yaml = "device: sd845\nmodels: [" + std::string(kModel) + "]\n";
+    yaml += "listen: unix:" + socket_ + "\nio_threads: 2\nmax_request_mb: 1\n";
+    yaml += "policy: " + policy + "\n";
+    yaml += "state_file: " + state_file_ + "\nsave_interval_s: 0\n";
+    yaml += "fallback: cpu_big\ndefaults: {latency_bound_ms: 2000, min_accuracy: 0}\n";
+    yaml += "remote_timeout_ms: 3000\n";
+    yaml += "targets:\n  cpu_big: {backend: cpu, threads: 1}\n";
+    yaml += "  cloud: {backend: remote, endpoint: " + cloud + ", wire: binary, ";
+    yaml += "failures_to_open: 2, open_cooldown_ms: 500, probe_interval_ms: 200}\n";
+    yaml += "probes: {interval_ms: 100, assumed_wifi_rssi_dbm: -50}\n";
+    testing::WriteFile(dir_ + "/daemon.yaml", yaml);
   }
 
   // Starts autoscaled on a Unix socket and waits until it answers /v2/health/ready.
@@ -329,7 +331,7 @@ class DaemonE2eTest : public ::testing::Test {
         std::vector<std::string>{AUTOSCALE_DAEMON_BINARY, "--config", dir_ + "/daemon.yaml"},
         dir_ + "/daemon" + std::to_string(run) + ".log");
     ASSERT_TRUE(daemon_->WaitForLog("serving on ", milliseconds(30000))) << daemon_->Log();
-    auto ep = Endpoint::Parse("unix:" + dir_ + "/d.sock");
+    auto ep = Endpoint::Parse("unix:" + socket_);
     ASSERT_TRUE(ep.ok());
     daemon_ep_ = *ep;
     auto c = HttpClient::Create(daemon_ep_);
@@ -351,12 +353,12 @@ class DaemonE2eTest : public ::testing::Test {
   }
 
   void StartBoth() {
-    StartWorker();
+    ASSERT_NO_FATAL_FAILURE(StartWorker());
     WriteConfig();
-    StartDaemon(1);
+    ASSERT_NO_FATAL_FAILURE(StartDaemon(1));
   }
 
-  std::string dir_, state_file_;
+  std::string dir_, state_file_, socket_;
   std::unique_ptr<Child> worker_, daemon_;
   Endpoint worker_ep_, daemon_ep_;
   std::unique_ptr<HttpClient> worker_client_, daemon_client_;
@@ -385,8 +387,8 @@ TEST_F(DaemonE2eTest, TruncatedBodyClosesTheConnectionAndBothServersGoOn) {
   const std::string head = std::string("POST /v2/models/") + kModel +
                            "/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            "Content-Length: 100000\r\n\r\n{\"inputs\": [";
-  for (auto [ep, c] : {std::pair{daemon_ep_, daemon_client_.get()},
-                       std::pair{worker_ep_, worker_client_.get()}}) {
+  for (auto [ep, c] :
+       {std::pair{daemon_ep_, daemon_client_.get()}, std::pair{worker_ep_, worker_client_.get()}}) {
     const std::string raw = RawExchange(ep, head, /*close_write=*/true);
     // Nobody is left to answer a request whose sender hung up: closed, or at most a 400.
     EXPECT_TRUE(raw.empty() || StatusOf(raw) == 400) << ep.ToString() << ": " << raw;
@@ -400,9 +402,10 @@ TEST_F(DaemonE2eTest, OversizedBodyGets413AndBothServersGoOn) {
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   const std::string head = std::string("POST /v2/models/") + kModel +
                            "/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           "Content-Length: " + std::to_string(2 << 20) + "\r\n\r\n";
-  for (auto [ep, c] : {std::pair{daemon_ep_, daemon_client_.get()},
-                       std::pair{worker_ep_, worker_client_.get()}}) {
+                           "Content-Length: " +
+                           std::to_string(2 << 20) + "\r\n\r\n";
+  for (auto [ep, c] :
+       {std::pair{daemon_ep_, daemon_client_.get()}, std::pair{worker_ep_, worker_client_.get()}}) {
     // The cap (1 MiB) is checked on the header: the answer comes before any body byte.
     const std::string raw = RawExchange(ep, head + std::string(64 << 10, ' '), false);
     EXPECT_EQ(StatusOf(raw), 413) << ep.ToString() << ": " << raw.substr(0, 300);
