@@ -1,6 +1,7 @@
 // BuildEngine: configuration -> cost model, policy, bound targets, probes, engine.
 #include "agent/daemon.h"
 
+#include "core/strings.h"
 #include "targets/model_store.h"
 
 namespace autoscale {
@@ -45,10 +46,11 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   for (const TargetBinding& b : config.targets) {
     const int d = device->FindTarget(b.name);
     if (d < 0) {
-      std::string names;
-      for (const auto& t : device->targets) names += (names.empty() ? "" : ", ") + t.name;
+      std::vector<std::string> names;
+      for (const auto& t : device->targets) names.push_back(t.name);
       return Status::InvalidArgument(where + ": targets." + b.name + ": device '" + device->name +
-                                     "' has no such target (its targets: " + names + ")");
+                                     "' has no such target (its targets: " + JoinNames(names) +
+                                     ")");
     }
     BoundTarget bt;
     bt.name = b.name;

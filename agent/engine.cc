@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/file_util.h"
+#include "core/strings.h"
 
 namespace autoscale {
 
@@ -111,8 +112,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
     if (d < 0) {
       std::vector<std::string> names;
       for (const auto& dt : device.targets) names.push_back(dt.name);
-      std::string list;
-      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      const std::string list = JoinNames(names);
       return Status::InvalidArgument("target '" + t.name + "' is not a target of device '" +
                                      device.name + "' (its targets: " + list + ")");
     }
@@ -143,7 +143,13 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
     return Status::InvalidArgument("fallback target '" + options.fallback +
                                    "' is not an available local target of the daemon");
   }
-  e->support_.assign(e->targets_.size() * e->models_.size() * kNumPrecisions, 0);
+  if (e->fallback_ >= 0) {
+    e->fallback_action_ =
+        e->cost_model_->actions().Find(e->targets_[e->fallback_].name, Precision::kFp32, 0);
+  }
+  const size_t support_size = e->targets_.size() * e->models_.size() * kNumPrecisions;
+  e->support_ = std::make_unique<std::atomic<uint8_t>[]>(support_size);
+  for (size_t i = 0; i < support_size; ++i) e->support_[i].store(0, std::memory_order_relaxed);
 
   // Learned state: load it, or set a broken file aside (never delete it, never half-load it).
   if (!options.state_file.empty()) {
@@ -207,17 +213,15 @@ bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
   }
   const size_t i = (static_cast<size_t>(b) * models_.size() + model) * kNumPrecisions +
                    static_cast<int>(precision);
-  {
-    std::lock_guard<std::mutex> lock(support_mu_);
-    if (support_[i] != 0) return support_[i] == 1;
+  if (const uint8_t known = support_[i].load(std::memory_order_relaxed); known != 0) {
+    return known == 1;
   }
   // First time for this (target, model, precision): ask the backend once (a remote target asks
   // its worker, so this is not on the hot path after the first request).
   const bool ok = t.remote ? t.remote->Supports(models_[model].spec, precision).ok()
                            : t.local->Supports(models_[model].spec, precision).ok();
-  std::lock_guard<std::mutex> lock(support_mu_);
   // A remote "no" may be a transient failure: only remember a yes.
-  if (ok || !t.remote) support_[i] = ok ? 1 : 2;
+  if (ok || !t.remote) support_[i].store(ok ? 1 : 2, std::memory_order_relaxed);
   return ok;
 }
 
@@ -297,11 +301,11 @@ void Engine::Submit(Request request, Done done) {
   outstanding_.fetch_add(1);
   p->model = ModelIndex(p->request.model);
   if (p->model < 0) {
-    std::string names;
-    for (const auto& m : models_) names += (names.empty() ? "" : ", ") + m.spec.name;
+    std::vector<std::string> names;
+    for (const auto& m : models_) names.push_back(m.spec.name);
     return Finish(p,
                   Status::NotFound("model '" + p->request.model +
-                                   "' is not in the daemon's catalogue (" + names + ")"),
+                                   "' is not in the daemon's catalogue (" + JoinNames(names) + ")"),
                   -1, false);
   }
   if (Status s = CheckInput(models_[p->model].spec, p->request.input); !s.ok()) {
@@ -366,11 +370,8 @@ void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
   // is expected to need (never less than half the bound).
   double budget_ms = options_.remote_timeout_ms;
   if (std::isfinite(p->obs.latency_bound_ms)) {
-    double reserve = 0;
-    if (fallback_ >= 0) {
-      const int fa = cost_model_->actions().Find(targets_[fallback_].name, Precision::kFp32, 0);
-      if (fa >= 0) reserve = cost_model_->Predict(fa, p->obs).latency_ms;
-    }
+    const double reserve =
+        fallback_action_ >= 0 ? cost_model_->Predict(fallback_action_, p->obs).latency_ms : 0.0;
     budget_ms = std::max(0.5 * p->obs.latency_bound_ms, p->obs.latency_bound_ms - reserve);
     budget_ms = std::min(budget_ms - MsSince(p->start), options_.remote_timeout_ms);
   }

@@ -150,13 +150,14 @@ class Engine {
   std::vector<int> device_to_bound_;  // device target index -> index into targets_, or -1
   std::vector<std::unique_ptr<Executor>> executors_;  // per bound target (null for remote)
   int fallback_ = -1;                                 // index into targets_
+  int fallback_action_ = -1;  // its FP32 level-0 action: what an offload's deadline reserves for
   std::unique_ptr<SystemProbe> probe_;
   EngineOptions options_;
   std::string state_report_;
 
-  // Supports() answers per (bound target, model, precision): 0 unknown, 1 yes, 2 no.
-  std::mutex support_mu_;
-  std::vector<uint8_t> support_;
+  // Supports() answers per (bound target, model, precision): 0 unknown, 1 yes, 2 no. Read on
+  // every decision, so lock-free; two threads asking at once both ask the backend, harmlessly.
+  std::unique_ptr<std::atomic<uint8_t>[]> support_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> outstanding_{0};

@@ -14,19 +14,6 @@ HttpResponse Json(std::string body, int status = 200) {
   return r;
 }
 
-int HttpStatusFor(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 std::string ModelMetadata(const EngineModel& m) {
   std::string shape = "[-1";
   for (int64_t d : m.spec.input_shape) shape += "," + std::to_string(d);
@@ -80,20 +67,9 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
 }
 
 void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder respond) {
-  std::optional<size_t> header_length;
-  if (const std::string* h = req.Header("inference-header-content-length")) {
-    size_t v = 0;
-    try {
-      size_t used = 0;
-      v = std::stoul(*h, &used);
-      if (used != h->size()) throw std::invalid_argument("trailing");
-    } catch (...) {
-      return respond(
-          ErrorResponse(400, "Inference-Header-Content-Length '" + *h + "' is not a byte count"));
-    }
-    header_length = v;
-  }
-  auto msg = ParseInferRequest(req.body, header_length, limits_);
+  auto header_length = InferenceHeaderLength(req);
+  if (!header_length.ok()) return respond(ErrorResponse(400, header_length.status().message()));
+  auto msg = ParseInferRequest(req.body, *header_length, limits_);
   if (!msg.ok()) return respond(ErrorResponse(400, msg.status().message()));
   if (msg->inputs.size() != 1) {
     return respond(ErrorResponse(

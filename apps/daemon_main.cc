@@ -1,7 +1,6 @@
 // autoscaled: the on-device daemon (DESIGN.md). Applications send KServe v2 inference requests
 // to a Unix socket or loopback; each is observed, decided, run locally or offloaded, measured
 // and learned from; the learned table survives restarts.
-#include <signal.h>
 
 #include <cstring>
 #include <iostream>
@@ -11,6 +10,7 @@
 #include "agent/daemon.h"
 #include "agent/service.h"
 #include "apps/local_targets.h"
+#include "apps/signals.h"
 #include "core/strings.h"
 #include "targets/http/http.h"
 
@@ -71,13 +71,8 @@ int Run(int argc, char** argv) {
   }
   if (config_path.empty()) return Usage("--config FILE is required");
 
-  // Signals are taken by sigwait below; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Signals are taken by WaitForSignal below; block them before any thread starts.
+  const sigset_t signals = BlockTerminationSignals();
 
   auto config = LoadDaemonConfig(config_path);
   if (!config.ok()) {
@@ -136,8 +131,7 @@ int Run(int argc, char** argv) {
             << (*engine)->cost_model().device().name << ", " << config->models.size() << " models, "
             << config->targets.size() << " targets)" << std::endl;
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForSignal(signals);
   std::cerr << "autoscaled: " << strsignal(sig) << ": draining" << std::endl;
   (*server)->Stop(std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000)));
   (*engine)->Shutdown();  // finishes what is left and saves the learned state

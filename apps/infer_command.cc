@@ -209,12 +209,9 @@ int InferCommand(const std::vector<std::string>& args) {
       ++errors;
       continue;
     }
-    std::optional<size_t> hl;
-    if (const std::string* h = res->Header("inference-header-content-length")) {
-      long long v = 0;
-      if (ParseInt64(*h, &v) && v >= 0) hl = static_cast<size_t>(v);
-    }
-    auto out = ParseInferResponse(res->body, hl);
+    auto hl = InferenceHeaderLength(*res);
+    if (!hl.ok()) return Fail(hl.status());
+    auto out = ParseInferResponse(res->body, *hl);
     if (!out.ok()) return Fail(out.status());
     latencies.push_back(res->elapsed_ms);
     const std::string* target = res->Header("x-autoscale-target");

@@ -1,13 +1,13 @@
 // autoscale-worker: the cloud worker (DESIGN.md). Serves zoo and TorchScript models over the
 // KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensors) with dynamic batching,
 // on CUDA when the libtorch it was built with has a usable device, else on the CPU.
-#include <signal.h>
 
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "apps/signals.h"
 #include "core/strings.h"
 #include "targets/http/http.h"
 #include "targets/worker/worker.h"
@@ -112,13 +112,8 @@ int Run(int argc, char** argv) {
     }
   }
 
-  // Signals are taken by sigwait below; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Signals are taken by WaitForSignal below; block them before any thread starts.
+  const sigset_t signals = BlockTerminationSignals();
 
   auto worker = Worker::Create(wo);
   if (!worker.ok()) {
@@ -135,8 +130,7 @@ int Run(int argc, char** argv) {
             << (*worker)->device() << ", " << threads << (threads == 1 ? " thread" : " threads")
             << ")" << std::endl;
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForSignal(signals);
   std::cerr << "autoscale-worker: " << strsignal(sig) << ": draining" << std::endl;
   (*worker)->Shutdown();  // new infer requests get 503; queued ones are answered
   (*server)->Stop(std::chrono::seconds(10));

@@ -267,12 +267,8 @@ class Load {
   }
 
   void Check(const HttpResponse& res, size_t ref_index, const std::string& id, Sample* s) {
-    std::optional<size_t> hl;
-    if (const std::string* h = res.Header("inference-header-content-length")) {
-      long long v = 0;
-      if (ParseInt64(*h, &v) && v >= 0) hl = static_cast<size_t>(v);
-    }
-    auto msg = ParseInferResponse(res.body, hl);
+    auto hl = InferenceHeaderLength(res);
+    auto msg = hl.ok() ? ParseInferResponse(res.body, *hl) : Result<InferResponseMsg>(hl.status());
     if (!msg.ok()) {
       s->wrong = true;
       return Note(id + ": unparsable response: " + msg.status().message());

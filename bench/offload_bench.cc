@@ -171,11 +171,9 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
                               : res.status().message().c_str());
       return false;
     }
-    std::optional<size_t> rhl;
-    if (const std::string* h = res->Header("inference-header-content-length")) {
-      rhl = std::stoul(*h);
-    }
-    auto out = ParseInferResponse(res->body, rhl);
+    auto rhl = InferenceHeaderLength(*res);
+    auto out =
+        rhl.ok() ? ParseInferResponse(res->body, *rhl) : Result<InferResponseMsg>(rhl.status());
     const auto t1 = Clock::now();
     if (!out.ok() || out->outputs.empty() || out->outputs[0].fp32.size() != 1000) {
       state.SkipWithError("bad response");

@@ -101,11 +101,8 @@ void Drive(HttpClient& client, const HttpRequest& request, const Config& c, doub
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         Result<InferResponseMsg> msg = Status::Internal("no response");
         if (r.ok() && r->status == 200) {
-          std::optional<size_t> hl;
-          if (const std::string* h = r->Header("inference-header-content-length")) {
-            hl = std::stoul(*h);
-          }
-          msg = ParseInferResponse(r->body, hl);
+          auto hl = InferenceHeaderLength(*r);
+          msg = hl.ok() ? ParseInferResponse(r->body, *hl) : Result<InferResponseMsg>(hl.status());
         }
         if (!msg.ok()) {
           ++mine.failed;

@@ -30,6 +30,8 @@ std::string_view Trim(std::string_view s);
 
 // Strict full-field numeric parses; false on any trailing junk, empty input or overflow.
 bool ParseDouble(std::string_view s, double* out);
+// ASCII lower case (HTTP header names, keys); other bytes unchanged.
+std::string AsciiLower(std::string_view s);
 bool ParseInt64(std::string_view s, long long* out);
 
 }  // namespace autoscale

@@ -24,6 +24,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "core/strings.h"
 #include "targets/http/http.h"
 
 namespace autoscale {
@@ -41,11 +42,6 @@ constexpr uint32_t kMaxResponseHeaderBytes = 64u << 10;
 
 double MsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // "connection refused" rather than "Connection refused"; end-of-stream errors in words.
@@ -299,7 +295,8 @@ void Op::OnRead(const beast::error_code& ec) {
   HttpResponse r;
   r.status = static_cast<int>(msg.result_int());
   r.content_type = std::string(msg[http::field::content_type]);
-  for (const auto& f : msg) r.headers.emplace_back(Lower(std::string(f.name_string())), f.value());
+  for (const auto& f : msg)
+    r.headers.emplace_back(AsciiLower(std::string(f.name_string())), f.value());
   r.body = std::move(msg.body());
   r.elapsed_ms = MsBetween(start, now);
   r.connect_ms = connect_ms;

@@ -100,6 +100,44 @@ HttpResponse ErrorResponse(int status, std::string_view message) {
   return r;
 }
 
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+namespace {
+
+Result<std::optional<size_t>> ParseHeaderLength(const std::string* value) {
+  if (value == nullptr) return std::optional<size_t>();
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+  if (ec != std::errc() || end != value->data() + value->size() || value->empty()) {
+    return Status::InvalidArgument("Inference-Header-Content-Length: expected a byte count, got '" +
+                                   *value + "'");
+  }
+  return std::optional<size_t>(n);
+}
+
+}  // namespace
+
+Result<std::optional<size_t>> InferenceHeaderLength(const HttpRequest& request) {
+  return ParseHeaderLength(request.Header("inference-header-content-length"));
+}
+
+Result<std::optional<size_t>> InferenceHeaderLength(const HttpResponse& response) {
+  return ParseHeaderLength(response.Header("inference-header-content-length"));
+}
+
 Responder::Responder(std::function<void(HttpResponse)> send) : send_(std::move(send)) {}
 
 Responder::~Responder() {

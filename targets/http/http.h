@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,14 @@ struct HttpResponse {
 
 // {"error": "..."} with `status`.
 HttpResponse ErrorResponse(int status, std::string_view message);
+// The HTTP status for a failed Status: 400 InvalidArgument, 404 NotFound, 503 Unavailable, else
+// 500 (200 for OK).
+int HttpStatusFor(const Status& s);
+
+// The binary tensor extension's Inference-Header-Content-Length of a request or response:
+// nullopt when absent (the body is all JSON), InvalidArgument when it is not a byte count.
+Result<std::optional<size_t>> InferenceHeaderLength(const HttpRequest& request);
+Result<std::optional<size_t>> InferenceHeaderLength(const HttpResponse& response);
 
 // Sends the response for one request. Call exactly once, from any thread. A responder that is
 // destroyed without being called answers 500, so every accepted request gets one response.

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/strings.h"
 #include "targets/http/beast.h"
 #include "targets/http/http.h"
 
@@ -29,14 +30,6 @@ class SessionBase {
   // Closes the connection now when it waits for a request (idle keep-alive) or always (`force`).
   virtual void Close(bool force) = 0;
 };
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -173,7 +166,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     r.target = std::string(req.target().data(), req.target().size());
     for (const auto& field : req) {
       const auto name = field.name_string();
-      r.headers.emplace_back(Lower(std::string_view(name.data(), name.size())),
+      r.headers.emplace_back(AsciiLower(std::string_view(name.data(), name.size())),
                              std::string(field.value()));
     }
     r.body = std::move(req.body());

@@ -347,16 +347,11 @@ void RemoteTarget::OnInferResponse(Result<HttpResponse> r, Clock::time_point sta
   if (h.status != 200) {
     return fail("the worker answered HTTP " + std::to_string(h.status) + ": " + ErrorText(h));
   }
-  std::optional<size_t> header_length;
-  if (const std::string* v = h.Header("inference-header-content-length")) {
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || end != v->data() + v->size()) {
-      return fail("bad Inference-Header-Content-Length '" + *v + "' in the worker's answer");
-    }
-    header_length = n;
+  auto header_length = InferenceHeaderLength(h);
+  if (!header_length.ok()) {
+    return fail("bad answer from the worker: " + header_length.status().message());
   }
-  auto msg = ParseInferResponse(h.body, header_length);
+  auto msg = ParseInferResponse(h.body, *header_length);
   if (!msg.ok()) return fail("bad answer from the worker: " + msg.status().message());
   if (msg->outputs.empty()) return fail("the worker's answer has no outputs");
   WireTensor& out = msg->outputs.front();

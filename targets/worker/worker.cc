@@ -34,21 +34,6 @@ HttpResponse JsonResponse(int status, const json& j) {
   return r;
 }
 
-int HttpStatusFor(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kOk:
-      return 200;
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 HttpResponse MethodNotAllowed(const HttpRequest& req, const char* allowed) {
   HttpResponse r = ErrorResponse(405, req.method + " is not allowed on " + std::string(req.path()) +
                                           " (allowed: " + allowed + ")");
@@ -191,16 +176,9 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   };
   if (!accepting) return fail(503, "the worker is shutting down");
   if (!queue.ok()) return fail(HttpStatusFor(queue.status()), queue.status().message());
-  std::optional<size_t> header_length;
-  if (const std::string* h = req.Header("inference-header-content-length")) {
-    size_t v = 0;
-    auto [p, ec] = std::from_chars(h->data(), h->data() + h->size(), v);
-    if (ec != std::errc() || p != h->data() + h->size()) {
-      return fail(400, "Inference-Header-Content-Length: expected a byte count, got '" + *h + "'");
-    }
-    header_length = v;
-  }
-  Result<InferRequestMsg> msg = ParseInferRequest(req.body, header_length, options.limits);
+  Result<std::optional<size_t>> header_length = InferenceHeaderLength(req);
+  if (!header_length.ok()) return fail(400, header_length.status().message());
+  Result<InferRequestMsg> msg = ParseInferRequest(req.body, *header_length, options.limits);
   if (!msg.ok()) return fail(400, "model '" + name + "': " + msg.status().message());
   if (msg->inputs.size() != 1) {
     return fail(400, "model '" + name + "' takes one input; the request has " +
