@@ -66,6 +66,15 @@ void TorchGraph::To(const torch::Device& device) {
   }
 }
 
+void TorchGraph::UseChannelsLast() {
+  channels_last_ = true;
+  for (NodeTensors& t : tensors_) {
+    if (t.weight.defined() && t.weight.dim() == 4) {
+      t.weight = t.weight.contiguous(at::MemoryFormat::ChannelsLast);
+    }
+  }
+}
+
 torch::Tensor TorchGraph::Lstm(int node, const torch::Tensor& x) const {
   const GraphNode& n = graph_.node(node);
   const NodeTensors& t = tensors_[node];
@@ -96,7 +105,8 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
   torch::NoGradGuard no_grad;
   const auto& nodes = graph_.nodes();
   std::vector<torch::Tensor> out(nodes.size());
-  out[0] = input;
+  out[0] =
+      channels_last_ && input.dim() == 4 ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
   if (observe) observe(0, input);
   for (size_t i = 1; i < nodes.size(); ++i) {
     const GraphNode& n = nodes[i];

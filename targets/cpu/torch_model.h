@@ -45,6 +45,12 @@ class TorchGraph final : public TorchModel {
   torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
   void To(const torch::Device& device) override;
 
+  // Runs convolutions on channels-last (NHWC) tensors: 4-D inputs and conv weights are laid out
+  // so, and oneDNN then convolves without reordering every layer's activations. Same results up
+  // to float rounding (the summation order changes); the output is in that layout too until made
+  // contiguous. Call before the first Forward.
+  void UseChannelsLast();
+
   const Graph& graph() const { return graph_; }
 
  private:
@@ -56,6 +62,7 @@ class TorchGraph final : public TorchModel {
   Graph graph_;
   std::vector<NodeTensors> tensors_;
   std::vector<int> last_use_;  // index of the last node reading each node's output
+  bool channels_last_ = false;
 };
 
 // A TorchScript module loaded with torch::jit::load. Load() checks that the file exists, is a

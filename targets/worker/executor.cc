@@ -240,7 +240,12 @@ Result<std::unique_ptr<Executor>> LoadExecutor(const ModelSpec& spec, const std:
   std::unique_ptr<TorchModel> model;
   if (spec.is_graph()) {
     try {
-      model = std::make_unique<TorchGraph>(*spec.graph);
+      auto graph = std::make_unique<TorchGraph>(*spec.graph);
+      // On the CPU, NHWC lets oneDNN convolve without reordering each layer's activations:
+      // MobileNet v2 with 2 threads, batch 8, 5.6 vs 7.6 ms per sample and batch 1, 9.0 vs
+      // 10.5 ms (build/bench/batch_scaling_bench, 2-vCPU EPYC).
+      if (device != "cuda") graph->UseChannelsLast();
+      model = std::move(graph);
     } catch (const std::exception& e) {
       return Status::Internal("model '" + spec.name +
                               "': building the graph failed: " + FirstLine(e));

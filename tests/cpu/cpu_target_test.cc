@@ -109,6 +109,26 @@ TEST(TorchGraph, LstmMatchesATen) {
   EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6)) << got << want;
 }
 
+// The worker's CPU layout: every zoo model gives the NCHW pass's outputs channels-last too
+// (branches concatenated on channels, pools, flatten, the LSTM's 3-D input left as it is).
+TEST(TorchGraph, ChannelsLastMatchesNchwForEveryZooModel) {
+  at::set_num_threads(1);
+  for (const std::string& name : ZooModelNames()) {
+    SCOPED_TRACE(name);
+    auto spec = Zoo(name);
+    TorchGraph nchw(*spec->graph);
+    TorchGraph nhwc(*spec->graph);
+    nhwc.UseChannelsLast();
+    const HostTensor in = MakeHostInput(*spec, 21, 2);
+    const torch::Tensor x = WrapFloat(in.data.data(), in.shape);
+    const torch::Tensor want = nchw.Forward(x);
+    const torch::Tensor got = nhwc.Forward(x).contiguous();
+    ASSERT_EQ(got.sizes(), want.sizes());
+    const double scale = want.abs().max().item<double>();
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-4 * scale + 1e-5);
+  }
+}
+
 TEST(CpuTarget, PinsToACluster) {
   CpuOptions o = Modelled();
   o.cpus = {AllowedCpus().front()};

@@ -1,5 +1,6 @@
 // Worker inference against the libtorch reference (STYLE.md 8): a zoo model's outputs equal a
-// bare TorchGraph forward on the same input (bit-exact alone, within 1e-5 relative in a batch),
+// bare TorchGraph forward on the same input, channels-last as the worker runs it on the CPU
+// (bit-exact alone, within 1e-5 relative in a batch and against the NCHW pass),
 // UINT8 images are normalised as documented, concurrent requests form batches, and TorchScript
 // models are served from a model folder.
 #include <gtest/gtest.h>
@@ -30,12 +31,17 @@ std::shared_ptr<const ModelSpec> Zoo(const std::string& name) {
   return *spec;
 }
 
-// The reference: a bare TorchGraph forward with one intra-op thread, as the worker is set up.
-torch::Tensor Reference(const ModelSpec& spec, const torch::Tensor& input) {
-  static std::map<std::string, std::unique_ptr<TorchGraph>>* graphs =
-      new std::map<std::string, std::unique_ptr<TorchGraph>>();
-  auto& g = (*graphs)[spec.name];
-  if (!g) g = std::make_unique<TorchGraph>(*spec.graph);
+// The reference: a bare TorchGraph forward with one intra-op thread, channels-last as the worker
+// is set up (or NCHW, the layout the CPU target uses).
+torch::Tensor Reference(const ModelSpec& spec, const torch::Tensor& input,
+                        bool channels_last = true) {
+  static std::map<std::pair<std::string, bool>, std::unique_ptr<TorchGraph>>* graphs =
+      new std::map<std::pair<std::string, bool>, std::unique_ptr<TorchGraph>>();
+  auto& g = (*graphs)[{spec.name, channels_last}];
+  if (!g) {
+    g = std::make_unique<TorchGraph>(*spec.graph);
+    if (channels_last) g->UseChannelsLast();
+  }
   at::set_num_threads(1);
   return g->Forward(input).contiguous();
 }
@@ -76,6 +82,9 @@ TEST(WorkerInferTest, ZooModelEqualsTorchGraphJsonAndBinary) {
     ASSERT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{1, 1000}));
     EXPECT_EQ(msg->outputs[0].binary, binary);
     EXPECT_TRUE(torch::equal(OutputTensor(msg->outputs[0]), want)) << "binary " << binary;
+    ExpectClose(OutputTensor(msg->outputs[0]),
+                Reference(*spec, WrapFloat(in.data.data(), in.shape), /*channels_last=*/false),
+                1e-5);
     EXPECT_EQ(msg->parameters.at("batch_size"), 1);
   }
   EXPECT_GT(CachedHostBytes(), 0u);  // the activations of those passes, kept for the next
