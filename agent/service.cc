@@ -76,7 +76,7 @@ void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder
         400, "expected exactly one input tensor, got " + std::to_string(msg->inputs.size())));
   }
   const EngineModel& em = engine_->models()[engine_->ModelIndex(model)];
-  auto input = ToHostTensor(msg->inputs[0], em.spec.input_shape);
+  auto input = ToHostTensor(std::move(msg->inputs[0]), em.spec.input_shape);  // u8 kept
   if (!input.ok()) return respond(ErrorResponse(400, input.status().message()));
 
   Engine::Request r;

@@ -12,16 +12,18 @@
 // at almost no compute, so the shared CPU's noise from a long forward pass stays out of the
 // figure. The mobilenet_v2 runs check that the overhead does not depend on the model.
 //
-// Counters per run: overhead_ms (mean), overhead_p50_ms, overhead_p99_ms, e2e_ms and compute_ms
-// (means), queue_ms (mean wait for the batcher thread), write_ms (the client writing the request)
-// and wait_ms (request written to response read), req_bytes and resp_bytes (HTTP bodies), and
-// cpu_ms: the CPU time all threads of the process (client, server, worker) spent per request,
-// forward pass included. With the probe model that is the overhead's CPU cost, which does not
-// depend on how busy the machine is (on a loaded machine, much of the wall-clock overhead is
-// threads waiting to be scheduled).
+// Counters per run (means unless named p50/p99): overhead_ms, overhead_p50_ms, overhead_p99_ms,
+// e2e_ms, compute_ms; encode_ms (the client encoding the request), queue_ms (waiting for the
+// batcher thread), write_ms (the client writing the request), wait_ms (request written to
+// response read); req_bytes and resp_bytes (HTTP bodies); page_faults (the process's minor page
+// faults per request); cpu_ms, the CPU time all threads of the process (client, server, worker)
+// spent per request, forward pass included. With the probe model that is the overhead's CPU
+// cost, which does not depend on how busy the machine is (on a loaded machine, much of the
+// wall-clock overhead is threads waiting to be scheduled).
 // --benchmark_repetitions=N aggregates them across runs. --threads=N sets libtorch's threads
 // (default 1: the forward pass is not what is measured).
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <torch/script.h>
 #include <unistd.h>
@@ -122,6 +124,13 @@ WireTensor MakeInput(const ModelSpec& spec, Wire wire) {
   return t;
 }
 
+// Minor page faults of the whole process so far (fresh pages the kernel had to map in).
+double MinorFaults() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_minflt);
+}
+
 // CPU time of every thread of this process (client, server, worker), in ms.
 double ProcessCpuMs() {
   timespec ts{};
@@ -152,7 +161,7 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
   msg.binary_outputs_default = wire != Wire::kJsonFp32;
   const std::string target = std::string("/v2/models/") + model + "/infer";
 
-  std::vector<double> overhead, e2e, compute, queue, write, wait;
+  std::vector<double> overhead, e2e, encode, compute, queue, write, wait;
   size_t req_bytes = 0, resp_bytes = 0;
   // One exchange; false (and the benchmark marked as failed) on any error.
   auto exchange = [&](bool record) {
@@ -164,6 +173,7 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
     req.body = EncodeInferRequest(msg, &hl);
     if (hl) req.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
     req_bytes = req.body.size();
+    const auto te = Clock::now();
     auto res = lb.client->Send(std::move(req), std::chrono::seconds(60));
     if (!res.ok() || res->status != 200) {
       state.SkipWithError(res.ok()
@@ -188,6 +198,7 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
       compute.push_back(c);
       queue.push_back(out->parameters["queue_ms"]);
       overhead.push_back(ms - c);
+      encode.push_back(std::chrono::duration<double, std::milli>(te - t0).count());
       write.push_back(res->write_ms);
       wait.push_back(res->response_ms);
     }
@@ -198,6 +209,7 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
     if (!exchange(false)) return;
   }
   const double cpu0 = ProcessCpuMs();
+  const double faults0 = MinorFaults();
   for (auto _ : state) {
     if (!exchange(true)) return;
   }
@@ -206,9 +218,11 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
   state.counters["overhead_p50_ms"] = Quantile(overhead, 0.5);
   state.counters["overhead_p99_ms"] = Quantile(overhead, 0.99);
   state.counters["e2e_ms"] = Mean(e2e);
+  state.counters["encode_ms"] = Mean(encode);
   state.counters["compute_ms"] = Mean(compute);
   state.counters["queue_ms"] = Mean(queue);
   state.counters["cpu_ms"] = cpu_per_request;
+  state.counters["page_faults"] = (MinorFaults() - faults0) / std::max<size_t>(1, e2e.size());
   state.counters["write_ms"] = Mean(write);
   state.counters["wait_ms"] = Mean(wait);
   state.counters["req_bytes"] = static_cast<double>(req_bytes);

@@ -82,6 +82,9 @@ std::string EncodeInferResponse(const InferResponseMsg& msg, std::optional<size_
 // 0.406) and std (0.229, 0.224, 0.225); any other shape is scaled to v / 255. Errors are
 // InvalidArgument naming the tensor and both shapes. No torch here.
 Result<HostTensor> ToHostTensor(const WireTensor& t, const std::vector<int64_t>& model_input_shape);
+// The same, taking FP32 data over instead of copying it: t.fp32 is moved from (left empty on
+// success); the rest of `t`, UINT8 data included, is left as it was.
+Result<HostTensor> ToHostTensor(WireTensor&& t, const std::vector<int64_t>& model_input_shape);
 
 // {"error": "..."} with the message JSON-escaped.
 std::string ErrorBody(std::string_view message);

@@ -72,7 +72,7 @@ void ModelQueue::WhenLoaded(std::function<void(Result<ModelInfo>)> done) {
 }
 
 bool ModelQueue::Convert(Job& job, const ModelInfo& info) const {
-  Result<HostTensor> in = ToHostTensor(job.wire, info.spec->input_shape);
+  Result<HostTensor> in = ToHostTensor(std::move(job.wire), info.spec->input_shape);
   if (in.ok() && !info.batchable && in->shape[0] != 1) {
     in = Status::InvalidArgument("model '" + name_ +
                                  "' takes one sample per request (it does not accept a batch); "

@@ -34,6 +34,24 @@ TEST(ToHostTensorTest, BatchedFp32IsCopied) {
   EXPECT_EQ(h->data, t.fp32);
 }
 
+TEST(ToHostTensorTest, Fp32IsMovedFromAnRvalueAndUint8Kept) {
+  WireTensor t = Fp32({2, 3, 4});
+  const std::vector<float> want = t.fp32;
+  const float* data = t.fp32.data();
+  auto h = ToHostTensor(std::move(t), {3, 4});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->data, want);
+  EXPECT_EQ(h->data.data(), data);  // taken over, not copied
+  EXPECT_TRUE(t.fp32.empty());      // NOLINT(bugprone-use-after-move): documented state
+
+  WireTensor u = Uint8({1, 3, 2, 2});
+  const std::vector<uint8_t> bytes = u.u8;
+  auto g = ToHostTensor(std::move(u), {3, 2, 2});
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(u.u8, bytes);  // NOLINT(bugprone-use-after-move): UINT8 data stays, as documented
+  EXPECT_EQ(g->data, ToHostTensor(u, {3, 2, 2})->data);
+}
+
 TEST(ToHostTensorTest, UnbatchedGetsBatchOne) {
   WireTensor t = Fp32({3, 4});
   auto h = ToHostTensor(t, {3, 4});
@@ -80,7 +98,7 @@ TEST(ToHostTensorTest, Uint8ImageIsNormalisedPerChannel) {
   for (size_t i = 0; i < 24; ++i) {
     const size_t c = (i / 4) % 3;
     const float want = (t.u8[i] / 255.0f - mean[c]) / stdev[c];
-    EXPECT_FLOAT_EQ(h->data[i], want) << "element " << i;
+    EXPECT_EQ(h->data[i], want) << "element " << i;  // the same floats, table or not
   }
   // Spot values: 0 in channel 0 and 255 in channel 2.
   WireTensor one = Uint8({3, 1, 1});
