@@ -90,6 +90,7 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   eo.default_min_accuracy = config.min_accuracy;
   eo.remote_timeout_ms = config.remote_timeout_ms;
   eo.assumed_wifi_rssi_dbm = config.assumed_wifi_rssi_dbm;
+  eo.assumed_p2p_rssi_dbm = config.assumed_p2p_rssi_dbm;
   auto wifi = catalog.Network("wifi");
   if (wifi.ok()) eo.wifi = *wifi;
   return Engine::Create(std::move(cost_model), std::move(policy), std::move(models),

@@ -118,7 +118,8 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
     RETURN_IF_ERROR(p->ExpectMap());
     RETURN_IF_ERROR(p->CheckKeys({"interval_ms", "proc_root", "sys_root", "wifi_interface",
                                   "wifi_trace", "cell_trace", "wifi_trace_column",
-                                  "cell_trace_column", "assumed_wifi_rssi_dbm"}));
+                                  "cell_trace_column", "assumed_wifi_rssi_dbm", "p2p_interface",
+                                  "p2p_trace", "p2p_trace_column", "assumed_p2p_rssi_dbm"}));
     ASSIGN_OR_RETURN(double iv, p->GetDoubleIn("interval_ms", 1, 60000, 200));
     c.probes.interval_ms = static_cast<int>(iv);
     ASSIGN_OR_RETURN(c.probes.proc_root, p->GetString("proc_root", c.probes.proc_root));
@@ -132,6 +133,12 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
     ASSIGN_OR_RETURN(c.probes.cell_trace_column, p->GetString("cell_trace_column", ""));
     ASSIGN_OR_RETURN(double rssi, p->GetDoubleIn("assumed_wifi_rssi_dbm", -200, 0, -200));
     c.assumed_wifi_rssi_dbm = static_cast<float>(rssi);
+    ASSIGN_OR_RETURN(c.probes.p2p_interface, p->GetString("p2p_interface", ""));
+    ASSIGN_OR_RETURN(c.probes.p2p_trace, p->GetString("p2p_trace", ""));
+    c.probes.p2p_trace = Resolve(*p, c.probes.p2p_trace);
+    ASSIGN_OR_RETURN(c.probes.p2p_trace_column, p->GetString("p2p_trace_column", ""));
+    ASSIGN_OR_RETURN(double p2p, p->GetDoubleIn("assumed_p2p_rssi_dbm", -200, 0, -200));
+    c.assumed_p2p_rssi_dbm = static_cast<float>(p2p);
   }
   if (auto r = root.Optional("reward")) {
     RETURN_IF_ERROR(r->ExpectMap());

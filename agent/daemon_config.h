@@ -46,6 +46,7 @@ struct DaemonConfig {
   std::vector<TargetBinding> targets;
   ProbeOptions probes;
   float assumed_wifi_rssi_dbm = -200;  // kNoSignalDbm: no radio means no offload
+  float assumed_p2p_rssi_dbm = -200;   // the same for the Wi-Fi Direct link to `nearby`
   RewardConfig reward;
   uint64_t seed = 1;
 };

@@ -245,12 +245,15 @@ int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accura
     o.mem_load = r.mem_load;
     o.wifi_rssi_dbm = r.wifi_rssi_dbm;
     o.cell_rsrp_dbm = r.cell_rsrp_dbm;
+    o.p2p_rssi_dbm = r.p2p_rssi_dbm;
   }
   if (!o.wifi_connected()) o.wifi_rssi_dbm = options_.assumed_wifi_rssi_dbm;
-  // Link throughput: what the remote targets measured (the best link seen), capped by and,
-  // before any measurement, taken from the Wi-Fi profile's curve at this signal.
+  if (!(o.p2p_rssi_dbm > kNoSignalDbm)) o.p2p_rssi_dbm = options_.assumed_p2p_rssi_dbm;
+  // Wi-Fi throughput: what the cloud targets measured (the best link seen), capped by and,
+  // before any measurement, taken from the Wi-Fi profile's curve at this signal. A nearby
+  // target's link is Wi-Fi Direct, which its own network profile models from the p2p signal.
   for (const BoundTarget& t : targets_) {
-    if (!t.remote) continue;
+    if (!t.remote || t.remote->options().kind != TargetKind::kCloud) continue;
     const LinkEstimate l = t.remote->link();
     if (l.samples <= 0) continue;
     o.wifi_up_mbps = std::max<float>(o.wifi_up_mbps, static_cast<float>(l.up_mbps));

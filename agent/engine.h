@@ -58,6 +58,8 @@ struct EngineOptions {
   // Signal strength to assume when the probe sees no radio (a loopback or wired host); the
   // kNoSignalDbm default keeps remote targets infeasible there.
   float assumed_wifi_rssi_dbm = kNoSignalDbm;
+  // The same for the Wi-Fi Direct link to a `nearby` target (no p2p group seen by the probe).
+  float assumed_p2p_rssi_dbm = kNoSignalDbm;
   // The Wi-Fi profile: its curve gives the throughput before any is measured, and caps a
   // measured one (a loopback or wired "link" is not a radio; Huang et al.'s power model is only
   // valid within the radio's range). Null: measured values as they are.

@@ -170,6 +170,10 @@ Result<std::unique_ptr<SystemProbe>> SystemProbe::Create(const ProbeOptions& opt
     ASSIGN_OR_RETURN(p->cell_trace_, LoadSignalTrace("cell trace", options.cell_trace,
                                                      options.cell_trace_column, &p->cell_column_));
   }
+  if (!options.p2p_trace.empty()) {
+    ASSIGN_OR_RETURN(p->p2p_trace_, LoadSignalTrace("p2p trace", options.p2p_trace,
+                                                    options.p2p_trace_column, &p->p2p_column_));
+  }
   RETURN_IF_ERROR(p->SampleNow());
   return p;
 }
@@ -271,17 +275,23 @@ Result<float> SystemProbe::ReadGpu() const {
   return 0.0f;
 }
 
-Result<float> SystemProbe::ReadWifi() const {
+Status SystemProbe::ReadWireless(float* wifi_dbm, float* p2p_dbm) const {
+  *wifi_dbm = *p2p_dbm = kNoSignalDbm;
   std::error_code ec;
-  if (!fs::exists(wireless_path_, ec)) return kNoSignalDbm;  // no wireless extensions
+  if (!fs::exists(wireless_path_, ec)) return Status::Ok();  // no wireless extensions
   ASSIGN_OR_RETURN(std::string text, ReadText(wireless_path_));
   ASSIGN_OR_RETURN(std::vector<WirelessEntry> entries, ParseWireless(text, wireless_path_));
-  float best = kNoSignalDbm;
   for (const WirelessEntry& e : entries) {
-    if (!options_.wifi_interface.empty() && e.iface != options_.wifi_interface) continue;
-    best = std::max(best, static_cast<float>(e.level_dbm));
+    const bool direct = e.iface.rfind("p2p", 0) == 0;
+    const auto level = static_cast<float>(e.level_dbm);
+    if (options_.wifi_interface.empty() ? !direct : e.iface == options_.wifi_interface) {
+      *wifi_dbm = std::max(*wifi_dbm, level);
+    }
+    if (options_.p2p_interface.empty() ? direct : e.iface == options_.p2p_interface) {
+      *p2p_dbm = std::max(*p2p_dbm, level);
+    }
   }
-  return best;
+  return Status::Ok();
 }
 
 Status SystemProbe::SampleNow() {
@@ -293,10 +303,14 @@ Status SystemProbe::SampleNow() {
     ASSIGN_OR_RETURN(r.cpu_load, ReadCpu());
     ASSIGN_OR_RETURN(r.mem_load, ReadMem());
     ASSIGN_OR_RETURN(r.gpu_load, ReadGpu());
+    if (!wifi_trace_ || !p2p_trace_) {
+      RETURN_IF_ERROR(ReadWireless(&r.wifi_rssi_dbm, &r.p2p_rssi_dbm));
+    }
     if (wifi_trace_) {
       r.wifi_rssi_dbm = static_cast<float>(wifi_trace_->At(wifi_column_, r.sampled_at_s));
-    } else {
-      ASSIGN_OR_RETURN(r.wifi_rssi_dbm, ReadWifi());
+    }
+    if (p2p_trace_) {
+      r.p2p_rssi_dbm = static_cast<float>(p2p_trace_->At(p2p_column_, r.sampled_at_s));
     }
     if (cell_trace_) {
       r.cell_rsrp_dbm = static_cast<float>(cell_trace_->At(cell_column_, r.sampled_at_s));
@@ -364,6 +378,14 @@ std::string SystemProbe::Describe() const {
     s += ", wifi: none";
   }
   s += ", cell: " + (cell_trace_ ? "trace " + options_.cell_trace : std::string("none"));
+  if (p2p_trace_) {
+    s += ", p2p: trace " + options_.p2p_trace;
+  } else if (std::error_code ec; fs::exists(wireless_path_, ec)) {
+    s += ", p2p: " + wireless_path_ + " (" +
+         (options_.p2p_interface.empty() ? std::string("p2p*") : options_.p2p_interface) + ")";
+  } else {
+    s += ", p2p: none";
+  }
   return s;
 }
 

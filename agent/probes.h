@@ -11,7 +11,11 @@
 //         then .../gpubusy ("busy total"); amdgpu <sys>/class/drm/card*/device/gpu_busy_percent
 //         (the busiest card); NVIDIA Jetson <sys>/devices/gpu.0/load (per mille). None: 0.
 //   wifi  a signal trace when configured, else <proc>/net/wireless (the named interface, or the
-//         strongest); no wireless interface: kNoSignalDbm.
+//         strongest that is not Wi-Fi Direct); no wireless interface: kNoSignalDbm.
+//   p2p   the Wi-Fi Direct link to a nearby device: a signal trace when configured, else
+//         <proc>/net/wireless (the named interface, or the strongest whose name starts with
+//         "p2p", as wpa_supplicant and Android name group interfaces: p2p0, p2p-wlan0-0);
+//         none: kNoSignalDbm.
 //   cell  a signal trace when configured, else kNoSignalDbm (Linux has no portable source).
 // Signal traces are CSV files (env/trace.h, Trace::LoadCsv: "time_s,signal_dbm") replayed by
 // time since the probe was created, looping.
@@ -35,11 +39,12 @@ namespace autoscale {
 struct ProbeOptions {
   std::string proc_root = "/proc";
   std::string sys_root = "/sys";
-  std::string wifi_interface;  // empty: the strongest interface in <proc>/net/wireless
+  std::string wifi_interface;  // empty: the strongest non-p2p interface in <proc>/net/wireless
+  std::string p2p_interface;   // empty: the strongest "p2p*" interface there
   // Signal traces (CSV, dBm over time); empty: none. The column is the named one, or the
   // first value column when the name is empty.
-  std::string wifi_trace, cell_trace;
-  std::string wifi_trace_column, cell_trace_column;
+  std::string wifi_trace, cell_trace, p2p_trace;
+  std::string wifi_trace_column, cell_trace_column, p2p_trace_column;
   int interval_ms = 200;  // background sampling period, >= 1
   // Monotonic seconds; empty: std::chrono::steady_clock. Tests inject a fake clock to replay
   // traces deterministically.
@@ -51,6 +56,7 @@ class SystemProbe {
   struct Reading {
     float cpu_load = 0, gpu_load = 0, mem_load = 0;  // in [0, 1]
     float wifi_rssi_dbm = kNoSignalDbm, cell_rsrp_dbm = kNoSignalDbm;
+    float p2p_rssi_dbm = kNoSignalDbm;
     double sampled_at_s = 0;  // seconds since Create, on the probe's clock
   };
 
@@ -77,7 +83,7 @@ class SystemProbe {
   Status last_error() const;
 
   // The sources in use: "cpu: /proc/stat, mem: /proc/meminfo, gpu: none,
-  // wifi: trace traces/wifi.csv, cell: none".
+  // wifi: trace traces/wifi.csv, cell: none, p2p: none".
   std::string Describe() const;
   // The GPU busy file in use, or "none".
   const std::string& gpu_source() const { return gpu_source_; }
@@ -94,7 +100,8 @@ class SystemProbe {
   Result<float> ReadCpu();
   Result<float> ReadMem() const;
   Result<float> ReadGpu() const;
-  Result<float> ReadWifi() const;
+  // The Wi-Fi and Wi-Fi Direct signals from <proc>/net/wireless (kNoSignalDbm when absent).
+  Status ReadWireless(float* wifi_dbm, float* p2p_dbm) const;
 
   const ProbeOptions options_;
   double start_s_ = 0;
@@ -102,8 +109,8 @@ class SystemProbe {
   GpuKind gpu_kind_ = GpuKind::kNone;
   std::vector<std::string> gpu_paths_;  // one file, or one per amdgpu card
   std::string gpu_source_ = "none";
-  std::optional<Trace> wifi_trace_, cell_trace_;
-  int wifi_column_ = 0, cell_column_ = 0;
+  std::optional<Trace> wifi_trace_, cell_trace_, p2p_trace_;
+  int wifi_column_ = 0, cell_column_ = 0, p2p_column_ = 0;
 
   std::mutex sample_mu_;              // serialises samples
   std::optional<CpuTimes> prev_cpu_;  // guarded by sample_mu_

@@ -17,11 +17,14 @@
 namespace autoscale {
 
 // Anything the CPU target can run: input [N, ...] float32 on the CPU, output float32.
-// Forward is const and may be called from one thread at a time.
+// Forward is const and may be called from one thread at a time, unless concurrent_forward().
 class TorchModel {
  public:
   virtual ~TorchModel() = default;
   virtual torch::Tensor Forward(const torch::Tensor& input) const = 0;
+  // True when Forward may run on several threads at once (the worker then splits a batch
+  // across threads). The default is false: one thread at a time.
+  virtual bool concurrent_forward() const { return false; }
   // Moves the weights to `device` (the worker's CUDA path); Forward then takes inputs there.
   // Models that run only on the CPU keep this default, which throws for any other device.
   virtual void To(const torch::Device& device) {
@@ -43,6 +46,8 @@ class TorchGraph final : public TorchModel {
     return Forward(input, nullptr);
   }
   torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
+  // Forward reads only the weights and keeps its state on the stack.
+  bool concurrent_forward() const override { return true; }
   void To(const torch::Device& device) override;
 
   // Runs convolutions on channels-last (NHWC) tensors: 4-D inputs and conv weights are laid out

@@ -24,7 +24,8 @@ int EffectiveThreads(int threads);
 // size: libtorch 1.13 here runs GEMMs in OpenBLAS, whose pthreads pool defaults to one thread per
 // CPU and spins beside the intra-op threads (16k context switches in 30 MobileNet v2 passes vs
 // 500 with one BLAS thread). Calls openblas_set_num_threads when the process has it; otherwise
-// does nothing. Process-wide.
+// does nothing. Process-wide; cheap (the worker's CPU passes set it each time: one BLAS thread
+// for a sharded batch, `threads` for a single pass).
 void SetBlasThreads(int threads);
 
 // Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse (best fit, a

@@ -311,7 +311,7 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   ASSIGN_OR_RETURN(impl->device, ResolveDevice(options.device));
   if (options.host_cache_bytes > 0) InstallCachingHostAllocator(options.host_cache_bytes);
   impl->threads = EffectiveThreads(options.threads);
-  SetBlasThreads(impl->threads);
+  SetBlasThreads(impl->threads);  // each pass then sets what it needs (executor.cc)
   std::unique_ptr<Worker> worker(new Worker(std::move(impl)));
   // Preload in parallel, one batcher thread each, and wait for all.
   std::vector<std::pair<std::string, std::future<Status>>> loads;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/daemon.h"
+#include "agent/daemon_config.h"
 #include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "policies/q_learning.h"
@@ -252,6 +253,52 @@ TEST(Engine, OffloadsAndFallsBackWhenTheWorkerFailsOrIsLate) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
   const std::string stats = (*engine)->StatsJson();
   EXPECT_NE(stats.find("\"fallbacks\":"), std::string::npos);
+}
+
+// A nearby device is a remote target reached over Wi-Fi Direct: without a p2p signal (this host
+// has no radio) it is not offered to the policy; with an assumed one, requests go there.
+TEST(Engine, NearbyDeviceIsOfferedOnlyWithAWifiDirectSignal) {
+  FakeWorker worker;
+  DaemonConfig c = CloudConfig(worker.endpoint());
+  c.targets.back().name = "nearby";
+  auto params = ConfigNode::LoadString("{target: nearby, precision: fp32}");
+  ASSERT_TRUE(params.ok());
+  c.policy_params = *params;
+  {
+    auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    Engine::Reply r = RunOne(**engine, "mobilenet_v2", 1);
+    ExpectDoubled(r, 1);
+    EXPECT_EQ(r.target, "cpu_big");
+    EXPECT_FALSE(r.fallback);  // never tried: infeasible, not failed
+  }
+  c.assumed_p2p_rssi_dbm = -50;
+  auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  Engine::Reply r = RunOne(**engine, "mobilenet_v2", 2);
+  ExpectDoubled(r, 2);
+  EXPECT_EQ(r.target, "nearby");
+  EXPECT_FALSE(r.fallback);
+}
+
+TEST(DaemonConfig, WifiDirectProbeKeys) {
+  auto root = ConfigNode::LoadString(
+      "models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\n"
+      "probes: {p2p_interface: p2p0, p2p_trace_column: rssi, assumed_p2p_rssi_dbm: -55}\n");
+  ASSERT_TRUE(root.ok()) << root.status().message();
+  auto c = ParseDaemonConfig(*root);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->probes.p2p_interface, "p2p0");
+  EXPECT_EQ(c->probes.p2p_trace_column, "rssi");
+  EXPECT_EQ(c->assumed_p2p_rssi_dbm, -55.0f);
+  root = ConfigNode::LoadString(
+      "models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\n"
+      "probes: {assumed_p2p_rssi_dbm: 10}\n");
+  ASSERT_TRUE(root.ok());
+  c = ParseDaemonConfig(*root);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("assumed_p2p_rssi_dbm"), std::string::npos)
+      << c.status().message();
 }
 
 TEST(Engine, EveryRequestIsAnsweredOnceWhileTheWorkerDies) {

@@ -97,7 +97,7 @@ TEST(SystemProbe, NoGpuGivesZeroAndSaysNone) {
   EXPECT_EQ(p->gpu_source(), "none");
   EXPECT_EQ(p->Latest().gpu_load, 0.0f);
   EXPECT_EQ(p->Describe(), "cpu: " + f.options.proc_root + "/stat, mem: " + f.options.proc_root +
-                               "/meminfo, gpu: none, wifi: none, cell: none");
+                               "/meminfo, gpu: none, wifi: none, cell: none, p2p: none");
 }
 
 TEST(SystemProbe, AdrenoBusyPercentageWithOrWithoutPercentSign) {
@@ -178,6 +178,41 @@ TEST(SystemProbe, WirelessNamedInterface) {
   auto q = f.Probe();
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->Latest().wifi_rssi_dbm, kNoSignalDbm);
+}
+
+TEST(SystemProbe, WifiDirectInterfacesGiveTheP2pSignalNotTheWifiOne) {
+  FakeRoots f("probe_p2p");
+  f.Wireless(
+      " wlan0: 0000   40.  -71.  -256        0      0      0      0      0        0\n"
+      " p2p-wlan0-0: 0000 60. -45. -256 0 0 0 0 0 0\n"
+      " p2p0: 0000 30. -80. -256 0 0 0 0 0 0\n");
+  auto p = f.Probe();
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->Latest().wifi_rssi_dbm, -71.0f);  // the stronger p2p group is not the AP link
+  EXPECT_EQ(p->Latest().p2p_rssi_dbm, -45.0f);   // the strongest p2p* interface
+  EXPECT_NE(p->Describe().find("p2p: " + f.options.proc_root + "/net/wireless (p2p*)"),
+            std::string::npos)
+      << p->Describe();
+  f.options.p2p_interface = "p2p0";
+  auto named = f.Probe();
+  ASSERT_NE(named, nullptr);
+  EXPECT_EQ(named->Latest().p2p_rssi_dbm, -80.0f);
+  // No group: no nearby link.
+  f.Wireless(" wlan0: 0000 40. -71. -256 0 0 0 0 0 0\n");
+  ASSERT_TRUE(p->SampleNow().ok());
+  EXPECT_EQ(p->Latest().p2p_rssi_dbm, kNoSignalDbm);
+  // A trace for the p2p link; Wi-Fi still from the file.
+  f.options.p2p_interface = "";
+  f.options.p2p_trace = testing::WriteFile(f.root + "/p2p.csv", "time_s,signal_dbm\n0,-55\n");
+  auto traced = f.Probe();
+  ASSERT_NE(traced, nullptr);
+  EXPECT_EQ(traced->Latest().p2p_rssi_dbm, -55.0f);
+  EXPECT_EQ(traced->Latest().wifi_rssi_dbm, -71.0f);
+  EXPECT_NE(traced->Describe().find("p2p: trace " + f.options.p2p_trace), std::string::npos);
+  f.options.p2p_trace = f.root + "/missing.csv";
+  auto bad = SystemProbe::Create(f.options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("p2p trace"), std::string::npos);
 }
 
 TEST(SystemProbe, SignalTracesReplayOnTheProbeClockAndLoop) {

@@ -46,9 +46,9 @@ torch::Tensor Reference(const ModelSpec& spec, const torch::Tensor& input,
   return g->Forward(input).contiguous();
 }
 
-std::unique_ptr<Worker> MakeWorker(WorkerOptions o) {
+std::unique_ptr<Worker> MakeWorker(WorkerOptions o, int threads = 1) {
   o.device = "cpu";
-  o.threads = 1;
+  o.threads = threads;
   auto w = Worker::Create(o);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   return w.ok() ? std::move(w).value() : nullptr;
@@ -112,13 +112,18 @@ TEST(WorkerInferTest, Uint8ImageIsNormalisedLikeImageNet) {
   ExpectClose(OutputTensor(msg->outputs[0]), Reference(*spec, x), 1e-5);
 }
 
-TEST(WorkerInferTest, ConcurrentRequestsFormBatchesEqualToSingleRuns) {
+// With more than one thread, a batch is split by samples into one shard per thread (3 threads:
+// shards of 2, 3 and 3); each request's rows must still be its own.
+class BatchThreadsTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(BatchThreadsTest, ConcurrentRequestsFormBatchesEqualToSingleRuns) {
+  const int intra_threads = GetParam();
   auto spec = Zoo(kModel);
   WorkerOptions o;
   o.models = {kModel};
   o.max_batch_size = 8;
   o.max_queue_delay_us = 2'000'000;  // generous: the batch fills long before
-  auto w = MakeWorker(o);
+  auto w = MakeWorker(o, intra_threads);
   constexpr int kRequests = 8;
   std::vector<HostTensor> inputs;
   for (int i = 0; i < kRequests; ++i) inputs.push_back(MakeHostInput(*spec, 100 + i));
@@ -150,6 +155,11 @@ TEST(WorkerInferTest, ConcurrentRequestsFormBatchesEqualToSingleRuns) {
             std::string::npos)
       << metrics;
 }
+
+INSTANTIATE_TEST_SUITE_P(WorkerInferTest, BatchThreadsTest, ::testing::Values(1, 3),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return std::to_string(p.param) + "_threads";
+                         });
 
 void SaveScript(const std::string& dir, const std::string& name, const std::string& body,
                 const std::string& yaml) {
