@@ -31,7 +31,8 @@ options:
   --max-batch-size N        samples per forward pass, 1 = no batching (default: 8)
   --max-queue-delay-us US   longest wait for a batch to fill, 0-10000000 (default: 2000)
   --device D                auto, cpu or cuda (default: auto: cuda when available)
-  --threads N               libtorch intra-op threads (default: one per allowed CPU)
+  --threads N               libtorch intra-op threads (default: one per allowed CPU); on the
+                            CPU a batch of zoo-model samples is split across them by sample
   --io-threads N            HTTP I/O threads (default: 2)
   --max-request-mb MB       largest request body in MiB (default: 32)
   --host-cache-mb MB        keep up to MB of freed libtorch CPU buffers for reuse, 0 = off
