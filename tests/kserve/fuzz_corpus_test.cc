@@ -47,7 +47,9 @@ TEST(KServeFuzzCorpus, EverySeedParsesOrFailsCleanlyAndRoundTrips) {
     if (name.rfind("request_", 0) == 0 && name.find("truncated") == std::string::npos) {
       EXPECT_TRUE(r.request_parsed) << name;
     }
-    if (name.rfind("response_", 0) == 0) EXPECT_TRUE(r.response_parsed) << name;
+    if (name.rfind("response_", 0) == 0) {
+      EXPECT_TRUE(r.response_parsed) << name;
+    }
     if (name.rfind("malformed_", 0) == 0 || name.rfind("regression_", 0) == 0) {
       EXPECT_FALSE(r.request_parsed) << name;
     }
