@@ -29,14 +29,14 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
     models.push_back(std::move(m));
   }
   CostModelOptions cost_options;
-  cost_options.remote_timeout_ms = config.remote_timeout_ms;
+  cost_options.remote_timeout_ms = config.engine.remote_timeout_ms;
   ASSIGN_OR_RETURN(std::unique_ptr<CostModel> cost,
                    CostModel::Create(*device, profiles, catalog, cost_options));
   std::shared_ptr<const CostModel> cost_model = std::move(cost);
 
   PolicyContext ctx;
   ctx.cost_model = cost_model.get();
-  ctx.reward = config.reward;
+  ctx.reward = config.engine.reward;
   ctx.seed = config.seed;
   ASSIGN_OR_RETURN(
       std::unique_ptr<Policy> policy,
@@ -60,7 +60,7 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
       ro.kind = device->targets[d].kind;
       ro.endpoint = b.endpoint;
       ro.wire = b.wire;
-      ro.default_timeout_ms = static_cast<int>(config.remote_timeout_ms);
+      ro.default_timeout_ms = static_cast<int>(config.engine.remote_timeout_ms);
       ro.breaker.failures_to_open = b.failures_to_open;
       ro.breaker.open_cooldown_ms = static_cast<int>(b.open_cooldown_ms);
       ro.probe_interval_ms = static_cast<int>(b.probe_interval_ms);
@@ -81,16 +81,7 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
 
   ASSIGN_OR_RETURN(std::unique_ptr<SystemProbe> probe, SystemProbe::Create(config.probes));
 
-  EngineOptions eo;
-  eo.reward = config.reward;
-  eo.state_file = config.state_file;
-  eo.save_interval_s = config.save_interval_s;
-  eo.fallback = config.fallback;
-  eo.default_latency_bound_ms = config.latency_bound_ms;
-  eo.default_min_accuracy = config.min_accuracy;
-  eo.remote_timeout_ms = config.remote_timeout_ms;
-  eo.assumed_wifi_rssi_dbm = config.assumed_wifi_rssi_dbm;
-  eo.assumed_p2p_rssi_dbm = config.assumed_p2p_rssi_dbm;
+  EngineOptions eo = config.engine;
   auto wifi = catalog.Network("wifi");
   if (wifi.ok()) eo.wifi = *wifi;
   return Engine::Create(std::move(cost_model), std::move(policy), std::move(models),

@@ -94,19 +94,20 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
       if (auto params = p->Optional("params")) c.policy_params = *params;
     }
   }
-  ASSIGN_OR_RETURN(c.state_file, root.GetString("state_file", ""));
-  c.state_file = Resolve(root, c.state_file);
-  ASSIGN_OR_RETURN(c.save_interval_s, root.GetDoubleIn("save_interval_s", 0, 86400, 60));
-  ASSIGN_OR_RETURN(c.fallback, root.GetString("fallback", ""));
+  ASSIGN_OR_RETURN(c.engine.state_file, root.GetString("state_file", ""));
+  c.engine.state_file = Resolve(root, c.engine.state_file);
+  ASSIGN_OR_RETURN(c.engine.save_interval_s, root.GetDoubleIn("save_interval_s", 0, 86400, 60));
+  ASSIGN_OR_RETURN(c.engine.fallback, root.GetString("fallback", ""));
   if (auto d = root.Optional("defaults")) {
     RETURN_IF_ERROR(d->ExpectMap());
     RETURN_IF_ERROR(d->CheckKeys({"latency_bound_ms", "min_accuracy"}));
     ASSIGN_OR_RETURN(double bound, d->GetDoubleIn("latency_bound_ms", 0.001, 1e7, 1000));
     ASSIGN_OR_RETURN(double acc, d->GetDoubleIn("min_accuracy", 0, 1, 0));
-    c.latency_bound_ms = static_cast<float>(bound);
-    c.min_accuracy = static_cast<float>(acc);
+    c.engine.default_latency_bound_ms = static_cast<float>(bound);
+    c.engine.default_min_accuracy = static_cast<float>(acc);
   }
-  ASSIGN_OR_RETURN(c.remote_timeout_ms, root.GetDoubleIn("remote_timeout_ms", 1, 3.6e6, 3000));
+  ASSIGN_OR_RETURN(c.engine.remote_timeout_ms,
+                   root.GetDoubleIn("remote_timeout_ms", 1, 3.6e6, 3000));
   ASSIGN_OR_RETURN(ConfigNode targets, root.Child("targets"));
   RETURN_IF_ERROR(targets.ExpectMap());
   for (const auto& [name, node] : targets.Entries()) {
@@ -132,21 +133,22 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
     ASSIGN_OR_RETURN(c.probes.wifi_trace_column, p->GetString("wifi_trace_column", ""));
     ASSIGN_OR_RETURN(c.probes.cell_trace_column, p->GetString("cell_trace_column", ""));
     ASSIGN_OR_RETURN(double rssi, p->GetDoubleIn("assumed_wifi_rssi_dbm", -200, 0, -200));
-    c.assumed_wifi_rssi_dbm = static_cast<float>(rssi);
+    c.engine.assumed_wifi_rssi_dbm = static_cast<float>(rssi);
     ASSIGN_OR_RETURN(c.probes.p2p_interface, p->GetString("p2p_interface", ""));
     ASSIGN_OR_RETURN(c.probes.p2p_trace, p->GetString("p2p_trace", ""));
     c.probes.p2p_trace = Resolve(*p, c.probes.p2p_trace);
     ASSIGN_OR_RETURN(c.probes.p2p_trace_column, p->GetString("p2p_trace_column", ""));
     ASSIGN_OR_RETURN(double p2p, p->GetDoubleIn("assumed_p2p_rssi_dbm", -200, 0, -200));
-    c.assumed_p2p_rssi_dbm = static_cast<float>(p2p);
+    c.engine.assumed_p2p_rssi_dbm = static_cast<float>(p2p);
   }
   if (auto r = root.Optional("reward")) {
     RETURN_IF_ERROR(r->ExpectMap());
     RETURN_IF_ERROR(r->CheckKeys({"qos_penalty_mj", "accuracy_penalty_mj"}));
-    ASSIGN_OR_RETURN(c.reward.qos_penalty_mj,
-                     r->GetDoubleIn("qos_penalty_mj", 0, 1e12, c.reward.qos_penalty_mj));
-    ASSIGN_OR_RETURN(c.reward.accuracy_penalty_mj,
-                     r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12, c.reward.accuracy_penalty_mj));
+    ASSIGN_OR_RETURN(c.engine.reward.qos_penalty_mj,
+                     r->GetDoubleIn("qos_penalty_mj", 0, 1e12, c.engine.reward.qos_penalty_mj));
+    ASSIGN_OR_RETURN(
+        c.engine.reward.accuracy_penalty_mj,
+        r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12, c.engine.reward.accuracy_penalty_mj));
   }
   ASSIGN_OR_RETURN(int64_t seed, root.GetInt("seed", 1));
   c.seed = static_cast<uint64_t>(seed);

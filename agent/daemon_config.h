@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/engine_options.h"
 #include "agent/probes.h"
 #include "core/config.h"
 #include "core/status.h"
-#include "policies/reward.h"
 
 namespace autoscale {
 
@@ -37,17 +37,12 @@ struct DaemonConfig {
   size_t max_request_bytes = 32u << 20;
   std::string policy = "q_learning";
   std::optional<ConfigNode> policy_params;
-  std::string state_file;  // "" = not persisted
-  double save_interval_s = 60;
-  std::string fallback;  // a local target name; "" = the first local one
-  float latency_bound_ms = 1000;
-  float min_accuracy = 0;
-  double remote_timeout_ms = 3000;
   std::vector<TargetBinding> targets;
   ProbeOptions probes;
-  float assumed_wifi_rssi_dbm = -200;  // kNoSignalDbm: no radio means no offload
-  float assumed_p2p_rssi_dbm = -200;   // the same for the Wi-Fi Direct link to `nearby`
-  RewardConfig reward;
+  // state_file, save_interval_s, fallback, defaults (default_latency_bound_ms,
+  // default_min_accuracy), remote_timeout_ms, reward and the assumed signals, as the engine
+  // takes them; BuildEngine adds the Wi-Fi profile.
+  EngineOptions engine;
   uint64_t seed = 1;
 };
 

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/engine_options.h"
 #include "agent/probes.h"
 #include "core/prometheus.h"
 #include "core/status.h"
@@ -45,25 +46,6 @@ struct BoundTarget {
 struct EngineModel {
   ModelProfile profile;
   ModelSpec spec;
-};
-
-struct EngineOptions {
-  RewardConfig reward;
-  std::string state_file;       // learned state; "" = not persisted
-  double save_interval_s = 60;  // 0 = only at shutdown
-  std::string fallback;         // a local bound target; "" = the first local one
-  float default_latency_bound_ms = 1000;
-  float default_min_accuracy = 0;
-  double remote_timeout_ms = 3000;  // deadline of an offload without a latency bound
-  // Signal strength to assume when the probe sees no radio (a loopback or wired host); the
-  // kNoSignalDbm default keeps remote targets infeasible there.
-  float assumed_wifi_rssi_dbm = kNoSignalDbm;
-  // The same for the Wi-Fi Direct link to a `nearby` target (no p2p group seen by the probe).
-  float assumed_p2p_rssi_dbm = kNoSignalDbm;
-  // The Wi-Fi profile: its curve gives the throughput before any is measured, and caps a
-  // measured one (a loopback or wired "link" is not a radio; Huang et al.'s power model is only
-  // valid within the radio's range). Null: measured values as they are.
-  std::shared_ptr<const NetworkProfile> wifi;
 };
 
 class Engine {

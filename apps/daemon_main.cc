@@ -80,7 +80,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
   if (!listen.empty()) config->listen = listen;
-  if (!state_file.empty()) config->state_file = state_file;
+  if (!state_file.empty()) config->engine.state_file = state_file;
 
   std::string config_root = std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
   if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) config_root = env;

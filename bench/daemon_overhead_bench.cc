@@ -33,7 +33,7 @@ void BM_ObserveAndDecide(benchmark::State& state) {
   auto config =
       LoadDaemonConfig(std::string(AUTOSCALE_SOURCE_DIR) + "/configs/daemon/loopback.yaml");
   if (!config.ok()) return state.SkipWithError(config.status().message().c_str());
-  config->state_file.clear();
+  config->engine.state_file.clear();
   for (auto& t : config->targets) {
     if (t.backend == "remote") t.endpoint = (*worker)->endpoint().ToString();
   }

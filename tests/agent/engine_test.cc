@@ -121,10 +121,10 @@ DaemonConfig BaseConfig(const std::string& state_file) {
   DaemonConfig c;
   c.device = "sd845";
   c.models = {"mobilenet_v2", "squeezenet_1_1"};
-  c.state_file = state_file;
-  c.save_interval_s = 0;
-  c.latency_bound_ms = 500;
-  c.assumed_wifi_rssi_dbm = -50;
+  c.engine.state_file = state_file;
+  c.engine.save_interval_s = 0;
+  c.engine.default_latency_bound_ms = 500;
+  c.engine.assumed_wifi_rssi_dbm = -50;
   c.probes.interval_ms = 50;
   TargetBinding cpu;
   cpu.name = "cpu_big";
@@ -272,7 +272,7 @@ TEST(Engine, NearbyDeviceIsOfferedOnlyWithAWifiDirectSignal) {
     EXPECT_EQ(r.target, "cpu_big");
     EXPECT_FALSE(r.fallback);  // never tried: infeasible, not failed
   }
-  c.assumed_p2p_rssi_dbm = -50;
+  c.engine.assumed_p2p_rssi_dbm = -50;
   auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   Engine::Reply r = RunOne(**engine, "mobilenet_v2", 2);
@@ -290,7 +290,7 @@ TEST(DaemonConfig, WifiDirectProbeKeys) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->probes.p2p_interface, "p2p0");
   EXPECT_EQ(c->probes.p2p_trace_column, "rssi");
-  EXPECT_EQ(c->assumed_p2p_rssi_dbm, -55.0f);
+  EXPECT_EQ(c->engine.assumed_p2p_rssi_dbm, -55.0f);
   root = ConfigNode::LoadString(
       "models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\n"
       "probes: {assumed_p2p_rssi_dbm: 10}\n");
