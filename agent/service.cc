@@ -125,11 +125,8 @@ void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder
     out.parameters["fallback"] = reply.fallback ? 1 : 0;
     std::optional<size_t> hl;
     HttpResponse res;
-    res.body = EncodeInferResponse(out, &hl);
-    if (hl) {
-      res.content_type = "application/octet-stream";
-      res.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*hl));
-    }
+    std::string body = EncodeInferResponse(out, &hl);
+    SetInferenceBody(std::move(body), hl, &res);
     res.headers.emplace_back("X-Autoscale-Target", reply.target);
     res.headers.emplace_back("X-Autoscale-Action", reply.action);
     respond(std::move(res));

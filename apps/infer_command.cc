@@ -189,11 +189,8 @@ int InferCommand(const std::vector<std::string>& args) {
   HttpRequest req;
   req.method = "POST";
   req.target = "/v2/models/" + model + "/infer";
-  req.body = EncodeInferRequest(msg, &header_length);
-  if (header_length) {
-    req.headers.emplace_back("inference-header-content-length", std::to_string(*header_length));
-    req.headers.emplace_back("content-type", "application/octet-stream");
-  }
+  std::string body = EncodeInferRequest(msg, &header_length);
+  SetInferenceBody(std::move(body), header_length, &req);
 
   std::vector<double> latencies;
   int errors = 0;

@@ -236,9 +236,8 @@ class Load {
       req.method = "POST";
       req.target = "/v2/models/" + o_.model + "/infer";
       std::optional<size_t> hl;
-      req.body = EncodeInferRequest(msg, &hl);
-      if (hl) req.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
-      req.headers.emplace_back("content-type", "application/octet-stream");
+      std::string body = EncodeInferRequest(msg, &hl);
+      SetInferenceBody(std::move(body), hl, &req);
 
       Sample& s = out[i];
       const auto t0 = Clock::now();

@@ -170,8 +170,8 @@ void BM_Offload(benchmark::State& state, Wire wire, const char* model) {
     req.method = "POST";
     req.target = target;
     std::optional<size_t> hl;
-    req.body = EncodeInferRequest(msg, &hl);
-    if (hl) req.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
+    std::string body = EncodeInferRequest(msg, &hl);
+    SetInferenceBody(std::move(body), hl, &req);
     req_bytes = req.body.size();
     const auto te = Clock::now();
     auto res = lb.client->Send(std::move(req), std::chrono::seconds(60));

@@ -271,8 +271,8 @@ int Run(int argc, char** argv) {
   HttpRequest request;
   request.method = "POST";
   request.target = "/v2/models/" + c.model + "/infer";
-  request.body = EncodeInferRequest(msg, &hl);
-  request.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
+  std::string body = EncodeInferRequest(msg, &hl);
+  SetInferenceBody(std::move(body), hl, &request);
 
   std::printf("worker_bench: %s %s, %d clients, %.0f s per configuration, %u CPUs\n",
               c.model.c_str(), ShapeString(input.shape).c_str(), c.clients, c.seconds,

@@ -138,6 +138,21 @@ Result<std::optional<size_t>> InferenceHeaderLength(const HttpResponse& response
   return ParseHeaderLength(response.Header("inference-header-content-length"));
 }
 
+void SetInferenceBody(std::string body, std::optional<size_t> header_length, HttpRequest* request) {
+  request->body = std::move(body);
+  if (!header_length) return;
+  request->headers.emplace_back("inference-header-content-length", std::to_string(*header_length));
+  request->headers.emplace_back("content-type", "application/octet-stream");
+}
+
+void SetInferenceBody(std::string body, std::optional<size_t> header_length,
+                      HttpResponse* response) {
+  response->body = std::move(body);
+  if (!header_length) return;
+  response->content_type = "application/octet-stream";
+  response->headers.emplace_back("inference-header-content-length", std::to_string(*header_length));
+}
+
 Responder::Responder(std::function<void(HttpResponse)> send) : send_(std::move(send)) {}
 
 Responder::~Responder() {

@@ -73,6 +73,12 @@ int HttpStatusFor(const Status& s);
 // nullopt when absent (the body is all JSON), InvalidArgument when it is not a byte count.
 Result<std::optional<size_t>> InferenceHeaderLength(const HttpRequest& request);
 Result<std::optional<size_t>> InferenceHeaderLength(const HttpResponse& response);
+// The writing side: `body` (an encoded KServe message) as the message's body and, when it has a
+// binary part (`header_length` set, as the encoders set it), the Inference-Header-Content-Length
+// field and the application/octet-stream content type.
+void SetInferenceBody(std::string body, std::optional<size_t> header_length, HttpRequest* request);
+void SetInferenceBody(std::string body, std::optional<size_t> header_length,
+                      HttpResponse* response);
 
 // Sends the response for one request. Call exactly once, from any thread. A responder that is
 // destroyed without being called answers 500, so every accepted request gets one response.

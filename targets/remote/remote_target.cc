@@ -314,11 +314,8 @@ void RemoteTarget::Send(const ModelSpec& model, WireTensor input, Clock::time_po
   HttpRequest req;
   req.method = "POST";
   req.target = "/v2/models/" + model.name + "/infer";
-  req.body = EncodeInferRequest(msg, &header_length);
-  if (header_length) {
-    req.headers.emplace_back("inference-header-content-length", std::to_string(*header_length));
-    req.headers.emplace_back("content-type", "application/octet-stream");
-  }
+  std::string body = EncodeInferRequest(msg, &header_length);
+  SetInferenceBody(std::move(body), header_length, &req);
   const int64_t bytes_up = static_cast<int64_t>(req.body.size());
   client_->Async(std::move(req), deadline,
                  [this, start, bytes_up, done = std::move(done)](Result<HttpResponse> r) {

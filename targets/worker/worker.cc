@@ -215,11 +215,8 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
                        {"batch_size", static_cast<double>(r->batch_size)}};
     std::optional<size_t> hl;
     HttpResponse http;
-    http.body = EncodeInferResponse(resp, &hl);
-    if (hl) {
-      http.content_type = "application/octet-stream";
-      http.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*hl));
-    }
+    std::string body = EncodeInferResponse(resp, &hl);
+    SetInferenceBody(std::move(body), hl, &http);
     FinishInfer(name, start, *shared, std::move(http));
   };
   (*queue)->Submit(std::move(msg->inputs[0]), std::move(done));

@@ -104,8 +104,8 @@ struct FakeWorker {
     out.outputs.push_back(t);
     HttpResponse res;
     std::optional<size_t> ohl;
-    res.body = EncodeInferResponse(out, &ohl);
-    if (ohl) res.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*ohl));
+    std::string body = EncodeInferResponse(out, &ohl);
+    SetInferenceBody(std::move(body), ohl, &res);
     if (mode == 2) {
       std::thread([r = std::move(respond), res]() mutable {
         std::this_thread::sleep_for(std::chrono::seconds(2));

@@ -158,8 +158,8 @@ HttpRequest InferRequest(uint64_t seed) {
   HttpRequest r;
   r.method = "POST";
   r.target = std::string("/v2/models/") + kModel + "/infer";
-  r.body = EncodeInferRequest(m, &hl);
-  if (hl) r.headers.emplace_back("inference-header-content-length", std::to_string(*hl));
+  std::string body = EncodeInferRequest(m, &hl);
+  SetInferenceBody(std::move(body), hl, &r);
   return r;
 }
 

@@ -90,11 +90,8 @@ class FakeWorker {
     out.parameters["queue_ms"] = 0.5;
     HttpResponse r;
     std::optional<size_t> out_hl;
-    r.body = EncodeInferResponse(out, &out_hl);
-    if (out_hl) {
-      r.content_type = "application/octet-stream";
-      r.headers.emplace_back("inference-header-content-length", std::to_string(*out_hl));
-    }
+    std::string body = EncodeInferResponse(out, &out_hl);
+    SetInferenceBody(std::move(body), out_hl, &r);
     return r;
   }
 
