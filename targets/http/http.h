@@ -111,11 +111,23 @@ struct HttpServerOptions {
   int idle_timeout_ms = 30000;            // a keep-alive connection idle this long is closed
   int read_timeout_ms = 10000;            // a request must arrive in full within this
   unsigned unix_socket_mode = 0600;       // permissions of a Unix socket
-  std::string server_name = "autoscale";  // the Server header
+  std::string server_name = "autoscale";  // the Server header (and the prefix of its log lines)
+  // Open connections at most. At the cap the server stops accepting: further connections wait
+  // in the listen backlog (they are not closed) until one closes. 0: the soft RLIMIT_NOFILE less
+  // 64 descriptors for the rest of the process (at least 16). When accept() fails for lack of
+  // descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the server logs it once and retries
+  // after a back-off (10 ms doubling to 1 s, or as soon as a connection closes), never at once.
+  int max_connections = 0;
+  // On Stop, a keep-alive connection that waits for its next request is kept this long for a
+  // request that may already be on its way (it is answered, then closed), then closed cleanly.
+  int stop_idle_grace_ms = 200;
 };
 
 // Malformed HTTP gets 400, a body over the cap 413, headers over the cap 431; each with an
 // {"error"} body, after which that connection is closed. The server keeps serving others.
+// Requests are parsed by HttpRequestReader (targets/http/request_reader.h).
+// A Unix socket path is only taken over when it is a socket (not a link, not a regular file)
+// that no server answers on; anything else there is an error, and is left alone.
 class HttpServer {
  public:
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
@@ -126,9 +138,16 @@ class HttpServer {
   const Endpoint& endpoint() const;
   // Requests handed to the handler and not yet answered.
   int64_t in_flight() const;
-  // Stops accepting connections; requests already accepted are answered (for up to `drain`),
-  // then connections close and the threads join. A Unix socket file is removed. Idempotent.
+  // Stops accepting connections (those already in the listen backlog are taken and served),
+  // then, for up to `drain`: requests handed to the handler are answered; requests being read
+  // are read in full (within read_timeout_ms) and handed to the handler; connections waiting
+  // for a request get stop_idle_grace_ms for one, then close cleanly. Every response from then
+  // on says Connection: close. When `drain` is over, what is left is closed and the threads
+  // join. A Unix socket file is removed if it is still the socket this server created.
+  // Idempotent.
   void Stop(std::chrono::milliseconds drain);
+  // Connections open now.
+  int connections() const;
 
   struct Impl;
 
