@@ -75,6 +75,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   bool backoff_active = false;
   int backoff_ms = 0;
   bool out_of_resources_logged = false;
+  std::chrono::steady_clock::time_point last_resource_log;
   std::atomic<int> connections{0};
 
   // The Unix socket this server bound (lstat right after bind).
@@ -398,10 +399,6 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, typename Protocol::socket 
   accept_pending = false;
   if (!ec) {
     // Accepted, even while stopping (a connection the kernel had queued): it is served.
-    if (out_of_resources_logged) {
-      Log("accepting connections again (" + std::to_string(connections.load()) + " open)");
-      out_of_resources_logged = false;
-    }
     backoff_ms = 0;
     StartSession<Protocol>(std::move(socket));
     return AcceptNext();
@@ -411,10 +408,14 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, typename Protocol::socket 
     // Retrying at once would spin: the listening socket stays readable. Wait, or until a
     // connection closes and frees a descriptor.
     backoff_ms = backoff_ms == 0 ? 10 : std::min(backoff_ms * 2, 1000);
-    if (!out_of_resources_logged) {
+    // One line, not one per retry: at most every 10 s.
+    const auto now = std::chrono::steady_clock::now();
+    if (!out_of_resources_logged || now - last_resource_log >= std::chrono::seconds(10)) {
       Log("accept: " + ec.message() + " (" + std::to_string(connections.load()) +
-          " connections open); pausing accepts, retrying after a back-off of up to 1 s");
+          " connections open); pausing accepts, retrying after a back-off of up to 1 s or when a "
+          "connection closes (logged at most every 10 s)");
       out_of_resources_logged = true;
+      last_resource_log = now;
     }
     backoff_active = true;
     backoff_timer.expires_after(std::chrono::milliseconds(backoff_ms));

@@ -72,12 +72,25 @@ void ModelQueue::WhenLoaded(std::function<void(Result<ModelInfo>)> done) {
 }
 
 bool ModelQueue::Convert(Job& job, const ModelInfo& info) const {
-  Result<HostTensor> in = ToHostTensor(std::move(job.wire), info.spec->input_shape);
-  if (in.ok() && !info.batchable && in->shape[0] != 1) {
+  // The request's own batch, checked before its input is converted (4 bytes per value): it
+  // runs in one pass, so it may not exceed what a pass takes.
+  const std::vector<int64_t>& wire_shape = job.wire.shape;
+  const int64_t samples =
+      wire_shape.size() == info.spec->input_shape.size() + 1 ? wire_shape[0] : 1;
+  Result<HostTensor> in = Status::Internal("unset");
+  if (!info.batchable && samples > 1) {
     in = Status::InvalidArgument("model '" + name_ +
                                  "' takes one sample per request (it does not accept a batch); "
                                  "got a batch of " +
-                                 std::to_string(in->shape[0]));
+                                 std::to_string(samples));
+  } else if (samples > options_.max_batch_size) {
+    in = Status::InvalidArgument(
+        "model '" + name_ + "': the request's batch of " + std::to_string(samples) +
+        " samples exceeds the worker's max_batch_size of " +
+        std::to_string(options_.max_batch_size) + "; send at most " +
+        std::to_string(options_.max_batch_size) + " samples per request");
+  } else {
+    in = ToHostTensor(std::move(job.wire), info.spec->input_shape);
   }
   if (!in.ok()) {
     job.done(in.status());

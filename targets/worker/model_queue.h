@@ -45,7 +45,8 @@ struct InferOutcome {
 using InferDone = std::function<void(Result<InferOutcome>)>;
 
 struct BatchingOptions {
-  int max_batch_size = 8;             // samples per pass (1 = no batching)
+  // Samples per pass (1 = no batching); a request of more samples is refused (InvalidArgument).
+  int max_batch_size = 8;
   int64_t max_queue_delay_us = 2000;  // how long the oldest request waits for company
   int max_queue = 1024;               // queued requests beyond which Submit answers Unavailable
 };

@@ -73,6 +73,8 @@ struct Worker::Impl {
   HistogramFamily* batch_size = nullptr;
   GaugeFamily* depth = nullptr;
   std::atomic<bool> accepting{true};
+  // Bytes held by infer requests accepted and not yet answered (max_queue_bytes caps it).
+  std::atomic<size_t> held_bytes{0};
 
   std::mutex mu;
   std::map<std::string, std::unique_ptr<ModelQueue>> models;  // guarded by mu
@@ -98,9 +100,20 @@ struct Worker::Impl {
                                "Inference requests waiting in the model's queue.", {"model"});
   }
 
+  // Charges `bytes` against max_queue_bytes; false (nothing charged) when they do not fit.
+  bool TryHold(size_t bytes) {
+    size_t cur = held_bytes.load();
+    do {
+      if (bytes > options.max_queue_bytes || cur > options.max_queue_bytes - bytes) return false;
+    } while (!held_bytes.compare_exchange_weak(cur, cur + bytes));
+    return true;
+  }
+  // Whether `name` is one of the models this worker was told to serve: listed in `models`, or a
+  // NAME.pt in the model folder.
+  bool Serves(const std::string& name) const;
   // The queue of model `name`, created (its thread started, nothing loaded) on first use.
-  // InvalidArgument for an unsafe name, NotFound for no such model; nothing outside the model
-  // folder is looked at.
+  // InvalidArgument for an unsafe name, NotFound for a model not served; nothing outside the
+  // model folder is looked at, and nothing is loaded for a name that is not served.
   Result<ModelQueue*> QueueFor(const std::string& name);
   // Sends `r` and records the infer request's count and latency.
   void FinishInfer(const std::string& model, Clock::time_point start, Responder& respond,
@@ -124,15 +137,11 @@ Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
     auto it = models.find(name);
     if (it != models.end()) return it->second.get();
   }
-  // Not the lock's business: a stat, or a folder listing for the error message.
-  std::error_code ec;
-  const bool exists =
-      IsZooModel(name) || (!options.model_dir.empty() &&
-                           std::filesystem::is_regular_file(
-                               std::filesystem::path(options.model_dir) / (name + ".pt"), ec));
-  if (!exists) {
-    Result<std::shared_ptr<const ModelSpec>> r = store.Get(name);  // its NotFound lists models
-    return r.ok() ? Status::NotFound("no model '" + name + "'") : r.status();
+  // Not the lock's business: a stat.
+  if (!Serves(name)) {
+    std::string served = options.models.empty() ? "none listed" : JoinNames(options.models);
+    if (!options.model_dir.empty()) served += "; and NAME.pt files in " + options.model_dir;
+    return Status::NotFound("model '" + name + "' is not served here (served: " + served + ")");
   }
   std::lock_guard<std::mutex> lock(mu);
   auto it = models.find(name);
@@ -159,6 +168,16 @@ Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
   return models.emplace(name, std::move(q)).first->second.get();
 }
 
+bool Worker::Impl::Serves(const std::string& name) const {
+  for (const std::string& m : options.models) {
+    if (m == name) return true;
+  }
+  std::error_code ec;
+  return !options.model_dir.empty() &&
+         std::filesystem::is_regular_file(
+             std::filesystem::path(options.model_dir) / (name + ".pt"), ec);
+}
+
 void Worker::Impl::FinishInfer(const std::string& model, Clock::time_point start,
                                Responder& respond, HttpResponse r) {
   requests->Get({model, std::to_string(r.status)}).Increment();
@@ -176,6 +195,31 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   };
   if (!accepting) return fail(503, "the worker is shutting down");
   if (!queue.ok()) return fail(HttpStatusFor(queue.status()), queue.status().message());
+  // The request's memory, from here until it is answered: its body (the parsed tensor is no
+  // larger) and its input as floats. Charged before parsing; released with its callback.
+  struct Held {
+    Impl* impl;
+    size_t bytes = 0;
+    ~Held() { impl->held_bytes.fetch_sub(bytes); }
+  };
+  auto held = std::make_shared<Held>(Held{this, 0});
+  auto hold = [&](size_t bytes) {
+    if (held->bytes + bytes > options.max_queue_bytes) {
+      fail(413, "model '" + name + "': the request needs " + std::to_string(held->bytes + bytes) +
+                    " bytes, more than the worker's queue budget of " +
+                    std::to_string(options.max_queue_bytes) + " bytes (--max-queue-bytes)");
+      return false;
+    }
+    if (!TryHold(bytes)) {
+      fail(503, "model '" + name + "': the worker's queue budget of " +
+                    std::to_string(options.max_queue_bytes) +
+                    " bytes (--max-queue-bytes) is in use by requests being served; retry later");
+      return false;
+    }
+    held->bytes += bytes;
+    return true;
+  };
+  if (!hold(req.body.size())) return;
   Result<std::optional<size_t>> header_length = InferenceHeaderLength(req);
   if (!header_length.ok()) return fail(400, header_length.status().message());
   Result<InferRequestMsg> msg = ParseInferRequest(req.body, *header_length, options.limits);
@@ -183,6 +227,10 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   if (msg->inputs.size() != 1) {
     return fail(400, "model '" + name + "' takes one input; the request has " +
                          std::to_string(msg->inputs.size()));
+  }
+  if (!hold(static_cast<size_t>(std::max<int64_t>(0, msg->inputs[0].elements())) *
+            sizeof(float))) {
+    return;
   }
   bool binary = msg->binary_outputs_default;
   for (const auto& [out, bin] : msg->outputs) {
@@ -193,7 +241,8 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
     binary = bin;
   }
   auto shared = std::make_shared<Responder>(std::move(respond));
-  InferDone done = [this, name, id = msg->id, binary, start, shared](Result<InferOutcome> r) {
+  InferDone done = [this, name, id = msg->id, binary, start, shared,
+                    held](Result<InferOutcome> r) {
     if (!r.ok()) {
       FinishInfer(name, start, *shared,
                   ErrorResponse(HttpStatusFor(r.status()), r.status().message()));
@@ -296,6 +345,9 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
     return Status::InvalidArgument("threads must be 0 (one per CPU) or more; got " +
                                    std::to_string(options.threads));
   }
+  if (options.max_queue_bytes < 1) {
+    return Status::InvalidArgument("max_queue_bytes must be at least 1");
+  }
   if (options.max_queue < 1) {
     return Status::InvalidArgument("max_queue must be at least 1; got " +
                                    std::to_string(options.max_queue));
@@ -310,6 +362,20 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   impl->threads = EffectiveThreads(options.threads);
   SetBlasThreads(impl->threads);  // each pass then sets what it needs (executor.cc)
   std::unique_ptr<Worker> worker(new Worker(std::move(impl)));
+  // Every listed model must exist (a zoo name, or NAME.pt in the model folder).
+  for (const std::string& name : options.models) {
+    if (!IsSafeModelName(name)) {
+      return Status::InvalidArgument("invalid model name '" + name + "' in the models to serve");
+    }
+    std::error_code fec;
+    const bool in_dir = !options.model_dir.empty() &&
+                        std::filesystem::is_regular_file(
+                            std::filesystem::path(options.model_dir) / (name + ".pt"), fec);
+    if (!IsZooModel(name) && !in_dir) {
+      Result<std::shared_ptr<const ModelSpec>> r = worker->impl_->store.Get(name);
+      return r.ok() ? Status::NotFound("no model '" + name + "'") : r.status();
+    }
+  }
   // Preload in parallel, one batcher thread each, and wait for all.
   std::vector<std::pair<std::string, std::future<Status>>> loads;
   for (const std::string& name : options.models) {

@@ -20,9 +20,10 @@
 // output is "output", FP32; it comes back binary when the request asks for it. Responses carry
 // "parameters": {"compute_ms", "queue_ms", "batch_size"}.
 //
-// Errors are {"error": "..."}: 400 for a malformed body or a wrong shape, type or name, 404 for
-// an unknown model or route, 405 for a wrong method, 500 when a model fails to load or run, 503
-// when the queue is full or the worker is shutting down. A model name is checked with
+// Errors are {"error": "..."}: 400 for a malformed body or a wrong shape, type or name, or a
+// batch over max_batch_size, 404 for a model not served (see WorkerOptions) or an unknown route,
+// 405 for a wrong method, 500 when a model fails to load or run, 503 when the queue or its byte
+// budget is full or the worker is shutting down. A model name is checked with
 // IsSafeModelName before it is used, so no request reaches outside the model folder.
 //
 // Batching: each model has a queue and a batcher thread. The thread takes the oldest request and
@@ -45,9 +46,12 @@
 namespace autoscale {
 
 struct WorkerOptions {
-  std::string model_dir;            // TorchScript models (NAME.pt + NAME.yaml); "" = zoo only
-  std::vector<std::string> models;  // loaded by Create (else each loads on first use)
-  int max_batch_size = 8;           // samples per forward pass, >= 1
+  // The models served: `models` (zoo names or model_dir files, loaded by Create) and every
+  // NAME.pt in model_dir (loaded on first use). Any other name is 404 and loads nothing.
+  std::string model_dir;            // TorchScript models (NAME.pt + NAME.yaml); "" = none
+  std::vector<std::string> models;  // loaded by Create
+  // Samples per forward pass, >= 1; a request whose own batch is larger gets 400.
+  int max_batch_size = 8;
   // How long the oldest queued request may wait for others to join its batch, in [0, 10 s].
   // max_batch_size 1 runs requests one by one as soon as the thread is free (no batching); a
   // delay of 0 with max_batch_size > 1 batches whatever is already queued, without waiting.
@@ -55,6 +59,9 @@ struct WorkerOptions {
   std::string device = "auto";  // "auto" (CUDA when available, else CPU), "cpu" or "cuda"
   int threads = 0;              // libtorch intra-op threads per forward; 0 = one per CPU
   int max_queue = 1024;         // queued requests per model beyond which infer answers 503
+  // Bytes that infer requests accepted and not yet answered may hold in all (their bodies and
+  // their inputs as floats); a request beyond it gets 503 (413 when it alone is larger).
+  size_t max_queue_bytes = size_t{512} << 20;
   ParseLimits limits;           // tensor sizes a request may carry
   // libtorch CPU buffers that forward passes free are kept for reuse, up to this many bytes
   // (0: off). Without it, batches of large activations are paged in afresh on every pass (see

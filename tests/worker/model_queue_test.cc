@@ -171,6 +171,26 @@ TEST(ModelQueueTest, SplitsAtMaxBatchAndKeepsMultiRowRequestsWhole) {
   EXPECT_EQ(observed, (std::vector<int>{1, 3, 4}));
 }
 
+// Issue 10, item 8: a request's own batch runs as one pass, so it may not exceed
+// max_batch_size; it is refused before its input is converted.
+TEST(ModelQueueTest, RequestBatchOverMaxBatchIsRefused) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), Batching(2, 0us), nullptr, nullptr);
+  auto big_future = Submit(q, Input(1, 3));
+  Result<InferOutcome> big = Get(big_future);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(big.status().message().find(
+                "the request's batch of 3 samples exceeds the worker's max_batch_size of 2"),
+            std::string::npos)
+      << big.status().message();
+  auto fits_future = Submit(q, Input(1, 2));
+  Result<InferOutcome> fits = Get(fits_future);
+  ASSERT_TRUE(fits.ok()) << fits.status().ToString();
+  EXPECT_EQ(fits->output.shape[0], 2);
+  EXPECT_EQ(fx.batches(), (std::vector<int>{2}));
+}
+
 TEST(ModelQueueTest, BadInputIsRejectedBeforeQueueing) {
   Fixture fx;
   ModelQueue q("fake", fx.Loader(), Batching(4, 0us), nullptr, nullptr);

@@ -46,7 +46,9 @@ torch::Tensor Reference(const ModelSpec& spec, const torch::Tensor& input,
   return g->Forward(input).contiguous();
 }
 
+// A worker on the CPU; it serves kModel unless told other models.
 std::unique_ptr<Worker> MakeWorker(WorkerOptions o, int threads = 1) {
+  if (o.models.empty() && o.model_dir.empty()) o.models = {kModel};
   o.device = "cpu";
   o.threads = threads;
   auto w = Worker::Create(o);
