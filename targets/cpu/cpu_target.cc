@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "core/strings.h"
@@ -10,6 +11,23 @@
 #include "targets/cpu/torch_model.h"
 
 namespace autoscale {
+
+namespace {
+
+// libtorch's intra-op thread count (OpenMP, and the oneDNN primitive cache that
+// at::set_num_threads clears), BLAS threads and quantized engine are process-wide, while each
+// target sets its own: a CPU target with one thread and the DSP stub with two, each on its own
+// daemon thread, broke each other's INT8 runs (oneDNN: "could not create a primitive descriptor
+// for a reorder primitive"). Every CPU target, and so the DSP stub, holds this lock while it
+// builds or runs a model and sets its own settings under it, so a run never sees another
+// target's settings or a cache cleared under it. libtorch uses every core it is given, so two
+// forward passes at once on the same cores gain nothing.
+std::mutex& TorchSettingsMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+}  // namespace
 
 std::unique_ptr<CpuTarget> CpuTarget::Create(CpuOptions options) {
   return std::unique_ptr<CpuTarget>(new CpuTarget(std::move(options)));
@@ -77,12 +95,22 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
   } else {
     Int8Options o;
     if (!options_.int8_engine.empty()) o.engine = options_.int8_engine;
-    ASSIGN_OR_RETURN(m, TorchInt8Graph::Build(*model.graph, o));
+    // INT8 scales come from FP32 calibration passes whose sums depend, in their last bits, on
+    // the thread count; a few outputs then differ by a quantisation step between targets with
+    // other thread counts. Calibrate with one thread so that every target (the DSP stub, each
+    // CPU cluster, a test's reference) quantises a model identically.
+    const int threads = at::get_num_threads();
+    if (threads != 1) at::set_num_threads(1);
+    auto built = TorchInt8Graph::Build(*model.graph, o);
+    if (threads != 1) at::set_num_threads(threads);
+    ASSIGN_OR_RETURN(m, std::move(built));
   }
   return models_.emplace(key, std::move(m)).first->second.get();
 }
 
 Status CpuTarget::Prepare(const ModelSpec& model, Precision precision) {
+  std::lock_guard<std::mutex> lock(TorchSettingsMutex());
+  if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
   return ModelFor(model, precision).status();
 }
 
@@ -109,7 +137,8 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
                                    "' has one frequency level (0); got level " +
                                    std::to_string(level));
   }
-  RETURN_IF_ERROR(CheckInput(model, input));
+  RETURN_IF_ERROR(CheckInput(model, input).WithPrefix("target '" + desc_.name + "'"));
+  std::lock_guard<std::mutex> lock(TorchSettingsMutex());
   if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
   if (!pinned_) PinThreads();
   ASSIGN_OR_RETURN(const TorchModel* m, ModelFor(model, precision));
@@ -125,8 +154,8 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
     out = m->Forward(WrapFloat(input.data.data(), input.shape));
   } catch (const std::exception& e) {
     std::string what = e.what();
-    return Status::Internal("model '" + model.name +
-                            "' failed on the CPU: " + what.substr(0, what.find('\n')));
+    return Status::Internal("model '" + model.name + "' failed on target '" + desc_.name +
+                            "' (libtorch CPU): " + what.substr(0, what.find('\n')));
   }
   const auto t1 = std::chrono::steady_clock::now();
   r.latency_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();

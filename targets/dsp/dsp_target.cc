@@ -71,7 +71,11 @@ Result<InferenceResult> DspTarget::Run(const ModelSpec& model, Precision precisi
                                    std::to_string(desc_.levels - 1) + "; got " +
                                    std::to_string(level));
   }
-  ASSIGN_OR_RETURN(InferenceResult r, cpu_->Run(model, Precision::kInt8, 0, input));
+  Result<InferenceResult> computed = cpu_->Run(model, Precision::kInt8, 0, input);
+  if (!computed.ok()) {
+    return computed.status().WithPrefix("DSP stub '" + desc_.name + "' (INT8 outputs on the CPU)");
+  }
+  InferenceResult r = std::move(computed).value();
   const int64_t batch = input.shape[0];
   r.latency_ms = batch * LocalComputeMs(dsp_, level, Precision::kInt8, ProfileOf(model));
   r.latency_modelled = true;

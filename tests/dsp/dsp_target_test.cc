@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "env/cost_model.h"
 #include "targets/model_store.h"
 #include "test_util.h"
@@ -81,6 +87,66 @@ TEST(DspTarget, MissingDeviceIsUnavailableNotACrash) {
   in.data.assign(490, 0.5f);
   EXPECT_EQ(dsp->Run(**spec, Precision::kInt8, 0, in).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(dsp->Prepare(**spec, Precision::kInt8).code(), StatusCode::kUnavailable);
+}
+
+// libtorch's intra-op thread count and quantized engine are process-wide. The shipped daemon
+// demo (configs/daemon/loopback.yaml) has a CPU target with one thread and a DSP stub with the
+// default (one per CPU), each run from its own thread: every INT8 run on the DSP failed with
+// oneDNN's "could not create a primitive descriptor for a reorder primitive". Each target's runs
+// must not depend on what another target set.
+TEST(DspTarget, RunsBesideACpuTargetWithOtherThreadSettings) {
+  ModelStore store;
+  std::vector<std::shared_ptr<const ModelSpec>> specs;
+  for (const char* name : {"mobilenet_v2", "squeezenet_1_1"}) {
+    auto spec = store.Get(name);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    specs.push_back(*spec);
+  }
+  CpuOptions co;
+  co.name = "cpu_big";
+  co.threads = 1;
+  co.use_counters = false;
+  auto cpu = CpuTarget::Create(co);
+  DspOptions dopt = Options("sd845");  // cpu.threads 0: one per CPU
+  auto dsp = DspTarget::Create(dopt);
+  ASSERT_TRUE(dsp->available());
+  // As the daemon does: prepare everything on one thread, then run each target on its own.
+  for (const auto& s : specs) {
+    ASSERT_TRUE(cpu->Prepare(*s, Precision::kInt8).ok());
+    ASSERT_TRUE(cpu->Prepare(*s, Precision::kFp32).ok());
+    ASSERT_TRUE(dsp->Prepare(*s, Precision::kInt8).ok());
+  }
+  constexpr int kRuns = 12;
+  std::vector<std::string> errors;
+  std::mutex mu;
+  auto loop = [&](Target* t, bool alternate_precision) {
+    for (int i = 0; i < kRuns; ++i) {
+      const ModelSpec& s = *specs[i % specs.size()];
+      const Precision p = alternate_precision && i % 2 ? Precision::kFp32 : Precision::kInt8;
+      auto r = t->Run(s, p, 0, MakeHostInput(s, 1 + i % 2));
+      std::lock_guard<std::mutex> lock(mu);
+      if (!r.ok()) errors.push_back(t->description().name + ": " + r.status().ToString());
+    }
+  };
+  std::thread a(loop, cpu.get(), true);
+  std::thread b(loop, dsp.get(), false);
+  a.join();
+  b.join();
+  EXPECT_TRUE(errors.empty()) << errors.size() << " runs failed; first: " << errors.front();
+}
+
+// A failure inside the DSP stub names the DSP target, not "the CPU".
+TEST(DspTarget, ErrorsNameTheDspTarget) {
+  ModelStore store;
+  auto spec = store.Get("squeezenet_1_1");
+  ASSERT_TRUE(spec.ok());
+  auto dsp = DspTarget::Create(Options("sd845"));
+  HostTensor in;
+  in.shape = {1, 3, 224, 224};
+  in.data.assign(3 * 224 * 224 - 1, 0.f);  // one value short
+  auto r = dsp->Run(**spec, Precision::kInt8, 0, in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("dsp"), std::string::npos) << r.status().message();
 }
 
 }  // namespace
