@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/file_util.h"
 #include "core/strings.h"
 
@@ -20,15 +22,6 @@ double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -81,6 +74,10 @@ struct Engine::Pending {
   Clock::time_point start;
   double decide_us = 0;
   std::string action_name;
+  std::vector<int> feasible;  // the actions offered to the policy
+  std::vector<int> tried;     // bound targets that failed this request
+  int ran_action = -1;        // the action of the last attempt (-1: FP32 at level 0)
+  std::string failures;       // what each said, for the reply when none answers
 };
 
 Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> cost_model,
@@ -226,7 +223,7 @@ bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
 }
 
 int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy,
-                             Observation* obs) {
+                             Observation* obs, std::vector<int>* feasible) {
   const EngineModel& m = models_[model];
   Observation& o = *obs;
   o = Observation();
@@ -285,6 +282,7 @@ int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accura
     if (b < 0 || !TargetUsable(b, model, a.precision, a.level)) continue;
     ids[kept++] = ids[i];
   }
+  if (feasible) feasible->assign(ids, ids + kept);
   if (kept == 0) return -1;
   std::lock_guard<std::mutex> lock(policy_mu_);
   return policy_->Decide(o, std::span<const int>(ids, kept));
@@ -316,14 +314,14 @@ void Engine::Submit(Request request, Done done) {
   }
   const float bound = p->request.latency_bound_ms.value_or(options_.default_latency_bound_ms);
   const float min_acc = p->request.min_accuracy.value_or(options_.default_min_accuracy);
-  p->action = ObserveAndDecide(p->model, bound, min_acc, &p->obs);
+  p->action = ObserveAndDecide(p->model, bound, min_acc, &p->obs, &p->feasible);
   p->decide_us = std::chrono::duration<double, std::micro>(Clock::now() - p->start).count();
   decide_seconds_->Get().Observe(p->decide_us * 1e-6);
   if (p->action < 0) {
     // Nothing feasible for this floor and these links: the fallback still answers, at FP32,
     // and the miss is counted (no learning: the policy never chose it).
     if (fallback_ >= 0 && TargetUsable(fallback_, p->model, Precision::kFp32, 0)) {
-      return Fallback(p, Status::Unavailable("no feasible action"));
+      return RunLocal(fallback_, p, -1, /*retry=*/true);
     }
     return Finish(p,
                   Status::Unavailable("no target can run model '" + p->request.model +
@@ -334,25 +332,30 @@ void Engine::Submit(Request request, Done done) {
   p->action_name = cost_model_->actions().names[p->action];
   decisions_->Get({p->action_name}).Increment();
   const int b = device_to_bound_[a.target];
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++decisions_per_target_[targets_[b].name];
+  }
   if (targets_[b].remote) {
-    RunRemote(b, p);
+    RunRemote(b, p, p->action, /*retry=*/false);
   } else {
-    RunLocal(b, p, false);
+    RunLocal(b, p, p->action, /*retry=*/false);
   }
 }
 
-void Engine::RunLocal(int b, std::shared_ptr<Pending> p, bool is_fallback) {
-  executors_[b]->Post([this, b, p, is_fallback] {
+void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry) {
+  executors_[b]->Post([this, b, p, action, retry] {
+    p->ran_action = action;
     Precision precision = Precision::kFp32;
     int level = 0;
-    if (!is_fallback) {
-      const Action& a = cost_model_->actions().actions[p->action];
+    if (action >= 0) {
+      const Action& a = cost_model_->actions().actions[action];
       precision = a.precision;
       level = a.level;
     }
     Result<InferenceResult> r =
         targets_[b].local->Run(models_[p->model].spec, precision, level, p->request.input);
-    if (!is_fallback) {
+    if (!retry) {
       Outcome o;
       if (r.ok()) {
         o.latency_ms = static_cast<float>(MsSince(p->start));
@@ -364,11 +367,12 @@ void Engine::RunLocal(int b, std::shared_ptr<Pending> p, bool is_fallback) {
       }
       LearnFrom(*p, o);
     }
-    Finish(p, std::move(r), b, is_fallback);
+    if (!r.ok()) return Fallback(p, b, r.status());
+    Finish(p, std::move(r), b, retry);
   });
 }
 
-void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
+void Engine::RunRemote(int b, std::shared_ptr<Pending> p, int action, bool retry) {
   // The offload's deadline leaves room for the fallback: bound minus what the fallback target
   // is expected to need (never less than half the bound).
   double budget_ms = options_.remote_timeout_ms;
@@ -380,14 +384,15 @@ void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
   }
   const auto deadline =
       p->start + std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, budget_ms) * 1e3));
-  auto on_done = [this, b, p](Result<RemoteResult> r) {
+  p->ran_action = action;
+  auto on_done = [this, b, p, action, retry](Result<RemoteResult> r) {
     const double elapsed = MsSince(p->start);
     Outcome o;
     o.latency_ms = static_cast<float>(elapsed);
     o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(Precision::kFp32));
     // Radio and waiting energy: the network profile's model for this action under the
     // observation, with the waiting part stretched to the measured latency.
-    const Outcome predicted = cost_model_->Predict(p->action, p->obs);
+    const Outcome predicted = cost_model_->Predict(action, p->obs);
     double energy = predicted.energy_mj;
     if (elapsed > predicted.latency_ms) {
       energy += cost_model_->device().idle_power_mw * (elapsed - predicted.latency_ms) * 1e-3;
@@ -395,14 +400,14 @@ void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
     o.energy_mj = static_cast<float>(energy);
     if (!r.ok()) {
       o.failed = true;
-      LearnFrom(*p, o);
-      return Fallback(p, r.status());
+      if (!retry) LearnFrom(*p, o);
+      return Fallback(p, b, r.status());
     }
-    LearnFrom(*p, o);
+    if (!retry) LearnFrom(*p, o);
     InferenceResult result = std::move(r->inference);
     result.energy_mj = energy;
     result.energy_source = EnergySource::kModelled;
-    Finish(p, std::move(result), b, false);
+    Finish(p, std::move(result), b, retry);
   };
   // An image that arrived as bytes goes on as bytes (a quarter of the FP32 size).
   if (p->request.input_u8) {
@@ -414,16 +419,54 @@ void Engine::RunRemote(int b, std::shared_ptr<Pending> p) {
   }
 }
 
-void Engine::Fallback(std::shared_ptr<Pending> p, const Status& why) {
-  if (fallback_ < 0) return Finish(p, why, -1, false);
-  fallbacks_->Get({targets_[fallback_].name}).Increment();
-  if (p->action >= 0) {
-    // Rare by design (a failing worker opens the breaker); each one is worth a line.
-    std::fprintf(stderr, "autoscaled: %s for '%s' failed after %.1f ms (%s); running on %s\n",
-                 p->action_name.c_str(), p->request.model.c_str(), MsSince(p->start),
-                 why.message().c_str(), targets_[fallback_].name.c_str());
+void Engine::Fallback(std::shared_ptr<Pending> p, int failed, const Status& why) {
+  p->tried.push_back(failed);
+  if (!p->failures.empty()) p->failures += "; ";
+  p->failures += targets_[failed].name + ": " + why.message();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++failures_per_target_[targets_[failed].name];
   }
-  RunLocal(fallback_, std::move(p), true);
+  auto tried = [&](int b) { return std::find(p->tried.begin(), p->tried.end(), b) != p->tried.end(); };
+  int next = -1, next_action = -1;
+  if (fallback_ >= 0 && !tried(fallback_) &&
+      TargetUsable(fallback_, p->model, Precision::kFp32, 0)) {
+    next = fallback_;
+  } else {
+    // The next feasible action on a target not yet tried: the least predicted energy among
+    // those predicted to meet the bound, else the least predicted latency.
+    double best_energy = 0, best_latency = 0;
+    bool best_meets = false;
+    for (int id : p->feasible) {
+      const int b = device_to_bound_[cost_model_->actions().actions[id].target];
+      if (b < 0 || tried(b)) continue;
+      const Outcome o = cost_model_->Predict(id, p->obs);
+      const bool meets = o.latency_ms <= p->obs.latency_bound_ms;
+      const bool better = next_action < 0 || (meets && !best_meets) ||
+                          (meets == best_meets && (meets ? o.energy_mj < best_energy
+                                                         : o.latency_ms < best_latency));
+      if (better) {
+        next = b;
+        next_action = id;
+        best_energy = o.energy_mj;
+        best_latency = o.latency_ms;
+        best_meets = meets;
+      }
+    }
+  }
+  if (next < 0) {
+    return Finish(p,
+                  Status::Unavailable("no target could run model '" + p->request.model +
+                                      "': " + p->failures),
+                  -1, false);
+  }
+  fallbacks_->Get({targets_[next].name}).Increment();
+  // Rare by design (a failing worker opens the breaker); each one is worth a line.
+  std::fprintf(stderr, "autoscaled: %s for '%s' failed after %.1f ms (%s); running on %s\n",
+               targets_[failed].name.c_str(), p->request.model.c_str(), MsSince(p->start),
+               why.message().c_str(), targets_[next].name.c_str());
+  if (targets_[next].remote) return RunRemote(next, std::move(p), next_action, true);
+  RunLocal(next, std::move(p), next_action, true);
 }
 
 void Engine::LearnFrom(const Pending& p, const Outcome& o) {
@@ -457,8 +500,8 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
   const bool inaccurate =
       ok && p->model >= 0 &&
       static_cast<float>(models_[p->model].profile.Accuracy(
-          fallback || p->action < 0 ? Precision::kFp32
-                                    : cost_model_->actions().actions[p->action].precision)) <
+          p->ran_action < 0 ? Precision::kFp32
+                            : cost_model_->actions().actions[p->ran_action].precision)) <
           p->obs.min_accuracy;
   if (late) violations_->Get({"latency"}).Increment();
   if (inaccurate) violations_->Get({"accuracy"}).Increment();
@@ -470,7 +513,7 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
     if (late) ++latency_violations_;
     if (inaccurate) ++accuracy_violations_;
     if (ok) {
-      ++decisions_per_target_[target];
+      ++answers_per_target_[target];
       energy_per_target_[target] += reply.result.energy_mj;
       energy_total_mj_ += reply.result.energy_mj;
     }
@@ -549,24 +592,19 @@ void Engine::Shutdown() {
 
 std::string Engine::StatsJson() const {
   std::lock_guard<std::mutex> lock(stats_mu_);
-  std::ostringstream o;
-  o << "{\"requests\":" << requests_total_ << ",\"failed\":" << failed_
-    << ",\"fallbacks\":" << fallback_count_ << ",\"energy_mj\":" << energy_total_mj_
-    << ",\"violations\":{\"latency\":" << latency_violations_
-    << ",\"accuracy\":" << accuracy_violations_ << "},\"decisions\":{";
-  bool first = true;
-  for (const auto& [t, n] : decisions_per_target_) {
-    o << (first ? "" : ",") << JsonString(t) << ":" << n;
-    first = false;
-  }
-  o << "},\"energy_mj_per_target\":{";
-  first = true;
-  for (const auto& [t, e] : energy_per_target_) {
-    o << (first ? "" : ",") << JsonString(t) << ":" << e;
-    first = false;
-  }
-  o << "}}";
-  return o.str();
+  nlohmann::json j = {
+      {"requests", requests_total_},
+      {"answered", requests_total_ - failed_},
+      {"failed", failed_},
+      {"fallbacks", fallback_count_},
+      {"energy_mj", std::isfinite(energy_total_mj_) ? energy_total_mj_ : 0.0},
+      {"violations", {{"latency", latency_violations_}, {"accuracy", accuracy_violations_}}},
+      {"decisions", decisions_per_target_},
+      {"answers", answers_per_target_},
+      {"target_failures", failures_per_target_},
+      {"energy_mj_per_target", energy_per_target_},
+  };
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace autoscale

@@ -1,9 +1,12 @@
 // The engine of the on-device daemon (DESIGN.md, "One request, end to end"): per request it
 // observes (cached probes of the machine and the remote links), decides with the configured
 // policy among the feasible actions, runs the request for real on the chosen target, measures,
-// and learns online. A remote target that fails, or whose deadline passes, hands the request to
-// the fallback local target: every submitted request gets exactly one reply. The learned state
-// is saved atomically on an interval and at shutdown.
+// and learns online. A target that fails (a remote one that errs, answers garbage or runs out of
+// time; a local one whose run fails) hands the request to the fallback local target, or, when
+// that is the one that failed, to the next feasible action on a target not yet tried: every
+// submitted request gets exactly one reply, an error only when every candidate failed (the
+// message lists each failure). The learned state is saved atomically on an interval and at
+// shutdown.
 //
 // Threads: Submit() may be called from many threads. Each local target runs on a thread of its
 // own (targets are not thread-safe; this serialises them); remote requests are asynchronous.
@@ -63,7 +66,7 @@ class Engine {
     InferenceResult result;
     std::string action;          // "cpu_big/fp32/2803MHz"
     std::string target;          // the bound target that produced the output
-    bool fallback = false;       // a remote attempt failed and a local target answered
+    bool fallback = false;       // the chosen target failed and another one answered
     double decide_us = 0;        // observe + decide
     double total_ms = 0;         // from Submit to the reply
     float latency_bound_ms = 0;  // the bound applied
@@ -87,8 +90,9 @@ class Engine {
 
   // The per-request overhead path (public for the overhead bench): fill the observation from
   // the probes and link estimates, list the feasible actions, and decide. -1 when none is
-  // feasible.
-  int ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy, Observation* obs);
+  // feasible. `feasible`, when given, receives the actions that were offered to the policy.
+  int ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy, Observation* obs,
+                       std::vector<int>* feasible = nullptr);
 
   // Prepares every local (target, model, precision) the action space can ask for (INT8
   // calibration, compiled kernels) and asks remote workers which models they serve, so that no
@@ -117,9 +121,13 @@ class Engine {
   struct Pending;
 
   Engine() = default;
-  void RunLocal(int target, std::shared_ptr<Pending> p, bool is_fallback);
-  void RunRemote(int target, std::shared_ptr<Pending> p);
-  void Fallback(std::shared_ptr<Pending> p, const Status& why);
+  // Runs `action` (-1: FP32 at level 0, the fallback's) on a bound target. A retry (the chosen
+  // action failed) is not learned from: the policy did not choose it.
+  void RunLocal(int target, std::shared_ptr<Pending> p, int action, bool retry);
+  void RunRemote(int target, std::shared_ptr<Pending> p, int action, bool retry);
+  // Target `failed` could not answer (`why`): try the fallback target, else the next feasible
+  // action on a target not yet tried, else answer with every failure.
+  void Fallback(std::shared_ptr<Pending> p, int failed, const Status& why);
   void Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int target, bool fallback);
   void LearnFrom(const Pending& p, const Outcome& o);
   bool TargetUsable(int target, int model, Precision precision, int level);
@@ -152,7 +160,8 @@ class Engine {
   std::condition_variable saver_cv_;
   bool shut_down_ = false;
 
-  // Statistics.
+  // Statistics. "decisions" count what the policy chose (whatever came of it), "answers" the
+  // target that produced each successful reply.
   MetricsRegistry metrics_;
   CounterFamily* requests_ = nullptr;    // {target, outcome}
   CounterFamily* decisions_ = nullptr;   // {action}
@@ -163,6 +172,8 @@ class Engine {
   HistogramFamily* latency_seconds_ = nullptr;  // {target}
   mutable std::mutex stats_mu_;
   std::map<std::string, int64_t> decisions_per_target_;           // guarded by stats_mu_
+  std::map<std::string, int64_t> answers_per_target_;             // guarded by stats_mu_
+  std::map<std::string, int64_t> failures_per_target_;            // guarded by stats_mu_
   std::map<std::string, double> energy_per_target_;               // guarded by stats_mu_
   int64_t requests_total_ = 0, failed_ = 0, fallback_count_ = 0;  // guarded by stats_mu_
   int64_t latency_violations_ = 0, accuracy_violations_ = 0;      // guarded by stats_mu_

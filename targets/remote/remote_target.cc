@@ -199,6 +199,7 @@ Status RemoteTarget::QueryReady(const std::string& model) const {
   Status st;
   if (r->status == 200) {
     st = Status::Ok();
+    QueryMetadata(model);
   } else if (r->status == 404) {
     st = Status::NotFound(Prefix() + ": the worker has no model '" + model + "' (" + ErrorText(*r) +
                           ")");
@@ -209,6 +210,105 @@ Status RemoteTarget::QueryReady(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
   ready_[model] = {st, Clock::now()};
   return st;
+}
+
+void RemoteTarget::QueryMetadata(const std::string& model) const {
+  HttpRequest req;
+  req.method = "GET";
+  req.target = "/v2/models/" + model;
+  auto r = client_->Send(std::move(req), std::chrono::milliseconds(options_.probe_timeout_ms));
+  if (!r.ok() || r->status != 200) return;  // no metadata: answers are checked without it
+  auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("outputs") || !j["outputs"].is_array()) return;
+  std::vector<OutputMeta> outs;
+  for (const auto& o : j["outputs"]) {
+    if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) return;
+    OutputMeta m;
+    m.name = o["name"].get<std::string>();
+    if (o.contains("datatype") && o["datatype"].is_string()) m.datatype = o["datatype"];
+    if (o.contains("shape") && o["shape"].is_array() && o["shape"].size() <= 16) {
+      for (const auto& d : o["shape"]) {
+        if (!d.is_number_integer()) return;
+        m.shape.push_back(d.get<int64_t>());
+      }
+    }
+    outs.push_back(std::move(m));
+    if (outs.size() > 64) return;  // not a classifier's metadata: check without it
+  }
+  if (outs.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  outputs_[model] = std::move(outs);
+}
+
+Status RemoteTarget::CheckOutputs(const InferResponseMsg& msg, const Expected& e) const {
+  std::vector<OutputMeta> meta;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = outputs_.find(e.model); it != outputs_.end()) meta = it->second;
+  }
+  if (msg.outputs.empty()) return Status::InvalidArgument("the answer has no outputs");
+  const size_t want = meta.empty() ? 1 : meta.size();
+  if (msg.outputs.size() != want) {
+    return Status::InvalidArgument(std::to_string(msg.outputs.size()) + " outputs for model '" +
+                                   e.model + "', which has " + std::to_string(want));
+  }
+  for (size_t i = 0; i < msg.outputs.size(); ++i) {
+    const WireTensor& out = msg.outputs[i];
+    const std::string what = "output '" + out.name + "'";
+    if (!meta.empty()) {
+      auto m = std::find_if(meta.begin(), meta.end(),
+                            [&](const OutputMeta& o) { return o.name == out.name; });
+      if (m == meta.end()) {
+        return Status::InvalidArgument(what + " is not an output of model '" + e.model +
+                                       "' (its metadata lists '" + meta.front().name + "'" +
+                                       (meta.size() > 1 ? ", ..." : "") + ")");
+      }
+      if (!m->datatype.empty() && m->datatype != "FP32") {
+        return Status::InvalidArgument(what + ": the metadata says " + m->datatype +
+                                       "; the daemon takes FP32 outputs");
+      }
+      if (!m->shape.empty()) {
+        bool fits = m->shape.size() == out.shape.size();
+        for (size_t d = 0; fits && d < out.shape.size(); ++d) {
+          fits = m->shape[d] < 0 || m->shape[d] == out.shape[d];
+        }
+        if (!fits) {
+          return Status::InvalidArgument(what + ": shape " + ShapeText(out.shape) +
+                                         ", the metadata says " + ShapeText(m->shape));
+        }
+      }
+    }
+    if (out.type != TensorType::kFp32) {
+      return Status::InvalidArgument(what + ": datatype " + TensorTypeName(out.type) +
+                                     ", expected FP32");
+    }
+    if (out.shape.empty() || out.shape[0] != e.batch) {
+      return Status::InvalidArgument(what + ": shape " + ShapeText(out.shape) + " for a batch of " +
+                                     std::to_string(e.batch));
+    }
+    if (!e.per_sample.empty() &&
+        !std::equal(out.shape.begin() + 1, out.shape.end(), e.per_sample.begin(),
+                    e.per_sample.end())) {
+      std::vector<int64_t> full{e.batch};
+      full.insert(full.end(), e.per_sample.begin(), e.per_sample.end());
+      return Status::InvalidArgument(what + ": shape " + ShapeText(out.shape) + ", model '" +
+                                     e.model + "' gives " + ShapeText(full));
+    }
+    if (out.elements() != static_cast<int64_t>(out.fp32.size())) {
+      return Status::InvalidArgument(what + ": " + std::to_string(out.fp32.size()) +
+                                     " values for shape " + ShapeText(out.shape));
+    }
+    if (e.input_finite) {
+      auto bad = std::find_if(out.fp32.begin(), out.fp32.end(),
+                              [](float v) { return !std::isfinite(v); });
+      if (bad != out.fp32.end()) {
+        return Status::InvalidArgument(what + ": value " + std::to_string(*bad) + " at index " +
+                                       std::to_string(bad - out.fp32.begin()) +
+                                       " for a finite input");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status RemoteTarget::Supports(const ModelSpec& model, Precision precision) const {
@@ -306,6 +406,16 @@ void RemoteTarget::Send(const ModelSpec& model, WireTensor input, Clock::time_po
       return done(Status::Unavailable(Prefix() + ": " + reason));
     }
   }
+  Expected expected;
+  expected.model = model.name;
+  expected.batch = input.shape.empty() ? 0 : input.shape[0];
+  if (model.is_graph()) {
+    const Graph& g = model.graph->graph;
+    expected.per_sample = g.node(g.output()).out_shape;
+  }
+  expected.input_finite = input.type != TensorType::kFp32 ||
+                          std::all_of(input.fp32.begin(), input.fp32.end(),
+                                      [](float v) { return std::isfinite(v); });
   InferRequestMsg msg;
   msg.id = std::to_string(++next_id_);
   msg.inputs.push_back(std::move(input));
@@ -318,13 +428,14 @@ void RemoteTarget::Send(const ModelSpec& model, WireTensor input, Clock::time_po
   SetInferenceBody(std::move(body), header_length, &req);
   const int64_t bytes_up = static_cast<int64_t>(req.body.size());
   client_->Async(std::move(req), deadline,
-                 [this, start, bytes_up, done = std::move(done)](Result<HttpResponse> r) {
-                   OnInferResponse(std::move(r), start, bytes_up, done);
+                 [this, start, bytes_up, expected = std::move(expected),
+                  done = std::move(done)](Result<HttpResponse> r) {
+                   OnInferResponse(std::move(r), start, bytes_up, expected, done);
                  });
 }
 
 void RemoteTarget::OnInferResponse(Result<HttpResponse> r, Clock::time_point start,
-                                   int64_t bytes_up, const Done& done) {
+                                   int64_t bytes_up, const Expected& expected, const Done& done) {
   if (!r.ok()) {
     RecordFailure(r.status().message());
     return done(Status::Unavailable(Prefix() + ": " + r.status().message()));
@@ -350,15 +461,13 @@ void RemoteTarget::OnInferResponse(Result<HttpResponse> r, Clock::time_point sta
   }
   auto msg = ParseInferResponse(h.body, *header_length);
   if (!msg.ok()) return fail("bad answer from the worker: " + msg.status().message());
-  if (msg->outputs.empty()) return fail("the worker's answer has no outputs");
+  if (Status st = CheckOutputs(*msg, expected); !st.ok()) {
+    return fail("bad answer from the worker: " + st.message());
+  }
   WireTensor& out = msg->outputs.front();
   RemoteResult res;
   res.inference.output.shape = out.shape;
-  if (out.type == TensorType::kFp32) {
-    res.inference.output.data = std::move(out.fp32);
-  } else {
-    res.inference.output.data.assign(out.u8.begin(), out.u8.end());
-  }
+  res.inference.output.data = std::move(out.fp32);
   auto param = [&](const char* key) {
     auto it = msg->parameters.find(key);
     return it == msg->parameters.end() ? -1.0 : it->second;

@@ -9,7 +9,13 @@
 //   POST /v2/models/{name}/infer      one input tensor (named options.input_name), every output
 //                                     asked back; the first output is the result
 //   GET  /v2/models/{name}/ready      Prepare() and Supports()
+//   GET  /v2/models/{name}            after a ready answer: the outputs' names, datatypes and
+//                                     shapes, against which every answer is checked
 //   GET  /v2/health/ready             the background probe
+// An answer is used only when its outputs are what the model's metadata says (names, FP32,
+// shape [batch, ...] with the per-sample shape of the metadata and, for a zoo graph, of the
+// graph, the element count) and finite where the input was; anything else is a failed request
+// (the breaker is told, the caller falls back), never garbage passed on as a result.
 // Wires: "binary" (FP32, binary tensor extension: a JSON header of Inference-Header-Content-Length
 // bytes, then raw little-endian data), "json" (FP32 as JSON numbers, about 3x the bytes) and
 // "uint8" (a quarter of the bytes of FP32: see QuantizeUint8). Outputs come back binary except on
@@ -127,9 +133,22 @@ class RemoteTarget final : public Target {
 
  private:
   RemoteTarget(RemoteOptions options, Endpoint endpoint, std::unique_ptr<HttpClient> client);
+  // What a correct answer to one request looks like.
+  struct Expected {
+    std::string model;
+    int64_t batch = 1;
+    std::vector<int64_t> per_sample;  // from the zoo graph; empty when unknown (TorchScript)
+    bool input_finite = true;         // then every output value must be finite
+  };
+  struct OutputMeta {
+    std::string name, datatype;
+    std::vector<int64_t> shape;  // with the batch dimension; -1 = any
+  };
   void Send(const ModelSpec& model, WireTensor input, Clock::time_point deadline, Done done);
   void OnInferResponse(Result<HttpResponse> r, Clock::time_point start, int64_t bytes_up,
-                       const Done& done);
+                       const Expected& expected, const Done& done);
+  Status CheckOutputs(const InferResponseMsg& msg, const Expected& expected) const;
+  void QueryMetadata(const std::string& model) const;
   Status QueryReady(const std::string& model) const;
   void RecordFailure(const std::string& reason) const;
   void RecordSuccess() const;
@@ -150,6 +169,8 @@ class RemoteTarget final : public Target {
     Clock::time_point at;
   };
   mutable std::map<std::string, Ready> ready_;  // guarded by mu_; per model name
+  // The outputs of each model as its metadata lists them; absent when the worker gave none.
+  mutable std::map<std::string, std::vector<OutputMeta>> outputs_;  // guarded by mu_
   mutable TargetDescription desc_;              // description()'s copy; single caller
   bool stopping_ = false;                       // guarded by mu_
   std::condition_variable probe_cv_;            // wakes the prober (stop, probe answered)

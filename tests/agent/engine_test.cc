@@ -5,14 +5,18 @@
 // RemoteTargets talking to an HttpServer with a KServe v2 handler.
 #include "agent/engine.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "agent/daemon.h"
 #include "agent/daemon_config.h"
 #include "core/file_util.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "policies/q_learning.h"
 #include "targets/http/http.h"
 #include "targets/kserve/kserve.h"
@@ -23,13 +27,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Output = the first 10 input values times 2: cheap, deterministic, checkable.
+// Output = the first 1000 input values times 2 (a classifier's 1000 logits, the shape the
+// catalogue's models give): cheap, deterministic, checkable.
+constexpr int kClasses = 1000;
 HostTensor Doubled(const HostTensor& in) {
   HostTensor out;
-  out.shape = {in.shape[0], 10};
+  out.shape = {in.shape[0], kClasses};
   for (int64_t b = 0; b < in.shape[0]; ++b) {
     const int64_t per = in.elements() / in.shape[0];
-    for (int i = 0; i < 10; ++i) out.data.push_back(2 * in.data[b * per + i]);
+    for (int i = 0; i < kClasses; ++i) out.data.push_back(2 * in.data[b * per + i]);
   }
   return out;
 }
@@ -47,6 +53,7 @@ class DoublingTarget : public Target {
   Status Prepare(const ModelSpec&, Precision) override { return Status::Ok(); }
   Result<InferenceResult> Run(const ModelSpec& m, Precision, int, const HostTensor& in) override {
     ++runs;
+    if (fail) return Status::Internal("model '" + m.name + "' failed on " + d_.name + " (test)");
     InferenceResult r;
     r.output = Doubled(in);
     r.latency_ms = 1;
@@ -54,6 +61,7 @@ class DoublingTarget : public Target {
     return r;
   }
   std::atomic<int> runs{0};
+  std::atomic<bool> fail{false};
 
  private:
   TargetDescription d_;
@@ -61,7 +69,9 @@ class DoublingTarget : public Target {
 
 // A KServe v2 worker stand-in: doubles like DoublingTarget; can fail or stall on request.
 struct FakeWorker {
-  std::atomic<int> mode{0};  // 0 ok, 1 answer 500, 2 stall 2 s
+  // 0 ok, 1 answer 500, 2 stall 2 s; 200s with garbage: 3 a NaN, 4 shape [N, 10], 5 UINT8
+  // outputs, 6 three outputs, 7 an output named otherwise than the metadata says
+  std::atomic<int> mode{0};
   std::atomic<int> infers{0};
   std::unique_ptr<HttpServer> server;
 
@@ -79,6 +89,13 @@ struct FakeWorker {
 
   void Handle(HttpRequest&& req, Responder respond) {
     const std::string path(req.path());
+    if (path.starts_with("/v2/models/") && std::count(path.begin(), path.end(), '/') == 3) {
+      HttpResponse meta;  // model metadata, as autoscale-worker and Triton give it
+      meta.body = "{\"name\":\"m\",\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
+                  "\"shape\":[-1,3,224,224]}],\"outputs\":[{\"name\":\"output\","
+                  "\"datatype\":\"FP32\",\"shape\":[-1,1000]}]}";
+      return respond(meta);
+    }
     if (!path.ends_with("/infer")) {
       HttpResponse ok;
       ok.body = "{\"ready\":true}";
@@ -101,7 +118,30 @@ struct FakeWorker {
     t.shape = d.shape;
     t.fp32 = d.data;
     t.binary = true;
+    switch (mode.load()) {
+      case 3:
+        t.fp32[7] = std::nanf("");
+        break;
+      case 4:
+        t.shape[1] = 10;
+        t.fp32.resize(t.shape[0] * 10);
+        break;
+      case 5:
+        t.type = TensorType::kUint8;
+        t.u8.assign(t.fp32.size(), 1);
+        t.fp32.clear();
+        break;
+      case 7:
+        t.name = "logits";
+        break;
+    }
     out.outputs.push_back(t);
+    if (mode == 6) {
+      out.outputs.push_back(t);
+      out.outputs.push_back(t);
+      out.outputs[1].name = "aux1";
+      out.outputs[2].name = "aux2";
+    }
     HttpResponse res;
     std::optional<size_t> ohl;
     std::string body = EncodeInferResponse(out, &ohl);
@@ -160,9 +200,12 @@ Engine::Reply RunOne(Engine& e, const std::string& model, float v,
 
 void ExpectDoubled(const Engine::Reply& r, float v) {
   ASSERT_TRUE(r.status.ok()) << r.status.message();
-  ASSERT_EQ(r.result.output.data.size(), 10u);
+  ASSERT_EQ(r.result.output.shape, (std::vector<int64_t>{1, kClasses}));
+  ASSERT_EQ(r.result.output.data.size(), size_t{kClasses});
   for (int i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(r.result.output.data[i], 2 * (v + i));
 }
+
+nlohmann::json Stats(const Engine& e) { return nlohmann::json::parse(e.StatsJson()); }
 
 TEST(Engine, AnswersLocallyLearnsAndCounts) {
   auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
@@ -174,10 +217,12 @@ TEST(Engine, AnswersLocallyLearnsAndCounts) {
     EXPECT_TRUE(r.action.starts_with("cpu_big/")) << r.action;
     EXPECT_GT(r.decide_us, 0);
   }
-  const std::string stats = (*engine)->StatsJson();
-  EXPECT_NE(stats.find("\"requests\":20"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"cpu_big\":20"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"energy_mj\":100"), std::string::npos) << stats;
+  const nlohmann::json stats = Stats(**engine);
+  EXPECT_EQ(stats["requests"], 20) << stats;
+  EXPECT_EQ(stats["answered"], 20) << stats;
+  EXPECT_EQ(stats["decisions"]["cpu_big"], 20) << stats;
+  EXPECT_EQ(stats["answers"]["cpu_big"], 20) << stats;
+  EXPECT_DOUBLE_EQ(stats["energy_mj"].get<double>(), 100) << stats;
   EXPECT_NE((*engine)->metrics().Render().find("autoscaled_decide_seconds_bucket"),
             std::string::npos);
 }
@@ -253,6 +298,110 @@ TEST(Engine, OffloadsAndFallsBackWhenTheWorkerFailsOrIsLate) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
   const std::string stats = (*engine)->StatsJson();
   EXPECT_NE(stats.find("\"fallbacks\":"), std::string::npos);
+}
+
+// A worker that answers 200 with garbage: each answer is a failed offload (the request falls
+// back and gets the local, correct output; the breaker hears of it), never passed through.
+TEST(Engine, GarbageFromTheWorkerIsAFailedOffload) {
+  FakeWorker worker;
+  DaemonConfig c = CloudConfig(worker.endpoint());
+  c.targets[1].failures_to_open = 100;  // keep offering the cloud: each request tries it first
+  auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  ExpectDoubled(RunOne(**engine, "mobilenet_v2", 1), 1);  // a sound answer: the metadata known
+  const std::map<int, std::string> cases = {{3, "nan"},          {4, "[1, 10]"},
+                                            {5, "UINT8"},        {6, "3 outputs"},
+                                            {7, "not an output"}};
+  for (const auto& [mode, why] : cases) {
+    worker.mode = mode;
+    const int infers = worker.infers;
+    Engine::Reply r = RunOne(**engine, "mobilenet_v2", mode);
+    EXPECT_EQ(worker.infers, infers + 1) << "mode " << mode << ": the cloud was not tried";
+    ExpectDoubled(r, mode);
+    EXPECT_EQ(r.target, "cpu_big") << "mode " << mode;
+    EXPECT_TRUE(r.fallback) << "mode " << mode;
+  }
+  const nlohmann::json stats = Stats(**engine);
+  EXPECT_EQ(stats["target_failures"]["cloud"], cases.size()) << stats;
+  EXPECT_EQ(stats["answers"]["cloud"], 1) << stats;
+  EXPECT_EQ(stats["fallbacks"], cases.size()) << stats;
+}
+
+// A factory whose targets named in `failing` fail every run.
+LocalTargetFactory DoublingExcept(std::vector<std::string> failing,
+                                  std::map<std::string, DoublingTarget*>* made) {
+  return [failing, made](const TargetBinding& b,
+                         const DeviceProfile&) -> Result<std::unique_ptr<Target>> {
+    auto t = std::make_unique<DoublingTarget>(b.name);
+    t->fail = std::find(failing.begin(), failing.end(), b.name) != failing.end();
+    (*made)[b.name] = t.get();
+    return std::unique_ptr<Target>(std::move(t));
+  };
+}
+
+DaemonConfig DspConfig() {
+  DaemonConfig c = BaseConfig("");
+  c.policy = "static";
+  auto params = ConfigNode::LoadString("{target: dsp, precision: int8}");
+  EXPECT_TRUE(params.ok());
+  c.policy_params = *params;
+  TargetBinding dsp;
+  dsp.name = "dsp";
+  dsp.backend = "dsp";
+  c.targets.push_back(dsp);
+  TargetBinding gpu;
+  gpu.name = "gpu";
+  gpu.backend = "opencl";
+  c.targets.push_back(gpu);
+  c.engine.fallback = "cpu_big";
+  return c;
+}
+
+// A failed local run falls back like a failed offload: to the fallback target, and when that is
+// the one that failed (or fails too), to the next feasible action on a target not yet tried.
+TEST(Engine, AFailedLocalRunFallsBack) {
+  std::map<std::string, DoublingTarget*> made;
+  auto engine = BuildEngine(DspConfig(), testing::ConfigRoot(), DoublingExcept({"dsp"}, &made));
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  for (int i = 0; i < 4; ++i) {
+    Engine::Reply r = RunOne(**engine, "mobilenet_v2", i);
+    ExpectDoubled(r, i);
+    EXPECT_EQ(r.target, "cpu_big");
+    EXPECT_TRUE(r.fallback);
+    EXPECT_TRUE(r.action.starts_with("dsp/int8")) << r.action;
+  }
+  EXPECT_EQ(made["dsp"]->runs, 4);
+  nlohmann::json stats = Stats(**engine);
+  EXPECT_EQ(stats["decisions"]["dsp"], 4) << stats;  // counted although each one failed
+  EXPECT_EQ(stats["target_failures"]["dsp"], 4) << stats;
+  EXPECT_EQ(stats["answers"]["cpu_big"], 4) << stats;
+  EXPECT_EQ(stats["failed"], 0) << stats;
+
+  // The fallback fails too: the next feasible action (the GPU here) answers.
+  made.clear();
+  engine = BuildEngine(DspConfig(), testing::ConfigRoot(),
+                       DoublingExcept({"dsp", "cpu_big"}, &made));
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  Engine::Reply r = RunOne(**engine, "mobilenet_v2", 5);
+  ExpectDoubled(r, 5);
+  EXPECT_EQ(r.target, "gpu");
+  EXPECT_TRUE(r.fallback);
+
+  // Every target fails: one error reply that names each failure.
+  made.clear();
+  engine = BuildEngine(DspConfig(), testing::ConfigRoot(),
+                       DoublingExcept({"dsp", "cpu_big", "gpu"}, &made));
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  r = RunOne(**engine, "mobilenet_v2", 6);
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_EQ(HttpStatusFor(r.status), 503);
+  for (const char* t : {"dsp: ", "cpu_big: ", "gpu: "}) {
+    EXPECT_NE(r.status.message().find(t), std::string::npos) << r.status.message();
+  }
+  EXPECT_EQ(made["dsp"]->runs + made["cpu_big"]->runs + made["gpu"]->runs, 3);
+  stats = Stats(**engine);
+  EXPECT_EQ(stats["failed"], 1) << stats;
+  EXPECT_EQ(stats["answered"], 0) << stats;
 }
 
 // A nearby device is a remote target reached over Wi-Fi Direct: without a p2p signal (this host
