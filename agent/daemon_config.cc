@@ -95,7 +95,7 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
     }
   }
   ASSIGN_OR_RETURN(c.engine.state_file, root.GetString("state_file", ""));
-  c.engine.state_file = Resolve(root, c.engine.state_file);
+  if (c.engine.state_file != "default") c.engine.state_file = Resolve(root, c.engine.state_file);
   ASSIGN_OR_RETURN(c.engine.save_interval_s, root.GetDoubleIn("save_interval_s", 0, 86400, 60));
   ASSIGN_OR_RETURN(c.engine.fallback, root.GetString("fallback", ""));
   if (auto d = root.Optional("defaults")) {

@@ -32,7 +32,9 @@ struct DaemonConfig {
   std::string device = "sd845";     // a configs/devices name or a profile path
   std::vector<std::string> models;  // the catalogue: zoo or model_dir names with a profile
   std::string model_dir;            // TorchScript models (NAME.pt + NAME.yaml)
-  std::string listen = "127.0.0.1:8100";
+  // "unix:/PATH", "HOST:PORT" (loopback unless the server is told otherwise), or "default":
+  // unix:RUNTIME/autoscaled.sock in a folder the daemon owns (agent/daemon_paths.h).
+  std::string listen = "default";
   int io_threads = 2;
   size_t max_request_bytes = 32u << 20;
   std::string policy = "q_learning";

@@ -14,7 +14,9 @@ namespace autoscale {
 
 struct EngineOptions {
   RewardConfig reward;
-  std::string state_file;       // learned state; "" = not persisted
+  // Learned state; "" = not persisted. The daemon turns "default" into
+  // STATE/autoscaled.qtable (agent/daemon_paths.h) before the engine sees it.
+  std::string state_file;
   double save_interval_s = 60;  // 0 = only at shutdown
   std::string fallback;         // a local bound target; "" = the first local one
   float default_latency_bound_ms = 1000;

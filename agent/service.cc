@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 namespace autoscale {
 
 namespace {
@@ -26,23 +28,39 @@ std::string ModelMetadata(const EngineModel& m) {
 
 }  // namespace
 
+std::string DaemonService::StatsJson() const {
+  Engine* engine = engine_.load();
+  nlohmann::json j = engine ? nlohmann::json::parse(engine->StatsJson()) : nlohmann::json::object();
+  j["delivered"] = delivered_.load();
+  j["undelivered"] = undelivered_.load();
+  return j.dump();
+}
+
 void DaemonService::Handle(HttpRequest&& req, Responder respond) {
   const std::string path(req.path());
   const bool get = req.method == "GET";
-  if (path == "/v2/health/live" || path == "/v2/health/ready") {
+  Engine* engine = engine_.load();
+  if (path == "/v2/health/live") {
     if (!get) return respond(ErrorResponse(405, "use GET for " + path));
     return respond(Json("{\"live\":true}"));
+  }
+  if (path == "/v2/health/ready") {
+    if (!get) return respond(ErrorResponse(405, "use GET for " + path));
+    return respond(Json(engine ? "{\"ready\":true}" : "{\"ready\":false}", engine ? 200 : 503));
+  }
+  if (engine == nullptr) {
+    return respond(ErrorResponse(503, "autoscaled is starting: preparing its targets and models"));
   }
   if (path == "/v2") {
     return respond(
         Json("{\"name\":\"autoscaled\",\"version\":\"0.1.0\",\"extensions\":"
              "[\"binary_tensor_data\"]}"));
   }
-  if (path == "/v2/stats" || path == "/stats") return respond(Json(engine_->StatsJson()));
+  if (path == "/v2/stats" || path == "/stats") return respond(Json(StatsJson()));
   if (path == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
-    r.body = engine_->metrics().Render();
+    r.body = engine->metrics().Render();
     return respond(std::move(r));
   }
   constexpr std::string_view kModels = "/v2/models/";
@@ -54,19 +72,20 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
       rest = rest.substr(0, slash);
     }
     // Names are only looked up in the catalogue, never used as paths.
-    const int m = engine_->ModelIndex(rest);
+    const int m = engine->ModelIndex(rest);
     if (m < 0) return respond(ErrorResponse(404, "unknown model '" + rest + "'"));
-    if (verb.empty()) return respond(Json(ModelMetadata(engine_->models()[m])));
+    if (verb.empty()) return respond(Json(ModelMetadata(engine->models()[m])));
     if (verb == "ready") return respond(Json("{\"name\":\"" + rest + "\",\"ready\":true}"));
     if (verb == "infer") {
       if (req.method != "POST") return respond(ErrorResponse(405, "use POST for " + path));
-      return Infer(rest, std::move(req), std::move(respond));
+      return Infer(engine, rest, std::move(req), std::move(respond));
     }
   }
   respond(ErrorResponse(404, "no route for " + req.method + " " + path));
 }
 
-void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder respond) {
+void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&& req,
+                          Responder respond) {
   auto header_length = InferenceHeaderLength(req);
   if (!header_length.ok()) return respond(ErrorResponse(400, header_length.status().message()));
   auto msg = ParseInferRequest(req.body, *header_length, limits_);
@@ -75,7 +94,7 @@ void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder
     return respond(ErrorResponse(
         400, "expected exactly one input tensor, got " + std::to_string(msg->inputs.size())));
   }
-  const EngineModel& em = engine_->models()[engine_->ModelIndex(model)];
+  const EngineModel& em = engine->models()[engine->ModelIndex(model)];
   auto input = ToHostTensor(std::move(msg->inputs[0]), em.spec.input_shape);  // u8 kept
   if (!input.ok()) return respond(ErrorResponse(400, input.status().message()));
 
@@ -104,8 +123,9 @@ void DaemonService::Infer(const std::string& model, HttpRequest&& req, Responder
   for (const auto& [name, b] : msg->outputs) binary = binary || b;
   // std::function needs a copyable callable; the Responder is move-only.
   auto shared = std::make_shared<Responder>(std::move(respond));
-  engine_->Submit(std::move(r), [shared, model, id = msg->id, binary](Engine::Reply reply) {
+  engine->Submit(std::move(r), [this, shared, model, id = msg->id, binary](Engine::Reply reply) {
     Responder& respond = *shared;
+    (delivering_.load() ? delivered_ : undelivered_).fetch_add(1);
     if (!reply.status.ok()) {
       return respond(ErrorResponse(HttpStatusFor(reply.status), reply.status.message()));
     }

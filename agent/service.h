@@ -6,9 +6,16 @@
 //   POST /v2/models/{name}/infer      -> output "output" (FP32; binary when asked), with
 //        response parameters latency_ms, energy_mj, decide_us, fallback (0/1) and the headers
 //        X-Autoscale-Target and X-Autoscale-Action
-//   GET  /v2/stats                    -> Engine::StatsJson()
+//   GET  /v2/stats                    -> Engine::StatsJson() and "delivered"/"undelivered"
 //   GET  /metrics                     -> Prometheus text
+// The service may be plugged in before its engine exists (the daemon binds its socket first, so
+// that a bad address fails before seconds of model preparation): until SetEngine, live answers
+// 200, ready 503, and every other route 503.
 #pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
 
 #include "agent/engine.h"
 #include "targets/http/http.h"
@@ -18,13 +25,25 @@ namespace autoscale {
 
 class DaemonService {
  public:
-  DaemonService(Engine* engine, ParseLimits limits = {}) : engine_(engine), limits_(limits) {}
+  explicit DaemonService(Engine* engine, ParseLimits limits = {})
+      : engine_(engine), limits_(limits) {}
   void Handle(HttpRequest&& request, Responder respond);
 
+  // The engine is built and prepared: serve (readiness turns 200). Thread-safe.
+  void SetEngine(Engine* engine) { engine_.store(engine); }
+  bool ready() const { return engine_.load() != nullptr; }
+  // The server has stopped: replies produced from now on reach nobody and are counted as
+  // undelivered, not delivered. Thread-safe.
+  void StopDelivering() { delivering_.store(false); }
+  // The engine's statistics with "delivered" and "undelivered" replies.
+  std::string StatsJson() const;
+
  private:
-  void Infer(const std::string& model, HttpRequest&& request, Responder respond);
-  Engine* engine_;
+  void Infer(Engine* engine, const std::string& model, HttpRequest&& request, Responder respond);
+  std::atomic<Engine*> engine_;
   ParseLimits limits_;
+  std::atomic<bool> delivering_{true};
+  std::atomic<int64_t> delivered_{0}, undelivered_{0};
 };
 
 }  // namespace autoscale

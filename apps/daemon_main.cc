@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/daemon.h"
+#include "agent/daemon_paths.h"
 #include "agent/service.h"
 #include "apps/local_targets.h"
 #include "apps/signals.h"
@@ -27,14 +28,29 @@ at shutdown; a state file that cannot be loaded is set aside as FILE.corrupt-<ti
 
 options:
   --config FILE        daemon configuration (YAML; see configs/daemon/)
-  --listen ADDR        override `listen`: unix:/PATH (mode 0600) or HOST:PORT on loopback
-  --state-file FILE    override `state_file`
-  --drain-s S          on SIGTERM/SIGINT, wait up to S seconds for requests in flight (10)
+  --listen ADDR        override `listen`: unix:/PATH (mode 0600), HOST:PORT on loopback, or
+                       `default`: unix:RUNTIME/autoscaled.sock
+  --state-file FILE    override `state_file` (`default`: STATE/autoscaled.qtable)
+  --drain-s S          on SIGTERM/SIGINT, wait up to S seconds (0..3600) for requests in
+                       flight (10)
   -h, --help           show this text
 
-endpoints: POST /v2/models/NAME/infer, GET /v2/health/ready, /v2/models/NAME, /v2/stats
-           (decisions per target, energy, violations), /metrics (Prometheus)
+folders: the daemon's state and socket live in folders it owns (created 0700):
+  STATE    /var/lib/autoscaled as root, else $XDG_STATE_HOME/autoscaled or
+           ~/.local/state/autoscaled
+  RUNTIME  /run/autoscaled as root, else $XDG_RUNTIME_DIR/autoscaled, else STATE
+A state file or socket in a folder other users can write (such as /tmp) is refused.
+
+start-up: the configuration is checked and the listen address bound first (GET
+/v2/health/ready answers 503 while models are prepared, then 200); nothing is written when
+start-up fails.
+
+endpoints: POST /v2/models/NAME/infer, GET /v2/health/live, /v2/health/ready,
+           /v2/models/NAME, /v2/stats (decisions and answers per target, failures, energy,
+           violations, delivered replies), /metrics (Prometheus)
 )";
+
+constexpr double kMaxDrainS = 3600;
 
 int Usage(const std::string& why) {
   std::cerr << "autoscaled: error: " << why << "\n(run autoscaled --help for usage)\n";
@@ -62,8 +78,9 @@ int Run(int argc, char** argv) {
     } else if (a == "--state-file") {
       if (!value(&state_file)) return Usage("--state-file needs a path");
     } else if (a == "--drain-s") {
-      if (!value(&v) || !ParseDouble(v, &drain_s) || drain_s < 0) {
-        return Usage("--drain-s needs seconds >= 0");
+      if (!value(&v) || !ParseDouble(v, &drain_s) || !(drain_s >= 0 && drain_s <= kMaxDrainS)) {
+        return Usage("--drain-s needs seconds in 0.." + std::to_string(int(kMaxDrainS)) +
+                     (v.empty() ? std::string() : ", got '" + v + "'"));
       }
     } else {
       return Usage("unknown option '" + a + "'");
@@ -81,6 +98,57 @@ int Run(int argc, char** argv) {
   }
   if (!listen.empty()) config->listen = listen;
   if (!state_file.empty()) config->engine.state_file = state_file;
+
+  // Paths: `default` ones in folders the daemon owns; given ones only in folders nobody else
+  // can write. All checked before anything is bound, built or written.
+  if (config->listen == "default" || config->engine.state_file == "default") {
+    auto dirs = DefaultDaemonDirs();
+    if (!dirs.ok()) {
+      std::cerr << "autoscaled: error: " << dirs.status().message() << "\n";
+      return 1;
+    }
+    for (const std::string& dir : {dirs->state, dirs->runtime}) {
+      if (Status st = EnsurePrivateDir(dir); !st.ok()) {
+        std::cerr << "autoscaled: error: " << st.message() << "\n";
+        return 1;
+      }
+    }
+    if (config->listen == "default") config->listen = "unix:" + dirs->runtime + "/autoscaled.sock";
+    if (config->engine.state_file == "default") {
+      config->engine.state_file = dirs->state + "/autoscaled.qtable";
+    }
+  }
+  auto endpoint = Endpoint::Parse(config->listen);
+  if (!endpoint.ok()) {
+    std::cerr << "autoscaled: error: " << config->file << ": listen: " << endpoint.status().message()
+              << "\n";
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> owned;  // (path, what)
+  if (endpoint->unix_socket) owned.emplace_back(endpoint->host, "listen");
+  if (!config->engine.state_file.empty()) owned.emplace_back(config->engine.state_file, "state_file");
+  for (const auto& [path, what] : owned) {
+    if (Status st = CheckOwnedFolder(path, what); !st.ok()) {
+      std::cerr << "autoscaled: error: " << config->file << ": " << st.message() << "\n";
+      return 1;
+    }
+  }
+
+  // Bind first: a bad or busy address fails now, before seconds of preparation, and before any
+  // learned state is loaded or could be written. Until the engine is ready, readiness is 503.
+  DaemonService service(nullptr);
+  HttpServerOptions so;
+  so.listen = config->listen;
+  so.threads = config->io_threads;
+  so.max_body_bytes = config->max_request_bytes;
+  so.server_name = "autoscaled";
+  auto server = HttpServer::Start(so, [&service](HttpRequest&& r, Responder respond) {
+    service.Handle(std::move(r), std::move(respond));
+  });
+  if (!server.ok()) {
+    std::cerr << "autoscaled: error: " << server.status().message() << "\n";
+    return 1;
+  }
 
   std::string config_root = std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
   if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) config_root = env;
@@ -106,7 +174,8 @@ int Run(int argc, char** argv) {
   if (!(*engine)->state_report().empty()) {
     std::cerr << "autoscaled: " << (*engine)->state_report() << "\n";
   }
-
+  std::cerr << "autoscaled: listening on " << (*server)->endpoint().ToString()
+            << " (not ready until the models are prepared)" << std::endl;
   {
     const auto t0 = std::chrono::steady_clock::now();
     const int n = (*engine)->PrepareLocal();
@@ -114,19 +183,7 @@ int Run(int argc, char** argv) {
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
               << " s" << std::endl;
   }
-  DaemonService service(engine->get());
-  HttpServerOptions so;
-  so.listen = config->listen;
-  so.threads = config->io_threads;
-  so.max_body_bytes = config->max_request_bytes;
-  so.server_name = "autoscaled";
-  auto server = HttpServer::Start(so, [&service](HttpRequest&& r, Responder respond) {
-    service.Handle(std::move(r), std::move(respond));
-  });
-  if (!server.ok()) {
-    std::cerr << "autoscaled: error: " << server.status().message() << "\n";
-    return 1;
-  }
+  service.SetEngine(engine->get());
   std::cerr << "autoscaled: serving on " << (*server)->endpoint().ToString() << " (device "
             << (*engine)->cost_model().device().name << ", " << config->models.size() << " models, "
             << config->targets.size() << " targets)" << std::endl;
@@ -134,8 +191,9 @@ int Run(int argc, char** argv) {
   const int sig = WaitForSignal(signals);
   std::cerr << "autoscaled: " << strsignal(sig) << ": draining" << std::endl;
   (*server)->Stop(std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000)));
-  (*engine)->Shutdown();  // finishes what is left and saves the learned state
-  std::cerr << "autoscaled: stopped; " << (*engine)->StatsJson() << std::endl;
+  service.StopDelivering();  // replies from here on reach nobody: counted as undelivered
+  (*engine)->Shutdown();     // finishes what is left and saves the learned state
+  std::cerr << "autoscaled: stopped; " << service.StatsJson() << std::endl;
   return 0;
 }
 

@@ -279,9 +279,14 @@ class Load {
     s->fallback = param("fallback") > 0;
     s->decide_us = param("decide_us");
     const Reference* ref = &refs_.fp32(ref_index);
+    double tolerance = 1e-4;
     if (const std::string* a = res.Header("x-autoscale-action"); a && !s->fallback) {
       const std::string p = ActionPrecision(*a);
       if (p == "int8") {
+        // libtorch's INT8 kernels give other roundings with other thread counts (MobileNet v2,
+        // same calibration, 1 vs 2 threads: 998 of 1000 logits differ, by up to 4 output
+        // quantisation steps, 3.2% of the largest): a wrong model differs by far more.
+        tolerance = 5e-2;
         auto r = refs_.Int8(ref_index);
         if (!r.ok()) {
           s->unchecked = true;
@@ -307,7 +312,7 @@ class Load {
     for (size_t k = 0; k < got.size(); ++k) {
       err = std::max(err, static_cast<double>(std::fabs(got[k] - ref->output[k])));
     }
-    if (!(err <= 1e-4 * ref->scale + 1e-5)) {  // also catches NaN
+    if (!(err <= tolerance * ref->scale + 1e-5)) {  // also catches NaN
       s->wrong = true;
       const std::string* a = res.Header("x-autoscale-action");
       Note(id + ": output differs from the reference by " + FormatDouble(err) + " (scale " +

@@ -10,7 +10,10 @@
 #   c) a slow worker (--max-queue-delay-us 2000000 --max-batch-size 64) with latency bound
 #      300 ms: offloads run out of time and fall back, nothing lost;
 #   d) SIGTERM: the daemon drains, exits 0 and saves its Q-table; a restart loads it; a corrupt
-#      state file is set aside as FILE.corrupt-<time> and the daemon still serves.
+#      state file is set aside as FILE.corrupt-<time> and the daemon still serves;
+#   e) the shipped demo's local targets (cpu_big with one libtorch thread, the DSP stub with the
+#      default) with no accuracy floor: every request sent to the DSP at INT8 is answered by the
+#      DSP (no fallback), then a random policy over CPU FP32, CPU INT8 and the DSP.
 # Requests carry min_accuracy = the model's FP32 accuracy (configs/models/MODEL.yaml), so no
 # action below FP32 accuracy is feasible.
 #
@@ -114,7 +117,7 @@ daemon_run=0
 start_daemon() {
   daemon_run=$((daemon_run + 1))
   daemon_log="$tmp/daemon$daemon_run.log"
-  "$daemon_bin" --config "$tmp/daemon.yaml" 2> "$daemon_log" &
+  "$daemon_bin" --config "${daemon_config:-$tmp/daemon.yaml}" 2> "$daemon_log" &
   daemon_pid=$!
   if ! wait_for_log "$daemon_log" "serving on " 60 "$daemon_pid" ||
     ! "$load_bin" --server "unix:$tmp/d.sock" --requests 0 --wait-ready 30; then
@@ -144,7 +147,8 @@ run_load() {
   echo "--- $name"
   load_rc=0
   "$load_bin" --server "unix:$tmp/d.sock" --model "$m" --clients "$clients" \
-    --min-accuracy "$(fp32_accuracy "$m")" "$@" > "$tmp/$name.out" 2>&1 || load_rc=$?
+    --min-accuracy "${min_accuracy:-$(fp32_accuracy "$m")}" "$@" > "$tmp/$name.out" 2>&1 ||
+    load_rc=$?
   cat "$tmp/$name.out"
   result="$(grep '^RESULT ' "$tmp/$name.out" | tail -n 1 || true)"
   results+=("$name: ${result#RESULT }")
@@ -252,6 +256,26 @@ else
   fail "d) serves after the corrupt state: exit $load_rc, ${result:-no RESULT line}"
 fi
 stop_daemon || fail "d) last SIGTERM: non-zero exit"
+
+# --- e) the DSP and INT8 on the CPU, beside each other in one daemon.
+for policy in "{name: static, params: {target: dsp, precision: int8}}" "{name: random}"; do
+  daemon_config="$tmp/daemon_dsp.yaml"
+  sed -e "s|^policy: .*|policy: $policy|" -e "s|^state_file: .*|state_file: \"\"|" \
+    -e "s|^  cpu_big: .*|  cpu_big: {backend: cpu, threads: 1}\n  dsp: {backend: dsp}|" \
+    "$tmp/daemon.yaml" | grep -v -e '^  cloud:' -e '^          open_cooldown_ms' > "$daemon_config"
+  start_daemon
+  min_accuracy=0
+  run_load "e_${policy//[^a-z]/}" "$image_model" --requests "$image_requests" --inputs-per-client 1
+  unset min_accuracy
+  if [[ $load_rc -eq 0 && "$(field unchecked)" == 0 && "$(field fallbacks)" == 0 ]]; then
+    pass "e) $policy, cpu_big(1 thread) + dsp: lost $(field lost), wrong $(field wrong)," \
+      "fallbacks 0"
+  else
+    fail "e) $policy: exit $load_rc, ${result:-no RESULT line} (see $daemon_log)"
+  fi
+  stop_daemon || fail "e) SIGTERM: non-zero exit"
+  unset daemon_config
+done
 
 echo
 echo "=== loadtest summary ($((SECONDS - start_s)) s; $model, $image_model)"
