@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "agent/daemon_paths.h"
 #include "apps/commands.h"
 #include "core/file_util.h"
 #include "core/strings.h"
@@ -25,7 +26,10 @@ request, where it ran (target, action), its latency, modelled or measured energy
 fell back from a remote target, and the top outputs.
 
 options:
-  --server ADDR            unix:/PATH or HOST:PORT (default: $AUTOSCALED or 127.0.0.1:8100)
+  --server ADDR            unix:/PATH or HOST:PORT (default: $AUTOSCALED, else the daemon's
+                           default socket: unix:/run/autoscaled/autoscaled.sock as root, else
+                           unix:$XDG_RUNTIME_DIR/autoscaled/autoscaled.sock, else
+                           unix:~/.local/state/autoscaled/autoscaled.sock)
   --input FILE             raw little-endian input: float32, or bytes with --uint8 (default:
                            a seeded input of the model's shape)
   --seed N                 seed of the generated input (1)
@@ -136,8 +140,13 @@ int InferCommand(const std::vector<std::string>& args) {
   }
   if (model.empty()) return Fail(Status::InvalidArgument("infer needs a MODEL (see --help)"));
   if (server.empty()) {
-    const char* env = std::getenv("AUTOSCALED");
-    server = env ? env : "127.0.0.1:8100";
+    if (const char* env = std::getenv("AUTOSCALED")) {
+      server = env;
+    } else {
+      auto dirs = DefaultDaemonDirs();  // where `listen: default` puts the daemon's socket
+      if (!dirs.ok()) return Fail(dirs.status().WithPrefix("--server not given"));
+      server = "unix:" + dirs->runtime + "/autoscaled.sock";
+    }
   }
   auto ep = Endpoint::Parse(server);
   if (!ep.ok()) return Fail(ep.status());
