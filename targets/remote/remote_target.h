@@ -54,7 +54,10 @@ struct RemoteOptions {
                                             // request after the cooldown is the half-open trial)
   int probe_timeout_ms = 1000;              // deadline of a probe and of a readiness query
   int ready_cache_ms = 10000;               // how long Supports() trusts a readiness answer
-  HttpClientOptions client;
+  // The worker's answers are a model's outputs (a classifier's batch: kilobytes): a larger one is
+  // refused while it is read, so a hostile worker cannot make the daemon hold 256 MiB a request.
+  HttpClientOptions client{.max_idle_connections = 64, .threads = 1,
+                           .max_response_bytes = 32u << 20};
 };
 
 // An input already in bytes (a camera frame), sent as UINT8 on any wire. The worker turns it into
