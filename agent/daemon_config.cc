@@ -64,6 +64,7 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(root.ExpectMap());
   RETURN_IF_ERROR(
       root.CheckKeys({"device", "models", "model_dir", "listen", "io_threads", "max_request_mb",
+                      "max_inflight_mb",
                       "policy", "state_file", "save_interval_s", "fallback", "defaults",
                       "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
   DaemonConfig c;
@@ -84,6 +85,8 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   c.io_threads = static_cast<int>(io);
   ASSIGN_OR_RETURN(double mb, root.GetDoubleIn("max_request_mb", 0.001, 1024, 32));
   c.max_request_bytes = static_cast<size_t>(mb * (1 << 20));
+  ASSIGN_OR_RETURN(double inflight_mb, root.GetDoubleIn("max_inflight_mb", 1, 1 << 20, 256));
+  c.max_inflight_bytes = static_cast<size_t>(inflight_mb * (1 << 20));
   if (auto p = root.Optional("policy")) {
     if (p->IsScalar()) {
       ASSIGN_OR_RETURN(c.policy, p->AsString());

@@ -37,6 +37,8 @@ struct DaemonConfig {
   std::string listen = "default";
   int io_threads = 2;
   size_t max_request_bytes = 32u << 20;
+  // Bytes of inference requests held at once (bodies and their float tensors); beyond it 503.
+  size_t max_inflight_bytes = 256u << 20;
   std::string policy = "q_learning";
   std::optional<ConfigNode> policy_params;
   std::vector<TargetBinding> targets;

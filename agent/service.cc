@@ -17,13 +17,16 @@ HttpResponse Json(std::string body, int status = 200) {
 }
 
 std::string ModelMetadata(const EngineModel& m) {
-  std::string shape = "[-1";
-  for (int64_t d : m.spec.input_shape) shape += "," + std::to_string(d);
-  shape += "]";
-  return "{\"name\":\"" + m.spec.name +
-         "\",\"versions\":[\"1\"],\"platform\":\"autoscaled\",\"inputs\":[{\"name\":\"input\","
-         "\"datatype\":\"FP32\",\"shape\":" +
-         shape + "}],\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[-1,-1]}]}";
+  std::vector<int64_t> shape{-1};
+  shape.insert(shape.end(), m.spec.input_shape.begin(), m.spec.input_shape.end());
+  const nlohmann::json j = {
+      {"name", m.spec.name},
+      {"versions", {"1"}},
+      {"platform", "autoscaled"},
+      {"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", shape}}}},
+      {"outputs", {{{"name", "output"}, {"datatype", "FP32"}, {"shape", {-1, -1}}}}},
+  };
+  return j.dump();
 }
 
 }  // namespace
@@ -75,7 +78,9 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
     const int m = engine->ModelIndex(rest);
     if (m < 0) return respond(ErrorResponse(404, "unknown model '" + rest + "'"));
     if (verb.empty()) return respond(Json(ModelMetadata(engine->models()[m])));
-    if (verb == "ready") return respond(Json("{\"name\":\"" + rest + "\",\"ready\":true}"));
+    if (verb == "ready") {
+      return respond(Json(nlohmann::json{{"name", rest}, {"ready", true}}.dump()));
+    }
     if (verb == "infer") {
       if (req.method != "POST") return respond(ErrorResponse(405, "use POST for " + path));
       return Infer(engine, rest, std::move(req), std::move(respond));
@@ -94,6 +99,19 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
     return respond(ErrorResponse(
         400, "expected exactly one input tensor, got " + std::to_string(msg->inputs.size())));
   }
+  // Memory: the body is held until the reply, and the input becomes floats beside it.
+  const int64_t cost =
+      static_cast<int64_t>(req.body.size()) + msg->inputs[0].elements() * int64_t{sizeof(float)};
+  const int64_t held = inflight_bytes_.fetch_add(cost) + cost;
+  if (budget_bytes_ > 0 && held > static_cast<int64_t>(budget_bytes_)) {
+    inflight_bytes_.fetch_sub(cost);
+    return respond(ErrorResponse(
+        503, "the daemon holds " + std::to_string(held - cost) + " bytes of requests; this one (" +
+                 std::to_string(cost) + " bytes) would pass max_inflight_mb (" +
+                 std::to_string(budget_bytes_ >> 20) + " MiB): retry later"));
+  }
+  // Released when the last holder (this call, or the reply callback) lets go.
+  std::shared_ptr<void> release(nullptr, [this, cost](void*) { inflight_bytes_.fetch_sub(cost); });
   const EngineModel& em = engine->models()[engine->ModelIndex(model)];
   auto input = ToHostTensor(std::move(msg->inputs[0]), em.spec.input_shape);  // u8 kept
   if (!input.ok()) return respond(ErrorResponse(400, input.status().message()));
@@ -123,7 +141,8 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
   for (const auto& [name, b] : msg->outputs) binary = binary || b;
   // std::function needs a copyable callable; the Responder is move-only.
   auto shared = std::make_shared<Responder>(std::move(respond));
-  engine->Submit(std::move(r), [this, shared, model, id = msg->id, binary](Engine::Reply reply) {
+  engine->Submit(std::move(r), [this, shared, release, model, id = msg->id,
+                                 binary](Engine::Reply reply) {
     Responder& respond = *shared;
     (delivering_.load() ? delivered_ : undelivered_).fetch_add(1);
     if (!reply.status.ok()) {

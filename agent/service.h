@@ -35,6 +35,10 @@ class DaemonService {
   // The server has stopped: replies produced from now on reach nobody and are counted as
   // undelivered, not delivered. Thread-safe.
   void StopDelivering() { delivering_.store(false); }
+  // Inference requests held at once may take `bytes` (each counted as its body plus its float
+  // input); a request beyond it is answered 503 at once. 0: no bound. Call before serving.
+  void SetMemoryBudget(size_t bytes) { budget_bytes_ = bytes; }
+  int64_t inflight_bytes() const { return inflight_bytes_.load(); }
   // The engine's statistics with "delivered" and "undelivered" replies.
   std::string StatsJson() const;
 
@@ -44,6 +48,8 @@ class DaemonService {
   ParseLimits limits_;
   std::atomic<bool> delivering_{true};
   std::atomic<int64_t> delivered_{0}, undelivered_{0};
+  size_t budget_bytes_ = 0;
+  std::atomic<int64_t> inflight_bytes_{0};
 };
 
 }  // namespace autoscale

@@ -137,6 +137,7 @@ int Run(int argc, char** argv) {
   // Bind first: a bad or busy address fails now, before seconds of preparation, and before any
   // learned state is loaded or could be written. Until the engine is ready, readiness is 503.
   DaemonService service(nullptr);
+  service.SetMemoryBudget(config->max_inflight_bytes);
   HttpServerOptions so;
   so.listen = config->listen;
   so.threads = config->io_threads;

@@ -14,6 +14,7 @@
 
 #include "agent/daemon.h"
 #include "agent/daemon_config.h"
+#include "agent/service.h"
 #include "core/file_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -513,6 +514,46 @@ TEST(Engine, LearnedStateSurvivesARestartAndACorruptFileIsSetAside) {
     }
   }
   EXPECT_EQ(aside, 1);
+}
+
+}  // namespace
+}  // namespace autoscale
+
+namespace autoscale {
+namespace {
+
+// Requests held at once are bounded by max_inflight_mb: one over the budget is a 503 at once,
+// and every byte is given back after the reply.
+TEST(DaemonService, InflightBytesAreBounded) {
+  auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  auto request = [] {
+    InferRequestMsg m;
+    WireTensor t;
+    t.name = "input";
+    t.shape = {1, 3, 224, 224};
+    t.fp32 = Input(1).data;  // 602 KB as binary, and 602 KB again as the float input
+    t.binary = true;
+    m.inputs.push_back(std::move(t));
+    m.binary_outputs_default = true;
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/v2/models/mobilenet_v2/infer";
+    std::optional<size_t> hl;
+    std::string body = EncodeInferRequest(m, &hl);
+    SetInferenceBody(std::move(body), hl, &r);
+    return r;
+  };
+  for (const auto& [budget_mb, want] : {std::pair{1, 503}, std::pair{2, 200}}) {
+    DaemonService service(engine->get());
+    service.SetMemoryBudget(size_t(budget_mb) << 20);
+    std::promise<HttpResponse> got;
+    service.Handle(request(), Responder([&](HttpResponse r) { got.set_value(std::move(r)); }));
+    HttpResponse r = got.get_future().get();
+    EXPECT_EQ(r.status, want) << budget_mb << " MiB: " << r.body;
+    if (want == 503) EXPECT_NE(r.body.find("max_inflight_mb"), std::string::npos) << r.body;
+    EXPECT_EQ(service.inflight_bytes(), 0);
+  }
 }
 
 }  // namespace
