@@ -45,8 +45,8 @@ inline std::string CompareStreams(const ParsedHttpStream& a, const ParsedHttpStr
     if (x.version != y.version) return at + "version";
   }
   if (a.error_status != b.error_status) {
-    return "outcome: status " + std::to_string(a.error_status) + " (" + a.error +
-           ") at once, " + std::to_string(b.error_status) + " (" + b.error + ") in pieces";
+    return "outcome: status " + std::to_string(a.error_status) + " (" + a.error + ") at once, " +
+           std::to_string(b.error_status) + " (" + b.error + ") in pieces";
   }
   if (a.incomplete != b.incomplete) return "incomplete differs";
   return "";

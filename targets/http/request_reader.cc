@@ -13,16 +13,13 @@ namespace bhttp = boost::beast::http;
 
 struct HttpRequestReader::Impl {
   bhttp::request_parser<bhttp::string_body> parser;
-  size_t header_bytes = 0;  // used while the header was incomplete
 };
 
 HttpRequestReader::HttpRequestReader(const HttpParseLimits& limits)
     : impl_(std::make_unique<Impl>()), limits_(limits) {
-  // Not eager: the put that completes the header returns there, so its size is known.
-  impl_->parser.eager(false);
+  impl_->parser.eager(true);
   impl_->parser.body_limit(limits.max_body_bytes);
-  // Beast counts the start line and the fields against its limit separately; the total is
-  // checked below as well.
+  // Put() checks the whole header against the cap before Beast sees it.
   impl_->parser.header_limit(static_cast<uint32_t>(
       std::min<size_t>(std::max<size_t>(limits.max_header_bytes, 1), UINT32_MAX)));
 }
@@ -42,30 +39,43 @@ size_t HttpRequestReader::Put(std::string_view data) {
   if (failed() || impl_->parser.is_done() || data.empty()) return 0;
   got_some_ = true;
   auto& p = impl_->parser;
+  if (!p.is_header_done()) {
+    // The header goes to Beast whole, once its end is here: Beast given part of a header parses
+    // what it can of it or waits for the end depending on where earlier reads ended, so the
+    // same bytes could be a 400 or a silent close by how they were split. Its size is checked
+    // here, in all (Beast checks the request line and the fields apart).
+    // The bytes offered again are the same (Put used none of them): search only the new ones.
+    const size_t end = data.find("\r\n\r\n", header_scanned_ > 3 ? header_scanned_ - 3 : 0);
+    header_scanned_ = data.size();
+    const size_t header = end == std::string_view::npos ? data.size() : end + 4;
+    if (header > limits_.max_header_bytes) {
+      Fail(431, "request header exceeds the limit of " + std::to_string(limits_.max_header_bytes) +
+                    " bytes");
+      return 0;
+    }
+    if (end == std::string_view::npos) return 0;  // need more
+  }
   size_t used = 0;
   while (used < data.size() && !p.is_done()) {
-    const bool header_before = p.is_header_done();
     boost::beast::error_code ec;
     const size_t n = p.put(boost::asio::const_buffer(data.data() + used, data.size() - used), ec);
     used += n;
-    if (!header_before) {
-      // Bytes of the header consumed so far, and those waiting for its end: over the cap either
-      // way is 431 (Beast alone would allow a start line and fields each up to the cap).
-      const size_t header_part = p.is_header_done() ? n : data.size() - used + n;
-      if (impl_->header_bytes + header_part > limits_.max_header_bytes) {
-        Fail(431, "request header exceeds the limit of " +
-                      std::to_string(limits_.max_header_bytes) + " bytes");
-        return used;
-      }
-      if (!p.is_header_done()) impl_->header_bytes += n;
+    if (ec == bhttp::error::need_more) {
+      // The whole header was given: Beast asking for more of it (a version shorter than
+      // "HTTP/1.1" at the end of the data, say) means it is malformed, however it arrived.
+      if (!p.is_header_done())
+        Fail(400, "malformed HTTP request: incomplete request line or field");
+      break;
     }
-    if (ec == bhttp::error::need_more) break;
     if (ec == bhttp::error::body_limit) {
-      std::string what = "request body exceeds the limit of " +
-                         std::to_string(limits_.max_body_bytes) + " bytes";
-      if (p.content_length()) {
-        what = "request body of " + std::to_string(*p.content_length()) + " bytes " +
-               what.substr(13);
+      std::string what =
+          "request body exceeds the limit of " + std::to_string(limits_.max_body_bytes) + " bytes";
+      // The limit is checked as the header ends, before Beast marks it done: the length is in
+      // the fields it has stored.
+      const auto length = p.get()[bhttp::field::content_length];
+      if (!length.empty() && length.size() <= 20 &&
+          std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        what = "request body of " + std::string(length) + " bytes " + what.substr(13);
       }
       Fail(413, what);
       return used;

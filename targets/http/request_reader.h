@@ -23,6 +23,8 @@ struct HttpParseLimits {
 // Parses one request from bytes that arrive in pieces. Put() consumes a prefix of what it is
 // given: bytes it did not use (an incomplete header, or the start of the next pipelined request)
 // must be offered again, with more appended, on the next call, as a server's read buffer does.
+// The header is parsed once it is here in full (up to the blank line), so that the outcome does
+// not depend on how the bytes were split into reads.
 class HttpRequestReader {
  public:
   explicit HttpRequestReader(const HttpParseLimits& limits);
@@ -59,6 +61,7 @@ class HttpRequestReader {
   std::unique_ptr<Impl> impl_;
   HttpParseLimits limits_;
   bool got_some_ = false;
+  size_t header_scanned_ = 0;  // bytes searched for the header's end
   int error_status_ = -1;
   std::string error_;
 };

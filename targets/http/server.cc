@@ -378,19 +378,20 @@ void HttpServer::Impl::AcceptNext() {
   if (tcp_acceptor) {
     tcp_acceptor->async_accept(
         asio::make_strand(ioc),
-        asio::bind_executor(accept_strand, [w = weak_from_this()](beast::error_code ec,
-                                                                  auto socket) {
-          if (auto self = w.lock()) self->OnAccept<tcp>(ec, tcp::socket(std::move(socket)));
-        }));
+        asio::bind_executor(accept_strand,
+                            [w = weak_from_this()](beast::error_code ec, auto socket) {
+                              if (auto self = w.lock())
+                                self->OnAccept<tcp>(ec, tcp::socket(std::move(socket)));
+                            }));
   } else if (unix_acceptor) {
     unix_acceptor->async_accept(
         asio::make_strand(ioc),
-        asio::bind_executor(accept_strand, [w = weak_from_this()](beast::error_code ec,
-                                                                  auto socket) {
-          if (auto self = w.lock()) {
-            self->OnAccept<unix_proto>(ec, unix_proto::socket(std::move(socket)));
-          }
-        }));
+        asio::bind_executor(
+            accept_strand, [w = weak_from_this()](beast::error_code ec, auto socket) {
+              if (auto self = w.lock()) {
+                self->OnAccept<unix_proto>(ec, unix_proto::socket(std::move(socket)));
+              }
+            }));
   }
 }
 
@@ -502,20 +503,20 @@ Status PrepareSocketPath(const Endpoint& ep, asio::io_context& ioc) {
   probe.connect(unix_proto::endpoint(path), ec);
   if (!ec) return Status::Unavailable("listen on " + ep.ToString() + ": a server answers there");
   if (ec != asio::error::connection_refused) {
-    return Status::IoError("listen on " + ep.ToString() +
-                           ": cannot tell whether a server listens on the socket there: " +
-                           ec.message());
+    return Status::IoError(
+        "listen on " + ep.ToString() +
+        ": cannot tell whether a server listens on the socket there: " + ec.message());
   }
   // Remove it only if it is still the file looked at.
   struct stat again {};
-  if (::lstat(path.c_str(), &again) != 0 || !S_ISSOCK(again.st_mode) ||
-      again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
+  if (::lstat(path.c_str(), &again) != 0 || !S_ISSOCK(again.st_mode) || again.st_dev != st.st_dev ||
+      again.st_ino != st.st_ino) {
     return Status::Unavailable("listen on " + ep.ToString() +
                                ": the path changed while it was being checked");
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IoError("listen on " + ep.ToString() + ": removing the stale socket: " +
-                           std::strerror(errno));
+    return Status::IoError("listen on " + ep.ToString() +
+                           ": removing the stale socket: " + std::strerror(errno));
   }
   return Status::Ok();
 }

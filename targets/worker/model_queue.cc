@@ -84,11 +84,11 @@ bool ModelQueue::Convert(Job& job, const ModelInfo& info) const {
                                  "got a batch of " +
                                  std::to_string(samples));
   } else if (samples > options_.max_batch_size) {
-    in = Status::InvalidArgument(
-        "model '" + name_ + "': the request's batch of " + std::to_string(samples) +
-        " samples exceeds the worker's max_batch_size of " +
-        std::to_string(options_.max_batch_size) + "; send at most " +
-        std::to_string(options_.max_batch_size) + " samples per request");
+    in = Status::InvalidArgument("model '" + name_ + "': the request's batch of " +
+                                 std::to_string(samples) +
+                                 " samples exceeds the worker's max_batch_size of " +
+                                 std::to_string(options_.max_batch_size) + "; send at most " +
+                                 std::to_string(options_.max_batch_size) + " samples per request");
   } else {
     in = ToHostTensor(std::move(job.wire), info.spec->input_shape);
   }
@@ -165,8 +165,13 @@ void ModelQueue::LoadLocked(std::unique_lock<std::mutex>& lock) {
   if (result.ok()) {
     info_ = *result;
     last_error_ = Status::Ok();
+    load_backoff_ms_ = 0;
   } else {
     last_error_ = result.status();
+    // Clients must not be able to make it load again and again, back to back.
+    load_backoff_ms_ = load_backoff_ms_ == 0 ? options_.load_retry_backoff_ms
+                                             : std::min(2 * load_backoff_ms_, 30000);
+    retry_load_at_ = Clock::now() + std::chrono::milliseconds(load_backoff_ms_);
   }
   SetDepthLocked();
   lock.unlock();
@@ -197,6 +202,25 @@ void ModelQueue::Run() {
     if (!info_) {
       if (queue_.empty() && waiters_.empty() && (stopping_ || !load_requested_)) {
         if (stopping_) break;
+        continue;
+      }
+      if (!last_error_.ok() && Clock::now() < retry_load_at_) {
+        // Within the back-off after a failed load: answer with its error, load nothing.
+        load_requested_ = false;
+        const auto wait_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(retry_load_at_ - Clock::now())
+                .count();
+        const Status st = Status::Internal(last_error_.message() + " (not loaded again for " +
+                                           std::to_string(wait_ms) + " ms)");
+        std::vector<std::function<void(Result<ModelInfo>)>> waiters;
+        waiters.swap(waiters_);
+        std::deque<Job> pending;
+        pending.swap(queue_);
+        SetDepthLocked();
+        lock.unlock();
+        for (auto& w : waiters) w(st);
+        for (Job& job : pending) job.done(st);
+        lock.lock();
         continue;
       }
       LoadLocked(lock);

@@ -49,6 +49,9 @@ struct BatchingOptions {
   int max_batch_size = 8;
   int64_t max_queue_delay_us = 2000;  // how long the oldest request waits for company
   int max_queue = 1024;               // queued requests beyond which Submit answers Unavailable
+  // After a failed load, requests are answered with its error, without loading again, for this
+  // long, doubling with each failure up to 30 s (0: every request tries again).
+  int load_retry_backoff_ms = 1000;
 };
 
 class ModelQueue {
@@ -119,6 +122,8 @@ class ModelQueue {
   bool stopping_ = false;                                        // guarded by mu_
   std::optional<ModelInfo> info_;       // set once, by the thread; guarded by mu_
   Status last_error_;                   // guarded by mu_
+  int load_backoff_ms_ = 0;             // guarded by mu_
+  Clock::time_point retry_load_at_;     // guarded by mu_
   std::unique_ptr<Executor> executor_;  // the batcher thread's, once loaded
   std::thread thread_;
 };

@@ -174,8 +174,8 @@ bool Worker::Impl::Serves(const std::string& name) const {
   }
   std::error_code ec;
   return !options.model_dir.empty() &&
-         std::filesystem::is_regular_file(
-             std::filesystem::path(options.model_dir) / (name + ".pt"), ec);
+         std::filesystem::is_regular_file(std::filesystem::path(options.model_dir) / (name + ".pt"),
+                                          ec);
 }
 
 void Worker::Impl::FinishInfer(const std::string& model, Clock::time_point start,
@@ -196,11 +196,16 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   if (!accepting) return fail(503, "the worker is shutting down");
   if (!queue.ok()) return fail(HttpStatusFor(queue.status()), queue.status().message());
   // The request's memory, from here until it is answered: its body (the parsed tensor is no
-  // larger) and its input as floats. Charged before parsing; released with its callback.
+  // larger), the JSON tree while it is parsed, and its input as floats. Charged before each is
+  // made; released with its callback.
   struct Held {
     Impl* impl;
     size_t bytes = 0;
-    ~Held() { impl->held_bytes.fetch_sub(bytes); }
+    void Release() {
+      impl->held_bytes.fetch_sub(bytes);
+      bytes = 0;
+    }
+    ~Held() { Release(); }
   };
   auto held = std::make_shared<Held>(Held{this, 0});
   auto hold = [&](size_t bytes) {
@@ -222,14 +227,19 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   if (!hold(req.body.size())) return;
   Result<std::optional<size_t>> header_length = InferenceHeaderLength(req);
   if (!header_length.ok()) return fail(400, header_length.status().message());
+  // Parsing JSON text builds a tree of up to ~8 bytes per byte of it (16-byte values for
+  // numbers written in 2 bytes): charged while it exists.
+  const size_t json_bytes = std::min(header_length->value_or(req.body.size()), req.body.size()) * 7;
+  if (!hold(json_bytes)) return;
   Result<InferRequestMsg> msg = ParseInferRequest(req.body, *header_length, options.limits);
+  held->bytes -= json_bytes;
+  held_bytes.fetch_sub(json_bytes);
   if (!msg.ok()) return fail(400, "model '" + name + "': " + msg.status().message());
   if (msg->inputs.size() != 1) {
     return fail(400, "model '" + name + "' takes one input; the request has " +
                          std::to_string(msg->inputs.size()));
   }
-  if (!hold(static_cast<size_t>(std::max<int64_t>(0, msg->inputs[0].elements())) *
-            sizeof(float))) {
+  if (!hold(static_cast<size_t>(std::max<int64_t>(0, msg->inputs[0].elements())) * sizeof(float))) {
     return;
   }
   bool binary = msg->binary_outputs_default;
@@ -241,8 +251,8 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
     binary = bin;
   }
   auto shared = std::make_shared<Responder>(std::move(respond));
-  InferDone done = [this, name, id = msg->id, binary, start, shared,
-                    held](Result<InferOutcome> r) {
+  InferDone done = [this, name, id = msg->id, binary, start, shared, held](Result<InferOutcome> r) {
+    held->Release();  // before the answer: a client that has it may send the next at once
     if (!r.ok()) {
       FinishInfer(name, start, *shared,
                   ErrorResponse(HttpStatusFor(r.status()), r.status().message()));

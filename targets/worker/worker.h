@@ -59,10 +59,11 @@ struct WorkerOptions {
   std::string device = "auto";  // "auto" (CUDA when available, else CPU), "cpu" or "cuda"
   int threads = 0;              // libtorch intra-op threads per forward; 0 = one per CPU
   int max_queue = 1024;         // queued requests per model beyond which infer answers 503
-  // Bytes that infer requests accepted and not yet answered may hold in all (their bodies and
-  // their inputs as floats); a request beyond it gets 503 (413 when it alone is larger).
+  // Bytes that infer requests accepted and not yet answered may hold in all (their bodies, their
+  // JSON text's parsed tree while it exists, counted as 7 bytes per byte, and their inputs as
+  // floats); a request beyond it gets 503 (413 when it alone is larger).
   size_t max_queue_bytes = size_t{512} << 20;
-  ParseLimits limits;           // tensor sizes a request may carry
+  ParseLimits limits;  // tensor sizes a request may carry
   // libtorch CPU buffers that forward passes free are kept for reuse, up to this many bytes
   // (0: off). Without it, batches of large activations are paged in afresh on every pass (see
   // InstallCachingHostAllocator in targets/worker/executor.h). Process-wide: the first Create

@@ -16,9 +16,9 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "http/keepalive_load.h"
 #include "targets/http/beast.h"
 #include "targets/http/http.h"
-#include "http/keepalive_load.h"
 #include "test_util.h"
 
 namespace autoscale {

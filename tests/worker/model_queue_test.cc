@@ -211,7 +211,9 @@ TEST(ModelQueueTest, BadInputIsRejectedBeforeQueueing) {
 TEST(ModelQueueTest, FailedLoadAnswersEveryoneAndRetries) {
   Fixture fx;
   fx.fail_loads = 1;
-  ModelQueue q("fake", fx.Loader(), Batching(4, 0us), nullptr, nullptr);
+  BatchingOptions b = Batching(4, 0us);
+  b.load_retry_backoff_ms = 0;
+  ModelQueue q("fake", fx.Loader(), b, nullptr, nullptr);
   auto f = Submit(q, Input(1));
   Result<InferOutcome> r = Get(f);
   ASSERT_FALSE(r.ok());
@@ -226,6 +228,31 @@ TEST(ModelQueueTest, FailedLoadAnswersEveryoneAndRetries) {
   EXPECT_TRUE(q.last_error().ok());
   ASSERT_TRUE(q.info().has_value());
   EXPECT_EQ(q.info()->output_shape, (std::vector<int64_t>{2}));
+}
+
+// After a failed load, requests within the back-off get its error without a new load: clients
+// cannot make a broken model load back to back (each load parses the whole file).
+TEST(ModelQueueTest, FailedLoadIsNotRetriedWithinTheBackOff) {
+  Fixture fx;
+  fx.fail_loads = 1;
+  BatchingOptions b = Batching(4, 0us);
+  b.load_retry_backoff_ms = 300;
+  ModelQueue q("fake", fx.Loader(), b, nullptr, nullptr);
+  auto f = Submit(q, Input(1));
+  ASSERT_FALSE(Get(f).ok());
+  for (int i = 0; i < 5; ++i) {
+    auto g = Submit(q, Input(1));
+    Result<InferOutcome> r = Get(g);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("input_shape missing (not loaded again for"),
+              std::string::npos)
+        << r.status().message();
+  }
+  EXPECT_EQ(fx.loads, 1);
+  std::this_thread::sleep_for(350ms);
+  auto h = Submit(q, Input(1));
+  ASSERT_TRUE(Get(h).ok());
+  EXPECT_EQ(fx.loads, 2);
 }
 
 TEST(ModelQueueTest, UnbatchableModelRunsOneByOne) {

@@ -16,9 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include "http/keepalive_load.h"
 #include "targets/http/http.h"
 #include "targets/worker/worker.h"
-#include "http/keepalive_load.h"
 #include "worker_test_util.h"
 
 namespace autoscale {
@@ -271,8 +271,8 @@ std::string RawInferRequest() {
 TEST(WorkerBinaryTest, SigtermUnderKeepAliveLoadLosesNothing) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
   WorkerProcess w;
-  ASSERT_TRUE(w.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-                       "--models", kModel, "--max-queue-delay-us", "1000"}))
+  ASSERT_TRUE(w.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1", "--models",
+                       kModel, "--max-queue-delay-us", "1000"}))
       << w.first_line;
   const std::string request = RawInferRequest();
   testing::KeepAliveLoadOptions lo;
@@ -311,8 +311,8 @@ TEST(WorkerBinaryTest, BacksOffAtTheFileLimitAndServesAfterwards) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
   WorkerProcess w;
   // The cap out of the way, so that the limit is what stops accept().
-  ASSERT_TRUE(w.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-                       "--models", kModel, "--max-connections", "100000"},
+  ASSERT_TRUE(w.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1", "--models",
+                       kModel, "--max-connections", "100000"},
                       /*nofile=*/128))
       << w.first_line;
   std::vector<int> fds;

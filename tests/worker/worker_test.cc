@@ -326,11 +326,10 @@ TEST(WorkerTest, ShutdownDrainsQueuedRequestsThenRefuses) {
 TEST(WorkerTest, ModelsNotListedAreNotServedAndNotLoaded) {
   auto w = MakeWorker();  // serves kws_lstm only
   for (const std::string target : {"/v2/models/mobilenet_v2", "/v2/models/mobilenet_v2/ready",
-                                    "/v2/models/resnet50/versions/1"}) {
+                                   "/v2/models/resnet50/versions/1"}) {
     HttpResponse r = Call(*w, Request("GET", target));
     EXPECT_EQ(r.status, 404) << target << ": " << r.body;
-    EXPECT_NE(Error(r).find("is not served here (served: kws_lstm)"), std::string::npos)
-        << r.body;
+    EXPECT_NE(Error(r).find("is not served here (served: kws_lstm)"), std::string::npos) << r.body;
   }
   HttpResponse infer = Call(*w, testing::InferRequest("squeezenet_1_1", KwsInput(1)));
   EXPECT_EQ(infer.status, 404) << infer.body;
@@ -381,8 +380,7 @@ TEST(WorkerTest, QueueByteBudgetRefusesBeyondIt) {
       ++ok;
     } else {
       EXPECT_EQ(r.status, 503) << r.body;
-      EXPECT_NE(Error(r).find("queue budget of 42000 bytes (--max-queue-bytes)"),
-                std::string::npos)
+      EXPECT_NE(Error(r).find("queue budget of 42000 bytes (--max-queue-bytes)"), std::string::npos)
           << r.body;
       ++refused;
     }
@@ -397,6 +395,13 @@ TEST(WorkerTest, QueueByteBudgetRefusesBeyondIt) {
   EXPECT_EQ(huge.status, 413) << huge.body;
   EXPECT_NE(Error(huge).find("more than the worker's queue budget"), std::string::npos)
       << huge.body;
+  // JSON text is charged for the tree it parses into (7 bytes per byte, while it exists): 2
+  // samples as JSON (~10 KB of text) do not fit in 42 KB, though they would as binary.
+  WireTensor json_input = KwsInput(2);
+  json_input.binary = false;
+  HttpResponse json = Call(*w, testing::InferRequest(kModel, json_input));
+  EXPECT_EQ(json.status, 413) << json.body;
+  EXPECT_EQ(Call(*w, testing::InferRequest(kModel, KwsInput(2))).status, 200);
 }
 
 }  // namespace
