@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the KServe message fuzzer with clang (libFuzzer + ASan + UBSan) in build-fuzz and runs
-# it for SECONDS (default 60) over a copy of the seed corpus fuzz/corpus/kserve_request; the
-# source corpus is never written. New inputs collect in build-fuzz/corpus/kserve_request, crash
-# reproducers in build-fuzz/artifacts/. Exits non-zero when the fuzzer finds a crash.
+# Builds the libFuzzer targets with clang (libFuzzer + ASan + UBSan) in build-fuzz and runs each
+# for SECONDS (default 60) over a copy of its seed corpus; the source corpora are never written:
+#   kserve_request_fuzz  the KServe v2 message codec      fuzz/corpus/kserve_request, kserve.dict
+#   http_request_fuzz    the HTTP server's request parsing fuzz/corpus/http_request, http.dict
+# New inputs collect in build-fuzz/corpus/NAME, crash reproducers in build-fuzz/artifacts/NAME/.
+# Exits non-zero when a fuzzer finds a crash.
 #
-# Usage: scripts/fuzz.sh [SECONDS]     (env: JOBS, default 2; CXX, default clang++-15 or -14)
-# Reproduce a crash: build-fuzz/fuzz/kserve_request_fuzz build-fuzz/artifacts/crash-...
+# Usage: scripts/fuzz.sh [SECONDS]     (env: JOBS, default 2; CXX, default clang++-15 or -14;
+#                                       FUZZERS, default "kserve_request http_request")
+# Reproduce a crash: build-fuzz/fuzz/NAME_fuzz build-fuzz/artifacts/NAME/crash-...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -34,7 +37,10 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAUTOSCALE_BUILD_FUZZERS=ON -DAUTOSCALE_BUILD_TESTS=OFF -DAUTOSCALE_BUILD_BENCHMARKS=OFF \
   -DAUTOSCALE_WITH_TORCH=OFF -DAUTOSCALE_WITH_OPENCL=OFF > "$build/cmake.log" ||
   { cat "$build/cmake.log" >&2; exit 2; }
-cmake --build "$build" --target kserve_request_fuzz -j "$jobs"
+fuzzers="${FUZZERS:-kserve_request http_request}"
+targets=()
+for f in $fuzzers; do targets+=("${f}_fuzz"); done
+cmake --build "$build" --target "${targets[@]}" -j "$jobs"
 
 # Symbolised sanitizer reports: the versioned llvm-symbolizer is often the only one installed.
 if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
@@ -47,22 +53,35 @@ if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
 fi
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 
-corpus="$build/corpus/kserve_request"
-artifacts="$build/artifacts/"
-mkdir -p "$corpus" "$artifacts"
-cp "$root"/fuzz/corpus/kserve_request/* "$corpus"/
-log="$build/kserve_request_fuzz.log"
-set +e
-"$build/fuzz/kserve_request_fuzz" "$corpus" -dict="$root/fuzz/kserve.dict" \
-  -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-  -artifact_prefix="$artifacts" 2> "$log"
-rc=$?
-set -e
-grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)" "$log" || true
-grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
-if [[ $rc -ne 0 ]]; then
-  tail -n 60 "$log" >&2
-  echo "fuzz.sh: the fuzzer failed (exit $rc); reproducers in $artifacts; log in $log" >&2
-  exit "$rc"
-fi
-echo "fuzz.sh: no crash in ${seconds} s; log in $log"
+dict_of() {
+  case "$1" in
+    kserve_request) echo "$root/fuzz/kserve.dict" ;;
+    http_request) echo "$root/fuzz/http.dict" ;;
+  esac
+}
+
+failed=0
+for f in $fuzzers; do
+  corpus="$build/corpus/$f"
+  artifacts="$build/artifacts/$f/"
+  mkdir -p "$corpus" "$artifacts"
+  cp "$root/fuzz/corpus/$f"/* "$corpus"/
+  log="$build/${f}_fuzz.log"
+  set +e
+  "$build/fuzz/${f}_fuzz" "$corpus" -dict="$(dict_of "$f")" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$artifacts" 2> "$log"
+  rc=$?
+  set -e
+  echo "== ${f}_fuzz"
+  grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)" "$log" || true
+  grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
+  if [[ $rc -ne 0 ]]; then
+    tail -n 60 "$log" >&2
+    echo "fuzz.sh: ${f}_fuzz failed (exit $rc); reproducers in $artifacts; log in $log" >&2
+    failed=$rc
+  else
+    echo "fuzz.sh: ${f}_fuzz: no crash in ${seconds} s; log in $log"
+  fi
+done
+exit "$failed"
