@@ -34,4 +34,18 @@ bool ParseDouble(std::string_view s, double* out);
 std::string AsciiLower(std::string_view s);
 bool ParseInt64(std::string_view s, long long* out);
 
+// UTF-8 (RFC 3629): well-formed sequences only (no overlong forms, surrogates or code points
+// past U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+// `s` with every ill-formed byte sequence replaced by U+FFFD, so that it is valid UTF-8.
+std::string ToValidUtf8(std::string_view s);
+// A JSON string literal of `s`: quoted, escaped, ill-formed UTF-8 replaced by U+FFFD.
+std::string JsonQuote(std::string_view s);
+// One CSV field per RFC 4180: as is, or, when it holds a comma, a double quote, CR or LF (or
+// starts or ends with a space), in double quotes with inner quotes doubled.
+std::string CsvField(std::string_view s);
+// Checks a user-chosen name (a policy label, a condition name): 1 to 128 bytes of valid UTF-8
+// without control characters. Returns "" when fine, else what is wrong.
+std::string CheckDisplayName(std::string_view s);
+
 }  // namespace autoscale

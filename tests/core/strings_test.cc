@@ -186,5 +186,50 @@ TEST(ParseInt64Test, RejectsJunkEmptyAndOverflow) {
   }
 }
 
+// ---- UTF-8, JSON and CSV (issue 10, item 5) -----------------------------------------------
+
+TEST(Utf8Test, AcceptsWellFormedAndRejectsIllFormed) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // e-acute, euro, emoji
+  for (std::string_view bad : {
+           std::string_view("\xff"), std::string_view("\xc3("),      // bad lead, missing trail
+           std::string_view("\xc0\xaf"),                             // overlong '/'
+           std::string_view("\xe0\x80\xaf"),                         // overlong, 3 bytes
+           std::string_view("\xed\xa0\x80"),                         // UTF-16 surrogate
+           std::string_view("\xf4\x90\x80\x80"),                     // past U+10FFFF
+           std::string_view("\xe2\x82"),                             // truncated
+       }) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << ::testing::PrintToString(std::string(bad));
+    EXPECT_TRUE(IsValidUtf8(ToValidUtf8(bad)));
+  }
+  EXPECT_EQ(ToValidUtf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(ToValidUtf8("caf\xc3\xa9"), "caf\xc3\xa9");
+}
+
+TEST(JsonQuoteTest, EscapesAndRepairs) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\nd\te\r"), "\"a\\\"b\\\\c\\nd\\te\\r\"");
+  EXPECT_EQ(JsonQuote(std::string("\x01\x7f", 2)), "\"\\u0001\\u007f\"");
+  EXPECT_EQ(JsonQuote("x\xff"), "\"x\xef\xbf\xbd\"");
+}
+
+TEST(CsvFieldTest, QuotesPerRfc4180OnlyWhenNeeded) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField(""), "");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(CsvField(" padded"), "\" padded\"");
+}
+
+TEST(CheckDisplayNameTest, RefusesEmptyLongInvalidAndControl) {
+  EXPECT_EQ(CheckDisplayName("always cpu, fp32"), "");
+  EXPECT_NE(CheckDisplayName(""), "");
+  EXPECT_NE(CheckDisplayName(std::string(129, 'a')), "");
+  EXPECT_NE(CheckDisplayName("a\xff"), "");
+  EXPECT_NE(CheckDisplayName("a\tb"), "");
+  EXPECT_NE(CheckDisplayName(std::string("a\0b", 3)), "");
+}
+
 }  // namespace
 }  // namespace autoscale
