@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "core/file_util.h"
 #include "core/strings.h"
 
 namespace autoscale {
@@ -17,8 +18,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // Bits per Mahimahi delivery opportunity (one 1500-byte packet).
 constexpr double kMahimahiBitsPerOpportunity = 1500.0 * 8.0;
-// Mahimahi bins beyond this many mean a window far too small for the trace.
-constexpr double kMaxMahimahiBins = 1e8;
+// Latest Mahimahi timestamp, in ms.
+constexpr long long kMaxMahimahiMs = static_cast<long long>(kMaxTraceTimeS * 1000);
 
 std::string Quote(std::string_view s) {
   std::string out;
@@ -37,29 +38,9 @@ Status NameError(const std::string& name, std::string_view what) {
   return Status::InvalidArgument(name + ": " + std::string(what));
 }
 
-// The whole file as text. NotFound when it does not exist, IoError when it cannot be read.
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    std::string msg = path + ": cannot open: " + std::strerror(err);
-    if (err == ENOENT) return Status::NotFound(std::move(msg));
-    return Status::IoError(std::move(msg));
-  }
-  std::string text;
-  size_t used = 0;
-  for (;;) {
-    text.resize(std::max<size_t>(used * 2, 1 << 16));
-    const size_t n = std::fread(text.data() + used, 1, text.size() - used, f);
-    used += n;
-    if (used < text.size()) break;
-  }
-  text.resize(used);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Status::IoError(path + ": read failed");
-  return text;
-}
+// The whole file as text, through the bounded reader every loader uses: a regular file of at
+// most kMaxReadFileBytes (a device such as /dev/zero, a FIFO or a directory is refused).
+Result<std::string> ReadWholeFile(const std::string& path) { return ReadFile(path); }
 
 // Calls fn(line_number, trimmed_line) for every line that is neither blank nor a # comment;
 // stops at the first error.
@@ -203,6 +184,23 @@ Trace Trace::Extract(int column, std::string name, double scale) const {
   return out;
 }
 
+Status Trace::CheckRange(int column, double scale, double lo, double hi,
+                         std::string_view what) const {
+  const std::vector<double>& v = values_[column];
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double x = v[i] * scale;
+    if (x >= lo && x <= hi) continue;  // false for NaN
+    std::string msg = std::string(what) + " in column " + Quote(columns_[column]) + " must be in [" +
+                      FormatDouble(lo) + ", " + FormatDouble(hi) + "], got " + FormatDouble(v[i]);
+    if (scale != 1.0) msg += " (times scale " + FormatDouble(scale) + " = " + FormatDouble(x) + ")";
+    const int line = SourceLine(i);
+    if (line > 0) return LineError(name_, line, msg);
+    return NameError(name_, "sample " + std::to_string(i) + " (t = " + FormatDouble(times_[i]) +
+                                " s): " + msg);
+  }
+  return Status::Ok();
+}
+
 // ---- Cursor -----------------------------------------------------------------------------------
 
 Trace::Cursor::Cursor(const Trace* trace, int column)
@@ -265,6 +263,7 @@ Result<Trace> Trace::FromCsv(std::string_view text, const std::string& name) {
   std::vector<std::string> columns;
   std::vector<double> times;
   std::vector<std::vector<double>> values;
+  std::vector<int> lines;
   bool have_header = false;
   std::string_view prev_time_text;
   std::vector<std::string_view> fields;
@@ -309,11 +308,19 @@ Result<Trace> Trace::FromCsv(std::string_view text, const std::string& name) {
       return LineError(name, line_no,
                        "expected a number in column 'time_s', got " + Quote(fields[0]));
     }
-    if (t < 0) return LineError(name, line_no, "time must be >= 0, got " + Quote(fields[0]));
+    if (t < 0 || t > kMaxTraceTimeS) {
+      return LineError(name, line_no,
+                       "time must be in [0, " + FormatDouble(kMaxTraceTimeS) + "] s, got " +
+                           Quote(fields[0]));
+    }
     if (!times.empty() && t < times.back()) {
       return LineError(name, line_no,
                        "time goes backwards (" + std::string(fields[0]) + " after " +
                            std::string(prev_time_text) + ")");
+    }
+    if (times.size() >= kMaxTraceSamples) {
+      return LineError(name, line_no,
+                       "more than " + std::to_string(kMaxTraceSamples) + " samples in one trace");
     }
     for (size_t c = 0; c < columns.size(); ++c) {
       double v;
@@ -325,13 +332,16 @@ Result<Trace> Trace::FromCsv(std::string_view text, const std::string& name) {
       values[c].push_back(v);
     }
     times.push_back(t);
+    lines.push_back(line_no);
     prev_time_text = fields[0];
     return Status::Ok();
   });
   RETURN_IF_ERROR(st);
   if (!have_header) return NameError(name, "no samples (no header row: the file is empty)");
   if (times.empty()) return NameError(name, "no samples after the header");
-  return Trace(name, std::move(columns), std::move(times), std::move(values));
+  Trace trace(name, std::move(columns), std::move(times), std::move(values));
+  trace.lines_ = std::move(lines);
+  return trace;
 }
 
 Result<Trace> Trace::LoadCsv(const std::string& path) {
@@ -344,7 +354,9 @@ Result<Trace> Trace::FromMahimahi(std::string_view text, const std::string& name
     return NameError(
         name, "window_s must be a positive number of seconds, got " + FormatDouble(window_s));
   }
-  std::vector<long long> stamps;
+  // Pass 1: validate every line and find the recording's length, holding nothing per line (an
+  // hour of a fast link is tens of millions of opportunities).
+  long long last_ms = -1;
   std::string_view prev_text;
   RETURN_IF_ERROR(ForEachDataLine(text, [&](int line_no, std::string_view line) -> Status {
     long long ms;
@@ -352,36 +364,45 @@ Result<Trace> Trace::FromMahimahi(std::string_view text, const std::string& name
       return LineError(name, line_no,
                        "expected an integer number of milliseconds, got " + Quote(line));
     }
-    if (ms < 0) return LineError(name, line_no, "time must be >= 0 ms, got " + Quote(line));
-    if (!stamps.empty() && ms < stamps.back()) {
+    if (ms < 0 || ms > kMaxMahimahiMs) {
+      return LineError(name, line_no,
+                       "time must be in [0, " + std::to_string(kMaxMahimahiMs) + "] ms, got " +
+                           Quote(line));
+    }
+    if (ms < last_ms) {
       return LineError(
           name, line_no,
           "time goes backwards (" + std::string(line) + " after " + std::string(prev_text) + ")");
     }
-    stamps.push_back(ms);
+    last_ms = ms;
     prev_text = line;
     return Status::Ok();
   }));
-  if (stamps.empty()) return NameError(name, "no samples (no delivery opportunities)");
-  const long long last_ms = stamps.back();
+  if (last_ms < 0) return NameError(name, "no samples (no delivery opportunities)");
   if (last_ms <= 0) {
     return NameError(name, "the trace lasts no time (its last timestamp is 0 ms)");
   }
   const double window_ms = window_s * 1000.0;
   const double bins_real = std::ceil(static_cast<double>(last_ms) / window_ms);
-  if (bins_real > kMaxMahimahiBins) {
-    return NameError(name, "window_s " + FormatDouble(window_s) +
-                               " is too small: " + FormatDouble(bins_real) + " bins");
+  if (bins_real > static_cast<double>(kMaxTraceSamples)) {
+    return NameError(name, "window_s " + FormatDouble(window_s) + " is too small for a trace of " +
+                               FormatDouble(static_cast<double>(last_ms) / 1000.0) + " s: " +
+                               FormatDouble(bins_real) + " bins, at most " +
+                               std::to_string(kMaxTraceSamples) + " are allowed");
   }
   const double duration_s = static_cast<double>(last_ms) / 1000.0;
   size_t bins = std::max<size_t>(1, static_cast<size_t>(bins_real));
   // Rounding may leave a last bin of (nearly) no length; fold it into the one before.
   while (bins > 1 && static_cast<double>(bins - 1) * window_s >= duration_s * (1 - 1e-12)) --bins;
+  // Pass 2: count opportunities per bin (the lines are known to be valid).
   std::vector<double> counts(bins, 0.0);
-  for (long long ms : stamps) {
+  RETURN_IF_ERROR(ForEachDataLine(text, [&](int, std::string_view line) -> Status {
+    long long ms = 0;
+    ParseInt64(line, &ms);
     size_t b = static_cast<size_t>(static_cast<double>(ms) / window_ms);
     counts[std::min(b, bins - 1)] += 1.0;  // the opportunity at the very end joins the last bin
-  }
+    return Status::Ok();
+  }));
   std::vector<double> times(bins), mbps(bins);
   for (size_t k = 0; k < bins; ++k) {
     times[k] = static_cast<double>(k) * window_s;
@@ -400,6 +421,7 @@ Result<Trace> Trace::LoadMahimahi(const std::string& path, double window_s) {
 
 Result<Trace> Trace::FromBandwidthLog(std::string_view text, const std::string& name) {
   std::vector<double> times, mbps;
+  std::vector<int> lines;
   std::string_view prev_text;
   RETURN_IF_ERROR(ForEachDataLine(text, [&](int line_no, std::string_view line) -> Status {
     std::vector<std::string_view> f = SplitWhitespace(line);
@@ -414,20 +436,31 @@ Result<Trace> Trace::FromBandwidthLog(std::string_view text, const std::string& 
     if (!ParseDouble(f[1], &v)) {
       return LineError(name, line_no, "expected a number of Mbit/s, got " + Quote(f[1]));
     }
-    if (t < 0) return LineError(name, line_no, "time must be >= 0, got " + Quote(f[0]));
+    if (t < 0 || t > kMaxTraceTimeS) {
+      return LineError(name, line_no,
+                       "time must be in [0, " + FormatDouble(kMaxTraceTimeS) + "] s, got " +
+                           Quote(f[0]));
+    }
     if (!times.empty() && t < times.back()) {
       return LineError(
           name, line_no,
           "time goes backwards (" + std::string(f[0]) + " after " + std::string(prev_text) + ")");
     }
     if (v < 0) return LineError(name, line_no, "throughput must be >= 0, got " + Quote(f[1]));
+    if (times.size() >= kMaxTraceSamples) {
+      return LineError(name, line_no,
+                       "more than " + std::to_string(kMaxTraceSamples) + " samples in one trace");
+    }
     times.push_back(t);
     mbps.push_back(v);
+    lines.push_back(line_no);
     prev_text = f[0];
     return Status::Ok();
   }));
   if (times.empty()) return NameError(name, "no samples");
-  return Trace(name, {"mbps"}, std::move(times), {std::move(mbps)});
+  Trace trace(name, {"mbps"}, std::move(times), {std::move(mbps)});
+  trace.lines_ = std::move(lines);
+  return trace;
 }
 
 Result<Trace> Trace::LoadBandwidthLog(const std::string& path) {
@@ -484,7 +517,13 @@ Result<std::vector<RequestSpec>> ParseRequestTrace(std::string_view text, const 
                        "expected " + std::to_string(header.size()) + " fields (" +
                            JoinNames(header, ",") + "), got " + std::to_string(fields.size()));
     }
+    if (out.size() >= kMaxRequestTraceRows) {
+      return LineError(name, line_no,
+                       "more than " + std::to_string(kMaxRequestTraceRows) +
+                           " requests in one trace");
+    }
     RequestSpec r;
+    r.line = line_no;
     r.latency_bound_ms = default_bound_ms;
     r.min_accuracy = default_min_accuracy;
     for (size_t c = 0; c < fields.size(); ++c) {
@@ -502,7 +541,11 @@ Result<std::vector<RequestSpec>> ParseRequestTrace(std::string_view text, const 
                          "expected a number in column " + Quote(kKnown[k]) + ", got " + Quote(f));
       }
       if (k == kTime) {
-        if (v < 0) return LineError(name, line_no, "time must be >= 0, got " + Quote(f));
+        if (v < 0 || v > kMaxTraceTimeS) {
+          return LineError(name, line_no,
+                           "time must be in [0, " + FormatDouble(kMaxTraceTimeS) + "] s, got " +
+                               Quote(f));
+        }
         if (!out.empty() && v < out.back().time_s) {
           return LineError(name, line_no,
                            "time goes backwards (" + std::string(f) + " after " +
@@ -511,8 +554,10 @@ Result<std::vector<RequestSpec>> ParseRequestTrace(std::string_view text, const 
         r.time_s = v;
         prev_time_text = f;
       } else if (k == kBound) {
-        if (!(v > 0)) {
-          return LineError(name, line_no, "latency_bound_ms must be > 0, got " + Quote(f));
+        if (!(v >= kMinLatencyBoundMs && v <= kMaxLatencyBoundMs)) {
+          return LineError(name, line_no,
+                           "latency_bound_ms must be in [" + FormatDouble(kMinLatencyBoundMs) +
+                               ", " + FormatDouble(kMaxLatencyBoundMs) + "], got " + Quote(f));
         }
         r.latency_bound_ms = v;
       } else {

@@ -15,6 +15,15 @@
 
 namespace autoscale {
 
+// Caps on what a trace file may hold, checked while loading (before anything grows past them),
+// so that no trace, however long or dense, makes the simulator allocate without bound. Files
+// themselves are read through ReadFile (core/file_util.h): regular files of at most 64 MiB.
+inline constexpr size_t kMaxTraceSamples = size_t{1} << 20;  // rows, log lines or Mahimahi bins
+inline constexpr size_t kMaxRequestTraceRows = size_t{1} << 20;
+// Latest time a trace may name: about 317 years, so that times, periods and their sums over
+// many loops stay finite and exact to well under a second.
+inline constexpr double kMaxTraceTimeS = 1e10;
+
 // A time series with one or more named columns sampled at nondecreasing times (seconds, >= 0).
 // Queries hold the last sample at or before t (sample-and-hold; of equal times the last wins);
 // before the first sample, the first value. With loop=true (default) a query at or past the
@@ -37,7 +46,8 @@ class Trace {
                             std::vector<double> times, std::vector<std::vector<double>> values);
 
   // CSV with a header row whose first column is time_s: "time_s,signal_dbm,cpu_load". Fields are
-  // trimmed; no quoting. Blank lines and lines starting with # are skipped. `name` is used in
+  // trimmed; no quoting. Blank lines and lines starting with # are skipped. Times in
+  // [0, kMaxTraceTimeS]; at most kMaxTraceSamples rows. `name` is used in
   // errors: "NAME:LINE: what was wrong". The value columns are columns() in header order.
   static Result<Trace> FromCsv(std::string_view text, const std::string& name);
   static Result<Trace> LoadCsv(const std::string& path);
@@ -47,13 +57,15 @@ class Trace {
   // window_s bin (bin k starts at k * window_s), one column named "mbps"; an empty bin is
   // 0 Mbit/s. The recording lasts D = last timestamp (mm-link's loop period): the last bin is
   // cut at D and its throughput divided by its actual length, and period_s() is D, so Mean() is
-  // exactly opportunities * 12000 bit / D.
+  // exactly opportunities * 12000 bit / D. Timestamps at most kMaxTraceTimeS * 1000 ms; at most
+  // kMaxTraceSamples bins (a longer trace needs a larger window_s). Opportunities are counted
+  // into bins as they are read, so memory is bounded by the bins, not by the file's lines.
   static Result<Trace> FromMahimahi(std::string_view text, const std::string& name,
                                     double window_s = 1.0);
   static Result<Trace> LoadMahimahi(const std::string& path, double window_s = 1.0);
 
   // Bandwidth log: lines "time_s Mbps" (whitespace separated), one column "mbps". Blank lines
-  // and # comments are skipped; throughput must be >= 0.
+  // and # comments are skipped; throughput must be >= 0. Times and row count capped as for CSV.
   static Result<Trace> FromBandwidthLog(std::string_view text, const std::string& name);
   static Result<Trace> LoadBandwidthLog(const std::string& path);
 
@@ -67,6 +79,14 @@ class Trace {
   double period_s() const { return period_; }
   bool loop() const { return loop_; }
   void set_loop(bool loop) { loop_ = loop; }
+
+  // The line of the source file sample i was read from (CSV, bandwidth log); 0 when unknown
+  // (generated, Mahimahi bins, extracted traces).
+  int SourceLine(size_t i) const { return i < lines_.size() ? lines_[i] : 0; }
+  // Checks that every value of `column`, times `scale`, lies in [lo, hi] (finite). The error
+  // names the trace and the sample: "NAME:LINE: ..." where the line is known, else the sample's
+  // index and time; `what` names the quantity ("load", "throughput in Mbit/s").
+  Status CheckRange(int column, double scale, double lo, double hi, std::string_view what) const;
 
   // The value of `column` (0 <= column < columns().size()) at time t. O(log n).
   double At(int column, double t) const;
@@ -118,12 +138,18 @@ class Trace {
   std::vector<std::string> columns_;
   std::vector<double> times_;
   std::vector<std::vector<double>> values_;
+  std::vector<int> lines_;  // source line per sample, where known
   double period_ = 1.0;
   bool loop_ = true;
 };
 
+// The range of a latency bound, in a request trace as in an experiment's YAML.
+inline constexpr double kMinLatencyBoundMs = 1e-3;
+inline constexpr double kMaxLatencyBoundMs = 1e9;
+
 // A request of a request trace: arrival time, model name, constraints.
 struct RequestSpec {
+  int line = 0;  // of the trace file, for errors about this request found later
   double time_s = 0;
   std::string model;
   double latency_bound_ms = 0;
@@ -133,8 +159,9 @@ struct RequestSpec {
 // CSV with header "time_s,model,latency_bound_ms,min_accuracy": time_s and model are required,
 // the last two are optional (the header decides, in any order; an unknown column is an error
 // that suggests the nearest known one). Missing columns, and empty cells in them, take the
-// defaults passed in. Times >= 0 and nondecreasing; bound > 0; accuracy in [0, 1]; model
-// non-empty; at least one request. Blank lines and # comments are skipped.
+// defaults passed in. Times in [0, kMaxTraceTimeS] and nondecreasing; bound in
+// [kMinLatencyBoundMs, kMaxLatencyBoundMs]; accuracy in [0, 1]; model non-empty; at least one
+// request and at most kMaxRequestTraceRows. Blank lines and # comments are skipped.
 // Errors "NAME:LINE: ...".
 Result<std::vector<RequestSpec>> ParseRequestTrace(std::string_view text, const std::string& name,
                                                    double default_bound_ms,

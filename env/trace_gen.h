@@ -12,7 +12,15 @@ namespace autoscale {
 
 // Samples are taken at t = k * step_s for k = 0 .. ceil(duration_s / step_s) - 1 (at least one;
 // duration_s <= 0 or step_s <= 0 give the single sample at t = 0), so the period is about
-// duration_s.
+// duration_s. At most kMaxGeneratedSamples samples are made: callers size step_s with
+// GenerationStep() so that the whole duration fits; a longer request is cut at that many
+// samples (never a runaway allocation).
+inline constexpr size_t kMaxGeneratedSamples = size_t{1} << 20;
+
+// The step to sample `duration_s` seconds at: `min_step_s`, or coarser when that would take more
+// than `max_samples` samples (then duration_s / (max_samples - 1), so they span the duration).
+// Non-finite or non-positive durations give min_step_s.
+double GenerationStep(double duration_s, double min_step_s, size_t max_samples);
 
 // Ornstein-Uhlenbeck process sampled every step_s: dx = theta*(mean - x)dt + sigma*sqrt(2*theta)dW
 // with theta = reversion_per_s and sigma = stddev (so the stationary stddev is `stddev`), starting
@@ -30,7 +38,9 @@ Trace GenerateOu(const std::string& name, const std::string& column, const OuPar
 // Dwell times are exponential with the given means; the first state is drawn from the
 // stationary distribution (on with probability mean_on_s / (mean_on_s + mean_off_s)). A mean
 // dwell <= 0 means that state never occurs (both <= 0: always off). The on/off schedule does
-// not depend on jitter or the levels. Column `column`.
+// not depend on jitter or the levels. Column `column`. When a step spans many dwells (more
+// than 64 expected switches), each sample's state is drawn from the exact two-state transition
+// over the step instead of walking every dwell, so the time taken is bounded by the samples.
 struct OnOffParams {
   double on_level = 0.8, off_level = 0.0, mean_on_s = 5, mean_off_s = 5, jitter = 0.05;
 };

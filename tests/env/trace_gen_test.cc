@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace autoscale {
@@ -193,6 +195,40 @@ TEST(TraceGenOnOffTest, StationaryOnFractionDwellAndJitter) {
   }
   // Mean load = P(on) * on_level.
   EXPECT_NEAR(t.Mean(0), 0.25 * 0.6, 0.01);
+}
+
+// Issue 10, item 4: a step spanning many dwells (a run of ~1e9 s sampled every ~1e4 s, dwells
+// of seconds) used to walk every dwell: billions of draws. States are drawn per sample from the
+// exact transition instead; the law at the sample times is the same.
+TEST(TraceGenOnOffTest, CoarseStepDrawsStatesPerSampleInBoundedTime) {
+  OnOffParams p{.on_level = 0.6, .off_level = 0.0, .mean_on_s = 2, .mean_off_s = 6, .jitter = 0};
+  const auto start = std::chrono::steady_clock::now();
+  Trace t = GenerateOnOff("load", "x", p, 2e9, 2e4, 5);  // 1e5 samples, ~2e9 dwells
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(secs, 2.0);
+  ASSERT_EQ(t.size(), 100000u);
+  double on = 0;
+  for (double x : t.values(0)) on += x != 0.0;
+  EXPECT_NEAR(on / static_cast<double>(t.size()), 0.25, 0.01);
+  // Steps of 1e4 dwells: successive samples are independent, so on-on pairs are p_on^2.
+  double both = 0;
+  for (size_t i = 1; i < t.size(); ++i) both += t.values(0)[i] != 0 && t.values(0)[i - 1] != 0;
+  EXPECT_NEAR(both / static_cast<double>(t.size() - 1), 0.0625, 0.01);
+}
+
+TEST(TraceGenTest, GenerationStepFitsTheDurationIntoTheCap) {
+  EXPECT_EQ(GenerationStep(100, 1.0, 1000), 1.0);
+  EXPECT_EQ(GenerationStep(0, 1.0, 1000), 1.0);
+  EXPECT_EQ(GenerationStep(std::numeric_limits<double>::infinity(), 1.0, 1000), 1.0);
+  const double step = GenerationStep(1e9, 1.0, 1 << 17);
+  EXPECT_NEAR(step, 1e9 / ((1 << 17) - 1), 1e-6);
+  // The samples made at that step cover the duration within the cap.
+  const Trace t = GenerateOu("s", "x", OuParams{.mean = 0, .stddev = 1}, 1e9, step, 1);
+  EXPECT_LE(t.size(), size_t{1} << 17);
+  EXPECT_GE(t.times().back() + step, 1e9 * (1 - 1e-9));
+  // And a caller that asks for more than kMaxGeneratedSamples gets at most that many.
+  EXPECT_EQ(GenerateOu("s", "x", OuParams{}, 1e12, 1.0, 1).size(), kMaxGeneratedSamples);
 }
 
 TEST(TraceGenOnOffTest, JitterIsClampedToUnitInterval) {
