@@ -30,6 +30,10 @@ inline int BucketF(const std::vector<double>& edges, float v) {
 }
 // Most states a bucket layout may have (the table holds states x actions entries).
 constexpr double kMaxStates = 1 << 20;
+// Largest magnitude a Q value may take: far beyond any reward (energies and penalties are at
+// most ~1e12 mJ), far inside float's range, so a value can never round to infinity. Loads
+// refuse values past it; learning clamps its targets to it.
+constexpr double kMaxAbsQ = 1e18;
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -116,6 +120,10 @@ double QLearningPolicy::epsilon() const {
 }
 
 void QLearningPolicy::Update(int state, int action, double target) {
+  // A NaN reward (an outcome that is not a number) teaches nothing; an infinite or huge one is
+  // clamped, so the table stays finite whatever the world reports.
+  if (std::isnan(target)) return;
+  target = std::clamp(target, -kMaxAbsQ, kMaxAbsQ);
   const size_t i = Index(state, action);
   const double alpha =
       std::max(options_.learning_rate_min, options_.learning_rate / (1.0 + visits_[i]));
@@ -201,6 +209,12 @@ Status QLearningPolicy::Save(const std::string& path) const {
     for (int a = 0; a < num_actions_; ++a) {
       const size_t i = Index(s, a);
       if (visits_[i] == 0) continue;
+      if (!std::isfinite(q_[i]) || std::fabs(q_[i]) > kMaxAbsQ) {
+        // Never reached (Update clamps), but a file that Load() refuses is never written.
+        return Status::Internal(path + ": Q value of state " + std::to_string(s) + ", action " +
+                                std::to_string(a) + " is " + FormatDouble(q_[i]) +
+                                "; refusing to save a table that could not be loaded back");
+      }
       std::snprintf(buf, sizeof(buf), "%d %d %.9g %u\n", s, a, q_[i], visits_[i]);
       out += buf;
     }
@@ -243,6 +257,10 @@ Status QLearningPolicy::Load(const std::string& path) {
     }
     if (s < 0 || s >= num_states_ || a < 0 || a >= num_actions_ || n <= 0 || n > 0xffffffffLL) {
       return bad(i, "state, action or visit count out of range");
+    }
+    if (!(std::fabs(v) <= kMaxAbsQ)) {
+      return bad(i, "Q value " + std::string(f[2]) + " is outside [-" + FormatDouble(kMaxAbsQ) +
+                        ", " + FormatDouble(kMaxAbsQ) + "]");
     }
     q[Index(static_cast<int>(s), static_cast<int>(a))] = static_cast<float>(v);
     visits[Index(static_cast<int>(s), static_cast<int>(a))] = static_cast<uint32_t>(n);

@@ -835,6 +835,60 @@ TEST_F(QLearningLoadErrorTest, MalformedLines) {
   EXPECT_TRUE(Contains(st.message(), "after 'end'"));
 }
 
+// Issue 10, item 6: an entry of 1e300 loaded as float inf, learning spread it, the save wrote
+// "inf" and the next start refused its own file. Out-of-range values are refused at their line.
+TEST_F(QLearningLoadErrorTest, HugeOrNonFiniteValuesAreRefusedAtTheirLine) {
+  for (const char* v : {"1e300", "-1e300", "3.5e38", "1e19", "inf", "nan"}) {
+    SCOPED_TRACE(v);
+    auto lines = good_lines_;
+    lines.insert(lines.begin() + 4, std::string("0 0 ") + v + " 1");
+    const std::string name = std::string("huge_") + v + ".table";
+    Status st = LoadLines(lines, name);
+    EXPECT_TRUE(Contains(st.message(), dir_.File(name) + ":5: ")) << st.message();
+  }
+  // Large but representable values load.
+  auto lines = good_lines_;
+  lines.insert(lines.begin() + 4, "0 0 -1e17 1");
+  WriteText(dir_.File("big.table"), Unlines(lines));
+  EXPECT_TRUE(target_->Load(dir_.File("big.table")).ok());
+}
+
+// Learning clamps what it learns from: infinite or NaN outcomes never make a value non-finite,
+// and the table saved afterwards loads back.
+TEST(QLearningTest, NonFiniteOutcomesKeepTheTableFinite) {
+  const CostModel& cm = Sd845();
+  PolicyContext ctx = Ctx(cm);
+  QLearningPolicy p(ctx, GreedyOptions());
+  Observation obs = ObsFor(cm, 0);
+  const int s = p.StateOf(obs);
+  const auto feasible = FeasibleOf(cm, obs);
+  Outcome inf = Cost(7);
+  inf.energy_mj = std::numeric_limits<float>::infinity();
+  Step(p, obs, {feasible[0]}, inf);
+  EXPECT_TRUE(std::isfinite(p.Q(s, feasible[0])));
+  EXPECT_LT(p.Q(s, feasible[0]), -1e17f);
+  Outcome nan = Cost(7);
+  nan.energy_mj = std::numeric_limits<float>::quiet_NaN();
+  Step(p, obs, {feasible[1]}, nan);
+  EXPECT_TRUE(std::isfinite(p.Q(s, feasible[1])));
+  for (int i = 0; i < 5; ++i) Step(p, obs, {feasible[0]}, inf);
+  EXPECT_TRUE(std::isfinite(p.Q(s, feasible[0])));
+  TempDir dir;
+  ASSERT_TRUE(p.Save(dir.File("q.table")).ok());
+  EXPECT_FALSE(Contains(ReadText(dir.File("q.table")), "inf"));
+  QLearningPolicy again(ctx, GreedyOptions());
+  Status st = again.Load(dir.File("q.table"));
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+// A table path that is not a regular file (issue 10: params.table: /dev/zero) is refused, not
+// read until memory runs out.
+TEST_F(QLearningLoadErrorTest, DeviceFileIsRefused) {
+  Status st = target_->Load("/dev/zero");
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), "/dev/zero: not a regular file")) << st.message();
+}
+
 TEST_F(QLearningLoadErrorTest, TheUneditedFileLoads) {
   // The control for the cases above: the file they edit is sound.
   Status st = target_->Load(good_);
