@@ -194,6 +194,28 @@ int CostModel::Feasible(const Observation& obs, std::span<int> out) const {
   return n;
 }
 
+float CostModel::BestAccuracy(int model) const {
+  float best = -1;
+  for (const Candidate& c : candidates_[model]) best = std::max(best, c.accuracy);
+  return best;
+}
+
+int CostModel::MostAccurate(const Observation& obs) const {
+  int best = -1;
+  float best_acc = -1, best_energy = 0;
+  for (const Candidate& c : candidates_[obs.model]) {
+    if (c.link >= 0 && !LinkUsable(c.link, obs)) continue;
+    if (c.accuracy < best_acc) continue;
+    const float e = Predict(c.action, obs).energy_mj;
+    if (best < 0 || c.accuracy > best_acc || e < best_energy) {
+      best = c.action;
+      best_acc = c.accuracy;
+      best_energy = e;
+    }
+  }
+  return best;
+}
+
 Outcome CostModel::Predict(int action, const Observation& obs) const {
   Conditions c;
   c.prev_gap_s = c.next_gap_s = static_cast<float>(options_.expected_gap_s);

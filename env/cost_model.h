@@ -77,6 +77,13 @@ class CostModel {
   // link is connected above its minimum signal. Returns how many were written (out must hold
   // actions().size()).
   int Feasible(const Observation& obs, std::span<int> out) const;
+  // The highest accuracy any action of this device reaches on `model` (links assumed up); -1
+  // when no action can run it. A floor above it can never be met on this device.
+  float BestAccuracy(int model) const;
+  // For a request that no action can serve within its accuracy floor: the action that comes
+  // closest, the most accurate one runnable now (a remote target only with its link up), ties
+  // to the least expected energy. -1 when nothing can run the model at all.
+  int MostAccurate(const Observation& obs) const;
 
   // Expected outcome: no noise, throughput as observed, the mean request spacing.
   Outcome Predict(int action, const Observation& obs) const;

@@ -28,6 +28,10 @@ Result<std::vector<std::string>> NameList(const ConfigNode& parent, const char* 
 Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
   RETURN_IF_ERROR(list.ExpectSequence());
   if (list.size() == 0) return list.Error("expected at least one policy");
+  if (list.size() > kMaxPolicies) {
+    return list.Error("at most " + std::to_string(kMaxPolicies) + " policies are allowed, got " +
+                      std::to_string(list.size()));
+  }
   for (size_t i = 0; i < list.size(); ++i) {
     ConfigNode p = list.At(i);
     PolicySpec spec;
@@ -40,6 +44,16 @@ Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
       if (auto params = p.Optional("params")) spec.params = std::make_shared<ConfigNode>(*params);
     }
     if (spec.label.empty()) spec.label = spec.name;
+    {
+      // Labels name report rows and, with --save-tables, a folder: one path component.
+      const ConfigNode where = p.IsMap() && p.Has("label") ? *p.Child("label") : p;
+      std::string bad = CheckDisplayName(spec.label);
+      if (bad.empty() && (spec.label.find('/') != std::string::npos || spec.label == "." ||
+                          spec.label == "..")) {
+        bad = "names a folder of --save-tables, so it must not hold '/' or be '.' or '..'";
+      }
+      if (!bad.empty()) return where.Error("policy label '" + ToValidUtf8(spec.label) + "' " + bad);
+    }
     for (const auto& other : exp.policies) {
       if (other.label == spec.label) {
         return p.Error("two policies are labelled '" + spec.label + "'; give one a 'label'");
@@ -84,6 +98,21 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
   Experiment exp;
   exp.file = root.file();
   ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
+  {
+    // The name is the default report folder, results/NAME: one plain path component.
+    bool ok = !exp.name.empty() && exp.name.size() <= 128 && exp.name[0] != '.' &&
+              exp.name[0] != '-';
+    for (char c : exp.name) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.');
+    }
+    if (!ok) {
+      return root.Child("name")->Error(
+          "experiment name '" + ToValidUtf8(exp.name) +
+          "' must be 1 to 128 letters, digits, '_', '-' or '.', not starting with '.' or '-' "
+          "(it names the report folder results/NAME)");
+    }
+  }
   ASSIGN_OR_RETURN(exp.description, root.GetString("description", ""));
   ASSIGN_OR_RETURN(exp.config_root, root.GetString("config_root", default_config_root));
   if (root.Has("config_root") && !exp.config_root.empty() && exp.config_root[0] != '/') {
@@ -104,11 +133,18 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
       exp.seeds.push_back(static_cast<uint64_t>(s));
     }
     if (exp.seeds.empty()) return seeds->Error("expected at least one seed");
+    if (exp.seeds.size() > kMaxSeeds) {
+      return seeds->Error("at most " + std::to_string(kMaxSeeds) + " seeds are allowed, got " +
+                          std::to_string(exp.seeds.size()));
+    }
   } else {
     exp.seeds = {1};
   }
-  ASSIGN_OR_RETURN(double train_n, root.GetDoubleIn("train_requests", 0, 1e9, 20000));
-  ASSIGN_OR_RETURN(double eval_n, root.GetDoubleIn("eval_requests", 1, 1e9, 5000));
+  ASSIGN_OR_RETURN(double train_n, root.GetDoubleIn("train_requests", 0,
+                                                    static_cast<double>(kMaxEpisodeRequests),
+                                                    20000));
+  ASSIGN_OR_RETURN(double eval_n, root.GetDoubleIn("eval_requests", 1,
+                                                   static_cast<double>(kMaxEpisodeRequests), 5000));
   ASSIGN_OR_RETURN(double epochs, root.GetDoubleIn("train_epochs", 1, 1000, 1));
   ASSIGN_OR_RETURN(double bins, root.GetDoubleIn("series_bins", 1, 10000, 100));
   exp.train_requests = static_cast<size_t>(train_n);
@@ -199,6 +235,13 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
   auto located = [&](const char* key, const Status& s) {
     return grid.Child(key)->Error(s.message());
   };
+  // Sized before building: each scenario holds copies of its conditions.
+  const double num_scenarios = static_cast<double>(devices.size()) * networks.size() *
+                               loads.size() * requests.size();
+  if (num_scenarios > static_cast<double>(kMaxScenarios)) {
+    return grid.Error("the grid makes " + FormatDouble(num_scenarios) + " scenarios; at most " +
+                      std::to_string(kMaxScenarios) + " are allowed");
+  }
   for (const auto& d : devices) {
     for (const auto& n : networks) {
       auto net = lib.Network(n);
@@ -215,6 +258,9 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
           sc.network = **net;
           sc.load = **load;
           sc.requests = **req;
+          // A floor no action can meet, or a trace naming a model outside the catalogue, is
+          // refused now (sim would otherwise meet it mid-run, and check-config never).
+          RETURN_IF_ERROR(CheckRequestsServable(sc, *exp.cost_models.at(d)));
           exp.scenarios.push_back(std::move(sc));
         }
       }
@@ -223,6 +269,20 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
 
   ASSIGN_OR_RETURN(ConfigNode pol, root.Child("policies"));
   RETURN_IF_ERROR(ParsePolicies(pol, exp));
+
+  // The whole run's work, before any of it is done: every (scenario, seed) job replays its
+  // evaluation episode for the oracle and the two references, then trains and evaluates each
+  // policy.
+  const double per_job = static_cast<double>(exp.train_requests) * exp.train_epochs *
+                             static_cast<double>(exp.policies.size()) +
+                         static_cast<double>(exp.eval_requests) * (exp.policies.size() + 3);
+  const double work = per_job * static_cast<double>(exp.scenarios.size() * exp.seeds.size());
+  if (work > kMaxSimulatedRequests) {
+    return root.Error("this experiment would simulate " + FormatDouble(work, 3) +
+                      " requests (scenarios x seeds x (policies x train_requests x "
+                      "train_epochs + (policies + 3) x eval_requests)); at most " +
+                      FormatDouble(kMaxSimulatedRequests, 3) + " are allowed");
+  }
   return exp;
 }
 

@@ -18,6 +18,16 @@
 
 namespace autoscale {
 
+// Caps on an experiment's size, checked when it is loaded (so `check-config` refuses what `sim`
+// would refuse), before anything is allocated for it.
+inline constexpr size_t kMaxEpisodeRequests = 10'000'000;  // train_requests, eval_requests
+inline constexpr size_t kMaxScenarios = 100'000;           // devices x networks x loads x requests
+inline constexpr size_t kMaxSeeds = 10'000;
+inline constexpr size_t kMaxPolicies = 1'000;
+// Requests simulated in all (policies' training and evaluation, and the three references'
+// evaluation): at ~10 M requests/s on one core, about 3 core-hours.
+inline constexpr double kMaxSimulatedRequests = 1e11;
+
 struct PolicySpec {
   std::string name;                    // registry name
   std::string label;                   // how reports call it (default: the name)

@@ -21,32 +21,14 @@ std::string Num(double v) {
   return buf;
 }
 
-std::string JsonString(const std::string& s) {
+// Valid UTF-8 whatever the names hold (ill-formed bytes become U+FFFD), escaped.
+std::string JsonString(const std::string& s) { return JsonQuote(s); }
+
+// A label as one field of a whitespace-separated gnuplot data file: in double quotes (gnuplot
+// reads a quoted string as one column), with any double quote in it made a single quote.
+std::string DatLabel(const std::string& s) {
   std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  for (char c : ToValidUtf8(s)) out += (c == '"' ? '\'' : c);
   return out + "\"";
 }
 
@@ -167,13 +149,15 @@ std::string RunsCsv(const ExperimentResult& result) {
       if (t) mix += ";";
       mix += r.target_names[t] + "=" + std::to_string(r.target_counts[t]);
     }
-    out += r.scenario + "," + r.device + "," + r.network + "," + r.load + "," +
-           r.requests_condition + "," + r.policy + "," + std::to_string(r.seed) + "," +
+    // Text fields per RFC 4180: names may hold commas or quotes.
+    out += CsvField(r.scenario) + "," + CsvField(r.device) + "," + CsvField(r.network) + "," +
+           CsvField(r.load) + "," + CsvField(r.requests_condition) + "," + CsvField(r.policy) +
+           "," + std::to_string(r.seed) + "," +
            std::to_string(r.requests) + "," + Num(r.energy_mj_per_inference) + "," +
            Num(r.latency_ms_p50) + "," + Num(r.latency_ms_p99) + "," + Num(r.qos_violation_rate) +
            "," + Num(r.accuracy_violation_rate) + "," + Num(r.failure_rate) + "," +
            Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) + "," +
-           Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + mix + "\n";
+           Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + CsvField(mix) + "\n";
   }
   return out;
 }
@@ -251,7 +235,7 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   const double total =
       static_cast<double>(exp.train_requests * exp.train_epochs + exp.eval_requests);
   std::string dat = "# request_index";
-  for (const auto& p : order) dat += " " + p;
+  for (const auto& p : order) dat += " " + DatLabel(p);
   dat += "\n";
   std::vector<std::vector<double>> sum(order.size(), std::vector<double>(bins, 0));
   std::vector<std::vector<int>> cnt(order.size(), std::vector<int>(bins, 0));
@@ -281,7 +265,7 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
     }
   }
   std::string mix = "# policy";
-  for (const auto& t : targets) mix += " " + t;
+  for (const auto& t : targets) mix += " " + DatLabel(t);
   mix += "\n";
   for (const auto& p : order) {
     std::vector<double> counts(targets.size(), 0);
@@ -294,7 +278,7 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
         all += r.target_counts[t];
       }
     }
-    mix += p;
+    mix += DatLabel(p);
     for (double c : counts) mix += " " + Num(all > 0 ? c / all : 0);
     mix += "\n";
   }

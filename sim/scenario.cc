@@ -18,7 +18,9 @@ std::string ResolvePath(const ConfigNode& node, const std::string& path) {
 
 // A quantity: a number; {mean, stddev, reversion_per_s, min, max}; {on, off, mean_on_s,
 // mean_off_s, jitter}; or {trace, format, column, scale, window_s}.
-Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi) {
+// `what` names the quantity in errors about a trace's values ("signal in dBm", "load").
+Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi,
+                                   std::string_view what) {
   QuantitySpec q;
   if (n.IsScalar()) {
     ASSIGN_OR_RETURN(q.value, n.AsDouble());
@@ -55,11 +57,20 @@ Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi) {
     auto ci = t->RequireColumn(col);
     if (!ci.ok()) return n.Error(ci.status().message());
     q.column = *ci;
+    // Every value the run would read, as scaled, must be one the quantity can take.
+    Status range = t->CheckRange(q.column, q.scale, lo, hi, what);
+    if (!range.ok()) return n.Child("trace")->Error(range.message());
     q.trace = std::make_shared<const Trace>(std::move(t).value());
     return q;
   }
   if (n.Has("on")) {
     RETURN_IF_ERROR(n.CheckKeys({"on", "off", "mean_on_s", "mean_off_s", "jitter"}));
+    // On/off is a load model: its levels (and jittered values) lie in [0, 1].
+    if (lo > 0 || hi < 1) {
+      return n.Error("an {on, off} model gives values in [0, 1], outside this quantity's range [" +
+                     FormatDouble(lo) + ", " + FormatDouble(hi) +
+                     "]; use a number, {mean, stddev} or {trace}");
+    }
     q.kind = QuantitySpec::Kind::kOnOff;
     ASSIGN_OR_RETURN(q.on_off.on_level, n.GetDoubleIn("on", 0, 1));
     ASSIGN_OR_RETURN(q.on_off.off_level, n.GetDoubleIn("off", 0, 1, 0.0));
@@ -84,13 +95,13 @@ Result<LinkSpec> ParseLink(const ConfigNode& n) {
   RETURN_IF_ERROR(n.CheckKeys({"signal_dbm", "down_mbps", "up_mbps"}));
   link.connected = true;
   ASSIGN_OR_RETURN(ConfigNode s, n.Child("signal_dbm"));
-  ASSIGN_OR_RETURN(link.signal_dbm, ParseQuantity(s, -199, 0));
+  ASSIGN_OR_RETURN(link.signal_dbm, ParseQuantity(s, -199, 0, "signal in dBm"));
   if (auto d = n.Optional("down_mbps")) {
-    ASSIGN_OR_RETURN(QuantitySpec q, ParseQuantity(*d, 0, 1e6));
+    ASSIGN_OR_RETURN(QuantitySpec q, ParseQuantity(*d, 0, 1e6, "throughput in Mbit/s"));
     link.down_mbps = std::make_shared<QuantitySpec>(std::move(q));
   }
   if (auto u = n.Optional("up_mbps")) {
-    ASSIGN_OR_RETURN(QuantitySpec q, ParseQuantity(*u, 0, 1e6));
+    ASSIGN_OR_RETURN(QuantitySpec q, ParseQuantity(*u, 0, 1e6, "throughput in Mbit/s"));
     link.up_mbps = std::make_shared<QuantitySpec>(std::move(q));
   }
   return link;
@@ -111,6 +122,9 @@ Result<const T*> FindNamed(const std::vector<T>& v, const std::string& name, con
 
 template <typename T>
 Status CheckNew(const std::vector<T>& v, const std::string& name, const ConfigNode& where) {
+  // Condition names become part of scenario names, reports and --save-tables file names.
+  const std::string bad = CheckDisplayName(name);
+  if (!bad.empty()) return where.Error("condition name '" + ToValidUtf8(name) + "' " + bad);
   for (const auto& x : v) {
     if (x.name == name) return where.Error("condition '" + name + "' is defined twice");
   }
@@ -120,7 +134,11 @@ Status CheckNew(const std::vector<T>& v, const std::string& name, const ConfigNo
 // The quantity over [t0, t0 + duration] as a single-column trace in absolute time.
 Trace Materialise(const QuantitySpec& q, const std::string& name, double t0, double duration,
                   uint64_t seed) {
-  constexpr double kStep = 1.0;
+  // Every second, or coarser for a very long episode: the samples are sized before generating
+  // (kMaxEpisodeGeneratedSamples), whatever the request rate or trace times. The OU process
+  // uses its exact transition, so its statistics do not depend on the step.
+  const double kStep =
+      GenerationStep(duration + 2.0, 1.0, kMaxEpisodeGeneratedSamples - 2);
   Trace base;
   switch (q.kind) {
     case QuantitySpec::Kind::kConstant:
@@ -161,7 +179,7 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
       }
       c.p2p_dbm.value = kNoSignalDbm;
       if (auto p = n.Optional("p2p_dbm")) {
-        ASSIGN_OR_RETURN(c.p2p_dbm, ParseQuantity(*p, -199, 0));
+        ASSIGN_OR_RETURN(c.p2p_dbm, ParseQuantity(*p, -199, 0, "signal in dBm"));
       }
       if (!c.wifi.connected && !c.cell.connected) {
         // Allowed (offline phone), but say nothing: remote targets are simply never feasible.
@@ -178,7 +196,7 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
       c.name = name;
       for (auto [key, dst] : {std::pair{"cpu", &c.cpu}, {"gpu", &c.gpu}, {"mem", &c.mem}}) {
         if (auto q = n.Optional(key)) {
-          ASSIGN_OR_RETURN(*dst, ParseQuantity(*q, 0, 1));
+          ASSIGN_OR_RETURN(*dst, ParseQuantity(*q, 0, 1, "load"));
         }
       }
       loads.push_back(std::move(c));
@@ -191,15 +209,20 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
       RETURN_IF_ERROR(n.CheckKeys({"latency_bound_ms", "min_accuracy", "rate_hz", "trace"}));
       RequestCondition c;
       c.name = name;
-      ASSIGN_OR_RETURN(c.latency_bound_ms, n.GetDoubleIn("latency_bound_ms", 1e-3, 1e9, 100.0));
+      ASSIGN_OR_RETURN(c.latency_bound_ms, n.GetDoubleIn("latency_bound_ms", kMinLatencyBoundMs,
+                                                          kMaxLatencyBoundMs, 100.0));
       ASSIGN_OR_RETURN(c.min_accuracy, n.GetDoubleIn("min_accuracy", 0, 1, 0.0));
       ASSIGN_OR_RETURN(c.rate_hz, n.GetDoubleIn("rate_hz", 1e-6, 1e6, 5.0));
+      c.node = std::make_shared<const ConfigNode>(n);
+      if (auto a = n.Optional("min_accuracy")) c.min_accuracy_node = std::make_shared<ConfigNode>(*a);
       if (auto t = n.Optional("trace")) {
         ASSIGN_OR_RETURN(std::string file, t->AsString());
-        auto specs = LoadRequestTrace(ResolvePath(n, file), c.latency_bound_ms, c.min_accuracy);
+        c.trace_file = ResolvePath(n, file);
+        auto specs = LoadRequestTrace(c.trace_file, c.latency_bound_ms, c.min_accuracy);
         if (!specs.ok()) return t->Error(specs.status().message());
         if (specs->empty()) return t->Error("the request trace holds no requests");
         c.trace = std::make_shared<const std::vector<RequestSpec>>(std::move(specs).value());
+        c.trace_node = std::make_shared<ConfigNode>(*t);
       }
       requests.push_back(std::move(c));
     }
@@ -222,6 +245,57 @@ float Episode::PrevGap(size_t i) const {
 }
 float Episode::NextGap(size_t i) const {
   return static_cast<float>(i + 1 >= time_s.size() ? mean_gap_s : time_s[i + 1] - time_s[i]);
+}
+
+Status CheckRequestsServable(const Scenario& sc, const CostModel& cm) {
+  const RequestCondition& rq = sc.requests;
+  const std::vector<ModelProfile>& models = cm.models();
+  const std::string device = cm.device().name;
+  if (rq.trace) {
+    const ConfigNode* where = rq.trace_node ? rq.trace_node.get() : rq.node.get();
+    auto located = [&](const RequestSpec& r, const std::string& what) {
+      const std::string msg = rq.trace_file + ":" + std::to_string(r.line) + ": " + what;
+      return where ? where->Error(msg) : Status::InvalidArgument(msg);
+    };
+    for (const RequestSpec& r : *rq.trace) {
+      int m = -1;
+      for (size_t j = 0; j < models.size(); ++j) {
+        if (models[j].name == r.model) m = static_cast<int>(j);
+      }
+      if (m < 0) {
+        std::vector<std::string> names;
+        for (const auto& x : models) names.push_back(x.name);
+        return located(r, "model '" + r.model + "' is not in the experiment's models (" +
+                              JoinNames(names) + ")");
+      }
+      const float best = cm.BestAccuracy(m);
+      if (static_cast<float>(r.min_accuracy) > best) {
+        return located(r, "min_accuracy " + FormatDouble(r.min_accuracy) + " can never be met: " +
+                              "the most accurate way to run '" + r.model + "' on device '" +
+                              device + "' reaches " + FormatDouble(best));
+      }
+    }
+    return Status::Ok();
+  }
+  float best = -1;
+  std::string best_model;
+  for (int m = 0; m < cm.num_models(); ++m) {
+    const float a = cm.BestAccuracy(m);
+    if (a > best) {
+      best = a;
+      best_model = models[m].name;
+    }
+  }
+  if (static_cast<float>(rq.min_accuracy) > best) {
+    const ConfigNode* where = rq.min_accuracy_node ? rq.min_accuracy_node.get() : rq.node.get();
+    const std::string msg = "requests '" + rq.name + "': min_accuracy " +
+                            FormatDouble(rq.min_accuracy) +
+                            " can never be met on device '" + device +
+                            "': the most accurate of the experiment's models ('" + best_model +
+                            "') reaches " + FormatDouble(best);
+    return where ? where->Error(msg) : Status::InvalidArgument(msg);
+  }
+  return Status::Ok();
 }
 
 Result<Episode> BuildEpisode(const Scenario& sc, const std::vector<ModelProfile>& models,

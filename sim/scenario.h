@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "env/cost_model.h"
 #include "env/profiles.h"
 #include "env/trace.h"
 #include "env/trace_gen.h"
@@ -55,7 +56,18 @@ struct RequestCondition {
   double rate_hz = 5;
   // A request trace replaces the generated arrivals (models, bounds and floors come from it).
   std::shared_ptr<const std::vector<RequestSpec>> trace;
+  std::string trace_file;  // the trace's path, for errors "FILE:LINE: ..."
+  // Where the condition was defined (its map) and its min_accuracy / trace keys, for errors
+  // found once the grid is known (a floor no model of the experiment can meet).
+  std::shared_ptr<const ConfigNode> node, min_accuracy_node, trace_node;
 };
+
+// Generated quantities (Ornstein-Uhlenbeck, on/off) are sampled every second, or more coarsely
+// when an episode lasts longer than this many seconds, so that no episode's generated trace
+// holds more samples than this, however slow its request rate or late its request trace runs.
+inline constexpr size_t kMaxEpisodeGeneratedSamples = size_t{1} << 17;
+
+
 
 // Named conditions, parsed from YAML maps `networks:`, `loads:`, `requests:`.
 struct ConditionLibrary {
@@ -78,6 +90,14 @@ struct Scenario {
   LoadCondition load;
   RequestCondition requests;
 };
+
+// Checks that the requests of `scenario` can be served on `cost_model`'s device: every model a
+// request trace names is in the catalogue, and some action can meet each request's accuracy
+// floor (a generated stream: the floor is met for at least one model of the catalogue, since
+// requests pick models at random; requests whose model cannot meet it are then simulated on the
+// most accurate action and counted as accuracy violations). Errors are located at the YAML key
+// or the trace line.
+Status CheckRequestsServable(const Scenario& scenario, const CostModel& cost_model);
 
 // One phase of one run: the requests and the traces they are observed against. Immutable once
 // built; shared by every policy run of the same (scenario, seed, phase). Observers point into

@@ -24,11 +24,23 @@ bool EpisodeRunner::Step() {
   const Observation obs = observer_.At(i);
   const int n = cm_.Feasible(obs, feasible_);
   if (n == 0) [[unlikely]] {
-    if (rec_.metrics) {
-      Outcome none;
-      none.failed = true;
-      rec_.metrics->Record(obs, 0, none, rec_.oracle && (*rec_.oracle)[i] < 0);
+    // No action meets the request's accuracy floor (or none can run its model now). The request
+    // is still served, honestly: on the most accurate action, at that action's real cost, and
+    // counted as an accuracy violation (not as free). It is no choice of the policy's, so the
+    // policy neither decides nor learns; every policy meets the same forced choice, so it
+    // counts as agreeing with the oracle.
+    const int a = cm_.MostAccurate(obs);
+    Outcome out;
+    out.failed = true;  // nothing can run the model at all: a failure, costing nothing
+    if (a >= 0) {
+      world_.SetRequest(i, obs);
+      out = world_.Execute(a);
     }
+    if (rec_.metrics) {
+      rec_.metrics->Record(obs, a >= 0 ? cm_.actions().actions[a].target : 0, out,
+                           rec_.oracle && (*rec_.oracle)[i] < 0);
+    }
+    if (rec_.series && a >= 0) rec_.series->RecordSeries(rec_.series_offset + i, out.energy_mj);
   } else {
     world_.SetRequest(i, obs);
     const int a = policy_.Decide(obs, std::span<const int>(feasible_.data(), n));

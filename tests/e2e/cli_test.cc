@@ -184,5 +184,172 @@ TEST(Cli, MissingExperimentFileIsAClearError) {
       << r.output;
 }
 
+// ---- Issue 10, items 4 and 5: hostile but valid-looking inputs --------------------------------
+
+// Runs the binary with its address space capped (ulimit -v, KiB), so a runaway allocation ends
+// in std::bad_alloc rather than in swapping.
+CliRun CliCapped(const std::string& args, long kib = 1'500'000) {
+  const std::string cmd = "ulimit -v " + std::to_string(kib) + "; " +
+                          std::string(AUTOSCALE_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// An experiment under a folder named experiments/ (check-config tells kinds by folder).
+std::string CheckableExperiment(const std::string& name, const std::string& extra = "",
+                                const std::string& network = "{wifi: {signal_dbm: -60}}") {
+  const std::string dir = testing::TempDir(name) + "/experiments";
+  return SmallExperiment(dir, extra, network);
+}
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t p = text.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  if (p != std::string::npos) text.replace(p, from.size(), to);
+  return text;
+}
+
+// rate_hz 1e-6 is inside the documented range: the run lasts ~5e8 s, and the generated signal
+// used to be sampled every second over it (std::bad_alloc / SIGABRT). It now runs in bounded
+// memory; check-config and sim agree.
+TEST(Cli, SlowRequestRateRunsInBoundedMemory) {
+  const std::string exp = CheckableExperiment("cli_slow", "",
+                                              "{wifi: {signal_dbm: {mean: -60, stddev: 3}}}");
+  testing::WriteFile(exp, Replace(Slurp(exp), "rt: {latency_bound_ms: 60}",
+                                  "rt: {latency_bound_ms: 60, rate_hz: 1e-6}"));
+  const std::string out = std::filesystem::path(exp).parent_path().string() + "/out";
+  CliRun r = CliCapped("sim " + exp + " --quiet --jobs 2 --out " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("q_learning"), std::string::npos) << r.output;
+  EXPECT_EQ(Cli("check-config " + exp).code, 0);
+}
+
+// A request trace with a row at t = 1e9 s, looped over 700 requests: the same, through traces.
+TEST(Cli, LateRequestTraceRowRunsInBoundedMemory) {
+  const std::string exp = CheckableExperiment("cli_late", "",
+                                              "{wifi: {signal_dbm: {mean: -60, stddev: 3}}}");
+  const std::string dir = std::filesystem::path(exp).parent_path().string();
+  testing::WriteFile(dir + "/req.csv", "time_s,model\n0,mobilenet_v2\n1e9,resnet50\n");
+  testing::WriteFile(exp, Replace(Slurp(exp), "rt: {latency_bound_ms: 60}",
+                                  "rt: {latency_bound_ms: 60, trace: req.csv}"));
+  CliRun r = CliCapped("sim " + exp + " --quiet --jobs 2 --out " + dir + "/out");
+  EXPECT_EQ(r.code, 0) << r.output;
+  // Past the cap on trace times: refused with file and line, by both commands.
+  testing::WriteFile(dir + "/req.csv", "time_s,model\n0,mobilenet_v2\n1e11,resnet50\n");
+  for (const std::string cmd : {"sim --quiet ", "check-config "}) {
+    CliRun bad = Cli(cmd + exp);
+    EXPECT_EQ(bad.code, 1) << bad.output;
+    EXPECT_NE(bad.output.find(dir + "/req.csv:3: time must be in [0, 1e+10] s"), std::string::npos)
+        << bad.output;
+  }
+}
+
+// Device files and other non-regular files are refused wherever a file is read: the experiment
+// itself, a Q-table, a trace, a request trace, a conditions file.
+TEST(Cli, DeviceFilesAreRefusedEverywhere) {
+  CliRun r = Cli("sim /dev/zero");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("/dev/zero: not a regular file"), std::string::npos) << r.output;
+  struct Case {
+    std::string extra, network, from, to, key;
+  };
+  const std::vector<Case> cases = {
+      {"", "{wifi: {signal_dbm: -60}}", "policies: [q_learning, model_greedy, oracle]",
+       "policies: [{name: q_learning, params: {table: /dev/zero}}]", "policies[0].params.table"},
+      {"", "{wifi: {signal_dbm: {trace: /dev/zero}}}", "", "", "networks.net.wifi.signal_dbm.trace"},
+      {"", "{wifi: {signal_dbm: -60}}", "rt: {latency_bound_ms: 60}",
+       "rt: {latency_bound_ms: 60, trace: /dev/zero}", "requests.rt.trace"},
+      {"conditions: /dev/zero\n", "{wifi: {signal_dbm: -60}}", "", "", "conditions"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const std::string exp = CheckableExperiment("cli_devzero" + std::to_string(i), c.extra,
+                                                c.network);
+    if (!c.from.empty()) testing::WriteFile(exp, Replace(Slurp(exp), c.from, c.to));
+    for (const std::string cmd : {"sim ", "check-config "}) {
+      CliRun bad = CliCapped(cmd + exp);
+      EXPECT_EQ(bad.code, 1) << cmd << bad.output;
+      EXPECT_NE(bad.output.find(c.key), std::string::npos) << cmd << bad.output;
+      EXPECT_NE(bad.output.find("/dev/zero: not a regular file"), std::string::npos)
+          << cmd << bad.output;
+    }
+  }
+}
+
+// Trace values outside their quantity's range: a load of 50 (used to give negative energy per
+// inference), a link of 1e300 Mbit/s (used to give null in summary.json).
+TEST(Cli, TraceValuesOutOfRangeAreRefusedBySimAndCheckConfig) {
+  const std::string exp = CheckableExperiment("cli_range");
+  const std::string dir = std::filesystem::path(exp).parent_path().string();
+  testing::WriteFile(dir + "/load.csv", "time_s,cpu\n0,0.5\n1,50\n2,-3\n");
+  testing::WriteFile(dir + "/bw.log", "0 10\n1 1e300\n");
+  const std::string text = Slurp(exp);
+  testing::WriteFile(dir + "/load.yaml",
+                     Replace(text, "idle: {cpu: 0.0}", "idle: {cpu: {trace: load.csv}}"));
+  testing::WriteFile(dir + "/link.yaml",
+                     Replace(text, "{wifi: {signal_dbm: -60}}",
+                             "{wifi: {signal_dbm: -60, down_mbps: {trace: bw.log, format: "
+                             "bandwidth_log}}}"));
+  for (const std::string cmd : {"sim ", "check-config "}) {
+    CliRun load = Cli(cmd + dir + "/load.yaml");
+    EXPECT_EQ(load.code, 1) << load.output;
+    EXPECT_NE(load.output.find("loads.idle.cpu.trace: " + dir +
+                               "/load.csv:3: load in column 'cpu' must be in [0, 1], got 50"),
+              std::string::npos)
+        << load.output;
+    CliRun link = Cli(cmd + dir + "/link.yaml");
+    EXPECT_EQ(link.code, 1) << link.output;
+    EXPECT_NE(link.output.find(dir + "/bw.log:2: throughput in Mbit/s"), std::string::npos)
+        << link.output;
+  }
+}
+
+// min_accuracy 1.0, which nothing can meet, used to report 0 mJ and 0 ms per inference.
+TEST(Cli, UnreachableAccuracyFloorIsRefusedWithItsLocation) {
+  const std::string exp = CheckableExperiment("cli_floor");
+  testing::WriteFile(exp, Replace(Slurp(exp), "rt: {latency_bound_ms: 60}",
+                                  "rt: {latency_bound_ms: 60, min_accuracy: 1.0}"));
+  for (const std::string cmd : {"sim ", "check-config "}) {
+    CliRun r = Cli(cmd + exp);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find(exp + ":12:44: requests.rt.min_accuracy: "), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("can never be met on device 'sd855'"), std::string::npos) << r.output;
+  }
+}
+
+// name: ../../x used to write the reports two folders above results/.
+TEST(Cli, ExperimentNameCannotLeaveTheResultsFolder) {
+  const std::string exp = CheckableExperiment("cli_name");
+  testing::WriteFile(exp, Replace(Slurp(exp), "name: small", "name: ../../x"));
+  for (const std::string cmd : {"sim ", "check-config "}) {
+    CliRun r = Cli(cmd + exp);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find(exp + ":1:7: name: experiment name '../../x' must be"),
+              std::string::npos)
+        << r.output;
+  }
+}
+
+// A label with a comma and a quote: runs.csv quotes it (RFC 4180), so every row keeps its 19
+// fields; summary.json escapes it.
+TEST(Cli, LabelsWithCommasAreQuotedInTheReports) {
+  const std::string exp = CheckableExperiment("cli_label");
+  const std::string dir = std::filesystem::path(exp).parent_path().string();
+  testing::WriteFile(exp, Replace(Slurp(exp), "policies: [q_learning, model_greedy, oracle]",
+                                  "policies: [{name: q_learning, label: 'q, \"tuned\"'}, oracle]"));
+  CliRun r = Cli("sim " + exp + " --quiet --out " + dir + "/out");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string csv = Slurp(dir + "/out/runs.csv");
+  EXPECT_NE(csv.find(",\"q, \"\"tuned\"\"\",1,"), std::string::npos) << csv;
+  const std::string json = Slurp(dir + "/out/summary.json");
+  EXPECT_NE(json.find("\"policy\": \"q, \\\"tuned\\\"\""), std::string::npos) << json;
+}
+
 }  // namespace
 }  // namespace autoscale

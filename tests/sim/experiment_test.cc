@@ -151,16 +151,108 @@ TEST(Experiment, RunsAndReportsEveryPolicy) {
   }
 }
 
-TEST(Experiment, AccuracyFloorAboveEveryVariantFailsEveryRequest) {
+// Issue 10, item 5: a floor no model can meet used to report 0 mJ and 0 ms for every request.
+// It is refused when loading, at the key, naming the best reachable accuracy.
+TEST(Experiment, AccuracyFloorNoModelCanMeetIsRefusedAtItsKey) {
   std::string y = Yaml();
-  y.replace(y.find("rt: {latency_bound_ms: 50"), 25,
-            "rt: {min_accuracy: 0.99, latency_bound_ms: 50");
+  y.replace(y.find("rt: {latency_bound_ms: 50"), 25, "rt: {min_accuracy: 1.0, latency_bound_ms: 50");
+  auto exp = Parse(y);
+  ASSERT_FALSE(exp.ok());
+  const std::string& m = exp.status().message();
+  EXPECT_NE(m.find("exp.yaml:12:22:"), std::string::npos) << m;
+  EXPECT_NE(m.find("requests.rt.min_accuracy"), std::string::npos) << m;
+  EXPECT_NE(m.find("can never be met on device 'sd845'"), std::string::npos) << m;
+  EXPECT_NE(m.find("'vgg16') reaches 0.71592"), std::string::npos) << m;
+}
+
+// A floor that some models meet and others cannot: the others' requests run on their most
+// accurate action and count as accuracy violations at their real cost (never 0 mJ / 0 ms).
+TEST(Experiment, AccuracyFloorSomeModelsMissCountsViolationsAtRealCost) {
+  std::string y = Yaml("", "[q_learning, oracle]");
+  y.replace(y.find("rt: {latency_bound_ms: 50"), 25, "rt: {min_accuracy: 0.713, latency_bound_ms: 50");
   auto exp = Parse(y);
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
   auto res = RunExperiment(*exp);
   ASSERT_TRUE(res.ok()) << res.status().ToString();
-  EXPECT_DOUBLE_EQ(res->runs[0].accuracy_violation_rate, 1.0);
-  EXPECT_DOUBLE_EQ(res->runs[0].failure_rate, 1.0);
+  for (const RunSummary& r : res->runs) {
+    // About half the requests ask for mobilenet_v1 (best 0.71 < 0.713).
+    EXPECT_GT(r.accuracy_violation_rate, 0.3) << r.policy;
+    EXPECT_LT(r.accuracy_violation_rate, 0.7) << r.policy;
+    EXPECT_EQ(r.failure_rate, 0.0) << r.policy;
+    EXPECT_GT(r.energy_mj_per_inference, 0.0) << r.policy;
+    EXPECT_GT(r.latency_ms_p50, 0.0) << r.policy;
+  }
+}
+
+// A request trace row whose floor its model can never meet, or that names a model outside the
+// experiment, is refused at load (check-config used to pass it; sim failed mid-run), with the
+// trace's file and line.
+TEST(Experiment, RequestTraceRowsAreCheckedAgainstTheModelsAtLoad) {
+  const std::string dir = testing::TempDir("exp_reqtrace");
+  testing::WriteFile(dir + "/req.csv",
+                     "time_s,model,min_accuracy\n0,vgg16,0.7\n1,mobilenet_v1,0.9\n");
+  testing::WriteFile(dir + "/unknown.csv", "time_s,model\n0,vgg16\n1,resnet50\n");
+  for (const auto& [file, want] :
+       {std::pair<std::string, std::string>{"req.csv", "req.csv:3: min_accuracy 0.9 can never be met"},
+        {"unknown.csv", "unknown.csv:3: model 'resnet50' is not in the experiment's models"}}) {
+    std::string y = Yaml();
+    y.replace(y.find("rt: {latency_bound_ms: 50, rate_hz: 5}"), 38,
+              "rt: {latency_bound_ms: 50, trace: " + dir + "/" + file + "}");
+    auto exp = Parse(y);
+    ASSERT_FALSE(exp.ok()) << file;
+    const std::string& m = exp.status().message();
+    EXPECT_NE(m.find("requests.rt.trace"), std::string::npos) << m;
+    EXPECT_NE(m.find(want), std::string::npos) << m;
+  }
+}
+
+// Issue 10, item 4: sizes are checked against stated caps before anything is allocated.
+TEST(Experiment, SizesAreCappedBeforeAllocating) {
+  {
+    auto exp = Parse(Yaml("", "[q_learning]").replace(Yaml().find("train_requests: 300"), 19,
+                                                       "train_requests: 1e9"));
+    ASSERT_FALSE(exp.ok());
+    EXPECT_NE(exp.status().message().find("train_requests: expected a number in [0, 1e+07]"),
+              std::string::npos)
+        << exp.status().message();
+  }
+  {
+    // 1e7 x 1000 epochs is within each cap but not in all: the total work is refused.
+    std::string y = Yaml("train_epochs: 1000\n");
+    y.replace(y.find("train_requests: 300"), 19, "train_requests: 1e7");
+    y.replace(y.find("seeds: [1]"), 10, "seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]");
+    auto exp = Parse(y);
+    ASSERT_FALSE(exp.ok());
+    EXPECT_NE(exp.status().message().find("would simulate 1.2e+11"), std::string::npos)
+        << exp.status().message();
+  }
+}
+
+// Issue 10, item 5: the experiment name is the report folder; it cannot leave results/.
+TEST(Experiment, NameMustBeOnePlainPathComponent) {
+  // "\xc3(" is not UTF-8 (a lead byte without its continuation); yaml-cpp passes it through.
+  for (const char* name : {"../../x", "a/b", ".hidden", "bad\xc3" "("}) {
+    std::string y = Yaml();
+    y.replace(0, 7, std::string("name: ") + name + "\n");
+    auto exp = Parse(y);
+    ASSERT_FALSE(exp.ok()) << name;
+    EXPECT_NE(exp.status().message().find("exp.yaml:1:7: name: experiment name"),
+              std::string::npos)
+        << exp.status().message();
+  }
+}
+
+// Labels name --save-tables folders and report rows: no '/', no '..', valid UTF-8, no control
+// characters; commas and spaces are fine (the reports quote them).
+TEST(Experiment, PolicyLabelsAreCheckedAndCommasAllowed) {
+  for (const char* label : {"../up", "a/b", "..", "bad\xc3" "(", "\"a\\tb\""}) {
+    auto exp = Parse(Yaml("", std::string("[{name: q_learning, label: ") + label + "}]"));
+    ASSERT_FALSE(exp.ok()) << label;
+    EXPECT_NE(exp.status().message().find("policies[0].label: policy label"), std::string::npos)
+        << exp.status().message();
+  }
+  auto exp = Parse(Yaml("", "[{name: q_learning, label: \"q, tuned\"}]"));
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
 }
 
 }  // namespace

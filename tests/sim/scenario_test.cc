@@ -157,5 +157,91 @@ TEST_F(ScenarioTest, RequestTraceDrivesArrivalsAndRejectsUnknownModels) {
   EXPECT_NE(bad.status().message().find("model 'vgg16'"), std::string::npos);
 }
 
+// Issue 10, item 5: trace values are checked against their quantity's range (as scaled), with
+// the YAML key and the trace's file and line. A load trace of 50 and -3 used to be accepted
+// (and gave negative energy); a link trace of 1e300 Mbit/s gave null in summary.json.
+TEST_F(ScenarioTest, TraceValuesOutsideTheQuantityRangeAreRefusedWithFileAndLine) {
+  const std::string dir = testing::TempDir("scenario_ranges");
+  testing::WriteFile(dir + "/load.csv", "time_s,cpu\n0,0.5\n# comment\n1,50\n2,-3\n");
+  testing::WriteFile(dir + "/bw.log", "0 10\n1 1e300\n");
+  testing::WriteFile(dir + "/sig.csv", "time_s,dbm\n0,-50\n");
+  struct Case {
+    std::string yaml, want;
+  };
+  const std::vector<Case> cases = {
+      {"loads:\n  l: {cpu: {trace: load.csv}}\n",
+       "c.yaml:2:20: loads.l.cpu.trace: " + dir +
+           "/load.csv:4: load in column 'cpu' must be in [0, 1], got 50"},
+      {"networks:\n  n: {wifi: {signal_dbm: -60, down_mbps: {trace: bw.log, format: "
+       "bandwidth_log}}}\n",
+       "networks.n.wifi.down_mbps.trace: " + dir +
+           "/bw.log:2: throughput in Mbit/s in column 'mbps' must be in [0, 1e+06], got 1e+300"},
+      {"networks:\n  n: {wifi: {signal_dbm: {trace: sig.csv, scale: 10}}}\n",
+       "/sig.csv:2: signal in dBm in column 'dbm' must be in [-199, 0], got -50 (times scale 10 "
+       "= -500)"},
+  };
+  for (const Case& c : cases) {
+    auto lib = ParseLib(c.yaml, dir + "/c.yaml");
+    ASSERT_FALSE(lib.ok()) << c.yaml;
+    EXPECT_NE(lib.status().message().find(c.want), std::string::npos) << lib.status().message();
+  }
+}
+
+// An on/off model makes values in [0, 1]: right for a load, never for a signal in dBm.
+TEST_F(ScenarioTest, OnOffOutsideALoadIsRefused) {
+  auto lib = ParseLib("networks:\n  n: {wifi: {signal_dbm: {on: 0.5}}}\n");
+  ASSERT_FALSE(lib.ok());
+  EXPECT_NE(lib.status().message().find("networks.n.wifi.signal_dbm: an {on, off} model"),
+            std::string::npos)
+      << lib.status().message();
+}
+
+// Issue 10, item 4: rate_hz 1e-5 (inside its documented range) made the generated load and
+// signal traces one sample per second over 1e8 s: std::bad_alloc. Samples are sized first.
+TEST_F(ScenarioTest, SlowRateSizesGeneratedTracesBeforeAllocating) {
+  std::string text = kLib;
+  text.replace(text.find("rate_hz: 10"), 11, "rate_hz: 1e-5");
+  auto lib = ParseLib(text);
+  ASSERT_TRUE(lib.ok()) << lib.status().ToString();
+  auto ep = BuildEpisode(Make(*lib), models_, catalog_, 0, 1000, 1, 0);
+  ASSERT_TRUE(ep.ok()) << ep.status().ToString();
+  EXPECT_GT(ep->time_s.back(), 1e7);  // about 1000 / 1e-5 s
+  for (const Trace* t : {&ep->wifi_dbm, &ep->cpu, &ep->mem}) {
+    EXPECT_LE(t->size(), kMaxEpisodeGeneratedSamples);
+    EXPECT_GT(t->size(), 1000u);
+    // The generated traces still cover the whole episode.
+    EXPECT_GE(t->times().back(), ep->time_s.back());
+  }
+  Observer obs(*ep, models_);
+  for (size_t i = 0; i < ep->size(); ++i) {
+    const Observation o = obs.At(i);
+    EXPECT_GE(o.cpu_load, 0.0f);
+    EXPECT_LE(o.cpu_load, 1.0f);
+  }
+}
+
+// The same through a request trace whose last row is at t = 1e9 s, looped.
+TEST_F(ScenarioTest, LateRequestTraceRowSizesGeneratedTraces) {
+  const std::string dir = testing::TempDir("scenario_late");
+  testing::WriteFile(dir + "/req.csv", "time_s,model\n0,vgg16\n1e9,mobilenet_v1\n");
+  std::string text = kLib;
+  text.replace(text.find("rate_hz: 10"), 11, "trace: req.csv");
+  auto lib = ParseLib(text, dir + "/c.yaml");
+  ASSERT_TRUE(lib.ok()) << lib.status().ToString();
+  auto ep = BuildEpisode(Make(*lib), models_, catalog_, 0, 6, 1, 0);
+  ASSERT_TRUE(ep.ok()) << ep.status().ToString();
+  EXPECT_GE(ep->time_s.back(), 2e9);
+  EXPECT_LE(ep->mem.size(), kMaxEpisodeGeneratedSamples);
+  EXPECT_LE(ep->wifi_dbm.size(), kMaxEpisodeGeneratedSamples);
+}
+
+// Condition names end up in reports and file names: valid UTF-8, no control characters.
+TEST_F(ScenarioTest, ConditionNamesAreCheckedText) {
+  auto lib = ParseLib("loads:\n  \"a\\tb\": {cpu: 0.1}\n");
+  ASSERT_FALSE(lib.ok());
+  EXPECT_NE(lib.status().message().find("condition name"), std::string::npos)
+      << lib.status().message();
+}
+
 }  // namespace
 }  // namespace autoscale

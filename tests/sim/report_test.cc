@@ -1,0 +1,91 @@
+// Reports: runs.csv is RFC 4180 CSV and summary.json valid JSON in valid UTF-8, whatever the
+// names in the experiment hold (issue 10, item 5).
+#include "sim/report.h"
+
+#include <gtest/gtest.h>
+
+#include "core/strings.h"
+
+namespace autoscale {
+namespace {
+
+// One run whose names hold a comma, a quote, a newline and bytes that are not UTF-8.
+ExperimentResult HostileResult(Experiment* exp) {
+  exp->name = "e";
+  PolicySpec p;
+  p.name = "q_learning";
+  p.label = "q, \"tuned\"\xff";
+  exp->policies.push_back(p);
+  RunSummary r;
+  r.scenario = "dev/net,1/load\n/req";
+  r.device = "dev";
+  r.network = "net,1";
+  r.load = "load\n";
+  r.requests_condition = "req\xc3(";
+  r.policy = p.label;
+  r.seed = 3;
+  r.requests = 10;
+  r.energy_mj_per_inference = 1.5;
+  r.target_names = {"cpu,big", "cloud"};
+  r.target_counts = {4, 6};
+  ExperimentResult res;
+  res.runs.push_back(r);
+  return res;
+}
+
+// Splits one CSV text into records of fields per RFC 4180.
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        rows.back().back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        rows.back().back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      rows.back().emplace_back();
+    } else if (c == '\n') {
+      rows.emplace_back(1);
+    } else {
+      rows.back().back() += c;
+    }
+  }
+  if (rows.back().size() == 1 && rows.back()[0].empty()) rows.pop_back();
+  return rows;
+}
+
+TEST(Report, RunsCsvQuotesFieldsPerRfc4180) {
+  Experiment exp;
+  const ExperimentResult res = HostileResult(&exp);
+  const auto rows = ParseCsv(RunsCsv(res));
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows[0].size(), 19u);
+  ASSERT_EQ(rows[1].size(), 19u);
+  EXPECT_EQ(rows[1][0], res.runs[0].scenario);
+  EXPECT_EQ(rows[1][2], "net,1");
+  EXPECT_EQ(rows[1][3], "load\n");
+  EXPECT_EQ(rows[1][5], res.runs[0].policy);
+  EXPECT_EQ(rows[1][6], "3");
+  EXPECT_EQ(rows[1][18], "cpu,big=4;cloud=6");
+}
+
+TEST(Report, SummaryJsonIsValidUtf8WithEscapedNames) {
+  Experiment exp;
+  const ExperimentResult res = HostileResult(&exp);
+  const std::string json = SummaryJson(exp, res);
+  EXPECT_TRUE(IsValidUtf8(json));
+  EXPECT_NE(json.find("\"policy\": \"q, \\\"tuned\\\"\xEF\xBF\xBD\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"scenario\": \"dev/net,1/load\\n/req\""), std::string::npos) << json;
+  for (char c : json) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20);
+}
+
+}  // namespace
+}  // namespace autoscale
