@@ -31,7 +31,7 @@ Result<ConfigNode> ConfigNode::LoadFile(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) {
     return Status::IoError(path + ": is a directory, not a file");
   }
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxConfigFileBytes));
   return LoadString(text, path);
 }
 

@@ -142,6 +142,23 @@ TEST_F(ConfigLoadTest, LoadFileSyntaxErrorNamesPath) {
       << r.status().message();
 }
 
+// Issue 10, item 4: a YAML file takes ~90x its size once parsed (a 60 MiB list took 5.4 GB),
+// and /dev/zero was read until std::bad_alloc. Both are refused before parsing.
+TEST_F(ConfigLoadTest, LoadFileRefusesOversizedAndNonRegularFiles) {
+  std::string big = "name: x\nseeds:\n";
+  while (big.size() <= kMaxConfigFileBytes) big += "  - 1\n";
+  fs::path p = WriteFile("big.yaml", big);
+  auto r = ConfigNode::LoadFile(p.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), p.string() + ": " + std::to_string(big.size()) +
+                                                 " bytes, over the limit of 2097152 bytes"))
+      << r.status().message();
+  auto z = ConfigNode::LoadFile("/dev/zero");
+  ASSERT_FALSE(z.ok());
+  EXPECT_TRUE(Contains(z.status().message(), "/dev/zero: not a regular file"))
+      << z.status().message();
+}
+
 TEST_F(ConfigLoadTest, Directory) {
   EXPECT_EQ(Load("a: 1", "configs/devices/x.yaml").Directory(), "configs/devices");
   EXPECT_EQ(Load("a: 1", "x.yaml").Directory(), ".");
