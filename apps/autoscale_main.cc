@@ -164,13 +164,23 @@ int Sim(const std::vector<std::string>& args) {
   return 0;
 }
 
+// An experiment outside an experiments/ folder: a YAML map with a `grid` key (sim runs such
+// files, so check-config checks them too).
+bool LooksLikeExperiment(const std::string& path) {
+  auto root = ConfigNode::LoadFile(path);
+  return root.ok() && root->IsMap() && root->Has("grid");
+}
+
 int CheckConfig(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   for (const auto& a : args) {
     if (a == "-h" || a == "--help") {
       std::cout << "usage: autoscale check-config [FILE...]\n\nValidates device, network and "
                    "model profiles and experiments (by folder: devices/, networks/, models/,\n"
-                   "experiments/). With no FILE, checks every shipped one.\n";
+                   "experiments/; elsewhere, a file with a `grid` key is an experiment). An\n"
+                   "experiment is loaded exactly as `sim` loads it (profiles, traces, tables,\n"
+                   "ranges and size limits) short of running it. With no FILE, checks every\n"
+                   "shipped one.\n";
       return 0;
     }
     files.push_back(a);
@@ -197,7 +207,8 @@ int CheckConfig(const std::vector<std::string>& args) {
       st = LoadNetworkProfile(f).status();
     } else if (folder == "models") {
       st = LoadModelProfile(f).status();
-    } else if (folder == "experiments") {
+    } else if (folder == "experiments" || LooksLikeExperiment(f)) {
+      // The same loading sim does: every profile, trace, table and size check, short of running.
       st = LoadExperiment(f).status();
     } else {
       st = Status::InvalidArgument(f +

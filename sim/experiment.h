@@ -29,6 +29,10 @@ inline constexpr size_t kMaxPolicies = 1'000;
 // core-hours (the default experiment simulates 3.2e7).
 inline constexpr double kMaxSimulatedRequests = 1e10;
 
+// Memory the (scenario, seed) jobs running at once may hold between them: RunExperiment runs
+// fewer threads than asked when JobMemoryBytes() times the threads would exceed it.
+inline constexpr double kMaxJobsMemoryBytes = 4.0 * (1 << 30);
+
 struct PolicySpec {
   std::string name;                    // registry name
   std::string label;                   // how reports call it (default: the name)
@@ -97,5 +101,8 @@ struct RunOptions {
 };
 
 Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options = {});
+
+// An upper estimate of the memory one (scenario, seed) job of `exp` holds.
+double JobMemoryBytes(const Experiment& exp);
 
 }  // namespace autoscale

@@ -351,5 +351,22 @@ TEST(Cli, LabelsWithCommasAreQuotedInTheReports) {
   EXPECT_NE(json.find("\"policy\": \"q, \\\"tuned\\\"\""), std::string::npos) << json;
 }
 
+// check-config checks an experiment wherever it lies (sim runs it from anywhere), by the same
+// loading sim does; it used to call any file outside experiments/ of unknown kind.
+TEST(Cli, CheckConfigChecksExperimentsOutsideTheExperimentsFolder) {
+  const std::string dir = testing::TempDir("cli_check_anywhere");
+  const std::string exp = SmallExperiment(dir);
+  CliRun ok = Cli("check-config " + exp);
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("1 passed, 0 failed"), std::string::npos) << ok.output;
+  testing::WriteFile(exp, Replace(Slurp(exp), "rt: {latency_bound_ms: 60}",
+                                  "rt: {latency_bound_ms: 60, rate_hz: 1e7}"));
+  CliRun bad = Cli("check-config " + exp);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("requests.rt.rate_hz: expected a number in [1e-06, 1e+06]"),
+            std::string::npos)
+      << bad.output;
+}
+
 }  // namespace
 }  // namespace autoscale

@@ -228,6 +228,19 @@ TEST(Experiment, SizesAreCappedBeforeAllocating) {
   }
 }
 
+// Jobs in flight share a memory budget: the largest jobs (1e7 + 1e7 requests, measured at a
+// 0.61 GB peak) run at most six at a time, whatever --jobs asks.
+TEST(Experiment, JobMemoryEstimateCoversTheMeasuredPeak) {
+  Experiment e;
+  e.train_requests = 10'000'000;
+  e.eval_requests = 10'000'000;
+  EXPECT_GE(JobMemoryBytes(e), 0.61e9);
+  EXPECT_EQ(static_cast<int>(kMaxJobsMemoryBytes / JobMemoryBytes(e)), 6);
+  e.train_requests = 100'000;
+  e.eval_requests = 5'000;
+  EXPECT_GT(kMaxJobsMemoryBytes / JobMemoryBytes(e), 60);  // the default runs on every core
+}
+
 // Issue 10, item 5: the experiment name is the report folder; it cannot leave results/.
 TEST(Experiment, NameMustBeOnePlainPathComponent) {
   // "\xc3(" is not UTF-8 (a lead byte without its continuation); yaml-cpp passes it through.
