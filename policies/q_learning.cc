@@ -38,6 +38,12 @@ constexpr double kMaxAbsQ = 1e18;
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
 
+double QTableEntries(const QLearningOptions& options, int num_actions) {
+  double states = 1;
+  for (const auto& e : options.edges) states *= static_cast<double>(e.size() + 1);
+  return states * static_cast<double>(num_actions);
+}
+
 Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   QLearningOptions o;
   if (params == nullptr || params->IsNull()) return o;

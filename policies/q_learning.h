@@ -55,6 +55,13 @@ struct QLearningOptions {
 
 Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params);
 
+// Most entries (states x actions) a Q-table may have: 2^24, 128 MiB of values and visit counts.
+// The bucket layout alone allows 2^20 states, and a device up to 64 targets x 32 levels x 3
+// precisions, so their product is checked before the table is allocated.
+inline constexpr double kMaxQTableEntries = double(1 << 24);
+// The entries of a table for `options`' bucket layout and `num_actions` actions.
+double QTableEntries(const QLearningOptions& options, int num_actions);
+
 class QLearningPolicy : public Policy {
  public:
   QLearningPolicy(const PolicyContext& ctx, QLearningOptions options);

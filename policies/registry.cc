@@ -1,5 +1,6 @@
 // Policy factories by name (STYLE.md 4).
 #include "core/registry.h"
+#include "core/strings.h"
 
 #include <functional>
 
@@ -64,6 +65,19 @@ const Registry<Factory>& Policies() {
         "q_learning",
         [](const ConfigNode* params, const PolicyContext& ctx) -> Result<std::unique_ptr<Policy>> {
           ASSIGN_OR_RETURN(QLearningOptions o, ParseQLearningOptions(params));
+          const int actions = ctx.cost_model->actions().size();
+          const double entries = QTableEntries(o, actions);
+          if (entries > kMaxQTableEntries) {
+            const std::string what =
+                "these buckets with device '" + ctx.cost_model->device().name + "''s " +
+                std::to_string(actions) + " actions make a Q-table of " +
+                FormatDouble(entries) + " entries; at most " + FormatDouble(kMaxQTableEntries) +
+                " are allowed (use fewer bucket edges)";
+            if (params != nullptr && params->Has("buckets")) {
+              return params->Child("buckets")->Error(what);
+            }
+            return Status::InvalidArgument("q_learning: " + what);
+          }
           auto policy = std::make_unique<QLearningPolicy>(ctx, o);
           if (!o.table.empty()) {
             Status st = policy->Load(o.table);

@@ -106,6 +106,27 @@ TEST(PolicyRegistryTest, QLearningParamsAreParsed) {
   EXPECT_TRUE(Contains(p.status().message(), "did you mean 'discount'?"));
 }
 
+// Same class as issue 10, item 4: 2^20 states (the bucket cap) times a device's actions could
+// ask for billions of entries; the product is checked before the table is allocated.
+TEST(PolicyRegistryTest, QLearningTableSizeIsCappedBeforeAllocating) {
+  const int actions = Sd845().actions().size();
+  ASSERT_GT(actions, 20);
+  // 31^4 = 923,521 states (within the 2^20 state cap) x the device's actions.
+  std::string edges31 = "[";
+  for (int i = 0; i < 30; ++i) edges31 += (i ? ", " : "") + std::to_string(i + 1);
+  edges31 += "]";
+  const std::string yaml = "buckets: {conv_layers: [], fc_layers: [], recurrent_layers: [], "
+                           "wifi_rssi_dbm: [], cell_rsrp_dbm: [], macs: " + edges31 +
+                           ", cpu_load: " + edges31 + ", gpu_load: " + edges31 +
+                           ", mem_load: " + edges31 + "}";
+  auto p = Create("q_learning", yaml, Ctx());
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(Contains(p.status().message(), "exp.yaml:1:10: buckets: these buckets with device "
+                                             "'sd845''s " + std::to_string(actions) + " actions"))
+      << p.status().message();
+  EXPECT_TRUE(Contains(p.status().message(), "at most 1.67772e+07")) << p.status().message();
+}
+
 TEST(PolicyRegistryTest, StaticDefaultsAndParams) {
   const ActionSpace& space = Sd845().actions();
   auto p = CreatePolicy("static", nullptr, Ctx());
