@@ -137,7 +137,7 @@ Trace Materialise(const QuantitySpec& q, const std::string& name, double t0, dou
   // Every second, or coarser for a very long episode: the samples are sized before generating
   // (kMaxEpisodeGeneratedSamples), whatever the request rate or trace times. The OU process
   // uses its exact transition, so its statistics do not depend on the step.
-  const double kStep =
+  const double step =
       GenerationStep(duration + 2.0, 1.0, kMaxEpisodeGeneratedSamples - 2);
   Trace base;
   switch (q.kind) {
@@ -148,10 +148,10 @@ Trace Materialise(const QuantitySpec& q, const std::string& name, double t0, dou
       return q.trace->Extract(q.column, name, q.scale);
     }
     case QuantitySpec::Kind::kOu:
-      base = GenerateOu(name, name, q.ou, duration + 2 * kStep, kStep, seed);
+      base = GenerateOu(name, name, q.ou, duration + 2 * step, step, seed);
       break;
     case QuantitySpec::Kind::kOnOff:
-      base = GenerateOnOff(name, name, q.on_off, duration + 2 * kStep, kStep, seed);
+      base = GenerateOnOff(name, name, q.on_off, duration + 2 * step, step, seed);
       break;
   }
   std::vector<double> times = base.times();
