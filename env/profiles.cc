@@ -39,6 +39,10 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
                                "interference", "measured_ms", "server", "network"}));
   TargetProfile tp;
   ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
+  // Target names reach reports, plots and action names: plain text.
+  if (std::string bad = CheckDisplayName(tp.name); !bad.empty()) {
+    return t.Child("name")->Error("target name '" + ToValidUtf8(tp.name) + "' " + bad);
+  }
   ASSIGN_OR_RETURN(ConfigNode kind_node, t.Child("kind"));
   ASSIGN_OR_RETURN(std::string kind, kind_node.AsString());
   auto k = ParseTargetKind(kind);

@@ -28,7 +28,10 @@ std::string JsonString(const std::string& s) { return JsonQuote(s); }
 // reads a quoted string as one column), with any double quote in it made a single quote.
 std::string DatLabel(const std::string& s) {
   std::string out = "\"";
-  for (char c : ToValidUtf8(s)) out += (c == '"' ? '\'' : c);
+  for (char c : ToValidUtf8(s)) {
+    const bool control = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    out += c == '"' ? '\'' : control ? ' ' : c;
+  }
   return out + "\"";
 }
 
@@ -210,11 +213,15 @@ std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
 
 namespace {
 
+// A gnuplot single-quoted string. A line break would end the command and start another (and
+// gnuplot runs `!command` lines in a shell), so control characters become spaces.
 std::string PlotQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
     if (c == '\'')
       out += "''";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      out += ' ';
     else
       out += c;
   }

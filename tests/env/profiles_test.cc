@@ -510,6 +510,22 @@ targets:
   EXPECT_DOUBLE_EQ(g.gmacs_per_s[static_cast<int>(LayerClass::kFc)][1], 50);
 }
 
+// Target names reach reports and gnuplot scripts: a line break in one could end a plot
+// command and start a shell one (`!cmd`). Control characters are refused where they are read.
+TEST(DeviceProfileTest, TargetNamesAreCheckedText) {
+  auto r = ParseDevice(R"(name: d
+targets:
+  - name: "g\n!touch /tmp/x"
+    kind: gpu
+    precisions: fp16
+    gmacs_per_s:
+      conv: {fp16: 50}
+    levels:
+      - {freq_mhz: 500, power_mw: 800}
+)");
+  ExpectError(r, {"<string>:3:11: targets[0].name: target name", "holds a control character"});
+}
+
 TEST(DeviceProfileTest, RemotePrecisionsMayBeListed) {
   auto r = ParseDevice(Replace(kDevice, "    network: auto\n",
                                "    network: wifi_direct\n    precisions: [fp32, fp16]\n"));

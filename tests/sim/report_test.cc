@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include "core/file_util.h"
 #include "core/strings.h"
 
 namespace autoscale {
@@ -85,6 +88,25 @@ TEST(Report, SummaryJsonIsValidUtf8WithEscapedNames) {
   EXPECT_NE(json.find("\"policy\": \"q, \\\"tuned\\\"\xEF\xBF\xBD\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"scenario\": \"dev/net,1/load\\n/req\""), std::string::npos) << json;
   for (char c : json) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20);
+}
+
+// A name with a line break must not end a gnuplot command and start another: plots.gp keeps
+// every quoted name on its line (gnuplot runs lines starting with '!' in a shell).
+TEST(Report, PlotScriptKeepsNamesOnOneLine) {
+  Experiment exp;
+  ExperimentResult res = HostileResult(&exp);
+  res.runs[0].target_names = {"cpu\n!touch pwned", "cloud"};
+  exp.series_bins = 4;
+  const std::string dir = ::testing::TempDir() + "/report_plot_" + std::to_string(::getpid());
+  std::string note;
+  ASSERT_TRUE(WriteReports(dir, exp, res, &note).ok());
+  auto gp = ReadFile(dir + "/plots.gp");
+  ASSERT_TRUE(gp.ok());
+  EXPECT_EQ(gp->find("\n!"), std::string::npos) << *gp;
+  EXPECT_NE(gp->find("'cpu !touch pwned'"), std::string::npos) << *gp;
+  auto mix = ReadFile(dir + "/target_mix.dat");
+  ASSERT_TRUE(mix.ok());
+  EXPECT_EQ(mix->find("\n!"), std::string::npos) << *mix;
 }
 
 }  // namespace
