@@ -412,12 +412,41 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
 
 double JobMemoryBytes(const Experiment& exp) {
   // Measured: a job of 1e7 training and 1e7 evaluation requests peaks at 0.61 GB (episodes: 20
-  // bytes a request; latencies, actions and metrics of the evaluation), plus the generated and
-  // extracted traces of both episodes.
+  // bytes a request; latencies, actions and metrics of the evaluation). On top: each episode's
+  // copy of every quantity's trace (a time and a value per sample; generated ones at most
+  // kMaxEpisodeGeneratedSamples), for two episodes, with room for the copy made while shifting.
   constexpr double kBytesPerRequest = 30;
-  constexpr double kTraceBytes = 64.0 * (1 << 20);
+  constexpr double kBytesPerSample = 2 * sizeof(double) * 2 * 1.5;
+  double samples = 0;
+  for (const Scenario& sc : exp.scenarios) {
+    double n = 0;
+    auto add = [&](const QuantitySpec* q) {
+      if (q == nullptr) return;
+      switch (q->kind) {
+        case QuantitySpec::Kind::kTrace:
+          n += static_cast<double>(q->trace->size());
+          break;
+        case QuantitySpec::Kind::kOu:
+        case QuantitySpec::Kind::kOnOff:
+          n += static_cast<double>(kMaxEpisodeGeneratedSamples);
+          break;
+        case QuantitySpec::Kind::kConstant:
+          n += 1;
+          break;
+      }
+    };
+    for (const LinkSpec* l : {&sc.network.wifi, &sc.network.cell}) {
+      add(&l->signal_dbm);
+      add(l->down_mbps.get());
+      add(l->up_mbps.get());
+    }
+    for (const QuantitySpec* q : {&sc.network.p2p_dbm, &sc.load.cpu, &sc.load.gpu, &sc.load.mem}) {
+      add(q);
+    }
+    samples = std::max(samples, n);
+  }
   return kBytesPerRequest * static_cast<double>(exp.train_requests + exp.eval_requests) +
-         kTraceBytes;
+         kBytesPerSample * samples;
 }
 
 Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options) {

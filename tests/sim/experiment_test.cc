@@ -234,11 +234,26 @@ TEST(Experiment, JobMemoryEstimateCoversTheMeasuredPeak) {
   Experiment e;
   e.train_requests = 10'000'000;
   e.eval_requests = 10'000'000;
-  EXPECT_GE(JobMemoryBytes(e), 0.61e9);
-  EXPECT_EQ(static_cast<int>(kMaxJobsMemoryBytes / JobMemoryBytes(e)), 6);
-  e.train_requests = 100'000;
-  e.eval_requests = 5'000;
-  EXPECT_GT(kMaxJobsMemoryBytes / JobMemoryBytes(e), 60);  // the default runs on every core
+  EXPECT_GE(JobMemoryBytes(e), 0.6e9);
+  EXPECT_EQ(static_cast<int>(kMaxJobsMemoryBytes / JobMemoryBytes(e)), 7);
+  // The default experiment's sizes, with generated quantities: every core of a big machine.
+  auto exp = Parse(Yaml());
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  exp->train_requests = 100'000;
+  exp->eval_requests = 5'000;
+  EXPECT_GT(kMaxJobsMemoryBytes / JobMemoryBytes(*exp), 64);
+  // A scenario's traces count by their samples.
+  const std::string dir = testing::TempDir("exp_mem");
+  std::string big = "time_s,cpu\n";
+  for (int i = 0; i < 100000; ++i) big += std::to_string(i) + ",0.5\n";
+  testing::WriteFile(dir + "/cpu.csv", big);
+  std::string y = Yaml();
+  y.replace(y.find("idle: {cpu: 0.0"), 15, "idle: {cpu: {trace: " + dir + "/cpu.csv}");
+  auto traced = Parse(y);
+  ASSERT_TRUE(traced.ok()) << traced.status().ToString();
+  traced->train_requests = exp->train_requests;
+  traced->eval_requests = exp->eval_requests;
+  EXPECT_GT(JobMemoryBytes(*traced) - JobMemoryBytes(*exp), 100000 * 32.0);
 }
 
 // Issue 10, item 5: the experiment name is the report folder; it cannot leave results/.
