@@ -2,6 +2,7 @@
 // KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensors) with dynamic batching,
 // on CUDA when the libtorch it was built with has a usable device, else on the CPU.
 
+#include <atomic>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -138,16 +139,29 @@ int Run(int argc, char** argv) {
   // Signals are taken by WaitForSignal below; block them before any thread starts.
   const sigset_t signals = BlockTerminationSignals();
 
-  auto worker = Worker::Create(wo);
-  if (!worker.ok()) {
-    std::cerr << "autoscale-worker: error: " << worker.status().message() << "\n";
-    return 1;
-  }
-  auto server = HttpServer::Start(so, (*worker)->handler());
+  // The address is bound first, so that a wrong or busy --listen fails at once rather than
+  // after the models have loaded. Until they have, /v2/health/live is 200 and the rest 503.
+  std::atomic<Worker*> serving{nullptr};
+  auto server = HttpServer::Start(so, [&serving](HttpRequest&& req, Responder respond) {
+    if (Worker* w = serving.load()) return w->Handle(std::move(req), std::move(respond));
+    if (req.path() == "/v2/health/live") {
+      HttpResponse live;
+      live.body = "{\"live\":true}";
+      return respond(std::move(live));
+    }
+    respond(ErrorResponse(503, "the worker is loading its models"));
+  });
   if (!server.ok()) {
     std::cerr << "autoscale-worker: error: " << server.status().message() << "\n";
     return 1;
   }
+  auto worker = Worker::Create(wo);
+  if (!worker.ok()) {
+    std::cerr << "autoscale-worker: error: " << worker.status().message() << "\n";
+    (*server)->Stop(std::chrono::seconds(0));
+    return 1;
+  }
+  serving = worker->get();
   const int threads = (*worker)->threads();
   std::cerr << "autoscale-worker: serving on " << (*server)->endpoint().ToString() << " ("
             << (*worker)->device() << ", " << threads << (threads == 1 ? " thread" : " threads")

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "http/keepalive_load.h"
 #include "targets/http/http.h"
 #include "targets/worker/worker.h"
+#include "test_util.h"
 #include "worker_test_util.h"
 
 namespace autoscale {
@@ -135,7 +137,10 @@ TEST(WorkerServerTest, ConcurrentClientsAreBatched) {
 
 // ---- The binary -------------------------------------------------------------------------------
 
+// The built autoscale-worker, or $AUTOSCALE_TEST_WORKER (to run these cases against another
+// build, e.g. an older one for before/after figures).
 std::string WorkerBinary() {
+  if (const char* other = std::getenv("AUTOSCALE_TEST_WORKER")) return other;
   return (std::filesystem::path(AUTOSCALE_BINARY).parent_path() / "autoscale-worker").string();
 }
 
@@ -176,6 +181,35 @@ TEST(WorkerBinaryTest, FlagsHelpAndErrors) {
   EXPECT_NE(help.err.find("--max-queue-bytes"), std::string::npos) << help.err;
   EXPECT_EQ(RunBinary("--max-connections 0").code, 2);
   EXPECT_EQ(RunBinary("--max-queue-bytes 12").code, 2);
+}
+
+// The listen address is bound before the models load: a busy one fails at once (it used to
+// fail only after every --models model had loaded), and a Unix socket path that is a symbolic
+// link is refused, the link left alone.
+TEST(WorkerBinaryTest, ListenErrorsComeBeforeModelsLoad) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  auto busy = HttpServer::Start({.listen = "127.0.0.1:0"},
+                                [](HttpRequest&&, Responder r) { r(ErrorResponse(500, "x")); });
+  ASSERT_TRUE(busy.ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  Proc p = RunBinary("--listen " + (*busy)->endpoint().ToString() +
+                     " --device cpu --threads 1 --models resnet50,mobilenet_v2,inception_v3");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(p.code, 1) << p.err;
+  EXPECT_NE(p.err.find("listen on 127.0.0.1:"), std::string::npos) << p.err;
+  EXPECT_LT(s, 1.5) << "seconds to report a busy address";
+  const std::string dir = autoscale::testing::TempDir("worker_listen_link");
+  const std::string victim = dir + "/victim";
+  { std::ofstream(victim) << "precious"; }
+  std::filesystem::create_symlink(victim, dir + "/w.sock");
+  Proc link = RunBinary("--listen unix:" + dir + "/w.sock --device cpu --models kws_lstm");
+  EXPECT_EQ(link.code, 1) << link.err;
+  EXPECT_NE(link.err.find("symbolic link"), std::string::npos) << link.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/w.sock"));
+  std::ifstream in(victim);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "precious");
 }
 
 // A running autoscale-worker (forked and exec'd; its stderr on a pipe), at the address it logs.
