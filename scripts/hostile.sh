@@ -129,6 +129,83 @@ stop_daemon() {
   return "$rc"
 }
 
+# --- the simulator and check-config ----------------------------------------------------------
+# Each under a 2 GB address-space cap: a runaway allocation fails fast instead of eating the host.
+
+# An experiment with requests $1, loads $2 (default a constant), name $3 and policies $4.
+experiment() {
+  local loads="${2:-"{cpu: 0.1}"}"
+  cat << EOF
+name: ${3:-h}
+config_root: $root/configs
+conditions: $root/configs/scenarios/standard.yaml
+train_requests: 2000
+eval_requests: 500
+models: [mobilenet_v1, vgg16]
+loads: {tr: $loads}
+requests: {rq: $1}
+grid: {devices: [sd845], networks: [wifi_strong], loads: [tr], requests: [rq]}
+policies: [${4:-q_learning}]
+EOF
+}
+# sim_case WANT_RC WANT_TEXT COMMAND...: one simulator case, capped at 2 GB and 60 s.
+sim_case() {
+  local want_rc="$1" want="$2"
+  shift 2
+  run 60 bash -c 'ulimit -v 2000000; exec "$@"' _ "$@"
+  if [[ $rc == "$want_rc" && "$out" == *"$want"* ]]; then
+    pass "exit $rc: $(grep -m1 -F -- "$want" <<< "$out" | cut -c1-160)"
+  else
+    fail "exit $rc (wanted $want_rc, '$want'): $(tail -c 300 <<< "$out")"
+  fi
+}
+sims="$tmp/sim"
+mkdir -p "$sims/experiments"
+
+if want sim_dev_zero quick && need "$autoscale"; then
+  sim_case 1 "/dev/zero: not a regular file" "$autoscale" sim /dev/zero
+fi
+if want sim_slow_rate quick && need "$autoscale"; then
+  experiment "{latency_bound_ms: 100, rate_hz: 1e-5}" > "$sims/experiments/slow.yaml"
+  sim_case 0 "simulated" "$autoscale" sim "$sims/experiments/slow.yaml" --quiet --out "$sims/out"
+fi
+if want sim_load_trace_range quick && need "$autoscale"; then
+  printf 'time_s,cpu\n0,0.5\n1,50\n2,-3\n' > "$sims/load.csv"
+  experiment "{latency_bound_ms: 100}" "{cpu: {trace: $sims/load.csv}}" \
+    > "$sims/experiments/load.yaml"
+  sim_case 1 "load.csv:3: load in column 'cpu' must be in [0, 1], got 50" \
+    "$autoscale" check-config "$sims/experiments/load.yaml"
+fi
+if want sim_accuracy_floor quick && need "$autoscale"; then
+  experiment "{latency_bound_ms: 100, min_accuracy: 1.0}" > "$sims/experiments/floor.yaml"
+  sim_case 1 "min_accuracy 1 can never be met on device 'sd845'" \
+    "$autoscale" check-config "$sims/experiments/floor.yaml"
+fi
+if want sim_name_escape quick && need "$autoscale"; then
+  experiment "{latency_bound_ms: 100}" "" "../../x" > "$sims/experiments/name.yaml"
+  sim_case 1 "experiment name '../../x' must be" \
+    "$autoscale" sim "$sims/experiments/name.yaml" --quiet --out "$sims/out_name"
+fi
+if want sim_qtable_inf quick && need "$autoscale"; then
+  experiment "{latency_bound_ms: 100}" > "$sims/experiments/train.yaml"
+  "$autoscale" sim "$sims/experiments/train.yaml" --quiet --out "$sims/out2" \
+    --save-tables "$sims/tables" > /dev/null 2>&1
+  q="$sims/tables/q_learning/sd845_wifi_strong_tr_rq_seed1.qtable"
+  sed -i '4s/^\([0-9]* [0-9]*\) [^ ]* /\1 1e300 /' "$q"
+  experiment "{latency_bound_ms: 100}" "" h "{name: q_learning, params: {table: $q}}" \
+    > "$sims/experiments/inf.yaml"
+  sim_case 1 "qtable:4: Q value 1e300 is outside [-1e+18, 1e+18]" \
+    "$autoscale" check-config "$sims/experiments/inf.yaml"
+fi
+if want sim_big_yaml quick && need "$autoscale"; then
+  {
+    experiment "{latency_bound_ms: 100}"
+    echo "seeds:"
+    yes "  - 1" | head -c 3000000
+  } > "$sims/experiments/big.yaml"
+  sim_case 1 "over the limit of 2097152 bytes" "$autoscale" check-config "$sims/experiments/big.yaml"
+fi
+
 # --- the daemon -------------------------------------------------------------------------------
 
 if want daemon_drain_overflow quick && need "$daemon"; then

@@ -242,7 +242,10 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   const double total =
       static_cast<double>(exp.train_requests * exp.train_epochs + exp.eval_requests);
   std::string dat = "# request_index";
-  for (const auto& p : order) dat += " " + DatLabel(p);
+  for (const auto& p : order) {
+    dat += ' ';
+    dat += DatLabel(p);
+  }
   dat += "\n";
   std::vector<std::vector<double>> sum(order.size(), std::vector<double>(bins, 0));
   std::vector<std::vector<int>> cnt(order.size(), std::vector<int>(bins, 0));
@@ -258,7 +261,8 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
   for (size_t b = 0; b < bins; ++b) {
     dat += Num((b + 0.5) * total / bins);
     for (size_t pi = 0; pi < order.size(); ++pi) {
-      dat += " " + (cnt[pi][b] ? Num(sum[pi][b] / cnt[pi][b]) : std::string("NaN"));
+      dat += ' ';
+      dat += cnt[pi][b] ? Num(sum[pi][b] / cnt[pi][b]) : std::string("NaN");
     }
     dat += "\n";
   }
@@ -272,7 +276,10 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
     }
   }
   std::string mix = "# policy";
-  for (const auto& t : targets) mix += " " + DatLabel(t);
+  for (const auto& t : targets) {
+    mix += ' ';
+    mix += DatLabel(t);
+  }
   mix += "\n";
   for (const auto& p : order) {
     std::vector<double> counts(targets.size(), 0);
@@ -286,7 +293,10 @@ Status WriteReports(const std::string& dir, const Experiment& exp, const Experim
       }
     }
     mix += DatLabel(p);
-    for (double c : counts) mix += " " + Num(all > 0 ? c / all : 0);
+    for (double c : counts) {
+      mix += ' ';
+      mix += Num(all > 0 ? c / all : 0);
+    }
     mix += "\n";
   }
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/target_mix.dat", mix));

@@ -551,7 +551,9 @@ TEST(DaemonService, InflightBytesAreBounded) {
     service.Handle(request(), Responder([&](HttpResponse r) { got.set_value(std::move(r)); }));
     HttpResponse r = got.get_future().get();
     EXPECT_EQ(r.status, want) << budget_mb << " MiB: " << r.body;
-    if (want == 503) EXPECT_NE(r.body.find("max_inflight_mb"), std::string::npos) << r.body;
+    if (want == 503) {
+      EXPECT_NE(r.body.find("max_inflight_mb"), std::string::npos) << r.body;
+    }
     EXPECT_EQ(service.inflight_bytes(), 0);
   }
 }

@@ -560,7 +560,9 @@ TEST_F(DaemonE2eTest, DspAndInt8CpuUnderConcurrentLoadAnswerEveryRequest) {
       EXPECT_EQ(a.status, 200) << "request " << i << ": " << a.error;
       EXPECT_TRUE(a.output_ok) << "request " << i << " (" << a.action << "): " << a.error;
       EXPECT_FALSE(a.fallback) << "request " << i << " (" << a.action << " -> " << a.target << ")";
-      if (phase.dsp_only) EXPECT_EQ(a.target, "dsp") << "request " << i;
+      if (phase.dsp_only) {
+        EXPECT_EQ(a.target, "dsp") << "request " << i;
+      }
       ++by_action[a.action.substr(0, a.action.rfind('/'))];
     }
     EXPECT_EQ(answers.size(), size_t{kClients * kRequests});
