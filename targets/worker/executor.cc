@@ -98,6 +98,16 @@ class ShardPool {
   bool stopping_ = false;                            // guarded by mu_
 };
 
+// libtorch's intra-op thread count (and the oneDNN cache that changing it clears) and OpenBLAS's
+// thread count are process-wide, and each model's queue runs its passes on a thread of its own:
+// two models' CPU passes at once would change them under each other (openblas_set_num_threads
+// while another thread is inside OpenBLAS is not safe). CPU passes take turns; each uses every
+// thread it is given anyway. Device passes do not touch these settings.
+std::mutex& CpuPassMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 class TorchExecutor final : public Executor {
  public:
   TorchExecutor(std::string name, std::unique_ptr<TorchModel> model, torch::Device device,
@@ -109,6 +119,8 @@ class TorchExecutor final : public Executor {
   }
 
   Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) override {
+    std::unique_lock<std::mutex> cpu_turn;
+    if (device_.is_cpu()) cpu_turn = std::unique_lock<std::mutex>(CpuPassMutex());
     // libtorch here uses OpenMP, whose thread count is per calling thread: set it on ours.
     if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
     HostTensor out;

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cmath>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
+#include "targets/model_store.h"
 #include "test_util.h"
 #include "worker_test_util.h"
 
@@ -402,6 +407,59 @@ TEST(WorkerTest, QueueByteBudgetRefusesBeyondIt) {
   HttpResponse json = Call(*w, testing::InferRequest(kModel, json_input));
   EXPECT_EQ(json.status, 413) << json.body;
   EXPECT_EQ(Call(*w, testing::InferRequest(kModel, KwsInput(2))).status, 200);
+}
+
+}  // namespace
+}  // namespace autoscale
+
+namespace autoscale {
+namespace {
+
+// Two models' queues run their CPU passes on their own threads while libtorch's and OpenBLAS's
+// thread counts are process-wide: with both models loaded at once and requests to both in
+// flight, each answer is still the one the model gives alone.
+TEST(WorkerTest, TwoModelsAtOnceAnswerAsEachAlone) {
+  WorkerOptions o;
+  o.models = {kModel, "squeezenet_1_1"};
+  o.threads = 2;
+  o.max_batch_size = 1;
+  auto w = MakeWorker(o);
+  ASSERT_NE(w, nullptr);
+  ModelStore store;
+  auto squeeze = store.Get("squeezenet_1_1");
+  ASSERT_TRUE(squeeze.ok());
+  const HostTensor image = MakeHostInput(**squeeze, 3);
+  auto request = [&](bool kws) {
+    return kws ? testing::InferRequest(kModel, KwsInput(1), true)
+               : testing::InferRequest("squeezenet_1_1",
+                                       testing::Fp32Input(image.shape, image.data), true);
+  };
+  auto output = [](const HttpResponse& r) {
+    auto m = testing::ParseResponse(r);
+    return m.ok() && m->outputs.size() == 1 ? m->outputs[0].fp32 : std::vector<float>{};
+  };
+  const std::vector<float> kws_alone = output(Call(*w, request(true)));
+  const std::vector<float> squeeze_alone = output(Call(*w, request(false)));
+  ASSERT_EQ(kws_alone.size(), 12u);
+  ASSERT_EQ(squeeze_alone.size(), 1000u);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        const bool kws = (t + i) % 2 == 0;
+        const std::vector<float> got = output(Call(*w, request(kws)));
+        const std::vector<float>& want = kws ? kws_alone : squeeze_alone;
+        bool same = got.size() == want.size();
+        for (size_t k = 0; same && k < got.size(); ++k) {
+          same = std::abs(got[k] - want[k]) <= 1e-4f * (1 + std::abs(want[k]));
+        }
+        if (!same) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches, 0);
 }
 
 }  // namespace
