@@ -206,6 +206,131 @@ if want sim_big_yaml quick && need "$autoscale"; then
   sim_case 1 "over the limit of 2097152 bytes" "$autoscale" check-config "$sims/experiments/big.yaml"
 fi
 
+# --- the worker -------------------------------------------------------------------------------
+
+# Starts autoscale-worker (kws_lstm, one thread) with extra flags; sets wpid, waddr and wlog.
+start_worker() {
+  wlog="$tmp/worker_$case_name.log"
+  "$@" "$worker" --listen "${listen:-127.0.0.1:0}" --device cpu --threads 1 --models kws_lstm \
+    --max-batch-size 8 "${wflags[@]}" 2> "$wlog" &
+  wpid=$!
+  pids+=("$wpid")
+  wait_for_log "$wlog" "serving on " 60 "$wpid" || return 1
+  waddr="$(sed -n 's/.*serving on \([^ ]*\) .*/\1/p' "$wlog" | head -n 1)"
+}
+stop_worker() {
+  kill -TERM "$wpid" 2> /dev/null
+  timeout 30 tail --pid="$wpid" -f /dev/null || kill -KILL "$wpid" 2> /dev/null
+  wait "$wpid" 2> /dev/null
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wflags=()
+
+if want worker_unlisted_model quick && need "$worker" curl; then
+  if start_worker; then
+    before="$(rss_kb "$wpid")"
+    codes=""
+    for m in resnet50 vgg16 inception_v3 ../../etc/passwd; do
+      codes+="$(curl -s -o /dev/null -w '%{http_code}' "http://$waddr/v2/models/$m") "
+    done
+    after="$(rss_kb "$wpid")"
+    stop_worker
+    if [[ "$codes" == "404 404 404 404 " && $((after - before)) -lt 51200 ]]; then
+      pass "unlisted models: $codes(nothing loaded: RSS $((before / 1024)) -> $((after / 1024)) MiB)"
+    else
+      fail "codes $codes, RSS $before -> $after kB"
+    fi
+  else
+    fail "the worker did not start: $(tail -n 3 "$wlog")"
+  fi
+fi
+
+if want worker_batch_over_cap quick && need "$worker" curl python3; then
+  if start_worker; then
+    body="$(python3 -c 'import json; print(json.dumps({"inputs": [{"name": "input",
+      "datatype": "FP32", "shape": [9, 49, 10], "data": [0.0] * 4410}]}))')"
+    run 20 curl -s -w ' %{http_code}' --data-binary "$body" "http://$waddr/v2/models/kws_lstm/infer"
+    stop_worker
+    if [[ "$out" == *" 400" && "$out" == *"max_batch_size"* ]]; then
+      pass "a batch of 9 over max_batch_size 8: ${out:0:120}"
+    else
+      fail "$out"
+    fi
+  else
+    fail "the worker did not start: $(tail -n 3 "$wlog")"
+  fi
+fi
+
+if want worker_file_limit quick && need "$worker" curl python3 prlimit; then
+  # 200 connections at an open-file limit of 128: accept backs off instead of spinning, and
+  # the worker serves again once they close.
+  wflags=(--max-connections 100000)
+  if start_worker prlimit --nofile=128; then
+    python3 -c 'import socket,sys,time
+host, port = sys.argv[1].rsplit(":", 1)
+socks = []
+for _ in range(200):
+    s = socket.socket(); s.settimeout(2)
+    try: s.connect((host, int(port))); socks.append(s)
+    except OSError: break
+time.sleep(0.5)
+print(len(socks), flush=True)
+time.sleep(2)' "$waddr" > "$tmp/held" &
+    holder=$!
+    sleep 0.7
+    t0="$(cpu_ticks "$wpid")"
+    sleep 1.5
+    t1="$(cpu_ticks "$wpid")"
+    wait "$holder"
+    sleep 0.3
+    code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$waddr/v2/health/ready")"
+    stop_worker
+    hz="$(getconf CLK_TCK)"
+    if [[ "$code" == 200 && $(((t1 - t0) * 100 / hz)) -lt 20 ]]; then
+      pass "$(cat "$tmp/held") connections at nofile 128: $(((t1 - t0) * 1000 / hz)) ms CPU in 1.5 s, then ready $code"
+    else
+      fail "CPU $(((t1 - t0) * 1000 / hz)) ms in 1.5 s, ready $code: $(tail -n 2 "$wlog")"
+    fi
+  else
+    fail "the worker did not start: $(tail -n 3 "$wlog")"
+  fi
+  wflags=()
+fi
+
+if want worker_socket_link quick && need "$worker"; then
+  mkdir -p "$tmp/w9"
+  printf 'precious\n' > "$tmp/w9/victim"
+  ln -s "$tmp/w9/victim" "$tmp/w9/w.sock"
+  run 30 "$worker" --listen "unix:$tmp/w9/w.sock" --device cpu --models kws_lstm
+  if [[ $rc == 1 && "$out" == *"symbolic link"* && "$(cat "$tmp/w9/victim")" == precious ]]; then
+    pass "a link at the socket path refused, its target untouched"
+  else
+    fail "exit $rc, victim '$(cat "$tmp/w9/victim")': $out"
+  fi
+fi
+
+if want worker_malformed_http quick && need "$worker" python3; then
+  if start_worker; then
+    res="$(python3 -c 'import socket,sys
+host, port = sys.argv[1].rsplit(":", 1)
+def ask(data):
+    s = socket.create_connection((host, int(port)), timeout=5); s.sendall(data)
+    got = s.recv(200).split(b"\r\n")[0].decode(); s.close(); return got
+print(ask(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"), "|",
+      ask(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"))' "$waddr")"
+    code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$waddr/v2/health/ready")"
+    stop_worker
+    if [[ "$res" == "HTTP/1.1 400"*"| HTTP/1.1 431"* && "$code" == 200 ]]; then
+      pass "malformed header: $res; still serving ($code)"
+    else
+      fail "$res; ready $code"
+    fi
+  else
+    fail "the worker did not start: $(tail -n 3 "$wlog")"
+  fi
+fi
+
 # --- the daemon -------------------------------------------------------------------------------
 
 if want daemon_drain_overflow quick && need "$daemon"; then
