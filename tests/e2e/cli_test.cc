@@ -189,15 +189,8 @@ TEST(Cli, MissingExperimentFileIsAClearError) {
 // Runs the binary with its address space capped (ulimit -v, KiB), so a runaway allocation ends
 // in std::bad_alloc rather than in swapping.
 CliRun CliCapped(const std::string& args, long kib = 1'500'000) {
-  const std::string cmd = "ulimit -v " + std::to_string(kib) + "; " +
-                          std::string(AUTOSCALE_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return Shell("ulimit -v " + std::to_string(kib) + "; " + std::string(AUTOSCALE_BINARY) + " " +
+               args);
 }
 
 // An experiment under a folder named experiments/ (check-config tells kinds by folder).

@@ -16,15 +16,19 @@ struct CliRun {
   std::string output;  // stdout and stderr together
 };
 
-inline CliRun Cli(const std::string& args) {
-  const std::string cmd = std::string(AUTOSCALE_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
+// Runs `command` through the shell with stdout and stderr together.
+inline CliRun Shell(const std::string& command) {
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   std::string out;
   char buf[4096];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   int status = ::pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline CliRun Cli(const std::string& args) {
+  return Shell(std::string(AUTOSCALE_BINARY) + " " + args);
 }
 
 inline std::string Slurp(const std::string& path) {
