@@ -17,6 +17,15 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   std::vector<EngineModel> models;
   std::vector<ModelProfile> profiles;
   for (const std::string& name : config.models) {
+    if (store.ShadowsZoo(name)) {
+      // The file is the user's network, but the daemon would describe it by the zoo's profile
+      // (layer counts, MACs, accuracy): refuse rather than decide on a wrong description.
+      return Status::InvalidArgument(
+          where + ": models: '" + name + "': " + config.model_dir + "/" + name +
+          ".pt is a user's model named like the zoo's '" + name + "', whose profile (configs/" +
+          "models/" + name + ".yaml) describes the zoo's graph, not this file; rename the file "
+          "(and give it a model profile) to serve it");
+    }
     auto profile = catalog.Model(name);
     if (!profile.ok()) return profile.status().WithPrefix(where + ": models: '" + name + "'");
     auto spec = store.Get(name);

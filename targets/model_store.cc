@@ -27,13 +27,19 @@ std::vector<std::string> ModelStore::Names() const {
     for (const auto& e : fs::directory_iterator(model_dir_, ec)) {
       if (e.path().extension() == ".pt" && e.is_regular_file(ec)) {
         const std::string stem = e.path().stem().string();
-        if (IsSafeModelName(stem) && !IsZooModel(stem)) files.push_back(stem);
+        if (IsSafeModelName(stem) && !IsZooModel(stem)) files.push_back(stem);  // once
       }
     }
   }
   std::sort(files.begin(), files.end());
   names.insert(names.end(), files.begin(), files.end());
   return names;
+}
+
+bool ModelStore::ShadowsZoo(const std::string& name) const {
+  std::error_code ec;
+  return IsZooModel(name) && IsSafeModelName(name) && !model_dir_.empty() &&
+         fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec);
 }
 
 Result<std::shared_ptr<const ModelSpec>> ModelStore::LoadTorchScriptSpec(
@@ -72,7 +78,15 @@ Result<std::shared_ptr<const ModelSpec>> ModelStore::Get(const std::string& name
     if (it != cache_.end()) return it->second;
   }
   std::shared_ptr<const ModelSpec> spec;
-  if (IsZooModel(name)) {
+  std::error_code ec;
+  // A user's file comes first: a trained mobilenet_v2.pt is the user's network, never silently
+  // the zoo's seeded graph of the same name (callers that keep per-name profiles must check
+  // ShadowsZoo and refuse what they would describe wrongly).
+  const bool user_file = IsSafeModelName(name) && !model_dir_.empty() &&
+                         fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec);
+  if (user_file) {
+    ASSIGN_OR_RETURN(spec, LoadTorchScriptSpec(name));
+  } else if (IsZooModel(name)) {
     ASSIGN_OR_RETURN(Graph g, BuildZooModel(name));
     ASSIGN_OR_RETURN(WeightedGraph wg, PrepareForInference(g));
     auto s = std::make_shared<ModelSpec>();
@@ -81,19 +95,14 @@ Result<std::shared_ptr<const ModelSpec>> ModelStore::Get(const std::string& name
     s->graph = std::make_shared<const WeightedGraph>(std::move(wg));
     spec = std::move(s);
   } else {
-    std::error_code ec;
-    if (!IsSafeModelName(name) || model_dir_.empty() ||
-        !fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec)) {
-      const std::vector<std::string> names = Names();
-      std::string msg = "no model '" + name + "'";
-      if (!IsSafeModelName(name)) msg += " (names are letters, digits, '_', '-' and '.')";
-      const std::string near = NearestName(name, names);
-      if (!near.empty()) msg += " (did you mean '" + near + "'?)";
-      msg += "; available: " + JoinNames(names);
-      if (model_dir_.empty()) msg += " (no model folder configured)";
-      return Status::NotFound(msg);
-    }
-    ASSIGN_OR_RETURN(spec, LoadTorchScriptSpec(name));
+    const std::vector<std::string> names = Names();
+    std::string msg = "no model '" + name + "'";
+    if (!IsSafeModelName(name)) msg += " (names are letters, digits, '_', '-' and '.')";
+    const std::string near = NearestName(name, names);
+    if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+    msg += "; available: " + JoinNames(names);
+    if (model_dir_.empty()) msg += " (no model folder configured)";
+    return Status::NotFound(msg);
   }
   std::lock_guard<std::mutex> lock(mu_);
   return cache_.emplace(name, spec).first->second;

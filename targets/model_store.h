@@ -1,6 +1,7 @@
-// Where targets get their models: the zoo by name (graph built, weights seeded, batch-norm
-// folded, cached), or a TorchScript file NAME.pt in a model folder with a NAME.yaml beside it
-// declaring `input_shape: [3, 224, 224]` (without the batch). A name never becomes a path
+// Where targets get their models: a TorchScript file NAME.pt in a model folder with a NAME.yaml
+// beside it declaring `input_shape: [3, 224, 224]` (without the batch), or else the zoo by name
+// (graph built, weights seeded, batch-norm folded, cached). A user's file named like a zoo model
+// is the user's model: never silently replaced by the zoo's seeded graph. A name never becomes a path
 // outside the folder: it must be letters, digits, '_', '-' or '.', not start with '.', and
 // name a regular file directly inside the folder.
 #pragma once
@@ -24,8 +25,12 @@ class ModelStore {
 
   // The model called `name`; NotFound lists what exists. Thread-safe; results are cached.
   Result<std::shared_ptr<const ModelSpec>> Get(const std::string& name);
-  // Zoo names, then TorchScript models in the folder (NAME for each NAME.pt), sorted.
+  // Zoo names, then TorchScript models in the folder (NAME for each NAME.pt), sorted; a name
+  // is listed once.
   std::vector<std::string> Names() const;
+  // True when the folder holds NAME.pt for a zoo model's name: Get gives the user's file, and
+  // anything that describes NAME by the zoo's profile (configs/models) would describe it wrongly.
+  bool ShadowsZoo(const std::string& name) const;
   const std::string& model_dir() const { return model_dir_; }
 
  private:

@@ -560,3 +560,25 @@ TEST(DaemonService, InflightBytesAreBounded) {
 
 }  // namespace
 }  // namespace autoscale
+
+namespace autoscale {
+namespace {
+
+// A user's mobilenet_v2.pt would have been served by the daemon with the zoo's profile (and,
+// before, run as the zoo's seeded graph): refused at start-up, naming both.
+TEST(Engine, AUserFileNamedLikeAZooModelIsRefusedNamingBoth) {
+  const std::string dir = testing::TempDir("engine_shadow");
+  testing::WriteFile(dir + "/mobilenet_v2.pt", "a user's trained network");
+  testing::WriteFile(dir + "/mobilenet_v2.yaml", "input_shape: [3, 224, 224]\n");
+  DaemonConfig c = BaseConfig("");
+  c.model_dir = dir;
+  auto e = BuildEngine(c, testing::ConfigRoot(), Doubling());
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find(dir + "/mobilenet_v2.pt"), std::string::npos)
+      << e.status().message();
+  EXPECT_NE(e.status().message().find("configs/models/mobilenet_v2.yaml"), std::string::npos)
+      << e.status().message();
+}
+
+}  // namespace
+}  // namespace autoscale

@@ -209,5 +209,31 @@ TEST(WorkerInferTest, ServesTorchScriptFromTheModelFolder) {
   EXPECT_EQ(two.status, 400) << two.body;
 }
 
+// A user's trained mobilenet_v2.pt is served as itself: before, the worker answered with the
+// zoo's seeded graph of the same name (outputs differing from torch's by up to 1e9 relative) and
+// its metadata said nothing.
+TEST(WorkerInferTest, AUserFileNamedLikeAZooModelIsServedAsItself) {
+  const std::string dir = testing::TempDir("worker_shadow");
+  SaveScript(dir, "mobilenet_v2",
+             "def forward(self, x):\n  return x.reshape(x.size(0), -1)[:, :10] * 2.0\n",
+             "input_shape: [3, 224, 224]\n");
+  WorkerOptions o;
+  o.model_dir = dir;
+  o.max_queue_delay_us = 0;
+  auto w = MakeWorker(o);
+  std::vector<float> image(3 * 224 * 224);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = 0.001f * static_cast<float>(i % 1000);
+  HttpResponse r = Call(
+      *w, testing::InferRequest("mobilenet_v2", testing::Fp32Input({1, 3, 224, 224}, image)));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto msg = testing::ParseResponse(r);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{1, 10}));  // the zoo's gives [1, 1000]
+  for (int i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(msg->outputs[0].fp32[i], 2 * image[i]);
+  HttpResponse meta = Call(*w, testing::Request("GET", "/v2/models/mobilenet_v2"));
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  EXPECT_EQ(nlohmann::json::parse(meta.body)["parameters"]["source"], "torchscript");
+}
+
 }  // namespace
 }  // namespace autoscale
