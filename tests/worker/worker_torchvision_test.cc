@@ -1,0 +1,70 @@
+// Real networks nobody on the team wrote: torchvision's, scripted to TorchScript at test time by
+// Debian's python3-torchvision (scripts/torchvision_models.py; seeded weights, nothing
+// downloaded). The worker serves each file as itself, named like the zoo's model or not, with
+// outputs equal to torch's. Skips where python3-torchvision is absent.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "targets/worker/worker.h"
+#include "test_util.h"
+#include "worker_test_util.h"
+
+namespace autoscale {
+namespace {
+
+std::vector<float> ReadFloats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<float> v(static_cast<size_t>(in.tellg()) / sizeof(float));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+  return v;
+}
+
+TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
+  if (std::system("/usr/bin/python3 -c 'import torchvision' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3-torchvision is not installed (scripts/install-deps.sh installs it)";
+  }
+  const std::string dir = testing::TempDir("worker_torchvision");
+  const std::vector<std::string> names = {"mobilenet_v2", "resnet18", "squeezenet1_1"};
+  std::string cmd = std::string(AUTOSCALE_SOURCE_DIR) + "/scripts/torchvision_models.py " + dir;
+  for (const auto& n : names) cmd += " " + n;
+  ASSERT_EQ(std::system((cmd + " > " + dir + "/script.log 2>&1").c_str()), 0) << cmd;
+
+  WorkerOptions o;
+  o.model_dir = dir;
+  o.device = "cpu";
+  o.threads = 1;
+  o.max_queue_delay_us = 0;
+  auto w = Worker::Create(o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    const std::vector<float> input = ReadFloats(dir + "/" + name + ".input.f32");
+    const std::vector<float> want = ReadFloats(dir + "/" + name + ".output.f32");
+    ASSERT_EQ(input.size(), 3u * 224 * 224);
+    ASSERT_EQ(want.size(), 1000u);
+    HttpResponse r = testing::Call(
+        **w, testing::InferRequest(name, testing::Fp32Input({1, 3, 224, 224}, input), true));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto msg = testing::ParseResponse(r);
+    ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+    const std::vector<float>& got = msg->outputs[0].fp32;
+    ASSERT_EQ(got.size(), want.size());
+    double err = 0, scale = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want[i])));
+    }
+    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
+    std::printf("[ torchvision ] %s: max |worker - torch| = %.3g (largest logit %.3g)\n",
+                name.c_str(), err, scale);
+  }
+}
+
+}  // namespace
+}  // namespace autoscale
