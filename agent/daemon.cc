@@ -23,7 +23,8 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
       return Status::InvalidArgument(
           where + ": models: '" + name + "': " + config.model_dir + "/" + name +
           ".pt is a user's model named like the zoo's '" + name + "', whose profile (configs/" +
-          "models/" + name + ".yaml) describes the zoo's graph, not this file; rename the file "
+          "models/" + name +
+          ".yaml) describes the zoo's graph, not this file; rename the file "
           "(and give it a model profile) to serve it");
     }
     auto profile = catalog.Model(name);

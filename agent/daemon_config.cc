@@ -64,9 +64,8 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(root.ExpectMap());
   RETURN_IF_ERROR(
       root.CheckKeys({"device", "models", "model_dir", "listen", "io_threads", "max_request_mb",
-                      "max_inflight_mb",
-                      "policy", "state_file", "save_interval_s", "fallback", "defaults",
-                      "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
+                      "max_inflight_mb", "policy", "state_file", "save_interval_s", "fallback",
+                      "defaults", "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
   DaemonConfig c;
   c.file = root.file();
   ASSIGN_OR_RETURN(c.device, root.GetString("device", c.device));

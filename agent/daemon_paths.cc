@@ -67,7 +67,7 @@ Result<DaemonDirs> DefaultDaemonDirs() {
 }
 
 Status EnsurePrivateDir(const std::string& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) {
       return Status::IoError(dir + ": cannot inspect: " + std::strerror(errno));
@@ -84,8 +84,9 @@ Status EnsurePrivateDir(const std::string& dir) {
     }
   }
   if (S_ISLNK(st.st_mode)) {
-    return Status::InvalidArgument(dir + " is a symbolic link; the daemon's folder must be a "
-                                         "real folder it owns");
+    return Status::InvalidArgument(dir +
+                                   " is a symbolic link; the daemon's folder must be a "
+                                   "real folder it owns");
   }
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(dir + " exists and is not a folder");
   if (st.st_uid != ::geteuid()) {
@@ -100,9 +101,9 @@ Status EnsurePrivateDir(const std::string& dir) {
 }
 
 Status CheckOwnedFolder(const std::string& path, const std::string& what) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  struct stat st{};
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     return Status::InvalidArgument(what + ": folder " + dir + " of " + path +
                                    " cannot be used: " + std::strerror(errno));

@@ -5,8 +5,6 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
@@ -21,7 +19,6 @@ using Clock = std::chrono::steady_clock;
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
-
 
 }  // namespace
 
@@ -427,7 +424,9 @@ void Engine::Fallback(std::shared_ptr<Pending> p, int failed, const Status& why)
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++failures_per_target_[targets_[failed].name];
   }
-  auto tried = [&](int b) { return std::find(p->tried.begin(), p->tried.end(), b) != p->tried.end(); };
+  auto tried = [&](int b) {
+    return std::find(p->tried.begin(), p->tried.end(), b) != p->tried.end();
+  };
   int next = -1, next_action = -1;
   if (fallback_ >= 0 && !tried(fallback_) &&
       TargetUsable(fallback_, p->model, Precision::kFp32, 0)) {
@@ -443,8 +442,8 @@ void Engine::Fallback(std::shared_ptr<Pending> p, int failed, const Status& why)
       const Outcome o = cost_model_->Predict(id, p->obs);
       const bool meets = o.latency_ms <= p->obs.latency_bound_ms;
       const bool better = next_action < 0 || (meets && !best_meets) ||
-                          (meets == best_meets && (meets ? o.energy_mj < best_energy
-                                                         : o.latency_ms < best_latency));
+                          (meets == best_meets &&
+                           (meets ? o.energy_mj < best_energy : o.latency_ms < best_latency));
       if (better) {
         next = b;
         next_action = id;
@@ -455,10 +454,10 @@ void Engine::Fallback(std::shared_ptr<Pending> p, int failed, const Status& why)
     }
   }
   if (next < 0) {
-    return Finish(p,
-                  Status::Unavailable("no target could run model '" + p->request.model +
-                                      "': " + p->failures),
-                  -1, false);
+    return Finish(
+        p,
+        Status::Unavailable("no target could run model '" + p->request.model + "': " + p->failures),
+        -1, false);
   }
   fallbacks_->Get({targets_[next].name}).Increment();
   // Rare by design (a failing worker opens the breaker); each one is worth a line.
@@ -590,7 +589,7 @@ void Engine::Shutdown() {
   if (!s.ok()) std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
 }
 
-std::string Engine::StatsJson() const {
+std::string Engine::StatsJson(const std::vector<std::pair<std::string, int64_t>>& extra) const {
   std::lock_guard<std::mutex> lock(stats_mu_);
   nlohmann::json j = {
       {"requests", requests_total_},
@@ -604,6 +603,7 @@ std::string Engine::StatsJson() const {
       {"target_failures", failures_per_target_},
       {"energy_mj_per_target", energy_per_target_},
   };
+  for (const auto& [k, v] : extra) j[k] = v;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

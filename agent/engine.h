@@ -112,8 +112,9 @@ class Engine {
   // What happened at start-up with the learned state ("loaded FILE", "FILE set aside: ...").
   const std::string& state_report() const { return state_report_; }
 
-  // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...}}
-  std::string StatsJson() const;
+  // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...}},
+  // with `extra` counts (the service's delivered replies) added at the top level.
+  std::string StatsJson(const std::vector<std::pair<std::string, int64_t>>& extra = {}) const;
   MetricsRegistry& metrics() { return metrics_; }
 
  private:

@@ -2,7 +2,6 @@
 #include "agent/service.h"
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace autoscale {
@@ -32,10 +31,12 @@ std::string ModelMetadata(const EngineModel& m) {
 }  // namespace
 
 std::string DaemonService::StatsJson() const {
+  const std::vector<std::pair<std::string, int64_t>> delivery = {
+      {"delivered", delivered_.load()}, {"undelivered", undelivered_.load()}};
   Engine* engine = engine_.load();
-  nlohmann::json j = engine ? nlohmann::json::parse(engine->StatsJson()) : nlohmann::json::object();
-  j["delivered"] = delivered_.load();
-  j["undelivered"] = undelivered_.load();
+  if (engine) return engine->StatsJson(delivery);
+  nlohmann::json j(nlohmann::json::value_t::object);
+  for (const auto& [k, v] : delivery) j[k] = v;
   return j.dump();
 }
 
@@ -102,16 +103,15 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
   // Memory: the body is held until the reply, and the input becomes floats beside it.
   const int64_t cost =
       static_cast<int64_t>(req.body.size()) + msg->inputs[0].elements() * int64_t{sizeof(float)};
-  const int64_t held = inflight_bytes_.fetch_add(cost) + cost;
-  if (budget_bytes_ > 0 && held > static_cast<int64_t>(budget_bytes_)) {
-    inflight_bytes_.fetch_sub(cost);
-    return respond(ErrorResponse(
-        503, "the daemon holds " + std::to_string(held - cost) + " bytes of requests; this one (" +
-                 std::to_string(cost) + " bytes) would pass max_inflight_mb (" +
-                 std::to_string(budget_bytes_ >> 20) + " MiB): retry later"));
+  if (!budget_.TryHold(static_cast<size_t>(cost))) {
+    return respond(ErrorResponse(503, "the daemon holds " + std::to_string(budget_.held()) +
+                                          " bytes of requests; this one (" + std::to_string(cost) +
+                                          " bytes) would pass max_inflight_mb (" +
+                                          std::to_string(budget_.limit() >> 20) +
+                                          " MiB): retry later"));
   }
   // Released when the last holder (this call, or the reply callback) lets go.
-  std::shared_ptr<void> release(nullptr, [this, cost](void*) { inflight_bytes_.fetch_sub(cost); });
+  std::shared_ptr<void> release(nullptr, [this, cost](void*) { budget_.Release(cost); });
   const EngineModel& em = engine->models()[engine->ModelIndex(model)];
   auto input = ToHostTensor(std::move(msg->inputs[0]), em.spec.input_shape);  // u8 kept
   if (!input.ok()) return respond(ErrorResponse(400, input.status().message()));
@@ -141,35 +141,35 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
   for (const auto& [name, b] : msg->outputs) binary = binary || b;
   // std::function needs a copyable callable; the Responder is move-only.
   auto shared = std::make_shared<Responder>(std::move(respond));
-  engine->Submit(std::move(r), [this, shared, release, model, id = msg->id,
-                                 binary](Engine::Reply reply) {
-    Responder& respond = *shared;
-    (delivering_.load() ? delivered_ : undelivered_).fetch_add(1);
-    if (!reply.status.ok()) {
-      return respond(ErrorResponse(HttpStatusFor(reply.status), reply.status.message()));
-    }
-    InferResponseMsg out;
-    out.model_name = model;
-    out.model_version = "1";
-    out.id = id;
-    WireTensor t;
-    t.name = "output";
-    t.shape = reply.result.output.shape;
-    t.fp32 = std::move(reply.result.output.data);
-    t.binary = binary;
-    out.outputs.push_back(std::move(t));
-    out.parameters["latency_ms"] = reply.total_ms;
-    out.parameters["energy_mj"] = reply.result.energy_mj;
-    out.parameters["decide_us"] = reply.decide_us;
-    out.parameters["fallback"] = reply.fallback ? 1 : 0;
-    std::optional<size_t> hl;
-    HttpResponse res;
-    std::string body = EncodeInferResponse(out, &hl);
-    SetInferenceBody(std::move(body), hl, &res);
-    res.headers.emplace_back("X-Autoscale-Target", reply.target);
-    res.headers.emplace_back("X-Autoscale-Action", reply.action);
-    respond(std::move(res));
-  });
+  engine->Submit(
+      std::move(r), [this, shared, release, model, id = msg->id, binary](Engine::Reply reply) {
+        Responder& respond = *shared;
+        (delivering_.load() ? delivered_ : undelivered_).fetch_add(1);
+        if (!reply.status.ok()) {
+          return respond(ErrorResponse(HttpStatusFor(reply.status), reply.status.message()));
+        }
+        InferResponseMsg out;
+        out.model_name = model;
+        out.model_version = "1";
+        out.id = id;
+        WireTensor t;
+        t.name = "output";
+        t.shape = reply.result.output.shape;
+        t.fp32 = std::move(reply.result.output.data);
+        t.binary = binary;
+        out.outputs.push_back(std::move(t));
+        out.parameters["latency_ms"] = reply.total_ms;
+        out.parameters["energy_mj"] = reply.result.energy_mj;
+        out.parameters["decide_us"] = reply.decide_us;
+        out.parameters["fallback"] = reply.fallback ? 1 : 0;
+        std::optional<size_t> hl;
+        HttpResponse res;
+        std::string body = EncodeInferResponse(out, &hl);
+        SetInferenceBody(std::move(body), hl, &res);
+        res.headers.emplace_back("X-Autoscale-Target", reply.target);
+        res.headers.emplace_back("X-Autoscale-Action", reply.action);
+        respond(std::move(res));
+      });
 }
 
 }  // namespace autoscale

@@ -14,10 +14,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "agent/engine.h"
+#include "core/byte_budget.h"
 #include "targets/http/http.h"
 #include "targets/kserve/kserve.h"
 
@@ -37,8 +39,8 @@ class DaemonService {
   void StopDelivering() { delivering_.store(false); }
   // Inference requests held at once may take `bytes` (each counted as its body plus its float
   // input); a request beyond it is answered 503 at once. 0: no bound. Call before serving.
-  void SetMemoryBudget(size_t bytes) { budget_bytes_ = bytes; }
-  int64_t inflight_bytes() const { return inflight_bytes_.load(); }
+  void SetMemoryBudget(size_t bytes) { budget_.set_limit(bytes > 0 ? bytes : SIZE_MAX); }
+  int64_t inflight_bytes() const { return static_cast<int64_t>(budget_.held()); }
   // The engine's statistics with "delivered" and "undelivered" replies.
   std::string StatsJson() const;
 
@@ -48,8 +50,7 @@ class DaemonService {
   ParseLimits limits_;
   std::atomic<bool> delivering_{true};
   std::atomic<int64_t> delivered_{0}, undelivered_{0};
-  size_t budget_bytes_ = 0;
-  std::atomic<int64_t> inflight_bytes_{0};
+  ByteBudget budget_{SIZE_MAX};
 };
 
 }  // namespace autoscale

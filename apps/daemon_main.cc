@@ -120,13 +120,14 @@ int Run(int argc, char** argv) {
   }
   auto endpoint = Endpoint::Parse(config->listen);
   if (!endpoint.ok()) {
-    std::cerr << "autoscaled: error: " << config->file << ": listen: " << endpoint.status().message()
-              << "\n";
+    std::cerr << "autoscaled: error: " << config->file
+              << ": listen: " << endpoint.status().message() << "\n";
     return 1;
   }
   std::vector<std::pair<std::string, std::string>> owned;  // (path, what)
   if (endpoint->unix_socket) owned.emplace_back(endpoint->host, "listen");
-  if (!config->engine.state_file.empty()) owned.emplace_back(config->engine.state_file, "state_file");
+  if (!config->engine.state_file.empty())
+    owned.emplace_back(config->engine.state_file, "state_file");
   for (const auto& [path, what] : owned) {
     if (Status st = CheckOwnedFolder(path, what); !st.ok()) {
       std::cerr << "autoscaled: error: " << config->file << ": " << st.message() << "\n";

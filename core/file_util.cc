@@ -28,7 +28,7 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Status::NotFound(path + ": cannot open file: " + Errno());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     std::string err = Errno();
     ::close(fd);
@@ -37,9 +37,9 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return Status::InvalidArgument(path + ": not a regular file (" +
-                                   (S_ISDIR(st.st_mode)   ? "a directory"
-                                    : S_ISCHR(st.st_mode) ? "a character device"
-                                    : S_ISBLK(st.st_mode) ? "a block device"
+                                   (S_ISDIR(st.st_mode)    ? "a directory"
+                                    : S_ISCHR(st.st_mode)  ? "a character device"
+                                    : S_ISBLK(st.st_mode)  ? "a block device"
                                     : S_ISFIFO(st.st_mode) ? "a FIFO"
                                                            : "a socket or other special file") +
                                    ")");

@@ -12,7 +12,8 @@
 namespace autoscale {
 
 // The default cap of ReadFile: no configuration, trace, table or model sidecar the project reads
-// whole is near it (the largest shipped trace is under 1 MB; a Mahimahi trace of an hour is ~40 MB).
+// whole is near it (the largest shipped trace is under 1 MB; a Mahimahi trace of an hour is ~40
+// MB).
 inline constexpr size_t kMaxReadFileBytes = size_t{64} << 20;
 
 // Reads a regular file whole. Refuses, with the path in the message, anything else (a directory,

@@ -237,15 +237,17 @@ void RemoteTarget::QueryMetadata(const std::string& model) const {
   }
   if (outs.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  outputs_[model] = std::move(outs);
+  outputs_[model] = std::make_shared<const std::vector<OutputMeta>>(std::move(outs));
 }
 
 Status RemoteTarget::CheckOutputs(const InferResponseMsg& msg, const Expected& e) const {
-  std::vector<OutputMeta> meta;
+  std::shared_ptr<const std::vector<OutputMeta>> known;  // not copied per answer
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = outputs_.find(e.model); it != outputs_.end()) meta = it->second;
+    if (auto it = outputs_.find(e.model); it != outputs_.end()) known = it->second;
   }
+  static const std::vector<OutputMeta> kNone;
+  const std::vector<OutputMeta>& meta = known ? *known : kNone;
   if (msg.outputs.empty()) return Status::InvalidArgument("the answer has no outputs");
   const size_t want = meta.empty() ? 1 : meta.size();
   if (msg.outputs.size() != want) {
@@ -286,9 +288,8 @@ Status RemoteTarget::CheckOutputs(const InferResponseMsg& msg, const Expected& e
       return Status::InvalidArgument(what + ": shape " + ShapeText(out.shape) + " for a batch of " +
                                      std::to_string(e.batch));
     }
-    if (!e.per_sample.empty() &&
-        !std::equal(out.shape.begin() + 1, out.shape.end(), e.per_sample.begin(),
-                    e.per_sample.end())) {
+    if (!e.per_sample.empty() && !std::equal(out.shape.begin() + 1, out.shape.end(),
+                                             e.per_sample.begin(), e.per_sample.end())) {
       std::vector<int64_t> full{e.batch};
       full.insert(full.end(), e.per_sample.begin(), e.per_sample.end());
       return Status::InvalidArgument(what + ": shape " + ShapeText(out.shape) + ", model '" +
@@ -299,8 +300,8 @@ Status RemoteTarget::CheckOutputs(const InferResponseMsg& msg, const Expected& e
                                      " values for shape " + ShapeText(out.shape));
     }
     if (e.input_finite) {
-      auto bad = std::find_if(out.fp32.begin(), out.fp32.end(),
-                              [](float v) { return !std::isfinite(v); });
+      auto bad =
+          std::find_if(out.fp32.begin(), out.fp32.end(), [](float v) { return !std::isfinite(v); });
       if (bad != out.fp32.end()) {
         return Status::InvalidArgument(what + ": value " + std::to_string(*bad) + " at index " +
                                        std::to_string(bad - out.fp32.begin()) +
@@ -413,9 +414,9 @@ void RemoteTarget::Send(const ModelSpec& model, WireTensor input, Clock::time_po
     const Graph& g = model.graph->graph;
     expected.per_sample = g.node(g.output()).out_shape;
   }
-  expected.input_finite = input.type != TensorType::kFp32 ||
-                          std::all_of(input.fp32.begin(), input.fp32.end(),
-                                      [](float v) { return std::isfinite(v); });
+  expected.input_finite =
+      input.type != TensorType::kFp32 ||
+      std::all_of(input.fp32.begin(), input.fp32.end(), [](float v) { return std::isfinite(v); });
   InferRequestMsg msg;
   msg.id = std::to_string(++next_id_);
   msg.inputs.push_back(std::move(input));

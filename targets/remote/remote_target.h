@@ -56,8 +56,8 @@ struct RemoteOptions {
   int ready_cache_ms = 10000;               // how long Supports() trusts a readiness answer
   // The worker's answers are a model's outputs (a classifier's batch: kilobytes): a larger one is
   // refused while it is read, so a hostile worker cannot make the daemon hold 256 MiB a request.
-  HttpClientOptions client{.max_idle_connections = 64, .threads = 1,
-                           .max_response_bytes = 32u << 20};
+  HttpClientOptions client{
+      .max_idle_connections = 64, .threads = 1, .max_response_bytes = 32u << 20};
 };
 
 // An input already in bytes (a camera frame), sent as UINT8 on any wire. The worker turns it into
@@ -173,11 +173,12 @@ class RemoteTarget final : public Target {
   };
   mutable std::map<std::string, Ready> ready_;  // guarded by mu_; per model name
   // The outputs of each model as its metadata lists them; absent when the worker gave none.
-  mutable std::map<std::string, std::vector<OutputMeta>> outputs_;  // guarded by mu_
-  mutable TargetDescription desc_;              // description()'s copy; single caller
-  bool stopping_ = false;                       // guarded by mu_
-  std::condition_variable probe_cv_;            // wakes the prober (stop, probe answered)
-  bool probe_in_flight_ = false;                // guarded by mu_
+  mutable std::map<std::string, std::shared_ptr<const std::vector<OutputMeta>>>
+      outputs_;                       // guarded by mu_
+  mutable TargetDescription desc_;    // description()'s copy; single caller
+  bool stopping_ = false;             // guarded by mu_
+  std::condition_variable probe_cv_;  // wakes the prober (stop, probe answered)
+  bool probe_in_flight_ = false;      // guarded by mu_
   std::thread prober_;
 };
 

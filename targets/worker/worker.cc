@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/byte_budget.h"
 #include "core/strings.h"
 #include "targets/model_store.h"
 #include "targets/worker/executor.h"
@@ -74,12 +75,13 @@ struct Worker::Impl {
   GaugeFamily* depth = nullptr;
   std::atomic<bool> accepting{true};
   // Bytes held by infer requests accepted and not yet answered (max_queue_bytes caps it).
-  std::atomic<size_t> held_bytes{0};
+  ByteBudget budget{0};
 
   std::mutex mu;
   std::map<std::string, std::unique_ptr<ModelQueue>> models;  // guarded by mu
 
-  explicit Impl(const WorkerOptions& o) : options(o), store(o.model_dir) {
+  explicit Impl(const WorkerOptions& o)
+      : options(o), store(o.model_dir), budget(o.max_queue_bytes) {
     requests = &registry.AddCounter("autoscale_worker_requests_total",
                                     "Inference requests answered, by model and HTTP status.",
                                     {"model", "code"});
@@ -100,14 +102,6 @@ struct Worker::Impl {
                                "Inference requests waiting in the model's queue.", {"model"});
   }
 
-  // Charges `bytes` against max_queue_bytes; false (nothing charged) when they do not fit.
-  bool TryHold(size_t bytes) {
-    size_t cur = held_bytes.load();
-    do {
-      if (bytes > options.max_queue_bytes || cur > options.max_queue_bytes - bytes) return false;
-    } while (!held_bytes.compare_exchange_weak(cur, cur + bytes));
-    return true;
-  }
   // Whether `name` is one of the models this worker was told to serve: listed in `models`, or a
   // NAME.pt in the model folder.
   bool Serves(const std::string& name) const;
@@ -202,7 +196,7 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
     Impl* impl;
     size_t bytes = 0;
     void Release() {
-      impl->held_bytes.fetch_sub(bytes);
+      impl->budget.Release(bytes);
       bytes = 0;
     }
     ~Held() { Release(); }
@@ -215,7 +209,7 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
                     std::to_string(options.max_queue_bytes) + " bytes (--max-queue-bytes)");
       return false;
     }
-    if (!TryHold(bytes)) {
+    if (!budget.TryHold(bytes)) {
       fail(503, "model '" + name + "': the worker's queue budget of " +
                     std::to_string(options.max_queue_bytes) +
                     " bytes (--max-queue-bytes) is in use by requests being served; retry later");
@@ -233,7 +227,7 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   if (!hold(json_bytes)) return;
   Result<InferRequestMsg> msg = ParseInferRequest(req.body, *header_length, options.limits);
   held->bytes -= json_bytes;
-  held_bytes.fetch_sub(json_bytes);
+  budget.Release(json_bytes);
   if (!msg.ok()) return fail(400, "model '" + name + "': " + msg.status().message());
   if (msg->inputs.size() != 1) {
     return fail(400, "model '" + name + "' takes one input; the request has " +

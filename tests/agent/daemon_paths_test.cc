@@ -62,7 +62,7 @@ TEST(DaemonPaths, EnsurePrivateDirCreates0700AndRefusesLinksAndSharedFolders) {
   const std::string base = testing::TempDir("daemon_paths");
   const std::string dir = base + "/a/b/autoscaled";
   ASSERT_TRUE(EnsurePrivateDir(dir).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat(dir.c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0700u);

@@ -92,9 +92,10 @@ struct FakeWorker {
     const std::string path(req.path());
     if (path.starts_with("/v2/models/") && std::count(path.begin(), path.end(), '/') == 3) {
       HttpResponse meta;  // model metadata, as autoscale-worker and Triton give it
-      meta.body = "{\"name\":\"m\",\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
-                  "\"shape\":[-1,3,224,224]}],\"outputs\":[{\"name\":\"output\","
-                  "\"datatype\":\"FP32\",\"shape\":[-1,1000]}]}";
+      meta.body =
+          "{\"name\":\"m\",\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
+          "\"shape\":[-1,3,224,224]}],\"outputs\":[{\"name\":\"output\","
+          "\"datatype\":\"FP32\",\"shape\":[-1,1000]}]}";
       return respond(meta);
     }
     if (!path.ends_with("/infer")) {
@@ -310,9 +311,8 @@ TEST(Engine, GarbageFromTheWorkerIsAFailedOffload) {
   auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   ExpectDoubled(RunOne(**engine, "mobilenet_v2", 1), 1);  // a sound answer: the metadata known
-  const std::map<int, std::string> cases = {{3, "nan"},          {4, "[1, 10]"},
-                                            {5, "UINT8"},        {6, "3 outputs"},
-                                            {7, "not an output"}};
+  const std::map<int, std::string> cases = {
+      {3, "nan"}, {4, "[1, 10]"}, {5, "UINT8"}, {6, "3 outputs"}, {7, "not an output"}};
   for (const auto& [mode, why] : cases) {
     worker.mode = mode;
     const int infers = worker.infers;
@@ -380,8 +380,8 @@ TEST(Engine, AFailedLocalRunFallsBack) {
 
   // The fallback fails too: the next feasible action (the GPU here) answers.
   made.clear();
-  engine = BuildEngine(DspConfig(), testing::ConfigRoot(),
-                       DoublingExcept({"dsp", "cpu_big"}, &made));
+  engine =
+      BuildEngine(DspConfig(), testing::ConfigRoot(), DoublingExcept({"dsp", "cpu_big"}, &made));
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   Engine::Reply r = RunOne(**engine, "mobilenet_v2", 5);
   ExpectDoubled(r, 5);

@@ -41,8 +41,7 @@ TEST(ReadFile, RefusesDevicesFifosFoldersAndOversizedFiles) {
   const std::string big = testing::WriteFile(dir + "/big", std::string(4096, 'x'));
   auto capped = ReadFile(big, 4095);
   ASSERT_FALSE(capped.ok());
-  EXPECT_NE(capped.status().message().find("4096 bytes, over the limit of 4095"),
-            std::string::npos)
+  EXPECT_NE(capped.status().message().find("4096 bytes, over the limit of 4095"), std::string::npos)
       << capped.status().message();
   auto fits = ReadFile(big, 4096);
   ASSERT_TRUE(fits.ok()) << fits.status().ToString();
@@ -73,7 +72,7 @@ TEST(WriteFileAtomic, NeverWritesThroughAPlantedLink) {
     if (name.starts_with("state.qtable.tmp.") && !fs::is_symlink(e.symlink_status())) ++tmp_files;
   }
   EXPECT_EQ(tmp_files, 0);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(state.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   ASSERT_TRUE(WriteFileAtomic(state, "private\n", 0600).ok());
