@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/strings.h"
+#include "zoo/model_import.h"
 #include "zoo/zoo.h"
 
 namespace autoscale {
@@ -53,20 +54,19 @@ Result<std::shared_ptr<const ModelSpec>> ModelStore::LoadTorchScriptSpec(
                                    " declaring its input shape without the batch, e.g. "
                                    "\"input_shape: [3, 224, 224]\"");
   }
-  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(yaml.string()));
-  RETURN_IF_ERROR(root.CheckKeys({"input_shape"}));
-  ASSIGN_OR_RETURN(ConfigNode shape_node, root.Child("input_shape"));
-  RETURN_IF_ERROR(shape_node.ExpectSequence());
+  ASSIGN_OR_RETURN(ModelSidecar sidecar, LoadModelSidecar(yaml.string()));
   auto spec = std::make_shared<ModelSpec>();
   spec->name = name;
   spec->torchscript_path = pt.string();
-  for (size_t i = 0; i < shape_node.size(); ++i) {
-    ASSIGN_OR_RETURN(int64_t d, shape_node.At(i).AsInt());
-    if (d < 1 || d > (1 << 20)) return shape_node.At(i).Error("dimension must be in [1, 2^20]");
-    spec->input_shape.push_back(d);
-  }
-  if (spec->input_shape.empty() || spec->input_shape.size() > 4) {
-    return shape_node.Error("input_shape needs 1 to 4 dimensions");
+  spec->input_shape = sidecar.input_shape;
+  if (HaveTorchScriptImporter()) {
+    ASSIGN_OR_RETURN(ImportedModel imported,
+                     ImportTorchScript(name, pt.string(), sidecar.input_shape));
+    spec->features = std::make_shared<const ModelFeatures>(std::move(imported.features));
+    spec->unmapped = std::move(imported.unmapped);
+    if (imported.graph) {
+      spec->graph = std::make_shared<const WeightedGraph>(FoldBatchNorm(*imported.graph));
+    }
   }
   return std::shared_ptr<const ModelSpec>(std::move(spec));
 }
@@ -92,6 +92,7 @@ Result<std::shared_ptr<const ModelSpec>> ModelStore::Get(const std::string& name
     auto s = std::make_shared<ModelSpec>();
     s->name = name;
     s->input_shape = g.input_shape();
+    s->features = std::make_shared<const ModelFeatures>(ComputeFeatures(g));
     s->graph = std::make_shared<const WeightedGraph>(std::move(wg));
     spec = std::move(s);
   } else {

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "env/profiles.h"
 #include "env/types.h"
+#include "zoo/features.h"
 #include "zoo/graph.h"
 
 namespace autoscale {
@@ -25,12 +26,19 @@ struct HostTensor {
 };
 
 // A model as targets receive it. Zoo models carry their inference graph (batch-norm folded,
-// weights materialised); TorchScript models carry a file path and run only on libtorch targets.
+// weights materialised). A user's TorchScript file carries its path and, when every operation
+// in it maps to the graph IR (zoo/model_import.h), its imported graph with its real weights,
+// which every target runs; otherwise (graph null) it runs only on libtorch targets, as
+// TorchScript, and `unmapped` says what kept it from the others.
 struct ModelSpec {
   std::string name;
-  std::shared_ptr<const WeightedGraph> graph;  // null for TorchScript models
+  std::shared_ptr<const WeightedGraph> graph;  // null for TorchScript models not imported
   std::string torchscript_path;                // empty for zoo models
   std::vector<int64_t> input_shape;            // without the batch dimension
+  // Features from the graph (zoo) or the import (a partial one says what it did not count);
+  // null for a TorchScript model in a build without the importer.
+  std::shared_ptr<const ModelFeatures> features;
+  std::vector<std::string> unmapped;  // operations the import could not map
 
   bool is_graph() const { return graph != nullptr; }
 };

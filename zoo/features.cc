@@ -36,10 +36,15 @@ ModelFeatures ComputeFeatures(const Graph& graph) {
         l.stride_h = n.stride_h;
         l.stride_w = n.stride_w;
         l.groups = n.groups;
+        l.dilation_h = n.dilation_h;
+        l.dilation_w = n.dilation_w;
         break;
       case OpType::kLstm:
         l.in_channels = x[1];
         break;  // features per step
+      case OpType::kChannelShuffle:
+        l.groups = n.groups;
+        break;
       default:
         break;
     }

@@ -17,6 +17,7 @@ struct LayerInfo {
   std::string type;  // OpTypeName(): "conv", "linear", "lstm", "max_pool", ...
   int64_t in_channels = 0, out_channels = 0;  // features for linear, inputs/projection for lstm
   int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, groups = 1;
+  int dilation_h = 1, dilation_w = 1;
   int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;  // spatial size; 0 where not spatial
   int64_t macs = 0, params = 0;
   int64_t output_elements = 0;
@@ -33,6 +34,10 @@ struct ModelFeatures {
   int64_t activation_elements = 0;       // sum of every layer's output, one inference
   int64_t peak_activation_elements = 0;  // largest single layer output
   std::vector<LayerInfo> layers;         // every node but the input, in execution order
+  // Operations of an imported model that map to no graph op ("aten::foo at node 12"): the
+  // figures above then cover only what could be counted, and `complete` is false.
+  std::vector<std::string> uncounted;
+  bool complete = true;
 };
 
 // The graph must be finalized.

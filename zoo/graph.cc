@@ -35,8 +35,36 @@ const char* OpTypeName(OpType op) {
       return "concat";
     case OpType::kLstm:
       return "lstm";
+    case OpType::kHardswish:
+      return "hardswish";
+    case OpType::kHardsigmoid:
+      return "hardsigmoid";
+    case OpType::kSigmoid:
+      return "sigmoid";
+    case OpType::kSilu:
+      return "silu";
+    case OpType::kMul:
+      return "mul";
+    case OpType::kAdaptiveAvgPool:
+      return "adaptive_avg_pool";
+    case OpType::kChannelShuffle:
+      return "channel_shuffle";
   }
   return "?";
+}
+
+bool IsActivation(OpType op) {
+  switch (op) {
+    case OpType::kRelu:
+    case OpType::kRelu6:
+    case OpType::kHardswish:
+    case OpType::kHardsigmoid:
+    case OpType::kSigmoid:
+    case OpType::kSilu:
+      return true;
+    default:
+      return false;
+  }
 }
 
 int64_t NumElements(const std::vector<int64_t>& shape) {
@@ -127,6 +155,19 @@ int Graph::Linear(int in, int out_features, std::string name) {
   n.bias = true;
   return Add(std::move(n));
 }
+int Graph::Unary(OpType op, int in) { return Add(Simple(op, {in})); }
+int Graph::Mul(int a, int b) { return Add(Simple(OpType::kMul, {a, b})); }
+int Graph::AdaptiveAvgPool(int in, int out_h, int out_w) {
+  GraphNode n = Simple(OpType::kAdaptiveAvgPool, {in});
+  n.pool_out_h = out_h;
+  n.pool_out_w = out_w;
+  return Add(std::move(n));
+}
+int Graph::ChannelShuffle(int in, int groups) {
+  GraphNode n = Simple(OpType::kChannelShuffle, {in});
+  n.groups = groups;
+  return Add(std::move(n));
+}
 int Graph::AddOp(int a, int b) { return Add(Simple(OpType::kAdd, {a, b})); }
 int Graph::Concat(std::vector<int> inputs) {
   return Add(Simple(OpType::kConcat, std::move(inputs)));
@@ -142,8 +183,8 @@ int Graph::Lstm(int in, int hidden, int projection, bool peephole) {
 
 namespace {
 // Output size of a sliding window, PyTorch's rule (a ceil-mode window must start inside the
-// input or its left padding).
-int64_t WindowOut(int64_t in, int k, int stride, int pad, bool ceil_mode) {
+// input or its left padding). `k` is the dilated kernel extent.
+int64_t WindowOut(int64_t in, int64_t k, int stride, int pad, bool ceil_mode) {
   const int64_t span = in + 2 * pad - k;
   if (span < 0) return 0;
   int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
@@ -169,7 +210,7 @@ Status Graph::InferNode(int i) {
     if (in < 0 || in >= i) return error("input " + std::to_string(in) + " is not an earlier node");
   }
   const std::vector<int64_t>& x = nodes_[n.inputs[0]].out_shape;
-  const bool unary = n.op != OpType::kAdd && n.op != OpType::kConcat;
+  const bool unary = n.op != OpType::kAdd && n.op != OpType::kConcat && n.op != OpType::kMul;
   if (unary && n.inputs.size() != 1) return error("takes exactly one input");
   auto need_rank = [&](size_t rank) -> Status {
     if (x.size() != rank) {
@@ -191,11 +232,13 @@ Status Graph::InferNode(int i) {
                      " do not divide into " + std::to_string(n.groups) + " groups");
       }
       if (n.kernel_h < 1 || n.kernel_w < 1 || n.stride_h < 1 || n.stride_w < 1 || n.pad_h < 0 ||
-          n.pad_w < 0) {
-        return error("bad kernel, stride or padding");
+          n.pad_w < 0 || n.dilation_h < 1 || n.dilation_w < 1) {
+        return error("bad kernel, stride, padding or dilation");
       }
-      const int64_t oh = WindowOut(x[1], n.kernel_h, n.stride_h, n.pad_h, false);
-      const int64_t ow = WindowOut(x[2], n.kernel_w, n.stride_w, n.pad_w, false);
+      const int64_t oh = WindowOut(x[1], int64_t{n.dilation_h} * (n.kernel_h - 1) + 1,
+                                   n.stride_h, n.pad_h, false);
+      const int64_t ow = WindowOut(x[2], int64_t{n.dilation_w} * (n.kernel_w - 1) + 1,
+                                   n.stride_w, n.pad_w, false);
       if (oh < 1 || ow < 1) return error("kernel larger than the padded input " + ShapeString(x));
       n.out_shape = {n.out_channels, oh, ow};
       const int64_t per_out = (c / n.groups) * n.kernel_h * n.kernel_w;
@@ -210,6 +253,35 @@ Status Graph::InferNode(int i) {
       break;
     case OpType::kRelu:
     case OpType::kRelu6:
+    case OpType::kHardswish:
+    case OpType::kHardsigmoid:
+    case OpType::kSigmoid:
+    case OpType::kSilu:
+      n.out_shape = x;
+      break;
+    case OpType::kMul: {
+      if (n.inputs.size() != 2) return error("takes exactly two inputs");
+      const auto& y = nodes_[n.inputs[1]].out_shape;
+      const bool per_channel = x.size() == 3 && y.size() == 3 && y[0] == x[0] && y[1] == 1 &&
+                               y[2] == 1;
+      if (y != x && !per_channel) {
+        return error("second input " + ShapeString(y) + " is neither the first's shape " +
+                     ShapeString(x) + " nor one value per channel (Cx1x1)");
+      }
+      n.out_shape = x;
+      break;
+    }
+    case OpType::kAdaptiveAvgPool:
+      RETURN_IF_ERROR(need_rank(3));
+      if (n.pool_out_h < 1 || n.pool_out_w < 1) return error("output size must be positive");
+      n.out_shape = {x[0], n.pool_out_h, n.pool_out_w};
+      break;
+    case OpType::kChannelShuffle:
+      RETURN_IF_ERROR(need_rank(3));
+      if (n.groups < 1 || x[0] % n.groups != 0) {
+        return error(std::to_string(x[0]) + " channels do not divide into " +
+                     std::to_string(n.groups) + " groups");
+      }
       n.out_shape = x;
       break;
     case OpType::kMaxPool:
@@ -355,6 +427,7 @@ WeightedGraph FoldBatchNorm(const WeightedGraph& in) {
   const Graph& g = in.graph;
   const std::vector<int> consumers = g.ConsumerCounts();
   WeightedGraph out{Graph(g.name(), g.input_shape(), g.seed()), {NodeWeights{}}};
+  out.graph.set_seeded_weights(g.seeded_weights());
   std::vector<int> remap(g.nodes().size(), 0);
   for (int i = 1; i < static_cast<int>(g.nodes().size()); ++i) {
     const GraphNode& n = g.node(i);
@@ -392,10 +465,65 @@ WeightedGraph FoldBatchNorm(const WeightedGraph& in) {
 }
 
 Result<WeightedGraph> PrepareForInference(const Graph& graph) {
+  if (!graph.seeded_weights()) {
+    return Status::InvalidArgument("model '" + graph.name() +
+                                   "' carries its own weights (imported); use its importer's "
+                                   "WeightedGraph, not seeded ones");
+  }
   Graph g = graph;
   if (!g.finalized()) RETURN_IF_ERROR(g.Finalize());
   WeightedGraph w{g, MakeWeights(g)};
   return FoldBatchNorm(w);
+}
+
+Status CheckWeights(const Graph& graph, const std::vector<NodeWeights>& weights) {
+  if (weights.size() != graph.nodes().size()) {
+    return Status::InvalidArgument("model '" + graph.name() + "': " +
+                                   std::to_string(weights.size()) + " weight entries for " +
+                                   std::to_string(graph.nodes().size()) + " nodes");
+  }
+  for (size_t i = 1; i < graph.nodes().size(); ++i) {
+    const GraphNode& n = graph.node(static_cast<int>(i));
+    const NodeWeights& w = weights[i];
+    const std::vector<int64_t>& x = graph.node(n.inputs[0]).out_shape;
+    auto expect = [&](const char* what, const std::vector<float>& v, int64_t size) -> Status {
+      if (static_cast<int64_t>(v.size()) == size) return Status::Ok();
+      return Status::InvalidArgument("model '" + graph.name() + "', node " + std::to_string(i) +
+                                     " (" + n.name + ", " + OpTypeName(n.op) + "): " + what +
+                                     " has " + std::to_string(v.size()) + " values, expected " +
+                                     std::to_string(size));
+    };
+    switch (n.op) {
+      case OpType::kConv: {
+        const int64_t per = (x[0] / n.groups) * n.kernel_h * n.kernel_w;
+        RETURN_IF_ERROR(expect("weight", w.weight, n.out_channels * per));
+        RETURN_IF_ERROR(expect("bias", w.bias, n.bias ? n.out_channels : 0));
+        break;
+      }
+      case OpType::kBatchNorm:
+        RETURN_IF_ERROR(expect("weight", w.weight, x[0]));
+        RETURN_IF_ERROR(expect("bias", w.bias, x[0]));
+        RETURN_IF_ERROR(expect("running mean", w.mean, x[0]));
+        RETURN_IF_ERROR(expect("running var", w.var, x[0]));
+        break;
+      case OpType::kLinear:
+        RETURN_IF_ERROR(expect("weight", w.weight, x[0] * n.out_features));
+        RETURN_IF_ERROR(expect("bias", w.bias, n.out_features));
+        break;
+      case OpType::kLstm: {
+        const int64_t h = n.hidden, p = n.projection > 0 ? n.projection : n.hidden;
+        RETURN_IF_ERROR(expect("W_ih", w.weight, 4 * h * x[1]));
+        RETURN_IF_ERROR(expect("W_hh", w.recurrent, 4 * h * p));
+        RETURN_IF_ERROR(expect("bias", w.bias, 4 * h));
+        RETURN_IF_ERROR(expect("peephole", w.peephole, n.peephole ? 3 * h : 0));
+        RETURN_IF_ERROR(expect("projection", w.projection, n.projection > 0 ? p * h : 0));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return Status::Ok();
 }
 
 std::vector<float> MakeInput(const Graph& graph, uint64_t seed, int batch) {

@@ -30,6 +30,16 @@ enum class OpType : uint8_t {
   kAdd,            // element-wise sum of two inputs of one shape
   kConcat,         // channel concatenation of two or more (C_i, H, W) inputs
   kLstm,           // (T, F) -> (P): one LSTM layer, optional peepholes and projection; last step
+  // Added for networks imported from TorchScript (zoo/torchscript_import.h):
+  kHardswish,        // x * relu6(x + 3) / 6
+  kHardsigmoid,      // relu6(x + 3) / 6
+  kSigmoid,          // 1 / (1 + exp(-x))
+  kSilu,             // x * sigmoid(x)
+  kMul,              // element-wise product; inputs[1] has inputs[0]'s shape, or is (C, 1, 1) and
+                     // scales each channel of a (C, H, W) inputs[0] (squeeze-and-excitation)
+  kAdaptiveAvgPool,  // (C, H, W) -> (C, pool_out_h, pool_out_w), PyTorch's adaptive windows:
+                     // output i averages rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1
+  kChannelShuffle,   // (C, H, W): channel g*(C/groups)+k moves to k*groups+g (ShuffleNet)
 };
 
 const char* OpTypeName(OpType op);
@@ -45,7 +55,9 @@ struct GraphNode {
   int kernel_h = 1, kernel_w = 1;
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
-  int groups = 1;
+  int dilation_h = 1, dilation_w = 1;  // kConv
+  int groups = 1;                      // kConv; kChannelShuffle: the groups shuffled
+  int pool_out_h = 0, pool_out_w = 0;  // kAdaptiveAvgPool
   bool bias = false;
   bool ceil_mode = false;
   float eps = 1e-5f;  // kBatchNorm
@@ -97,6 +109,10 @@ class Graph {
   int AddOp(int a, int b);
   int Concat(std::vector<int> inputs);
   int Lstm(int in, int hidden, int projection, bool peephole);
+  int Unary(OpType op, int in);  // kRelu, kRelu6, kHardswish, kHardsigmoid, kSigmoid, kSilu
+  int Mul(int a, int b);
+  int AdaptiveAvgPool(int in, int out_h, int out_w);
+  int ChannelShuffle(int in, int groups);
 
   // Infers every node's output shape, MACs and parameters, and checks the graph: inputs
   // before their consumers, shapes that agree, kernels that fit. Errors name the node.
@@ -112,6 +128,11 @@ class Graph {
   }
   int output() const { return static_cast<int>(nodes_.size()) - 1; }  // the last node
   uint64_t seed() const { return seed_; }
+  // Where the weights come from: true (the default) when MakeWeights() generates them from the
+  // seed, false for a graph imported with its own weights (a user's TorchScript file), which
+  // only its importer's WeightedGraph carries: MakeWeights() and PrepareForInference() refuse it.
+  bool seeded_weights() const { return seeded_weights_; }
+  void set_seeded_weights(bool seeded) { seeded_weights_ = seeded; }
   bool finalized() const { return finalized_; }
 
   // Number of consumers of each node (a node with one consumer may be fused into it).
@@ -123,6 +144,7 @@ class Graph {
   std::string name_;
   std::vector<int64_t> input_shape_;
   uint64_t seed_ = 1;
+  bool seeded_weights_ = true;
   std::vector<GraphNode> nodes_;
   bool finalized_ = false;
 };
@@ -141,11 +163,19 @@ struct WeightedGraph {
   std::vector<NodeWeights> weights;  // one per node
 };
 
-// Builds the weights, then folds every batch-norm that directly follows a convolution (and is
+// Builds the weights (InvalidArgument for a graph without seeded weights), then folds every
+// batch-norm that directly follows a convolution (and is
 // that convolution's only consumer) into the convolution's weight and bias, as inference
 // engines do. The result computes the same function with fewer nodes.
 Result<WeightedGraph> PrepareForInference(const Graph& graph);
 WeightedGraph FoldBatchNorm(const WeightedGraph& in);
+
+// Checks that `weights` fit `graph` (finalized): one entry per node, each weight vector of the
+// size the node's shape implies. Errors name the node. Importers and tests use it.
+Status CheckWeights(const Graph& graph, const std::vector<NodeWeights>& weights);
+
+// True for the element-wise activations (relu, relu6, hardswish, hardsigmoid, sigmoid, silu).
+bool IsActivation(OpType op);
 
 // A seeded input of the graph's input shape times `batch` (values uniform in [-1, 1]).
 std::vector<float> MakeInput(const Graph& graph, uint64_t seed, int batch = 1);
