@@ -49,6 +49,8 @@ const char* OpTypeName(OpType op) {
       return "adaptive_avg_pool";
     case OpType::kChannelShuffle:
       return "channel_shuffle";
+    case OpType::kChannelSlice:
+      return "channel_slice";
   }
   return "?";
 }
@@ -168,6 +170,12 @@ int Graph::ChannelShuffle(int in, int groups) {
   n.groups = groups;
   return Add(std::move(n));
 }
+int Graph::ChannelSlice(int in, int begin, int end) {
+  GraphNode n = Simple(OpType::kChannelSlice, {in});
+  n.slice_begin = begin;
+  n.slice_end = end;
+  return Add(std::move(n));
+}
 int Graph::AddOp(int a, int b) { return Add(Simple(OpType::kAdd, {a, b})); }
 int Graph::Concat(std::vector<int> inputs) {
   return Add(Simple(OpType::kConcat, std::move(inputs)));
@@ -283,6 +291,15 @@ Status Graph::InferNode(int i) {
                      std::to_string(n.groups) + " groups");
       }
       n.out_shape = x;
+      break;
+    case OpType::kChannelSlice:
+      RETURN_IF_ERROR(need_rank(3));
+      if (n.slice_begin < 0 || n.slice_end <= n.slice_begin || n.slice_end > x[0]) {
+        return error("channels [" + std::to_string(n.slice_begin) + ", " +
+                     std::to_string(n.slice_end) + ") are not a slice of " +
+                     std::to_string(x[0]));
+      }
+      n.out_shape = {n.slice_end - n.slice_begin, x[1], x[2]};
       break;
     case OpType::kMaxPool:
     case OpType::kAvgPool: {

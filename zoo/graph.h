@@ -40,6 +40,8 @@ enum class OpType : uint8_t {
   kAdaptiveAvgPool,  // (C, H, W) -> (C, pool_out_h, pool_out_w), PyTorch's adaptive windows:
                      // output i averages rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1
   kChannelShuffle,   // (C, H, W): channel g*(C/groups)+k moves to k*groups+g (ShuffleNet)
+  kChannelSlice,     // (C, H, W) -> (slice_end - slice_begin, H, W): channels [begin, end)
+                     // (ShuffleNet v2's chunk / split)
 };
 
 const char* OpTypeName(OpType op);
@@ -58,6 +60,7 @@ struct GraphNode {
   int dilation_h = 1, dilation_w = 1;  // kConv
   int groups = 1;                      // kConv; kChannelShuffle: the groups shuffled
   int pool_out_h = 0, pool_out_w = 0;  // kAdaptiveAvgPool
+  int slice_begin = 0, slice_end = 0;  // kChannelSlice
   bool bias = false;
   bool ceil_mode = false;
   float eps = 1e-5f;  // kBatchNorm
@@ -113,6 +116,7 @@ class Graph {
   int Mul(int a, int b);
   int AdaptiveAvgPool(int in, int out_h, int out_w);
   int ChannelShuffle(int in, int groups);
+  int ChannelSlice(int in, int begin, int end);
 
   // Infers every node's output shape, MACs and parameters, and checks the graph: inputs
   // before their consumers, shapes that agree, kernels that fit. Errors name the node.
