@@ -18,7 +18,7 @@ size_t Tiles(int64_t n, int64_t tile) { return static_cast<size_t>((n + tile - 1
 std::vector<size_t> CpuLocalSize(const std::string& name, size_t dims) {
   std::vector<size_t> local(dims, 1);
   if (name.rfind("conv", 0) == 0) return local;
-  for (const char* shortish : {"dwconv", "max_pool", "avg_pool", "pad2d"}) {
+  for (const char* shortish : {"dwconv", "max_pool", "avg_pool", "pad2d", "adaptive_avg_pool"}) {
     if (name.rfind(shortish, 0) == 0) {
       local[2] = 16;
       return local;
@@ -178,7 +178,8 @@ Status Executor::Enqueue(const Step& s, int batch) {
       vals.emplace_back(params_[s.params].weight.get());
       vals.emplace_back(params_[s.params].bias.get());
       view(s.out);
-      for (int v : {s.oh, s.ow, icg, ocg, s.kh, s.kw, s.sh, s.sw, nblk, s.groups, act}) {
+      for (int v :
+           {s.oh, s.ow, icg, ocg, s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, nblk, s.groups, act}) {
         vals.emplace_back(v);
       }
       const char* name = s.sw == 1 ? "conv2d_s1" : s.sw == 2 ? "conv2d_s2" : "conv2d_sn";
@@ -202,7 +203,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
       vals.emplace_back(params_[s.params].weight.get());
       vals.emplace_back(params_[s.params].bias.get());
       view(s.out);
-      for (int v : {s.oh, s.ow, s.oc, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, act}) {
+      for (int v : {s.oh, s.ow, s.oc, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, act}) {
         vals.emplace_back(v);
       }
       vals.emplace_back(static_cast<int64_t>(n * s.oc));
@@ -235,14 +236,38 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.out);
       for (int v : {s.c, s.oc, act}) vals.emplace_back(v);
       return launch("linear", {Tiles(s.oc, 4), n});
-    case StepKind::kAdd: {
+    case StepKind::kAdd:
+    case StepKind::kMul: {
       const int e = s.c * s.h * s.w;
       view(s.in);
       view(s.in2);
       view(s.out);
       vals.emplace_back(e);
       vals.emplace_back(act);
-      return launch("add", {Tiles(e, kPxTile), n});
+      return launch(s.kind == StepKind::kAdd ? "add" : "mul", {Tiles(e, kPxTile), n});
+    }
+    case StepKind::kScaleChannels: {
+      const int hw = s.h * s.w;
+      view(s.in);
+      view(s.in2);
+      view(s.out);
+      for (int v : {s.c, hw, act}) vals.emplace_back(v);
+      return launch("scale_channels", {Tiles(hw, kPxTile), n * s.c});
+    }
+    case StepKind::kAdaptiveAvgPool:
+      view(s.in);
+      for (int v : {s.c, s.h, s.w}) vals.emplace_back(v);
+      view(s.out);
+      for (int v : {s.oh, s.ow}) vals.emplace_back(v);
+      vals.emplace_back(static_cast<int64_t>(n * s.c));
+      return launch("adaptive_avg_pool",
+                    {static_cast<size_t>(s.ow), static_cast<size_t>(s.oh), n * s.c});
+    case StepKind::kChannelShuffle: {
+      const int hw = s.h * s.w;
+      view(s.in);
+      view(s.out);
+      for (int v : {s.c, hw, s.groups}) vals.emplace_back(v);
+      return launch("channel_shuffle", {Tiles(hw, kPxTile), n * s.c});
     }
     case StepKind::kActivation: {
       const int e = s.c * s.h * s.w;

@@ -34,16 +34,26 @@ inline T8 inside_cols(T8 x, T8 other, int col0, int step, int W) {
   return select(other, x, MASK8((cols >= 0) & (cols < W)));
 }
 
+// act: 0 none, 1 relu, 2 relu6, 3 hardswish, 4 hardsigmoid, 5 sigmoid, 6 silu (plan.h's Act),
+// each written as ATen writes it.
 inline T act1(T v, int act) {
+  if (act == 0) return v;
   if (act == 1) return fmax(v, (T)0);
   if (act == 2) return fmin(fmax(v, (T)0), (T)6);
-  return v;
+  if (act == 3) return v * fmin(fmax(v + (T)3, (T)0), (T)6) / (T)6;
+  if (act == 4) return fmin(fmax(v + (T)3, (T)0), (T)6) / (T)6;
+  if (act == 5) return (T)1 / ((T)1 + exp(-v));
+  return v / ((T)1 + exp(-v));
 }
 
 inline T8 act8(T8 v, int act) {
+  if (act == 0) return v;
   if (act == 1) return fmax(v, (T8)0);
   if (act == 2) return fmin(fmax(v, (T8)0), (T8)6);
-  return v;
+  if (act == 3) return v * fmin(fmax(v + (T8)3, (T8)0), (T8)6) / (T8)6;
+  if (act == 4) return fmin(fmax(v + (T8)3, (T8)0), (T8)6) / (T8)6;
+  if (act == 5) return (T8)1 / ((T8)1 + exp(-v));
+  return v / ((T8)1 + exp(-v));
 }
 
 // Stores the first `count` lanes of `v` at p (all eight with one vector store when count >= 8).
@@ -104,15 +114,16 @@ __kernel void pad2d(__global const T* in, int in_off, int in_bs, int C, int H, i
   STORE_OC(A, 3, P, COUNT) STORE_OC(A, 4, P, COUNT) STORE_OC(A, 5, P, COUNT)        \
   STORE_OC(A, 6, P, COUNT) STORE_OC(A, 7, P, COUNT)
 
-// General (grouped) convolution of an already padded input of (Hs, Ws) per channel. A work-item
-// computes OCB output channels x 2 output rows x PX consecutive pixels (16 accumulators: each
-// broadcast weight feeds two rows). Weights are packed [group][block][ICg][KH][KW][OCB] (zeros
-// past OCg), bias [group][block][OCB]. Global size: (ceil(OW / PX), ceil(OH / 2), N * G * nblk).
+// General (grouped, dilated) convolution of an already padded input of (Hs, Ws) per channel. A
+// work-item computes OCB output channels x 2 output rows x PX consecutive pixels (16
+// accumulators: each broadcast weight feeds two rows). Weights are packed
+// [group][block][ICg][KH][KW][OCB] (zeros past OCg), bias [group][block][OCB]; DH, DW are the
+// dilation. Global size: (ceil(OW / PX), ceil(OH / 2), N * G * nblk).
 #define CONV_KERNEL(NAME, LOADX)                                                                 \
   __kernel void NAME(__global const T* in, int in_off, int in_bs, int Hs, int Ws,                \
                      __global const T* wt, __global const T* bias, __global T* out, int out_off, \
                      int out_bs, int OH, int OW, int ICg, int OCg, int KH, int KW, int SH,       \
-                     int SW, int nblk, int G, int act) {                                         \
+                     int SW, int DH, int DW, int nblk, int G, int act) {                         \
     const int ow0 = get_global_id(0) * PX, oh = get_global_id(1) * 2, z = get_global_id(2);      \
     if (ow0 >= OW || oh >= OH) return;                                                           \
     const int per_n = G * nblk;                                                                  \
@@ -126,10 +137,10 @@ __kernel void pad2d(__global const T* in, int in_off, int in_bs, int C, int H, i
     ZERO8(b)                                                                                     \
     for (int ic = 0; ic < ICg; ++ic, ip += plane) {                                              \
       __global const T* rp = ip;                                                                 \
-      for (int kh = 0; kh < KH; ++kh, rp += Ws) {                                                \
+      for (int kh = 0; kh < KH; ++kh, rp += DH * Ws) {                                           \
         for (int kw = 0; kw < KW; ++kw, wp += OCB) {                                             \
-          const T8 x0 = LOADX(rp + kw);                                                          \
-          const T8 x1 = LOADX(rp + row2 + kw);                                                   \
+          const T8 x0 = LOADX(rp + kw * DW);                                                     \
+          const T8 x1 = LOADX(rp + row2 + kw * DW);                                              \
           MAD8(a, x0, wp)                                                                        \
           MAD8(b, x1, wp)                                                                        \
         }                                                                                        \
@@ -193,30 +204,32 @@ __kernel void conv1x1(__global const T* in, int in_off, int in_bs, __global cons
 // Depthwise convolution (one input channel per group, one output channel per input channel),
 // padding handled here: rows outside the input are skipped, and tiles whose columns reach into
 // the padding load whole vectors anyway (buffers have guards on both sides) and zero the lanes
-// outside. A work-item computes PX consecutive pixels of one
-// output row. Weights [C][KH][KW], bias [C]. Global size: (ceil(OW / PX), OH, N * C).
+// outside. A work-item computes PX consecutive pixels of one output row. Weights [C][KH][KW],
+// bias [C]; DH, DW are the dilation. Global size: (ceil(OW / PX), OH, N * C).
 #define DW_KERNEL(NAME, LOADX)                                                                   \
   __kernel void NAME(__global const T* in, int in_off, int in_bs, int H, int W,                  \
                      __global const T* wt, __global const T* bias, __global T* out,              \
                      int out_off, int out_bs, int OH, int OW, int C, int KH, int KW, int SH,     \
-                     int SW, int PH, int PW, int act, int Z) {                                   \
+                     int SW, int PH, int PW, int DH, int DW, int act, int Z) {                   \
     const int ow0 = get_global_id(0) * PX, oh = get_global_id(1), z = get_global_id(2);          \
     if (ow0 >= OW || oh >= OH || z >= Z) return;                                                 \
     const int n = z / C, c = z - n * C;                                                          \
     const int ih0 = oh * SH - PH, iw0 = ow0 * SW - PW;                                           \
     __global const T* base = in + in_off + n * in_bs + c * H * W;                                \
     __global const T* wp = wt + c * KH * KW;                                                     \
-    const bool inside = iw0 >= 0 && iw0 + (PX - 1) * SW + KW <= W;                               \
+    const bool inside = iw0 >= 0 && iw0 + (PX - 1) * SW + (KW - 1) * DW + 1 <= W;                \
     T8 a = 0;                                                                                    \
     for (int kh = 0; kh < KH; ++kh) {                                                            \
-      const int ih = ih0 + kh;                                                                   \
+      const int ih = ih0 + kh * DH;                                                              \
       if (ih < 0 || ih >= H) continue;                                                           \
       __global const T* rp = base + ih * W + iw0;                                                \
       if (inside) {                                                                              \
-        for (int kw = 0; kw < KW; ++kw) a = fma((T8)(wp[kh * KW + kw]), LOADX(rp + kw), a);      \
+        for (int kw = 0; kw < KW; ++kw) {                                                        \
+          a = fma((T8)(wp[kh * KW + kw]), LOADX(rp + kw * DW), a);                               \
+        }                                                                                        \
       } else {                                                                                   \
         for (int kw = 0; kw < KW; ++kw) {                                                        \
-          const T8 x = inside_cols(LOADX(rp + kw), (T8)0, iw0 + kw, SW, W);                      \
+          const T8 x = inside_cols(LOADX(rp + kw * DW), (T8)0, iw0 + kw * DW, SW, W);            \
           a = fma((T8)(wp[kh * KW + kw]), x, a);                                                 \
         }                                                                                        \
       }                                                                                          \
@@ -382,6 +395,74 @@ __kernel void batch_norm(__global const T* in, int in_off, int in_bs, __global c
   const T s = scale[c], b = shift[c];
   const int count = min(PX, HW - i);
   for (int j = 0; j < count; ++j) po[j] = act1(fma(pi[j], s, b), act);
+}
+
+// Element-wise product of two tensors of one shape. Global size: (ceil(E / PX), N).
+__kernel void mul(__global const T* a, int a_off, int a_bs, __global const T* b, int b_off,
+                  int b_bs, __global T* out, int out_off, int out_bs, int E, int act) {
+  const int i = get_global_id(0) * PX, n = get_global_id(1);
+  if (i >= E) return;
+  __global const T* pa = a + a_off + n * a_bs + i;
+  __global const T* pb = b + b_off + n * b_bs + i;
+  __global T* po = out + out_off + n * out_bs + i;
+  if (E - i >= PX) {
+    vstore8(act8(vload8(0, pa) * vload8(0, pb), act), 0, po);
+  } else {
+    for (int j = 0; j < E - i; ++j) po[j] = act1(pa[j] * pb[j], act);
+  }
+}
+
+// Each channel of a (C, HW) tensor times that channel's factor in a (C) tensor (squeeze-and-
+// excitation). Global size: (ceil(HW / PX), N * C).
+__kernel void scale_channels(__global const T* in, int in_off, int in_bs, __global const T* s,
+                             int s_off, int s_bs, __global T* out, int out_off, int out_bs, int C,
+                             int HW, int act) {
+  const int i = get_global_id(0) * PX, z = get_global_id(1);
+  if (i >= HW) return;
+  const int n = z / C, c = z - n * C;
+  __global const T* pi = in + in_off + n * in_bs + c * HW + i;
+  __global T* po = out + out_off + n * out_bs + c * HW + i;
+  const T f = s[s_off + n * s_bs + c];
+  if (HW - i >= PX) {
+    vstore8(act8(vload8(0, pi) * (T8)f, act), 0, po);
+  } else {
+    for (int j = 0; j < HW - i; ++j) po[j] = act1(pi[j] * f, act);
+  }
+}
+
+// Adaptive average pooling with PyTorch's windows: output row i averages input rows
+// floor(i * H / OH) .. ceil((i + 1) * H / OH) - 1, columns likewise. One output per work-item.
+// Global size: (OW, OH, N * C).
+__kernel void adaptive_avg_pool(__global const T* in, int in_off, int in_bs, int C, int H, int W,
+                                __global T* out, int out_off, int out_bs, int OH, int OW, int Z) {
+  const int ow = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
+  if (ow >= OW || oh >= OH || z >= Z) return;
+  const int n = z / C, c = z - n * C;
+  const int y0 = oh * H / OH, y1 = ((oh + 1) * H + OH - 1) / OH;
+  const int x0 = ow * W / OW, x1 = ((ow + 1) * W + OW - 1) / OW;
+  __global const T* base = in + in_off + n * in_bs + c * H * W;
+  T sum = 0;
+  for (int y = y0; y < y1; ++y) {
+    for (int x = x0; x < x1; ++x) sum += base[y * W + x];
+  }
+  out[out_off + n * out_bs + (c * OH + oh) * OW + ow] = sum / (T)((y1 - y0) * (x1 - x0));
+}
+
+// ShuffleNet's channel shuffle: output channel k * G + g is input channel g * (C / G) + k.
+// Global size: (ceil(HW / PX), N * C).
+__kernel void channel_shuffle(__global const T* in, int in_off, int in_bs, __global T* out,
+                              int out_off, int out_bs, int C, int HW, int G) {
+  const int i = get_global_id(0) * PX, z = get_global_id(1);
+  if (i >= HW) return;
+  const int n = z / C, oc = z - n * C;
+  const int ic = (oc % G) * (C / G) + oc / G;
+  __global const T* pi = in + in_off + n * in_bs + ic * HW + i;
+  __global T* po = out + out_off + n * out_bs + oc * HW + i;
+  if (HW - i >= PX) {
+    vstore8(vload8(0, pi), 0, po);
+  } else {
+    for (int j = 0; j < HW - i; ++j) po[j] = pi[j];
+  }
 }
 )CLC";
 }

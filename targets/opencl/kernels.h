@@ -34,11 +34,32 @@ std::string BuildOptions(bool fp16);
 
 // Kernel names, as the host creates them.
 inline constexpr const char* kKernelNames[] = {
-    "pad2d",       "conv2d_s1",   "conv2d_s2",   "conv2d_sn",   "conv1x1",
-    "dwconv_s1",   "dwconv_s2",   "dwconv_sn",   "max_pool_s1", "max_pool_s2",
-    "max_pool_sn", "avg_pool_s1", "avg_pool_s2", "avg_pool_sn", "global_avg_pool",
-    "linear",      "add",         "batch_norm",  "activation",  "copy_view",
-    "to_t",        "from_t",
+    "pad2d",
+    "conv2d_s1",
+    "conv2d_s2",
+    "conv2d_sn",
+    "conv1x1",
+    "dwconv_s1",
+    "dwconv_s2",
+    "dwconv_sn",
+    "max_pool_s1",
+    "max_pool_s2",
+    "max_pool_sn",
+    "avg_pool_s1",
+    "avg_pool_s2",
+    "avg_pool_sn",
+    "global_avg_pool",
+    "linear",
+    "add",
+    "batch_norm",
+    "activation",
+    "copy_view",
+    "to_t",
+    "from_t",
+    "mul",
+    "scale_channels",
+    "adaptive_avg_pool",
+    "channel_shuffle",
 };
 
 }  // namespace autoscale::opencl

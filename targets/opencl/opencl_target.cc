@@ -110,8 +110,18 @@ Status OpenClTarget::Supports(const ModelSpec& model, Precision precision) const
     return Status::Unavailable("OpenCL target unavailable: " + impl_->desc.unavailable_reason);
   }
   if (!model.is_graph()) {
-    return Status::InvalidArgument("OpenCL target runs zoo graphs; '" + model.name +
-                                   "' is a TorchScript model");
+    std::string msg = "OpenCL target runs graphs; '";
+    msg += model.name;
+    msg += "' is a TorchScript model without one";
+    if (!model.unmapped.empty()) {
+      msg += " (its import could not map: ";
+      for (size_t i = 0; i < model.unmapped.size(); ++i) {
+        if (i > 0) msg += ", ";
+        msg += model.unmapped[i];
+      }
+      msg += ")";
+    }
+    return Status::InvalidArgument(msg);
   }
   if (model.input_shape != model.graph->graph.input_shape()) {
     return Status::InvalidArgument("model '" + model.name + "' declares input " +

@@ -1,5 +1,6 @@
-// The mobile-GPU target: zoo CNN graphs run with OpenCL kernels (targets/opencl/kernels.cc) on
-// whatever OpenCL device the host has (a phone's GPU; PoCL on a desktop CPU in development).
+// The mobile-GPU target: CNN graphs (the zoo's, and users' imported with their real weights)
+// run with OpenCL kernels (targets/opencl/kernels.cc) on whatever OpenCL device the host has (a
+// phone's GPU; PoCL on a desktop CPU in development).
 // This header carries no OpenCL types, so the engine includes it cheaply.
 //
 // FP32 everywhere; FP16 (half storage and arithmetic) where the device reports cl_khr_fp16.
@@ -48,9 +49,11 @@ class OpenClTarget final : public Target {
 
   const TargetDescription& description() const override;
 
-  // Ok for a zoo graph of CNN ops at FP32, or FP16 where the device reports cl_khr_fp16.
-  // InvalidArgument for TorchScript models and graphs with an lstm; Unavailable for a precision
-  // the device or the options do not offer, or when there is no device.
+  // Ok for a graph of CNN ops (zoo or imported) at FP32, or FP16 where the device reports
+  // cl_khr_fp16. InvalidArgument for a TorchScript model without a graph (naming what its import
+  // could not map, ModelSpec::unmapped) and for graphs with ops the kernels cannot run (an lstm;
+  // the message names them); Unavailable for a precision the device or the options do not
+  // offer, or when there is no device.
   Status Supports(const ModelSpec& model, Precision precision) const override;
 
   // Compiles the precision's program (once per target), plans the graph's buffers and uploads

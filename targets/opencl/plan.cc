@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "targets/opencl/kernels.h"
 
@@ -34,20 +36,70 @@ const char* StepKindName(StepKind k) {
       return "activation";
     case StepKind::kCopy:
       return "copy";
+    case StepKind::kMul:
+      return "mul";
+    case StepKind::kScaleChannels:
+      return "scale_channels";
+    case StepKind::kAdaptiveAvgPool:
+      return "adaptive_avg_pool";
+    case StepKind::kChannelShuffle:
+      return "channel_shuffle";
   }
   return "?";
 }
 
-Status CheckGraph(const Graph& graph) {
-  for (int i = 0; i < static_cast<int>(graph.nodes().size()); ++i) {
-    const GraphNode& n = graph.node(i);
-    if (n.op == OpType::kLstm) {
-      return Status::InvalidArgument("OpenCL target runs CNN graphs; " + graph.name() +
-                                     " has an lstm layer (node " + std::to_string(i) + ", " +
-                                     n.name + ")");
-    }
+Act ActOf(OpType op) {
+  switch (op) {
+    case OpType::kRelu:
+      return Act::kRelu;
+    case OpType::kRelu6:
+      return Act::kRelu6;
+    case OpType::kHardswish:
+      return Act::kHardswish;
+    case OpType::kHardsigmoid:
+      return Act::kHardsigmoid;
+    case OpType::kSigmoid:
+      return Act::kSigmoid;
+    case OpType::kSilu:
+      return Act::kSilu;
+    default:
+      return Act::kNone;
   }
-  return Status::Ok();
+}
+
+namespace {
+
+// Ops the kernels run (or that are views): everything but the recurrent layers.
+bool Lowerable(OpType op) { return op != OpType::kLstm; }
+
+}  // namespace
+
+Status CheckGraph(const Graph& graph) {
+  int first = -1;
+  std::vector<std::string> ops;  // distinct names, in order of first appearance
+  for (int i = 0; i < static_cast<int>(graph.nodes().size()); ++i) {
+    const OpType op = graph.node(i).op;
+    if (Lowerable(op)) continue;
+    if (first < 0) first = i;
+    const std::string name = OpTypeName(op);
+    if (std::find(ops.begin(), ops.end(), name) == ops.end()) ops.push_back(name);
+  }
+  if (first < 0) return Status::Ok();
+  const GraphNode& n = graph.node(first);
+  std::string msg = "OpenCL target runs CNN graphs; ";
+  msg += graph.name();
+  msg += " has an ";
+  msg += OpTypeName(n.op);
+  msg += " layer (node ";
+  msg += std::to_string(first);
+  msg += ", ";
+  msg += n.name;
+  msg += "); ops it cannot run: ";
+  for (size_t k = 0; k < ops.size(); ++k) {
+    if (k > 0) msg += ", ";
+    msg += ops[k];
+  }
+  return Status::InvalidArgument(msg);
 }
 
 namespace {
@@ -65,16 +117,39 @@ bool Computes(OpType op) {
     case OpType::kLinear:
     case OpType::kAdd:
     case OpType::kConcat:
+    case OpType::kHardswish:
+    case OpType::kHardsigmoid:
+    case OpType::kSigmoid:
+    case OpType::kSilu:
+    case OpType::kMul:
+    case OpType::kAdaptiveAvgPool:
+    case OpType::kChannelShuffle:
       return true;
     default:
       return false;
   }
 }
 
-// Ops whose kernel can apply a following relu/relu6 to its result.
+// Ops whose kernel can apply a following activation to its result.
 bool TakesActivation(OpType op) {
-  return op == OpType::kConv || op == OpType::kAdd || op == OpType::kLinear ||
+  return op == OpType::kConv || op == OpType::kAdd || op == OpType::kMul || op == OpType::kLinear ||
          op == OpType::kBatchNorm;
+}
+
+// Nodes whose output is their input's tensor unchanged: flatten, an adaptive average pool to the
+// input's own size, a channel shuffle that moves nothing.
+bool IsView(const Graph& g, int i) {
+  const GraphNode& node = g.node(i);
+  switch (node.op) {
+    case OpType::kFlatten:
+      return true;
+    case OpType::kAdaptiveAvgPool:
+      return node.out_shape == g.node(node.inputs[0]).out_shape;
+    case OpType::kChannelShuffle:
+      return node.groups == 1 || node.groups == node.out_shape[0];
+    default:
+      return false;
+  }
 }
 
 bool SameView(const View& a, const View& b) {
@@ -89,16 +164,28 @@ class Lowering {
     const int n = static_cast<int>(g_.nodes().size());
     root_.resize(n);
     act_.assign(n, Act::kNone);
+    folded_bn_.assign(n, -1);
     view_.assign(n, View{});
     Fuse();
     PlaceConcats();
     for (int i = 0; i < n; ++i) {
-      if (root_[i] == i && view_[i].buffer < 0) {
+      if (root_[i] == i && view_[i].buffer < 0 && g_.node(i).op != OpType::kChannelSlice) {
         const int64_t e = NumElements(g_.node(i).out_shape);
         view_[i] = View{NewBuffer(e), 0, e};
       }
     }
-    for (int i = 0; i < n; ++i) view_[i] = view_[root_[i]];
+    // A channel slice is its input's view moved to its first channel (in node order, so that
+    // the input's view is known).
+    for (int i = 0; i < n; ++i) {
+      const GraphNode& node = g_.node(i);
+      if (node.op == OpType::kChannelSlice) {
+        const std::vector<int64_t>& x = g_.node(node.inputs[0]).out_shape;
+        view_[i] = view_[node.inputs[0]];
+        view_[i].offset += node.slice_begin * x[1] * x[2];
+      } else {
+        view_[i] = view_[root_[i]];
+      }
+    }
     for (int i = 1; i < n; ++i) {
       if (root_[i] == i) RETURN_IF_ERROR(Emit(i));
     }
@@ -112,27 +199,39 @@ class Lowering {
     // past the last input row they use, and up to the padding before the first.
     plan_.read_slack = kReadSlack;
     for (const Step& s : plan_.steps) {
-      plan_.read_slack = std::max<int64_t>(plan_.read_slack, kPxTile * s.sw + s.kw + 16);
+      const int64_t kw = static_cast<int64_t>(s.kw - 1) * s.dw + 1;  // dilated extent
+      plan_.read_slack = std::max<int64_t>(plan_.read_slack, kPxTile * s.sw + kw + 16);
       plan_.read_slack = std::max<int64_t>(plan_.read_slack, s.pw + 1);
     }
     return std::move(plan_);
   }
 
  private:
-  // Activations into their producers; flatten onto its input.
+  // Batch-norms into the convolutions they follow, activations into their producers (through a
+  // folded batch-norm too), views onto their input.
   void Fuse() {
     const std::vector<int> consumers = g_.ConsumerCounts();
     for (int i = 0; i < static_cast<int>(g_.nodes().size()); ++i) {
       const GraphNode& node = g_.node(i);
       root_[i] = i;
-      if (node.op == OpType::kFlatten) {
+      if (i > 0 && IsView(g_, i)) {
         root_[i] = root_[node.inputs[0]];
-      } else if (node.op == OpType::kRelu || node.op == OpType::kRelu6) {
+      } else if (node.op == OpType::kBatchNorm) {
         const int src = node.inputs[0];
-        if (root_[src] == src && TakesActivation(g_.node(src).op) && consumers[src] == 1 &&
-            act_[src] == Act::kNone) {
-          act_[src] = node.op == OpType::kRelu ? Act::kRelu : Act::kRelu6;
+        if (root_[src] == src && g_.node(src).op == OpType::kConv && consumers[src] == 1 &&
+            act_[src] == Act::kNone && folded_bn_[src] < 0) {
+          folded_bn_[src] = i;
           root_[i] = src;
+        }
+      } else if (IsActivation(node.op)) {
+        const int src = node.inputs[0];
+        const int r = root_[src];
+        const bool direct = r == src;
+        const bool through_bn = g_.node(src).op == OpType::kBatchNorm && folded_bn_[r] == src;
+        if ((direct || through_bn) && TakesActivation(g_.node(r).op) && consumers[src] == 1 &&
+            act_[r] == Act::kNone) {
+          act_[r] = ActOf(node.op);
+          root_[i] = r;
         }
       }
     }
@@ -193,6 +292,7 @@ class Lowering {
     }
     s.kh = node.kernel_h, s.kw = node.kernel_w, s.sh = node.stride_h, s.sw = node.stride_w;
     s.ph = node.pad_h, s.pw = node.pad_w, s.groups = node.groups;
+    s.dh = node.dilation_h, s.dw = node.dilation_w;
     return s;
   }
 
@@ -202,6 +302,7 @@ class Lowering {
     switch (node.op) {
       case OpType::kInput:
       case OpType::kFlatten:
+      case OpType::kChannelSlice:
         return Status::Ok();
       case OpType::kConv:
         return EmitConv(i);
@@ -222,12 +323,29 @@ class Lowering {
         return Status::Ok();
       }
       case OpType::kRelu:
-      case OpType::kRelu6: {
+      case OpType::kRelu6:
+      case OpType::kHardswish:
+      case OpType::kHardsigmoid:
+      case OpType::kSigmoid:
+      case OpType::kSilu: {
         Step s = Base(StepKind::kActivation, i);
-        s.act = node.op == OpType::kRelu ? Act::kRelu : Act::kRelu6;
+        s.act = ActOf(node.op);
         steps().push_back(s);
         return Status::Ok();
       }
+      case OpType::kMul: {
+        const bool same = g_.node(node.inputs[1]).out_shape == g_.node(node.inputs[0]).out_shape;
+        Step s = Base(same ? StepKind::kMul : StepKind::kScaleChannels, i);
+        s.in2 = view_[node.inputs[1]];
+        steps().push_back(s);
+        return Status::Ok();
+      }
+      case OpType::kAdaptiveAvgPool:
+        steps().push_back(AdaptivePool(i));
+        return Status::Ok();
+      case OpType::kChannelShuffle:
+        steps().push_back(Base(StepKind::kChannelShuffle, i));
+        return Status::Ok();
       case OpType::kMaxPool:
         steps().push_back(Base(StepKind::kMaxPool, i));
         return Status::Ok();
@@ -282,6 +400,20 @@ class Lowering {
                                    " node " + std::to_string(i));
   }
 
+  // Adaptive windows that are all alike (the input divides into the output) are a plain pool.
+  Step AdaptivePool(int i) const {
+    Step s = Base(StepKind::kAdaptiveAvgPool, i);
+    s.kh = s.kw = s.sh = s.sw = 1, s.ph = s.pw = 0;
+    if (s.oh == 1 && s.ow == 1) {
+      s.kind = StepKind::kGlobalAvgPool;
+    } else if (s.h % s.oh == 0 && s.w % s.ow == 0) {
+      s.kind = StepKind::kAvgPool;
+      s.kh = s.sh = s.h / s.oh;
+      s.kw = s.sw = s.w / s.ow;
+    }
+    return s;
+  }
+
   Status EmitConv(int i) {
     const GraphNode& node = g_.node(i);
     const NodeWeights& w = wg_.weights[i];
@@ -290,14 +422,36 @@ class Lowering {
     const int icg = s.c / groups, ocg = s.oc / groups;
     const int64_t taps = static_cast<int64_t>(s.kh) * s.kw;
     if (w.weight.size() != static_cast<size_t>(s.oc * icg * taps)) return WeightError(i);
+    // A folded batch-norm scales each output channel's weights and moves its bias:
+    // w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps).
+    std::vector<float> scale(s.oc, 1.0f), bias(s.oc, 0.0f);
+    for (int o = 0; o < s.oc; ++o) bias[o] = w.bias.empty() ? 0.0f : w.bias[o];
+    if (folded_bn_[i] >= 0) {
+      const GraphNode& bn_node = g_.node(folded_bn_[i]);
+      const NodeWeights& bn = wg_.weights[folded_bn_[i]];
+      const size_t c = s.oc;
+      if (bn.weight.size() != c || bn.bias.size() != c || bn.mean.size() != c ||
+          bn.var.size() != c) {
+        return WeightError(folded_bn_[i]);
+      }
+      for (int o = 0; o < s.oc; ++o) {
+        const double f = bn.weight[o] / std::sqrt(static_cast<double>(bn.var[o]) + bn_node.eps);
+        scale[o] = static_cast<float>(f);
+        bias[o] = static_cast<float>((bias[o] - static_cast<double>(bn.mean[o])) * f + bn.bias[o]);
+      }
+    }
     const bool depthwise = groups > 1 && groups == s.c && s.oc == s.c;
+    // Dilation does not matter to a 1x1 kernel.
     const bool pointwise =
         !depthwise && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+    if (s.kh == 1) s.dh = 1;
+    if (s.kw == 1) s.dw = 1;
     PackedParams p;
     if (depthwise) {
       s.kind = StepKind::kDepthwise;
       p.weight = w.weight;
-      p.bias = w.bias.empty() ? std::vector<float>(s.oc, 0.0f) : w.bias;
+      for (size_t k = 0; k < p.weight.size(); ++k) p.weight[k] *= scale[k / taps];
+      p.bias = bias;
     } else {
       // [group][block][ICg][KH][KW][kOcBlock], zero past the group's last output channel.
       s.kind = pointwise ? StepKind::kConv1x1 : StepKind::kConv;
@@ -310,9 +464,9 @@ class Lowering {
           const size_t blk = static_cast<size_t>(g) * nblk + o / kOcBlock;
           for (int64_t k = 0; k < icg * taps; ++k) {
             p.weight[(blk * icg * taps + k) * kOcBlock + o % kOcBlock] =
-                w.weight[static_cast<size_t>(oc) * icg * taps + k];
+                w.weight[static_cast<size_t>(oc) * icg * taps + k] * scale[oc];
           }
-          if (!w.bias.empty()) p.bias[blk * kOcBlock + o % kOcBlock] = w.bias[oc];
+          p.bias[blk * kOcBlock + o % kOcBlock] = bias[oc];
         }
       }
     }
@@ -395,9 +549,10 @@ class Lowering {
   const WeightedGraph& wg_;
   const Graph& g_;
   Plan plan_;
-  std::vector<int> root_;   // the node whose kernel writes each node's output
-  std::vector<Act> act_;    // activation fused into each computing node
-  std::vector<View> view_;  // where each node's output lives
+  std::vector<int> root_;       // the node whose kernel writes each node's output
+  std::vector<Act> act_;        // activation fused into each computing node
+  std::vector<int> folded_bn_;  // per convolution: the batch-norm folded into it, or -1
+  std::vector<View> view_;      // where each node's output lives
 };
 
 }  // namespace
