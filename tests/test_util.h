@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace autoscale::testing {
 
@@ -30,6 +32,42 @@ inline std::string WriteFile(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << text;
   return path;
+}
+
+// True when Debian's python3-torchvision can script networks (scripts/install-deps.sh).
+inline bool HaveTorchvision() {
+  return std::system("/usr/bin/python3 -c 'import torchvision' > /dev/null 2>&1") == 0;
+}
+
+// A folder holding torchvision networks scripted by scripts/torchvision_models.py (NAME.pt,
+// NAME.yaml, NAME.input.f32, NAME.output.f32, NAME.counts.json), shared by every test binary
+// of the build and kept between runs (the script skips what it already wrote; a lock keeps
+// parallel tests from writing at once). "" when python3-torchvision is absent or the script
+// fails (its log is then DIR/script.log).
+inline std::string TorchvisionModels(const std::vector<std::string>& names) {
+  if (!HaveTorchvision()) return "";
+  const char* env = std::getenv("AUTOSCALE_TEST_TMP");
+  std::filesystem::path base = env ? env : std::filesystem::temp_directory_path().string();
+  const std::string dir = (base / "torchvision").string();
+  std::filesystem::create_directories(dir);
+  std::string cmd = "flock " + dir + "/.lock " + std::string(AUTOSCALE_SOURCE_DIR) +
+                    "/scripts/torchvision_models.py " + dir;
+  for (const auto& n : names) {
+    cmd += ' ';
+    cmd += n;
+  }
+  cmd += " >> " + dir + "/script.log 2>&1";
+  return std::system(cmd.c_str()) == 0 ? dir : "";
+}
+
+// Raw little-endian float32 values of a file.
+inline std::vector<float> ReadFloats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  std::vector<float> v(static_cast<size_t>(in.tellg()) / sizeof(float));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+  return v;
 }
 
 }  // namespace autoscale::testing
