@@ -9,13 +9,28 @@ torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape
   if (v.empty()) return {};
   return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat32).clone();
 }
+// Ops whose output may share storage with their input (a view).
+bool IsView(OpType op) { return op == OpType::kFlatten || op == OpType::kChannelSlice; }
 }  // namespace
+
+torch::Tensor ChannelShuffle(const torch::Tensor& x, int64_t groups) {
+  // at::channel_shuffle (nn.ChannelShuffle) has CPU and quantized CPU kernels only; elsewhere
+  // the view-transpose-view of torchvision's ShuffleNet, the same permutation.
+  if (x.is_cpu()) return at::channel_shuffle(x, groups);
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.contiguous().view({b, groups, c / groups, h, w}).transpose(1, 2).contiguous().view(
+      {b, c, h, w});
+}
 
 torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape) {
   return torch::from_blob(const_cast<float*>(data), shape, torch::kFloat32);
 }
 
 TorchGraph::TorchGraph(const WeightedGraph& wg) : graph_(wg.graph) {
+  // Weight vectors of the wrong size would be read out of bounds below.
+  if (Status st = CheckWeights(graph_, wg.weights); !st.ok()) {
+    throw std::invalid_argument(st.ToString());
+  }
   const auto& nodes = graph_.nodes();
   tensors_.resize(nodes.size());
   last_use_.assign(nodes.size(), -1);
@@ -117,16 +132,19 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
       case OpType::kInput:
         break;
       case OpType::kConv:
-        y = torch::conv2d(x, t.weight, t.bias, {n.stride_h, n.stride_w}, {n.pad_h, n.pad_w}, {1, 1},
-                          n.groups);
+        y = torch::conv2d(x, t.weight, t.bias, {n.stride_h, n.stride_w}, {n.pad_h, n.pad_w},
+                          {n.dilation_h, n.dilation_w}, n.groups);
         break;
       case OpType::kBatchNorm:
         y = torch::batch_norm(x, t.weight, t.bias, t.mean, t.var, false, 0.0, n.eps, false);
         break;
       case OpType::kRelu:
-        // In place when this node is the input's only reader (it dies here anyway).
-        y = last_use_[n.inputs[0]] == static_cast<int>(i) && n.inputs[0] != 0 ? x.relu_()
-                                                                              : torch::relu(x);
+        // In place when this node is the input's last reader (it dies here anyway) and the
+        // input is not a view of a value that others may still read.
+        y = last_use_[n.inputs[0]] == static_cast<int>(i) && n.inputs[0] != 0 &&
+                    !IsView(graph_.node(n.inputs[0]).op)
+                ? x.relu_()
+                : torch::relu(x);
         break;
       case OpType::kRelu6:
         y = torch::clamp(x, 0.0, 6.0);
@@ -159,6 +177,31 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
       }
       case OpType::kLstm:
         y = Lstm(static_cast<int>(i), x);
+        break;
+      // The ATen functions torch.nn's modules call, so that outputs equal torch's bit for bit.
+      case OpType::kHardswish:
+        y = at::hardswish(x);
+        break;
+      case OpType::kHardsigmoid:
+        y = at::hardsigmoid(x);
+        break;
+      case OpType::kSigmoid:
+        y = at::sigmoid(x);
+        break;
+      case OpType::kSilu:
+        y = at::silu(x);
+        break;
+      case OpType::kMul:
+        y = at::mul(x, out[n.inputs[1]]);  // broadcasts a [N, C, 1, 1] scale over H and W
+        break;
+      case OpType::kAdaptiveAvgPool:
+        y = at::adaptive_avg_pool2d(x, {n.pool_out_h, n.pool_out_w});
+        break;
+      case OpType::kChannelShuffle:
+        y = ChannelShuffle(x, n.groups);
+        break;
+      case OpType::kChannelSlice:
+        y = x.narrow(1, n.slice_begin, n.slice_end - n.slice_begin);  // a view, as chunk's
         break;
     }
     if (observe) observe(static_cast<int>(i), y);

@@ -36,8 +36,13 @@ class TorchModel {
 // backends node by node).
 using NodeObserver = std::function<void(int node, const torch::Tensor& output)>;
 
-// FP32 execution of a WeightedGraph with ATen ops (conv2d, linear, pooling, cat, ...). Weights
-// are copied into torch tensors at construction; the graph is kept by value.
+// FP32 execution of a WeightedGraph with ATen ops: the functions torch.nn's modules call
+// (conv2d with dilation and groups, batch_norm, linear, max/avg/adaptive pooling, relu,
+// hardtanh's clamp, hardswish, hardsigmoid, sigmoid, silu, mul with broadcasting, cat,
+// channel_shuffle), so that a graph imported from TorchScript gives torch's outputs. Weights
+// (seeded or imported) are copied into torch tensors at construction, which throws
+// std::invalid_argument when they do not fit the graph (CheckWeights); the graph is kept by
+// value.
 class TorchGraph final : public TorchModel {
  public:
   explicit TorchGraph(const WeightedGraph& graph);
@@ -84,6 +89,10 @@ class TorchScriptModel final : public TorchModel {
   explicit TorchScriptModel(torch::jit::Module module) : module_(std::move(module)) {}
   mutable torch::jit::Module module_;
 };
+
+// ShuffleNet's channel shuffle of an [N, C, H, W] tensor (float, or quantized on the CPU):
+// channel g*(C/groups)+k moves to k*groups+g. Keeps a channels-last input's layout on the CPU.
+torch::Tensor ChannelShuffle(const torch::Tensor& x, int64_t groups);
 
 // Wraps a host buffer as a tensor without copying (the buffer must outlive the tensor).
 torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape);
