@@ -1,6 +1,9 @@
 // BuildEngine: configuration -> cost model, policy, bound targets, probes, engine.
 #include "agent/daemon.h"
 
+#include <cstdio>
+
+#include "agent/model_profiles.h"
 #include "core/strings.h"
 #include "targets/model_store.h"
 
@@ -12,45 +15,6 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   const std::string where = config.file.empty() ? "daemon config" : config.file;
   ProfileCatalog catalog(config_root);
   ASSIGN_OR_RETURN(std::shared_ptr<const DeviceProfile> device, catalog.Device(config.device));
-
-  ModelStore store(config.model_dir);
-  std::vector<EngineModel> models;
-  std::vector<ModelProfile> profiles;
-  for (const std::string& name : config.models) {
-    if (store.ShadowsZoo(name)) {
-      // The file is the user's network, but the daemon would describe it by the zoo's profile
-      // (layer counts, MACs, accuracy): refuse rather than decide on a wrong description.
-      return Status::InvalidArgument(
-          where + ": models: '" + name + "': " + config.model_dir + "/" + name +
-          ".pt is a user's model named like the zoo's '" + name + "', whose profile (configs/" +
-          "models/" + name +
-          ".yaml) describes the zoo's graph, not this file; rename the file "
-          "(and give it a model profile) to serve it");
-    }
-    auto profile = catalog.Model(name);
-    if (!profile.ok()) return profile.status().WithPrefix(where + ": models: '" + name + "'");
-    auto spec = store.Get(name);
-    if (!spec.ok()) return spec.status().WithPrefix(where + ": models: '" + name + "'");
-    EngineModel m;
-    m.profile = **profile;
-    m.profile.name = name;
-    m.spec = **spec;
-    profiles.push_back(m.profile);
-    models.push_back(std::move(m));
-  }
-  CostModelOptions cost_options;
-  cost_options.remote_timeout_ms = config.engine.remote_timeout_ms;
-  ASSIGN_OR_RETURN(std::unique_ptr<CostModel> cost,
-                   CostModel::Create(*device, profiles, catalog, cost_options));
-  std::shared_ptr<const CostModel> cost_model = std::move(cost);
-
-  PolicyContext ctx;
-  ctx.cost_model = cost_model.get();
-  ctx.reward = config.engine.reward;
-  ctx.seed = config.seed;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<Policy> policy,
-      CreatePolicy(config.policy, config.policy_params ? &*config.policy_params : nullptr, ctx));
 
   std::vector<BoundTarget> targets;
   for (const TargetBinding& b : config.targets) {
@@ -88,6 +52,62 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
     }
     targets.push_back(std::move(bt));
   }
+
+  // Models: a user's NAME.pt in model_dir is that model, described from its file (features
+  // from the import; accuracy from its sidecar or measured on the local targets bound above);
+  // other names are the zoo's, described by configs/models.
+  ModelStore store(config.model_dir);
+  std::vector<EngineModel> models;
+  std::vector<ModelProfile> profiles;
+  for (const std::string& name : config.models) {
+    const std::string key = where + ": models: '" + name + "'";
+    auto spec = store.Get(name);
+    if (!spec.ok()) return spec.status().WithPrefix(key);
+    EngineModel m;
+    m.spec = **spec;
+    if (!m.spec.torchscript_path.empty()) {
+      ProfileMeasurers measurers;
+      for (BoundTarget& t : targets) {
+        if (!t.local || !t.local->available()) continue;
+        measurers.targets.push_back(t.local.get());
+        if (measurers.reference == nullptr && t.local->Supports(m.spec, Precision::kFp32).ok()) {
+          measurers.reference = t.local.get();
+        }
+      }
+      auto derived = DeriveModelProfile(m.spec, measurers, config.agreement);
+      if (!derived.ok()) return derived.status().WithPrefix(key);
+      m.profile = std::move(derived).value();
+      std::fprintf(stderr, "autoscaled: model '%s' is %s (profile derived from the file):\n%s\n",
+                   name.c_str(), m.spec.torchscript_path.c_str(),
+                   DescribeAccuracy(m.profile).c_str());
+      if (!m.profile.accuracy_unknown.empty() && config.engine.default_min_accuracy > 0) {
+        return Status::InvalidArgument(
+            where + ": defaults.min_accuracy " + FormatDouble(config.engine.default_min_accuracy) +
+            " would apply to requests for '" + name +
+            "', whose accuracy is unknown: " + m.profile.accuracy_unknown);
+      }
+    } else {
+      auto profile = catalog.Model(name);
+      if (!profile.ok()) return profile.status().WithPrefix(key);
+      m.profile = **profile;
+    }
+    m.profile.name = name;
+    profiles.push_back(m.profile);
+    models.push_back(std::move(m));
+  }
+  CostModelOptions cost_options;
+  cost_options.remote_timeout_ms = config.engine.remote_timeout_ms;
+  ASSIGN_OR_RETURN(std::unique_ptr<CostModel> cost,
+                   CostModel::Create(*device, profiles, catalog, cost_options));
+  std::shared_ptr<const CostModel> cost_model = std::move(cost);
+
+  PolicyContext ctx;
+  ctx.cost_model = cost_model.get();
+  ctx.reward = config.engine.reward;
+  ctx.seed = config.seed;
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Policy> policy,
+      CreatePolicy(config.policy, config.policy_params ? &*config.policy_params : nullptr, ctx));
 
   ASSIGN_OR_RETURN(std::unique_ptr<SystemProbe> probe, SystemProbe::Create(config.probes));
 

@@ -62,10 +62,10 @@ Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n)
 
 Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(root.ExpectMap());
-  RETURN_IF_ERROR(
-      root.CheckKeys({"device", "models", "model_dir", "listen", "io_threads", "max_request_mb",
-                      "max_inflight_mb", "policy", "state_file", "save_interval_s", "fallback",
-                      "defaults", "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
+  RETURN_IF_ERROR(root.CheckKeys(
+      {"device", "models", "model_dir", "accuracy_estimate", "calibration", "listen", "io_threads",
+       "max_request_mb", "max_inflight_mb", "policy", "state_file", "save_interval_s", "fallback",
+       "defaults", "remote_timeout_ms", "targets", "probes", "reward", "seed"}));
   DaemonConfig c;
   c.file = root.file();
   ASSIGN_OR_RETURN(c.device, root.GetString("device", c.device));
@@ -75,6 +75,32 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   if (c.models.empty()) return models.Error("expected at least one model");
   ASSIGN_OR_RETURN(c.model_dir, root.GetString("model_dir", ""));
   c.model_dir = Resolve(root, c.model_dir);
+  if (root.Has("model_dir")) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.model_dir, ec)) {
+      ASSIGN_OR_RETURN(ConfigNode n, root.Child("model_dir"));
+      return n.Error("'" + c.model_dir + "' is not a folder");
+    }
+  }
+  if (auto a = root.Optional("accuracy_estimate")) {
+    RETURN_IF_ERROR(a->ExpectMap());
+    RETURN_IF_ERROR(a->CheckKeys({"samples", "seed", "batch"}));
+    ASSIGN_OR_RETURN(double n, a->GetDoubleIn("samples", 1, 10000, c.agreement.max_samples));
+    ASSIGN_OR_RETURN(double b, a->GetDoubleIn("batch", 1, 256, c.agreement.batch));
+    ASSIGN_OR_RETURN(int64_t seed, a->GetInt("seed", 1));
+    c.agreement.max_samples = static_cast<int>(n);
+    c.agreement.batch = static_cast<int>(b);
+    c.agreement.seed = static_cast<uint64_t>(seed);
+  }
+  if (auto k = root.Optional("calibration")) {
+    RETURN_IF_ERROR(k->ExpectMap());
+    RETURN_IF_ERROR(k->CheckKeys({"sample_rate", "max_pending", "prior_samples"}));
+    CalibrationOptions& o = c.engine.calibration;
+    ASSIGN_OR_RETURN(o.sample_rate, k->GetDoubleIn("sample_rate", 0, 1, 0.05));
+    ASSIGN_OR_RETURN(double pending, k->GetDoubleIn("max_pending", 1, 4096, o.max_pending));
+    o.max_pending = static_cast<int>(pending);
+    ASSIGN_OR_RETURN(o.prior_samples, k->GetDoubleIn("prior_samples", 0, 1e9, o.prior_samples));
+  }
   ASSIGN_OR_RETURN(c.listen, root.GetString("listen", c.listen));
   ASSIGN_OR_RETURN(int64_t io, root.GetInt("io_threads", c.io_threads));
   if (io < 1 || io > 64) {
@@ -154,6 +180,7 @@ Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root) {
   }
   ASSIGN_OR_RETURN(int64_t seed, root.GetInt("seed", 1));
   c.seed = static_cast<uint64_t>(seed);
+  c.engine.calibration.seed = c.seed;
   return c;
 }
 

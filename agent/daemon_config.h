@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/engine_options.h"
+#include "agent/model_profiles.h"
 #include "agent/probes.h"
 #include "core/config.h"
 #include "core/status.h"
@@ -29,9 +30,14 @@ struct TargetBinding {
 
 struct DaemonConfig {
   std::string file;
-  std::string device = "sd845";     // a configs/devices name or a profile path
-  std::vector<std::string> models;  // the catalogue: zoo or model_dir names with a profile
-  std::string model_dir;            // TorchScript models (NAME.pt + NAME.yaml)
+  std::string device = "sd845";  // a configs/devices name or a profile path
+  // The catalogue: a name with NAME.pt in model_dir is the user's model, its profile derived
+  // from the file (agent/model_profiles.h); other names are zoo models with configs/models.
+  std::vector<std::string> models;
+  std::string model_dir;  // TorchScript models (NAME.pt + NAME.yaml)
+  // How accuracy at a precision the sidecar does not state is estimated at start-up
+  // (`accuracy_estimate: {samples, seed, batch}`).
+  AgreementOptions agreement;
   // "unix:/PATH", "HOST:PORT" (loopback unless the server is told otherwise), or "default":
   // unix:RUNTIME/autoscaled.sock in a folder the daemon owns (agent/daemon_paths.h).
   std::string listen = "default";
@@ -44,8 +50,9 @@ struct DaemonConfig {
   std::vector<TargetBinding> targets;
   ProbeOptions probes;
   // state_file, save_interval_s, fallback, defaults (default_latency_bound_ms,
-  // default_min_accuracy), remote_timeout_ms, reward and the assumed signals, as the engine
-  // takes them; BuildEngine adds the Wi-Fi profile.
+  // default_min_accuracy), remote_timeout_ms, reward, the assumed signals and `calibration`
+  // (sample_rate, max_pending, prior_samples), as the engine takes them; BuildEngine adds the
+  // Wi-Fi profile.
   EngineOptions engine;
   uint64_t seed = 1;
 };

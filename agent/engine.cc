@@ -5,8 +5,10 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 
+#include "agent/model_profiles.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 
@@ -183,6 +185,41 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
   e->latency_seconds_ =
       &r.AddHistogram("autoscaled_request_seconds", "End-to-end request latency, by target.",
                       ExponentialBuckets(1e-3, 2, 14), {"target"});
+  e->agreement_gauge_ = &r.AddGauge(
+      "autoscaled_calibration_agreement",
+      "Observed top-1 agreement with FP32 of answers at a reduced precision (calibration samples).",
+      {"model", "precision"});
+  e->accuracy_gauge_ =
+      &r.AddGauge("autoscaled_calibration_accuracy",
+                  "Current accuracy estimate per model and precision.", {"model", "precision"});
+  e->calib_samples_ =
+      &r.AddCounter("autoscaled_calibration_samples_total",
+                    "Calibration samples by result: agree, disagree, dropped (queue full), failed.",
+                    {"model", "precision", "result"});
+
+  // Accuracy estimates start at the profiles'; calibration moves those of reduced precisions.
+  const size_t cells = e->models_.size() * kNumPrecisions;
+  e->accuracy_ = std::make_unique<std::atomic<float>[]>(cells);
+  e->calib_stats_.resize(cells);
+  e->calib_rng_ = std::make_unique<Rng>(options.calibration.seed);
+  for (size_t m = 0; m < e->models_.size(); ++m) {
+    const ModelProfile& prof = e->models_[m].profile;
+    const double fp32 = prof.Accuracy(Precision::kFp32);
+    for (Precision prec : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
+      const size_t c = e->CellOf(static_cast<int>(m), prec);
+      const double acc = prof.Accuracy(prec);
+      e->accuracy_[c].store(static_cast<float>(acc), std::memory_order_relaxed);
+      double prior = prof.agreement[static_cast<int>(prec)];
+      if (prior < 0) prior = fp32 > 0 && acc >= 0 ? std::min(1.0, acc / fp32) : 1.0;
+      e->calib_stats_[c].prior = prior;
+      if (prec != Precision::kFp32 && acc >= 0) {
+        e->accuracy_gauge_->Get({prof.name, std::string(PrecisionName(prec))}).Set(acc);
+      }
+    }
+  }
+  if (options.calibration.sample_rate > 0) {
+    e->calibrator_ = std::thread([raw = e.get()] { raw->CalibratorLoop(); });
+  }
 
   if (e->probe_) e->probe_->Start();
   if (!options.state_file.empty() && options.save_interval_s > 0) {
@@ -277,6 +314,10 @@ int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accura
     const Action& a = space.actions[ids[i]];
     const int b = device_to_bound_[a.target];
     if (b < 0 || !TargetUsable(b, model, a.precision, a.level)) continue;
+    // Calibration may have lowered a reduced precision's estimate below this floor.
+    if (a.precision != Precision::kFp32 && CurrentAccuracy(model, a.precision) < min_accuracy) {
+      continue;
+    }
     ids[kept++] = ids[i];
   }
   if (feasible) feasible->assign(ids, ids + kept);
@@ -311,6 +352,13 @@ void Engine::Submit(Request request, Done done) {
   }
   const float bound = p->request.latency_bound_ms.value_or(options_.default_latency_bound_ms);
   const float min_acc = p->request.min_accuracy.value_or(options_.default_min_accuracy);
+  if (min_acc > 0 && !models_[p->model].profile.accuracy_unknown.empty()) {
+    return Finish(p,
+                  Status::InvalidArgument("min_accuracy " + FormatDouble(min_acc) +
+                                          " cannot be judged for model '" + p->request.model +
+                                          "': " + models_[p->model].profile.accuracy_unknown),
+                  -1, false);
+  }
   p->action = ObserveAndDecide(p->model, bound, min_acc, &p->obs, &p->feasible);
   p->decide_us = std::chrono::duration<double, std::micro>(Clock::now() - p->start).count();
   decide_seconds_->Get().Observe(p->decide_us * 1e-6);
@@ -357,7 +405,7 @@ void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry)
       if (r.ok()) {
         o.latency_ms = static_cast<float>(MsSince(p->start));
         o.energy_mj = static_cast<float>(r->energy_mj);
-        o.accuracy = static_cast<float>(models_[p->model].profile.Accuracy(precision));
+        o.accuracy = CurrentAccuracy(p->model, precision);
       } else {
         o.failed = true;
         o.latency_ms = static_cast<float>(MsSince(p->start));
@@ -365,6 +413,7 @@ void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry)
       LearnFrom(*p, o);
     }
     if (!r.ok()) return Fallback(p, b, r.status());
+    if (precision != Precision::kFp32) MaybeSample(b, *p, precision, r->output);
     Finish(p, std::move(r), b, retry);
   });
 }
@@ -498,9 +547,9 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
   // the float 0.929f a request asks for).
   const bool inaccurate =
       ok && p->model >= 0 &&
-      static_cast<float>(models_[p->model].profile.Accuracy(
-          p->ran_action < 0 ? Precision::kFp32
-                            : cost_model_->actions().actions[p->ran_action].precision)) <
+      CurrentAccuracy(p->model, p->ran_action < 0
+                                    ? Precision::kFp32
+                                    : cost_model_->actions().actions[p->ran_action].precision) <
           p->obs.min_accuracy;
   if (late) violations_->Get({"latency"}).Increment();
   if (inaccurate) violations_->Get({"accuracy"}).Increment();
@@ -519,9 +568,131 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
   }
   p->done(std::move(reply));
   if (outstanding_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> lock(done_mu_);
-    done_cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_cv_.notify_all();
+    }
+    // Idle: a waiting calibration sample may run.
+    std::lock_guard<std::mutex> lock(calib_mu_);
+    calib_cv_.notify_all();
   }
+}
+
+float Engine::CurrentAccuracy(int model, Precision precision) const {
+  return accuracy_[CellOf(model, precision)].load(std::memory_order_relaxed);
+}
+
+void Engine::MaybeSample(int b, const Pending& p, Precision precision, const HostTensor& output) {
+  if (!(options_.calibration.sample_rate > 0)) return;
+  std::lock_guard<std::mutex> lock(calib_mu_);
+  if (calib_stop_ || calib_rng_->Uniform() >= options_.calibration.sample_rate) return;
+  const size_t c = CellOf(p.model, precision);
+  if (calib_pending_.size() >= static_cast<size_t>(std::max(0, options_.calibration.max_pending))) {
+    ++calib_stats_[c].dropped;
+    calib_samples_
+        ->Get({models_[p.model].profile.name, std::string(PrecisionName(precision)), "dropped"})
+        .Increment();
+    return;
+  }
+  CalibrationSample sample;
+  sample.model = p.model;
+  sample.precision = precision;
+  sample.target = b;
+  sample.input = p.request.input;
+  sample.top1 = Top1(output);
+  calib_pending_.push_back(std::move(sample));
+  calib_cv_.notify_all();  // runs once the request that gave it has been answered
+}
+
+void Engine::CalibratorLoop() {
+  std::unique_lock<std::mutex> lock(calib_mu_);
+  while (true) {
+    // Idle: no request in flight (Finish notifies when the last one is answered).
+    calib_cv_.wait(
+        lock, [&] { return calib_stop_ || (!calib_pending_.empty() && outstanding_.load() == 0); });
+    if (calib_stop_) break;
+    CalibrationSample sample = std::move(calib_pending_.front());
+    calib_pending_.pop_front();
+    calib_running_ = true;
+    lock.unlock();
+
+    // FP32 on the target that answered when it runs the model at FP32, else the fallback, else
+    // any local target that does; on that target's own thread, between requests.
+    int ref = -1;
+    if (TargetUsable(sample.target, sample.model, Precision::kFp32, 0)) {
+      ref = sample.target;
+    } else if (fallback_ >= 0 && TargetUsable(fallback_, sample.model, Precision::kFp32, 0)) {
+      ref = fallback_;
+    } else {
+      for (size_t b = 0; b < targets_.size() && ref < 0; ++b) {
+        if (targets_[b].local &&
+            TargetUsable(static_cast<int>(b), sample.model, Precision::kFp32, 0)) {
+          ref = static_cast<int>(b);
+        }
+      }
+    }
+    Result<InferenceResult> r = Status::Unavailable("no local target runs the model at fp32");
+    if (ref >= 0) {
+      std::promise<Result<InferenceResult>> done;
+      std::future<Result<InferenceResult>> result = done.get_future();
+      executors_[ref]->Post([&] {
+        done.set_value(targets_[ref].local->Run(models_[sample.model].spec, Precision::kFp32, 0,
+                                                sample.input));
+      });
+      r = result.get();
+    }
+
+    lock.lock();
+    const ModelProfile& prof = models_[sample.model].profile;
+    const std::string prec(PrecisionName(sample.precision));
+    const size_t c = CellOf(sample.model, sample.precision);
+    CalibrationStat& st = calib_stats_[c];
+    const std::vector<int64_t> top1 = r.ok() ? Top1(r->output) : std::vector<int64_t>{};
+    if (!r.ok() || top1.size() != sample.top1.size()) {
+      ++st.failed;
+      calib_samples_->Get({prof.name, prec, "failed"}).Increment();
+      std::fprintf(stderr, "autoscaled: calibration of '%s' at %s: fp32 run failed: %s\n",
+                   prof.name.c_str(), prec.c_str(),
+                   r.ok() ? "output rows differ" : r.status().message().c_str());
+    } else {
+      for (size_t i = 0; i < top1.size(); ++i) {
+        const bool agree = top1[i] == sample.top1[i];
+        ++st.samples;
+        if (agree) ++st.agreed;
+        calib_samples_->Get({prof.name, prec, agree ? "agree" : "disagree"}).Increment();
+      }
+      const double k = std::max(0.0, options_.calibration.prior_samples);
+      const double agreement =
+          (k * st.prior + static_cast<double>(st.agreed)) / (k + static_cast<double>(st.samples));
+      const double estimate = std::max(0.0, prof.Accuracy(Precision::kFp32)) * agreement;
+      accuracy_[c].store(static_cast<float>(estimate), std::memory_order_relaxed);
+      agreement_gauge_->Get({prof.name, prec})
+          .Set(static_cast<double>(st.agreed) / static_cast<double>(st.samples));
+      accuracy_gauge_->Get({prof.name, prec}).Set(estimate);
+    }
+    calib_running_ = false;
+    calib_idle_cv_.notify_all();
+  }
+  // Stopping: what still waits is dropped (a shutdown does not wait for idle moments).
+  calib_pending_.clear();
+  calib_running_ = false;
+  calib_idle_cv_.notify_all();
+}
+
+void Engine::StopCalibrator() {
+  {
+    std::lock_guard<std::mutex> lock(calib_mu_);
+    calib_stop_ = true;
+  }
+  calib_cv_.notify_all();
+  if (calibrator_.joinable()) calibrator_.join();
+}
+
+void Engine::WaitCalibrationIdle() {
+  std::unique_lock<std::mutex> lock(calib_mu_);
+  calib_idle_cv_.wait(lock, [&] {
+    return calib_stop_ || !calibrator_.joinable() || (calib_pending_.empty() && !calib_running_);
+  });
 }
 
 int Engine::PrepareLocal() {
@@ -581,6 +752,7 @@ void Engine::Shutdown() {
   }
   saver_cv_.notify_all();
   if (saver_.joinable()) saver_.join();
+  StopCalibrator();  // before the executors it runs samples on
   for (auto& e : executors_) {
     if (e) e->StopAndJoin();
   }
@@ -603,6 +775,34 @@ std::string Engine::StatsJson(const std::vector<std::pair<std::string, int64_t>>
       {"target_failures", failures_per_target_},
       {"energy_mj_per_target", energy_per_target_},
   };
+  {
+    std::lock_guard<std::mutex> calib_lock(calib_mu_);
+    nlohmann::json per_model = nlohmann::json::object();
+    for (size_t m = 0; m < models_.size(); ++m) {
+      const ModelProfile& prof = models_[m].profile;
+      for (Precision prec : {Precision::kFp16, Precision::kInt8}) {
+        if (!prof.HasPrecision(prec)) continue;
+        const CalibrationStat& st = calib_stats_[CellOf(static_cast<int>(m), prec)];
+        nlohmann::json cell = {
+            {"samples", st.samples},
+            {"agreed", st.agreed},
+            {"agreement", st.samples > 0 ? nlohmann::json(static_cast<double>(st.agreed) /
+                                                          static_cast<double>(st.samples))
+                                         : nlohmann::json(nullptr)},
+            {"prior_agreement", st.prior},
+            {"accuracy", CurrentAccuracy(static_cast<int>(m), prec)},
+            {"profile_accuracy", prof.Accuracy(prec)},
+            {"estimated", prof.accuracy_estimated[static_cast<int>(prec)]},
+            {"dropped", st.dropped},
+            {"failed", st.failed},
+        };
+        per_model[prof.name][std::string(PrecisionName(prec))] = std::move(cell);
+      }
+    }
+    j["calibration"] = {{"sample_rate", options_.calibration.sample_rate},
+                        {"pending", calib_pending_.size()},
+                        {"models", std::move(per_model)}};
+  }
   for (const auto& [k, v] : extra) j[k] = v;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

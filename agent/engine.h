@@ -29,6 +29,7 @@
 #include "agent/engine_options.h"
 #include "agent/probes.h"
 #include "core/prometheus.h"
+#include "core/random.h"
 #include "core/status.h"
 #include "env/cost_model.h"
 #include "policies/policy.h"
@@ -106,14 +107,26 @@ class Engine {
   // saves the state. Idempotent.
   void Shutdown();
 
+  // The accuracy the engine currently believes `model` has at `precision`: the profile's,
+  // updated by calibration (EngineOptions::calibration); what feasibility, the learned outcome
+  // and the accuracy-violation count use. Lock-free.
+  float CurrentAccuracy(int model, Precision precision) const;
+  // Blocks until no calibration sample waits or runs (or the engine stops). For tests and tools:
+  // samples run only while no request is in flight.
+  void WaitCalibrationIdle();
+
   int ModelIndex(const std::string& name) const;  // -1 when not in the catalogue
   const std::vector<EngineModel>& models() const { return models_; }
   const CostModel& cost_model() const { return *cost_model_; }
   // What happened at start-up with the learned state ("loaded FILE", "FILE set aside: ...").
   const std::string& state_report() const { return state_report_; }
 
-  // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...}},
-  // with `extra` counts (the service's delivered replies) added at the top level.
+  // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...},
+  //  "calibration": {"sample_rate", "pending", "models": {MODEL: {PRECISION: {"samples",
+  //  "agreed", "agreement", "prior_agreement", "accuracy", "profile_accuracy", "estimated",
+  //  "dropped", "failed"}}}}}, with `extra` counts (the service's delivered replies) added at the
+  // top level. Calibration lists every reduced precision each model has, sampled or not;
+  // "agreement" (observed) is null before any sample, "accuracy" is the current estimate.
   std::string StatsJson(const std::vector<std::pair<std::string, int64_t>>& extra = {}) const;
   MetricsRegistry& metrics() { return metrics_; }
 
@@ -133,6 +146,14 @@ class Engine {
   void LearnFrom(const Pending& p, const Outcome& o);
   bool TargetUsable(int target, int model, Precision precision, int level);
   void SaverLoop();
+  // Calibration: keeps a sample of a reduced-precision answer (maybe), and runs the kept ones at
+  // FP32 while the engine is idle.
+  void MaybeSample(int target, const Pending& p, Precision precision, const HostTensor& output);
+  void CalibratorLoop();
+  void StopCalibrator();
+  size_t CellOf(int model, Precision precision) const {
+    return static_cast<size_t>(model) * kNumPrecisions + static_cast<int>(precision);
+  }
 
   std::shared_ptr<const CostModel> cost_model_;
   std::unique_ptr<Policy> policy_;
@@ -160,6 +181,33 @@ class Engine {
   std::mutex saver_mu_;
   std::condition_variable saver_cv_;
   bool shut_down_ = false;
+
+  // Calibration (EngineOptions::calibration). accuracy_ is read on every decision, lock-free;
+  // written under calib_mu_.
+  struct CalibrationSample {
+    int model = 0;
+    Precision precision = Precision::kInt8;
+    int target = 0;  // the bound target that answered at `precision`
+    HostTensor input;
+    std::vector<int64_t> top1;  // of that answer
+  };
+  struct CalibrationStat {
+    double prior = 1;  // agreement the profile implies
+    int64_t samples = 0, agreed = 0, dropped = 0, failed = 0;
+  };
+  std::unique_ptr<std::atomic<float>[]> accuracy_;  // per (model, precision)
+  mutable std::mutex calib_mu_;
+  std::condition_variable calib_cv_;             // a sample is waiting and the engine is idle; stop
+  std::condition_variable calib_idle_cv_;        // nothing waits or runs
+  std::deque<CalibrationSample> calib_pending_;  // guarded by calib_mu_
+  std::vector<CalibrationStat> calib_stats_;     // guarded by calib_mu_; per (model, precision)
+  bool calib_running_ = false;                   // guarded by calib_mu_
+  bool calib_stop_ = false;                      // guarded by calib_mu_
+  std::unique_ptr<Rng> calib_rng_;               // guarded by calib_mu_
+  std::thread calibrator_;
+  GaugeFamily* agreement_gauge_ = nullptr;  // {model, precision}
+  GaugeFamily* accuracy_gauge_ = nullptr;   // {model, precision}
+  CounterFamily* calib_samples_ = nullptr;  // {model, precision, result}
 
   // Statistics. "decisions" count what the policy chose (whatever came of it), "answers" the
   // target that produced each successful reply.

@@ -12,6 +12,20 @@
 
 namespace autoscale {
 
+// P-CNN's calibration (Song et al., the seed paper 000): a model served at a reduced precision
+// (int8, fp16) on a local target has a sample of its requests run again at FP32 once the daemon
+// is idle (no request in flight); the observed top-1 agreement updates that precision's accuracy
+// estimate, FP32 accuracy x (prior_samples x prior agreement + agreements) / (prior_samples +
+// samples), where the prior agreement is the profile's (measured at start-up, or the stated
+// precision's accuracy over FP32's). A precision whose estimate falls below a request's floor is
+// not offered to the policy for that request.
+struct CalibrationOptions {
+  double sample_rate = 0;     // share of reduced-precision local answers re-run at FP32; 0: off
+  int max_pending = 16;       // samples waiting for an idle moment; beyond it, new ones dropped
+  double prior_samples = 20;  // how many samples the profile's own estimate is worth
+  uint64_t seed = 1;          // of the sampling
+};
+
 struct EngineOptions {
   RewardConfig reward;
   // Learned state; "" = not persisted. The daemon turns "default" into
@@ -31,6 +45,7 @@ struct EngineOptions {
   // measured one (a loopback or wired "link" is not a radio; Huang et al.'s power model is only
   // valid within the radio's range). Null: measured values as they are.
   std::shared_ptr<const NetworkProfile> wifi;
+  CalibrationOptions calibration;
 };
 
 }  // namespace autoscale

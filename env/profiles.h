@@ -33,6 +33,20 @@ struct ModelProfile {
   // Accuracy (0..1) per precision; negative when the model has no such variant.
   std::array<double, kNumPrecisions> accuracy = {-1, -1, -1};
 
+  // A profile derived from a user's model file rather than written by hand (agent/
+  // model_profiles.h): where it came from, and where each precision's accuracy came from,
+  // "sidecar: <its source>" or "estimated: ..." (FP32 accuracy x measured top-1 agreement with
+  // FP32 on sample inputs). Empty in shipped profiles, whose comments source every number.
+  std::string derived_from;  // the model file (DIR/NAME.pt); "" for shipped profiles
+  std::array<std::string, kNumPrecisions> accuracy_source;
+  std::array<bool, kNumPrecisions> accuracy_estimated = {false, false, false};
+  // Measured top-1 agreement of each precision with FP32 on sample inputs; -1: not measured.
+  std::array<double, kNumPrecisions> agreement = {-1, -1, -1};
+  // Non-empty when the model's FP32 accuracy is unknown (its sidecar gives none): says which
+  // sidecar to complete. Every precision it runs at then has accuracy 0, so that no floor above
+  // 0 is ever met by it; the simulator refuses such floors at load and the daemon per request.
+  std::string accuracy_unknown;
+
   double conv_macs() const { return macs - fc_macs - recurrent_macs; }
   int layers() const { return conv_layers + fc_layers + recurrent_layers; }
   bool HasPrecision(Precision p) const { return accuracy[static_cast<int>(p)] >= 0; }

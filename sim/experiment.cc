@@ -10,6 +10,7 @@
 #include "core/file_util.h"
 #include "core/random.h"
 #include "core/strings.h"
+#include "env/user_models.h"
 #include "policies/baselines.h"
 #include "policies/policy.h"
 #include "sim/simulation.h"
@@ -81,6 +82,55 @@ Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
   return Status::Ok();
 }
 
+// A user's model whose sidecar states no FP32 accuracy has accuracy 0 at every precision: a
+// floor above 0 on its requests could only ever be missed. Refused, naming the sidecar, rather
+// than simulated as violations (a generated stream picks every model; a trace names its own).
+Status CheckFloorsOnUnknownAccuracy(const RequestCondition& rq,
+                                    const std::vector<ModelProfile>& models) {
+  auto unknown = [&](const std::string& name) -> const ModelProfile* {
+    for (const ModelProfile& m : models) {
+      if (m.name == name && !m.accuracy_unknown.empty()) return &m;
+    }
+    return nullptr;
+  };
+  auto message = [](const ModelProfile& m, double floor) {
+    std::string msg = "min_accuracy ";
+    msg += FormatDouble(floor);
+    msg += " asks for an accuracy that model '";
+    msg += m.name;
+    msg += "' does not state: ";
+    msg += m.accuracy_unknown;
+    return msg;
+  };
+  if (rq.trace) {
+    const ConfigNode* where = rq.trace_node ? rq.trace_node.get() : rq.node.get();
+    for (const RequestSpec& r : *rq.trace) {
+      if (!(r.min_accuracy > 0)) continue;
+      if (const ModelProfile* m = unknown(r.model)) {
+        std::string msg = rq.trace_file;
+        msg += ":";
+        msg += std::to_string(r.line);
+        msg += ": ";
+        msg += message(*m, r.min_accuracy);
+        return where ? where->Error(msg) : Status::InvalidArgument(msg);
+      }
+    }
+    return Status::Ok();
+  }
+  if (!(rq.min_accuracy > 0)) return Status::Ok();
+  for (const ModelProfile& m : models) {
+    if (m.accuracy_unknown.empty()) continue;
+    const ConfigNode* where = rq.min_accuracy_node ? rq.min_accuracy_node.get() : rq.node.get();
+    std::string msg = "requests '";
+    msg += rq.name;
+    msg += "': ";
+    msg += message(m, rq.min_accuracy);
+    msg += " (generated requests pick every model of the experiment)";
+    return where ? where->Error(msg) : Status::InvalidArgument(msg);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Experiment> LoadExperiment(const std::string& path) {
@@ -91,10 +141,10 @@ Result<Experiment> LoadExperiment(const std::string& path) {
 }
 
 Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& default_config_root) {
-  RETURN_IF_ERROR(
-      root.CheckKeys({"name", "description", "config_root", "conditions", "seeds", "train_requests",
-                      "eval_requests", "train_epochs", "series_bins", "models", "world", "reward",
-                      "grid", "networks", "loads", "requests", "policies", "references"}));
+  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
+                                  "train_requests", "eval_requests", "train_epochs", "series_bins",
+                                  "model_dir", "models", "world", "reward", "grid", "networks",
+                                  "loads", "requests", "policies", "references"}));
   Experiment exp;
   exp.file = root.file();
   ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
@@ -172,19 +222,50 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
         r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12, exp.reward.accuracy_penalty_mj));
   }
 
-  // Models.
+  // Models: a user's NAME.pt in model_dir is that model (its profile derived from the file),
+  // before any shipped profile of the same name; other names come from configs/models.
+  if (auto md = root.Optional("model_dir")) {
+    ASSIGN_OR_RETURN(exp.model_dir, md->AsString());
+    if (!exp.model_dir.empty() && exp.model_dir[0] != '/') {
+      exp.model_dir = root.Directory() + "/" + exp.model_dir;
+    }
+    std::error_code ec;
+    if (exp.model_dir.empty() || !std::filesystem::is_directory(exp.model_dir, ec)) {
+      return md->Error("'" + exp.model_dir + "' is not a folder");
+    }
+  }
   {
     ASSIGN_OR_RETURN(ConfigNode mnode, root.Child("models"));
     std::vector<std::string> names;
     if (mnode.IsScalar() && mnode.raw().Scalar() == "all") {
       names = exp.catalog->Available("models");
+      for (const std::string& u : UserModelNames(exp.model_dir)) {
+        if (std::find(names.begin(), names.end(), u) == names.end()) names.push_back(u);
+      }
     } else {
       ASSIGN_OR_RETURN(names, mnode.AsStringList());
     }
     if (names.empty()) return mnode.Error("expected at least one model");
     for (size_t i = 0; i < names.size(); ++i) {
+      const ConfigNode where = mnode.IsSequence() ? mnode.At(i) : mnode;
+      for (size_t j = 0; j < i; ++j) {
+        if (names[j] == names[i]) return where.Error("model '" + names[i] + "' is listed twice");
+      }
+      if (IsUserModel(exp.model_dir, names[i])) {
+        auto m = ProfileUserModel(exp.model_dir, names[i]);
+        if (!m.ok()) return where.Error(m.status().message());
+        m->name = names[i];
+        exp.models.push_back(std::move(m).value());
+        continue;
+      }
       auto m = exp.catalog->Model(names[i]);
-      if (!m.ok()) return (mnode.IsSequence() ? mnode.At(i) : mnode).Error(m.status().message());
+      if (!m.ok()) {
+        std::string msg = m.status().message();
+        if (!exp.model_dir.empty()) {
+          msg += " (nor is there " + exp.model_dir + "/" + names[i] + ".pt)";
+        }
+        return where.Error(msg);
+      }
       exp.models.push_back(**m);
     }
   }
@@ -258,8 +339,10 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
           sc.network = **net;
           sc.load = **load;
           sc.requests = **req;
-          // A floor no action can meet, or a trace naming a model outside the catalogue, is
-          // refused now (sim would otherwise meet it mid-run, and check-config never).
+          // A floor on a model whose accuracy nobody stated, a floor no action can meet, or a
+          // trace naming a model outside the catalogue, is refused now (sim would otherwise meet
+          // it mid-run, and check-config never).
+          RETURN_IF_ERROR(CheckFloorsOnUnknownAccuracy(sc.requests, exp.models));
           RETURN_IF_ERROR(CheckRequestsServable(sc, *exp.cost_models.at(d)));
           // The network profiles episodes read link curves from (loaded, cached, now).
           for (const auto& [connected, profile] :

@@ -49,6 +49,9 @@ struct Experiment {
   size_t eval_requests = 5000;
   int train_epochs = 1;
   int series_bins = 100;
+  // Users' TorchScript models (NAME.pt + NAME.yaml), named in `models` like shipped ones: their
+  // profiles are derived from the files (env/user_models.h); "" when the experiment has none.
+  std::string model_dir;
   std::vector<ModelProfile> models;
   WorldOptions world;
   CostModelOptions cost;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "env/user_models.h"
 #include "sim/report.h"
 #include "test_util.h"
 
@@ -281,6 +282,122 @@ TEST(Experiment, PolicyLabelsAreCheckedAndCommasAllowed) {
   }
   auto exp = Parse(Yaml("", "[{name: q_learning, label: \"q, tuned\"}]"));
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+}
+
+// ---- model_dir: users' models, profiles derived from their files ----------------------------
+
+// An experiment on `models` with model_dir `dir` and a request floor `floor`.
+std::string UserYaml(const std::string& dir, const std::string& models, double floor = 0) {
+  std::string y = Yaml();
+  y.replace(y.find("models: [mobilenet_v1, vgg16]"), 29,
+            "model_dir: " + dir + "\nmodels: " + models);
+  y.replace(y.find("rate_hz: 5}"), 11, "rate_hz: 5, min_accuracy: " + std::to_string(floor) + "}");
+  return y;
+}
+
+// Installs a profiler for the test's lifetime that describes DIR/NAME.pt as mobilenet_v1's
+// shipped numbers under NAME, with the accuracy the test sets (standing in for the import and
+// the measurement, which need libtorch: tests/e2e runs the real one).
+struct FakeProfiler {
+  explicit FakeProfiler(double fp32 = 0.6, bool unknown = false) {
+    SetUserModelProfiler([this, fp32, unknown](const std::string& dir,
+                                               const std::string& name) -> Result<ModelProfile> {
+      ++calls;
+      ProfileCatalog catalog(testing::ConfigRoot());
+      ASSIGN_OR_RETURN(auto shipped, catalog.Model("mobilenet_v1"));
+      ModelProfile p = *shipped;
+      p.name = name;
+      p.derived_from = dir + "/" + name + ".pt";
+      p.accuracy = {fp32, -1, fp32 * 0.9};
+      if (unknown) {
+        p.accuracy = {0, -1, 0};
+        p.accuracy_unknown = dir + "/" + name + ".yaml states no fp32 accuracy";
+      }
+      return p;
+    });
+  }
+  ~FakeProfiler() { SetUserModelProfiler(nullptr); }
+  int calls = 0;
+};
+
+std::string UserDir(const std::string& name, const std::vector<std::string>& models) {
+  const std::string dir = testing::TempDir(name);
+  for (const auto& m : models) {
+    testing::WriteFile(dir + "/" + m + ".pt", "a user's network");
+    testing::WriteFile(dir + "/" + m + ".yaml", "input_shape: [3, 224, 224]\n");
+  }
+  return dir;
+}
+
+TEST(Experiment, UserModelsInModelDirAreProfiledFromTheirFilesAndRun) {
+  FakeProfiler profiler;
+  const std::string dir = UserDir("exp_user", {"mine", "vgg16"});
+  auto exp = Parse(UserYaml(dir, "[mine, vgg16, resnet18]"));
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  ASSERT_EQ(exp->models.size(), 3u);
+  EXPECT_EQ(profiler.calls, 2);  // mine and vgg16 (the user's file, before the shipped profile)
+  EXPECT_EQ(exp->models[0].name, "mine");
+  EXPECT_EQ(exp->models[0].derived_from, dir + "/mine.pt");
+  EXPECT_EQ(exp->models[1].name, "vgg16");
+  EXPECT_EQ(exp->models[1].derived_from, dir + "/vgg16.pt");  // not configs/models/vgg16.yaml
+  EXPECT_DOUBLE_EQ(exp->models[1].Accuracy(Precision::kFp32), 0.6);
+  EXPECT_TRUE(exp->models[2].derived_from.empty());  // resnet18: shipped
+  auto res = RunExperiment(*exp, {.threads = 1});
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->runs.size(), 1u);
+  EXPECT_GT(res->runs[0].energy_mj_per_inference, 0);
+
+  // `models: all` adds the folder's models to the shipped ones, each once.
+  auto all = Parse(UserYaml(dir, "all"));
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  int mine = 0, vgg = 0;
+  for (const auto& m : all->models) {
+    mine += m.name == "mine";
+    vgg += m.name == "vgg16";
+  }
+  EXPECT_EQ(mine, 1);
+  EXPECT_EQ(vgg, 1);
+}
+
+TEST(Experiment, AUserModelWithoutAProfilerSaysTheBuildCannotReadIt) {
+  const std::string dir = UserDir("exp_user_noprof", {"mine"});
+  auto exp = Parse(UserYaml(dir, "[mine]"));
+  ASSERT_FALSE(exp.ok());
+  const std::string& m = exp.status().message();
+  EXPECT_NE(m.find("models[0]"), std::string::npos) << m;
+  EXPECT_NE(m.find(dir + "/mine.pt"), std::string::npos) << m;
+  EXPECT_NE(m.find("AUTOSCALE_WITH_TORCH"), std::string::npos) << m;
+}
+
+TEST(Experiment, ModelDirMustBeAFolderAndUnknownNamesSayWhereTheyWereLookedFor) {
+  FakeProfiler profiler;
+  auto exp = Parse(UserYaml("/nonexistent/models", "[mine]"));
+  ASSERT_FALSE(exp.ok());
+  EXPECT_NE(exp.status().message().find("model_dir"), std::string::npos)
+      << exp.status().message();
+  const std::string dir = UserDir("exp_user_missing", {"mine"});
+  exp = Parse(UserYaml(dir, "[mine, theirs]"));
+  ASSERT_FALSE(exp.ok());
+  EXPECT_NE(exp.status().message().find(dir + "/theirs.pt"), std::string::npos)
+      << exp.status().message();
+  exp = Parse(UserYaml(dir, "[mine, mine]"));
+  ASSERT_FALSE(exp.ok());
+  EXPECT_NE(exp.status().message().find("listed twice"), std::string::npos)
+      << exp.status().message();
+}
+
+// A model whose FP32 accuracy nobody stated: no floor above 0 may be asked of it (its requests
+// would only ever miss); refused at the floor's key, naming the sidecar. Floor 0 runs.
+TEST(Experiment, AFloorOnAModelOfUnknownAccuracyIsRefusedNamingTheSidecar) {
+  FakeProfiler profiler(0, /*unknown=*/true);
+  const std::string dir = UserDir("exp_user_unknown", {"mine"});
+  auto exp = Parse(UserYaml(dir, "[mine, resnet18]", 0.5));
+  ASSERT_FALSE(exp.ok());
+  const std::string& m = exp.status().message();
+  EXPECT_NE(m.find("min_accuracy"), std::string::npos) << m;
+  EXPECT_NE(m.find(dir + "/mine.yaml"), std::string::npos) << m;
+  auto ok = Parse(UserYaml(dir, "[mine, resnet18]", 0));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
 }
 
 }  // namespace
