@@ -14,6 +14,7 @@
 #include "targets/model_store.h"
 #include "targets/worker/executor.h"
 #include "targets/worker/model_queue.h"
+#include "zoo/torchscript/torchscript_import.h"
 #include "zoo/zoo.h"
 
 namespace autoscale {
@@ -301,7 +302,8 @@ void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respon
         {"outputs",
          {{{"name", kOutputName}, {"datatype", "FP32"}, {"shape", WithBatch(info->output_shape)}}}},
         {"parameters",
-         {{"source", spec.is_graph() ? "zoo" : "torchscript"},
+         {{"source", spec.torchscript_path.empty() ? "zoo" : "torchscript"},
+          {"runs_as", spec.is_graph() ? "graph" : "torchscript"},
           {"device", dev},
           {"max_batch_size", info->batchable ? max_batch : 1}}},
     };
@@ -337,6 +339,9 @@ Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Worker::~Worker() { Shutdown(); }
 
 Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
+  // Users' TorchScript files are imported into the graph IR (their real weights), which the
+  // worker runs like a zoo graph; what the import cannot map runs as TorchScript.
+  if (!HaveTorchScriptImporter()) InstallTorchScriptImporter();
   if (options.max_batch_size < 1) {
     return Status::InvalidArgument("max_batch_size must be at least 1; got " +
                                    std::to_string(options.max_batch_size));

@@ -1,8 +1,10 @@
 // Real networks nobody on the team wrote: torchvision's, scripted to TorchScript at test time by
 // Debian's python3-torchvision (scripts/torchvision_models.py; seeded weights, nothing
 // downloaded). The worker serves each file as itself, named like the zoo's model or not, with
-// outputs equal to torch's. Skips where python3-torchvision is absent.
+// outputs equal to torch's: each is imported into the graph IR with its real weights and run
+// like a zoo graph. Skips where python3-torchvision is absent.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdlib>
@@ -17,24 +19,15 @@
 namespace autoscale {
 namespace {
 
-std::vector<float> ReadFloats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  std::vector<float> v(static_cast<size_t>(in.tellg()) / sizeof(float));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-  return v;
-}
-
 TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
-  if (std::system("/usr/bin/python3 -c 'import torchvision' > /dev/null 2>&1") != 0) {
+  const std::vector<std::string> names = {"mobilenet_v2",  "resnet18",
+                                          "resnet50",      "squeezenet1_1",
+                                          "googlenet",     "vgg16",
+                                          "mobilenet_v3_small", "shufflenet_v2_x1_0"};
+  const std::string dir = testing::TorchvisionModels(names);
+  if (dir.empty()) {
     GTEST_SKIP() << "python3-torchvision is not installed (scripts/install-deps.sh installs it)";
   }
-  const std::string dir = testing::TempDir("worker_torchvision");
-  const std::vector<std::string> names = {"mobilenet_v2", "resnet18", "squeezenet1_1"};
-  std::string cmd = std::string(AUTOSCALE_SOURCE_DIR) + "/scripts/torchvision_models.py " + dir;
-  for (const auto& n : names) cmd += " " + n;
-  ASSERT_EQ(std::system((cmd + " > " + dir + "/script.log 2>&1").c_str()), 0) << cmd;
-
   WorkerOptions o;
   o.model_dir = dir;
   o.device = "cpu";
@@ -44,8 +37,8 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   for (const auto& name : names) {
     SCOPED_TRACE(name);
-    const std::vector<float> input = ReadFloats(dir + "/" + name + ".input.f32");
-    const std::vector<float> want = ReadFloats(dir + "/" + name + ".output.f32");
+    const std::vector<float> input = testing::ReadFloats(dir + "/" + name + ".input.f32");
+    const std::vector<float> want = testing::ReadFloats(dir + "/" + name + ".output.f32");
     ASSERT_EQ(input.size(), 3u * 224 * 224);
     ASSERT_EQ(want.size(), 1000u);
     HttpResponse r = testing::Call(
@@ -61,6 +54,12 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
       scale = std::max(scale, std::abs(static_cast<double>(want[i])));
     }
     EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
+    // Imported into the graph IR (its real weights), not run as the zoo's graph of the name.
+    HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
+    ASSERT_EQ(meta.status, 200) << meta.body;
+    const auto j = nlohmann::json::parse(meta.body);
+    EXPECT_EQ(j["parameters"]["source"], "torchscript");
+    EXPECT_EQ(j["parameters"]["runs_as"], "graph");
     std::printf("[ torchvision ] %s: max |worker - torch| = %.3g (largest logit %.3g)\n",
                 name.c_str(), err, scale);
   }
