@@ -17,6 +17,9 @@
 #include "policies/policy.h"
 #include "sim/experiment.h"
 #include "sim/report.h"
+#if AUTOSCALE_HAVE_TORCH
+#include "zoo/torchscript/torchscript_import.h"
+#endif
 
 namespace autoscale {
 
@@ -255,4 +258,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace autoscale
 
-int main(int argc, char** argv) { return autoscale::Main(argc, argv); }
+int main(int argc, char** argv) {
+#if AUTOSCALE_HAVE_TORCH
+  // Users' TorchScript files become graphs (zoo/model_import.h); without libtorch, `models` and
+  // `profile` say that this build cannot read them.
+  autoscale::InstallTorchScriptImporter();
+#endif
+  return autoscale::Main(argc, argv);
+}

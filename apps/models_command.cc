@@ -1,31 +1,182 @@
-// `autoscale models`: the zoo with its features, or one model's layers.
+// `autoscale models`: the zoo and a folder's TorchScript models with their features, or one
+// model's layers; as a table or as JSON.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "core/strings.h"
+#include "targets/model_store.h"
 #include "zoo/features.h"
 #include "zoo/zoo.h"
 
 namespace autoscale {
 
 namespace {
-constexpr const char* kModelsUsage = R"(usage: autoscale models [--layers NAME]
+constexpr const char* kModelsUsage = R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME]
 
-Lists the model zoo: input shape, layer counts by class (conv / fc / recurrent), MACs and
+Lists the model zoo and the TorchScript models of --model-dir (NAME.pt with a NAME.yaml sidecar
+declaring input_shape): input shape, layer counts by class (conv / fc / recurrent), MACs and
 parameters of one inference, and activation sizes (sum over layers, largest layer), computed
-from each model's graph. configs/models holds the same figures with their sources.
+from each model's graph. MACs count as torchvision's do: a convolution's output elements x
+kernel area x input channels / groups, a linear layer's outputs x inputs, plus LSTM gates.
+A TorchScript model whose import could not map every operation is marked incomplete and its
+uncounted operations are named; its figures are then null in --json (the counted part is under
+"counted"), never silently low. configs/models holds the zoo's figures with their sources.
 
 options:
-  --layers NAME   print NAME's per-layer descriptor (type, channels, kernel, stride, spatial
-                  size, MACs, parameters)
-  -h, --help      show this text
+  --model-dir DIR  TorchScript models; a user's NAME.pt is listed as itself even where the zoo
+                   has a model of that name
+  --json           print a JSON array, one object per model: name, source ("zoo" or
+                   "torchscript"), file, input_shape, complete, uncounted, conv_layers,
+                   fc_layers, recurrent_layers, ops, macs, conv_macs, fc_macs, recurrent_macs,
+                   params, input_elements, output_elements, activation_elements,
+                   peak_activation_elements
+  --layers NAME    print NAME's per-layer descriptor (type, channels, kernel, stride, spatial
+                   size, MACs, parameters); with --json, NAME's object with a "layers" array
+  -h, --help       show this text
 )";
 
-int PrintLayers(const std::string& name) {
-  auto g = BuildZooModel(name);
-  if (!g.ok()) return Fail(g.status());
-  const ModelFeatures f = ComputeFeatures(*g);
+struct ModelsOptions {
+  std::string model_dir;
+  std::string layers_of;  // --layers NAME
+  bool json = false;
+};
+
+// What the command says about one model.
+struct ModelEntry {
+  std::string name;
+  std::string source;  // "zoo" or "torchscript"
+  std::string file;    // the user's .pt; empty for the zoo
+  std::vector<int64_t> input_shape;
+  bool has_graph = false;  // runs as the graph IR everywhere (else as TorchScript on libtorch)
+  // Null when this build cannot read TorchScript (no libtorch): nothing could be counted.
+  std::shared_ptr<const ModelFeatures> features;
+};
+
+bool Complete(const ModelEntry& e) { return e.features && e.features->complete; }
+
+std::vector<std::string> Uncounted(const ModelEntry& e) {
+  if (!e.features) return {"all: this build has no TorchScript importer (built without libtorch)"};
+  return e.features->uncounted;
+}
+
+Result<ModelEntry> Describe(ModelStore& store, const std::string& name) {
+  ModelEntry e;
+  e.name = name;
+  if (IsZooModel(name) && !store.ShadowsZoo(name)) {
+    // The zoo's graph alone: its features need no weights.
+    ASSIGN_OR_RETURN(Graph g, BuildZooModel(name));
+    e.source = "zoo";
+    e.input_shape = g.input_shape();
+    e.has_graph = true;
+    e.features = std::make_shared<const ModelFeatures>(ComputeFeatures(g));
+    return e;
+  }
+  auto spec = store.Get(name);
+  if (!spec.ok()) {
+    // Every error about a user's file names it.
+    const std::string pt =
+        (std::filesystem::path(store.model_dir()) / (name + ".pt")).string();
+    std::error_code ec;
+    if (!store.model_dir().empty() && std::filesystem::is_regular_file(pt, ec) &&
+        spec.status().message().find(pt) == std::string::npos) {
+      return spec.status().WithPrefix(pt);
+    }
+    return spec.status();
+  }
+  const ModelSpec& s = **spec;
+  e.source = s.torchscript_path.empty() ? "zoo" : "torchscript";
+  e.file = s.torchscript_path;
+  e.input_shape = s.input_shape;
+  e.has_graph = s.is_graph();
+  e.features = s.features;
+  if (!e.features && s.graph) {
+    e.features = std::make_shared<const ModelFeatures>(ComputeFeatures(s.graph->graph));
+  }
+  return e;
+}
+
+// The figures of `f` as JSON numbers.
+void PutFigures(const ModelFeatures& f, nlohmann::json* j) {
+  (*j)["conv_layers"] = f.conv_layers;
+  (*j)["fc_layers"] = f.fc_layers;
+  (*j)["recurrent_layers"] = f.recurrent_layers;
+  (*j)["ops"] = f.layers.size();
+  (*j)["macs"] = f.macs;
+  (*j)["conv_macs"] = f.macs - f.fc_macs - f.recurrent_macs;
+  (*j)["fc_macs"] = f.fc_macs;
+  (*j)["recurrent_macs"] = f.recurrent_macs;
+  (*j)["params"] = f.params;
+  (*j)["input_elements"] = f.input_elements;
+  (*j)["output_elements"] = f.output_elements;
+  (*j)["activation_elements"] = f.activation_elements;
+  (*j)["peak_activation_elements"] = f.peak_activation_elements;
+}
+
+// One model's JSON object. Figures are null unless every operation was counted; a partial
+// import's counted part is under "counted" (lower bounds). Later additions (a latency
+// prediction per target and precision) belong here.
+nlohmann::json ModelJson(const ModelEntry& e) {
+  nlohmann::json j;
+  j["name"] = e.name;
+  j["source"] = e.source;
+  if (!e.file.empty()) j["file"] = e.file;
+  j["input_shape"] = e.input_shape;
+  j["graph"] = e.has_graph;
+  j["complete"] = Complete(e);
+  j["uncounted"] = Uncounted(e);
+  nlohmann::json figures;
+  if (e.features) PutFigures(*e.features, &figures);
+  if (Complete(e)) {
+    j.update(figures);
+  } else {
+    for (const char* k : {"conv_layers", "fc_layers", "recurrent_layers", "ops", "macs",
+                          "conv_macs", "fc_macs", "recurrent_macs", "params", "input_elements",
+                          "output_elements", "activation_elements",
+                          "peak_activation_elements"}) {
+      j[k] = nullptr;
+    }
+    if (e.features) j["counted"] = figures;
+  }
+  return j;
+}
+
+nlohmann::json LayersJson(const ModelFeatures& f) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerInfo& l : f.layers) {
+    layers.push_back({{"name", l.name},
+                      {"type", l.type},
+                      {"in_channels", l.in_channels},
+                      {"out_channels", l.out_channels},
+                      {"kernel", {l.kernel_h, l.kernel_w}},
+                      {"stride", {l.stride_h, l.stride_w}},
+                      {"dilation", {l.dilation_h, l.dilation_w}},
+                      {"groups", l.groups},
+                      {"in_hw", {l.in_h, l.in_w}},
+                      {"out_hw", {l.out_h, l.out_w}},
+                      {"macs", l.macs},
+                      {"params", l.params},
+                      {"output_elements", l.output_elements}});
+  }
+  return layers;
+}
+
+int PrintLayers(ModelStore& store, const ModelsOptions& o) {
+  auto e = Describe(store, o.layers_of);
+  if (!e.ok()) return Fail(e.status());
+  if (o.json) {
+    nlohmann::json j = ModelJson(*e);
+    j["layers"] = e->features ? LayersJson(*e->features) : nlohmann::json::array();
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  if (!e->features) {
+    return Fail(Status::Unavailable(e->file + ": " + Uncounted(*e).front()));
+  }
+  const ModelFeatures& f = *e->features;
   std::printf("%-4s %-26s %-15s %6s %6s %7s %6s %5s %11s %11s %13s %11s\n", "#", "layer", "type",
               "in_c", "out_c", "kernel", "stride", "group", "in_hw", "out_hw", "MACs", "params");
   for (size_t i = 0; i < f.layers.size(); ++i) {
@@ -43,40 +194,107 @@ int PrintLayers(const std::string& name) {
                 hw(l.in_h, l.in_w).c_str(), hw(l.out_h, l.out_w).c_str(),
                 static_cast<long long>(l.macs), static_cast<long long>(l.params));
   }
-  std::printf("%s: %zu layers, %.2f M MACs, %.3f M parameters\n", name.c_str(), f.layers.size(),
+  std::printf("%s (%s%s%s): %zu layers, %.2f M MACs, %.3f M parameters\n", e->name.c_str(),
+              e->source.c_str(), e->file.empty() ? "" : " ", e->file.c_str(), f.layers.size(),
               f.macs / 1e6, f.params / 1e6);
+  if (!f.complete) {
+    std::printf("incomplete: these operations were not counted, so the totals are lower bounds:\n");
+    for (const std::string& u : f.uncounted) std::printf("  %s\n", u.c_str());
+  }
   return 0;
+}
+
+// Files in the folder that look like models but cannot be (names a request could not use).
+void WarnUnusable(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    if (f.path().extension() == ".pt" && !IsSafeModelName(f.path().stem().string())) {
+      std::cerr << "autoscale models: ignored " << f.path().string()
+                << ": model names are letters, digits, '_', '-' and '.', not starting with '.'\n";
+    }
+  }
+}
+
+int ListModels(ModelStore& store, const ModelsOptions& o) {
+  if (!o.model_dir.empty()) WarnUnusable(o.model_dir);
+  int errors = 0;
+  nlohmann::json all = nlohmann::json::array();
+  std::vector<std::string> notes;
+  if (!o.json) {
+    std::printf("%-20s %-12s %-10s %5s %3s %4s %10s %9s %10s %7s %11s %10s\n", "model", "source",
+                "input", "conv", "fc", "rec", "MACs(M)", "fc(M)", "params(M)", "layers",
+                "act.sum(K)", "act.peak(K)");
+  }
+  for (const std::string& name : store.Names()) {
+    auto e = Describe(store, name);
+    if (!e.ok()) {
+      ++errors;
+      Fail(e.status());
+      continue;
+    }
+    if (o.json) {
+      all.push_back(ModelJson(*e));
+      continue;
+    }
+    const std::string shape = ShapeString(e->input_shape);
+    if (!e->features) {
+      std::printf("%-20s %-12s %-10s %s\n", name.c_str(), e->source.c_str(), shape.c_str(),
+                  Uncounted(*e).front().c_str());
+      continue;
+    }
+    const ModelFeatures& f = *e->features;
+    std::string shown = name;
+    if (!f.complete) {
+      shown += "*";
+      notes.push_back(name + ": " + JoinNames(f.uncounted));
+    }
+    std::printf("%-20s %-12s %-10s %5d %3d %4d %10.2f %9.3f %10.3f %7zu %11.1f %10.1f\n",
+                shown.c_str(), e->source.c_str(), shape.c_str(), f.conv_layers, f.fc_layers,
+                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6,
+                f.layers.size(), f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
+  }
+  if (o.json) std::cout << all.dump(2) << "\n";
+  if (!notes.empty()) {
+    std::printf("* incomplete import: figures count only the mapped operations; not counted:\n");
+    for (const std::string& n : notes) std::printf("  %s\n", n.c_str());
+  }
+  return errors ? 1 : 0;
 }
 }  // namespace
 
 int ModelsCommand(const std::vector<std::string>& args) {
+  ModelsOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "-h" || args[i] == "--help") {
+    const std::string& a = args[i];
+    auto value = [&](std::string* dst) -> bool {
+      if (i + 1 >= args.size()) {
+        std::cerr << "autoscale models: " << a << " needs a value\n" << kModelsUsage;
+        return false;
+      }
+      *dst = args[++i];
+      return true;
+    };
+    if (a == "-h" || a == "--help") {
       std::cout << kModelsUsage;
       return 0;
+    } else if (a == "--layers") {
+      if (!value(&o.layers_of)) return 2;
+    } else if (a == "--model-dir") {
+      if (!value(&o.model_dir)) return 2;
+    } else if (a == "--json") {
+      o.json = true;
+    } else {
+      std::cerr << "autoscale models: unknown argument '" << a << "'\n" << kModelsUsage;
+      return 2;
     }
-    if (args[i] == "--layers") {
-      if (i + 1 >= args.size()) {
-        std::cerr << "autoscale models: --layers needs a model name\n" << kModelsUsage;
-        return 2;
-      }
-      return PrintLayers(args[i + 1]);
-    }
-    std::cerr << "autoscale models: unknown argument '" << args[i] << "'\n" << kModelsUsage;
-    return 2;
   }
-  std::printf("%-15s %-10s %5s %3s %4s %10s %9s %10s %9s %11s %10s\n", "model", "input", "conv",
-              "fc", "rec", "MACs(M)", "fc(M)", "params(M)", "layers", "act.sum(K)", "act.peak(K)");
-  for (const std::string& name : ZooModelNames()) {
-    auto g = BuildZooModel(name);
-    if (!g.ok()) return Fail(g.status());
-    const ModelFeatures f = ComputeFeatures(*g);
-    std::printf("%-15s %-10s %5d %3d %4d %10.2f %9.3f %10.3f %9zu %11.1f %10.1f\n", name.c_str(),
-                ShapeString(g->input_shape()).c_str(), f.conv_layers, f.fc_layers,
-                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6, f.layers.size(),
-                f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
+  std::error_code ec;
+  if (!o.model_dir.empty() && !std::filesystem::is_directory(o.model_dir, ec)) {
+    return Fail(Status::NotFound("model folder '" + o.model_dir +
+                                 "' does not exist or is not a folder"));
   }
-  return 0;
+  ModelStore store(o.model_dir);
+  return o.layers_of.empty() ? ListModels(store, o) : PrintLayers(store, o);
 }
 
 }  // namespace autoscale

@@ -10,6 +10,7 @@
 
 #include "apps/commands.h"
 #include "apps/local_targets.h"
+#include "core/config.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "targets/model_store.h"
@@ -22,19 +23,24 @@ namespace {
 constexpr const char* kProfileUsage = R"(usage: autoscale profile [options]
 
 Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
-where the device has cl_khr_fp16; dsp: the INT8 stub, whose latency is modelled) for every zoo
-model: warm-up runs, then repeats, median and p95. Writes OUT/NAME.yaml, a device profile in
-the configs/devices schema with the measured latencies (measured_ms) and fitted per-layer-class
-rates, and OUT/experiment.yaml, an experiment on that device: `autoscale sim OUT/experiment.yaml`.
-Power comes from energy counters when the host has them (RAPL, battery), otherwise from the
-reference profile; every number in the file says where it came from.
+where the device has cl_khr_fp16; dsp: the INT8 stub, whose latency is modelled) for every
+model (the zoo, then the TorchScript models of --model-dir), or those of --models: warm-up
+runs, then repeats, median and p95; a case whose p95 is over 1.5x its median is measured again
+(up to twice) and the output says so. Writes OUT/NAME.yaml, a device profile in the
+configs/devices schema with the measured latencies (measured_ms) and per-layer-class rates
+fitted to them (a class the measured models cannot identify says what stands in for it), and
+OUT/experiment.yaml, an experiment on that device: `autoscale sim OUT/experiment.yaml`. The
+profile is validated before it is written and loaded back after. Power comes from energy
+counters when the host has them (RAPL, battery), otherwise from the reference profile; every
+number in the file says where it came from.
 
 options:
   --out DIR          output folder (default: results/profile)
   --name NAME        device name (default: host)
   --targets LIST     comma-separated local targets (default: all built in: cpu,opencl,dsp)
-  --models LIST      comma-separated zoo models (default: the whole zoo)
-  --model-dir DIR    also look for TorchScript models (NAME.pt + NAME.yaml) here
+  --models LIST      comma-separated models, zoo or user (default: all of them)
+  --model-dir DIR    TorchScript models (NAME.pt + NAME.yaml); a user's NAME.pt is measured
+                     as itself even where the zoo has a model of that name
   --warmup N         untimed runs per case (default: 2)
   --repeats N        timed runs per case (default: 10)
   --max-seconds S    stop repeating a case after S seconds, keeping at least 3 runs (default: 15)
@@ -113,6 +119,30 @@ std::string ExperimentYaml(const std::string& name, const std::string& device_pa
          "  - oracle\n"
          "  - {name: static, label: always_cpu, params: {target: cpu}}\n"
          "  - {name: static, label: always_cloud, params: {target: cloud}}\n";
+}
+// Writes OUT/NAME.yaml only if it passes the validation every reader applies: parsed from the
+// text first (a failure leaves nothing at the path, and the rejected text beside it), then
+// loaded back from the file.
+Status WriteValidatedProfile(const std::string& out_dir, const std::string& name,
+                             const std::string& yaml) {
+  RETURN_IF_ERROR(MakeDirs(out_dir));
+  const std::string path =
+      std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
+  auto node = ConfigNode::LoadString(yaml, path);
+  Status st = node.ok() ? ParseDeviceProfile(*node).status() : node.status();
+  if (!st.ok()) {
+    const std::string rejected = path + ".rejected";
+    (void)WriteFileAtomic(rejected, yaml);
+    return Status::Internal("the device profile fails its own validation, so " + path +
+                            " was not written (its text is in " + rejected +
+                            ", same lines): " + st.message());
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(path, yaml));
+  std::error_code ec;
+  std::filesystem::remove(path + ".rejected", ec);  // from an earlier run, if any
+  auto back = LoadDeviceProfile(path);
+  if (!back.ok()) return back.status();
+  return Status::Ok();
 }
 }  // namespace
 
@@ -202,6 +232,11 @@ int ProfileCommand(const std::vector<std::string>& args) {
   auto ref = catalog.Device(reference);
   if (!ref.ok()) return Fail(ref.status());
   topts.reference = **ref;
+  std::error_code ec;
+  if (!model_dir.empty() && !std::filesystem::is_directory(model_dir, ec)) {
+    return Fail(Status::NotFound("model folder '" + model_dir + "' does not exist or is not a "
+                                 "folder"));
+  }
   ModelStore store(model_dir);
   for (const std::string& m : models) {
     if (auto s = store.Get(m); !s.ok()) return Fail(s.status());
@@ -220,11 +255,19 @@ int ProfileCommand(const std::vector<std::string>& args) {
   }
   popts.models = models;
   if (!quiet) popts.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+
+  // 1. Measure.
   const auto start = std::chrono::steady_clock::now();
   const std::vector<ProfileCase> cases = ProfileTargets(run, store, popts);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int ok = 0, skipped = 0, remeasured = 0;
+  for (const ProfileCase& c : cases) {
+    (c.status.ok() ? ok : skipped)++;
+    if (!c.unsteady_ratios.empty()) ++remeasured;
+  }
 
+  // 2. Fit.
   DeviceProfileWriteOptions wopts;
   wopts.name = name;
   wopts.host = HostName(&wopts.host_freq_mhz);
@@ -232,25 +275,31 @@ int ProfileCommand(const std::vector<std::string>& args) {
   wopts.date = Today();
   wopts.reference = **ref;
   wopts.reference_file = "configs/devices/" + reference + ".yaml";
-  auto yaml = WriteDeviceProfileYaml(cases, all, store, wopts);
+  auto fits = FitTargets(cases, all, store, wopts);
+  if (!fits.ok()) return Fail(fits.status());
+  for (const TargetFit& f : *fits) {
+    for (const std::string& line : f.unfitted) {
+      std::cerr << "rates not fitted: " << f.target->description().name << " " << line << "\n";
+    }
+  }
+
+  // 3. Write, never a profile that fails its own validation.
+  auto yaml = WriteDeviceProfileYaml(cases, all, *fits, wopts);
   if (!yaml.ok()) return Fail(yaml.status());
-  Status st = MakeDirs(out_dir);
+  Status st = WriteValidatedProfile(out_dir, name, *yaml);
   if (!st.ok()) return Fail(st);
   const std::string device_path =
       std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
-  st = WriteFileAtomic(device_path, *yaml);
-  if (!st.ok()) return Fail(st);
-  // Check it loads as the simulator will load it.
-  auto check = LoadDeviceProfile(device_path);
-  if (!check.ok()) return Fail(check.status());
   st = WriteFileAtomic(out_dir + "/experiment.yaml", ExperimentYaml(name, device_path));
   if (!st.ok()) return Fail(st);
 
-  int ok = 0, skipped = 0;
-  for (const ProfileCase& c : cases) (c.status.ok() ? ok : skipped)++;
-  std::cerr << "profiled " << ok << " cases (" << skipped << " skipped) in "
-            << FormatDouble(seconds, 3) << " s\n"
-            << "device profile: " << device_path << "\n"
+  std::cerr << "profiled " << ok << " cases (" << skipped << " skipped";
+  if (remeasured > 0) {
+    std::cerr << "; " << remeasured << " re-measured for a p95 over "
+              << FormatDouble(popts.unsteady_p95_ratio, 3) << "x the median";
+  }
+  std::cerr << ") in " << FormatDouble(seconds, 3) << " s\n"
+            << "device profile: " << device_path << " (validated: loaded back)\n"
             << "experiment:     " << out_dir << "/experiment.yaml  (autoscale sim " << out_dir
             << "/experiment.yaml)\n";
   return ok > 0 ? 0 : 1;
