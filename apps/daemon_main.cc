@@ -45,9 +45,16 @@ start-up: the configuration is checked and the listen address bound first (GET
 /v2/health/ready answers 503 while models are prepared, then 200); nothing is written when
 start-up fails.
 
+models: a name with NAME.pt (+ NAME.yaml) in model_dir is the user's model, described from its
+file (features from the import; accuracy per precision from the sidecar, or estimated at
+start-up as fp32 accuracy x the measured top-1 agreement with fp32, printed); other names are
+the zoo's. With `calibration:`, a sample of answers at int8/fp16 is re-run at fp32 when idle
+and the observed agreement updates that precision's accuracy estimate (configs/README.md).
+
 endpoints: POST /v2/models/NAME/infer, GET /v2/health/live, /v2/health/ready,
            /v2/models/NAME, /v2/stats (decisions and answers per target, failures, energy,
-           violations, delivered replies), /metrics (Prometheus)
+           violations, delivered replies, calibration per model and precision), /metrics
+           (Prometheus)
 )";
 
 constexpr double kMaxDrainS = 3600;
@@ -168,6 +175,8 @@ int Run(int argc, char** argv) {
     }
     return std::move(made[0]);
   };
+  // Users' TorchScript models (model_dir) are read, and their profiles derived, in BuildEngine.
+  InstallModelReaders();
   auto engine = BuildEngine(*config, config_root, make_local);
   if (!engine.ok()) {
     std::cerr << "autoscaled: error: " << engine.status().message() << "\n";

@@ -1,10 +1,16 @@
 #include "apps/local_targets.h"
 
+#include <cstdio>
+
+#include "agent/model_profiles.h"
 #include "core/strings.h"
+#include "env/user_models.h"
+#include "targets/model_store.h"
 
 #if AUTOSCALE_HAVE_TORCH
 #include "targets/cpu/cpu_target.h"
 #include "targets/dsp/dsp_target.h"
+#include "zoo/torchscript/torchscript_import.h"
 #endif
 #if AUTOSCALE_HAVE_OPENCL
 #include "targets/opencl/opencl_target.h"
@@ -88,6 +94,33 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
     }
   }
   return out;
+}
+
+void InstallModelReaders() {
+#if AUTOSCALE_HAVE_TORCH
+  InstallTorchScriptImporter();
+  SetUserModelProfiler([](const std::string& dir, const std::string& name) -> Result<ModelProfile> {
+    ModelStore store(dir);
+    ASSIGN_OR_RETURN(std::shared_ptr<const ModelSpec> spec, store.Get(name));
+    LocalTargetOptions o;
+    o.per_cluster = false;
+    o.use_counters = false;
+    std::vector<std::string> names = {"cpu"};
+#if AUTOSCALE_HAVE_OPENCL
+    names.push_back("opencl");
+#endif
+    ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Target>> targets, CreateLocalTargets(names, o));
+    ProfileMeasurers m;
+    for (auto& t : targets) {
+      if (t->available()) m.targets.push_back(t.get());
+    }
+    if (!targets.empty() && targets[0]->available()) m.reference = targets[0].get();
+    ASSIGN_OR_RETURN(ModelProfile p, DeriveModelProfile(*spec, m));
+    std::fprintf(stderr, "autoscale: model '%s' is %s (profile derived from the file):\n%s\n",
+                 name.c_str(), spec->torchscript_path.c_str(), DescribeAccuracy(p).c_str());
+    return p;
+  });
+#endif
 }
 
 }  // namespace autoscale

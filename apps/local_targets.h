@@ -33,4 +33,13 @@ std::vector<std::string> LocalTargetNames();
 Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
     const std::vector<std::string>& names, const LocalTargetOptions& options);
 
+// Makes this program able to read users' TorchScript models: installs the TorchScript importer
+// (zoo/model_import.h) and the user-model profiler (env/user_models.h) that `autoscale sim` and
+// `check-config` use for an experiment's `model_dir`. The profiler derives a profile
+// (agent/model_profiles.h), measuring agreement with FP32 on this machine's CPU target (int8)
+// and, when built and present, the OpenCL target (fp16), and prints where each precision's
+// accuracy comes from on stderr. Without libtorch it installs nothing, and asking for a user's
+// model says that this build cannot read it.
+void InstallModelReaders();
+
 }  // namespace autoscale
