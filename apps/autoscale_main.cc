@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/local_targets.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "env/profiles.h"
@@ -264,5 +265,7 @@ int main(int argc, char** argv) {
   // `profile` say that this build cannot read them.
   autoscale::InstallTorchScriptImporter();
 #endif
+  // An experiment's model_dir: users' models profiled from their files (env/user_models.h).
+  autoscale::InstallModelReaders();
   return autoscale::Main(argc, argv);
 }
