@@ -15,7 +15,8 @@
 namespace autoscale {
 
 namespace {
-constexpr const char* kModelsUsage = R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME]
+constexpr const char* kModelsUsage =
+    R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME]
 
 Lists the model zoo and the TorchScript models of --model-dir (NAME.pt with a NAME.yaml sidecar
 declaring input_shape): input shape, layer counts by class (conv / fc / recurrent), MACs and
@@ -78,8 +79,7 @@ Result<ModelEntry> Describe(ModelStore& store, const std::string& name) {
   auto spec = store.Get(name);
   if (!spec.ok()) {
     // Every error about a user's file names it.
-    const std::string pt =
-        (std::filesystem::path(store.model_dir()) / (name + ".pt")).string();
+    const std::string pt = (std::filesystem::path(store.model_dir()) / (name + ".pt")).string();
     std::error_code ec;
     if (!store.model_dir().empty() && std::filesystem::is_regular_file(pt, ec) &&
         spec.status().message().find(pt) == std::string::npos) {
@@ -135,8 +135,7 @@ nlohmann::json ModelJson(const ModelEntry& e) {
   } else {
     for (const char* k : {"conv_layers", "fc_layers", "recurrent_layers", "ops", "macs",
                           "conv_macs", "fc_macs", "recurrent_macs", "params", "input_elements",
-                          "output_elements", "activation_elements",
-                          "peak_activation_elements"}) {
+                          "output_elements", "activation_elements", "peak_activation_elements"}) {
       j[k] = nullptr;
     }
     if (e.features) j["counted"] = figures;
@@ -250,8 +249,8 @@ int ListModels(ModelStore& store, const ModelsOptions& o) {
     }
     std::printf("%-20s %-12s %-10s %5d %3d %4d %10.2f %9.3f %10.3f %7zu %11.1f %10.1f\n",
                 shown.c_str(), e->source.c_str(), shape.c_str(), f.conv_layers, f.fc_layers,
-                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6,
-                f.layers.size(), f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
+                f.recurrent_layers, f.macs / 1e6, f.fc_macs / 1e6, f.params / 1e6, f.layers.size(),
+                f.activation_elements / 1e3, f.peak_activation_elements / 1e3);
   }
   if (o.json) std::cout << all.dump(2) << "\n";
   if (!notes.empty()) {
@@ -290,8 +289,8 @@ int ModelsCommand(const std::vector<std::string>& args) {
   }
   std::error_code ec;
   if (!o.model_dir.empty() && !std::filesystem::is_directory(o.model_dir, ec)) {
-    return Fail(Status::NotFound("model folder '" + o.model_dir +
-                                 "' does not exist or is not a folder"));
+    return Fail(
+        Status::NotFound("model folder '" + o.model_dir + "' does not exist or is not a folder"));
   }
   ModelStore store(o.model_dir);
   return o.layers_of.empty() ? ListModels(store, o) : PrintLayers(store, o);

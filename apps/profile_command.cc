@@ -234,7 +234,8 @@ int ProfileCommand(const std::vector<std::string>& args) {
   topts.reference = **ref;
   std::error_code ec;
   if (!model_dir.empty() && !std::filesystem::is_directory(model_dir, ec)) {
-    return Fail(Status::NotFound("model folder '" + model_dir + "' does not exist or is not a "
+    return Fail(Status::NotFound("model folder '" + model_dir +
+                                 "' does not exist or is not a "
                                  "folder"));
   }
   ModelStore store(model_dir);

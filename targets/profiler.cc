@@ -222,8 +222,8 @@ RateFit FitRates(const std::vector<FitRow>& all_rows) {
       if (r->precision != p) continue;
       ++n;
       for (int c = 0; c < kNumLayerClasses; ++c) {
-        if (class_macs(r->model, c) > 0 && std::find(present.begin(), present.end(), c) ==
-                                               present.end()) {
+        if (class_macs(r->model, c) > 0 &&
+            std::find(present.begin(), present.end(), c) == present.end()) {
           present.push_back(c);
         }
       }
@@ -312,8 +312,9 @@ RateFit FitRates(const std::vector<FitRow>& all_rows) {
       for (int c : col.classes) {
         have[c] = true;
         if (coef <= 0) {
-          pp.note[c] = "not identifiable from the measured models (the fit gives its MACs no "
-                       "time)";
+          pp.note[c] =
+              "not identifiable from the measured models (the fit gives its MACs no "
+              "time)";
           continue;
         }
         pp.gmacs_per_s[c] = 1.0 / coef;  // ms per 1e6 MACs -> GMAC/s
@@ -328,16 +329,17 @@ RateFit FitRates(const std::vector<FitRow>& all_rows) {
     }
     if (pp.gmacs_per_s[0] <= 0) {
       pp.gmacs_per_s[0] = effective;
-      pp.note[0] = (have[0] ? pp.note[0] + "; " : std::string("no convolution among the measured models; ")) +
+      pp.note[0] = (have[0] ? pp.note[0] + "; "
+                            : std::string("no convolution among the measured models; ")) +
                    "the effective rate over all their MACs";
     }
     for (int c = 1; c < kNumLayerClasses; ++c) {
       if (pp.gmacs_per_s[c] > 0) continue;
       pp.gmacs_per_s[c] = pp.gmacs_per_s[0];
-      pp.note[c] = (have[c] ? pp.note[c] + "; "
-                            : "no " + std::string(kClassNames[c]) +
-                                  " layer among the measured models; ") +
-                   "the conv rate";
+      pp.note[c] =
+          (have[c] ? pp.note[c] + "; "
+                   : "no " + std::string(kClassNames[c]) + " layer among the measured models; ") +
+          "the conv rate";
     }
   }
   return fit;
@@ -388,16 +390,19 @@ Result<std::vector<TargetFit>> FitTargets(const std::vector<ProfileCase>& cases,
           return Status::InvalidArgument(
               "no model measured on " + d.name + " at " + pname +
               " has complete features, and the reference profile '" + ref.name + "' has no " +
-              std::string(TargetKindName(d.kind)) + " target to take rates from; choose another with "
+              std::string(TargetKindName(d.kind)) +
+              " target to take rates from; choose another with "
               "--reference or measure a model whose layers can be counted");
         }
         Precision from = rt->gmacs_per_s[0][static_cast<int>(p)] > 0 ? p : Precision::kFp32;
         for (int c = 0; c < kNumLayerClasses; ++c) {
           pp.gmacs_per_s[c] = rt->gmacs_per_s[c][static_cast<int>(from)];
-          if (pp.gmacs_per_s[c] <= 0) pp.gmacs_per_s[c] = rt->gmacs_per_s[0][static_cast<int>(from)];
-          pp.note[c] = "copied from " + refname + " " + rt->name + " " + std::string(PrecisionName(from)) +
-                       ": no model measured at " + pname + " has countable layers" +
-                       (incomplete.empty() ? "" : " (" + JoinNames(incomplete) + " not fully imported)");
+          if (pp.gmacs_per_s[c] <= 0)
+            pp.gmacs_per_s[c] = rt->gmacs_per_s[0][static_cast<int>(from)];
+          pp.note[c] =
+              "copied from " + refname + " " + rt->name + " " + std::string(PrecisionName(from)) +
+              ": no model measured at " + pname + " has countable layers" +
+              (incomplete.empty() ? "" : " (" + JoinNames(incomplete) + " not fully imported)");
         }
         if (pp.gmacs_per_s[0] <= 0) {
           return Status::InvalidArgument("reference " + refname + " " + rt->name +

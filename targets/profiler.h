@@ -69,11 +69,11 @@ struct FitRow {
 // stated substitute instead of a fitted value (note says which).
 struct RateFit {
   struct PerPrecision {
-    int models = 0;                                    // rows at this precision
-    double gmacs_per_s[kNumLayerClasses] = {0, 0, 0};  // > 0 for every class when models > 0
+    int models = 0;                                         // rows at this precision
+    double gmacs_per_s[kNumLayerClasses] = {0, 0, 0};       // > 0 for every class when models > 0
     bool fitted[kNumLayerClasses] = {false, false, false};  // identified by the fit itself
-    std::string note[kNumLayerClasses];                // where the rate comes from
-    double mean_abs_rel_error = 0;                     // of the fit at this precision
+    std::string note[kNumLayerClasses];                     // where the rate comes from
+    double mean_abs_rel_error = 0;                          // of the fit at this precision
   };
   PerPrecision precision[kNumPrecisions];
   double layer_overhead_us = 0;
