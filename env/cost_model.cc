@@ -16,10 +16,22 @@ double MeasuredMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
   return it == t.measured_ms.end() ? -1.0 : it->second[static_cast<int>(p)];
 }
 
-// Compute time in ms of `m` on `t` at `level` and precision `p`, without interference.
+// The layer model's prediction at the top level (it includes the per-layer costs and the run
+// overhead), for a model not measured whose profile carries its layers; -1 otherwise.
+double PredictedMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
+  const LayerFit* fit = t.layer_model[static_cast<int>(p)].get();
+  if (fit == nullptr || fit->empty() || m.layer_descriptors.empty()) return -1.0;
+  if (MeasuredMs(t, p, m) > 0) return -1.0;
+  return PredictModelMs(*fit, m.layer_descriptors, m.input_elements, m.output_elements);
+}
+
+// Compute time in ms of `m` on `t` at `level` and precision `p`, without interference:
+// measured (measured_ms), else predicted from its layers (layer_model), else the MAC-rate
+// formula.
 double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
   const int pi = static_cast<int>(p);
   double ms = MeasuredMs(t, p, m);
+  if (ms <= 0) ms = PredictedMs(t, p, m);
   if (ms <= 0) {
     const double macs[kNumLayerClasses] = {m.conv_macs(), m.fc_macs, m.recurrent_macs};
     ms = 0;
@@ -34,7 +46,8 @@ double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProf
 }
 
 double LayerOverheadMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
-  return MeasuredMs(t, p, m) > 0 ? 0.0 : m.layers() * t.layer_overhead_us / 1000.0;
+  if (MeasuredMs(t, p, m) > 0 || PredictedMs(t, p, m) > 0) return 0.0;
+  return m.layers() * t.layer_overhead_us / 1000.0;
 }
 
 }  // namespace

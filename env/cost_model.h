@@ -19,10 +19,13 @@
 
 namespace autoscale {
 
-// Compute time in ms of model `m` on the local target `t` at frequency `level` and precision `p`:
-// MACs of each layer class over the target's effective rate, scaled for frequency (the
-// memory-bound share does not scale), plus the per-layer overhead; no interference. The
-// precision must be one the target supports.
+// Compute time in ms of model `m` on the local target `t` at frequency `level` and precision `p`,
+// no interference. At the highest level: the measured latency (t.measured_ms) when the profile
+// has one for the model; else, when the target has a layer model for `p` and the model profile
+// carries its layer descriptors, the sum of its predicted layers (env/layer_predictor.h); else
+// MACs of each layer class over the target's effective rate plus the per-layer overhead. Scaled
+// for frequency (the memory-bound share does not scale). The precision must be one the target
+// supports.
 double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m);
 
 // The action space of one device: every (target, precision, level) it offers.

@@ -51,21 +51,29 @@ struct QuantizedOps {
   c10::OperatorHandle conv_prepack, conv, conv_relu;
   c10::OperatorHandle linear_prepack, linear, linear_relu, linear_dynamic;
   c10::OperatorHandle add, add_relu, cat, batch_norm;
+  // Kernels with explicit output parameters that a libtorch may lack (1.13 has them, but no
+  // quantized silu): where absent, the node runs dequantize-compute-requantize (kFloatOp).
+  // (quantized::sigmoid is not used: QNNPACK's accepts only the fixed output parameters.)
+  c10::optional<c10::OperatorHandle> hardswish, mul, mul_relu;
 
   static const QuantizedOps& Get() {
     static const QuantizedOps* ops = [] {
       auto& d = c10::Dispatcher::singleton();
-      return new QuantizedOps{d.findSchemaOrThrow("quantized::conv2d_prepack", ""),
-                              d.findSchemaOrThrow("quantized::conv2d", "new"),
-                              d.findSchemaOrThrow("quantized::conv2d_relu", "new"),
-                              d.findSchemaOrThrow("quantized::linear_prepack", ""),
-                              d.findSchemaOrThrow("quantized::linear", ""),
-                              d.findSchemaOrThrow("quantized::linear_relu", ""),
-                              d.findSchemaOrThrow("quantized::linear_dynamic", ""),
-                              d.findSchemaOrThrow("quantized::add", ""),
-                              d.findSchemaOrThrow("quantized::add_relu", ""),
-                              d.findSchemaOrThrow("quantized::cat", ""),
-                              d.findSchemaOrThrow("quantized::batch_norm2d", "")};
+      auto* o = new QuantizedOps{d.findSchemaOrThrow("quantized::conv2d_prepack", ""),
+                                 d.findSchemaOrThrow("quantized::conv2d", "new"),
+                                 d.findSchemaOrThrow("quantized::conv2d_relu", "new"),
+                                 d.findSchemaOrThrow("quantized::linear_prepack", ""),
+                                 d.findSchemaOrThrow("quantized::linear", ""),
+                                 d.findSchemaOrThrow("quantized::linear_relu", ""),
+                                 d.findSchemaOrThrow("quantized::linear_dynamic", ""),
+                                 d.findSchemaOrThrow("quantized::add", ""),
+                                 d.findSchemaOrThrow("quantized::add_relu", ""),
+                                 d.findSchemaOrThrow("quantized::cat", ""),
+                                 d.findSchemaOrThrow("quantized::batch_norm2d", "")};
+      o->hardswish = d.findOp({"quantized::hardswish", ""});
+      o->mul = d.findOp({"quantized::mul", ""});
+      o->mul_relu = d.findOp({"quantized::mul_relu", ""});
+      return o;
     }();
     return *ops;
   }
@@ -76,6 +84,23 @@ c10::IValue Call(const c10::OperatorHandle& op, std::vector<c10::IValue> args) {
   torch::jit::Stack stack(std::move(args));
   op.callBoxed(&stack);
   return std::move(stack.at(0));
+}
+
+// The FP32 op of a node that runs dequantize-compute-requantize (`b`: mul's second input,
+// quantized).
+torch::Tensor FloatOp(OpType op, const torch::Tensor& a, const torch::Tensor& b) {
+  switch (op) {
+    case OpType::kHardswish:
+      return at::hardswish(a);
+    case OpType::kSigmoid:
+      return at::sigmoid(a);
+    case OpType::kSilu:
+      return at::silu(a);
+    case OpType::kMul:
+      return at::mul(a, b.dequantize());
+    default:
+      throw std::logic_error(std::string("no float fallback for ") + OpTypeName(op));
+  }
 }
 
 // ---- Quantization parameters -----------------------------------------------------------------
@@ -202,11 +227,36 @@ enum class Kind {
   kAvgPool,
   kGlobalAvgPool,
   kFlatten,
-  kLstm,  // dynamic: float in and out
+  kLstm,             // dynamic: float in and out
+  kHardswish,        // quantized::hardswish, the node's calibrated output range
+  kSigmoid,          // sigmoid on quint8: fixed output parameters (1/256, 0), as in torch
+  kHardsigmoid,      // hardsigmoid on quint8: the same fixed output parameters
+  kMul,              // quantized::mul[_relu] (a (C, 1, 1) second input broadcasts)
+  kAdaptiveAvgPool,  // adaptive_avg_pool2d on quint8 (keeps the input's parameters)
+  kChannelShuffle,   // channel_shuffle on quint8 (a permutation: keeps the parameters)
+  kChannelSlice,     // a channel range of a quint8 tensor (keeps the parameters)
+  kFloatOp,          // no quantized kernel: dequantize, the FP32 op, requantize to the node's
+                     // calibrated range (silu; the others where a libtorch lacks their kernel)
 };
 
-const char* KindName(Kind k, bool relu) {
+std::string KindName(Kind k, bool relu, OpType op) {
   switch (k) {
+    case Kind::kHardswish:
+      return "hardswish";
+    case Kind::kSigmoid:
+      return "sigmoid";
+    case Kind::kHardsigmoid:
+      return "hardsigmoid";
+    case Kind::kMul:
+      return relu ? "mul_relu" : "mul";
+    case Kind::kAdaptiveAvgPool:
+      return "adaptive_avg_pool2d";
+    case Kind::kChannelShuffle:
+      return "channel_shuffle";
+    case Kind::kChannelSlice:
+      return "channel_slice";
+    case Kind::kFloatOp:
+      return std::string(OpTypeName(op)) + "_via_float";
     case Kind::kQuantize:
       return "quantize";
     case Kind::kDequantize:
@@ -284,11 +334,29 @@ std::string DefaultInt8Engine() {
 }
 
 Result<Int8Calibration> CalibrateInt8(const TorchGraph& fp32, const Int8Options& options) {
-  if (options.calibration_inputs < 1) {
+  const Graph& g = fp32.graph();
+  const std::vector<std::vector<float>>& given = options.calibration_samples;
+  const int num_inputs =
+      given.empty() ? options.calibration_inputs : static_cast<int>(given.size());
+  if (given.empty() && options.calibration_inputs < 1) {
     return Status::InvalidArgument("INT8 calibration needs at least one input, got " +
                                    std::to_string(options.calibration_inputs));
   }
-  const Graph& g = fp32.graph();
+  const size_t input_size = static_cast<size_t>(NumElements(g.input_shape()));
+  for (size_t k = 0; k < given.size(); ++k) {
+    if (given[k].size() != input_size) {
+      return Status::InvalidArgument("model '" + g.name() + "': calibration sample " +
+                                     std::to_string(k) + " has " + std::to_string(given[k].size()) +
+                                     " values; the input " + ShapeString(g.input_shape()) +
+                                     " has " + std::to_string(input_size));
+    }
+    for (float v : given[k]) {
+      if (!std::isfinite(v)) {
+        return Status::InvalidArgument("model '" + g.name() + "': calibration sample " +
+                                       std::to_string(k) + " holds a NaN or infinity");
+      }
+    }
+  }
   const size_t n = g.nodes().size();
   Int8Calibration cal;
   cal.min.assign(n, std::numeric_limits<float>::infinity());
@@ -298,10 +366,14 @@ Result<Int8Calibration> CalibrateInt8(const TorchGraph& fp32, const Int8Options&
   std::vector<int64_t> shape = {1};
   shape.insert(shape.end(), g.input_shape().begin(), g.input_shape().end());
   constexpr int kChunk = 8;  // inputs per FP32 run (ranges do not depend on the batching)
-  for (int first = 0; first < options.calibration_inputs; first += kChunk) {
-    const int count = std::min(kChunk, options.calibration_inputs - first);
+  for (int first = 0; first < num_inputs; first += kChunk) {
+    const int count = std::min(kChunk, num_inputs - first);
     std::vector<torch::Tensor> inputs;
     for (int k = 0; k < count; ++k) {
+      if (!given.empty()) {
+        inputs.push_back(WrapFloat(given[first + k].data(), shape).clone());
+        continue;
+      }
       const std::vector<float> x = MakeInput(g, options.calibration_seed + first + k);
       inputs.push_back(WrapFloat(x.data(), shape).clone());
     }
@@ -334,6 +406,7 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
                                                               const Int8Options& options) {
   std::string name;
   RETURN_IF_ERROR(ResolveEngine(options.engine, &name).status());
+  RETURN_IF_ERROR(CheckWeights(graph.graph, graph.weights));
   TorchGraph fp32(graph);
   ASSIGN_OR_RETURN(Int8Calibration cal, CalibrateInt8(fp32, options));
   return Build(graph, cal, options);
@@ -353,6 +426,9 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
                                    "': calibration or weights do not match the graph's " +
                                    std::to_string(n) + " nodes");
   }
+  // The weights are the graph's own (seeded or imported), copied as they are; a vector of the
+  // wrong size would be read out of bounds below.
+  RETURN_IF_ERROR(CheckWeights(g, wg.weights));
   at::globalContext().setQEngine(engine);
   torch::NoGradGuard no_grad;
   const QuantizedOps& ops = QuantizedOps::Get();
@@ -422,7 +498,8 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
           return Status::InvalidArgument(label + ": a second input");
         case OpType::kConv:
         case OpType::kLinear:
-        case OpType::kAdd: {
+        case OpType::kAdd:
+        case OpType::kMul: {
           // A linear that reads a dynamic op's float result runs dynamically (float out, no
           // fused relu); everything else here is static with a fused relu when there is one.
           const bool dynamic =
@@ -438,6 +515,17 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
             s.in = {quantized(node.inputs[0]), quantized(node.inputs[1])};
             break;
           }
+          if (node.op == OpType::kMul) {
+            const bool have = s.relu ? ops.mul_relu.has_value() : ops.mul.has_value();
+            if (!have && s.relu) {  // unfuse: the relu runs on its own below
+              s.relu = false;
+              fused[relu] = false;
+              result_node = i;
+            }
+            s.kind = ops.mul.has_value() ? Kind::kMul : Kind::kFloatOp;
+            s.in = {quantized(node.inputs[0]), quantized(node.inputs[1])};
+            break;
+          }
           torch::Tensor weight,
               bias = FromVector(w.bias,
                                 {node.op == OpType::kConv ? node.out_channels : node.out_features});
@@ -447,7 +535,7 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
             s.kind = Kind::kConv;
             s.in = {quantized(node.inputs[0])};
             c10::List<int64_t> stride({node.stride_h, node.stride_w}),
-                pad({node.pad_h, node.pad_w}), dilation({1, 1});
+                pad({node.pad_h, node.pad_w}), dilation({node.dilation_h, node.dilation_w});
             s.packed =
                 Call(ops.conv_prepack, {QuantizeWeight(weight, options.per_channel_weights),
                                         bias.defined() ? c10::IValue(bias) : c10::IValue(), stride,
@@ -503,6 +591,36 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
           s.kind = Kind::kFlatten;
           float_out = qval[node.inputs[0]] < 0 && node.inputs[0] != 0;
           s.in = {float_out ? fval[node.inputs[0]] : quantized(node.inputs[0])};
+          break;
+        case OpType::kHardswish:
+          s.kind = ops.hardswish ? Kind::kHardswish : Kind::kFloatOp;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kSigmoid:
+          s.kind = Kind::kSigmoid;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kHardsigmoid:
+          s.kind = Kind::kHardsigmoid;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kSilu:
+          s.kind = Kind::kFloatOp;  // libtorch 1.13 has no quantized silu
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kAdaptiveAvgPool:
+          // To 1x1 it is global average pooling, done the same way (own range, see Run).
+          s.kind = node.pool_out_h == 1 && node.pool_out_w == 1 ? Kind::kGlobalAvgPool
+                                                                : Kind::kAdaptiveAvgPool;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kChannelShuffle:
+          s.kind = Kind::kChannelShuffle;
+          s.in = {quantized(node.inputs[0])};
+          break;
+        case OpType::kChannelSlice:
+          s.kind = Kind::kChannelSlice;
+          s.in = {quantized(node.inputs[0])};
           break;
         case OpType::kLstm: {
           if (xs.size() != 2) return Status::InvalidArgument(label + ": needs a (T, F) input");
@@ -641,6 +759,36 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step) 
         case Kind::kLstm:
           y = Lstm(s, x);
           break;
+        case Kind::kHardswish:
+          y = Call(*ops.hardswish, {x, s.out.scale, s.out.zero_point}).toTensor();
+          break;
+        case Kind::kSigmoid:
+          y = at::sigmoid(x);
+          break;
+        case Kind::kHardsigmoid:
+          y = at::hardsigmoid(x);
+          break;
+        case Kind::kMul:
+          y = Call(s.relu ? *ops.mul_relu : *ops.mul,
+                   {x, v[s.in[1]], s.out.scale, s.out.zero_point})
+                  .toTensor();
+          break;
+        case Kind::kAdaptiveAvgPool:
+          y = at::adaptive_avg_pool2d(x, {n.pool_out_h, n.pool_out_w});
+          break;
+        case Kind::kChannelShuffle:
+          y = ChannelShuffle(x, n.groups);
+          break;
+        case Kind::kChannelSlice:
+          // A dense copy in the input's layout: the quantized kernels expect one.
+          y = x.narrow(1, n.slice_begin, n.slice_end - n.slice_begin)
+                  .contiguous(x.suggest_memory_format());
+          break;
+        case Kind::kFloatOp:
+          y = at::quantize_per_tensor(
+              FloatOp(n.op, x.dequantize(), s.in.size() > 1 ? v[s.in[1]] : torch::Tensor()),
+              s.out.scale, s.out.zero_point, torch::kQUInt8);
+          break;
       }
       v[i + 1] = std::move(y);
     } catch (...) {
@@ -695,12 +843,12 @@ torch::Tensor TorchInt8Graph::Forward(const torch::Tensor& input) const {
 std::string TorchInt8Graph::StepName(int step) const {
   if (step < 0 || step >= static_cast<int>(steps_.size())) return "input";
   const Step& s = steps_[step];
-  return NodeLabel(graph_, s.node) + " [" + KindName(s.kind, s.relu) + "]";
+  return NodeLabel(graph_, s.node) + " [" + KindName(s.kind, s.relu, graph_.node(s.node).op) + "]";
 }
 
 std::string TorchInt8Graph::Summary() const {
   std::map<std::string, int> counts;
-  for (const Step& s : steps_) ++counts[KindName(s.kind, s.relu)];
+  for (const Step& s : steps_) ++counts[KindName(s.kind, s.relu, graph_.node(s.node).op)];
   std::vector<std::pair<int, std::string>> sorted;
   for (const auto& [name, count] : counts) sorted.push_back({-count, name});
   std::sort(sorted.begin(), sorted.end());

@@ -1,5 +1,6 @@
-// Post-training INT8 execution of a zoo graph on the CPU with libtorch's quantized engine
-// (QNNPACK or oneDNN in the Debian build; FBGEMM where a build has it).
+// Post-training INT8 execution of a graph (a zoo graph or an imported one with its weights) on the
+// CPU with libtorch's quantized engine (QNNPACK or oneDNN in the Debian build; FBGEMM where a build
+// has it).
 //
 // Static quantization, as torch.ao.quantization does it in eager mode:
 //   - activations are per-tensor affine quint8; each node's scale and zero point come from its
@@ -9,8 +10,17 @@
 //     it (both QNNPACK and oneDNN do in 1.13), biases stay float (the kernels quantize them);
 //   - conv/linear/add followed by relu or relu6 are fused (conv2d_relu, linear_relu, add_relu);
 //     relu6 becomes the fused relu with its output range capped at 6, which clamps exactly;
-//   - pooling keeps its input's parameters, except global average pooling, which averages in
-//     float and requantizes to its own narrower range (the classifier's input);
+//   - pooling keeps its input's parameters, except global average pooling (and adaptive
+//     average pooling to 1x1, the same thing), which averages in float and requantizes to its
+//     own narrower range (the classifier's input); channel shuffle permutes quint8 channels;
+//   - dilated, grouped and depthwise convolutions are quantized::conv2d like any other;
+//   - hardswish runs quantized::hardswish with the node's calibrated output range; sigmoid and
+//     hardsigmoid run on quint8 with torch's fixed output parameters (scale 1/256, zero point
+//     0: QNNPACK's sigmoid accepts no others); mul (an SE block's per-channel scale included)
+//     runs quantized::mul, fused with a following relu as mul_relu;
+//   - an op without a quantized kernel in this libtorch (silu in 1.13; hardswish or mul in a
+//     build that lacks theirs) is computed in float between a dequantize and a
+//     requantize to the node's calibrated range; Summary() names such steps "<op>_via_float";
 //   - the input is quantized on entry and the output dequantized: Forward takes and returns
 //     float32 like every TorchModel.
 // LSTMs are quantized dynamically, as torch.ao.quantization.quantize_dynamic does for nn.LSTM:
@@ -52,6 +62,11 @@ struct Int8Options {
   // The default seed is far from the small seeds tests and benchmarks evaluate on.
   int calibration_inputs = 16;
   uint64_t calibration_seed = 1000003;
+  // Explicit calibration inputs (a user model's sample inputs, ModelSidecar::samples_dir), each
+  // one input of the graph's input shape without the batch, NCHW, float32. When non-empty they
+  // replace the seeded inputs (calibration_inputs is then unused); a sample of the wrong size
+  // or holding a NaN or infinity is InvalidArgument.
+  std::vector<std::vector<float>> calibration_samples;
   Int8Ranges ranges = Int8Ranges::kMinMax;
   // Per-output-channel weight scales (per-tensor otherwise).
   bool per_channel_weights = true;
@@ -70,8 +85,9 @@ std::vector<std::string> SupportedInt8Engines();
 // Empty when this libtorch has no quantized engine.
 std::string DefaultInt8Engine();
 
-// Runs `fp32` on the calibration inputs of `options` and chooses each node's output range.
-// InvalidArgument if calibration_inputs < 1.
+// Runs `fp32` on the calibration inputs of `options` (its calibration_samples, else seeded
+// ones) and chooses each node's output range. InvalidArgument if calibration_inputs < 1 with no
+// samples, or for a bad sample.
 Result<Int8Calibration> CalibrateInt8(const TorchGraph& fp32, const Int8Options& options);
 
 class TorchInt8Graph final : public TorchModel {

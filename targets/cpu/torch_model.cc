@@ -18,8 +18,11 @@ torch::Tensor ChannelShuffle(const torch::Tensor& x, int64_t groups) {
   // the view-transpose-view of torchvision's ShuffleNet, the same permutation.
   if (x.is_cpu()) return at::channel_shuffle(x, groups);
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  return x.contiguous().view({b, groups, c / groups, h, w}).transpose(1, 2).contiguous().view(
-      {b, c, h, w});
+  return x.contiguous()
+      .view({b, groups, c / groups, h, w})
+      .transpose(1, 2)
+      .contiguous()
+      .view({b, c, h, w});
 }
 
 torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape) {

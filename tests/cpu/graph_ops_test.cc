@@ -79,10 +79,10 @@ TEST(TorchGraphOps, WeightsThatDoNotFitAreRefused) {
 
 TEST(TorchGraphOps, DilatedGroupedDepthwiseConvMatchTorch) {
   Graph g("t_dilated", {6, 15, 13});
-  const int a = DilatedConv(g, 0, 12, 3, 1, 2, 2, 2, 2, 1, true);     // plain, dilation 2
-  const int b = DilatedConv(g, a, 12, 3, 2, 2, 3, 2, 3, 3, true);     // grouped, (2, 3), stride 2
-  const int c = DilatedConv(g, b, 12, 3, 1, 4, 4, 4, 4, 12, false);   // depthwise, dilation 4
-  const int d = DilatedConv(g, c, 6, 3, 1, 0, 0, 1, 1, 1, true);      // undilated, unpadded
+  const int a = DilatedConv(g, 0, 12, 3, 1, 2, 2, 2, 2, 1, true);    // plain, dilation 2
+  const int b = DilatedConv(g, a, 12, 3, 2, 2, 3, 2, 3, 3, true);    // grouped, (2, 3), stride 2
+  const int c = DilatedConv(g, b, 12, 3, 1, 4, 4, 4, 4, 12, false);  // depthwise, dilation 4
+  const int d = DilatedConv(g, c, 6, 3, 1, 0, 0, 1, 1, 1, true);     // undilated, unpadded
   const WeightedGraph wg = Imported(g, 2);
   ASSERT_EQ(d, wg.graph.output());
   const torch::Tensor x = Input(wg.graph, 5, 2);
@@ -109,7 +109,7 @@ TEST(TorchGraphOps, DilatedGroupedDepthwiseConvMatchTorch) {
 TEST(TorchGraphOps, ActivationsMatchTorchsFormulas) {
   struct Case {
     OpType op;
-    std::function<torch::Tensor(const torch::Tensor&)> formula;  // PyTorch's documented one
+    std::function<torch::Tensor(const torch::Tensor&)> formula;   // PyTorch's documented one
     std::function<torch::Tensor(const torch::Tensor&)> torch_fn;  // what nn's module calls
   };
   auto relu6 = [](const torch::Tensor& v) {
@@ -135,9 +135,9 @@ TEST(TorchGraphOps, ActivationsMatchTorchsFormulas) {
     g.AddOp(act, g.Unary(c.op, 0));
     const WeightedGraph wg = Imported(g, 3);
     const torch::Tensor x = Input(wg.graph, 11, 2, 5.0);
-    const torch::Tensor cx = F::conv2d(
-        x, T(wg.weights[conv].weight, {4, 4, 3, 3}),
-        F::Conv2dFuncOptions().bias(T(wg.weights[conv].bias, {4})).padding(1));
+    const torch::Tensor cx =
+        F::conv2d(x, T(wg.weights[conv].weight, {4, 4, 3, 3}),
+                  F::Conv2dFuncOptions().bias(T(wg.weights[conv].bias, {4})).padding(1));
     const torch::Tensor y = RunAllWays(wg, x);
     ExpectClose(y, c.formula(cx) + c.formula(x), std::string(OpTypeName(c.op)) + " vs formula");
     // Bit-equal to torch's own function (the one torch.nn's module calls).
@@ -186,10 +186,11 @@ TEST(TorchGraphOps, AdaptiveAvgPoolUsesPytorchWindows) {
       }
     }
     const torch::Tensor y = RunAllWays(wg, x);
-    ExpectClose(y, want, "adaptive_avg_pool " + std::to_string(s.oh) + "x" +
-                             std::to_string(s.ow) + " vs windows");
-    EXPECT_TRUE(torch::equal(
-        y, F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({s.oh, s.ow}))));
+    ExpectClose(
+        y, want,
+        "adaptive_avg_pool " + std::to_string(s.oh) + "x" + std::to_string(s.ow) + " vs windows");
+    EXPECT_TRUE(
+        torch::equal(y, F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({s.oh, s.ow}))));
   }
 }
 

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 
+#include "graph_builders.h"
 #include "zoo/zoo.h"
 
 namespace autoscale {
@@ -128,6 +130,76 @@ const OpCase kOpCases[] = {
        g.Relu(g.Linear(g.Lstm(0, 24, 0, false), 5));
        return g;
      }},
+    // Ops of imported networks.
+    {"dilated_convs",  // dilation 2 and (2, 3), grouped and depthwise
+     [] {
+       using testing_graphs::DilatedConv;
+       Graph g("t_dilated", {8, 14, 14});
+       int x = g.Relu(DilatedConv(g, 0, 16, 3, 1, 2, 2, 2, 2, 1, true));
+       x = g.Relu6(DilatedConv(g, x, 16, 3, 1, 2, 3, 2, 3, 16, true));
+       DilatedConv(g, x, 8, 3, 2, 2, 2, 2, 2, 2, true);
+       return g;
+     }},
+    {"hardswish",
+     [] {
+       Graph g("t_hardswish", {8, 12, 12});
+       int x = g.Unary(OpType::kHardswish, g.Conv(0, 16, 3, 1, 1, 1, true));
+       g.Unary(OpType::kHardswish, g.Conv(x, 8, 1, 1, 0, 1, true));
+       return g;
+     }},
+    {"sigmoid",
+     [] {
+       Graph g("t_sigmoid", {8, 12, 12});
+       int x = g.Unary(OpType::kSigmoid, g.Conv(0, 16, 3, 1, 1, 1, true));
+       g.Conv(x, 8, 1, 1, 0, 1, true);
+       return g;
+     }},
+    {"hardsigmoid",
+     [] {
+       Graph g("t_hardsigmoid", {8, 12, 12});
+       int x = g.Unary(OpType::kHardsigmoid, g.Conv(0, 16, 3, 1, 1, 1, true));
+       g.Conv(x, 8, 1, 1, 0, 1, true);
+       return g;
+     }},
+    {"silu",  // no quantized kernel: dequantize, silu, requantize
+     [] {
+       Graph g("t_silu", {8, 12, 12});
+       int x = g.Unary(OpType::kSilu, g.Conv(0, 16, 3, 1, 1, 1, true));
+       g.Unary(OpType::kSilu, g.Conv(x, 8, 1, 1, 0, 1, true));
+       return g;
+     }},
+    {"se_block",  // squeeze-and-excitation: pool 1x1, conv relu, conv hardsigmoid, mul
+     [] {
+       Graph g("t_se", {16, 10, 10});
+       int x = g.Relu(g.Conv(0, 16, 3, 1, 1, 1, true));
+       x = testing_graphs::SeBlock(g, x, 16, 8);
+       g.Conv(x, 8, 1, 1, 0, 1, true);
+       return g;
+     }},
+    {"mul_relu",  // same-shape product fused with its relu
+     [] {
+       Graph g("t_mul", {8, 12, 12});
+       int a = g.Conv(0, 8, 3, 1, 1, 1, true);
+       int b = g.Unary(OpType::kSigmoid, g.Conv(0, 8, 1, 1, 0, 1, true));
+       g.Relu(g.Mul(a, b));
+       return g;
+     }},
+    {"adaptive_pools",  // to 3x2 (quantized kernel) and to 1x1 (the global-pool path)
+     [] {
+       Graph g("t_adaptive", {8, 13, 11});
+       int x = g.Relu(g.Conv(0, 8, 3, 1, 1, 1, true));
+       int y = g.Mul(g.AdaptiveAvgPool(x, 3, 2), g.AdaptiveAvgPool(x, 1, 1));
+       g.Linear(g.Flatten(y), 6);
+       return g;
+     }},
+    {"shufflenet_unit",  // slice, conv-bn-relu, depthwise, cat, channel shuffle
+     [] {
+       Graph g("t_shuffle", {16, 10, 10});
+       int x = g.Relu(g.Conv(0, 16, 3, 1, 1, 1, true));
+       x = testing_graphs::ShuffleUnit(g, x, 16);
+       testing_graphs::ShuffleUnit(g, x, 16);
+       return g;
+     }},
 };
 
 // Quantization tolerance on these graphs, as a fraction of the FP32 output's range. Rounding
@@ -217,7 +289,145 @@ TEST(Int8Test, BatchRowsMatchSingleInputs) {
   }
 }
 
+// ---- Ops of imported networks ----------------------------------------------------------------
+
+TEST(Int8Test, ImportedOpsRunQuantizedKernels) {
+  // Every op of the mixed net has a quantized kernel in libtorch 1.13 except silu, which runs
+  // dequantize-silu-requantize; nothing else may fall back to float.
+  Graph g = testing_graphs::TinyMixedNet();
+  ASSERT_TRUE(g.Finalize().ok());
+  for (const std::string& engine : SupportedInt8Engines()) {
+    Int8Options opt;
+    opt.engine = engine;
+    auto q = TorchInt8Graph::Build(Prepare(g), opt);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    const std::string summary = (*q)->Summary();
+    for (const char* kernel :
+         {"hardswish", "silu_via_float", "hardsigmoid", "sigmoid", "1 mul,", "channel_shuffle",
+          "channel_slice", "adaptive_avg_pool2d", "cat", "conv2d_relu", "linear"}) {
+      EXPECT_NE(summary.find(kernel), std::string::npos)
+          << kernel << " on " << engine << ": " << summary;
+    }
+    // One quantize (the input) and one dequantize (the output): no other float round trips.
+    EXPECT_NE(summary.find("1 quantize"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("1 dequantize"), std::string::npos) << summary;
+    EXPECT_EQ(summary.find("2 silu_via_float"), std::string::npos) << summary;
+  }
+}
+
+// Top-1 agreement and relative L2 error of INT8 against FP32 over `inputs` seeded inputs.
+struct Agreement {
+  double top1 = 0;    // fraction of inputs whose argmax agrees
+  double rel_l2 = 0;  // mean ||int8 - fp32|| / ||fp32|| of the logits
+};
+
+Agreement AgreeOn(const TorchModel& fp32, const TorchModel& int8, const Graph& g, int inputs,
+                  double scale = 1.0) {
+  Agreement a;
+  for (int i = 0; i < inputs; ++i) {
+    const torch::Tensor x = testing_graphs::Input(g, i, 1, scale);
+    const torch::Tensor f = fp32.Forward(x), y = int8.Forward(x);
+    a.top1 += f.argmax(1).item<int64_t>() == y.argmax(1).item<int64_t>();
+    a.rel_l2 += ((y - f).norm() / f.norm()).item<double>();
+  }
+  a.top1 /= inputs;
+  a.rel_l2 /= inputs;
+  return a;
+}
+
+// The mixed net (hardswish stem, dilated depthwise conv with silu, SE block, ShuffleNet unit,
+// sigmoid gate, adaptive pooling, 10 classes) with imported weights, batch-norm folded as the
+// model store serves it: INT8 against FP32 on 64 inputs the calibration did not see.
+TEST(Int8Test, ImportedMixedNetAgreesWithFp32) {
+  const WeightedGraph wg =
+      FoldBatchNorm(testing_graphs::Imported(testing_graphs::TinyMixedNet(), 31));
+  ASSERT_FALSE(wg.graph.seeded_weights());
+  TorchGraph fp32(wg);
+  for (const std::string& engine : SupportedInt8Engines()) {
+    Int8Options opt;
+    opt.engine = engine;
+    auto q = TorchInt8Graph::Build(wg, opt);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    const Agreement a = AgreeOn(fp32, **q, wg.graph, 64);
+    std::printf(
+        "[ mixed net (imported weights) / %s ] top-1 agreement %.3f, mean relative L2 "
+        "error %.4f over 64 inputs; %s\n",
+        engine.c_str(), a.top1, a.rel_l2, (*q)->Summary().c_str());
+    EXPECT_GE(a.top1, 0.85) << engine;  // measured: see the commit message
+    EXPECT_LT(a.rel_l2, 0.05) << engine;
+  }
+}
+
 // ---- Calibration -----------------------------------------------------------------------------
+
+TEST(Int8Test, CalibrationSamplesReplaceSeededInputs) {
+  Graph g("t_samples", {4, 8, 8});
+  g.Unary(OpType::kHardswish, g.Conv(0, 8, 3, 1, 1, 1, true));
+  ASSERT_TRUE(g.Finalize().ok());
+  const WeightedGraph wg = Prepare(g);
+  TorchGraph fp32(wg);
+  auto seeded = CalibrateInt8(fp32, Int8Options{});
+  ASSERT_TRUE(seeded.ok());
+  EXPECT_NEAR(seeded->min[0], -1.0f, 0.01f);  // MakeInput: uniform in [-1, 1]
+  EXPECT_NEAR(seeded->max[0], 1.0f, 0.01f);
+  Int8Options opt;
+  opt.calibration_inputs = 0;  // unused when samples are given
+  for (float v : {-3.0f, 0.5f, 7.0f}) opt.calibration_samples.emplace_back(4 * 8 * 8, v);
+  opt.calibration_samples[1][5] = -9.0f;
+  auto given = CalibrateInt8(fp32, opt);
+  ASSERT_TRUE(given.ok()) << given.status().ToString();
+  EXPECT_EQ(given->min[0], -9.0f);
+  EXPECT_EQ(given->max[0], 7.0f);
+  // The FP32 outputs on exactly these inputs set the other ranges.
+  std::vector<int64_t> shape = {3, 4, 8, 8};
+  torch::Tensor batch = torch::stack(
+      {torch::full({4, 8, 8}, -3.0f), torch::full({4, 8, 8}, 0.5f), torch::full({4, 8, 8}, 7.0f)});
+  batch[1][0][0][5] = -9.0f;
+  const torch::Tensor y = fp32.Forward(batch);
+  EXPECT_FLOAT_EQ(given->max[2], y.max().item<float>());
+  EXPECT_FLOAT_EQ(given->min[2], y.min().item<float>());
+
+  auto q = TorchInt8Graph::Build(wg, opt);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+
+  Int8Options bad = opt;
+  bad.calibration_samples[2].pop_back();
+  auto r = CalibrateInt8(fp32, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("calibration sample 2 has 255 values"), std::string::npos)
+      << r.status().message();
+  bad = opt;
+  bad.calibration_samples[0][3] = std::nanf("");
+  r = CalibrateInt8(fp32, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("NaN"), std::string::npos) << r.status().message();
+}
+
+TEST(Int8Test, CalibratingOnTheServedDistributionHelps) {
+  // A user's inputs need not look like MakeInput's: calibrated on samples like them (here 4x
+  // the seeded scale), INT8 clips nothing; calibrated on seeded inputs it clips.
+  const WeightedGraph wg =
+      FoldBatchNorm(testing_graphs::Imported(testing_graphs::TinyMixedNet("t_scaled"), 37));
+  TorchGraph fp32(wg);
+  Int8Options seeded;
+  Int8Options samples;
+  for (int k = 0; k < 16; ++k) {
+    const torch::Tensor x = testing_graphs::Input(wg.graph, 5000 + k, 1, 4.0).contiguous();
+    samples.calibration_samples.emplace_back(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+  }
+  auto q_seeded = TorchInt8Graph::Build(wg, seeded);
+  auto q_samples = TorchInt8Graph::Build(wg, samples);
+  ASSERT_TRUE(q_seeded.ok() && q_samples.ok());
+  const Agreement a = AgreeOn(fp32, **q_seeded, wg.graph, 32, 4.0);
+  const Agreement b = AgreeOn(fp32, **q_samples, wg.graph, 32, 4.0);
+  std::printf(
+      "[ inputs at 4x scale ] calibrated on seeded inputs: top-1 %.3f, rel L2 %.4f; on "
+      "samples like them: top-1 %.3f, rel L2 %.4f\n",
+      a.top1, a.rel_l2, b.top1, b.rel_l2);
+  EXPECT_LT(b.rel_l2, a.rel_l2);
+  EXPECT_GE(b.top1, a.top1);
+}
 
 TEST(Int8Test, MseRangesClipInsideTheObservedRange) {
   Graph g("t_ranges", {8, 12, 12});
@@ -315,11 +525,6 @@ TEST(Int8Test, MismatchedCalibrationIsAnError) {
 }
 
 // ---- Zoo models: top-1 agreement with FP32 ---------------------------------------------------
-
-struct Agreement {
-  double top1 = 0;    // fraction of inputs whose argmax agrees
-  double rel_l2 = 0;  // mean ||int8 - fp32|| / ||fp32|| of the logits
-};
 
 Agreement Agree(const std::string& model, int inputs) {
   auto g = BuildZooModel(model);

@@ -1,0 +1,352 @@
+// Leave-one-model-out check of the layer-level latency predictor (env/layer_predictor.h; issue
+// 11, point 7), on the CPU target at a set thread count. A plain command, not Google Benchmark:
+//
+//   layer_lomo [--models LIST] [--model-dir DIR] [--precisions fp32,int8] [--threads 1]
+//              [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] [--model-seconds S]
+//              [--use-min]   (time by the fastest run instead of the median: a loaded machine)
+//
+// 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
+//    one-layer graph, N synthetic layers (targets/layer_profiler.h), and each whole model
+//    (median; measured before and after the layers, the mean of the two medians is used).
+//    --cache FILE writes these measurements; with --fit-only they are read back instead.
+// 2. For each model M: fits on the synthetic layers, the layers seen in some other model and the
+//    other whole models; predicts M from its layer descriptors; compares with M's measurement.
+// Prints the table (and variants: no local correction, no model scale, synthetic layers only).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/strings.h"
+#include "env/layer_predictor.h"
+#include "targets/cpu/cpu_target.h"
+#include "targets/layer_profiler.h"
+#include "targets/model_store.h"
+#include "zoo/zoo.h"
+#ifdef AUTOSCALE_HAVE_TS_IMPORTER
+#include "zoo/torchscript/torchscript_import.h"
+#endif
+
+namespace autoscale {
+namespace {
+
+struct Measured {  // one precision
+  double overhead_ms = 0, overhead_per_melement = 0;
+  std::vector<LayerSample> layers;
+  std::vector<std::vector<std::string>> origins;  // model names per layer; empty = synthetic
+  std::map<std::string, double> model_ms;
+  std::map<std::string, double> model_drift;  // second median / first - 1
+};
+
+struct ModelInfo {
+  std::string name;
+  std::vector<LayerDescriptor> layers;
+  double in_elements = 0, out_elements = 0;
+};
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  for (std::string_view p : Split(s, ',')) {
+    if (!p.empty()) out.emplace_back(p);
+  }
+  return out;
+}
+
+void WriteLayer(std::ostream& o, const LayerDescriptor& d) {
+  o << d.op << ' ' << (d.activation.empty() ? "-" : d.activation) << ' ' << d.in_channels << ' '
+    << d.out_channels << ' ' << d.kernel_h << ' ' << d.kernel_w << ' ' << d.stride_h << ' '
+    << d.stride_w << ' ' << d.groups << ' ' << d.dilation_h << ' ' << d.dilation_w << ' '
+    << d.in_h << ' ' << d.in_w << ' ' << d.out_h << ' ' << d.out_w << ' ' << d.inputs << ' '
+    << d.macs << ' ' << d.params << ' ' << d.input_elements << ' ' << d.output_elements;
+}
+
+bool ReadLayer(std::istream& in, LayerDescriptor* d) {
+  in >> d->op >> d->activation >> d->in_channels >> d->out_channels >> d->kernel_h >>
+      d->kernel_w >> d->stride_h >> d->stride_w >> d->groups >> d->dilation_h >> d->dilation_w >>
+      d->in_h >> d->in_w >> d->out_h >> d->out_w >> d->inputs >> d->macs >> d->params >>
+      d->input_elements >> d->output_elements;
+  if (d->activation == "-") d->activation.clear();
+  return static_cast<bool>(in);
+}
+
+void WriteCache(const std::string& path, const std::map<Precision, Measured>& all) {
+  std::ofstream o(path);
+  o.precision(17);
+  for (const auto& [p, m] : all) {
+    const std::string pn(PrecisionName(p));
+    o << "O " << pn << ' ' << m.overhead_ms << ' ' << m.overhead_per_melement << '\n';
+    for (const auto& [name, ms] : m.model_ms) {
+      o << "M " << pn << ' ' << name << ' ' << ms << ' ' << m.model_drift.at(name) << '\n';
+    }
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      std::string origins;
+      for (const std::string& s : m.origins[i]) origins += (origins.empty() ? "" : ",") + s;
+      o << "L " << pn << ' ' << (origins.empty() ? "-" : origins) << ' ';
+      WriteLayer(o, m.layers[i].layer);
+      o << ' ' << m.layers[i].ms << '\n';
+    }
+  }
+}
+
+bool ReadCache(const std::string& path, std::map<Precision, Measured>* all) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string tag, pn;
+    in >> tag >> pn;
+    auto p = ParsePrecision(pn);
+    if (!p.ok()) return false;
+    Measured& m = (*all)[*p];
+    if (tag == "O") {
+      in >> m.overhead_ms >> m.overhead_per_melement;
+    } else if (tag == "M") {
+      std::string name;
+      double ms = 0, drift = 0;
+      in >> name >> ms >> drift;
+      m.model_ms[name] = ms;
+      m.model_drift[name] = drift;
+    } else if (tag == "L") {
+      std::string origins;
+      in >> origins;
+      LayerSample s;
+      if (!ReadLayer(in, &s.layer)) return false;
+      in >> s.ms;
+      m.layers.push_back(s);
+      m.origins.push_back(origins == "-" ? std::vector<std::string>{} : SplitList(origins));
+    }
+  }
+  return true;
+}
+
+struct Variant {
+  const char* name;
+  LayerFitOptions options;
+  bool use_models;      // the model-level scale
+  bool synthetic_only;  // no layers of other models
+};
+
+// Leave `held_out` out, fit, predict it. Returns the predicted ms.
+double PredictHeldOut(const Measured& m, const std::vector<ModelInfo>& models,
+                      const ModelInfo& held_out, const Variant& v) {
+  std::vector<LayerSample> train;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& o = m.origins[i];
+    const bool synthetic = o.empty();
+    const bool other = std::any_of(o.begin(), o.end(),
+                                   [&](const std::string& s) { return s != held_out.name; });
+    if (synthetic || (!v.synthetic_only && other)) train.push_back(m.layers[i]);
+  }
+  std::vector<ModelSample> whole;
+  if (v.use_models) {
+    for (const ModelInfo& mi : models) {
+      auto it = m.model_ms.find(mi.name);
+      if (mi.name == held_out.name || it == m.model_ms.end()) continue;
+      whole.push_back({mi.name, mi.layers, mi.in_elements, mi.out_elements, it->second});
+    }
+  }
+  auto fit = FitLayerModel(train, whole, m.overhead_ms, m.overhead_per_melement, v.options);
+  if (!fit.ok()) return -1;
+  return PredictModelMs(*fit, held_out.layers, held_out.in_elements, held_out.out_elements);
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> model_names, precisions = {"fp32", "int8"};
+  std::string model_dir, cache;
+  int threads = 1, synthetic = 150;
+  std::vector<int> cpus;
+  bool fit_only = false, use_min = false;
+  double model_seconds = 3;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--models") {
+      model_names = SplitList(next());
+    } else if (a == "--model-dir") {
+      model_dir = next();
+    } else if (a == "--precisions") {
+      precisions = SplitList(next());
+    } else if (a == "--threads") {
+      threads = std::atoi(next().c_str());
+    } else if (a == "--cpus") {
+      auto c = ParseCpuList(next());
+      if (!c.ok()) {
+        std::cerr << c.status().message() << "\n";
+        return 2;
+      }
+      cpus = *c;
+    } else if (a == "--synthetic") {
+      synthetic = std::atoi(next().c_str());
+    } else if (a == "--cache") {
+      cache = next();
+    } else if (a == "--use-min") {
+      use_min = true;
+    } else if (a == "--fit-only") {
+      fit_only = true;
+    } else if (a == "--model-seconds") {
+      model_seconds = std::atof(next().c_str());
+    } else {
+      std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
+                   "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
+                   "[--model-seconds S] [--use-min]\n";
+      return 2;
+    }
+  }
+#ifdef AUTOSCALE_HAVE_TS_IMPORTER
+  InstallTorchScriptImporter();
+#endif
+  ModelStore store(model_dir);
+  if (model_names.empty()) model_names = store.Names();
+  std::vector<ModelInfo> models;
+  std::vector<std::shared_ptr<const ModelSpec>> specs;
+  for (const std::string& name : model_names) {
+    auto spec = store.Get(name);
+    if (!spec.ok()) {
+      std::cerr << "skipping " << name << ": " << spec.status().message() << "\n";
+      continue;
+    }
+    if (!(*spec)->is_graph()) {
+      std::cerr << "skipping " << name << ": no graph (the import could not map every op)\n";
+      continue;
+    }
+    const Graph& g = (*spec)->graph->graph;
+    models.push_back({name, LayerDescriptors(g), static_cast<double>(NumElements(g.input_shape())),
+                      static_cast<double>(NumElements(g.node(g.output()).out_shape))});
+    specs.push_back(*spec);
+  }
+
+  std::map<Precision, Measured> all;
+  if (fit_only) {
+    if (!ReadCache(cache, &all)) {
+      std::cerr << "cannot read " << cache << "\n";
+      return 1;
+    }
+  } else {
+    CpuOptions o;
+    o.threads = threads;
+    o.cpus = cpus;
+    o.use_counters = false;
+    auto target = CpuTarget::Create(o);
+    std::cerr << "target: " << target->description().device << "\n";
+    std::vector<const Graph*> graphs;
+    for (const auto& s : specs) graphs.push_back(&s->graph->graph);
+    DistinctLayers distinct = DistinctLayerGraphs(graphs);
+    for (const std::string& s : distinct.skipped) std::cerr << "no single layer: " << s << "\n";
+    std::vector<Graph> layer_graphs = distinct.graphs;
+    const size_t n_model_layers = layer_graphs.size();
+    for (Graph& g : SyntheticLayerGraphs(synthetic)) layer_graphs.push_back(std::move(g));
+    std::cerr << n_model_layers << " distinct model layers, " << synthetic << " synthetic\n";
+    for (const std::string& pn : precisions) {
+      auto p = ParsePrecision(pn);
+      if (!p.ok()) return 2;
+      Measured& m = all[*p];
+      LayerProfileOptions lo;
+      lo.use_min = use_min;
+      LayerProfileOptions mo = lo;
+      mo.min_seconds = model_seconds;
+      mo.min_repeats = 15;
+      mo.max_seconds = 4 * model_seconds;
+      std::map<std::string, double> first;
+      for (size_t i = 0; i < specs.size(); ++i) {
+        auto st = MeasureLatency(*target, *specs[i], *p, mo);
+        if (!st.ok()) {
+          std::cerr << models[i].name << " " << pn << ": " << st.status().message() << "\n";
+          continue;
+        }
+        const double* ms = use_min ? &st->min_ms : &st->median_ms;
+        first[models[i].name] = *ms;
+        std::cerr << models[i].name << " " << pn << ": " << FormatDouble(*ms, 4) << " ms\n";
+      }
+      auto prof = ProfileLayers(*target, *p, layer_graphs, lo);
+      if (!prof.ok()) {
+        std::cerr << pn << ": " << prof.status().message() << "\n";
+        continue;
+      }
+      std::cerr << pn << ": overhead " << prof->overhead_ms << " ms + "
+                << prof->overhead_ms_per_melement << " ms/Melement; " << prof->samples.size()
+                << " layers measured, " << prof->skipped.size() << " skipped\n";
+      for (const std::string& s : prof->skipped) std::cerr << "  skipped " << s << "\n";
+      m.overhead_ms = prof->overhead_ms;
+      m.overhead_per_melement = prof->overhead_ms_per_melement;
+      size_t si = 0;
+      for (size_t i = 0; i < layer_graphs.size() && si < prof->samples.size(); ++i) {
+        // ProfileLayers keeps graph order and skips some; match by descriptor.
+        const std::vector<LayerDescriptor> d = LayerDescriptors(layer_graphs[i]);
+        if (d.size() != 1 || d[0].Key() != prof->samples[si].layer.Key()) continue;
+        m.layers.push_back(prof->samples[si++]);
+        std::vector<std::string> origins;
+        if (i < n_model_layers) {
+          for (int gi : distinct.origins[i]) origins.push_back(models[gi].name);
+        }
+        m.origins.push_back(origins);
+      }
+      for (size_t i = 0; i < specs.size(); ++i) {
+        auto it = first.find(models[i].name);
+        if (it == first.end()) continue;
+        auto st = MeasureLatency(*target, *specs[i], *p, mo);
+        if (!st.ok()) continue;
+        const double* ms = use_min ? &st->min_ms : &st->median_ms;
+        m.model_ms[models[i].name] = 0.5 * (it->second + *ms);
+        m.model_drift[models[i].name] = *ms / it->second - 1;
+      }
+    }
+    if (!cache.empty()) WriteCache(cache, all);
+  }
+
+  const Variant variants[] = {
+      {"full", {}, true, false},
+      {"no_correction", {0.0, 0.5, 0.05}, true, false},
+      {"common_scale", {1.0, 0.5, 0.0}, true, false},
+      {"no_scale", {}, false, false},
+      {"synthetic_only", {}, true, true},
+  };
+  for (const auto& [p, m] : all) {
+    std::printf("\n%s: overhead %.4f ms + %.4f ms/Melement, %zu layers\n",
+                std::string(PrecisionName(p)).c_str(), m.overhead_ms, m.overhead_per_melement,
+                m.layers.size());
+    std::map<std::string, double> by_key;
+    for (const LayerSample& l : m.layers) by_key[l.layer.Key()] = l.ms;
+    std::printf("%-20s %10s %10s %8s %7s %9s", "model", "measured", "predicted", "error%",
+                "drift%", "layers%");
+    for (size_t v = 1; v < std::size(variants); ++v) std::printf(" %15s", variants[v].name);
+    std::printf("\n");
+    for (const ModelInfo& mi : models) {
+      auto it = m.model_ms.find(mi.name);
+      if (it == m.model_ms.end()) continue;
+      const double pred = PredictHeldOut(m, models, mi, variants[0]);
+      // The model's own layers as measured alone, summed (what the method can reach at best).
+      double own = m.overhead_ms + m.overhead_per_melement * (mi.in_elements + mi.out_elements) / 1e6;
+      for (const LayerDescriptor& l : mi.layers) {
+        auto k = by_key.find(l.Key());
+        own += k == by_key.end() ? 0.0 : k->second;
+      }
+      std::printf("%-20s %10.3f %10.3f %+8.1f %+7.1f %+8.1f%%", mi.name.c_str(), it->second, pred,
+                  100 * (pred / it->second - 1), 100 * m.model_drift.at(mi.name),
+                  100 * (own / it->second - 1));
+      for (size_t v = 1; v < std::size(variants); ++v) {
+        const double pv = PredictHeldOut(m, models, mi, variants[v]);
+        std::printf(" %+14.1f%%", 100 * (pv / it->second - 1));
+      }
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace autoscale
+
+int main(int argc, char** argv) { return autoscale::Main(argc, argv); }

@@ -1,0 +1,535 @@
+#include "env/layer_predictor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/strings.h"
+
+namespace autoscale {
+
+namespace {
+
+constexpr std::array<std::string_view, kNumLayerKinds> kKindNames = {
+    "conv",   "pointwise_conv", "depthwise_conv", "grouped_conv", "linear", "lstm",
+    "pool",   "global_pool",    "elementwise",    "concat",       "reshape"};
+
+constexpr std::array<std::string_view, kNumLayerFeatures> kFeatureNames = {
+    "fixed_ms",         "ms_per_mmac",        "ms_per_minput", "ms_per_moutput",
+    "ms_per_mparam",    "ms_per_mrelu",       "ms_per_mact"};
+
+bool CheapActivation(const std::string& a) { return a == "relu" || a == "relu6"; }
+
+// Solves the n x n system m x = b in place (Gaussian elimination, partial pivoting); false when
+// singular.
+bool Solve(std::vector<std::vector<double>>& m, std::vector<double>& b) {
+  const size_t n = b.size();
+  for (size_t c = 0; c < n; ++c) {
+    size_t p = c;
+    for (size_t r = c + 1; r < n; ++r) {
+      if (std::abs(m[r][c]) > std::abs(m[p][c])) p = r;
+    }
+    if (std::abs(m[p][c]) < 1e-12) return false;
+    std::swap(m[p], m[c]);
+    std::swap(b[p], b[c]);
+    for (size_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double f = m[r][c] / m[c][c];
+      if (f == 0) continue;
+      for (size_t k = c; k < n; ++k) m[r][k] -= f * m[c][k];
+      b[r] -= f * b[c];
+    }
+  }
+  for (size_t c = 0; c < n; ++c) b[c] /= m[c][c];
+  return true;
+}
+
+// Descriptor coordinates for the local correction, in log2 units.
+std::array<double, 7> Coordinates(const LayerDescriptor& l) {
+  auto lg = [](double v) { return std::log2(1.0 + std::max(0.0, v)); };
+  return {lg(static_cast<double>(l.in_channels)), lg(static_cast<double>(l.out_channels)),
+          lg(static_cast<double>(l.in_h)),        lg(static_cast<double>(l.in_w)),
+          lg(l.kernel_h),                         lg(l.kernel_w),
+          lg(l.stride_h)};
+}
+
+double Dot(const std::vector<double>& c, const std::array<double, kNumLayerFeatures>& f) {
+  double s = 0;
+  for (size_t i = 0; i < c.size() && i < f.size(); ++i) s += c[i] * f[i];
+  return s;
+}
+
+// Step 1 alone: the linear model of the layer's kind (the fallback when its kind has none).
+double LinearMs(const LayerFit& fit, const LayerDescriptor& l) {
+  const std::vector<double>& c = fit.coefficients[static_cast<int>(l.kind())];
+  const double ms = Dot(c.empty() ? fit.fallback : c, LayerFeatures(l));
+  return std::max(ms, 1e-6);
+}
+
+std::vector<double> FitRows(const std::vector<const LayerSample*>& rows) {
+  std::vector<std::vector<double>> a;
+  std::vector<double> y, w;
+  for (const LayerSample* s : rows) {
+    auto f = LayerFeatures(s->layer);
+    a.emplace_back(f.begin(), f.end());
+    y.push_back(s->ms);
+    w.push_back(1.0 / (s->ms * s->ms));  // relative errors
+  }
+  return NonNegativeLeastSquares(a, y, w);
+}
+
+}  // namespace
+
+std::string_view LayerKindName(LayerKind k) { return kKindNames[static_cast<int>(k)]; }
+
+Result<LayerKind> ParseLayerKind(std::string_view name) {
+  for (int k = 0; k < kNumLayerKinds; ++k) {
+    if (kKindNames[k] == name) return static_cast<LayerKind>(k);
+  }
+  std::string valid;
+  for (std::string_view n : kKindNames) {
+    if (!valid.empty()) valid += ", ";
+    valid += n;
+  }
+  return Status::InvalidArgument("unknown layer kind '" + std::string(name) + "' (valid: " +
+                                 valid + ")");
+}
+
+LayerKind LayerDescriptor::kind() const {
+  if (op == "conv") {
+    if (groups > 1 && groups == in_channels) return LayerKind::kDepthwiseConv;
+    if (groups > 1) return LayerKind::kGroupedConv;
+    return kernel_h == 1 && kernel_w == 1 ? LayerKind::kPointwiseConv : LayerKind::kConv;
+  }
+  if (op == "linear") return LayerKind::kLinear;
+  if (op == "lstm") return LayerKind::kLstm;
+  if (op == "max_pool" || op == "avg_pool") return LayerKind::kPool;
+  if (op == "global_avg_pool" || op == "adaptive_avg_pool") return LayerKind::kGlobalPool;
+  if (op == "concat") return LayerKind::kConcat;
+  if (op == "flatten") return LayerKind::kReshape;
+  return LayerKind::kElementwise;
+}
+
+std::string LayerDescriptor::Key() const {
+  std::string k = op;
+  k += '|';
+  k += activation;
+  for (double v : {static_cast<double>(in_channels), static_cast<double>(out_channels),
+                   static_cast<double>(kernel_h), static_cast<double>(kernel_w),
+                   static_cast<double>(stride_h), static_cast<double>(stride_w),
+                   static_cast<double>(groups), static_cast<double>(dilation_h),
+                   static_cast<double>(dilation_w), static_cast<double>(in_h),
+                   static_cast<double>(in_w), static_cast<double>(out_h),
+                   static_cast<double>(out_w), static_cast<double>(inputs), macs, params,
+                   input_elements, output_elements}) {
+    k += '|';
+    k += std::to_string(static_cast<long long>(v));
+  }
+  return k;
+}
+
+const std::array<std::string_view, kNumLayerFeatures>& LayerFeatureNames() {
+  static const std::array<std::string_view, kNumLayerFeatures> names = kFeatureNames;
+  return names;
+}
+
+std::array<double, kNumLayerFeatures> LayerFeatures(const LayerDescriptor& l) {
+  const double act = l.activation.empty() ? 0.0 : l.output_elements / 1e6;
+  const bool cheap = CheapActivation(l.activation);
+  return {1.0,
+          l.macs / 1e6,
+          l.input_elements / 1e6,
+          l.output_elements / 1e6,
+          l.params / 1e6,
+          cheap ? act : 0.0,
+          cheap ? 0.0 : act};
+}
+
+std::vector<double> NonNegativeLeastSquares(const std::vector<std::vector<double>>& a,
+                                            const std::vector<double>& y,
+                                            const std::vector<double>& w) {
+  const size_t n = a.empty() ? 0 : a[0].size();
+  std::vector<double> best(n, 0.0);
+  if (n == 0 || n > 16) return best;
+  // Column scales (weighted RMS) for conditioning; all-zero columns stay out.
+  std::vector<double> scale(n, 0.0);
+  std::vector<size_t> live;
+  for (size_t j = 0; j < n; ++j) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) s += w[i] * a[i][j] * a[i][j];
+    scale[j] = std::sqrt(s);
+    if (scale[j] > 0) live.push_back(j);
+  }
+  double best_err = std::numeric_limits<double>::infinity();
+  // The empty subset: all zero.
+  {
+    double err = 0;
+    for (size_t i = 0; i < y.size(); ++i) err += w[i] * y[i] * y[i];
+    best_err = err;
+  }
+  const size_t m = live.size();
+  for (uint32_t mask = 1; mask < (1u << m); ++mask) {
+    std::vector<size_t> cols;
+    for (size_t b = 0; b < m; ++b) {
+      if (mask & (1u << b)) cols.push_back(live[b]);
+    }
+    const size_t k = cols.size();
+    std::vector<std::vector<double>> ata(k, std::vector<double>(k, 0.0));
+    std::vector<double> aty(k, 0.0);
+    for (size_t i = 0; i < a.size(); ++i) {
+      for (size_t p = 0; p < k; ++p) {
+        const double ap = a[i][cols[p]] / scale[cols[p]];
+        aty[p] += w[i] * ap * y[i];
+        for (size_t q = 0; q < k; ++q) ata[p][q] += w[i] * ap * a[i][cols[q]] / scale[cols[q]];
+      }
+    }
+    for (size_t p = 0; p < k; ++p) ata[p][p] += 1e-10;
+    if (!Solve(ata, aty)) continue;
+    if (std::any_of(aty.begin(), aty.end(), [](double v) { return v < 0; })) continue;
+    std::vector<double> x(n, 0.0);
+    for (size_t p = 0; p < k; ++p) x[cols[p]] = aty[p] / scale[cols[p]];
+    double err = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      double r = -y[i];
+      for (size_t j = 0; j < n; ++j) r += a[i][j] * x[j];
+      err += w[i] * r * r;
+    }
+    if (err < best_err * (1 - 1e-12)) {
+      best_err = err;
+      best = x;
+    }
+  }
+  return best;
+}
+
+Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
+                               const std::vector<ModelSample>& models, double overhead_ms,
+                               double overhead_ms_per_melement, const LayerFitOptions& options) {
+  if (samples.empty()) return Status::InvalidArgument("no measured layers to fit");
+  LayerFit fit;
+  fit.overhead_ms = overhead_ms;
+  fit.overhead_ms_per_melement = overhead_ms_per_melement;
+  fit.options = options;
+  std::array<std::vector<const LayerSample*>, kNumLayerKinds> by_kind;
+  std::vector<const LayerSample*> all;
+  for (const LayerSample& s : samples) {
+    if (!(s.ms > 0) || !std::isfinite(s.ms)) {
+      return Status::InvalidArgument("layer '" + s.layer.Key() + "': time must be positive");
+    }
+    by_kind[static_cast<int>(s.layer.kind())].push_back(&s);
+    all.push_back(&s);
+  }
+  fit.fallback = FitRows(all);
+  for (int k = 0; k < kNumLayerKinds; ++k) {
+    if (!by_kind[k].empty()) fit.coefficients[k] = FitRows(by_kind[k]);
+  }
+  fit.samples = samples;
+  // Step 3: the common scale (median measured/predicted over the whole models), then one scale
+  // per kind, least squares on the models' relative errors with a prior pulling each towards
+  // the common scale (weight options.kind_prior: a kind the models hardly exercise stays there).
+  fit.scale = 1;
+  fit.kind_scale.fill(1.0);
+  std::vector<std::array<double, kNumLayerKinds>> sums;
+  std::vector<double> targets, ratios;
+  for (const ModelSample& m : models) {
+    std::array<double, kNumLayerKinds> by_kind{};
+    double layers_ms = 0;
+    for (const LayerDescriptor& l : m.layers) {
+      const double ms = PredictLayerMs(fit, l);
+      by_kind[static_cast<int>(l.kind())] += ms;
+      layers_ms += ms;
+    }
+    const double run_ms = overhead_ms + overhead_ms_per_melement *
+                                            (m.input_elements + m.output_elements) / 1e6;
+    if (m.ms > run_ms && layers_ms > 0) {
+      ratios.push_back((m.ms - run_ms) / layers_ms);
+      sums.push_back(by_kind);
+      targets.push_back(m.ms - run_ms);
+    }
+  }
+  if (!ratios.empty()) {
+    std::vector<double> sorted = ratios;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t h = sorted.size() / 2;
+    fit.scale = sorted.size() % 2 ? sorted[h] : 0.5 * (sorted[h - 1] + sorted[h]);
+    fit.kind_scale.fill(fit.scale);
+    if (options.kind_prior > 0) {
+      // Kinds that carry a share of some model's time; the others keep the common scale.
+      std::vector<int> kinds;
+      for (int k = 0; k < kNumLayerKinds; ++k) {
+        for (size_t i = 0; i < sums.size(); ++i) {
+          if (sums[i][k] > 0.02 * targets[i]) {
+            kinds.push_back(k);
+            break;
+          }
+        }
+      }
+      std::vector<std::vector<double>> a;
+      std::vector<double> y, w;
+      for (size_t i = 0; i < sums.size(); ++i) {
+        std::vector<double> row;
+        double rest = 0;  // kinds kept at the common scale
+        for (int k = 0; k < kNumLayerKinds; ++k) {
+          if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) rest += sums[i][k];
+        }
+        for (int k : kinds) row.push_back(sums[i][k]);
+        a.push_back(row);
+        y.push_back(targets[i] - fit.scale * rest);
+        w.push_back(1.0 / (targets[i] * targets[i]));
+      }
+      for (size_t j = 0; j < kinds.size(); ++j) {
+        std::vector<double> row(kinds.size(), 0.0);
+        row[j] = 1;
+        a.push_back(row);
+        y.push_back(fit.scale);
+        w.push_back(options.kind_prior);
+      }
+      const std::vector<double> x = NonNegativeLeastSquares(a, y, w);
+      for (size_t j = 0; j < kinds.size(); ++j) {
+        if (x[j] > 0) fit.kind_scale[kinds[j]] = x[j];
+      }
+    }
+  }
+  return fit;
+}
+
+double PredictLayerMs(const LayerFit& fit, const LayerDescriptor& layer) {
+  const double base = LinearMs(fit, layer);
+  if (fit.options.bandwidth <= 0) return base;
+  const LayerKind kind = layer.kind();
+  const auto q = Coordinates(layer);
+  const double inv2bw2 = 1.0 / (2 * fit.options.bandwidth * fit.options.bandwidth);
+  double wsum = 0, rsum = 0;
+  for (const LayerSample& s : fit.samples) {
+    if (s.layer.kind() != kind || s.layer.op != layer.op) continue;
+    const auto z = Coordinates(s.layer);
+    double d2 = 0;
+    for (size_t i = 0; i < q.size(); ++i) d2 += (q[i] - z[i]) * (q[i] - z[i]);
+    const double wt = std::exp(-d2 * inv2bw2);
+    if (wt < 1e-6) continue;
+    wsum += wt;
+    rsum += wt * std::log(s.ms / LinearMs(fit, s.layer));
+  }
+  if (wsum <= 0) return base;
+  return base * std::exp(rsum / (wsum + fit.options.shrink));
+}
+
+double PredictModelMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers,
+                      double input_elements, double output_elements) {
+  double ms = 0;
+  for (const LayerDescriptor& l : layers) {
+    ms += fit.kind_scale[static_cast<int>(l.kind())] * PredictLayerMs(fit, l);
+  }
+  return ms + fit.overhead_ms +
+         fit.overhead_ms_per_melement * (input_elements + output_elements) / 1e6;
+}
+
+namespace {
+
+constexpr int kLayerColumns = 21;  // descriptor fields + ms, in the order below
+
+std::string Num(double v) { return FormatDouble(v, 9); }
+
+Result<double> NonNegative(const ConfigNode& n) {
+  ASSIGN_OR_RETURN(double v, n.AsDouble());
+  if (!std::isfinite(v) || v < 0 || v > 1e18) {
+    return n.Error("expected a finite number >= 0, got " + FormatDouble(v));
+  }
+  return v;
+}
+
+Result<std::vector<double>> Coefficients(const ConfigNode& n) {
+  RETURN_IF_ERROR(n.ExpectSequence());
+  if (n.size() != kNumLayerFeatures) {
+    return n.Error("expected " + std::to_string(kNumLayerFeatures) + " coefficients (" +
+                   [] {
+                     std::string s;
+                     for (std::string_view f : kFeatureNames) {
+                       if (!s.empty()) s += ", ";
+                       s += f;
+                     }
+                     return s;
+                   }() +
+                   "), got " + std::to_string(n.size()));
+  }
+  std::vector<double> c;
+  for (size_t i = 0; i < n.size(); ++i) {
+    ASSIGN_OR_RETURN(double v, NonNegative(n.At(i)));
+    c.push_back(v);
+  }
+  return c;
+}
+
+Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
+  RETURN_IF_ERROR(row.ExpectSequence());
+  if (row.size() != kLayerColumns) {
+    return row.Error("expected " + std::to_string(kLayerColumns) +
+                     " columns (op, activation, in_channels, out_channels, kernel_h, kernel_w, "
+                     "stride_h, stride_w, groups, dilation_h, dilation_w, in_h, in_w, out_h, "
+                     "out_w, inputs, macs, params, input_elements, output_elements, ms), got " +
+                     std::to_string(row.size()));
+  }
+  LayerSample s;
+  LayerDescriptor& d = s.layer;
+  ASSIGN_OR_RETURN(d.op, row.At(0).AsString());
+  ASSIGN_OR_RETURN(d.activation, row.At(1).AsString());
+  auto plain = [](const std::string& v) {
+    return !v.empty() && v.size() <= 64 &&
+           std::all_of(v.begin(), v.end(), [](char c) {
+             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+           });
+  };
+  if (!plain(d.op)) return row.At(0).Error("op must be a plain name such as conv or max_pool");
+  if (d.activation == "-") d.activation.clear();
+  if (!d.activation.empty() && !plain(d.activation)) {
+    return row.At(1).Error("activation must be '-' or a plain name such as relu");
+  }
+  double v[kLayerColumns];
+  for (int i = 2; i < kLayerColumns; ++i) {
+    ASSIGN_OR_RETURN(v[i], NonNegative(row.At(i)));
+    if (i < 16 && (v[i] > 1e9 || v[i] != std::floor(v[i]))) {
+      return row.At(i).Error("expected a whole number below 1e9");
+    }
+  }
+  d.in_channels = static_cast<int64_t>(v[2]);
+  d.out_channels = static_cast<int64_t>(v[3]);
+  d.kernel_h = static_cast<int>(v[4]);
+  d.kernel_w = static_cast<int>(v[5]);
+  d.stride_h = static_cast<int>(v[6]);
+  d.stride_w = static_cast<int>(v[7]);
+  d.groups = static_cast<int>(v[8]);
+  d.dilation_h = static_cast<int>(v[9]);
+  d.dilation_w = static_cast<int>(v[10]);
+  d.in_h = static_cast<int64_t>(v[11]);
+  d.in_w = static_cast<int64_t>(v[12]);
+  d.out_h = static_cast<int64_t>(v[13]);
+  d.out_w = static_cast<int64_t>(v[14]);
+  d.inputs = static_cast<int>(v[15]);
+  d.macs = v[16];
+  d.params = v[17];
+  d.input_elements = v[18];
+  d.output_elements = v[19];
+  s.ms = v[20];
+  if (d.groups < 1) return row.At(8).Error("groups must be at least 1");
+  if (!(s.ms > 0)) return row.At(20).Error("ms must be positive");
+  return s;
+}
+
+}  // namespace
+
+std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& source) {
+  const std::string pad(indent, ' ');
+  std::string y;
+  auto line = [&](const std::string& text) {
+    y += pad;
+    y += text;
+    y += '\n';
+  };
+  line("overhead_ms: " + Num(fit.overhead_ms) + "  # per run; " + source);
+  line("overhead_ms_per_melement: " + Num(fit.overhead_ms_per_melement) +
+       "  # per million input + output elements; " + source);
+  line("scale: " + Num(fit.scale) + "  # whole models measured / predicted, median; " + source);
+  std::string ks = "kind_scale: {";
+  for (int k = 0; k < kNumLayerKinds; ++k) {
+    if (k > 0) ks += ", ";
+    ks += std::string(kKindNames[k]);
+    ks += ": ";
+    ks += Num(fit.kind_scale[k]);
+  }
+  line(ks + "}  # per layer kind, fitted on the whole models; " + source);
+  line("bandwidth: " + Num(fit.options.bandwidth) +
+       "  # local correction's kernel width, log2 units (a modelling choice)");
+  line("shrink: " + Num(fit.options.shrink) + "  # local correction's shrinkage (a modelling choice)");
+  line("kind_prior: " + Num(fit.options.kind_prior) +
+       "  # pull of each kind's scale to the common one (a modelling choice)");
+  std::string names;
+  for (std::string_view f : kFeatureNames) {
+    if (!names.empty()) names += ", ";
+    names += f;
+  }
+  line("coefficients:  # " + names + "; fitted on the layers below");
+  auto coef = [&](std::string_view name, const std::vector<double>& c) {
+    std::string t = "  ";
+    t += name;
+    t += ": [";
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (i > 0) t += ", ";
+      t += Num(c[i]);
+    }
+    line(t + "]");
+  };
+  for (int k = 0; k < kNumLayerKinds; ++k) {
+    if (!fit.coefficients[k].empty()) coef(kKindNames[k], fit.coefficients[k]);
+  }
+  coef("fallback", fit.fallback);
+  line("layers:  # single layers " + source +
+       ": op, activation, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w, "
+       "groups, dilation_h, dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, "
+       "input_elements, output_elements, ms");
+  for (const LayerSample& s : fit.samples) {
+    const LayerDescriptor& d = s.layer;
+    std::string t = "  - [" + d.op + ", " + (d.activation.empty() ? "\"-\"" : d.activation);
+    for (double v : {static_cast<double>(d.in_channels), static_cast<double>(d.out_channels),
+                     static_cast<double>(d.kernel_h), static_cast<double>(d.kernel_w),
+                     static_cast<double>(d.stride_h), static_cast<double>(d.stride_w),
+                     static_cast<double>(d.groups), static_cast<double>(d.dilation_h),
+                     static_cast<double>(d.dilation_w), static_cast<double>(d.in_h),
+                     static_cast<double>(d.in_w), static_cast<double>(d.out_h),
+                     static_cast<double>(d.out_w), static_cast<double>(d.inputs), d.macs,
+                     d.params, d.input_elements, d.output_elements, s.ms}) {
+      t += ", ";
+      t += Num(v);
+    }
+    line(t + "]");
+  }
+  return y;
+}
+
+Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
+  RETURN_IF_ERROR(node.CheckKeys({"overhead_ms", "overhead_ms_per_melement", "scale",
+                                  "kind_scale", "bandwidth", "shrink", "kind_prior",
+                                  "coefficients", "layers"}));
+  LayerFit fit;
+  ASSIGN_OR_RETURN(fit.overhead_ms, node.GetDoubleIn("overhead_ms", 0, 1e6));
+  ASSIGN_OR_RETURN(fit.overhead_ms_per_melement,
+                   node.GetDoubleIn("overhead_ms_per_melement", 0, 1e6));
+  ASSIGN_OR_RETURN(fit.scale, node.GetDoubleIn("scale", 1e-3, 1e3, 1.0));
+  fit.kind_scale.fill(fit.scale);
+  if (auto ks = node.Optional("kind_scale")) {
+    RETURN_IF_ERROR(ks->ExpectMap());
+    for (const auto& [name, value] : ks->Entries()) {
+      auto k = ParseLayerKind(name);
+      if (!k.ok()) return value.Error(k.status().message());
+      ASSIGN_OR_RETURN(double v, NonNegative(value));
+      if (v < 1e-3 || v > 1e3) return value.Error("a kind's scale must be in [0.001, 1000]");
+      fit.kind_scale[static_cast<int>(*k)] = v;
+    }
+  }
+  ASSIGN_OR_RETURN(fit.options.bandwidth, node.GetDoubleIn("bandwidth", 0, 100, 1.0));
+  ASSIGN_OR_RETURN(fit.options.shrink, node.GetDoubleIn("shrink", 0, 1e6, 0.5));
+  ASSIGN_OR_RETURN(fit.options.kind_prior, node.GetDoubleIn("kind_prior", 0, 1e6, 0.05));
+  ASSIGN_OR_RETURN(ConfigNode coef, node.Child("coefficients"));
+  RETURN_IF_ERROR(coef.ExpectMap());
+  for (const auto& [name, value] : coef.Entries()) {
+    if (name == "fallback") {
+      ASSIGN_OR_RETURN(fit.fallback, Coefficients(value));
+      continue;
+    }
+    auto k = ParseLayerKind(name);
+    if (!k.ok()) return value.Error(k.status().message() + " or fallback");
+    ASSIGN_OR_RETURN(fit.coefficients[static_cast<int>(*k)], Coefficients(value));
+  }
+  if (fit.fallback.empty()) return coef.Error("missing required key 'fallback'");
+  ASSIGN_OR_RETURN(ConfigNode layers, node.Child("layers"));
+  RETURN_IF_ERROR(layers.ExpectSequence());
+  if (layers.size() == 0 || layers.size() > 20000) {
+    return layers.Error("expected 1 to 20000 measured layers");
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    ASSIGN_OR_RETURN(LayerSample s, ParseLayerRow(layers.At(i)));
+    fit.samples.push_back(std::move(s));
+  }
+  return fit;
+}
+
+}  // namespace autoscale

@@ -1,0 +1,148 @@
+// Layer-level latency prediction (issue 11, point 7): a model's time on a target at a precision
+// is the sum of its layers' predicted times plus the target's per-run overhead, each layer
+// predicted from its descriptor alone (Pipe-it's per-layer model; nn-Meter's kernels: a layer
+// and the activation the executor fuses into it are one kernel, predicted and summed).
+//
+// The fit, per target and precision, from single layers measured on the target (`autoscale
+// profile`: the layers of the models it measured and synthetic layers covering the space):
+//   1. per layer kind (convolution split into general / pointwise / depthwise / grouped, linear,
+//      LSTM, pooling, global pooling, element-wise, concatenation, reshape), non-negative least
+//      squares on relative errors of  ms = c0 + c1 MMACs + c2 Minputs + c3 Moutputs + c4 Mparams
+//      + c5 Mrelu + c6 Mact  (input and output elements, weights, outputs of a fused cheap
+//      activation (relu, relu6) and of a costlier one (hardswish, sigmoid, ...));
+//   2. a local correction of what that linear model misses (a 3x3 convolution of 64 channels
+//      runs at another rate than one of 512): the measured/predicted ratios of the measured
+//      layers of that kind near the query, by a Gaussian kernel in log2 space of the descriptor
+//      (channels, spatial size, kernel, stride, groups), shrunk towards 1 where no layer is near;
+//   3. a scale per kind from the models measured whole (a layer measured alone runs with warm
+//      caches and in a layout of its own; inside a network it does not): least squares on the
+//      models' relative errors, each kind's scale pulled towards the common one (the median
+//      measured/predicted ratio); 1 when no model was measured whole.
+// Torch-free: the descriptors are plain numbers; targets/layer_profiler.h derives them from the
+// graph IR and measures them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/status.h"
+
+namespace autoscale {
+
+enum class LayerKind : uint8_t {
+  kConv = 0,        // groups 1, a kernel larger than 1x1
+  kPointwiseConv,   // 1x1, groups 1
+  kDepthwiseConv,   // groups == input channels
+  kGroupedConv,     // any other groups
+  kLinear,          // fully connected
+  kLstm,            // one LSTM layer, all its steps
+  kPool,            // max or average pooling with a kernel
+  kGlobalPool,      // global and adaptive average pooling
+  kElementwise,     // add, mul, batch-norm and activations not fused, channel shuffle
+  kConcat,          // channel concatenation
+  kReshape,         // flatten (a view; costs the dispatch only)
+};
+inline constexpr int kNumLayerKinds = 11;
+std::string_view LayerKindName(LayerKind k);  // "conv", "pointwise_conv", ...
+Result<LayerKind> ParseLayerKind(std::string_view name);
+
+// One layer as an executor runs it: batch-norm already folded into the convolution before it,
+// the activation that follows fused (named in `activation`). Shapes leave out the batch.
+struct LayerDescriptor {
+  std::string op;          // the graph op (OpTypeName): "conv", "linear", "max_pool", "add", ...
+  std::string activation;  // the fused activation's op ("relu", "hardswish"), "" for none
+  int64_t in_channels = 0, out_channels = 0;  // linear: features; lstm: input features, output
+  int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, groups = 1;
+  int dilation_h = 1, dilation_w = 1;
+  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;  // spatial size; lstm: in_h = steps
+  int inputs = 1;                                     // tensors read (add 2, concat n)
+  double macs = 0, params = 0;
+  double input_elements = 0, output_elements = 0;  // all inputs; the output
+
+  LayerKind kind() const;
+  // A stable text key of every field ("conv|relu|3|32|..."), equal for equal layers.
+  std::string Key() const;
+};
+
+// A measured single layer: its time on the target, the target's per-run overhead removed.
+struct LayerSample {
+  LayerDescriptor layer;
+  double ms = 0;
+};
+
+// A whole model measured on the target, for the model-level scale (step 3 above).
+struct ModelSample {
+  std::string name;
+  std::vector<LayerDescriptor> layers;
+  double input_elements = 0, output_elements = 0;
+  double ms = 0;
+};
+
+inline constexpr int kNumLayerFeatures = 7;
+// Names of the coefficients, in order, as the device profile writes them.
+const std::array<std::string_view, kNumLayerFeatures>& LayerFeatureNames();
+// The linear features of a layer (step 1): [1, MMACs, Minputs, Moutputs, Mparams, Mrelu, Mact].
+std::array<double, kNumLayerFeatures> LayerFeatures(const LayerDescriptor& l);
+
+struct LayerFitOptions {
+  // Gaussian kernel width of the local correction, in log2 units of each descriptor dimension
+  // (1 = a factor of 2 in channels or spatial size); 0 disables the correction.
+  double bandwidth = 1.0;
+  // Pseudo-weight of "no correction": with total kernel weight w the correction is
+  // w / (w + shrink) of the neighbours' mean log ratio.
+  double shrink = 0.5;
+  // Weight of the prior that pulls each kind's scale towards the common scale (step 3), against
+  // the models' squared relative errors; 0 keeps only the common scale.
+  double kind_prior = 0.05;
+};
+
+// The fit of one target at one precision (what the device profile stores as layer_model).
+struct LayerFit {
+  double overhead_ms = 0;               // per run (input in, output out, dispatch)
+  double overhead_ms_per_melement = 0;  // per million input + output elements of the run
+  double scale = 1;                     // common whole-model correction (step 3)
+  std::array<double, kNumLayerKinds> kind_scale{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};  // per kind
+  // Per kind: the coefficients of LayerFeatures(); empty when no layer of the kind was measured
+  // (such a layer is then predicted with `fallback`).
+  std::array<std::vector<double>, kNumLayerKinds> coefficients;
+  std::vector<double> fallback;  // fitted on every kind together
+  std::vector<LayerSample> samples;  // the measured layers, for the local correction
+  LayerFitOptions options;
+
+  bool empty() const { return samples.empty(); }
+};
+
+// Fits the layer models (steps 1-3) on `samples` (overheads already removed), keeping
+// `overhead_ms` and `overhead_ms_per_melement` as given. InvalidArgument when there are no
+// samples or a sample's time is not positive.
+Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
+                               const std::vector<ModelSample>& models, double overhead_ms,
+                               double overhead_ms_per_melement,
+                               const LayerFitOptions& options = {});
+
+// Predicted time of one layer (without the run overhead and the model scale).
+double PredictLayerMs(const LayerFit& fit, const LayerDescriptor& layer);
+// Predicted time of a whole model: its layers, each times its kind's scale, plus the run
+// overhead for its input and output.
+double PredictModelMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers,
+                      double input_elements, double output_elements);
+
+// The YAML of one fit as a device profile's `layer_models.TARGET.PRECISION` holds it
+// (configs/README.md), every line indented by `indent` spaces; `source` goes into the comments
+// ("measured by autoscale profile on <machine>, <date>").
+std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& source);
+// Reads what LayerFitYaml writes; errors name file, line and key path.
+Result<LayerFit> ParseLayerFit(const ConfigNode& node);
+
+// Non-negative least squares: x >= 0 minimising sum_i w_i (a_i . x - y_i)^2, by solving every
+// subset of the columns that are not all zero (fine for the few columns here). Columns that are
+// all zero get 0.
+std::vector<double> NonNegativeLeastSquares(const std::vector<std::vector<double>>& a,
+                                            const std::vector<double>& y,
+                                            const std::vector<double>& w);
+
+}  // namespace autoscale

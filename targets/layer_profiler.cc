@@ -1,0 +1,454 @@
+#include "targets/layer_profiler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "core/random.h"
+#include "core/strings.h"
+
+namespace autoscale {
+
+namespace {
+
+bool FusesActivation(OpType op) {
+  return op == OpType::kConv || op == OpType::kLinear || op == OpType::kAdd ||
+         op == OpType::kMul || op == OpType::kBatchNorm;
+}
+
+LayerDescriptor Describe(const Graph& g, const GraphLayer& layer) {
+  const GraphNode& n = g.node(layer.nodes.front());
+  const GraphNode& last = g.node(layer.nodes.back());
+  const std::vector<int64_t>& x = g.node(n.inputs[0]).out_shape;
+  LayerDescriptor d;
+  d.op = OpTypeName(n.op);
+  d.in_channels = x.empty() ? 0 : x[0];
+  d.out_channels = n.out_shape.empty() ? 0 : n.out_shape[0];
+  if (x.size() == 3) {
+    d.in_h = x[1];
+    d.in_w = x[2];
+  }
+  if (n.out_shape.size() == 3) {
+    d.out_h = n.out_shape[1];
+    d.out_w = n.out_shape[2];
+  }
+  switch (n.op) {
+    case OpType::kConv:
+      d.groups = n.groups;
+      d.dilation_h = n.dilation_h;
+      d.dilation_w = n.dilation_w;
+      [[fallthrough]];
+    case OpType::kMaxPool:
+    case OpType::kAvgPool:
+      d.kernel_h = n.kernel_h;
+      d.kernel_w = n.kernel_w;
+      d.stride_h = n.stride_h;
+      d.stride_w = n.stride_w;
+      break;
+    case OpType::kLstm:
+      d.in_channels = x.size() > 1 ? x[1] : 0;
+      d.in_h = x[0];  // steps
+      break;
+    case OpType::kChannelShuffle:
+      d.groups = n.groups;
+      break;
+    case OpType::kConcat:
+      d.in_channels = 0;
+      for (int in : n.inputs) d.in_channels += g.node(in).out_shape[0];
+      break;
+    default:
+      break;
+  }
+  d.inputs = static_cast<int>(n.inputs.size());
+  d.macs = static_cast<double>(n.macs);
+  d.params = static_cast<double>(n.params);
+  for (int in : n.inputs) d.input_elements += static_cast<double>(NumElements(g.node(in).out_shape));
+  d.output_elements = static_cast<double>(NumElements(last.out_shape));
+  for (size_t k = 1; k < layer.nodes.size(); ++k) {
+    const GraphNode& f = g.node(layer.nodes[k]);
+    if (f.op == OpType::kBatchNorm) {
+      if (!n.bias) d.params += static_cast<double>(d.out_channels);  // the folded bias
+    } else if (IsActivation(f.op)) {
+      d.activation = OpTypeName(f.op);
+    }
+  }
+  return d;
+}
+
+// A Graph input shape for a layer's first input; concatenations read n equal parts.
+std::vector<int64_t> SingleInputShape(const Graph& g, const GraphNode& n) {
+  std::vector<int64_t> x = g.node(n.inputs[0]).out_shape;
+  if (n.op == OpType::kConcat && x.size() == 3) {
+    int64_t total = 0;
+    for (int in : n.inputs) total += g.node(in).out_shape[0];
+    x[0] = std::max<int64_t>(1, total / static_cast<int64_t>(n.inputs.size()));
+  }
+  return x;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+ModelSpec SpecFor(const WeightedGraph& wg, const std::string& name) {
+  ModelSpec spec;
+  spec.name = name;
+  spec.input_shape = wg.graph.input_shape();
+  spec.graph = std::make_shared<const WeightedGraph>(wg);
+  return spec;
+}
+
+// Deterministic choices for the synthetic layers.
+class Chooser {
+ public:
+  explicit Chooser(uint64_t seed) : rng_(seed) {}
+  int Pick(std::initializer_list<int> v) { return v.begin()[rng_.Below(v.size())]; }
+  // Log-uniform in [lo, hi], rounded to a multiple of 8 four times in five.
+  int Channels(int lo, int hi) {
+    int c = static_cast<int>(std::round(std::exp(rng_.Uniform(std::log(lo), std::log(hi)))));
+    if (rng_.Uniform() < 0.8 && c >= 8) c = (c + 4) / 8 * 8;
+    return std::clamp(c, lo, hi);
+  }
+  int Spatial() { return Pick({7, 8, 13, 14, 17, 27, 28, 35, 55, 56, 71, 73, 112, 147, 224}); }
+  double Uniform() { return rng_.Uniform(); }
+  const char* Activation() {
+    const double u = rng_.Uniform();
+    return u < 0.45 ? "relu" : u < 0.65 ? "relu6" : "";
+  }
+
+ private:
+  Rng rng_;
+};
+
+OpType ActivationOp(const std::string& name) {
+  return name == "relu6" ? OpType::kRelu6 : OpType::kRelu;
+}
+
+// Draws one synthetic layer graph into *out; false when the draw is out of budget.
+bool MakeSynthetic(Chooser& c, int index, Graph* out) {
+  const double u = c.Uniform();
+  const int hw = c.Spatial();
+  Graph g;
+  const std::string name = "synthetic_" + std::to_string(index);
+  auto conv = [&](int cin, int cout, int kh, int kw, int stride, int groups, int size) {
+    g = Graph(name, {cin, size, size});
+    int y = g.Conv(0, cout, kh, kw, stride, stride, kh / 2, kw / 2, groups, true);
+    const std::string act = c.Activation();
+    if (!act.empty()) g.Unary(ActivationOp(act), y);
+  };
+  if (u < 0.28) {  // general convolution
+    const int k = c.Pick({3, 3, 3, 3, 5, 7, 1});
+    const int cin = c.Uniform() < 0.1 ? 3 : c.Channels(8, 768);
+    int kh = k, kw = k;
+    if (k == 1) {  // the factorised 1xn / nx1 kernels of Inception v3
+      kh = c.Pick({1, 3, 7});
+      kw = kh == 1 ? c.Pick({3, 7}) : 1;
+    }
+    conv(cin, c.Channels(16, 768), kh, kw, c.Pick({1, 1, 1, 2}), 1, hw);
+  } else if (u < 0.48) {  // pointwise
+    conv(c.Channels(8, 2048), c.Channels(8, 2048), 1, 1, c.Pick({1, 1, 1, 1, 2}), 1, hw);
+  } else if (u < 0.60) {  // depthwise
+    const int ch = c.Channels(8, 1024);
+    const int k = c.Pick({3, 3, 3, 5});
+    conv(ch, ch, k, k, c.Pick({1, 1, 2}), ch, hw);
+  } else if (u < 0.63) {  // grouped
+    const int groups = c.Pick({2, 4, 8, 32});
+    const int cin = groups * std::max(1, c.Channels(8, 512) / groups);
+    const int cout = groups * std::max(1, c.Channels(8, 512) / groups);
+    const int k = c.Pick({1, 3, 3});
+    conv(cin, cout, k, k, c.Pick({1, 2}), groups, hw);
+  } else if (u < 0.69) {  // linear
+    const int in = c.Channels(64, 25088), outf = c.Channels(10, 4096);
+    g = Graph(name, {in});
+    int y = g.Linear(0, outf);
+    if (c.Uniform() < 0.4) g.Relu(y);
+  } else if (u < 0.75) {  // pooling
+    const int ch = c.Channels(16, 1024);
+    g = Graph(name, {ch, hw, hw});
+    const int k = c.Pick({2, 3, 3});
+    const int s = c.Pick({1, 2, 2});
+    if (c.Uniform() < 0.7) {
+      g.MaxPool(0, k, s, k == 3 && s == 1 ? 1 : 0, c.Uniform() < 0.5);
+    } else {
+      g.AvgPool(0, k, s, k == 3 && s == 1 ? 1 : 0, false);
+    }
+  } else if (u < 0.79) {  // global pooling
+    const int64_t size = c.Pick({1, 4, 7, 7, 8, 14});
+    g = Graph(name, {c.Channels(16, 2048), size, size});
+    g.GlobalAvgPool(0);
+  } else if (u < 0.86) {  // add
+    g = Graph(name, {c.Channels(16, 1024), hw, hw});
+    int y = g.AddOp(0, 0);
+    if (c.Uniform() < 0.5) g.Relu(y);
+  } else if (u < 0.91) {  // concatenation
+    const int n = c.Pick({2, 2, 3, 4});
+    g = Graph(name, {c.Channels(16, 512), hw, hw});
+    g.Concat(std::vector<int>(n, 0));
+  } else if (u < 0.94) {  // standalone activation
+    g = Graph(name, {c.Channels(16, 1024), hw, hw});
+    g.Unary(c.Uniform() < 0.5 ? OpType::kRelu : OpType::kRelu6, 0);
+  } else if (u < 0.96) {  // flatten
+    const int64_t size = c.Pick({1, 7});
+    g = Graph(name, {c.Channels(16, 2048), size, size});
+    g.Flatten(0);
+  } else {  // LSTM
+    const int steps = c.Pick({10, 25, 49, 100});
+    g = Graph(name, {steps, c.Channels(10, 256)});
+    const int hidden = c.Channels(32, 512);
+    g.Lstm(0, hidden, c.Uniform() < 0.5 ? 0 : c.Channels(16, hidden), c.Uniform() < 0.5);
+  }
+  if (!g.Finalize().ok()) return false;
+  // Keep each layer in the milliseconds: at most 3e8 MACs and 4e6 elements in or out.
+  const GraphNode& last = g.node(g.output());
+  double macs = 0;
+  for (const GraphNode& n : g.nodes()) macs += static_cast<double>(n.macs);
+  if (macs > 3e8 || NumElements(last.out_shape) > 4000000 ||
+      NumElements(g.input_shape()) > 4000000) {
+    return false;
+  }
+  *out = std::move(g);
+  return true;
+}
+
+// The context a layer runs in inside a network: its input produced by a layer before it (a 3x3
+// depthwise convolution that keeps the shape), so that the executor sees the input in the
+// layout and precision it has mid-network (the INT8 engine's convolution outputs are channels-
+// last; a quantised graph input is not, and pooling or concatenation of it runs several times
+// slower). Only for image inputs (C, H, W); null graph otherwise.
+bool HasContext(const Graph& g) { return g.input_shape().size() == 3; }
+
+Graph ContextOnly(const std::vector<int64_t>& shape) {
+  Graph g("context_" + ShapeString(shape), shape);
+  const int c = static_cast<int>(shape[0]);
+  g.Conv(0, c, 3, 3, 1, 1, 1, 1, c, true, "context");
+  return g;
+}
+
+Result<Graph> WithContext(const Graph& layer) {
+  Graph g = ContextOnly(layer.input_shape());
+  const std::string name = layer.name() + "+context";
+  Graph out(name, layer.input_shape());
+  for (size_t i = 1; i < g.nodes().size(); ++i) out.Add(g.node(static_cast<int>(i)));
+  const int offset = static_cast<int>(g.nodes().size()) - 1;
+  for (size_t i = 1; i < layer.nodes().size(); ++i) {
+    GraphNode n = layer.node(static_cast<int>(i));
+    for (int& in : n.inputs) in = in == 0 ? offset : in + offset;
+    out.Add(std::move(n));
+  }
+  RETURN_IF_ERROR(out.Finalize());
+  return out;
+}
+
+}  // namespace
+
+std::vector<GraphLayer> GraphLayers(const Graph& graph) {
+  const auto& nodes = graph.nodes();
+  std::vector<std::vector<int>> consumers(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (int in : nodes[i].inputs) consumers[in].push_back(static_cast<int>(i));
+  }
+  // The only consumer of `i`, when it reads nothing else; -1 otherwise.
+  auto sole = [&](int i) {
+    if (consumers[i].size() != 1 || i == graph.output()) return -1;
+    const int c = consumers[i][0];
+    return nodes[c].inputs.size() == 1 ? c : -1;
+  };
+  std::vector<bool> fused(nodes.size(), false);
+  std::vector<GraphLayer> out;
+  for (int i = 1; i < static_cast<int>(nodes.size()); ++i) {
+    if (fused[i]) continue;
+    GraphLayer layer;
+    layer.nodes.push_back(i);
+    int tail = i;
+    if (nodes[i].op == OpType::kConv) {
+      const int c = sole(tail);
+      if (c >= 0 && nodes[c].op == OpType::kBatchNorm) {
+        layer.nodes.push_back(c);
+        tail = c;
+      }
+    }
+    if (FusesActivation(nodes[i].op)) {
+      const int c = sole(tail);
+      if (c >= 0 && IsActivation(nodes[c].op)) layer.nodes.push_back(c);
+    }
+    for (size_t k = 1; k < layer.nodes.size(); ++k) fused[layer.nodes[k]] = true;
+    layer.desc = Describe(graph, layer);
+    out.push_back(std::move(layer));
+  }
+  return out;
+}
+
+std::vector<LayerDescriptor> LayerDescriptors(const Graph& graph) {
+  std::vector<LayerDescriptor> out;
+  for (GraphLayer& l : GraphLayers(graph)) out.push_back(std::move(l.desc));
+  return out;
+}
+
+Result<Graph> SingleLayerGraph(const Graph& graph, const GraphLayer& layer) {
+  const GraphNode& main = graph.node(layer.nodes.front());
+  Graph g(graph.name() + "." + (main.name.empty() ? std::to_string(layer.nodes.front())
+                                                  : main.name),
+          SingleInputShape(graph, main));
+  GraphNode n = main;
+  n.inputs.assign(main.inputs.size(), 0);
+  int prev = g.Add(std::move(n));
+  for (size_t k = 1; k < layer.nodes.size(); ++k) {
+    GraphNode f = graph.node(layer.nodes[k]);
+    f.inputs = {prev};
+    prev = g.Add(std::move(f));
+  }
+  RETURN_IF_ERROR(g.Finalize());
+  return g;
+}
+
+std::vector<Graph> SyntheticLayerGraphs(int count, uint64_t seed) {
+  std::vector<Graph> out;
+  Chooser c(Mix64(seed, 0x1a7e5));
+  for (int tries = 0; static_cast<int>(out.size()) < count && tries < 50 * count; ++tries) {
+    Graph g;
+    if (MakeSynthetic(c, static_cast<int>(out.size()), &g)) out.push_back(std::move(g));
+  }
+  return out;
+}
+
+DistinctLayers DistinctLayerGraphs(const std::vector<const Graph*>& graphs) {
+  DistinctLayers d;
+  std::map<std::string, int> index;
+  for (size_t gi = 0; gi < graphs.size(); ++gi) {
+    for (const GraphLayer& l : GraphLayers(*graphs[gi])) {
+      const std::string key = l.desc.Key();
+      auto it = index.find(key);
+      if (it != index.end()) {
+        auto& o = d.origins[it->second];
+        if (o.back() != static_cast<int>(gi)) o.push_back(static_cast<int>(gi));
+        continue;
+      }
+      auto single = SingleLayerGraph(*graphs[gi], l);
+      if (!single.ok()) {
+        d.skipped.push_back(graphs[gi]->name() + " " + l.desc.op + ": " +
+                            single.status().message());
+        continue;
+      }
+      index.emplace(key, static_cast<int>(d.graphs.size()));
+      d.graphs.push_back(std::move(*single));
+      d.origins.push_back({static_cast<int>(gi)});
+    }
+  }
+  return d;
+}
+
+Result<LatencyStats> MeasureLatency(Target& target, const ModelSpec& model, Precision precision,
+                                    const LayerProfileOptions& options) {
+  RETURN_IF_ERROR(target.Prepare(model, precision));
+  const HostTensor input = MakeHostInput(model, options.input_seed);
+  for (int i = 0; i < options.warmup; ++i) {
+    ASSIGN_OR_RETURN(InferenceResult r, target.Run(model, precision, 0, input));
+  }
+  std::vector<double> ms;
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    ASSIGN_OR_RETURN(InferenceResult r, target.Run(model, precision, 0, input));
+    ms.push_back(r.latency_ms);
+    const double spent =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int n = static_cast<int>(ms.size());
+    if (n >= options.max_repeats) break;
+    if (n >= options.min_repeats && spent >= options.min_seconds) break;
+    if (n >= 3 && spent >= options.max_seconds) break;
+  }
+  LatencyStats st;
+  st.runs = static_cast<int>(ms.size());
+  st.min_ms = *std::min_element(ms.begin(), ms.end());
+  st.median_ms = Median(std::move(ms));
+  return st;
+}
+
+namespace {
+Result<double> Time(Target& target, const Graph& g, Precision precision,
+                    const LayerProfileOptions& options) {
+  ASSIGN_OR_RETURN(WeightedGraph wg, PrepareForInference(g));
+  const ModelSpec spec = SpecFor(wg, g.name());
+  RETURN_IF_ERROR(target.Supports(spec, precision));
+  ASSIGN_OR_RETURN(LatencyStats st, MeasureLatency(target, spec, precision, options));
+  return options.use_min ? st.min_ms : st.median_ms;
+}
+}  // namespace
+
+Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
+                                   const std::vector<Graph>& layers,
+                                   const LayerProfileOptions& options) {
+  LayerProfile profile;
+  // The per-run overhead: graphs that only flatten their input, 1e3 to 1e6 elements.
+  std::vector<std::vector<double>> a;
+  std::vector<double> y, w;
+  for (int64_t c : {10, 100, 1000, 10000}) {
+    Graph g("overhead_" + std::to_string(c), {c, 10, 10});
+    g.Flatten(0);
+    RETURN_IF_ERROR(g.Finalize());
+    auto ms = Time(target, g, precision, options);
+    if (!ms.ok()) return ms.status().WithPrefix("measuring the run overhead");
+    a.push_back({1.0, 2.0 * static_cast<double>(c) * 100 / 1e6});
+    y.push_back(std::max(*ms, 1e-6));
+    w.push_back(1.0 / (y.back() * y.back()));
+  }
+  const std::vector<double> o = NonNegativeLeastSquares(a, y, w);
+  profile.overhead_ms = o[0];
+  profile.overhead_ms_per_melement = o[1];
+
+  std::map<std::string, double> context_ms;  // by input shape
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Graph& g = layers[i];
+    const std::vector<GraphLayer> gl = GraphLayers(g);
+    if (gl.size() != 1) {
+      profile.skipped.push_back(g.name() + ": not a one-layer graph");
+      continue;
+    }
+    const LayerDescriptor& d = gl[0].desc;
+    double net = 0, raw = 0;
+    if (HasContext(g)) {
+      // The layer after its context, less the context alone.
+      const std::string shape = ShapeString(g.input_shape());
+      auto it = context_ms.find(shape);
+      if (it == context_ms.end()) {
+        auto ms = Time(target, ContextOnly(g.input_shape()), precision, options);
+        if (!ms.ok()) {
+          profile.skipped.push_back(g.name() + ": context: " + ms.status().message());
+          continue;
+        }
+        it = context_ms.emplace(shape, *ms).first;
+      }
+      auto with = WithContext(g);
+      auto ms = with.ok() ? Time(target, *with, precision, options) : with.status();
+      if (!ms.ok()) {
+        profile.skipped.push_back(g.name() + ": " + ms.status().message());
+        continue;
+      }
+      raw = *ms;
+      net = std::max(*ms - it->second, 0.05 * std::max(*ms - it->second, 0.0) + 1e-4);
+    } else {
+      auto ms = Time(target, g, precision, options);
+      if (!ms.ok()) {
+        profile.skipped.push_back(g.name() + ": " + ms.status().message());
+        continue;
+      }
+      raw = *ms;
+      const double run = profile.overhead_ms + profile.overhead_ms_per_melement *
+                                                   (d.input_elements + d.output_elements) / 1e6;
+      // What is left after the overhead, never below 5% of the measurement.
+      net = std::max(*ms - run, 0.05 * *ms);
+    }
+    profile.samples.push_back({d, net});
+    profile.raw_ms.push_back(raw);
+    if (options.progress) {
+      options.progress("[" + std::to_string(i + 1) + "/" + std::to_string(layers.size()) + "] " +
+                       g.name() + " " + d.op + (d.activation.empty() ? "" : "+") + d.activation +
+                       ": " + FormatDouble(net, 4) + " ms");
+    }
+  }
+  return profile;
+}
+
+}  // namespace autoscale

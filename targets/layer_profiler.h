@@ -1,0 +1,92 @@
+// Measuring single layers on a target, for the layer-level latency predictor
+// (env/layer_predictor.h; issue 11, point 7). Works on the Target interface only (no torch or
+// OpenCL here), the way nn-Meter measures kernels: each layer, with the activation its executor
+// fuses into it, runs alone as a one-layer graph (input -> layer [-> activation]); the target's
+// per-run overhead is taken off (see ProfileLayers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/layer_predictor.h"
+#include "targets/target.h"
+#include "zoo/graph.h"
+
+namespace autoscale {
+
+// One layer of a graph as the executors run it: `nodes` are the main node, then a batch-norm
+// folded into it (a convolution's only consumer) and the activation fused into it (the only
+// consumer of a conv, linear, add, mul or batch-norm), in graph order.
+struct GraphLayer {
+  LayerDescriptor desc;
+  std::vector<int> nodes;
+};
+
+// The layers of a finalized graph in execution order (the input node is not a layer). Works on
+// graphs with or without batch-norm folded: a folded one gives the same descriptors.
+std::vector<GraphLayer> GraphLayers(const Graph& graph);
+std::vector<LayerDescriptor> LayerDescriptors(const Graph& graph);
+
+// A finalized graph of one layer of `graph`: an input of the layer's input shape, then the
+// layer's nodes (a second input of add or mul reads the same input; a concatenation of n inputs
+// reads n copies of an input of the total channels / n). Seeded weights.
+Result<Graph> SingleLayerGraph(const Graph& graph, const GraphLayer& layer);
+
+// `count` finalized one-layer graphs spread over the space of image and sequence networks
+// (convolutions general, 1x1, depthwise and grouped with and without a fused relu/relu6, linear,
+// pooling, global pooling, add, concatenation, standalone activations, flatten, LSTM), each
+// small enough to time in milliseconds. Deterministic in `seed`.
+std::vector<Graph> SyntheticLayerGraphs(int count, uint64_t seed = 1);
+
+struct LayerProfileOptions {
+  int warmup = 2;
+  int min_repeats = 7;      // timed runs per layer, at least
+  int max_repeats = 200;    // and at most
+  double min_seconds = 0.1;  // repeat a fast layer until this much time was spent timing it
+  double max_seconds = 3;    // stop repeating a slow one after this long (at least 3 runs)
+  uint64_t input_seed = 1;
+  bool use_min = false;  // time layers by their fastest run rather than the median
+  // Called with one line per measured layer.
+  std::function<void(const std::string&)> progress;
+};
+
+// Latency (InferenceResult::latency_ms) of `model` on `target` at `precision`, batch 1, after
+// Prepare and the warm-up runs.
+struct LatencyStats {
+  double median_ms = 0, min_ms = 0;
+  int runs = 0;
+};
+Result<LatencyStats> MeasureLatency(Target& target, const ModelSpec& model, Precision precision,
+                                    const LayerProfileOptions& options);
+
+struct LayerProfile {
+  double overhead_ms = 0, overhead_ms_per_melement = 0;  // per run, fitted on empty graphs
+  std::vector<LayerSample> samples;                      // times with the overhead taken off
+  std::vector<double> raw_ms;                            // per sample, as measured
+  std::vector<std::string> skipped;  // "NAME: why" for layers the target could not run
+};
+
+// Measures the per-run overhead, then every graph of `layers` (one-layer graphs: each gives one
+// sample described by GraphLayers). A layer with an image input runs after a context layer (a
+// 3x3 depthwise convolution keeping the shape, as a layer inside a network reads what a layer
+// before it wrote, in the executor's layout), and its time is that run's less the context's
+// alone; a layer with another input has the run overhead taken off instead. Layers the target
+// cannot run are listed in `skipped`.
+// Fails only when the overhead cannot be measured (the target cannot run anything).
+Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
+                                   const std::vector<Graph>& layers,
+                                   const LayerProfileOptions& options);
+
+// The distinct layers of `graphs` (by LayerDescriptor::Key) as one-layer graphs, with, per
+// graph, the indices of `graphs` it came from.
+struct DistinctLayers {
+  std::vector<Graph> graphs;
+  std::vector<std::vector<int>> origins;
+  std::vector<std::string> skipped;  // layers no one-layer graph could be built for, and why
+};
+DistinctLayers DistinctLayerGraphs(const std::vector<const Graph*>& graphs);
+
+}  // namespace autoscale

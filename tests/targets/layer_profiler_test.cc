@@ -1,0 +1,143 @@
+#include "targets/layer_profiler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+namespace autoscale {
+namespace {
+
+// A target whose latency is a known function of the graph: 0.05 ms per run plus 1e-6 ms per MAC
+// plus 1e-6 ms per output element of every node. Modelled, not timed: deterministic.
+class FakeTarget final : public Target {
+ public:
+  FakeTarget() {
+    desc_.name = "fake";
+    desc_.precisions = {Precision::kFp32};
+  }
+  const TargetDescription& description() const override { return desc_; }
+  Status Supports(const ModelSpec& m, Precision p) const override {
+    return m.is_graph() ? Status::Ok() : Status::InvalidArgument("graphs only");
+  }
+  Status Prepare(const ModelSpec&, Precision) override { return Status::Ok(); }
+  Result<InferenceResult> Run(const ModelSpec& m, Precision, int, const HostTensor&) override {
+    InferenceResult r;
+    r.latency_ms = Cost(m.graph->graph);
+    r.latency_modelled = true;
+    return r;
+  }
+  static double Cost(const Graph& g) {
+    double ms = 0.05;
+    for (size_t i = 1; i < g.nodes().size(); ++i) {
+      const GraphNode& n = g.node(static_cast<int>(i));
+      ms += 1e-6 * static_cast<double>(n.macs) + 1e-6 * static_cast<double>(NumElements(n.out_shape));
+    }
+    return ms;
+  }
+
+ private:
+  TargetDescription desc_;
+};
+
+Graph SmallNet() {
+  Graph g("small", {3, 32, 32});
+  int x = g.Conv(0, 16, 3, 1, 1);
+  x = g.BatchNorm(x);
+  x = g.Relu(x);
+  int y = g.Conv(x, 16, 3, 1, 1);
+  y = g.BatchNorm(y);
+  int s = g.AddOp(x, y);
+  s = g.Relu(s);
+  s = g.MaxPool(s, 2, 2);
+  s = g.GlobalAvgPool(s);
+  s = g.Flatten(s);
+  g.Linear(s, 10);
+  EXPECT_TRUE(g.Finalize().ok());
+  return g;
+}
+
+TEST(LayerProfiler, GraphLayersFuseBatchNormAndActivations) {
+  const Graph g = SmallNet();
+  const std::vector<GraphLayer> layers = GraphLayers(g);
+  std::vector<std::string> ops;
+  for (const GraphLayer& l : layers) ops.push_back(l.desc.op + "/" + l.desc.activation);
+  EXPECT_EQ(ops, (std::vector<std::string>{"conv/relu", "conv/", "add/relu", "max_pool/",
+                                           "global_avg_pool/", "flatten/", "linear/"}));
+  EXPECT_EQ(layers[0].nodes, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(layers[0].desc.kind(), LayerKind::kConv);
+  EXPECT_EQ(layers[0].desc.macs, 16.0 * 32 * 32 * 27);
+  EXPECT_EQ(layers[2].desc.inputs, 2);
+  EXPECT_EQ(layers[2].desc.input_elements, 2.0 * 16 * 32 * 32);
+  // Folding batch-norm first gives the same descriptors.
+  auto folded = PrepareForInference(g);
+  ASSERT_TRUE(folded.ok());
+  const std::vector<LayerDescriptor> a = LayerDescriptors(g), b = LayerDescriptors(folded->graph);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].Key(), b[i].Key()) << i;
+}
+
+TEST(LayerProfiler, SingleLayerGraphsReproduceTheLayer) {
+  const Graph g = SmallNet();
+  for (const GraphLayer& l : GraphLayers(g)) {
+    auto single = SingleLayerGraph(g, l);
+    ASSERT_TRUE(single.ok()) << single.status().message();
+    const std::vector<LayerDescriptor> d = LayerDescriptors(*single);
+    ASSERT_EQ(d.size(), 1u) << l.desc.op;
+    EXPECT_EQ(d[0].Key(), l.desc.Key());
+  }
+  DistinctLayers distinct = DistinctLayerGraphs({&g, &g});
+  EXPECT_EQ(distinct.graphs.size(), 7u);
+  EXPECT_EQ(distinct.origins[0], (std::vector<int>{0, 1}));
+  EXPECT_TRUE(distinct.skipped.empty());
+}
+
+TEST(LayerProfiler, SyntheticLayersAreDeterministicSingleLayers) {
+  const std::vector<Graph> a = SyntheticLayerGraphs(60, 7), b = SyntheticLayerGraphs(60, 7);
+  ASSERT_EQ(a.size(), 60u);
+  std::set<LayerKind> kinds;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<LayerDescriptor> da = LayerDescriptors(a[i]), db = LayerDescriptors(b[i]);
+    ASSERT_EQ(da.size(), 1u) << a[i].name();
+    EXPECT_EQ(da[0].Key(), db[0].Key());
+    EXPECT_LE(da[0].macs, 3e8);
+    kinds.insert(da[0].kind());
+  }
+  EXPECT_GE(kinds.size(), 6u);
+  EXPECT_NE(LayerDescriptors(SyntheticLayerGraphs(1, 8)[0])[0].Key(),
+            LayerDescriptors(a[0])[0].Key());
+}
+
+TEST(LayerProfiler, ProfileTakesOffTheContextAndTheOverhead) {
+  FakeTarget target;
+  const Graph g = SmallNet();
+  DistinctLayers distinct = DistinctLayerGraphs({&g});
+  LayerProfileOptions o;
+  o.warmup = 0;
+  o.min_repeats = 3;
+  o.min_seconds = 0;
+  auto p = ProfileLayers(target, Precision::kFp32, distinct.graphs, o);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_TRUE(p->skipped.empty());
+  ASSERT_EQ(p->samples.size(), distinct.graphs.size());
+  // Overhead: 0.05 ms per run plus the flatten's output elements (1e-6 ms each).
+  EXPECT_NEAR(p->overhead_ms, 0.05, 1e-9);
+  EXPECT_NEAR(p->overhead_ms_per_melement, 0.5, 1e-6);
+  for (size_t i = 0; i < p->samples.size(); ++i) {
+    // The layer's nodes alone, as the target runs them (batch-norm folded). A layer without an
+    // image input has the fitted overhead taken off, never below 5% of its run (0.05 ms here).
+    auto single = PrepareForInference(distinct.graphs[i]);
+    ASSERT_TRUE(single.ok());
+    const double own = FakeTarget::Cost(single->graph) - 0.05;
+    EXPECT_NEAR(p->samples[i].ms, own, 0.003) << p->samples[i].layer.Key();
+  }
+  // And the fit on them predicts the whole network within the fake's additivity.
+  auto fit = FitLayerModel(p->samples, {}, p->overhead_ms, 0);
+  ASSERT_TRUE(fit.ok());
+  const double predicted =
+      PredictModelMs(*fit, LayerDescriptors(g), NumElements(g.input_shape()), 10);
+  EXPECT_NEAR(predicted / FakeTarget::Cost(g), 1.0, 0.05);
+}
+
+}  // namespace
+}  // namespace autoscale
