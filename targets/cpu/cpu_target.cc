@@ -2,13 +2,17 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "core/strings.h"
 #include "targets/cpu/torch_int8.h"
 #include "targets/cpu/torch_model.h"
+#include "zoo/model_import.h"
 
 namespace autoscale {
 
@@ -28,6 +32,67 @@ std::mutex& TorchSettingsMutex() {
 }
 
 }  // namespace
+
+std::string Int8RefusalForTorchScript(const ModelSpec& model) {
+  std::string msg = "INT8 quantises a model's graph, and '";
+  msg += model.name;
+  msg += "' has none: it runs at FP32 only, as TorchScript (";
+  if (model.unmapped.empty()) {
+    msg += "this build could not import it into the graph IR)";
+    return msg;
+  }
+  msg += "the import could not map ";
+  msg += std::to_string(model.unmapped.size());
+  msg += model.unmapped.size() == 1 ? " operation: " : " operations: ";
+  msg += JoinNames(model.unmapped, "; ");
+  msg += ")";
+  return msg;
+}
+
+Result<std::vector<std::vector<float>>> LoadCalibrationSamples(const ModelSpec& model,
+                                                               size_t max_samples) {
+  std::vector<std::vector<float>> samples;
+  if (model.torchscript_path.empty()) return samples;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path yaml = fs::path(model.torchscript_path).replace_extension(".yaml");
+  if (!fs::is_regular_file(yaml, ec)) return samples;
+  ASSIGN_OR_RETURN(ModelSidecar sidecar, LoadModelSidecar(yaml.string()));
+  if (sidecar.samples_dir.empty()) return samples;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(sidecar.samples_dir, ec)) {
+    if (e.is_regular_file(ec) && e.path().extension() == ".f32") files.push_back(e.path());
+  }
+  if (ec) {
+    return Status::IoError("model '" + model.name + "': cannot list sample folder '" +
+                           sidecar.samples_dir + "': " + ec.message());
+  }
+  if (files.empty()) {
+    return Status::InvalidArgument("model '" + model.name + "': sample folder '" +
+                                   sidecar.samples_dir + "' (from " + yaml.string() +
+                                   ") holds no *.f32 files");
+  }
+  std::sort(files.begin(), files.end());
+  if (files.size() > max_samples) files.resize(max_samples);
+  const int64_t count = NumElements(model.input_shape);
+  for (const fs::path& f : files) {
+    const uintmax_t bytes = fs::file_size(f, ec);
+    if (ec || bytes != static_cast<uintmax_t>(count) * sizeof(float)) {
+      return Status::InvalidArgument(
+          "model '" + model.name + "': sample '" + f.string() + "' has " +
+          (ec ? std::string("an unreadable size") : std::to_string(bytes) + " bytes") +
+          "; one input " + ShapeString(model.input_shape) + " of float32 is " +
+          std::to_string(count * sizeof(float)));
+    }
+    std::vector<float> v(static_cast<size_t>(count));
+    std::ifstream in(f, std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes))) {
+      return Status::IoError("model '" + model.name + "': cannot read sample '" + f.string() + "'");
+    }
+    samples.push_back(std::move(v));
+  }
+  return samples;
+}
 
 std::unique_ptr<CpuTarget> CpuTarget::Create(CpuOptions options) {
   return std::unique_ptr<CpuTarget>(new CpuTarget(std::move(options)));
@@ -69,10 +134,7 @@ Status CpuTarget::Supports(const ModelSpec& model, Precision precision) const {
     case Precision::kFp32:
       return Status::Ok();
     case Precision::kInt8:
-      if (!model.is_graph()) {
-        return Status::InvalidArgument("INT8 on the CPU quantises zoo graphs; '" + model.name +
-                                       "' is a TorchScript model (FP32 only)");
-      }
+      if (!model.is_graph()) return Status::InvalidArgument(Int8RefusalForTorchScript(model));
       return Status::Ok();
     case Precision::kFp16:
       return Status::Unavailable(
@@ -88,6 +150,11 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
   if (it != models_.end()) return it->second.get();
   RETURN_IF_ERROR(Supports(model, precision));
   std::unique_ptr<TorchModel> m;
+  // A graph runs with the weights it carries (seeded for the zoo, the file's for an imported
+  // model); nothing here generates weights for it.
+  if (model.is_graph()) {
+    RETURN_IF_ERROR(CheckWeights(model.graph->graph, model.graph->weights));
+  }
   if (!model.is_graph()) {
     ASSIGN_OR_RETURN(m, TorchScriptModel::Load(model.torchscript_path, model.input_shape));
   } else if (precision == Precision::kFp32) {
@@ -95,6 +162,8 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
   } else {
     Int8Options o;
     if (!options_.int8_engine.empty()) o.engine = options_.int8_engine;
+    // A user's model calibrates on the sample inputs its sidecar names, when it names some.
+    ASSIGN_OR_RETURN(o.calibration_samples, LoadCalibrationSamples(model, kMaxCalibrationSamples));
     // INT8 scales come from FP32 calibration passes whose sums depend, in their last bits, on
     // the thread count; a few outputs then differ by a quantisation step between targets with
     // other thread counts. Calibrate with one thread so that every target (the DSP stub, each

@@ -1,5 +1,9 @@
-// The CPU target: libtorch inference on a set of cores (a cluster) with a set thread count,
-// FP32 (zoo graphs and TorchScript models) and INT8 (zoo graphs, libtorch's quantized engine).
+// The CPU target: libtorch inference on a set of cores (a cluster) with a set thread count.
+// A model with a graph (a zoo graph, or a user's TorchScript file imported with its own
+// weights) runs that graph at FP32 (TorchGraph) and INT8 (TorchInt8Graph, libtorch's quantized
+// engine, calibrated on the sample inputs the model's sidecar names, else on seeded inputs); a
+// TorchScript model without a graph (an op the import could not map) runs at FP32 only, as
+// TorchScript, and Supports() refuses INT8 naming the unmapped ops.
 // Latency is measured; energy is measured where the host exposes counters (RAPL, battery) and
 // modelled from a device profile's power otherwise; each result says which. No torch types in
 // this header.
@@ -17,6 +21,20 @@
 namespace autoscale {
 
 class TorchModel;
+
+// At most this many sample inputs (the first by file name) calibrate a user model's INT8.
+constexpr size_t kMaxCalibrationSamples = 64;
+
+// A user model's INT8 calibration inputs: the *.f32 files (raw float32, one input of
+// model.input_shape each) in the folder named by `samples:` in the sidecar NAME.yaml beside
+// model.torchscript_path, in file-name order, at most `max_samples`. Empty when the model is not
+// a TorchScript file, has no sidecar or names no folder; an error naming the file for a sample
+// of the wrong size, or a named folder without samples.
+Result<std::vector<std::vector<float>>> LoadCalibrationSamples(const ModelSpec& model,
+                                                               size_t max_samples);
+// Why a TorchScript model without a graph cannot run at INT8, naming what the import could not
+// map (the CPU target's and the DSP stub's Supports()).
+std::string Int8RefusalForTorchScript(const ModelSpec& model);
 
 struct CpuOptions {
   std::string name = "cpu";

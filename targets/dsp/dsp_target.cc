@@ -42,8 +42,8 @@ Status DspTarget::Supports(const ModelSpec& model, Precision precision) const {
                                std::string(PrecisionName(precision)));
   }
   if (!model.is_graph()) {
-    return Status::InvalidArgument("the DSP stub runs zoo graphs; '" + model.name +
-                                   "' is a TorchScript model");
+    return Status::InvalidArgument("the DSP stub runs graphs at INT8: " +
+                                   Int8RefusalForTorchScript(model));
   }
   return cpu_->Supports(model, precision);
 }
@@ -57,7 +57,11 @@ Status DspTarget::Prepare(const ModelSpec& model, Precision precision) {
 const ModelProfile& DspTarget::ProfileOf(const ModelSpec& model) {
   auto it = profiles_.find(model.name);
   if (it == profiles_.end()) {
-    it = profiles_.emplace(model.name, ProfileFromFeatures(ComputeFeatures(model.graph->graph)))
+    // The spec's features (the zoo's, or the import's for a user model) when it has them.
+    it = profiles_
+             .emplace(model.name,
+                      ProfileFromFeatures(model.features ? *model.features
+                                                         : ComputeFeatures(model.graph->graph)))
              .first;
   }
   return it->second;

@@ -1,6 +1,8 @@
 // The DSP target: a stub for a Hexagon-class DSP. It runs the INT8 model on the CPU (libtorch's
-// quantized engine) so outputs are real, and reports latency and energy from the DSP's entry in
-// a device profile (configs/devices), marked as modelled.
+// quantized engine) so outputs are real, for any model with a graph: a zoo graph, or a user's
+// TorchScript file imported with its own weights (calibrated as the CPU target calibrates it).
+// Latency and energy come from the DSP's entry in a device profile (configs/devices), marked as
+// modelled.
 #pragma once
 
 #include <map>

@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 
+#include "graph_builders.h"
+#include "targets/cpu/torch_int8.h"
 #include "targets/cpu/torch_model.h"
 #include "targets/model_store.h"
 #include "test_util.h"
@@ -219,6 +223,146 @@ TEST(TorchScript, LoadsRunsAndExplainsFailures) {
   ModelStore fresh(dir);
   auto gone = fresh.Get("halve");
   EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
+}
+
+// ---- User models: imported graphs, TorchScript-only models, sidecar samples -----------------
+
+// A user's model as the model store serves one that imported completely: its own weights
+// (seeded_weights() false), batch-norm folded, the TorchScript path beside it.
+std::shared_ptr<ModelSpec> ImportedSpec(const std::string& name, const std::string& pt_path) {
+  auto spec = std::make_shared<ModelSpec>();
+  spec->name = name;
+  spec->torchscript_path = pt_path;
+  spec->graph = std::make_shared<const WeightedGraph>(
+      FoldBatchNorm(testing_graphs::Imported(testing_graphs::TinyMixedNet(name), 41)));
+  spec->input_shape = spec->graph->graph.input_shape();
+  return spec;
+}
+
+TEST(CpuTarget, RunsAnImportedGraphAtFp32AndInt8) {
+  auto spec = ImportedSpec("user_mixed", "");
+  ASSERT_FALSE(spec->graph->graph.seeded_weights());
+  auto target = CpuTarget::Create(Modelled());
+  EXPECT_TRUE(target->Supports(*spec, Precision::kFp32).ok());
+  EXPECT_TRUE(target->Supports(*spec, Precision::kInt8).ok());
+  TorchGraph bare(*spec->graph);
+  int agree = 0;
+  constexpr int kInputs = 16;
+  for (int seed = 0; seed < kInputs; ++seed) {
+    const HostTensor in = MakeHostInput(*spec, seed);
+    auto f = target->Run(*spec, Precision::kFp32, 0, in);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    // FP32: the graph with the weights it carries, as a bare TorchGraph computes it.
+    EXPECT_TRUE(torch::equal(bare.Forward(WrapFloat(in.data.data(), in.shape)),
+                             WrapFloat(f->output.data.data(), f->output.shape)));
+    auto q = target->Run(*spec, Precision::kInt8, 0, in);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    const torch::Tensor ft = WrapFloat(f->output.data.data(), f->output.shape);
+    const torch::Tensor qt = WrapFloat(q->output.data.data(), q->output.shape);
+    EXPECT_LT(((qt - ft).norm() / ft.norm()).item<double>(), 0.05) << "seed " << seed;
+    agree += ft.argmax(1).item<int64_t>() == qt.argmax(1).item<int64_t>();
+  }
+  std::printf("[ user_mixed on the CPU target ] INT8 top-1 agreement with FP32: %d/%d\n", agree,
+              kInputs);
+  // Measured 14/16 here (the seeded net's top logits are close; each relative error < 5%).
+  EXPECT_GE(agree, kInputs * 3 / 4);
+}
+
+TEST(CpuTarget, TorchScriptWithoutAGraphRunsFp32AndRefusesInt8NamingWhy) {
+  const std::string dir = testing::TempDir("torchscript_unmapped");
+  auto spec = std::make_shared<ModelSpec>();
+  spec->name = "erfnet";
+  spec->torchscript_path = SaveScript(dir, "erfnet", "def forward(self, x):\n  return x.erf()\n");
+  spec->input_shape = {3, 4, 4};
+  spec->unmapped = {"aten::erf (node 1: %2 = aten::erf(%x))", "aten::roll (node 4: ...)"};
+  auto target = CpuTarget::Create(Modelled());
+  EXPECT_TRUE(target->Supports(*spec, Precision::kFp32).ok());
+  const Status s = target->Supports(*spec, Precision::kInt8);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  for (const char* part :
+       {"'erfnet'", "FP32 only", "2 operations", "aten::erf (node 1", "aten::roll (node 4"}) {
+    EXPECT_NE(s.message().find(part), std::string::npos) << part << " in " << s.message();
+  }
+  EXPECT_EQ(target->Prepare(*spec, Precision::kInt8).code(), StatusCode::kInvalidArgument);
+  HostTensor in;
+  in.shape = {1, 3, 4, 4};
+  in.data.assign(48, 0.5f);
+  EXPECT_FALSE(target->Run(*spec, Precision::kInt8, 0, in).ok());
+  auto r = target->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FLOAT_EQ(r->output.data[7], std::erf(0.5f));
+  // Without an importer (nothing listed), the refusal says so.
+  spec->unmapped.clear();
+  EXPECT_NE(target->Supports(*spec, Precision::kInt8).message().find("could not import"),
+            std::string::npos);
+}
+
+void WriteSample(const std::string& path, const std::vector<float>& v) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+}
+
+TEST(CpuTarget, CalibratesInt8OnTheSidecarsSamples) {
+  const std::string dir = testing::TempDir("user_samples");
+  std::filesystem::create_directories(dir + "/calib");
+  testing::WriteFile(dir + "/user_mixed.yaml", "input_shape: [3, 24, 24]\nsamples: calib\n");
+  auto spec = ImportedSpec("user_mixed", dir + "/user_mixed.pt");  // the .pt need not exist
+  // Samples at 4x MakeInput's scale, as a user's data may be.
+  std::vector<std::vector<float>> written;
+  for (int k = 0; k < 6; ++k) {
+    const torch::Tensor x = testing_graphs::Input(spec->graph->graph, 700 + k, 1, 4.0).contiguous();
+    written.emplace_back(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+    WriteSample(dir + "/calib/s" + std::to_string(k) + ".f32", written.back());
+  }
+  testing::WriteFile(dir + "/calib/README.txt", "not a sample");
+  auto loaded = LoadCalibrationSamples(*spec, 64);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(*loaded, written);
+  auto capped = LoadCalibrationSamples(*spec, 4);
+  ASSERT_TRUE(capped.ok());
+  EXPECT_EQ(capped->size(), 4u);
+
+  // The target's INT8 model is the one calibrated on those samples (one thread, as the target
+  // calibrates), not on seeded inputs.
+  auto target = CpuTarget::Create(Modelled());
+  const HostTensor in = MakeHostInput(*spec, 3);
+  auto r = target->Run(*spec, Precision::kInt8, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  Int8Options with_samples;
+  with_samples.calibration_samples = written;
+  auto want = TorchInt8Graph::Build(*spec->graph, with_samples);
+  auto seeded = TorchInt8Graph::Build(*spec->graph, Int8Options{});
+  at::set_num_threads(threads);
+  ASSERT_TRUE(want.ok() && seeded.ok());
+  at::set_num_threads(target->threads());
+  const torch::Tensor x = WrapFloat(in.data.data(), in.shape);
+  const torch::Tensor got = WrapFloat(r->output.data.data(), r->output.shape);
+  EXPECT_TRUE(torch::equal((*want)->Forward(x), got));
+  EXPECT_FALSE(torch::equal((*seeded)->Forward(x), got));
+  at::set_num_threads(threads);
+
+  // A sample of the wrong size, or a folder without samples, is an error naming the file.
+  WriteSample(dir + "/calib/s9.f32", std::vector<float>(10, 0.0f));
+  auto bad = LoadCalibrationSamples(*spec, 64);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("s9.f32' has 40 bytes"), std::string::npos)
+      << bad.status().message();
+  auto fresh = CpuTarget::Create(Modelled());
+  const Status s = fresh->Prepare(*spec, Precision::kInt8);
+  EXPECT_NE(s.message().find("s9.f32"), std::string::npos) << s.message();
+  for (int k = 0; k < 6; ++k)
+    std::filesystem::remove(dir + "/calib/s" + std::to_string(k) + ".f32");
+  std::filesystem::remove(dir + "/calib/s9.f32");
+  auto none = LoadCalibrationSamples(*spec, 64);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("holds no *.f32 files"), std::string::npos);
+  // No sidecar, or one without samples: seeded calibration.
+  testing::WriteFile(dir + "/user_mixed.yaml", "input_shape: [3, 24, 24]\n");
+  auto empty = LoadCalibrationSamples(*spec, 64);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
 }
 
 TEST(ModelStore, NamesNeverLeaveTheFolder) {

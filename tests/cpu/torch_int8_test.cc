@@ -353,7 +353,7 @@ TEST(Int8Test, ImportedMixedNetAgreesWithFp32) {
         "[ mixed net (imported weights) / %s ] top-1 agreement %.3f, mean relative L2 "
         "error %.4f over 64 inputs; %s\n",
         engine.c_str(), a.top1, a.rel_l2, (*q)->Summary().c_str());
-    EXPECT_GE(a.top1, 0.85) << engine;  // measured: see the commit message
+    EXPECT_GE(a.top1, 0.85) << engine;  // measured 1.000 / 0.009 (onednn, qnnpack)
     EXPECT_LT(a.rel_l2, 0.05) << engine;
   }
 }

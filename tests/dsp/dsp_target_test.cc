@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/graph_builders.h"
 #include "env/cost_model.h"
 #include "targets/model_store.h"
 #include "test_util.h"
@@ -133,6 +134,58 @@ TEST(DspTarget, RunsBesideACpuTargetWithOtherThreadSettings) {
   a.join();
   b.join();
   EXPECT_TRUE(errors.empty()) << errors.size() << " runs failed; first: " << errors.front();
+}
+
+// A user's model imported with its own weights: the stub's INT8 outputs are the CPU target's,
+// its costs come from the spec's features (the import's) through the DSP profile.
+TEST(DspTarget, RunsAnImportedGraphLikeTheCpuTarget) {
+  auto spec = std::make_shared<ModelSpec>();
+  spec->name = "user_mixed";
+  spec->graph = std::make_shared<const WeightedGraph>(
+      FoldBatchNorm(testing_graphs::Imported(testing_graphs::TinyMixedNet("user_mixed"), 43)));
+  ASSERT_FALSE(spec->graph->graph.seeded_weights());
+  spec->input_shape = spec->graph->graph.input_shape();
+  ModelFeatures features = ComputeFeatures(spec->graph->graph);
+  features.macs *= 3;  // as if the import counted differently: the stub must use these
+  spec->features = std::make_shared<const ModelFeatures>(features);
+  auto dsp = DspTarget::Create(Options("sd845"));
+  ASSERT_TRUE(dsp->available());
+  ASSERT_TRUE(dsp->Supports(*spec, Precision::kInt8).ok());
+  CpuOptions co;
+  co.use_counters = false;
+  auto cpu = CpuTarget::Create(co);
+  for (int seed = 0; seed < 3; ++seed) {
+    const HostTensor in = MakeHostInput(*spec, seed, 2);
+    auto r = dsp->Run(*spec, Precision::kInt8, 0, in);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto c = cpu->Run(*spec, Precision::kInt8, 0, in);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(r->output.shape, (std::vector<int64_t>{2, 10}));
+    EXPECT_EQ(r->output.data, c->output.data);
+    const DeviceProfile d = Device("sd845");
+    const TargetProfile& t = d.targets[d.FindTarget("dsp")];
+    EXPECT_DOUBLE_EQ(r->latency_ms,
+                     2 * LocalComputeMs(t, 0, Precision::kInt8, ProfileFromFeatures(features)));
+    EXPECT_TRUE(r->latency_modelled);
+  }
+}
+
+TEST(DspTarget, RefusesATorchScriptOnlyModelNamingWhatDidNotMap) {
+  ModelSpec spec;
+  spec.name = "erfnet";
+  spec.torchscript_path = "/nonexistent/erfnet.pt";
+  spec.input_shape = {3, 8, 8};
+  spec.unmapped = {"aten::erf (node 2: %y = aten::erf(%x))"};
+  auto dsp = DspTarget::Create(Options("sd845"));
+  const Status s = dsp->Supports(spec, Precision::kInt8);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("aten::erf (node 2"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("'erfnet'"), std::string::npos) << s.message();
+  EXPECT_EQ(dsp->Prepare(spec, Precision::kInt8).code(), StatusCode::kInvalidArgument);
+  HostTensor in;
+  in.shape = {1, 3, 8, 8};
+  in.data.assign(192, 0.f);
+  EXPECT_FALSE(dsp->Run(spec, Precision::kInt8, 0, in).ok());
 }
 
 // A failure inside the DSP stub names the DSP target, not "the CPU".
