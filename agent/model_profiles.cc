@@ -187,16 +187,25 @@ Result<ModelProfile> DeriveModelProfile(const ModelSpec& spec, const ProfileMeas
       continue;
     }
     Target* runner = nullptr;
+    std::string why_not;  // each measuring target's reason
     for (Target* t : measurers.targets) {
-      if (t != nullptr && t->available() && t->Supports(spec, prec).ok()) {
+      if (t == nullptr) continue;
+      const Status st = t->available() ? t->Supports(spec, prec)
+                                       : Status::Unavailable(t->description().unavailable_reason);
+      if (st.ok()) {
         runner = t;
         break;
       }
+      why_not += why_not.empty() ? " (" : "; ";
+      why_not += t->description().name;
+      why_not += ": ";
+      why_not += st.message();
     }
+    if (!why_not.empty()) why_not += ")";
     if (runner == nullptr || measurers.reference == nullptr) {
       p.accuracy_source[pi] = "not offered: the sidecar states no " + pname +
                               " accuracy and no target here runs '" + spec.name + "' at " + pname +
-                              " to measure it";
+                              " to measure it" + (runner == nullptr ? why_not : "");
       continue;
     }
     if (!reference_done) {

@@ -61,16 +61,16 @@ std::vector<std::string> SplitList(const std::string& s) {
 void WriteLayer(std::ostream& o, const LayerDescriptor& d) {
   o << d.op << ' ' << (d.activation.empty() ? "-" : d.activation) << ' ' << d.in_channels << ' '
     << d.out_channels << ' ' << d.kernel_h << ' ' << d.kernel_w << ' ' << d.stride_h << ' '
-    << d.stride_w << ' ' << d.groups << ' ' << d.dilation_h << ' ' << d.dilation_w << ' '
-    << d.in_h << ' ' << d.in_w << ' ' << d.out_h << ' ' << d.out_w << ' ' << d.inputs << ' '
-    << d.macs << ' ' << d.params << ' ' << d.input_elements << ' ' << d.output_elements;
+    << d.stride_w << ' ' << d.groups << ' ' << d.dilation_h << ' ' << d.dilation_w << ' ' << d.in_h
+    << ' ' << d.in_w << ' ' << d.out_h << ' ' << d.out_w << ' ' << d.inputs << ' ' << d.macs << ' '
+    << d.params << ' ' << d.input_elements << ' ' << d.output_elements;
 }
 
 bool ReadLayer(std::istream& in, LayerDescriptor* d) {
-  in >> d->op >> d->activation >> d->in_channels >> d->out_channels >> d->kernel_h >>
-      d->kernel_w >> d->stride_h >> d->stride_w >> d->groups >> d->dilation_h >> d->dilation_w >>
-      d->in_h >> d->in_w >> d->out_h >> d->out_w >> d->inputs >> d->macs >> d->params >>
-      d->input_elements >> d->output_elements;
+  in >> d->op >> d->activation >> d->in_channels >> d->out_channels >> d->kernel_h >> d->kernel_w >>
+      d->stride_h >> d->stride_w >> d->groups >> d->dilation_h >> d->dilation_w >> d->in_h >>
+      d->in_w >> d->out_h >> d->out_w >> d->inputs >> d->macs >> d->params >> d->input_elements >>
+      d->output_elements;
   if (d->activation == "-") d->activation.clear();
   return static_cast<bool>(in);
 }
@@ -140,8 +140,8 @@ double PredictHeldOut(const Measured& m, const std::vector<ModelInfo>& models,
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& o = m.origins[i];
     const bool synthetic = o.empty();
-    const bool other = std::any_of(o.begin(), o.end(),
-                                   [&](const std::string& s) { return s != held_out.name; });
+    const bool other =
+        std::any_of(o.begin(), o.end(), [&](const std::string& s) { return s != held_out.name; });
     if (synthetic || (!v.synthetic_only && other)) train.push_back(m.layers[i]);
   }
   std::vector<ModelSample> whole;
@@ -319,8 +319,8 @@ int Main(int argc, char** argv) {
                 m.layers.size());
     std::map<std::string, double> by_key;
     for (const LayerSample& l : m.layers) by_key[l.layer.Key()] = l.ms;
-    std::printf("%-20s %10s %10s %8s %7s %9s", "model", "measured", "predicted", "error%",
-                "drift%", "layers%");
+    std::printf("%-20s %10s %10s %8s %7s %9s", "model", "measured", "predicted", "error%", "drift%",
+                "layers%");
     for (size_t v = 1; v < std::size(variants); ++v) std::printf(" %15s", variants[v].name);
     std::printf("\n");
     for (const ModelInfo& mi : models) {
@@ -328,7 +328,8 @@ int Main(int argc, char** argv) {
       if (it == m.model_ms.end()) continue;
       const double pred = PredictHeldOut(m, models, mi, variants[0]);
       // The model's own layers as measured alone, summed (what the method can reach at best).
-      double own = m.overhead_ms + m.overhead_per_melement * (mi.in_elements + mi.out_elements) / 1e6;
+      double own =
+          m.overhead_ms + m.overhead_per_melement * (mi.in_elements + mi.out_elements) / 1e6;
       for (const LayerDescriptor& l : mi.layers) {
         auto k = by_key.find(l.Key());
         own += k == by_key.end() ? 0.0 : k->second;

@@ -11,12 +11,12 @@ namespace autoscale {
 namespace {
 
 constexpr std::array<std::string_view, kNumLayerKinds> kKindNames = {
-    "conv",   "pointwise_conv", "depthwise_conv", "grouped_conv", "linear", "lstm",
-    "pool",   "global_pool",    "elementwise",    "concat",       "reshape"};
+    "conv", "pointwise_conv", "depthwise_conv", "grouped_conv", "linear", "lstm",
+    "pool", "global_pool",    "elementwise",    "concat",       "reshape"};
 
 constexpr std::array<std::string_view, kNumLayerFeatures> kFeatureNames = {
-    "fixed_ms",         "ms_per_mmac",        "ms_per_minput", "ms_per_moutput",
-    "ms_per_mparam",    "ms_per_mrelu",       "ms_per_mact"};
+    "fixed_ms",      "ms_per_mmac",  "ms_per_minput", "ms_per_moutput",
+    "ms_per_mparam", "ms_per_mrelu", "ms_per_mact"};
 
 bool CheapActivation(const std::string& a) { return a == "relu" || a == "relu6"; }
 
@@ -47,9 +47,12 @@ bool Solve(std::vector<std::vector<double>>& m, std::vector<double>& b) {
 // Descriptor coordinates for the local correction, in log2 units.
 std::array<double, 7> Coordinates(const LayerDescriptor& l) {
   auto lg = [](double v) { return std::log2(1.0 + std::max(0.0, v)); };
-  return {lg(static_cast<double>(l.in_channels)), lg(static_cast<double>(l.out_channels)),
-          lg(static_cast<double>(l.in_h)),        lg(static_cast<double>(l.in_w)),
-          lg(l.kernel_h),                         lg(l.kernel_w),
+  return {lg(static_cast<double>(l.in_channels)),
+          lg(static_cast<double>(l.out_channels)),
+          lg(static_cast<double>(l.in_h)),
+          lg(static_cast<double>(l.in_w)),
+          lg(l.kernel_h),
+          lg(l.kernel_w),
           lg(l.stride_h)};
 }
 
@@ -91,8 +94,8 @@ Result<LayerKind> ParseLayerKind(std::string_view name) {
     if (!valid.empty()) valid += ", ";
     valid += n;
   }
-  return Status::InvalidArgument("unknown layer kind '" + std::string(name) + "' (valid: " +
-                                 valid + ")");
+  return Status::InvalidArgument("unknown layer kind '" + std::string(name) + "' (valid: " + valid +
+                                 ")");
 }
 
 LayerKind LayerDescriptor::kind() const {
@@ -114,14 +117,13 @@ std::string LayerDescriptor::Key() const {
   std::string k = op;
   k += '|';
   k += activation;
-  for (double v : {static_cast<double>(in_channels), static_cast<double>(out_channels),
-                   static_cast<double>(kernel_h), static_cast<double>(kernel_w),
-                   static_cast<double>(stride_h), static_cast<double>(stride_w),
-                   static_cast<double>(groups), static_cast<double>(dilation_h),
-                   static_cast<double>(dilation_w), static_cast<double>(in_h),
-                   static_cast<double>(in_w), static_cast<double>(out_h),
-                   static_cast<double>(out_w), static_cast<double>(inputs), macs, params,
-                   input_elements, output_elements}) {
+  for (double v :
+       {static_cast<double>(in_channels), static_cast<double>(out_channels),
+        static_cast<double>(kernel_h), static_cast<double>(kernel_w), static_cast<double>(stride_h),
+        static_cast<double>(stride_w), static_cast<double>(groups), static_cast<double>(dilation_h),
+        static_cast<double>(dilation_w), static_cast<double>(in_h), static_cast<double>(in_w),
+        static_cast<double>(out_h), static_cast<double>(out_w), static_cast<double>(inputs), macs,
+        params, input_elements, output_elements}) {
     k += '|';
     k += std::to_string(static_cast<long long>(v));
   }
@@ -239,8 +241,8 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
       by_kind[static_cast<int>(l.kind())] += ms;
       layers_ms += ms;
     }
-    const double run_ms = overhead_ms + overhead_ms_per_melement *
-                                            (m.input_elements + m.output_elements) / 1e6;
+    const double run_ms =
+        overhead_ms + overhead_ms_per_melement * (m.input_elements + m.output_elements) / 1e6;
     if (m.ms > run_ms && layers_ms > 0) {
       ratios.push_back((m.ms - run_ms) / layers_ms);
       sums.push_back(by_kind);
@@ -374,10 +376,9 @@ Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
   ASSIGN_OR_RETURN(d.op, row.At(0).AsString());
   ASSIGN_OR_RETURN(d.activation, row.At(1).AsString());
   auto plain = [](const std::string& v) {
-    return !v.empty() && v.size() <= 64 &&
-           std::all_of(v.begin(), v.end(), [](char c) {
-             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-           });
+    return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
   };
   if (!plain(d.op)) return row.At(0).Error("op must be a plain name such as conv or max_pool");
   if (d.activation == "-") d.activation.clear();
@@ -439,7 +440,8 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
   line(ks + "}  # per layer kind, fitted on the whole models; " + source);
   line("bandwidth: " + Num(fit.options.bandwidth) +
        "  # local correction's kernel width, log2 units (a modelling choice)");
-  line("shrink: " + Num(fit.options.shrink) + "  # local correction's shrinkage (a modelling choice)");
+  line("shrink: " + Num(fit.options.shrink) +
+       "  # local correction's shrinkage (a modelling choice)");
   line("kind_prior: " + Num(fit.options.kind_prior) +
        "  # pull of each kind's scale to the common one (a modelling choice)");
   std::string names;
@@ -475,8 +477,8 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
                      static_cast<double>(d.groups), static_cast<double>(d.dilation_h),
                      static_cast<double>(d.dilation_w), static_cast<double>(d.in_h),
                      static_cast<double>(d.in_w), static_cast<double>(d.out_h),
-                     static_cast<double>(d.out_w), static_cast<double>(d.inputs), d.macs,
-                     d.params, d.input_elements, d.output_elements, s.ms}) {
+                     static_cast<double>(d.out_w), static_cast<double>(d.inputs), d.macs, d.params,
+                     d.input_elements, d.output_elements, s.ms}) {
       t += ", ";
       t += Num(v);
     }
@@ -486,9 +488,8 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
 }
 
 Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
-  RETURN_IF_ERROR(node.CheckKeys({"overhead_ms", "overhead_ms_per_melement", "scale",
-                                  "kind_scale", "bandwidth", "shrink", "kind_prior",
-                                  "coefficients", "layers"}));
+  RETURN_IF_ERROR(node.CheckKeys({"overhead_ms", "overhead_ms_per_melement", "scale", "kind_scale",
+                                  "bandwidth", "shrink", "kind_prior", "coefficients", "layers"}));
   LayerFit fit;
   ASSIGN_OR_RETURN(fit.overhead_ms, node.GetDoubleIn("overhead_ms", 0, 1e6));
   ASSIGN_OR_RETURN(fit.overhead_ms_per_melement,

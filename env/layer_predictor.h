@@ -34,17 +34,17 @@
 namespace autoscale {
 
 enum class LayerKind : uint8_t {
-  kConv = 0,        // groups 1, a kernel larger than 1x1
-  kPointwiseConv,   // 1x1, groups 1
-  kDepthwiseConv,   // groups == input channels
-  kGroupedConv,     // any other groups
-  kLinear,          // fully connected
-  kLstm,            // one LSTM layer, all its steps
-  kPool,            // max or average pooling with a kernel
-  kGlobalPool,      // global and adaptive average pooling
-  kElementwise,     // add, mul, batch-norm and activations not fused, channel shuffle
-  kConcat,          // channel concatenation
-  kReshape,         // flatten (a view; costs the dispatch only)
+  kConv = 0,       // groups 1, a kernel larger than 1x1
+  kPointwiseConv,  // 1x1, groups 1
+  kDepthwiseConv,  // groups == input channels
+  kGroupedConv,    // any other groups
+  kLinear,         // fully connected
+  kLstm,           // one LSTM layer, all its steps
+  kPool,           // max or average pooling with a kernel
+  kGlobalPool,     // global and adaptive average pooling
+  kElementwise,    // add, mul, batch-norm and activations not fused, channel shuffle
+  kConcat,         // channel concatenation
+  kReshape,        // flatten (a view; costs the dispatch only)
 };
 inline constexpr int kNumLayerKinds = 11;
 std::string_view LayerKindName(LayerKind k);  // "conv", "pointwise_conv", ...
@@ -59,7 +59,7 @@ struct LayerDescriptor {
   int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, groups = 1;
   int dilation_h = 1, dilation_w = 1;
   int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;  // spatial size; lstm: in_h = steps
-  int inputs = 1;                                     // tensors read (add 2, concat n)
+  int inputs = 1;                                    // tensors read (add 2, concat n)
   double macs = 0, params = 0;
   double input_elements = 0, output_elements = 0;  // all inputs; the output
 
@@ -109,7 +109,7 @@ struct LayerFit {
   // Per kind: the coefficients of LayerFeatures(); empty when no layer of the kind was measured
   // (such a layer is then predicted with `fallback`).
   std::array<std::vector<double>, kNumLayerKinds> coefficients;
-  std::vector<double> fallback;  // fitted on every kind together
+  std::vector<double> fallback;      // fitted on every kind together
   std::vector<LayerSample> samples;  // the measured layers, for the local correction
   LayerFitOptions options;
 

@@ -150,6 +150,37 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   return tp;
 }
 
+// `layer_models: {TARGET: {PRECISION: fit}}` (env/layer_predictor.h) onto the local targets.
+Status ParseLayerModels(const ConfigNode& lm, DeviceProfile& d) {
+  RETURN_IF_ERROR(lm.ExpectMap());
+  for (const auto& [target, per] : lm.Entries()) {
+    const int ti = d.FindTarget(target);
+    if (ti < 0) {
+      std::vector<std::string> names;
+      for (const TargetProfile& t : d.targets) names.push_back(t.name);
+      return per.Error("no target '" + target + "' in this profile (targets: " +
+                       JoinNames(names) + ")");
+    }
+    TargetProfile& tp = d.targets[ti];
+    if (IsRemote(tp.kind)) {
+      return per.Error("a layer model applies to local targets; '" + target + "' is remote");
+    }
+    RETURN_IF_ERROR(per.CheckKeys({"fp32", "fp16", "int8"}));
+    for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
+      const std::string pname(PrecisionName(p));
+      auto node = per.Optional(pname);
+      if (!node) continue;
+      if (!tp.Supports(p)) {
+        return node->Error("a layer model for " + pname + ", which target '" + target +
+                           "' does not list");
+      }
+      ASSIGN_OR_RETURN(LayerFit fit, ParseLayerFit(*node));
+      tp.layer_model[static_cast<int>(p)] = std::make_shared<const LayerFit>(std::move(fit));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool TargetProfile::Supports(Precision p) const {
@@ -285,8 +316,8 @@ Result<NetworkProfile> LoadNetworkProfile(const std::string& path) {
 // ---- Devices ---------------------------------------------------------------------------------
 
 Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
-  RETURN_IF_ERROR(root.CheckKeys(
-      {"name", "description", "role", "base_power_mw", "idle_power_mw", "queue_ms", "targets"}));
+  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "role", "base_power_mw",
+                                  "idle_power_mw", "queue_ms", "targets", "layer_models"}));
   DeviceProfile d;
   ASSIGN_OR_RETURN(d.name, root.GetString("name"));
   RETURN_IF_ERROR(CheckName(root, d.name));
@@ -313,6 +344,7 @@ Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
     }
     d.targets.push_back(std::move(tp));
   }
+  if (auto lm = root.Optional("layer_models")) RETURN_IF_ERROR(ParseLayerModels(*lm, d));
   return d;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "env/layer_predictor.h"
 #include "env/types.h"
 
 namespace autoscale {
@@ -46,6 +47,13 @@ struct ModelProfile {
   // sidecar to complete. Every precision it runs at then has accuracy 0, so that no floor above
   // 0 is ever met by it; the simulator refuses such floors at load and the daemon per request.
   std::string accuracy_unknown;
+
+  // The layers as executors run them (targets/layer_profiler.h, LayerDescriptors), when the
+  // profile was derived from a graph, and the elements of one input and one output: on a target
+  // whose device profile has a layer model for the precision, the cost model predicts the
+  // model's time from them (env/layer_predictor.h). Empty for hand-written profiles.
+  std::vector<LayerDescriptor> layer_descriptors;
+  double input_elements = 0, output_elements = 0;
 
   double conv_macs() const { return macs - fc_macs - recurrent_macs; }
   int layers() const { return conv_layers + fc_layers + recurrent_layers; }
@@ -109,6 +117,10 @@ struct TargetProfile {
   // measured), as `autoscale profile` writes it; used instead of the MAC-rate formula for those
   // models (still scaled for frequency and interference).
   std::map<std::string, std::array<double, kNumPrecisions>> measured_ms;
+  // Layer-level latency model per precision (null: none), from the device profile's
+  // `layer_models` as `autoscale profile` fits it; the cost model uses it at the highest level
+  // for models not in measured_ms that carry layer descriptors (ModelProfile).
+  std::array<std::shared_ptr<const LayerFit>, kNumPrecisions> layer_model;
   // Remote targets only: the server's profile name and the network used to reach it
   // ("auto": Wi-Fi when connected, else cellular; or a network profile name).
   std::string server;

@@ -13,8 +13,8 @@ namespace autoscale {
 namespace {
 
 bool FusesActivation(OpType op) {
-  return op == OpType::kConv || op == OpType::kLinear || op == OpType::kAdd ||
-         op == OpType::kMul || op == OpType::kBatchNorm;
+  return op == OpType::kConv || op == OpType::kLinear || op == OpType::kAdd || op == OpType::kMul ||
+         op == OpType::kBatchNorm;
 }
 
 LayerDescriptor Describe(const Graph& g, const GraphLayer& layer) {
@@ -63,7 +63,8 @@ LayerDescriptor Describe(const Graph& g, const GraphLayer& layer) {
   d.inputs = static_cast<int>(n.inputs.size());
   d.macs = static_cast<double>(n.macs);
   d.params = static_cast<double>(n.params);
-  for (int in : n.inputs) d.input_elements += static_cast<double>(NumElements(g.node(in).out_shape));
+  for (int in : n.inputs)
+    d.input_elements += static_cast<double>(NumElements(g.node(in).out_shape));
   d.output_elements = static_cast<double>(NumElements(last.out_shape));
   for (size_t k = 1; k < layer.nodes.size(); ++k) {
     const GraphNode& f = g.node(layer.nodes[k]);
@@ -289,9 +290,9 @@ std::vector<LayerDescriptor> LayerDescriptors(const Graph& graph) {
 
 Result<Graph> SingleLayerGraph(const Graph& graph, const GraphLayer& layer) {
   const GraphNode& main = graph.node(layer.nodes.front());
-  Graph g(graph.name() + "." + (main.name.empty() ? std::to_string(layer.nodes.front())
-                                                  : main.name),
-          SingleInputShape(graph, main));
+  Graph g(
+      graph.name() + "." + (main.name.empty() ? std::to_string(layer.nodes.front()) : main.name),
+      SingleInputShape(graph, main));
   GraphNode n = main;
   n.inputs.assign(main.inputs.size(), 0);
   int prev = g.Add(std::move(n));

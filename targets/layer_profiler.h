@@ -43,8 +43,8 @@ std::vector<Graph> SyntheticLayerGraphs(int count, uint64_t seed = 1);
 
 struct LayerProfileOptions {
   int warmup = 2;
-  int min_repeats = 7;      // timed runs per layer, at least
-  int max_repeats = 200;    // and at most
+  int min_repeats = 7;       // timed runs per layer, at least
+  int max_repeats = 200;     // and at most
   double min_seconds = 0.1;  // repeat a fast layer until this much time was spent timing it
   double max_seconds = 3;    // stop repeating a slow one after this long (at least 3 runs)
   uint64_t input_seed = 1;

@@ -31,7 +31,8 @@ class FakeTarget final : public Target {
     double ms = 0.05;
     for (size_t i = 1; i < g.nodes().size(); ++i) {
       const GraphNode& n = g.node(static_cast<int>(i));
-      ms += 1e-6 * static_cast<double>(n.macs) + 1e-6 * static_cast<double>(NumElements(n.out_shape));
+      ms +=
+          1e-6 * static_cast<double>(n.macs) + 1e-6 * static_cast<double>(NumElements(n.out_shape));
     }
     return ms;
   }
