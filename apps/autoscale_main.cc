@@ -18,9 +18,6 @@
 #include "policies/policy.h"
 #include "sim/experiment.h"
 #include "sim/report.h"
-#if AUTOSCALE_HAVE_TORCH
-#include "zoo/torchscript/torchscript_import.h"
-#endif
 
 namespace autoscale {
 
@@ -260,12 +257,9 @@ int Main(int argc, char** argv) {
 }  // namespace autoscale
 
 int main(int argc, char** argv) {
-#if AUTOSCALE_HAVE_TORCH
-  // Users' TorchScript files become graphs (zoo/model_import.h); without libtorch, `models` and
-  // `profile` say that this build cannot read them.
-  autoscale::InstallTorchScriptImporter();
-#endif
-  // An experiment's model_dir: users' models profiled from their files (env/user_models.h).
+  // Users' TorchScript files become graphs (zoo/model_import.h) for `models` and `profile`, and
+  // an experiment's model_dir is profiled from its files (env/user_models.h); without libtorch,
+  // both say that this build cannot read them.
   autoscale::InstallModelReaders();
   return autoscale::Main(argc, argv);
 }

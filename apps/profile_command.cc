@@ -81,7 +81,10 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-std::string ExperimentYaml(const std::string& name, const std::string& device_path) {
+// `model_dir`: the folder of the user models measured ("" for none); `models: all` then takes
+// them too, each described from its file as the profile measured it.
+std::string ExperimentYaml(const std::string& name, const std::string& device_path,
+                           const std::string& model_dir) {
   return "# Written by `autoscale profile`: the standard conditions on the measured device.\n"
          "name: measured_" +
          name +
@@ -97,7 +100,8 @@ std::string ExperimentYaml(const std::string& name, const std::string& device_pa
          "/scenarios/standard.yaml\n"
          "seeds: [1, 2]\n"
          "train_requests: 50000\n"
-         "eval_requests: 5000\n"
+         "eval_requests: 5000\n" +
+         (model_dir.empty() ? std::string() : "model_dir: " + model_dir + "\n") +
          "models: all\n"
          "world:\n"
          "  compute_noise: 0.05\n"
@@ -291,7 +295,12 @@ int ProfileCommand(const std::vector<std::string>& args) {
   if (!st.ok()) return Fail(st);
   const std::string device_path =
       std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
-  st = WriteFileAtomic(out_dir + "/experiment.yaml", ExperimentYaml(name, device_path));
+  st = WriteFileAtomic(
+      out_dir + "/experiment.yaml",
+      ExperimentYaml(name, device_path,
+                     model_dir.empty()
+                         ? ""
+                         : std::filesystem::absolute(model_dir).lexically_normal().string()));
   if (!st.ok()) return Fail(st);
 
   std::cerr << "profiled " << ok << " cases (" << skipped << " skipped";

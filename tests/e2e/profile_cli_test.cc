@@ -286,6 +286,8 @@ TEST(ProfileCli, OneUserModel) {
   const std::string yaml = Slurp(dir + "/measured.yaml");
   EXPECT_NE(yaml.find("the user's TorchScript file " + models + "/mobilenet_v3_small.pt"),
             std::string::npos);
+  // The experiment it writes simulates the user's models too.
+  EXPECT_NE(Slurp(dir + "/experiment.yaml").find("model_dir: " + models + "\n"), std::string::npos);
 }
 
 // User models only, and zoo + user models with the DSP stub.
