@@ -685,7 +685,8 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
 
 // ---- Execution -------------------------------------------------------------------------------
 
-torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step) const {
+torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
+                                  const NodeObserver* observe) const {
   at::globalContext().setQEngine(qengine_);
   torch::NoGradGuard no_grad;
   const QuantizedOps& ops = QuantizedOps::Get();
@@ -790,6 +791,7 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step) 
               s.out.scale, s.out.zero_point, torch::kQUInt8);
           break;
       }
+      if (observe && *observe) (*observe)(s.node, y);
       v[i + 1] = std::move(y);
     } catch (...) {
       if (failed_step) *failed_step = i;
@@ -834,6 +836,17 @@ torch::Tensor TorchInt8Graph::Forward(const torch::Tensor& input) const {
   int failed = -1;
   try {
     return Run(input, &failed);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("INT8 model '" + graph_.name() + "', " + StepName(failed) + ": " +
+                             FirstLine(e));
+  }
+}
+
+torch::Tensor TorchInt8Graph::Forward(const torch::Tensor& input,
+                                      const NodeObserver& observe) const {
+  int failed = -1;
+  try {
+    return Run(input, &failed, &observe);
   } catch (const std::exception& e) {
     throw std::runtime_error("INT8 model '" + graph_.name() + "', " + StepName(failed) + ": " +
                              FirstLine(e));

@@ -110,6 +110,11 @@ class TorchInt8Graph final : public TorchModel {
   // it), so do not run models of different engines concurrently. Throws std::runtime_error
   // naming the node when a kernel fails.
   torch::Tensor Forward(const torch::Tensor& input) const override;
+  // The same, calling `observe` after each operator with the graph node it computes or
+  // converts and its output (quantized, or float for dynamic and float steps); a node may be
+  // reported more than once (a quantize or dequantize of it), the input's quantization as node
+  // 0. For timing layers inside the whole run (targets/layer_profiler.h).
+  torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
 
   const std::string& engine() const { return engine_; }
   bool per_channel_weights() const { return per_channel_; }
@@ -120,7 +125,8 @@ class TorchInt8Graph final : public TorchModel {
   struct Step;  // one operator call (torch_int8.cc)
   TorchInt8Graph();
   // Runs the steps; on a throw, *failed_step is the step that threw.
-  torch::Tensor Run(const torch::Tensor& input, int* failed_step) const;
+  torch::Tensor Run(const torch::Tensor& input, int* failed_step,
+                    const NodeObserver* observe = nullptr) const;
   torch::Tensor Lstm(const Step& step, const torch::Tensor& x) const;
   std::string StepName(int step) const;  // "node 7 'conv7' (conv) [conv2d_relu]"
 
