@@ -3,6 +3,7 @@
 // and once that falls below a request's floor INT8 is no longer offered for it. The model here
 // flips its top-1 at INT8 for every other input (tests/agent/user_model_fakes.h), as one whose
 // logits are nearly tied does; its sidecar claims INT8 loses almost nothing.
+#include <filesystem>
 #include <future>
 #include <string>
 
@@ -177,6 +178,45 @@ TEST(Calibration, SamplesBeyondMaxPendingAreDroppedAndCounted) {
   EXPECT_EQ(cell["samples"], 2) << cell;
   EXPECT_EQ(cell["agreed"], 2) << cell;
   EXPECT_EQ(cell["dropped"], 8) << cell;
+}
+
+TEST(Calibration, ConfigKeysAreParsedAndCheckedWithTheirPaths) {
+  const std::string dir = testing::TempDir("calib_config");
+  auto parse = [&](const std::string& extra) {
+    auto root = ConfigNode::LoadString(
+        "models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\nseed: 7\n" + extra,
+        dir + "/d.yaml");
+    EXPECT_TRUE(root.ok()) << root.status().message();
+    return ParseDaemonConfig(*root);
+  };
+  auto c = parse("");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->engine.calibration.sample_rate, 0);  // off unless configured
+  c = parse(
+      "calibration: {sample_rate: 0.25, max_pending: 4, prior_samples: 50}\n"
+      "accuracy_estimate: {samples: 12, seed: 3, batch: 4}\nmodel_dir: .\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_DOUBLE_EQ(c->engine.calibration.sample_rate, 0.25);
+  EXPECT_EQ(c->engine.calibration.max_pending, 4);
+  EXPECT_DOUBLE_EQ(c->engine.calibration.prior_samples, 50);
+  EXPECT_EQ(c->engine.calibration.seed, 7u);
+  EXPECT_EQ(c->agreement.max_samples, 12);
+  EXPECT_EQ(c->agreement.seed, 3u);
+  EXPECT_EQ(c->agreement.batch, 4);
+  EXPECT_EQ(std::filesystem::path(c->model_dir), std::filesystem::path(dir + "/"));
+  c = parse("calibration: {}\n");  // present: on, at the documented default
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_DOUBLE_EQ(c->engine.calibration.sample_rate, 0.05);
+  for (const auto& [bad, key] : std::vector<std::pair<std::string, std::string>>{
+           {"calibration: {sample_rate: 1.5}\n", "calibration.sample_rate"},
+           {"calibration: {sample_rat: 0.5}\n", "did you mean 'sample_rate'?"},
+           {"calibration: {max_pending: 0}\n", "calibration.max_pending"},
+           {"accuracy_estimate: {samples: 0}\n", "accuracy_estimate.samples"},
+           {"model_dir: no_such_folder\n", "is not a folder"}}) {
+    auto r = parse(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().message();
+  }
 }
 
 }  // namespace
