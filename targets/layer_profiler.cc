@@ -452,4 +452,51 @@ Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
   return profile;
 }
 
+std::vector<LayerSample> InModelLayerSamples(const Graph& graph,
+                                             const std::vector<double>& node_ms) {
+  std::vector<LayerSample> out;
+  for (GraphLayer& l : GraphLayers(graph)) {
+    double ms = 0;
+    for (int i : l.nodes) {
+      if (static_cast<size_t>(i) < node_ms.size()) ms += node_ms[i];
+    }
+    out.push_back({std::move(l.desc), ms});
+  }
+  return out;
+}
+
+ModelSample InModelModelSample(const InModelRun& run) {
+  const Graph& g = *run.graph;
+  return {run.name, LayerDescriptors(g), static_cast<double>(NumElements(g.input_shape())),
+          static_cast<double>(NumElements(g.node(g.output()).out_shape)), run.run_ms};
+}
+
+Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
+                                      const LayerFitOptions& options) {
+  std::vector<LayerSample> samples;
+  std::vector<ModelSample> models;
+  std::vector<std::vector<double>> a;
+  std::vector<double> y, w;
+  for (const InModelRun& r : runs) {
+    if (r.graph == nullptr || r.node_ms.size() != r.graph->nodes().size()) {
+      return Status::InvalidArgument("in-model run '" + r.name +
+                                     "': node times do not match its graph");
+    }
+    double layers_ms = 0;
+    for (LayerSample& l : InModelLayerSamples(*r.graph, r.node_ms)) {
+      l.ms = std::max(l.ms, 1e-6);  // a view (flatten) may take no measurable time
+      layers_ms += l.ms;
+      samples.push_back(std::move(l));
+    }
+    ModelSample m = InModelModelSample(r);
+    a.push_back({1.0, (m.input_elements + m.output_elements) / 1e6});
+    y.push_back(std::max(r.run_ms - layers_ms, 0.0));
+    w.push_back(1.0 / std::max(r.run_ms * r.run_ms, 1e-12));
+    models.push_back(std::move(m));
+  }
+  if (samples.empty()) return Status::InvalidArgument("no in-model layer was measured");
+  const std::vector<double> o = NonNegativeLeastSquares(a, y, w);
+  return FitLayerModel(samples, models, o[0], o[1], options);
+}
+
 }  // namespace autoscale

@@ -80,6 +80,29 @@ Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
                                    const std::vector<Graph>& layers,
                                    const LayerProfileOptions& options);
 
+// In-model layer timing (what the fit uses where the target can time a run node by node, the
+// CPU target's CpuTarget::TimeNodes): a model measured whole, with each graph node's time inside
+// that run (index = node; node 0 is the input's conversion, counted as run overhead).
+struct InModelRun {
+  std::string name;
+  const Graph* graph = nullptr;  // finalized; must outlive the call
+  std::vector<double> node_ms;   // per node of *graph
+  double run_ms = 0;             // the whole run, unobserved
+};
+
+// Each layer's time inside the run: the sum of its nodes' times (the batch-norm and activation
+// fused into it included), in GraphLayers order.
+std::vector<LayerSample> InModelLayerSamples(const Graph& graph, const std::vector<double>& node_ms);
+// The model sample (step 3 of the fit) of a run.
+ModelSample InModelModelSample(const InModelRun& run);
+
+// Fits a target's layer model on in-model runs: every layer of every run is a sample; the per-run
+// overhead (input and output elements) is fitted, non-negative, on what each run's layers leave
+// of its time; the whole runs give the model-level scale. InvalidArgument when no run has a
+// layer, or a run's node times do not fit its graph.
+Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
+                                      const LayerFitOptions& options = {});
+
 // The distinct layers of `graphs` (by LayerDescriptor::Key) as one-layer graphs, with, per
 // graph, the indices of `graphs` it came from.
 struct DistinctLayers {

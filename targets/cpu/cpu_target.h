@@ -58,6 +58,19 @@ class CpuTarget final : public Target {
   Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
                               const HostTensor& input) override;
 
+  // In-model layer timing (the layer-level latency predictor, targets/layer_profiler.h): runs
+  // `model` whole at `precision` `runs` times after `warmup` runs, each run timed from one
+  // node's completion to the next's (TorchGraph's and TorchInt8Graph's node observers), and
+  // returns, per graph node (index = node; 0 = the input's conversion), the median over the runs
+  // of that node's time, with the median whole run (as Run() times it). An INT8 quantize or
+  // dequantize step counts to the node it converts. Unavailable for a TorchScript-only model
+  // (no graph to attribute time to).
+  struct NodeTimes {
+    std::vector<double> node_ms;
+    double run_ms = 0;
+  };
+  Result<NodeTimes> TimeNodes(const ModelSpec& model, Precision precision, int warmup, int runs);
+
   int threads() const { return threads_; }
   bool energy_measured() const { return meter_ != nullptr; }
 
