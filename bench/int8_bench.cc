@@ -6,7 +6,13 @@
 //
 //   build/bench/int8_bench [--threads=1] [--agreement_inputs=100] [--calibration_inputs=16]
 //                          [--ranges=mse|minmax] [--engines=onednn,qnnpack]
-//                          [--benchmark_filter=resnet18]
+//                          [--model_dir=DIR] [--benchmark_filter=resnet18]
+//
+// --model_dir: the users' TorchScript models in DIR (NAME.pt with its NAME.yaml sidecar)
+// instead of the zoo, imported into the graph IR with their own weights as the model store
+// serves them (batch-norm folded); INT8 calibrates on the sidecar's sample folder when it names
+// one (as the CPU target does), else on seeded inputs. A model the import could not map fully
+// has no graph to quantize: its benchmarks are skipped with the ops it could not map.
 //
 // Benchmarks: fp32/<model>, then int8/<model>/<engine> for every quantized engine this libtorch
 // has, the default engine first. Counters on the int8 runs: top1_agree, rel_l2 (mean
@@ -21,11 +27,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "targets/cpu/cpu_target.h"
 #include "targets/cpu/torch_int8.h"
+#include "targets/model_store.h"
+#include "zoo/torchscript/torchscript_import.h"
 #include "zoo/zoo.h"
 
 namespace autoscale {
@@ -37,6 +47,7 @@ struct Flags {
   int calibration_inputs = Int8Options{}.calibration_inputs;
   Int8Ranges ranges = Int8Options{}.ranges;
   std::vector<std::string> engines;  // empty = every supported engine
+  std::string model_dir;             // users' models instead of the zoo's
 };
 Flags& flags() {
   static Flags f;
@@ -57,6 +68,7 @@ torch::Tensor Input(const Graph& g, uint64_t seed) {
 
 // Everything one model's benchmarks share, built on first use (so a filter skips the work).
 struct ModelContext {
+  std::string error;  // why this model cannot be benchmarked ("" when it can)
   Graph graph;
   WeightedGraph weighted;
   std::unique_ptr<TorchGraph> fp32;
@@ -72,12 +84,37 @@ ModelContext& Context(const std::string& model) {
   auto& ctx = (*contexts)[model];
   if (ctx) return *ctx;
   ctx = std::make_unique<ModelContext>();
-  auto g = BuildZooModel(model);
-  if (!g.ok()) Die(g.status());
-  ctx->graph = std::move(g).value();
-  auto w = PrepareForInference(ctx->graph);
-  if (!w.ok()) Die(w.status());
-  ctx->weighted = std::move(w).value();
+  Int8Options opt;
+  opt.calibration_inputs = flags().calibration_inputs;
+  opt.ranges = flags().ranges;
+  if (flags().model_dir.empty()) {
+    auto g = BuildZooModel(model);
+    if (!g.ok()) Die(g.status());
+    ctx->graph = std::move(g).value();
+    auto w = PrepareForInference(ctx->graph);
+    if (!w.ok()) Die(w.status());
+    ctx->weighted = std::move(w).value();
+  } else {
+    // A user's model: the imported graph with the file's weights (never seeded ones).
+    static auto* store = new ModelStore(flags().model_dir);
+    auto spec = store->Get(model);
+    if (!spec.ok()) {
+      ctx->error = spec.status().ToString();
+      return *ctx;
+    }
+    if (!(*spec)->is_graph()) {
+      ctx->error = Int8RefusalForTorchScript(**spec);
+      return *ctx;
+    }
+    ctx->weighted = *(*spec)->graph;
+    ctx->graph = ctx->weighted.graph;
+    auto samples = LoadCalibrationSamples(**spec, kMaxCalibrationSamples);
+    if (!samples.ok()) {
+      ctx->error = samples.status().ToString();
+      return *ctx;
+    }
+    opt.calibration_samples = std::move(samples).value();
+  }
   ctx->fp32 = std::make_unique<TorchGraph>(ctx->weighted);
   for (int i = 0; i < flags().agreement_inputs; ++i) {
     ctx->reference.push_back(ctx->fp32->Forward(Input(ctx->graph, i)));
@@ -85,9 +122,6 @@ ModelContext& Context(const std::string& model) {
     ctx->margin += ((top2[0][0] - top2[0][1]) / ctx->reference.back().std()).item<double>() /
                    flags().agreement_inputs;
   }
-  Int8Options opt;
-  opt.calibration_inputs = flags().calibration_inputs;
-  opt.ranges = flags().ranges;
   auto cal = CalibrateInt8(*ctx->fp32, opt);
   if (!cal.ok()) Die(cal.status());
   ctx->calibration = std::move(cal).value();
@@ -104,6 +138,10 @@ double TimeLoop(benchmark::State& state, F&& run) {
 
 void BM_Fp32(benchmark::State& state, const std::string& model) {
   ModelContext& ctx = Context(model);
+  if (!ctx.error.empty()) {
+    state.SkipWithError(ctx.error.c_str());
+    return;
+  }
   const torch::Tensor x = Input(ctx.graph, 0);
   ctx.fp32_seconds = TimeLoop(state, [&] { return ctx.fp32->Forward(x); });
   state.counters["threads"] = flags().threads;
@@ -112,6 +150,10 @@ void BM_Fp32(benchmark::State& state, const std::string& model) {
 
 void BM_Int8(benchmark::State& state, const std::string& model, const std::string& engine) {
   ModelContext& ctx = Context(model);
+  if (!ctx.error.empty()) {
+    state.SkipWithError(ctx.error.c_str());
+    return;
+  }
   auto& q = ctx.int8[engine];
   Int8Options opt;
   opt.engine = engine;
@@ -186,12 +228,27 @@ int main(int argc, char** argv) {
   if (const char* v = TakeFlag(argc, argv, "--engines")) {
     flags().engines = SplitNames(v);
   }
+  std::vector<std::string> models = ZooModelNames();
+  if (const char* v = TakeFlag(argc, argv, "--model_dir")) {
+    flags().model_dir = v;
+    InstallTorchScriptImporter();
+    models.clear();
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(v, ec)) {
+      if (e.path().extension() == ".pt") models.push_back(e.path().stem().string());
+    }
+    if (ec || models.empty()) {
+      std::fprintf(stderr, "int8_bench: --model_dir=%s holds no NAME.pt files\n", v);
+      return 1;
+    }
+    std::sort(models.begin(), models.end());
+  }
   torch::set_num_threads(std::max(1, flags().threads));
   std::vector<std::string> engines =
       flags().engines.empty() ? SupportedInt8Engines() : flags().engines;
   const std::string def = DefaultInt8Engine();
   std::stable_partition(engines.begin(), engines.end(), [&](const auto& e) { return e == def; });
-  for (const std::string& model : ZooModelNames()) {
+  for (const std::string& model : models) {
     benchmark::RegisterBenchmark(("fp32/" + model).c_str(), BM_Fp32, model)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
