@@ -96,6 +96,23 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
   return out;
 }
 
+Result<InModelRun> TimeModelNodes(Target& target, const ModelSpec& model, Precision precision,
+                                  int warmup, int runs) {
+#if AUTOSCALE_HAVE_TORCH
+  if (auto* cpu = dynamic_cast<CpuTarget*>(&target); cpu != nullptr && model.is_graph()) {
+    ASSIGN_OR_RETURN(CpuTarget::NodeTimes t, cpu->TimeNodes(model, precision, warmup, runs));
+    return InModelRun{model.name, &model.graph->graph, std::move(t.node_ms), t.run_ms};
+  }
+#endif
+  (void)warmup;
+  (void)runs;
+  (void)precision;
+  return Status::Unavailable(model.is_graph()
+                                 ? "target '" + target.description().name +
+                                       "' cannot time a run node by node"
+                                 : "model '" + model.name + "' has no graph");
+}
+
 void InstallModelReaders() {
 #if AUTOSCALE_HAVE_TORCH
   InstallTorchScriptImporter();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "env/profiles.h"
+#include "targets/layer_profiler.h"
 #include "targets/target.h"
 
 namespace autoscale {
@@ -32,6 +33,14 @@ std::vector<std::string> LocalTargetNames();
 // without hardware is created unavailable, saying why.
 Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
     const std::vector<std::string>& names, const LocalTargetOptions& options);
+
+// In-model layer timing on a local target (issue 11, point 7): `model` run whole at `precision`
+// `runs` times after `warmup`, each graph node's median time inside the run and the median run
+// (targets/layer_profiler.h's InModelRun; its graph is the model's). Unavailable for a target
+// that cannot time a run node by node (only the libtorch CPU targets can: OpenCL's kernels are
+// queued asynchronously and the DSP stub models its latency) and for a model without a graph.
+Result<InModelRun> TimeModelNodes(Target& target, const ModelSpec& model, Precision precision,
+                                  int warmup, int runs);
 
 // Makes this program able to read users' TorchScript models: installs the TorchScript importer
 // (zoo/model_import.h) and the user-model profiler (env/user_models.h) that `autoscale sim` and

@@ -8,6 +8,9 @@
 
 #include "apps/commands.h"
 #include "core/strings.h"
+#include "env/layer_predictor.h"
+#include "env/profiles.h"
+#include "targets/layer_profiler.h"
 #include "targets/model_store.h"
 #include "zoo/features.h"
 #include "zoo/zoo.h"
@@ -16,7 +19,7 @@ namespace autoscale {
 
 namespace {
 constexpr const char* kModelsUsage =
-    R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME]
+    R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME] [--profile DEVICE.yaml]
 
 Lists the model zoo and the TorchScript models of --model-dir (NAME.pt with a NAME.yaml sidecar
 declaring input_shape): input shape, layer counts by class (conv / fc / recurrent), MACs and
@@ -37,6 +40,11 @@ options:
                    peak_activation_elements
   --layers NAME    print NAME's per-layer descriptor (type, channels, kernel, stride, spatial
                    size, MACs, parameters); with --json, NAME's object with a "layers" array
+  --profile FILE   with --json: a device profile (configs/devices, or one `autoscale profile`
+                   wrote); each model with a graph gets "predicted_ms": {TARGET: {PRECISION:
+                   ms}} from the profile's layer_models (the sum of its layers' predicted
+                   times, env/layer_predictor.h), {} when the profile has none; null for a
+                   model without a graph
   -h, --help       show this text
 )";
 
@@ -44,6 +52,7 @@ struct ModelsOptions {
   std::string model_dir;
   std::string layers_of;  // --layers NAME
   bool json = false;
+  std::shared_ptr<const DeviceProfile> profile;  // --profile FILE
 };
 
 // What the command says about one model.
@@ -55,7 +64,16 @@ struct ModelEntry {
   bool has_graph = false;  // runs as the graph IR everywhere (else as TorchScript on libtorch)
   // Null when this build cannot read TorchScript (no libtorch): nothing could be counted.
   std::shared_ptr<const ModelFeatures> features;
+  // As the executors run it (targets/layer_profiler.h); empty without a graph.
+  std::vector<LayerDescriptor> layers;
+  double input_elements = 0, output_elements = 0;
 };
+
+void SetLayers(const Graph& g, ModelEntry* e) {
+  e->layers = LayerDescriptors(g);
+  e->input_elements = static_cast<double>(NumElements(g.input_shape()));
+  e->output_elements = static_cast<double>(NumElements(g.node(g.output()).out_shape));
+}
 
 bool Complete(const ModelEntry& e) { return e.features && e.features->complete; }
 
@@ -74,6 +92,7 @@ Result<ModelEntry> Describe(ModelStore& store, const std::string& name) {
     e.input_shape = g.input_shape();
     e.has_graph = true;
     e.features = std::make_shared<const ModelFeatures>(ComputeFeatures(g));
+    SetLayers(g, &e);
     return e;
   }
   auto spec = store.Get(name);
@@ -96,6 +115,7 @@ Result<ModelEntry> Describe(ModelStore& store, const std::string& name) {
   if (!e.features && s.graph) {
     e.features = std::make_shared<const ModelFeatures>(ComputeFeatures(s.graph->graph));
   }
+  if (s.is_graph()) SetLayers(s.graph->graph, &e);
   return e;
 }
 
@@ -141,6 +161,21 @@ nlohmann::json ModelJson(const ModelEntry& e) {
     if (e.features) j["counted"] = figures;
   }
   return j;
+}
+
+// {TARGET: {PRECISION: ms}} from the profile's layer models; null without a graph.
+nlohmann::json PredictedJson(const ModelEntry& e, const DeviceProfile& d) {
+  if (!e.has_graph || e.layers.empty()) return nullptr;
+  nlohmann::json out = nlohmann::json::object();
+  for (const TargetProfile& t : d.targets) {
+    for (int p = 0; p < kNumPrecisions; ++p) {
+      const LayerFit* fit = t.layer_model[p].get();
+      if (fit == nullptr || fit->empty()) continue;
+      out[t.name][std::string(PrecisionName(static_cast<Precision>(p)))] =
+          PredictModelMs(*fit, e.layers, e.input_elements, e.output_elements);
+    }
+  }
+  return out;
 }
 
 nlohmann::json LayersJson(const ModelFeatures& f) {
@@ -233,6 +268,7 @@ int ListModels(ModelStore& store, const ModelsOptions& o) {
     }
     if (o.json) {
       all.push_back(ModelJson(*e));
+      if (o.profile) all.back()["predicted_ms"] = PredictedJson(*e, *o.profile);
       continue;
     }
     const std::string shape = ShapeString(e->input_shape);
@@ -282,6 +318,12 @@ int ModelsCommand(const std::vector<std::string>& args) {
       if (!value(&o.model_dir)) return 2;
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--profile") {
+      std::string path;
+      if (!value(&path)) return 2;
+      auto d = LoadDeviceProfile(path);
+      if (!d.ok()) return Fail(d.status());
+      o.profile = std::make_shared<const DeviceProfile>(std::move(*d));
     } else {
       std::cerr << "autoscale models: unknown argument '" << a << "'\n" << kModelsUsage;
       return 2;

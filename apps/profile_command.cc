@@ -2,6 +2,7 @@
 // `autoscale sim` loads like the shipped ones (plus a ready-to-run experiment using it).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "core/config.h"
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "env/layer_predictor.h"
 #include "targets/model_store.h"
 #include "targets/profiler.h"
 #include "zoo/zoo.h"
@@ -148,6 +150,74 @@ Status WriteValidatedProfile(const std::string& out_dir, const std::string& name
   if (!back.ok()) return back.status();
   return Status::Ok();
 }
+// `layer_models:` (env/layer_predictor.h): per fitted local target and measured precision, the
+// layer-level latency model fitted on the in-model layer times of the models measured there
+// (timed again node by node, `repeats` runs). Targets that cannot time a run node by node are
+// left out, and the output says so. "" when nothing was fitted.
+std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::vector<Target*>& run,
+                            const std::vector<TargetFit>& fits, ModelStore& store,
+                            const ProfileOptions& popts, const DeviceProfileWriteOptions& wopts,
+                            bool quiet) {
+  std::string out;
+  for (const TargetFit& f : fits) {
+    Target* t = nullptr;
+    for (Target* r : run) {
+      if (r == f.target) t = r;
+    }
+    if (t == nullptr || !t->available()) continue;
+    const std::string& tname = t->description().name;
+    std::string per_target;
+    for (Precision p : f.precisions) {
+      const std::string pname(PrecisionName(p));
+      std::vector<std::shared_ptr<const ModelSpec>> specs;  // keep the graphs alive
+      std::vector<InModelRun> runs;
+      std::string why;
+      for (const ProfileCase& c : cases) {
+        if (c.target != tname || c.precision != p || !c.status.ok()) continue;
+        auto spec = store.Get(c.model);
+        if (!spec.ok() || !(*spec)->is_graph()) continue;
+        auto r = TimeModelNodes(*t, **spec, p, popts.warmup, std::max(3, popts.repeats));
+        if (!r.ok()) {
+          why = r.status().message();
+          if (r.status().code() == StatusCode::kUnavailable) break;
+          continue;
+        }
+        specs.push_back(*spec);
+        runs.push_back(std::move(*r));
+      }
+      if (runs.empty()) {
+        std::cerr << "layer model not fitted: " << tname << " " << pname << ": "
+                  << (why.empty() ? "no measured model has a graph" : why) << "\n";
+        continue;
+      }
+      auto fit = FitLayerModelInModel(runs);
+      if (!fit.ok()) {
+        std::cerr << "layer model not fitted: " << tname << " " << pname << ": "
+                  << fit.status().message() << "\n";
+        continue;
+      }
+      std::string source = "in-model layer times of ";
+      source += std::to_string(runs.size());
+      source += " models, measured by autoscale profile on ";
+      source += wopts.host;
+      source += ", ";
+      source += wopts.date;
+      per_target += "    " + pname + ":\n";
+      per_target += LayerFitYaml(*fit, 6, source);
+      if (!quiet) {
+        std::cerr << "layer model: " << tname << " " << pname << " fitted on "
+                  << fit->samples.size() << " layers of " << runs.size() << " models\n";
+      }
+    }
+    if (!per_target.empty()) out += "  " + tname + ":\n" + per_target;
+  }
+  if (out.empty()) return "";
+  return "# Layer-level latency models (issue 11, point 7; configs/README.md): a model this profile\n"
+         "# did not measure is predicted from its layers.\n"
+         "layer_models:\n" +
+         out;
+}
+
 }  // namespace
 
 int ProfileCommand(const std::vector<std::string>& args) {
@@ -291,6 +361,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
   // 3. Write, never a profile that fails its own validation.
   auto yaml = WriteDeviceProfileYaml(cases, all, *fits, wopts);
   if (!yaml.ok()) return Fail(yaml.status());
+  *yaml += LayerModelsYaml(cases, run, *fits, store, popts, wopts, quiet);
   Status st = WriteValidatedProfile(out_dir, name, *yaml);
   if (!st.ok()) return Fail(st);
   const std::string device_path =
