@@ -154,7 +154,7 @@ Result<ModelProfile> DeriveModelProfile(const ModelSpec& spec, const ProfileMeas
   const std::string sidecar_path = fs::path(file).replace_extension(".yaml").string();
   ASSIGN_OR_RETURN(ModelSidecar sidecar, LoadModelSidecar(sidecar_path));
 
-  ModelProfile p = ProfileFromFeatures(*spec.features);
+  ModelProfile p = ProfileFromFeatures(*spec.features, spec);
   p.name = spec.name;
   p.task = "user model";
   p.derived_from = file;

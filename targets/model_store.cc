@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/strings.h"
+#include "targets/layer_profiler.h"
 #include "zoo/model_import.h"
 #include "zoo/zoo.h"
 
@@ -122,6 +123,14 @@ ModelProfile ProfileFromFeatures(const ModelFeatures& f) {
   m.params = static_cast<double>(f.params);
   m.input_bytes = static_cast<double>(f.input_elements);  // uint8 input
   m.output_bytes = static_cast<double>(f.output_elements) * 4;
+  m.input_elements = static_cast<double>(f.input_elements);
+  m.output_elements = static_cast<double>(f.output_elements);
+  return m;
+}
+
+ModelProfile ProfileFromFeatures(const ModelFeatures& f, const ModelSpec& spec) {
+  ModelProfile m = ProfileFromFeatures(f);
+  if (spec.is_graph()) m.layer_descriptors = LayerDescriptors(spec.graph->graph);
   return m;
 }
 

@@ -48,5 +48,9 @@ bool IsSafeModelName(const std::string& name);
 // the radio for a uint8 input and float32 output). Accuracy is unknown (-1) for every precision:
 // take it from configs/models.
 ModelProfile ProfileFromFeatures(const ModelFeatures& f);
+// The same for a model at hand: `spec`'s features (computed from its graph when it carries none),
+// plus, when it has a graph, its layers as the executors run them (layer_descriptors,
+// targets/layer_profiler.h), so that a device profile's layer models predict its time.
+ModelProfile ProfileFromFeatures(const ModelFeatures& f, const ModelSpec& spec);
 
 }  // namespace autoscale

@@ -323,6 +323,64 @@ TEST(ProfileCli, APartialImportAloneTakesTheReferenceRates) {
   EXPECT_NE(out.find("gelu_net not fully imported"), std::string::npos) << out;
 }
 
+const char* kTinyNet = R"(
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3)
+        self.fc = torch.nn.Linear(8, 4)
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        x = torch.relu(self.conv2(x)).mean([2, 3])
+        return self.fc(x)
+model = Net()
+shape = (3, 16, 16)
+)";
+
+// Issue 11, point 7: the profile holds a layer model per precision measured on the CPU, fitted
+// on the measured model's in-model layer times; `models --profile --json` predicts every model
+// with a graph from it, one the profile did not measure included.
+TEST(ProfileCli, LayerModelsPredictModelsTheProfileDidNotMeasure) {
+  if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
+  const std::string models = testing::TempDir("prof_layer_models");
+  ASSERT_TRUE(ScriptModule(models, "tiny_net", kTinyNet));
+  const std::string dir = testing::TempDir("prof_layer");
+  std::string out;
+  const DeviceProfile d =
+      ProfileAndLoad("--targets cpu --model-dir " + models + " --models tiny_net", dir, &out);
+  const int t = d.FindTarget("cpu");
+  ASSERT_GE(t, 0) << out;
+  for (Precision p : {Precision::kFp32, Precision::kInt8}) {
+    const auto& fit = d.targets[t].layer_model[static_cast<int>(p)];
+    ASSERT_NE(fit, nullptr) << PrecisionName(p) << "\n" << out;
+    EXPECT_EQ(fit->samples.size(), 5u) << "conv+relu, conv+relu, mean, flatten?, linear";
+  }
+  EXPECT_NE(out.find("layer model: cpu fp32 fitted on"), std::string::npos) << out;
+  const std::string yaml = Slurp(dir + "/measured.yaml");
+  EXPECT_NE(yaml.find("\nlayer_models:\n  cpu:\n    fp32:\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("in-model layer times of 1 models, measured by autoscale profile"),
+            std::string::npos);
+
+  int code = 0;
+  const nlohmann::json all =
+      ModelsJson("--model-dir " + models + " --profile " + dir + "/measured.yaml", &code);
+  ASSERT_EQ(code, 0);
+  for (const char* name : {"tiny_net", "mobilenet_v2"}) {  // measured, and not measured
+    const nlohmann::json* e = Entry(all, name);
+    ASSERT_NE(e, nullptr) << name;
+    ASSERT_TRUE(e->contains("predicted_ms")) << e->dump();
+    for (const char* p : {"fp32", "int8"}) {
+      ASSERT_TRUE((*e)["predicted_ms"]["cpu"][p].is_number()) << e->dump();
+      EXPECT_GT((*e)["predicted_ms"]["cpu"][p].get<double>(), 0) << name << " " << p;
+    }
+  }
+  // Without --profile there is no prediction.
+  const nlohmann::json plain = ModelsJson("--model-dir " + models, &code);
+  ASSERT_NE(Entry(plain, "tiny_net"), nullptr);
+  EXPECT_FALSE(Entry(plain, "tiny_net")->contains("predicted_ms"));
+}
+
 // One zoo model on every local target built in (the OpenCL one where a device is present).
 TEST(ProfileCli, OneZooModelOnEveryTarget) {
   std::string out;

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <set>
 
+#include "targets/model_store.h"
+#include "zoo/features.h"
+
 namespace autoscale {
 namespace {
 
@@ -138,6 +141,85 @@ TEST(LayerProfiler, ProfileTakesOffTheContextAndTheOverhead) {
   const double predicted =
       PredictModelMs(*fit, LayerDescriptors(g), NumElements(g.input_shape()), 10);
   EXPECT_NEAR(predicted / FakeTarget::Cost(g), 1.0, 0.05);
+}
+
+// In-model samples: a layer's time is its nodes' (folded batch-norm and fused activation
+// included); the input node's time is not a layer's.
+TEST(LayerProfiler, InModelSamplesSumEachLayersNodes) {
+  const Graph g = SmallNet();
+  std::vector<double> node_ms(g.nodes().size());
+  for (size_t i = 0; i < node_ms.size(); ++i) node_ms[i] = static_cast<double>(i);
+  const std::vector<LayerSample> s = InModelLayerSamples(g, node_ms);
+  const std::vector<GraphLayer> layers = GraphLayers(g);
+  ASSERT_EQ(s.size(), layers.size());
+  EXPECT_EQ(s[0].ms, 1 + 2 + 3);  // conv, batch-norm, relu
+  for (size_t k = 0; k < s.size(); ++k) {
+    double sum = 0;
+    for (int n : layers[k].nodes) sum += n;
+    EXPECT_EQ(s[k].ms, sum) << k;
+    EXPECT_EQ(s[k].layer.Key(), layers[k].desc.Key());
+  }
+}
+
+// Runs whose node times are a known function of the nodes, plus a fixed per-run overhead: the
+// fit on some networks predicts another within the function's additivity, the overhead comes
+// back, and node times that do not fit the graph are refused.
+TEST(LayerProfiler, FitOnInModelRunsPredictsAHeldOutNetwork) {
+  auto net = [](int c, int size) {
+    Graph g("net" + std::to_string(c) + "_" + std::to_string(size), {3, size, size});
+    int x = g.Conv(0, c, 3, 1, 1);
+    x = g.Relu(g.BatchNorm(x));
+    int y = g.Relu(g.Conv(x, c, 3, 1, 1));
+    y = g.Relu(g.Conv(y, 2 * c, 1, 1, 0));
+    y = g.MaxPool(y, 2, 2);
+    y = g.Flatten(g.GlobalAvgPool(y));
+    g.Linear(y, 10);
+    EXPECT_TRUE(g.Finalize().ok());
+    return g;
+  };
+  std::vector<Graph> graphs;
+  for (int c : {8, 16, 24, 32, 48}) {
+    for (int size : {16, 32}) graphs.push_back(net(c, size));
+  }
+  auto run_of = [](const Graph& g) {
+    InModelRun r{g.name(), &g, std::vector<double>(g.nodes().size(), 0.0), 0.2};
+    for (size_t i = 1; i < g.nodes().size(); ++i) {
+      const GraphNode& n = g.node(static_cast<int>(i));
+      r.node_ms[i] = 1e-5 * static_cast<double>(n.macs) +
+                     1e-5 * static_cast<double>(NumElements(n.out_shape)) + 0.01;
+      r.run_ms += r.node_ms[i];
+    }
+    return r;
+  };
+  std::vector<InModelRun> runs;
+  for (size_t i = 1; i < graphs.size(); ++i) runs.push_back(run_of(graphs[i]));
+  auto fit = FitLayerModelInModel(runs);
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  EXPECT_GT(fit->overhead_ms, 0.1);
+  const InModelRun held = run_of(graphs[0]);
+  const ModelSample m = InModelModelSample(held);
+  const double predicted = PredictModelMs(*fit, m.layers, m.input_elements, m.output_elements);
+  EXPECT_NEAR(predicted / held.run_ms, 1.0, 0.1);
+
+  runs[0].node_ms.pop_back();
+  EXPECT_FALSE(FitLayerModelInModel(runs).ok());
+  EXPECT_FALSE(FitLayerModelInModel({}).ok());
+}
+
+// A model profile made from a model at hand carries its layers, so a device profile's layer
+// model can predict it; one made from features alone does not.
+TEST(LayerProfiler, ProfileFromASpecCarriesItsLayers) {
+  ModelStore store;
+  auto spec = store.Get("squeezenet_1_1");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  const ModelFeatures f = ComputeFeatures((*spec)->graph->graph);
+  const ModelProfile with = ProfileFromFeatures(f, **spec);
+  const std::vector<LayerDescriptor> expected = LayerDescriptors((*spec)->graph->graph);
+  ASSERT_EQ(with.layer_descriptors.size(), expected.size());
+  EXPECT_EQ(with.layer_descriptors.front().Key(), expected.front().Key());
+  EXPECT_EQ(with.input_elements, 3.0 * 224 * 224);
+  EXPECT_EQ(with.output_elements, 1000.0);
+  EXPECT_TRUE(ProfileFromFeatures(f).layer_descriptors.empty());
 }
 
 }  // namespace
