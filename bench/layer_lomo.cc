@@ -4,7 +4,7 @@
 //   layer_lomo [--models LIST] [--model-dir DIR] [--precisions fp32,int8] [--threads 1]
 //              [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] [--model-seconds S]
 //              [--use-min]   (time by the fastest run instead of the median: a loaded machine)
-//              [--in-model | --single-layers]
+//              [--in-model | --single-layers] [--rounds N] [--explain]
 //
 // 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
 //    one-layer graph, N synthetic layers (targets/layer_profiler.h), and each whole model
@@ -17,7 +17,8 @@
 // Default since the single-layer result missed (layers timed alone do not run as inside a
 // network, INT8 least of all): --in-model. Each model runs whole on the CPU target, timed node
 // by node (CpuTarget::TimeNodes; median per node over the runs, at least --model-seconds of
-// runs), its layers' in-model times are the samples; for each model M the fit uses the other
+// runs, taken in --rounds round-robin passes over the models, default 3; --use-min takes the
+// fastest runs instead), its layers' in-model times are the samples; for each model M the fit uses the other
 // models' runs only (FitLayerModelInModel) and predicts M from its descriptors; compared with
 // M's median whole run. --single-layers restores the one-layer-graph method above. With
 // --cache FILE the node times are written (and read back with --fit-only).
@@ -172,7 +173,14 @@ struct InModelModel {
   std::string name;
   std::shared_ptr<const ModelSpec> spec;
   std::map<Precision, CpuTarget::NodeTimes> times;
+  int runs = 0;  // per round, while measuring
 };
+
+double MedianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
 
 // The same network twice (the zoo's resnet18 and torchvision's, squeezenet_1_1 and
 // squeezenet1_1): half or more of `b`'s distinct layers are layers of `a`. Held out together.
@@ -221,7 +229,7 @@ bool ReadInModelCache(const std::string& path, std::vector<InModelModel>* models
 
 int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>& precisions,
                 int threads, const std::vector<int>& cpus, const std::string& cache, bool fit_only,
-                double model_seconds) {
+                double model_seconds, bool explain, int rounds, bool use_min) {
   if (fit_only) {
     if (!ReadInModelCache(cache, &models)) {
       std::cerr << "cannot read " << cache << "\n";
@@ -244,16 +252,41 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
           continue;
         }
         // Each timed run runs the model twice (whole, then observed).
-        const int runs = std::clamp(
-            static_cast<int>(model_seconds / std::max(2 * probe->run_ms, 1e-3) * 1e3), 15, 300);
-        auto t = target->TimeNodes(*m.spec, *p, 1, runs);
-        if (!t.ok()) continue;
-        double sum = 0;
-        for (double v : t->node_ms) sum += v;
-        std::cerr << m.name << " " << pn << ": " << runs << " runs, whole " << t->run_ms
-                  << " ms, nodes " << sum << " ms\n";
-        m.times[*p] = *t;
+        m.runs = std::clamp(static_cast<int>(model_seconds / rounds /
+                                             std::max(2 * probe->run_ms, 1e-3) * 1e3),
+                            5, 300);
       }
+      // Round-robin over the models, `rounds` times: a slow spell of a shared machine then
+      // spreads over all the models rather than falling on one. Per node, the median of the
+      // rounds' medians (or the least of their minima with --use-min).
+      std::vector<std::vector<CpuTarget::NodeTimes>> per(models.size());
+      for (int r = 0; r < rounds; ++r) {
+        for (size_t i = 0; i < models.size(); ++i) {
+          if (models[i].runs == 0) continue;
+          auto t = target->TimeNodes(*models[i].spec, *p, 1, models[i].runs);
+          if (t.ok()) per[i].push_back(std::move(*t));
+        }
+      }
+      for (size_t i = 0; i < models.size(); ++i) {
+        if (per[i].empty()) continue;
+        CpuTarget::NodeTimes agg;
+        const size_t n = per[i][0].node_ms.size();
+        std::vector<double> whole;
+        for (const auto& t : per[i]) whole.push_back(use_min ? t.run_min_ms : t.run_ms);
+        agg.run_ms = use_min ? *std::min_element(whole.begin(), whole.end()) : MedianOf(whole);
+        agg.node_ms.resize(n);
+        for (size_t k = 0; k < n; ++k) {
+          std::vector<double> v;
+          for (const auto& t : per[i]) v.push_back(use_min ? t.node_min_ms[k] : t.node_ms[k]);
+          agg.node_ms[k] = use_min ? *std::min_element(v.begin(), v.end()) : MedianOf(v);
+        }
+        double sum = 0;
+        for (double v : agg.node_ms) sum += v;
+        std::cerr << models[i].name << " " << pn << ": " << rounds << " x " << models[i].runs
+                  << " runs, whole " << agg.run_ms << " ms, nodes " << sum << " ms\n";
+        models[i].times[*p] = std::move(agg);
+      }
+      for (InModelModel& m : models) m.runs = 0;
     }
     if (!cache.empty()) WriteInModelCache(cache, models);
   }
@@ -299,6 +332,31 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
                                              ms.output_elements)
                             : -1;
       }
+      if (explain) {
+        // Per layer kind: the held-out model's own in-model time vs the prediction.
+        auto fit = FitLayerModelInModel(train, variants[0].options);
+        std::map<std::string, std::pair<double, double>> by;
+        const std::vector<LayerSample> own_layers = InModelLayerSamples(*self.graph, self.node_ms);
+        for (const LayerSample& l : own_layers) {
+          std::string k(LayerKindName(l.layer.kind()));
+          k += l.layer.activation.empty() ? "" : "+act";
+          by[k].first += l.ms;
+          if (fit.ok()) {
+            by[k].second +=
+                fit->kind_scale[static_cast<int>(l.layer.kind())] * PredictLayerMs(*fit, l.layer);
+          }
+        }
+        for (const auto& [k, v] : by) {
+          std::fprintf(stderr, "  %s %s %s: own %.3f ms, predicted %.3f ms (%+.1f%%)\n",
+                       pn.c_str(), held.name.c_str(), k.c_str(), v.first, v.second,
+                       100 * (v.second / std::max(v.first, 1e-9) - 1));
+        }
+        if (fit.ok()) {
+          std::fprintf(stderr, "  %s %s overhead: %.3f ms + %.3f ms/Melement, scale %.3f\n",
+                       pn.c_str(), held.name.c_str(), fit->overhead_ms,
+                       fit->overhead_ms_per_melement, fit->scale);
+        }
+      }
       const double err = 100 * (preds[0] / self.run_ms - 1);
       worst = std::max(worst, std::abs(err));
       within10 += std::abs(err) <= 10;
@@ -319,9 +377,9 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
 int Main(int argc, char** argv) {
   std::vector<std::string> model_names, precisions = {"fp32", "int8"};
   std::string model_dir, cache;
-  int threads = 1, synthetic = 150;
+  int threads = 1, synthetic = 150, rounds = 3;
   std::vector<int> cpus;
-  bool fit_only = false, use_min = false, single_layers = false;
+  bool fit_only = false, use_min = false, single_layers = false, explain = false;
   double model_seconds = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -353,6 +411,10 @@ int Main(int argc, char** argv) {
       cache = next();
     } else if (a == "--use-min") {
       use_min = true;
+    } else if (a == "--rounds") {
+      rounds = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--explain") {
+      explain = true;
     } else if (a == "--single-layers") {
       single_layers = true;
     } else if (a == "--in-model") {
@@ -364,7 +426,7 @@ int Main(int argc, char** argv) {
     } else {
       std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
                    "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
-                   "[--model-seconds S] [--use-min] [--in-model | --single-layers]\n";
+                   "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] [--explain]\n";
       return 2;
     }
   }
@@ -404,8 +466,9 @@ int Main(int argc, char** argv) {
   }
   if (!single_layers) {
     std::vector<InModelModel> im;
-    for (size_t i = 0; i < specs.size(); ++i) im.push_back({models[i].name, specs[i], {}});
-    return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds);
+    for (size_t i = 0; i < specs.size(); ++i) im.push_back({models[i].name, specs[i], {}, 0});
+    return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds,
+                       explain, rounds, use_min);
   }
 
   std::map<Precision, Measured> all;

@@ -304,8 +304,13 @@ Result<CpuTarget::NodeTimes> CpuTarget::TimeNodes(const ModelSpec& model, Precis
   };
   NodeTimes out;
   out.node_ms.resize(n);
-  for (size_t i = 0; i < n; ++i) out.node_ms[i] = median(per_node[i]);
+  out.node_min_ms.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    out.node_ms[i] = median(per_node[i]);
+    out.node_min_ms[i] = *std::min_element(per_node[i].begin(), per_node[i].end());
+  }
   out.run_ms = median(whole);
+  out.run_min_ms = *std::min_element(whole.begin(), whole.end());
   return out;
 }
 

@@ -68,6 +68,9 @@ class CpuTarget final : public Target {
   struct NodeTimes {
     std::vector<double> node_ms;
     double run_ms = 0;
+    // The fastest of the runs, per node and whole (a machine shared with other work).
+    std::vector<double> node_min_ms;
+    double run_min_ms = 0;
   };
   Result<NodeTimes> TimeNodes(const ModelSpec& model, Precision precision, int warmup, int runs);
 
