@@ -21,7 +21,7 @@ namespace autoscale {
 //   input_shape: [3, 224, 224]          # required, without the batch
 //   accuracy: {fp32: 0.677, int8: 0.671, source: "torchvision model card, ImageNet-1k top-1"}
 //   samples: calib/                     # optional: a folder of sample inputs (raw float32 files
-//                                       # NAME*.f32 of one input each), relative to the sidecar
+//                                       # *.f32 of one input each), relative to the sidecar
 struct ModelSidecar {
   std::string path;                     // the sidecar file
   std::vector<int64_t> input_shape;

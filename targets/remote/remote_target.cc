@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <future>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 namespace autoscale {
@@ -219,7 +220,13 @@ void RemoteTarget::QueryMetadata(const std::string& model) const {
   auto r = client_->Send(std::move(req), std::chrono::milliseconds(options_.probe_timeout_ms));
   if (!r.ok() || r->status != 200) return;  // no metadata: answers are checked without it
   auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("outputs") || !j["outputs"].is_array()) return;
+  if (!j.is_object()) return;
+  if (j.contains("parameters") && j["parameters"].is_object() &&
+      j["parameters"].contains("source") && j["parameters"]["source"].is_string()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sources_[model] = j["parameters"]["source"].get<std::string>();
+  }
+  if (!j.contains("outputs") || !j["outputs"].is_array()) return;
   std::vector<OutputMeta> outs;
   for (const auto& o : j["outputs"]) {
     if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) return;
@@ -312,21 +319,45 @@ Status RemoteTarget::CheckOutputs(const InferResponseMsg& msg, const Expected& e
   return Status::Ok();
 }
 
+Status RemoteTarget::CheckSource(const ModelSpec& model) const {
+  std::string source;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sources_.find(model.name);
+    if (it == sources_.end()) return Status::Ok();  // not said (Triton, KServe): not checked
+    source = it->second;
+  }
+  const bool user = !model.torchscript_path.empty();
+  if (user && source == "zoo") {
+    return Status::Unavailable(Prefix() + " serves '" + model.name +
+                               "' from its zoo, but here it is the user's file " +
+                               model.torchscript_path +
+                               "; start the worker with --model-dir holding that file");
+  }
+  if (!user && source == "torchscript") {
+    return Status::Unavailable(Prefix() + " serves '" + model.name +
+                               "' from a TorchScript file, but here it is the zoo's network");
+  }
+  return Status::Ok();
+}
+
 Status RemoteTarget::Supports(const ModelSpec& model, Precision precision) const {
   if (precision != Precision::kFp32) {
     return Status::Unavailable(Prefix() + " runs fp32 only; asked for " +
                                std::string(PrecisionName(precision)));
   }
+  std::optional<Status> cached;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (breaker_.open()) return Status::Unavailable(Prefix() + ": " + breaker_.Reason());
     auto it = ready_.find(model.name);
     if (it != ready_.end() &&
         Clock::now() - it->second.at < std::chrono::milliseconds(options_.ready_cache_ms)) {
-      return it->second.status;
+      cached = it->second.status;
     }
   }
-  return QueryReady(model.name);
+  RETURN_IF_ERROR(cached ? *cached : QueryReady(model.name));
+  return CheckSource(model);  // takes mu_ itself
 }
 
 Status RemoteTarget::Prepare(const ModelSpec& model, Precision precision) {
@@ -334,7 +365,8 @@ Status RemoteTarget::Prepare(const ModelSpec& model, Precision precision) {
     return Status::Unavailable(Prefix() + " runs fp32 only; asked for " +
                                std::string(PrecisionName(precision)));
   }
-  return QueryReady(model.name);
+  RETURN_IF_ERROR(QueryReady(model.name));
+  return CheckSource(model);
 }
 
 Result<InferenceResult> RemoteTarget::Run(const ModelSpec& model, Precision precision, int level,
@@ -346,6 +378,7 @@ Result<InferenceResult> RemoteTarget::Run(const ModelSpec& model, Precision prec
   if (level != 0) {
     return Status::InvalidArgument(Prefix() + " has level 0 only; got " + std::to_string(level));
   }
+  RETURN_IF_ERROR(CheckSource(model));
   std::promise<Result<RemoteResult>> promise;
   auto future = promise.get_future();
   RunAsync(model, input, Clock::now() + std::chrono::milliseconds(options_.default_timeout_ms),

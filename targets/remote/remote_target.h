@@ -152,6 +152,10 @@ class RemoteTarget final : public Target {
                        const Expected& expected, const Done& done);
   Status CheckOutputs(const InferResponseMsg& msg, const Expected& expected) const;
   void QueryMetadata(const std::string& model) const;
+  // When the worker's metadata says where its model comes from (autoscale-worker's
+  // parameters.source: "zoo" or "torchscript"), it must be where ours does: a user's file
+  // named like a zoo model, served by a worker without that file, would be the zoo's network.
+  Status CheckSource(const ModelSpec& model) const;
   Status QueryReady(const std::string& model) const;
   void RecordFailure(const std::string& reason) const;
   void RecordSuccess() const;
@@ -175,6 +179,7 @@ class RemoteTarget final : public Target {
   // The outputs of each model as its metadata lists them; absent when the worker gave none.
   mutable std::map<std::string, std::shared_ptr<const std::vector<OutputMeta>>>
       outputs_;                       // guarded by mu_
+  mutable std::map<std::string, std::string> sources_;  // guarded by mu_; metadata's source
   mutable TargetDescription desc_;    // description()'s copy; single caller
   bool stopping_ = false;             // guarded by mu_
   std::condition_variable probe_cv_;  // wakes the prober (stop, probe answered)

@@ -46,6 +46,7 @@ class FakeWorker {
   std::atomic<int> fail_status{0};
   std::atomic<int> delay_ms{0};
   std::atomic<int> infers{0};
+  std::string source;  // the metadata's parameters.source ("" = not said); set before use
 
  private:
   void Handle(HttpRequest&& req, Responder respond) {
@@ -54,6 +55,12 @@ class FakeWorker {
     if (path == "/v2/health/ready") return respond(HttpResponse{});
     if (path == "/v2/models/echo/ready") return respond(HttpResponse{});
     if (path.ends_with("/ready")) return respond(ErrorResponse(404, "no such model"));
+    if (path == "/v2/models/echo" && !source.empty()) {
+      HttpResponse r;
+      r.body = R"({"name":"echo","outputs":[{"name":"output","datatype":"FP32","shape":[-1,3,8,8]}],)"
+               R"("parameters":{"source":")" + source + R"("}})";
+      return respond(std::move(r));
+    }
     if (path == "/v2/models/echo/infer") {
       ++infers;
       HttpResponse r = Infer(req);
@@ -180,6 +187,30 @@ TEST(RemoteTarget, RunDecodesTheOutput) {
   auto bad = t->Run(m, Precision::kFp32, 0, Input(Echo({3, 4, 4})));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A user's file named like a zoo model, offloaded to a worker that serves the zoo's network of
+// that name (started without the file): refused, not answered by the wrong network.
+TEST(RemoteTarget, AWorkerServingTheZoosNetworkForAUsersFileIsRefused) {
+  FakeWorker w;
+  w.source = "zoo";
+  auto t = Make(Options(w));
+  ModelSpec user = Echo();
+  user.torchscript_path = "/models/echo.pt";
+  Status s = t->Supports(user, Precision::kFp32);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/models/echo.pt"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("--model-dir"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(t->Run(user, Precision::kFp32, 0, Input(user)).ok());
+  EXPECT_EQ(w.infers, 0);
+  EXPECT_TRUE(t->Supports(Echo(), Precision::kFp32).ok()) << "the zoo's own network is fine";
+
+  FakeWorker tw;
+  tw.source = "torchscript";
+  auto t2 = Make(Options(tw));
+  EXPECT_TRUE(t2->Supports(user, Precision::kFp32).ok());
+  EXPECT_FALSE(t2->Supports(Echo(), Precision::kFp32).ok());
+  EXPECT_TRUE(t2->Run(user, Precision::kFp32, 0, Input(user)).ok());
 }
 
 TEST(RemoteTarget, EveryWireRoundTrips) {
