@@ -3,8 +3,10 @@
 // predicted from its descriptor alone (Pipe-it's per-layer model; nn-Meter's kernels: a layer
 // and the activation the executor fuses into it are one kernel, predicted and summed).
 //
-// The fit, per target and precision, from single layers measured on the target (`autoscale
-// profile`: the layers of the models it measured and synthetic layers covering the space):
+// The fit, per target and precision, from layers measured on the target: inside the models
+// `autoscale profile` measured (in-model timing, FitLayerModelInModel in targets/layer_profiler.h;
+// what the profile writes), or alone as one-layer graphs, synthetic ones covering the space
+// included (ProfileLayers; bench/layer_lomo --single-layers):
 //   1. per layer kind (convolution split into general / pointwise / depthwise / grouped, linear,
 //      LSTM, pooling, global pooling, element-wise, concatenation, reshape), non-negative least
 //      squares on relative errors of  ms = c0 + c1 MMACs + c2 Minputs + c3 Moutputs + c4 Mparams
