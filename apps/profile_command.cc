@@ -159,6 +159,14 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
                             const ProfileOptions& popts, const DeviceProfileWriteOptions& wopts,
                             bool quiet) {
   std::string out;
+  for (Target* r : run) {
+    bool fitted = false;
+    for (const TargetFit& f : fits) fitted = fitted || f.target == r;
+    if (r->available() && !fitted) {
+      std::cerr << "layer model not fitted: " << r->description().name
+                << ": its entry is not fitted from measurements (copied from the reference)\n";
+    }
+  }
   for (const TargetFit& f : fits) {
     Target* t = nullptr;
     for (Target* r : run) {
