@@ -16,13 +16,14 @@ bool IsView(OpType op) { return op == OpType::kFlatten || op == OpType::kChannel
 torch::Tensor ChannelShuffle(const torch::Tensor& x, int64_t groups) {
   // at::channel_shuffle (nn.ChannelShuffle) has CPU and quantized CPU kernels only; elsewhere
   // the view-transpose-view of torchvision's ShuffleNet, the same permutation.
-  if (x.is_cpu()) return at::channel_shuffle(x, groups);
+  if (x.is_cpu() && !x.is_quantized()) return at::channel_shuffle(x, groups);
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   return x.contiguous()
       .view({b, groups, c / groups, h, w})
       .transpose(1, 2)
       .contiguous()
-      .view({b, c, h, w});
+      .view({b, c, h, w})
+      .contiguous(x.suggest_memory_format());
 }
 
 torch::Tensor WrapFloat(const float* data, const std::vector<int64_t>& shape) {
