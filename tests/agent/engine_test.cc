@@ -554,6 +554,12 @@ TEST(DaemonService, InflightBytesAreBounded) {
     if (want == 503) {
       EXPECT_NE(r.body.find("max_inflight_mb"), std::string::npos) << r.body;
     }
+    // The bytes are held until the reply callback is destroyed, which happens just after it
+    // answers: wait for it rather than race it.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (service.inflight_bytes() != 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     EXPECT_EQ(service.inflight_bytes(), 0);
   }
 }
