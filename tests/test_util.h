@@ -60,6 +60,25 @@ inline std::string TorchvisionModels(const std::vector<std::string>& names) {
   return std::system(cmd.c_str()) == 0 ? dir : "";
 }
 
+// Scripts a small module for tests: `body` is Python defining `model` (an nn.Module) and `shape`
+// (its input shape without the batch). Writes DIR/NAME.pt, the sidecar DIR/NAME.yaml with
+// input_shape, and torch's output for a seeded input (DIR/NAME.input.f32, DIR/NAME.output.f32).
+// False when python3-torch is absent or the script fails (its log is DIR/NAME.py.log).
+inline bool ScriptModule(const std::string& dir, const std::string& name,
+                         const std::string& body) {
+  const std::string base = dir + "/" + name;
+  std::ofstream(base + ".py")
+      << "import torch\ntorch.manual_seed(3)\n" << body << "\nm = torch.jit.script(model.eval())\n"
+      << "m.save('" << base << ".pt')\n"
+      << "open('" << base << ".yaml', 'w').write('input_shape: [%s]\\n' % "
+      << "', '.join(map(str, shape)))\n"
+      << "x = torch.rand(1, *shape) * 2 - 1\n"
+      << "x.numpy().astype('<f4').tofile('" << base << ".input.f32')\n"
+      << "with torch.no_grad():\n    y = m(x)\n"
+      << "y.numpy().astype('<f4').tofile('" << base << ".output.f32')\n";
+  return std::system(("/usr/bin/python3 " + base + ".py > " + base + ".py.log 2>&1").c_str()) == 0;
+}
+
 // Raw little-endian float32 values of a file.
 inline std::vector<float> ReadFloats(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);

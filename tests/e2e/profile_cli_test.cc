@@ -127,19 +127,6 @@ TEST(ModelsCli, DescribesTorchvisionNetworksAsTorchCountsThem) {
   EXPECT_EQ(convs, 26);
 }
 
-// Writes NAME.pt (and NAME.yaml) from a Python snippet defining `model` and `shape`.
-bool ScriptModule(const std::string& dir, const std::string& name, const std::string& body) {
-  const std::string py = testing::WriteFile(
-      dir + "/" + name + ".py", "import torch\ntorch.manual_seed(0)\n" + body +
-                                    "\ntorch.jit.script(model.eval()).save('" + dir + "/" + name +
-                                    ".pt')\n"
-                                    "open('" +
-                                    dir + "/" + name +
-                                    ".yaml', 'w').write('input_shape: [%s]\\n' % "
-                                    "', '.join(map(str, shape)))\n");
-  return std::system(("/usr/bin/python3 " + py + " > /dev/null 2>&1").c_str()) == 0;
-}
-
 const char* kGeluNet = R"(
 class Net(torch.nn.Module):
     def __init__(self):
@@ -160,7 +147,7 @@ shape = (3, 16, 16)
 TEST(ModelsCli, APartialImportHasNullFiguresAndNamesWhatItDidNotCount) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string dir = testing::TempDir("models_partial");
-  ASSERT_TRUE(ScriptModule(dir, "gelu_net", kGeluNet));
+  ASSERT_TRUE(testing::ScriptModule(dir, "gelu_net", kGeluNet));
   int code = 0;
   const nlohmann::json all = ModelsJson("--model-dir " + dir, &code);
   ASSERT_EQ(code, 0);
@@ -188,7 +175,7 @@ TEST(ModelsCli, APartialImportHasNullFiguresAndNamesWhatItDidNotCount) {
 TEST(ModelsCli, ErrorsNameTheFile) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string dir = testing::TempDir("models_bad");
-  ASSERT_TRUE(ScriptModule(dir, "good", R"(
+  ASSERT_TRUE(testing::ScriptModule(dir, "good", R"(
 model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
                             torch.nn.Linear(4 * 6 * 6, 2))
 shape = (3, 8, 8)
@@ -313,7 +300,7 @@ TEST(ProfileCli, UserModelsOnlyAndZooWithUser) {
 TEST(ProfileCli, APartialImportAloneTakesTheReferenceRates) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string models = testing::TempDir("prof_partial_models");
-  ASSERT_TRUE(ScriptModule(models, "gelu_net", kGeluNet));
+  ASSERT_TRUE(testing::ScriptModule(models, "gelu_net", kGeluNet));
   const std::string dir = testing::TempDir("prof_partial");
   std::string out;
   const DeviceProfile d =
@@ -344,7 +331,7 @@ shape = (3, 16, 16)
 TEST(ProfileCli, LayerModelsPredictModelsTheProfileDidNotMeasure) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string models = testing::TempDir("prof_layer_models");
-  ASSERT_TRUE(ScriptModule(models, "tiny_net", kTinyNet));
+  ASSERT_TRUE(testing::ScriptModule(models, "tiny_net", kTinyNet));
   const std::string dir = testing::TempDir("prof_layer");
   std::string out;
   const DeviceProfile d =

@@ -93,24 +93,11 @@ TEST_P(TorchvisionImport, CountsAndComputesWhatTorchDoes) {
 INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionImport, ::testing::ValuesIn(kTorchvision),
                          [](const auto& info) { return info.param; });
 
-// Scripts `code` (Python defining `model` and `shape`) to DIR/NAME.pt and writes torch's
-// output for a seeded input beside it; false when python3-torch is absent.
-bool Script(const std::string& dir, const std::string& name, const std::string& code) {
-  const std::string py = dir + "/" + name + ".py";
-  testing::WriteFile(py, "import torch\ntorch.manual_seed(3)\n" + code +
-                             "\nm = torch.jit.script(model.eval())\nm.save('" + dir + "/" +
-                             name + ".pt')\nx = torch.rand(1, *shape) * 2 - 1\n"
-                             "x.numpy().astype('<f4').tofile('" + dir + "/" + name +
-                             ".input.f32')\nwith torch.no_grad():\n    y = m(x)\n"
-                             "y.numpy().astype('<f4').tofile('" + dir + "/" + name +
-                             ".output.f32')\n");
-  return std::system(("/usr/bin/python3 " + py + " > " + py + ".log 2>&1").c_str()) == 0;
-}
 
 TEST(TorchScriptImport, ImportsAnLstmReadAtItsLastStep) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string dir = testing::TempDir("import_lstm");
-  ASSERT_TRUE(Script(dir, "kws", R"(
+  ASSERT_TRUE(testing::ScriptModule(dir, "kws", R"(
 class Kws(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -140,7 +127,7 @@ shape = (25, 10)
 TEST(TorchScriptImport, AnOpWithNoGraphOpIsListedAndNothingIsMiscounted) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string dir = testing::TempDir("import_unmapped");
-  ASSERT_TRUE(Script(dir, "gelu", R"(
+  ASSERT_TRUE(testing::ScriptModule(dir, "gelu", R"(
 class Net(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -179,7 +166,7 @@ TEST(TorchScriptImport, BadFilesAndShapesAreErrorsNamingTheFile) {
   EXPECT_NE(missing.status().message().find("none.pt"), std::string::npos);
 
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
-  ASSERT_TRUE(Script(dir, "fc", R"(
+  ASSERT_TRUE(testing::ScriptModule(dir, "fc", R"(
 model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4))
 shape = (3, 4, 4)
 )"));
