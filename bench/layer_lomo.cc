@@ -370,6 +370,24 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
     }
     std::printf("%s: %d of %d models within +-10%%, worst %.1f%%\n", pn.c_str(), within10, count,
                 worst);
+    // The measurement's own floor: twins (the same architecture, other weights) measured in the
+    // same run. No descriptor-based prediction can be nearer to both than half their gap.
+    double worst_gap = 0;
+    for (size_t i = 0; i < models.size(); ++i) {
+      for (size_t j = i + 1; j < models.size(); ++j) {
+        auto a = models[i].times.find(*p), b = models[j].times.find(*p);
+        if (a == models[i].times.end() || b == models[j].times.end() ||
+            !Twins(models[i], models[j])) {
+          continue;
+        }
+        const double gap = 100 * (b->second.run_ms / a->second.run_ms - 1);
+        worst_gap = std::max(worst_gap, std::abs(gap));
+        std::printf("  twins %s %.3f ms, %s %.3f ms: %+.1f%%\n", models[i].name.c_str(),
+                    a->second.run_ms, models[j].name.c_str(), b->second.run_ms, gap);
+      }
+    }
+    std::printf("%s: largest gap between twins measured in this run %.1f%%\n", pn.c_str(),
+                worst_gap);
   }
   return 0;
 }
