@@ -396,6 +396,8 @@ RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed
   s.qos_violation_rate = m.QosViolationRate();
   s.accuracy_violation_rate = m.AccuracyViolationRate();
   s.failure_rate = m.FailureRate();
+  s.satisfied_rate = m.SatisfiedRate();
+  s.satisfaction = m.Satisfaction();
   s.oracle_agreement = m.OracleAgreement();
   const double e = s.energy_mj_per_inference;
   s.energy_vs_oracle = oracle_e > 0 ? e / oracle_e : 0;

@@ -80,6 +80,9 @@ struct RunSummary {
   double energy_mj_per_inference = 0;
   double latency_ms_p50 = 0, latency_ms_p99 = 0;
   double qos_violation_rate = 0, accuracy_violation_rate = 0, failure_rate = 0;
+  // Share of requests that met both the latency bound and the accuracy floor, and the mean
+  // satisfaction score (sim/metrics.h, SatisfactionScore).
+  double satisfied_rate = 0, satisfaction = 0;
   double oracle_agreement = 0;
   double energy_vs_oracle = 0;
   double efficiency_vs_cpu = 0, efficiency_vs_cloud = 0;

@@ -10,6 +10,20 @@
 
 namespace autoscale {
 
+// How satisfied the user is with one request, in [0, 1] (README.md, "Reports"):
+//   0 when the request failed or its answer is under the accuracy floor (an answer the user said
+//   is not acceptable is no answer);
+//   otherwise 1 when it arrived within the latency bound, falling linearly to 0 at twice the
+//   bound: 1 - (latency - bound) / bound (a late answer is worth less the later it is, and nothing
+//   once the wait doubled). No bound (infinite) counts as met.
+inline double SatisfactionScore(const Outcome& out, const Observation& obs) {
+  if (out.failed || MissesAccuracy(out, obs)) return 0;
+  const double bound = obs.latency_bound_ms, t = out.latency_ms;
+  if (!(t > bound)) return 1;
+  if (!(bound > 0)) return 0;
+  return std::clamp(2.0 - t / bound, 0.0, 1.0);
+}
+
 class RunMetrics {
  public:
   // `num_targets`: the device's target count (for the mix of targets chosen); `series_bins`:
@@ -22,6 +36,8 @@ class RunMetrics {
     energy_mj_ += out.energy_mj;
     qos_violations_ += MissesLatency(out, obs);
     accuracy_violations_ += MissesAccuracy(out, obs);
+    satisfied_ += !MissesLatency(out, obs) && !MissesAccuracy(out, obs);
+    satisfaction_ += SatisfactionScore(out, obs);
     failures_ += out.failed;
     agreements_ += agrees;
     latencies_.push_back(out.latency_ms);
@@ -43,6 +59,10 @@ class RunMetrics {
   double AccuracyViolationRate() const {
     return requests_ ? double(accuracy_violations_) / requests_ : 0;
   }
+  // Share of requests that met both their latency bound and their accuracy floor.
+  double SatisfiedRate() const { return requests_ ? double(satisfied_) / requests_ : 0; }
+  // Mean SatisfactionScore() over the requests.
+  double Satisfaction() const { return requests_ ? satisfaction_ / requests_ : 0; }
   double FailureRate() const { return requests_ ? double(failures_) / requests_ : 0; }
   double OracleAgreement() const { return requests_ ? double(agreements_) / requests_ : 0; }
   // Latency percentile (nearest rank), q in [0, 1]. Sorts a copy.
@@ -55,6 +75,8 @@ class RunMetrics {
   uint64_t requests_ = 0;
   double energy_mj_ = 0;
   uint64_t qos_violations_ = 0, accuracy_violations_ = 0, failures_ = 0, agreements_ = 0;
+  uint64_t satisfied_ = 0;
+  double satisfaction_ = 0;
   std::vector<float> latencies_;
   std::vector<uint64_t> target_counts_;
   std::vector<double> series_energy_;

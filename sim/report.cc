@@ -62,6 +62,8 @@ std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentRe
       a.qos_violation_rate += r.qos_violation_rate * r.requests;
       a.accuracy_violation_rate += r.accuracy_violation_rate * r.requests;
       a.oracle_agreement += r.oracle_agreement * r.requests;
+      a.satisfied_rate += r.satisfied_rate * r.requests;
+      a.satisfaction += r.satisfaction * r.requests;
       a.efficiency_vs_cpu += r.efficiency_vs_cpu;
       a.efficiency_vs_cloud += r.efficiency_vs_cloud;
       total_e += r.energy_mj_per_inference * r.requests;
@@ -82,6 +84,8 @@ std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentRe
       a.qos_violation_rate /= a.requests;
       a.accuracy_violation_rate /= a.requests;
       a.oracle_agreement /= a.requests;
+      a.satisfied_rate /= a.requests;
+      a.satisfaction /= a.requests;
     }
     a.energy_vs_oracle_total = total_oracle_e > 0 ? total_e / total_oracle_e : 0;
     out.push_back(a);
@@ -92,25 +96,28 @@ std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentRe
 void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult& result) {
   const auto agg = Aggregate(exp, result);
   char line[512];
-  std::snprintf(line, sizeof(line), "%-16s %6s %10s %8s %8s %8s %8s %6s %6s %6s %7s %7s\n",
-                "policy", "runs", "mJ/inf", "vs_orcl", "tot/orcl", "p50_ms", "p99_ms", "qos%",
-                "acc%", "agree%", "xCPU", "xCloud");
+  std::snprintf(line, sizeof(line),
+                "%-16s %6s %10s %8s %8s %8s %8s %6s %6s %6s %6s %6s %7s %7s\n", "policy", "runs",
+                "mJ/inf", "vs_orcl", "tot/orcl", "p50_ms", "p99_ms", "qos%", "acc%", "sat%",
+                "satis", "agree%", "xCPU", "xCloud");
   os << line;
   for (const auto& a : agg) {
     std::snprintf(line, sizeof(line),
-                  "%-16s %6zu %10.2f %8.3f %8.3f %8.1f %8.1f %6.2f %6.2f %6.1f %7.2f %7.2f\n",
+                  "%-16s %6zu %10.2f %8.3f %8.3f %8.1f %8.1f %6.2f %6.2f %6.2f %6.3f %6.1f %7.2f "
+                  "%7.2f\n",
                   a.policy.c_str(), a.runs, a.energy_mj_per_inference, a.energy_vs_oracle,
                   a.energy_vs_oracle_total, a.latency_ms_p50, a.latency_ms_p99,
                   100 * a.qos_violation_rate, 100 * a.accuracy_violation_rate,
-                  100 * a.oracle_agreement, a.efficiency_vs_cpu, a.efficiency_vs_cloud);
+                  100 * a.satisfied_rate, a.satisfaction, 100 * a.oracle_agreement,
+                  a.efficiency_vs_cpu, a.efficiency_vs_cloud);
     os << line;
   }
   // Breakdown of the first policy (the one under study) by device and by network.
   if (!exp.policies.empty() && exp.scenarios.size() > 1) {
     const std::string& label = exp.policies.front().label;
     os << "\n" << label << " by condition (mean over runs):\n";
-    std::snprintf(line, sizeof(line), "  %-20s %6s %8s %6s %7s %7s\n", "condition", "runs",
-                  "vs_orcl", "qos%", "xCPU", "xCloud");
+    std::snprintf(line, sizeof(line), "  %-20s %6s %8s %6s %6s %7s %7s\n", "condition", "runs",
+                  "vs_orcl", "qos%", "sat%", "xCPU", "xCloud");
     os << line;
     for (int axis = 0; axis < 2; ++axis) {
       std::vector<std::string> keys;
@@ -119,24 +126,27 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
         if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
       }
       for (const std::string& k : keys) {
-        double n = 0, vs = 0, qos = 0, cpu = 0, cloud = 0;
+        double n = 0, vs = 0, qos = 0, sat = 0, cpu = 0, cloud = 0;
         for (const RunSummary& r : result.runs) {
           if (r.policy != label || (axis == 0 ? r.device : r.network) != k) continue;
           ++n;
           vs += r.energy_vs_oracle;
           qos += r.qos_violation_rate;
+          sat += r.satisfied_rate;
           cpu += r.efficiency_vs_cpu;
           cloud += r.efficiency_vs_cloud;
         }
         if (n == 0) continue;
-        std::snprintf(line, sizeof(line), "  %-20s %6.0f %8.3f %6.2f %7.2f %7.2f\n", k.c_str(), n,
-                      vs / n, 100 * qos / n, cpu / n, cloud / n);
+        std::snprintf(line, sizeof(line), "  %-20s %6.0f %8.3f %6.2f %6.2f %7.2f %7.2f\n",
+                      k.c_str(), n, vs / n, 100 * qos / n, 100 * sat / n, cpu / n, cloud / n);
         os << line;
       }
     }
   }
   os << "vs_orcl: mean over runs of energy per inference / the oracle's; tot/orcl: total energy /"
-        " the oracle's;\nxCPU, xCloud: inferences per joule / those of always-CPU (fp32, top"
+        " the oracle's;\nsat%: requests that met both their latency bound and accuracy floor; satis:"
+        " mean satisfaction\n(1 within the bound, down to 0 at twice it; 0 under the accuracy floor;"
+        " README.md, Reports);\nxCPU, xCloud: inferences per joule / those of always-CPU (fp32, top"
         " frequency) and always-cloud\n(AutoScale, MICRO 2020, reports 9.8x and 1.6x).\n";
 }
 
@@ -144,8 +154,8 @@ std::string RunsCsv(const ExperimentResult& result) {
   std::string out =
       "scenario,device,network,load,requests_condition,policy,seed,requests,"
       "energy_mj_per_inference,latency_ms_p50,latency_ms_p99,qos_violation_rate,"
-      "accuracy_violation_rate,failure_rate,oracle_agreement,energy_vs_oracle,"
-      "efficiency_vs_cpu,efficiency_vs_cloud,targets\n";
+      "accuracy_violation_rate,failure_rate,satisfied_rate,satisfaction,oracle_agreement,"
+      "energy_vs_oracle,efficiency_vs_cpu,efficiency_vs_cloud,targets\n";
   for (const RunSummary& r : result.runs) {
     std::string mix;
     for (size_t t = 0; t < r.target_names.size(); ++t) {
@@ -159,7 +169,7 @@ std::string RunsCsv(const ExperimentResult& result) {
            std::to_string(r.requests) + "," + Num(r.energy_mj_per_inference) + "," +
            Num(r.latency_ms_p50) + "," + Num(r.latency_ms_p99) + "," + Num(r.qos_violation_rate) +
            "," + Num(r.accuracy_violation_rate) + "," + Num(r.failure_rate) + "," +
-           Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) + "," +
+           Num(r.satisfied_rate) + "," + Num(r.satisfaction) + "," + Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) + "," +
            Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + CsvField(mix) + "\n";
   }
   return out;
@@ -180,6 +190,8 @@ std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
        << ", \"latency_ms_p99\": " << Num(r.latency_ms_p99)
        << ", \"qos_violation_rate\": " << Num(r.qos_violation_rate)
        << ", \"accuracy_violation_rate\": " << Num(r.accuracy_violation_rate)
+       << ", \"satisfied_rate\": " << Num(r.satisfied_rate)
+       << ", \"satisfaction\": " << Num(r.satisfaction)
        << ", \"oracle_agreement\": " << Num(r.oracle_agreement)
        << ", \"energy_vs_oracle\": " << Num(r.energy_vs_oracle)
        << ", \"efficiency_vs_cpu\": " << Num(r.efficiency_vs_cpu)
@@ -202,6 +214,8 @@ std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
        << ", \"latency_ms_p99\": " << Num(a.latency_ms_p99)
        << ", \"qos_violation_rate\": " << Num(a.qos_violation_rate)
        << ", \"accuracy_violation_rate\": " << Num(a.accuracy_violation_rate)
+       << ", \"satisfied_rate\": " << Num(a.satisfied_rate)
+       << ", \"satisfaction\": " << Num(a.satisfaction)
        << ", \"oracle_agreement\": " << Num(a.oracle_agreement)
        << ", \"efficiency_vs_cpu\": " << Num(a.efficiency_vs_cpu)
        << ", \"efficiency_vs_cloud\": " << Num(a.efficiency_vs_cloud) << "}"

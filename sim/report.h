@@ -21,6 +21,7 @@ struct PolicyAggregate {
   double energy_vs_oracle_total = 0;              // total energy / the oracle's total energy
   double latency_ms_p50 = 0, latency_ms_p99 = 0;  // mean over runs
   double qos_violation_rate = 0, accuracy_violation_rate = 0, oracle_agreement = 0;
+  double satisfied_rate = 0, satisfaction = 0;  // over all requests (RunSummary)
   double efficiency_vs_cpu = 0, efficiency_vs_cloud = 0;  // mean over runs
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace autoscale {
 namespace {
@@ -28,6 +29,11 @@ TEST(RunMetrics, RatesPercentilesAndTargetMix) {
   EXPECT_DOUBLE_EQ(m.LatencyPercentile(0.99), 99);
   EXPECT_DOUBLE_EQ(m.LatencyPercentile(1.0), 100);
   EXPECT_EQ(m.target_counts(), (std::vector<uint64_t>{33, 34, 33}));
+  // Met both: 1..50 ms less the 12 multiples of 4 under the floor. Score: those 38, plus
+  // 2 - i / 50 for the late i in 51..100 that meet the floor: sum over 51..100 is
+  // 100 - 3775 / 50 = 24.5, less the 13 multiples of 4 (52..100, sum 988): 26 - 19.76 = 6.24.
+  EXPECT_DOUBLE_EQ(m.SatisfiedRate(), 0.38);
+  EXPECT_NEAR(m.Satisfaction(), (38 + 24.5 - 6.24) / 100, 1e-12);
 }
 
 TEST(RunMetrics, FailedOutcomesViolateBothConstraints) {
@@ -41,6 +47,42 @@ TEST(RunMetrics, FailedOutcomesViolateBothConstraints) {
   EXPECT_DOUBLE_EQ(m.QosViolationRate(), 1.0);
   EXPECT_DOUBLE_EQ(m.AccuracyViolationRate(), 1.0);
   EXPECT_DOUBLE_EQ(m.FailureRate(), 1.0);
+}
+
+// Satisfaction (README.md, "Reports"): met both constraints, and the score 1 within the bound,
+// 2 - latency / bound up to twice the bound, 0 beyond it or under the accuracy floor or failed.
+TEST(RunMetrics, SatisfiedShareAndSatisfactionScore) {
+  RunMetrics m(1, 1, 1);
+  Observation obs;
+  obs.latency_bound_ms = 100;
+  obs.min_accuracy = 0.7f;
+  auto record = [&](const Observation& o, float latency_ms, float accuracy, bool failed = false) {
+    Outcome out;
+    out.latency_ms = latency_ms;
+    out.accuracy = accuracy;
+    out.failed = failed;
+    m.Record(o, 0, out, false);
+  };
+  record(obs, 40, 0.8f);          // met both: 1
+  record(obs, 100, 0.7f);         // exactly at the bound and the floor: met, 1
+  record(obs, 150, 0.8f);         // late by half the bound: 2 - 1.5 = 0.5
+  record(obs, 250, 0.8f);         // past twice the bound: 0
+  record(obs, 40, 0.6f);          // under the floor: 0
+  record(obs, 10, 0.9f, true);    // failed: 0
+  record(obs, 125, 0.9f);         // 2 - 1.25 = 0.75
+  Observation unbounded = obs;    // no latency bound
+  unbounded.latency_bound_ms = std::numeric_limits<float>::infinity();
+  record(unbounded, 1e6f, 0.9f);  // met, 1
+  // Met both: requests 1, 2 and 8 of 8. Score: (1 + 1 + 0.5 + 0.75 + 1) / 8 = 4.25 / 8.
+  EXPECT_DOUBLE_EQ(m.SatisfiedRate(), 3.0 / 8);
+  EXPECT_DOUBLE_EQ(m.Satisfaction(), 4.25 / 8);
+  EXPECT_NEAR(SatisfactionScore(Outcome{.latency_ms = 199, .accuracy = 1}, obs), 0.01, 1e-12);
+}
+
+TEST(RunMetrics, NoRequestsGiveZeroSatisfaction) {
+  RunMetrics m(1, 1, 1);
+  EXPECT_EQ(m.SatisfiedRate(), 0);
+  EXPECT_EQ(m.Satisfaction(), 0);
 }
 
 TEST(RunMetrics, SeriesAveragesPerBinAndMarksEmptyBins) {
