@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include "core/file_util.h"
 #include "core/strings.h"
@@ -13,8 +14,9 @@ namespace autoscale {
 namespace {
 constexpr const char* kFeatureNames[kNumStateFeatures] = {
     "conv_layers", "fc_layers", "recurrent_layers", "macs",         "cpu_load",
-    "gpu_load",    "mem_load",  "wifi_rssi_dbm",    "cell_rsrp_dbm"};
-constexpr const char* kMagic = "autoscale-qtable 1";
+    "gpu_load",    "mem_load",  "wifi_rssi_dbm",    "cell_rsrp_dbm", "uplink_mbps"};
+constexpr const char* kMagic = "autoscale-qtable 2";
+constexpr const char* kMagicV1 = "autoscale-qtable 1";
 
 inline int Bucket(const std::vector<double>& edges, double v) {
   int b = 0;
@@ -34,6 +36,10 @@ constexpr double kMaxStates = 1 << 20;
 // most ~1e12 mJ), far inside float's range, so a value can never round to infinity. Loads
 // refuse values past it; learning clamps its targets to it.
 constexpr double kMaxAbsQ = 1e18;
+// Most a retry's back-off may double: 2^20 x retry_after decisions.
+constexpr int kMaxBackoff = 20;
+
+const char* PriorName(QPrior p) { return p == QPrior::kModel ? "model" : "none"; }
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -47,9 +53,25 @@ double QTableEntries(const QLearningOptions& options, int num_actions) {
 Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   QLearningOptions o;
   if (params == nullptr || params->IsNull()) return o;
-  RETURN_IF_ERROR(params->CheckKeys({"learning_rate", "learning_rate_min", "discount",
-                                     "epsilon_start", "epsilon_end", "epsilon_decay_requests",
-                                     "epsilon_eval", "learn_during_eval", "buckets", "table"}));
+  RETURN_IF_ERROR(params->CheckKeys(
+      {"prior", "safe_margin", "explore_bonus", "retry_after", "pool_weight", "learning_rate",
+       "learning_rate_min", "discount", "epsilon_start", "epsilon_end", "epsilon_decay_requests",
+       "epsilon_eval", "learn_during_eval", "buckets", "table"}));
+  if (auto pr = params->Optional("prior")) {
+    ASSIGN_OR_RETURN(std::string v, pr->AsString());
+    if (v == "model") {
+      o.prior = QPrior::kModel;
+    } else if (v == "none") {
+      o.prior = QPrior::kNone;
+    } else {
+      return pr->Error("prior must be 'model' (start from the cost model's predictions) or "
+                       "'none' (AutoScale's zero-initialised table), got '" + v + "'");
+    }
+  }
+  ASSIGN_OR_RETURN(o.safe_margin, params->GetDoubleIn("safe_margin", 1, 1e3, o.safe_margin));
+  ASSIGN_OR_RETURN(o.explore_bonus, params->GetDoubleIn("explore_bonus", 0, 10, o.explore_bonus));
+  ASSIGN_OR_RETURN(o.retry_after, params->GetDoubleIn("retry_after", 1, 1e9, o.retry_after));
+  ASSIGN_OR_RETURN(o.pool_weight, params->GetDoubleIn("pool_weight", 0, 1, o.pool_weight));
   ASSIGN_OR_RETURN(o.learning_rate, params->GetDoubleIn("learning_rate", 0, 1, o.learning_rate));
   ASSIGN_OR_RETURN(o.learning_rate_min,
                    params->GetDoubleIn("learning_rate_min", 0, 1, o.learning_rate_min));
@@ -60,6 +82,11 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
                                                                  o.epsilon_decay_requests));
   ASSIGN_OR_RETURN(o.epsilon_eval, params->GetDoubleIn("epsilon_eval", 0, 1, o.epsilon_eval));
   ASSIGN_OR_RETURN(o.learn_during_eval, params->GetBool("learn_during_eval", o.learn_during_eval));
+  if (o.prior == QPrior::kModel && o.discount > 0) {
+    return params->Child("discount")->Error(
+        "discount applies to 'prior: none' only: with the model prior each request's value is "
+        "its own predicted reward plus a correction (requests are independent)");
+  }
   if (auto t = params->Optional("table")) {
     ASSIGN_OR_RETURN(o.table, t->AsString());
     if (!o.table.empty() && o.table[0] != '/') o.table = params->Directory() + "/" + o.table;
@@ -97,9 +124,29 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
     stride_[f] = num_states_;
     num_states_ *= static_cast<int>(options_.edges[f].size()) + 1;
   }
-  // Rewards are negative, so zero is optimistic: every feasible action gets tried once.
-  q_.assign(static_cast<size_t>(num_states_) * num_actions_, 0.0f);
-  visits_.assign(q_.size(), 0);
+  // prior: none. Rewards are negative, so zero is optimistic: every feasible action gets tried
+  // once. prior: model: zero is "as predicted".
+  rows_.assign(num_states_, -1);
+  zero_q_.assign(num_actions_, 0.0f);
+  zero_visits_.assign(num_actions_, 0);
+  if (options_.prior == QPrior::kModel) {
+    pooled_.assign(num_actions_, 0.0f);
+    pooled_n_.assign(num_actions_, 0);
+    prior_scratch_.assign(num_actions_, 0.0);
+  }
+}
+
+int QLearningPolicy::EnsureRow(int state) {
+  if (rows_[state] >= 0) return rows_[state];
+  rows_[state] = num_rows_++;
+  const size_t n = static_cast<size_t>(num_rows_) * num_actions_;
+  q_.resize(n, 0.0f);
+  visits_.resize(n, 0);
+  if (options_.prior == QPrior::kModel) {
+    retry_at_.resize(n, 0);
+    backoff_.resize(n, 0);
+  }
+  return rows_[state];
 }
 
 int QLearningPolicy::StateOf(const Observation& obs) const {
@@ -115,7 +162,12 @@ int QLearningPolicy::StateOf(const Observation& obs) const {
          wifi * stride_[kFeatWifiRssi] +
          // With Wi-Fi up (at or above its first edge), offloads go over Wi-Fi: the cellular
          // signal would only split states. Below it they go over cellular, which then counts.
-         (wifi > 0 ? 0 : BucketF(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp];
+         (wifi > 0 ? 0 : BucketF(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp] +
+         // The throughput the phone last measured on the link an offload would take.
+         BucketF(e[kFeatUplinkMbps], wifi > 0                 ? obs.wifi_up_mbps
+                                     : obs.cell_connected() ? obs.cell_up_mbps
+                                                            : 0.0f) *
+             stride_[kFeatUplinkMbps];
 }
 
 double QLearningPolicy::epsilon() const {
@@ -130,32 +182,124 @@ void QLearningPolicy::Update(int state, int action, double target) {
   // clamped, so the table stays finite whatever the world reports.
   if (std::isnan(target)) return;
   target = std::clamp(target, -kMaxAbsQ, kMaxAbsQ);
-  const size_t i = Index(state, action);
+  const size_t i = At(EnsureRow(state), action);
   const double alpha =
       std::max(options_.learning_rate_min, options_.learning_rate / (1.0 + visits_[i]));
   q_[i] += static_cast<float>(alpha * (target - q_[i]));
   if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
 }
 
+double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
+  return Reward(cost_model_->Predict(action, obs), obs, reward_);
+}
+
+double QLearningPolicy::ModelValue(int state, int action, double prior) const {
+  // A state's own experience when it has some; else the action's correction pooled over the
+  // states that have (what a state never visited starts from).
+  const double correction = Visits(state, action) > 0 ? Q(state, action)
+                            : pooled_n_[action] > 0  ? options_.pool_weight * pooled_[action]
+                                                     : 0.0;
+  return prior + std::abs(prior) * correction;
+}
+
+double QLearningPolicy::Value(const Observation& obs, int action) {
+  const int s = StateOf(obs);
+  if (options_.prior == QPrior::kNone) return Q(s, action);
+  return ModelValue(s, action, PriorReward(obs, action));
+}
+
 int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
   const int s = StateOf(obs);
-  const float* row = &q_[Index(s, 0)];
   if (pending_) {
     float best = -std::numeric_limits<float>::infinity();
-    for (int a : feasible) best = std::max(best, row[a]);
+    for (int a : feasible) best = std::max(best, Q(s, a));
     Update(pending_state_, pending_action_, pending_reward_ + options_.discount * best);
     pending_ = false;
   }
   last_state_ = s;
+  ++decisions_;
   const double eps = epsilon();
   if (training_) ++train_decisions_;
+  if (options_.prior == QPrior::kModel) {
+    // Predicted outcome of every feasible action: its reward is the prior, its latency says
+    // whether trying it is safe.
+    const double bound = obs.latency_bound_ms;
+    int greedy = -1, safe_count = 0;
+    double greedy_score = -std::numeric_limits<double>::infinity();
+    double greedy_value = greedy_score;
+    for (const int a : feasible) {
+      const Outcome o = cost_model_->Predict(a, obs);
+      const double prior = Reward(o, obs, reward_);
+      prior_scratch_[a] = prior;
+      const bool safe = !(o.latency_ms > options_.safe_margin * bound);
+      safe_count += safe;
+      const double value = ModelValue(s, a, prior);
+      // Directed exploration: actions tried few times here get a bonus in proportion to the
+      // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
+      const double bonus =
+          safe && options_.explore_bonus > 0
+              ? options_.explore_bonus * std::abs(prior) /
+                    std::sqrt(1.0 + Visits(s, a))
+              : 0.0;
+      if (value + bonus > greedy_score) {
+        greedy_score = value + bonus;
+        greedy_value = value;
+        greedy = a;
+      }
+    }
+    int choice = greedy;
+    last_retry_ = false;
+    if (eps > 0 && rng_.Uniform() < eps) {
+      // Epsilon-greedy, among the safe actions (all of them when none is safe).
+      int k = static_cast<int>(rng_.Below(static_cast<uint32_t>(safe_count > 0 ? safe_count
+                                                                                : feasible.size())));
+      for (const int a : feasible) {
+        const Outcome o = cost_model_->Predict(a, obs);
+        if (safe_count > 0 && o.latency_ms > options_.safe_margin * bound) continue;
+        if (k-- == 0) {
+          choice = a;
+          break;
+        }
+      }
+    } else {
+      // A retry: a safe action the model prefers to the greedy choice but that experience here
+      // rejected, once its back-off has passed. The one the model likes best.
+      int retry = -1;
+      double retry_prior = greedy_value;
+      const int r = rows_[s];
+      for (const int a : feasible) {
+        if (r < 0 || a == greedy) continue;
+        const size_t i = At(r, a);
+        if (visits_[i] == 0 || decisions_ < retry_at_[i]) continue;
+        if (prior_scratch_[a] <= retry_prior) continue;
+        const Outcome o = cost_model_->Predict(a, obs);
+        if (o.latency_ms > options_.safe_margin * bound) continue;
+        retry = a;
+        retry_prior = prior_scratch_[a];
+      }
+      if (retry >= 0) {
+        const size_t i = At(r, retry);
+        retry_at_[i] = decisions_ + static_cast<uint64_t>(
+                                        options_.retry_after * std::ldexp(1.0, backoff_[i]));
+        if (backoff_[i] < kMaxBackoff) ++backoff_[i];
+        choice = retry;
+        last_retry_ = true;
+      }
+    }
+    last_action_ = choice;
+    last_prior_ = prior_scratch_[choice];
+    last_greedy_value_ = greedy_value;
+    return choice;
+  }
   if (eps > 0 && rng_.Uniform() < eps) {
     return feasible[rng_.Below(static_cast<uint32_t>(feasible.size()))];
   }
   // Greedy. While training, untried actions keep their optimistic zero and get tried; when
   // exploiting, only actions with experience compete (an untried one is not better for being
   // unknown) unless the state is entirely new.
-  const uint32_t* seen = &visits_[Index(s, 0)];
+  const int r = rows_[s];
+  const float* row = r < 0 ? zero_q_.data() : &q_[At(r, 0)];
+  const uint32_t* seen = r < 0 ? zero_visits_.data() : &visits_[At(r, 0)];
   const bool skip_untried = !training_;
   int best_a = -1;
   float best = -std::numeric_limits<float>::infinity();
@@ -180,6 +324,36 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
   if (!training_ && !options_.learn_during_eval) return;
   const int s = last_state_ >= 0 ? last_state_ : StateOf(obs);
   const double r = Reward(outcome, obs, reward_);
+  if (options_.prior == QPrior::kModel) {
+    if (std::isnan(r)) return;
+    const double prior = action == last_action_ ? last_prior_ : PriorReward(obs, action);
+    // The correction, relative to the prediction's size (1 mJ at least), so that it carries
+    // over between models of a state and between states.
+    const double rel = std::clamp((r - prior) / std::max(std::abs(prior), 1.0), -1e9, 1e9);
+    const size_t i = At(EnsureRow(s), action);
+    const bool retry = last_retry_ && action == last_action_;
+    if (retry) {
+      // A retry is news about a world that may have changed: it replaces what was learned.
+      q_[i] = static_cast<float>(rel);
+      visits_[i] = 1;
+    } else {
+      const double alpha =
+          std::max(options_.learning_rate_min, options_.learning_rate / (1.0 + visits_[i]));
+      q_[i] += static_cast<float>(alpha * (rel - q_[i]));
+      if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
+    }
+    const double ag = std::max(0.02, 1.0 / (1.0 + pooled_n_[action]));
+    pooled_[action] += static_cast<float>(ag * (rel - pooled_[action]));
+    ++pooled_n_[action];
+    // A retry that found the action good again ends its back-off.
+    if (retry && ModelValue(s, action, prior) >= last_greedy_value_) {
+      backoff_[i] = 0;
+      retry_at_[i] = 0;
+    }
+    last_retry_ = false;
+    last_action_ = -1;
+    return;
+  }
   if (options_.discount == 0) {
     Update(s, action, r);
     return;
@@ -196,24 +370,77 @@ void QLearningPolicy::EndEpisode() {
   last_state_ = -1;
 }
 
-std::string QLearningPolicy::Fingerprint() const {
-  std::string fp = "actions=" + JoinNames(cost_model_->actions().names, ",") + ";buckets=";
+std::string QLearningPolicy::BucketLayout() const {
+  std::string fp;
   for (int f = 0; f < kNumStateFeatures; ++f) {
-    fp += std::string(kFeatureNames[f]) + ":";
-    for (double e : options_.edges[f]) fp += FormatDouble(e, 17) + ",";
-    fp += ";";
+    fp += kFeatureNames[f];
+    fp += ':';
+    for (size_t i = 0; i < options_.edges[f].size(); ++i) {
+      if (i > 0) fp += ',';
+      fp += FormatDouble(options_.edges[f][i], 17);
+    }
+    fp += ';';
   }
   return fp;
 }
 
+namespace {
+
+// One action of a saved table, as written on its "A" line.
+struct SavedAction {
+  std::string target, kind, precision;
+  int level = 0, levels = 1;
+};
+
+// Levels of the target of action `a` (remote targets have one).
+int LevelsOf(const CostModel& cm, int a) {
+  const Action& act = cm.actions().actions[a];
+  const auto& targets = cm.device().targets;
+  if (act.target >= targets.size() || IsRemote(targets[act.target].kind)) return 1;
+  return std::max<int>(1, static_cast<int>(targets[act.target].levels.size()));
+}
+
+std::string DescribeTargets(const std::vector<std::pair<std::string, std::string>>& targets) {
+  std::string out;
+  for (const auto& [name, kind] : targets) {
+    if (!out.empty()) out += ", ";
+    out += name;
+    out += " (";
+    out += kind;
+    out += ')';
+  }
+  return out;
+}
+
+}  // namespace
+
 Status QLearningPolicy::Save(const std::string& path) const {
+  // Version 2: the actions are described (target name and kind, precision, level of how many),
+  // so that a table loads on another device whose targets map by name or kind and whose levels
+  // map by rank.
   std::string out = std::string(kMagic) + "\n";
-  out += "fingerprint " + Fingerprint() + "\n";
+  out += "prior ";
+  out += PriorName(options_.prior);
+  out += "\nbuckets " + BucketLayout() + "\n";
+  const ActionSpace& space = cost_model_->actions();
+  out += "actions " + std::to_string(num_actions_) + "\n";
+  for (int a = 0; a < num_actions_; ++a) {
+    const Action& act = space.actions[a];
+    out += "A ";
+    out += space.target_names[act.target];
+    out += ' ';
+    out += TargetKindName(space.target_kinds[act.target]);
+    out += ' ';
+    out += PrecisionName(act.precision);
+    out += ' ' + std::to_string(act.level) + ' ' + std::to_string(LevelsOf(*cost_model_, a)) +
+           "\n";
+  }
   out += "size " + std::to_string(num_states_) + " " + std::to_string(num_actions_) + "\n";
   char buf[96];
   for (int s = 0; s < num_states_; ++s) {
+    if (rows_[s] < 0) continue;
     for (int a = 0; a < num_actions_; ++a) {
-      const size_t i = Index(s, a);
+      const size_t i = At(rows_[s], a);
       if (visits_[i] == 0) continue;
       if (!std::isfinite(q_[i]) || std::fabs(q_[i]) > kMaxAbsQ) {
         // Never reached (Update clamps), but a file that Load() refuses is never written.
@@ -225,6 +452,12 @@ Status QLearningPolicy::Save(const std::string& path) const {
       out += buf;
     }
   }
+  for (int a = 0; a < static_cast<int>(pooled_.size()); ++a) {
+    if (pooled_n_[a] == 0 || !std::isfinite(pooled_[a])) continue;
+    std::snprintf(buf, sizeof(buf), "P %d %.9g %llu\n", a, pooled_[a],
+                  static_cast<unsigned long long>(pooled_n_[a]));
+    out += buf;
+  }
   out += "end\n";
   return WriteFileAtomic(path, out);
 }
@@ -235,19 +468,133 @@ Status QLearningPolicy::Load(const std::string& path) {
   auto bad = [&](size_t line, const std::string& what) {
     return Status::InvalidArgument(path + ":" + std::to_string(line + 1) + ": " + what);
   };
-  if (lines.size() < 3 || lines[0] != kMagic)
-    return bad(0, "not a Q-table (expected '" + std::string(kMagic) + "')");
-  const std::string fp = "fingerprint " + Fingerprint();
-  if (lines[1] != fp) {
-    return bad(1, "the table was learned for another action space or bucket layout");
+  if (!lines.empty() && lines[0] == kMagicV1) {
+    return bad(0, "a version 1 table (written before link-throughput states and action "
+                  "descriptions); its states do not map onto this agent's: delete it or retrain");
   }
-  const std::string size_line =
-      "size " + std::to_string(num_states_) + " " + std::to_string(num_actions_);
-  if (lines[2] != size_line) return bad(2, "expected '" + size_line + "'");
-  std::vector<float> q(q_.size(), 0.0f);
-  std::vector<uint32_t> visits(q_.size(), 0);
+  if (lines.empty() || lines[0] != kMagic)
+    return bad(0, "not a Q-table (expected '" + std::string(kMagic) + "')");
+  if (lines.size() < 5) return bad(lines.size() - 1, "truncated: the header is incomplete");
+  const std::string prior_line = std::string("prior ") + PriorName(options_.prior);
+  if (lines[1] != prior_line) {
+    return bad(1, "the table was learned with '" + std::string(lines[1]) +
+                      "'; this agent has '" + prior_line + "' (the values mean different things)");
+  }
+  const std::string buckets_line = "buckets " + BucketLayout();
+  if (lines[2] != buckets_line) {
+    // Name the first feature whose edges differ.
+    std::string_view saved = lines[2].substr(std::min<size_t>(8, lines[2].size()));
+    std::vector<std::string_view> theirs = Split(saved, ';');
+    std::vector<std::string_view> ours = Split(std::string_view(buckets_line).substr(8), ';');
+    std::string what = "the table's state buckets differ from this agent's";
+    for (size_t f = 0; f < std::max(theirs.size(), ours.size()); ++f) {
+      const std::string_view t = f < theirs.size() ? theirs[f] : "(none)";
+      const std::string_view o = f < ours.size() ? ours[f] : "(none)";
+      if (t != o) {
+        what += ": table '" + std::string(t) + "', agent '" + std::string(o) + "'";
+        break;
+      }
+    }
+    return bad(2, what);
+  }
+  long long n_saved = 0;
+  {
+    auto f = SplitWhitespace(lines[3]);
+    if (f.size() != 2 || f[0] != "actions" || !ParseInt64(f[1], &n_saved) || n_saved < 1 ||
+        n_saved > 65535) {
+      return bad(3, "expected 'actions N' (1 to 65535)");
+    }
+  }
+  if (lines.size() < static_cast<size_t>(5 + n_saved)) return bad(lines.size() - 1, "truncated");
+  // Map each saved action onto this device's: its target by name (same kind), else the k-th
+  // target of that kind to the k-th here; its level by rank; the same precision.
+  const ActionSpace& space = cost_model_->actions();
+  std::vector<SavedAction> saved(n_saved);
+  std::vector<std::pair<std::string, std::string>> saved_targets;
+  for (long long k = 0; k < n_saved; ++k) {
+    const size_t ln = 4 + k;
+    auto f = SplitWhitespace(lines[ln]);
+    long long level = 0, levels = 0;
+    if (f.size() != 6 || f[0] != "A" || !ParseInt64(f[4], &level) || !ParseInt64(f[5], &levels) ||
+        levels < 1 || levels > 256 || level < 0 || level >= levels) {
+      return bad(ln, "expected 'A TARGET KIND PRECISION LEVEL LEVELS'");
+    }
+    if (!ParseTargetKind(f[2]).ok()) return bad(ln, "unknown target kind '" + std::string(f[2]) + "'");
+    if (!ParsePrecision(f[3]).ok()) return bad(ln, "unknown precision '" + std::string(f[3]) + "'");
+    saved[k] = {std::string(f[1]), std::string(f[2]), std::string(f[3]), static_cast<int>(level),
+                static_cast<int>(levels)};
+    std::pair<std::string, std::string> t{saved[k].target, saved[k].kind};
+    if (std::find(saved_targets.begin(), saved_targets.end(), t) == saved_targets.end()) {
+      saved_targets.push_back(t);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> our_targets;
+  for (size_t t = 0; t < space.target_names.size(); ++t) {
+    our_targets.push_back({space.target_names[t], std::string(TargetKindName(space.target_kinds[t]))});
+  }
+  // Saved target -> our target index (-1: none).
+  std::map<std::string, int> target_map;
+  {
+    std::map<std::string, int> next_of_kind;  // kind -> how many saved targets of it seen
+    for (const auto& [name, kind] : saved_targets) {
+      int to = -1;
+      for (size_t t = 0; t < our_targets.size(); ++t) {
+        if (our_targets[t].first == name && our_targets[t].second == kind) to = static_cast<int>(t);
+      }
+      const int nth = next_of_kind[kind]++;
+      if (to < 0) {
+        int seen = 0;
+        for (size_t t = 0; t < our_targets.size(); ++t) {
+          if (our_targets[t].second != kind) continue;
+          if (seen++ == nth) to = static_cast<int>(t);
+        }
+      }
+      target_map[name] = to;
+    }
+  }
+  std::vector<int> action_map(n_saved, -1);
+  int mapped = 0;
+  for (long long k = 0; k < n_saved; ++k) {
+    const SavedAction& sa = saved[k];
+    const int t = target_map[sa.target];
+    if (t < 0) continue;
+    const Precision p = *ParsePrecision(sa.precision);
+    // Level by rank: the same index when the counts agree, else the same relative position.
+    for (int a = 0; a < num_actions_; ++a) {
+      const Action& act = space.actions[a];
+      if (act.target != t || act.precision != p) continue;
+      const int ours = LevelsOf(*cost_model_, a);
+      const int want = ours == sa.levels ? sa.level
+                       : sa.levels == 1  ? 0
+                                         : static_cast<int>(std::lround(
+                                               static_cast<double>(sa.level) * (ours - 1) /
+                                               (sa.levels - 1)));
+      if (act.level == want) {
+        action_map[k] = a;
+        ++mapped;
+        break;
+      }
+    }
+  }
+  if (mapped == 0) {
+    return bad(3, "no action of the table maps onto device '" + cost_model_->device().name +
+                      "': the table's targets are " + DescribeTargets(saved_targets) +
+                      "; the device's are " + DescribeTargets(our_targets) +
+                      " (targets map by name, else by kind; precisions must match)");
+  }
+  const size_t size_ln = 4 + n_saved;
+  const std::string size_prefix = "size " + std::to_string(num_states_) + " ";
+  if (lines[size_ln].substr(0, size_prefix.size()) != size_prefix) {
+    return bad(size_ln, "expected '" + size_prefix + std::to_string(n_saved) + "'");
+  }
+  std::vector<int32_t> rows(num_states_, -1);
+  int num_rows = 0;
+  std::vector<float> q;
+  std::vector<uint32_t> visits;
+  std::vector<double> pooled_sum(num_actions_, 0.0);
+  std::vector<uint64_t> pooled_n(num_actions_, 0);
   bool ended = false;
-  for (size_t i = 3; i < lines.size(); ++i) {
+  for (size_t i = size_ln + 1; i < lines.size(); ++i) {
     if (lines[i].empty() && i + 1 == lines.size()) break;
     if (lines[i] == "end") {
       ended = true;
@@ -255,25 +602,59 @@ Status QLearningPolicy::Load(const std::string& path) {
     }
     if (ended) return bad(i, "data after 'end'");
     auto f = SplitWhitespace(lines[i]);
+    if (!f.empty() && f[0] == "P") {
+      long long a = 0, n = 0;
+      double v = 0;
+      if (f.size() != 4 || !ParseInt64(f[1], &a) || !ParseDouble(f[2], &v) ||
+          !ParseInt64(f[3], &n) || a < 0 || a >= n_saved || n <= 0 || !(std::fabs(v) <= kMaxAbsQ)) {
+        return bad(i, "expected 'P ACTION CORRECTION COUNT' with a finite correction");
+      }
+      const int to = action_map[a];
+      if (to >= 0 && options_.prior == QPrior::kModel) {
+        pooled_sum[to] += v * static_cast<double>(n);
+        pooled_n[to] += static_cast<uint64_t>(n);
+      }
+      continue;
+    }
     long long s = 0, a = 0, n = 0;
     double v = 0;
     if (f.size() != 4 || !ParseInt64(f[0], &s) || !ParseInt64(f[1], &a) || !ParseDouble(f[2], &v) ||
         !ParseInt64(f[3], &n)) {
       return bad(i, "expected 'STATE ACTION Q VISITS'");
     }
-    if (s < 0 || s >= num_states_ || a < 0 || a >= num_actions_ || n <= 0 || n > 0xffffffffLL) {
+    if (s < 0 || s >= num_states_ || a < 0 || a >= n_saved || n <= 0 || n > 0xffffffffLL) {
       return bad(i, "state, action or visit count out of range");
     }
     if (!(std::fabs(v) <= kMaxAbsQ)) {
       return bad(i, "Q value " + std::string(f[2]) + " is outside [-" + FormatDouble(kMaxAbsQ) +
                         ", " + FormatDouble(kMaxAbsQ) + "]");
     }
-    q[Index(static_cast<int>(s), static_cast<int>(a))] = static_cast<float>(v);
-    visits[Index(static_cast<int>(s), static_cast<int>(a))] = static_cast<uint32_t>(n);
+    const int to = action_map[a];
+    if (to < 0) continue;
+    // Two saved actions on one of ours (more levels there than here): visit-weighted mean.
+    if (rows[s] < 0) {
+      rows[s] = num_rows++;
+      q.resize(static_cast<size_t>(num_rows) * num_actions_, 0.0f);
+      visits.resize(q.size(), 0);
+    }
+    const size_t j = At(rows[s], to);
+    const double total = static_cast<double>(visits[j]) + static_cast<double>(n);
+    q[j] = static_cast<float>((q[j] * static_cast<double>(visits[j]) + v * n) / total);
+    visits[j] = static_cast<uint32_t>(std::min<double>(total, 0xffffffffu));
   }
   if (!ended) return bad(lines.size() - 1, "truncated: no 'end' line");
+  rows_ = std::move(rows);
+  num_rows_ = num_rows;
   q_ = std::move(q);
   visits_ = std::move(visits);
+  if (options_.prior == QPrior::kModel) {
+    retry_at_.assign(q_.size(), 0);
+    backoff_.assign(q_.size(), 0);
+    for (int a = 0; a < num_actions_; ++a) {
+      pooled_[a] = pooled_n[a] > 0 ? static_cast<float>(pooled_sum[a] / pooled_n[a]) : 0.0f;
+      pooled_n_[a] = pooled_n[a];
+    }
+  }
   pending_ = false;
   return Status::Ok();
 }

@@ -1,6 +1,20 @@
 // QLearningPolicy: AutoScale's agent (Kim and Wu, MICRO 2020): tabular Q-learning over a
-// discretised state of model features, co-runner load and signal strength; actions are the
-// device's (target, precision, frequency level) triples, filtered to the feasible ones.
+// discretised state of model features, co-runner load, signal strength and link throughput;
+// actions are the device's (target, precision, frequency level) triples, filtered to the
+// feasible ones.
+//
+// With `prior: model` (the default) the agent starts from its cost model instead of from
+// nothing (issue 12): an action's value is the reward the cost model predicts for this very
+// request, plus a learned correction. The table holds that correction, relative to the
+// prediction's size, per state and action, and pooled per action over all states (what a state
+// never visited starts from). A fresh agent therefore decides like the model-greedy baseline and
+// learns only where reality differs from the prediction. Exploration is safe (never an action
+// predicted to miss the latency bound by more than `safe_margin`), directed (a bonus for actions
+// tried few times in this state, in proportion to the prediction's size) and never stops: an
+// action the model prefers but experience rejected is retried after a back-off that doubles with
+// each retry that confirms it (so a target that recovered is found again).
+// `prior: none` is AutoScale's plain table: zero-initialised, optimistic while training,
+// trying nothing new while evaluating.
 #pragma once
 
 #include <array>
@@ -24,11 +38,21 @@ enum StateFeature : int {
   kFeatMemLoad,
   kFeatWifiRssi,
   kFeatCellRsrp,
+  kFeatUplinkMbps,  // measured uplink throughput of the link an offload would use
   kNumStateFeatures
 };
 const char* StateFeatureName(int feature);
 
+enum class QPrior : uint8_t { kNone = 0, kModel = 1 };
+
 struct QLearningOptions {
+  QPrior prior = QPrior::kModel;
+  // Exploration with `prior: model` (see the file comment). While training, epsilon-greedy
+  // picks among the safe actions only.
+  double safe_margin = 1.5;         // never explore an action predicted over bound x this
+  double explore_bonus = 0.05;      // bonus: this x |predicted reward| / sqrt(1 + visits)
+  double retry_after = 64;          // first retry of a rejected action after this many decisions
+  double pool_weight = 1.0;         // share of the pooled correction a state never visited takes
   double learning_rate = 1.0;       // alpha for a state-action's first update
   double learning_rate_min = 0.05;  // alpha = max(min, learning_rate / (1 + visits))
   // gamma. Requests are independent: an action does not change the next request's state, so
@@ -50,6 +74,7 @@ struct QLearningOptions {
       {0.3, 0.6},               // memory load
       {-90, -80, -70, -60},     // Wi-Fi RSSI dBm (below the first: not connected)
       {-125, -110, -100, -90},  // LTE RSRP dBm (below the first: not connected)
+      {2, 8, 32},               // uplink Mbit/s (Wi-Fi's when it carries offloads, else LTE's)
   }};
 };
 
@@ -68,6 +93,9 @@ class QLearningPolicy : public Policy {
 
   std::string_view name() const override { return "q_learning"; }
   int Decide(const Observation& obs, std::span<const int> feasible) override;
+  // The value the agent gives `action` for `obs` now (prior and learned correction; without a
+  // prior, the table's value), as Decide() compares them.
+  double Value(const Observation& obs, int action);
   void Learn(const Observation& obs, int action, const Outcome& outcome) override;
   void SetTraining(bool training) override { training_ = training; }
   void EndEpisode() override;
@@ -78,17 +106,35 @@ class QLearningPolicy : public Policy {
   // Introspection for tests and reports.
   int StateOf(const Observation& obs) const;
   int num_states() const { return num_states_; }
-  float Q(int state, int action) const { return q_[Index(state, action)]; }
-  uint32_t Visits(int state, int action) const { return visits_[Index(state, action)]; }
+  float Q(int state, int action) const {
+    const int r = rows_[state];
+    return r < 0 ? 0.0f : q_[At(r, action)];
+  }
+  uint32_t Visits(int state, int action) const {
+    const int r = rows_[state];
+    return r < 0 ? 0u : visits_[At(r, action)];
+  }
+  // With `prior: model`: the pooled correction of an action (relative to the prediction).
+  float PooledCorrection(int action) const { return pooled_[action]; }
+  // States that have a row (were ever updated).
+  int rows_in_use() const { return num_rows_; }
   double epsilon() const;
   const QLearningOptions& options() const { return options_; }
 
  private:
-  size_t Index(int state, int action) const {
-    return static_cast<size_t>(state) * num_actions_ + static_cast<size_t>(action);
+  // The table's rows are allocated on a state's first update: most states of a layout are never
+  // visited (the default's 162,000 states x 33 actions would be 70 MB per agent, zeroed per run).
+  size_t At(int row, int action) const {
+    return static_cast<size_t>(row) * num_actions_ + static_cast<size_t>(action);
   }
+  int EnsureRow(int state);
   void Update(int state, int action, double target);
-  std::string Fingerprint() const;  // layout the saved table must match
+  // Predicted reward of `action` for `obs` (prior: model).
+  double PriorReward(const Observation& obs, int action) const;
+  // Value from a prior and the table: prior + |prior| x correction; the correction is the
+  // state's own, or pool_weight x the pooled one where the state never tried the action.
+  double ModelValue(int state, int action, double prior) const;
+  std::string BucketLayout() const;  // "conv_layers:30,70;..." : what a saved table must match
 
   const CostModel* cost_model_;
   RewardConfig reward_;
@@ -97,11 +143,27 @@ class QLearningPolicy : public Policy {
   int num_actions_;
   int num_states_ = 1;
   std::array<int, kNumStateFeatures> stride_{};
-  std::vector<float> q_;
+  std::vector<int32_t> rows_;  // per state: its row, -1 before its first update
+  int num_rows_ = 0;
+  std::vector<float> q_;        // num_rows_ x num_actions_
   std::vector<uint32_t> visits_;
+  std::vector<float> zero_q_;   // what a state without a row reads
+  std::vector<uint32_t> zero_visits_;
   bool training_ = true;
   uint64_t train_decisions_ = 0;
+  uint64_t decisions_ = 0;
   int last_state_ = -1;
+  // prior: model. Per (state, action): the decision count at which a rejected action may be
+  // retried and how many retries confirmed the rejection; per action: the pooled correction
+  // and its update count. The prior of the decided action, for Learn().
+  std::vector<uint32_t> retry_at_;
+  std::vector<uint8_t> backoff_;
+  std::vector<float> pooled_;
+  std::vector<uint64_t> pooled_n_;
+  std::vector<double> prior_scratch_;
+  int last_action_ = -1;
+  double last_prior_ = 0, last_greedy_value_ = 0;
+  bool last_retry_ = false;
   // A transition waiting for the next state to bootstrap from (when discount > 0).
   bool pending_ = false;
   int pending_state_ = 0, pending_action_ = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/strings.h"
 #include "env/cost_model.h"
 #include "env/profiles.h"
 #include "policies/policy_test_util.h"
@@ -51,6 +52,7 @@ PolicyContext Ctx(const CostModel& cm, uint64_t seed = 1) {
 // No exploration at all: decisions are greedy and deterministic.
 QLearningOptions GreedyOptions() {
   QLearningOptions o;
+  o.prior = QPrior::kNone;  // AutoScale's plain table: these tests are about its mechanics
   o.epsilon_start = 0;
   o.epsilon_end = 0;
   o.epsilon_eval = 0;
@@ -167,7 +169,7 @@ TEST(QLearningStateTest, DefaultLayoutHasOneStatePerBucketCombination) {
   int want = 1;
   for (const auto& e : QLearningOptions{}.edges) want *= static_cast<int>(e.size()) + 1;
   EXPECT_EQ(p.num_states(), want);
-  EXPECT_EQ(p.num_states(), 3 * 2 * 2 * 5 * 3 * 3 * 3 * 5 * 5);
+  EXPECT_EQ(p.num_states(), 3 * 2 * 2 * 5 * 3 * 3 * 3 * 5 * 5 * 4);
   EXPECT_EQ(p.name(), "q_learning");
   EXPECT_TRUE(p.learns());
 }
@@ -185,6 +187,7 @@ TEST(QLearningStateTest, EdgesAreInclusiveOnTheLowerBound) {
   o.edges[kFeatMemLoad] = {0.45};
   o.edges[kFeatWifiRssi] = {-85.5, -70};
   o.edges[kFeatCellRsrp] = {-115, -99.5};
+  o.edges[kFeatUplinkMbps] = {1, 4.5};
   QLearningPolicy p(Ctx(Sd845()), o);
 
   // Every feature in bucket 0 (Wi-Fi off, so the cellular signal counts).
@@ -206,6 +209,11 @@ TEST(QLearningStateTest, EdgesAreInclusiveOnTheLowerBound) {
       [](Observation& x, double v) { x.mem_load = static_cast<float>(v); },
       [](Observation& x, double v) { x.wifi_rssi_dbm = static_cast<float>(v); },
       [](Observation& x, double v) { x.cell_rsrp_dbm = static_cast<float>(v); },
+      // Wi-Fi off, LTE connected below its first edge: the uplink is LTE's.
+      [](Observation& x, double v) {
+        x.cell_rsrp_dbm = -150;
+        x.cell_up_mbps = static_cast<float>(v);
+      },
   };
   for (int f = 0; f < kNumStateFeatures; ++f) {
     SCOPED_TRACE(StateFeatureName(f));
@@ -257,6 +265,7 @@ TEST(QLearningStateTest, DistinctBucketCombinationsGetDistinctStates) {
     x.mem_load = static_cast<float>(reps[kFeatMemLoad][idx[kFeatMemLoad]]);
     x.wifi_rssi_dbm = static_cast<float>(reps[kFeatWifiRssi][idx[kFeatWifiRssi]]);
     x.cell_rsrp_dbm = static_cast<float>(reps[kFeatCellRsrp][idx[kFeatCellRsrp]]);
+    x.wifi_up_mbps = x.cell_up_mbps = static_cast<float>(reps[kFeatUplinkMbps][idx[kFeatUplinkMbps]]);
     const int s = p.StateOf(x);
     ASSERT_GE(s, 0);
     ASSERT_LT(s, p.num_states());
@@ -267,9 +276,12 @@ TEST(QLearningStateTest, DistinctBucketCombinationsGetDistinctStates) {
     if (f == kNumStateFeatures) break;
   }
   EXPECT_EQ(combos, static_cast<size_t>(p.num_states()));
-  // Wi-Fi off: 5 cellular buckets; Wi-Fi in one of its 4 upper buckets: the cellular one only.
-  const size_t wifi = o.edges[kFeatWifiRssi].size() + 1, cell = o.edges[kFeatCellRsrp].size() + 1;
-  EXPECT_EQ(states.size(), combos / (wifi * cell) * (cell + (wifi - 1)));
+  // Wi-Fi in one of its 4 upper buckets: the cellular signal is folded away, the uplink is
+  // Wi-Fi's. Wi-Fi off: 5 cellular buckets; the uplink is LTE's when LTE is connected, else none
+  // (one state).
+  const size_t wifi = o.edges[kFeatWifiRssi].size() + 1, cell = o.edges[kFeatCellRsrp].size() + 1,
+               up = o.edges[kFeatUplinkMbps].size() + 1;
+  EXPECT_EQ(states.size(), combos / (wifi * cell * up) * ((wifi - 1) * up + (cell - 1) * up + 1));
 }
 
 TEST(QLearningStateTest, CellularSignalIgnoredWhenWifiConnected) {
@@ -645,7 +657,7 @@ TEST(QLearningSaveLoadTest, RoundTrip) {
   EXPECT_EQ(files, std::vector<std::string>{"q.table"});
   const std::vector<std::string> lines = Lines(ReadText(path));
   ASSERT_GE(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "autoscale-qtable 1");
+  EXPECT_EQ(lines[0], "autoscale-qtable 2");
   EXPECT_EQ(lines.back(), "end");
 
   QLearningPolicy fresh(Ctx(cm), o);
@@ -676,7 +688,7 @@ TEST(QLearningSaveLoadTest, SaveReplacesAnExistingFileAndFailsInAMissingFolder) 
   QLearningPolicy p(Ctx(cm), GreedyOptions());
   TrainSome(p, cm, 30);
   ASSERT_TRUE(p.Save(path).ok());
-  EXPECT_EQ(Lines(ReadText(path))[0], "autoscale-qtable 1");
+  EXPECT_EQ(Lines(ReadText(path))[0], "autoscale-qtable 2");
   EXPECT_FALSE(p.Save(dir.File("no/such/folder/q.table")).ok());
 }
 
@@ -709,6 +721,10 @@ class QLearningLoadErrorTest : public ::testing::Test {
     ASSERT_TRUE(policy_->Save(good_).ok());
     good_lines_ = Lines(ReadText(good_));
     ASSERT_GE(good_lines_.size(), 6u);
+    // The first entry line: after the header (magic, prior, buckets, actions N, N action lines,
+    // size).
+    first_entry_ = 5 + cm_.actions().size();
+    ASSERT_EQ(good_lines_[first_entry_ - 1].rfind("size ", 0), 0u);
     before_ = Snapshot(*policy_, cm_.actions().size());
     // Load into a policy whose table differs from the file, to see that nothing changes.
     target_ = std::make_unique<QLearningPolicy>(Ctx(cm_), GreedyOptions());
@@ -732,7 +748,12 @@ class QLearningLoadErrorTest : public ::testing::Test {
   std::unique_ptr<QLearningPolicy> policy_, target_;
   std::string good_;
   std::vector<std::string> good_lines_;
+  size_t first_entry_ = 0;
   Table before_, target_before_;
+  // "FILE:LINE: " of the first entry line.
+  std::string EntryMark(const std::string& name) const {
+    return dir_.File(name) + ":" + std::to_string(first_entry_ + 1) + ": ";
+  }
 };
 
 TEST_F(QLearningLoadErrorTest, MissingFile) {
@@ -744,7 +765,7 @@ TEST_F(QLearningLoadErrorTest, MissingFile) {
 
 TEST_F(QLearningLoadErrorTest, WrongMagic) {
   auto lines = good_lines_;
-  lines[0] = "autoscale-qtable 2";
+  lines[0] = "autoscale-qtable 3";
   Status st = LoadLines(lines, "magic.table");
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(st.message(), dir_.File("magic.table") + ":1:"));
@@ -752,39 +773,50 @@ TEST_F(QLearningLoadErrorTest, WrongMagic) {
 
   st = LoadLines({"hello"}, "short.table");
   EXPECT_TRUE(Contains(st.message(), dir_.File("short.table") + ":1:"));
+
+  // A table of the first format says why it cannot be used.
+  lines[0] = "autoscale-qtable 1";
+  st = LoadLines(lines, "v1.table");
+  EXPECT_TRUE(Contains(st.message(), dir_.File("v1.table") + ":1: a version 1 table"))
+      << st.message();
 }
 
-TEST_F(QLearningLoadErrorTest, FingerprintOfAnotherDevice) {
-  auto other = MakeCostModel("sd855", {"mobilenet_v1", "vgg16", "kws_lstm"});
+TEST_F(QLearningLoadErrorTest, NoTargetMapsOntoTheDevice) {
+  // Every action of the table on a DSP called "npu": sd810 has no DSP, so nothing maps, and the
+  // error lists both sides.
+  auto lines = good_lines_;
+  for (size_t i = 4; i + 1 < first_entry_; ++i) {
+    auto f = Split(lines[i], ' ');
+    ASSERT_EQ(f.size(), 6u);
+    lines[i] = "A npu dsp " + std::string(f[3]) + " 0 1";
+  }
+  WriteText(dir_.File("npu.table"), Unlines(lines));
+  auto other = MakeCostModel("sd810", {"mobilenet_v1", "vgg16", "kws_lstm"});
   ASSERT_NE(other, nullptr);
   QLearningPolicy foreign(Ctx(*other), GreedyOptions());
-  Status st = foreign.Load(good_);
+  Status st = foreign.Load(dir_.File("npu.table"));
   ASSERT_FALSE(st.ok());
-  EXPECT_TRUE(Contains(st.message(), good_ + ":2:"));
-  EXPECT_TRUE(Contains(st.message(), "another action space or bucket layout"));
-}
+  EXPECT_TRUE(Contains(st.message(), dir_.File("npu.table") + ":4: no action of the table maps "
+                                                              "onto device 'sd810'"))
+      << st.message();
+  EXPECT_TRUE(Contains(st.message(), "the table's targets are npu (dsp)")) << st.message();
+  EXPECT_TRUE(Contains(st.message(), "cpu_big (cpu)")) << st.message();
 
-TEST_F(QLearningLoadErrorTest, FingerprintOfOtherBucketEdges) {
-  QLearningOptions o = GreedyOptions();
-  o.edges[kFeatCpuLoad] = {0.25, 0.61};  // same number of states, other edges
-  QLearningPolicy other(Ctx(cm_), o);
-  ASSERT_EQ(other.num_states(), policy_->num_states());
-  Status st = other.Load(good_);
+  // A table learned with the other prior is refused, naming both.
+  QLearningPolicy model_prior(Ctx(cm_), QLearningOptions{});
+  st = model_prior.Load(good_);
   ASSERT_FALSE(st.ok());
-  EXPECT_TRUE(Contains(st.message(), good_ + ":2:"));
-
-  // And the same for the fingerprint line edited by hand.
-  auto lines = good_lines_;
-  lines[1] += "x";
-  st = LoadLines(lines, "fp.table");
-  EXPECT_TRUE(Contains(st.message(), dir_.File("fp.table") + ":2:"));
+  EXPECT_TRUE(Contains(st.message(), good_ + ":2: the table was learned with 'prior none'"))
+      << st.message();
 }
 
 TEST_F(QLearningLoadErrorTest, WrongSizeLine) {
   auto lines = good_lines_;
-  lines[2] = "size 1 1";
+  lines[first_entry_ - 1] = "size 1 1";
   Status st = LoadLines(lines, "size.table");
-  EXPECT_TRUE(Contains(st.message(), dir_.File("size.table") + ":3:"));
+  EXPECT_TRUE(Contains(st.message(), dir_.File("size.table") + ":" + std::to_string(first_entry_) +
+                                         ":"))
+      << st.message();
 }
 
 TEST_F(QLearningLoadErrorTest, TruncatedWithoutEnd) {
@@ -820,10 +852,10 @@ TEST_F(QLearningLoadErrorTest, MalformedLines) {
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].line);
     auto lines = good_lines_;
-    lines.insert(lines.begin() + 4, cases[i].line);  // line 5 of the file
+    lines.insert(lines.begin() + first_entry_, cases[i].line);
     const std::string name = "bad" + std::to_string(i) + ".table";
     Status st = LoadLines(lines, name);
-    EXPECT_TRUE(Contains(st.message(), dir_.File(name) + ":5: "));
+    EXPECT_TRUE(Contains(st.message(), EntryMark(name))) << st.message();
     EXPECT_TRUE(Contains(st.message(), cases[i].what));
   }
 
@@ -841,14 +873,14 @@ TEST_F(QLearningLoadErrorTest, HugeOrNonFiniteValuesAreRefusedAtTheirLine) {
   for (const char* v : {"1e300", "-1e300", "3.5e38", "1e19", "inf", "nan"}) {
     SCOPED_TRACE(v);
     auto lines = good_lines_;
-    lines.insert(lines.begin() + 4, std::string("0 0 ") + v + " 1");
+    lines.insert(lines.begin() + first_entry_, std::string("0 0 ") + v + " 1");
     const std::string name = std::string("huge_") + v + ".table";
     Status st = LoadLines(lines, name);
-    EXPECT_TRUE(Contains(st.message(), dir_.File(name) + ":5: ")) << st.message();
+    EXPECT_TRUE(Contains(st.message(), EntryMark(name))) << st.message();
   }
   // Large but representable values load.
   auto lines = good_lines_;
-  lines.insert(lines.begin() + 4, "0 0 -1e17 1");
+  lines.insert(lines.begin() + first_entry_, "0 0 -1e17 1");
   WriteText(dir_.File("big.table"), Unlines(lines));
   EXPECT_TRUE(target_->Load(dir_.File("big.table")).ok());
 }
@@ -910,6 +942,11 @@ TEST(QLearningOptionsTest, NullAndEmptyGiveDefaults) {
 
 TEST(QLearningOptionsTest, ParsesEveryKey) {
   auto o = ParseYaml(R"(
+prior: none
+safe_margin: 2
+explore_bonus: 0.1
+retry_after: 10
+pool_weight: 0.5
 learning_rate: 0.5
 learning_rate_min: 0.01
 discount: 0.9
@@ -927,6 +964,11 @@ buckets:
   EXPECT_EQ(o->learning_rate, 0.5);
   EXPECT_EQ(o->learning_rate_min, 0.01);
   EXPECT_EQ(o->discount, 0.9);
+  EXPECT_EQ(o->prior, QPrior::kNone);
+  EXPECT_EQ(o->safe_margin, 2);
+  EXPECT_EQ(o->explore_bonus, 0.1);
+  EXPECT_EQ(o->retry_after, 10);
+  EXPECT_EQ(o->pool_weight, 0.5);
   EXPECT_EQ(o->epsilon_start, 0.4);
   EXPECT_EQ(o->epsilon_end, 0.05);
   EXPECT_EQ(o->epsilon_decay_requests, 1234);
@@ -987,7 +1029,9 @@ TEST(QLearningOptionsTest, RejectsValuesOutOfRange) {
   for (const char* yaml :
        {"learning_rate: 1.5", "learning_rate: -0.1", "learning_rate_min: 2", "discount: 1",
         "discount: -0.5", "epsilon_start: 1.01", "epsilon_end: -1", "epsilon_eval: 3",
-        "epsilon_decay_requests: -5", "learning_rate: fast", "learn_during_eval: maybe"}) {
+        "epsilon_decay_requests: -5", "learning_rate: fast", "learn_during_eval: maybe",
+        "prior: oracle", "safe_margin: 0.5", "explore_bonus: -1", "retry_after: 0",
+        "pool_weight: -1", "pool_weight: 2", "discount: 0.5"}) {
     SCOPED_TRACE(yaml);
     auto o = ParseYaml(yaml);
     ASSERT_FALSE(o.ok());
@@ -996,8 +1040,247 @@ TEST(QLearningOptionsTest, RejectsValuesOutOfRange) {
   auto o = ParseYaml("learning_rate: 1.5");
   EXPECT_TRUE(Contains(o.status().message(), "[0, 1]"));
   // The bounds themselves are fine.
-  EXPECT_TRUE(ParseYaml("learning_rate: 1\nlearning_rate_min: 0\ndiscount: 0.999").ok());
+  EXPECT_TRUE(ParseYaml("prior: none\nlearning_rate: 1\nlearning_rate_min: 0\ndiscount: 0.999").ok());
 }
+
+
+// ---- The model prior (issue 12) ---------------------------------------------------------------
+
+namespace prior_tests {
+
+// The action with the best predicted reward among `feasible` (what model_greedy picks).
+int BestPredicted(const CostModel& cm, const Observation& obs, const std::vector<int>& feasible) {
+  int best = feasible[0];
+  double best_r = -1e300;
+  for (int a : feasible) {
+    const double r = Reward(cm.Predict(a, obs), obs, {});
+    if (r > best_r) {
+      best_r = r;
+      best = a;
+    }
+  }
+  return best;
+}
+
+// Observations across models, loads and links, for decisions without experience.
+std::vector<Observation> Variety(const CostModel& cm) {
+  std::vector<Observation> out;
+  for (int m = 0; m < cm.num_models(); ++m) {
+    for (float load : {0.0f, 0.5f, 0.9f}) {
+      for (float up : {0.5f, 5.0f, 40.0f}) {
+        for (float bound : {30.0f, 100.0f, 1000.0f}) {
+          Observation o = ObsFor(cm, m);
+          o.cpu_load = load;
+          o.gpu_load = load / 2;
+          o.wifi_up_mbps = up;
+          o.wifi_down_mbps = 2 * up;
+          o.latency_bound_ms = bound;
+          out.push_back(o);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+QLearningOptions NoExploration() {
+  QLearningOptions o;  // prior: model
+  o.epsilon_start = o.epsilon_end = o.epsilon_eval = 0;
+  o.explore_bonus = 0;
+  return o;
+}
+
+TEST(QLearningPriorTest, WithoutExperienceDecidesAsTheCostModelPredicts) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), NoExploration());
+  p.SetTraining(false);
+  int differs = 0, n = 0;
+  for (const Observation& obs : Variety(cm)) {
+    const auto f = FeasibleOf(cm, obs);
+    ++n;
+    differs += p.Decide(obs, f) != BestPredicted(cm, obs, f);
+    // Value() is the predicted reward while nothing was learned.
+    EXPECT_DOUBLE_EQ(p.Value(obs, f[0]), Reward(cm.Predict(f[0], obs), obs, {}));
+  }
+  EXPECT_EQ(differs, 0) << "of " << n;
+  EXPECT_GE(n, 50);
+
+  // AutoScale's plain table (prior: none) picks its first feasible action, whatever it costs.
+  QLearningOptions none = NoExploration();
+  none.prior = QPrior::kNone;
+  QLearningPolicy q(Ctx(cm), none);
+  q.SetTraining(false);
+  const Observation obs = Variety(cm)[0];
+  const auto f = FeasibleOf(cm, obs);
+  EXPECT_EQ(q.Decide(obs, f), f[0]);
+}
+
+// Reality differs from the model: the target the model prefers for a request costs 3x the
+// predicted energy. The agent learns it in the state where it happens, and the pooled correction
+// moves a state it never visited as well.
+TEST(QLearningPriorTest, LearnsWhereRealityDiffersAndGeneralisesToUnseenStates) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), NoExploration());
+  p.SetTraining(false);
+  const Observation seen = Variety(cm)[4];  // mobilenet_v1, no load, 5 Mbit/s, 100 ms
+  const std::vector<int> f = FeasibleOf(cm, seen);
+  const int preferred = BestPredicted(cm, seen, f);
+  const int wrong_target = cm.actions().actions[preferred].target;
+  auto reality = [&](int a, const Observation& obs) {
+    Outcome o = cm.Predict(a, obs);
+    if (cm.actions().actions[a].target == wrong_target) o.energy_mj *= 3;
+    return o;
+  };
+  int first = -1, last = -1;
+  for (int i = 0; i < 20; ++i) {
+    const int a = p.Decide(seen, f);
+    if (i == 0) first = a;
+    last = a;
+    p.Learn(seen, a, reality(a, seen));
+  }
+  EXPECT_EQ(first, preferred);
+  EXPECT_NE(cm.actions().actions[last].target, wrong_target) << cm.actions().names[last];
+  EXPECT_LT(p.PooledCorrection(preferred), -1.0);  // about -2: 3x the predicted energy
+
+  // Another state (heavier memory load, another bucket), never visited: the pooled correction
+  // applies there too.
+  Observation unseen = seen;
+  unseen.mem_load = 0.9f;
+  ASSERT_NE(p.StateOf(unseen), p.StateOf(seen));
+  const auto fu = FeasibleOf(cm, unseen);
+  ASSERT_EQ(p.Visits(p.StateOf(unseen), preferred), 0u);
+  EXPECT_LT(p.Value(unseen, preferred),
+            Reward(cm.Predict(preferred, unseen), unseen, {}) * 2.0);
+}
+
+// Exploration never tries an action predicted to miss the bound by more than safe_margin.
+TEST(QLearningPriorTest, ExplorationIsSafe) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o;
+  o.epsilon_start = o.epsilon_end = 1.0;  // explore every time while training
+  o.explore_bonus = 1.0;                  // and a large bonus
+  QLearningPolicy p(Ctx(cm), o);
+  int unsafe_offered = 0;
+  for (const Observation& obs : Variety(cm)) {
+    if (!std::isfinite(obs.latency_bound_ms)) continue;
+    const auto f = FeasibleOf(cm, obs);
+    bool any_safe = false;
+    for (int a : f) {
+      const bool safe = cm.Predict(a, obs).latency_ms <= o.safe_margin * obs.latency_bound_ms;
+      any_safe |= safe;
+      unsafe_offered += !safe;
+    }
+    if (!any_safe) continue;
+    for (int i = 0; i < 20; ++i) {
+      const int a = p.Decide(obs, f);
+      EXPECT_LE(cm.Predict(a, obs).latency_ms, o.safe_margin * obs.latency_bound_ms)
+          << cm.actions().names[a];
+      p.Learn(obs, a, cm.Predict(a, obs));
+    }
+  }
+  EXPECT_GT(unsafe_offered, 0);  // the test offered unsafe actions to refuse
+}
+
+// The preferred target fails for a while (an outage the observation does not show), then
+// recovers. The agent leaves it, retries it with back-off, and comes back soon after the
+// recovery.
+TEST(QLearningPriorTest, RetriesARejectedActionAndFindsItRecovered) {
+  const CostModel& cm = Sd845();
+  QLearningOptions o = NoExploration();
+  o.retry_after = 8;
+  QLearningPolicy p(Ctx(cm), o);
+  p.SetTraining(false);
+  Observation obs = ObsFor(cm, 1);  // vgg16
+  obs.latency_bound_ms = 2000;
+  const auto f = FeasibleOf(cm, obs);
+  const int preferred = BestPredicted(cm, obs, f);
+  auto outcome = [&](int a, bool outage) {
+    Outcome out = cm.Predict(a, obs);
+    if (outage && a == preferred) {
+      out.failed = true;
+      out.latency_ms = 3000;
+    }
+    return out;
+  };
+  int on_cloud_during = 0, tries_during = 0;
+  for (int i = 0; i < 600; ++i) {
+    const int a = p.Decide(obs, f);
+    on_cloud_during += a == preferred;
+    p.Learn(obs, a, outcome(a, true));
+    ++tries_during;
+  }
+  // It left the cloud and came back only for retries, ever rarer: 8, 16, 32, ... decisions apart.
+  EXPECT_GE(on_cloud_during, 3);
+  EXPECT_LE(on_cloud_during, 12);
+  // Recovery: the cloud is chosen again within the current back-off, then kept.
+  int first_back = -1;
+  for (int i = 0; i < 2000; ++i) {
+    const int a = p.Decide(obs, f);
+    p.Learn(obs, a, outcome(a, false));
+    if (a == preferred && first_back < 0) first_back = i;
+  }
+  ASSERT_GE(first_back, 0) << "never went back to the cloud";
+  EXPECT_LE(first_back, 8 << 8);
+  int last100 = 0;
+  for (int i = 0; i < 100; ++i) {
+    const int a = p.Decide(obs, f);
+    p.Learn(obs, a, outcome(a, false));
+    last100 += a == preferred;
+  }
+  EXPECT_EQ(last100, 100);
+}
+
+// A table learned on sd845 loads on sd855: same target names and kinds, levels by rank.
+TEST(QLearningPriorTest, TableMovesBetweenPhones) {
+  auto a = MakeCostModel("sd845", {"mobilenet_v1", "vgg16", "kws_lstm"});
+  auto b = MakeCostModel("sd855", {"mobilenet_v1", "vgg16", "kws_lstm"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  TempDir dir;
+  QLearningOptions o;
+  QLearningPolicy p(Ctx(*a), o);
+  for (const Observation& obs : Variety(*a)) {
+    const auto f = FeasibleOf(*a, obs);
+    for (int i = 0; i < 3; ++i) {
+      const int act = p.Decide(obs, f);
+      Outcome out = a->Predict(act, obs);
+      out.energy_mj *= 1.5f;  // something learned
+      p.Learn(obs, act, out);
+    }
+  }
+  ASSERT_TRUE(p.Save(dir.File("sd845.table")).ok());
+  QLearningPolicy q(Ctx(*b), o);
+  Status st = q.Load(dir.File("sd845.table"));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // Every action of sd845 has a counterpart by name: each one's learned values carried over.
+  int carried = 0;
+  for (int s = 0; s < p.num_states(); ++s) {
+    for (int act = 0; act < a->actions().size(); ++act) {
+      if (p.Visits(s, act) == 0) continue;
+      const Action& x = a->actions().actions[act];
+      const int to = b->actions().Find(a->actions().target_names[x.target], x.precision, x.level);
+      if (to < 0) continue;
+      // Same level count on both phones for these targets: the same level.
+      if (b->device().targets[b->actions().actions[to].target].levels.size() !=
+          a->device().targets[x.target].levels.size()) {
+        continue;
+      }
+      EXPECT_EQ(q.Visits(s, to), p.Visits(s, act));
+      EXPECT_FLOAT_EQ(q.Q(s, to), p.Q(s, act));
+      ++carried;
+    }
+  }
+  EXPECT_GT(carried, 10);
+  for (int act = 0; act < a->actions().size(); ++act) {
+    const Action& x = a->actions().actions[act];
+    const int to = b->actions().Find(a->actions().target_names[x.target], x.precision, x.level);
+    if (to >= 0 && p.PooledCorrection(act) != 0) {
+      EXPECT_NEAR(q.PooledCorrection(to), p.PooledCorrection(act), 1e-6);
+    }
+  }
+}
+
+}  // namespace prior_tests
 
 }  // namespace
 }  // namespace autoscale

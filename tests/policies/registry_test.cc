@@ -93,7 +93,7 @@ TEST(PolicyRegistryTest, NeedsACostModel) {
 }
 
 TEST(PolicyRegistryTest, QLearningParamsAreParsed) {
-  auto p = Create("q_learning", "discount: 0.5\nbuckets: {cpu_load: [0.5]}\n", Ctx());
+  auto p = Create("q_learning", "prior: none\ndiscount: 0.5\nbuckets: {cpu_load: [0.5]}\n", Ctx());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   auto* q = dynamic_cast<QLearningPolicy*>(p->get());
   ASSERT_NE(q, nullptr);
@@ -116,7 +116,7 @@ TEST(PolicyRegistryTest, QLearningTableSizeIsCappedBeforeAllocating) {
   for (int i = 0; i < 30; ++i) edges31 += (i ? ", " : "") + std::to_string(i + 1);
   edges31 += "]";
   const std::string yaml = "buckets: {conv_layers: [], fc_layers: [], recurrent_layers: [], "
-                           "wifi_rssi_dbm: [], cell_rsrp_dbm: [], macs: " + edges31 +
+                           "wifi_rssi_dbm: [], cell_rsrp_dbm: [], uplink_mbps: [], macs: " + edges31 +
                            ", cpu_load: " + edges31 + ", gpu_load: " + edges31 +
                            ", mem_load: " + edges31 + "}";
   auto p = Create("q_learning", yaml, Ctx());
