@@ -63,7 +63,7 @@ Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
     // Validate name and parameters now, on every device, so errors surface before any run.
     for (const auto& [device, cm] : exp.cost_models) {
       PolicyContext ctx;
-      ctx.cost_model = cm.get();
+      ctx.cost_model = spec.name == "oracle" ? cm.get() : &exp.PolicyCostModel(device);
       struct NullOracle : OutcomeOracle {
         Outcome TrueOutcome(int) const override { return {}; }
       } oracle;
@@ -131,7 +131,164 @@ Status CheckFloorsOnUnknownAccuracy(const RequestCondition& rq,
   return Status::Ok();
 }
 
+// `beliefs: {DEVICE: PROFILE}`: PROFILE is a devices/ name of the config root, or a path to a
+// device profile (beside the experiment first, then as given). Its action space must be the
+// device's own: a policy's action ids index both.
+Status ParseBeliefs(const ConfigNode& root, const ConfigNode& beliefs,
+                    const std::vector<std::string>& devices, Experiment& exp) {
+  RETURN_IF_ERROR(beliefs.ExpectMap());
+  for (const auto& [device, node] : beliefs.Entries()) {
+    auto world = exp.cost_models.find(device);
+    if (world == exp.cost_models.end()) {
+      std::string msg = "'";
+      msg += ToValidUtf8(device);
+      msg += "' is not a device of the grid";
+      const std::string near = NearestName(device, devices);
+      if (!near.empty()) {
+        msg += "; did you mean '";
+        msg += near;
+        msg += "'?";
+      }
+      msg += " (grid devices: ";
+      msg += JoinNames(devices);
+      msg += ")";
+      return node.Error(msg);
+    }
+    ASSIGN_OR_RETURN(std::string profile, node.AsString());
+    if (profile.empty()) return node.Error("expected a device profile name or path");
+    std::string path = profile;
+    const bool is_path = profile.find('/') != std::string::npos || profile.ends_with(".yaml");
+    if (is_path && profile[0] != '/') {
+      const std::string beside = root.Directory() + "/" + profile;
+      std::error_code ec;
+      if (std::filesystem::exists(beside, ec)) {
+        path = beside;
+      } else if (!std::filesystem::exists(profile, ec)) {
+        std::string msg = "no device profile '";
+        msg += profile;
+        msg += "' (looked for ";
+        msg += beside;
+        msg += " and ";
+        msg += profile;
+        msg += ")";
+        return node.Error(msg);
+      }
+    }
+    auto dev = exp.catalog->Device(path);
+    if (!dev.ok()) return node.Error(dev.status().message());
+    const CostModel& truth = *world->second;
+    const std::string diff = ActionSpaceDifference(truth.device(), **dev);
+    if (!diff.empty()) {
+      std::string msg = "the policies cannot believe '";
+      msg += profile;
+      msg += "' on device '";
+      msg += device;
+      msg += "': a belief must offer the device's actions, and ";
+      msg += diff;
+      return node.Error(msg);
+    }
+    auto cm = CostModel::Create(**dev, exp.models, *exp.catalog, exp.cost);
+    if (!cm.ok()) return node.Error(cm.status().message());
+    if ((*cm)->actions().actions != truth.actions().actions) {
+      return node.Error("the policies cannot believe '" + profile + "' on device '" + device +
+                        "': its action space differs from the device's");
+    }
+    exp.beliefs[device] = profile;
+    exp.belief_cost_models[device] = std::shared_ptr<const CostModel>(std::move(cm).value());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::string ActionSpaceDifference(const DeviceProfile& world, const DeviceProfile& belief) {
+  auto precisions = [](const TargetProfile& t) {
+    std::string out = "[";
+    for (size_t i = 0; i < t.precisions.size(); ++i) {
+      if (i) out += ", ";
+      out += PrecisionName(t.precisions[i]);
+    }
+    return out + "]";
+  };
+  // "in sd845 but ... in sd845_believed"
+  auto in = [](const DeviceProfile& d) {
+    std::string out = " in ";
+    out += d.name;
+    return out;
+  };
+  const size_t n = std::min(world.targets.size(), belief.targets.size());
+  for (size_t i = 0; i < n; ++i) {
+    const TargetProfile& w = world.targets[i];
+    const TargetProfile& b = belief.targets[i];
+    std::string msg = "target ";
+    if (w.name != b.name) {
+      msg += std::to_string(i + 1);
+      msg += " is '";
+      msg += w.name;
+      msg += "'";
+      msg += in(world);
+      msg += " but '";
+      msg += b.name;
+      msg += "'";
+      msg += in(belief);
+      return msg;
+    }
+    msg += "'";
+    msg += w.name;
+    msg += "'";
+    if (w.kind != b.kind) {
+      msg += " is of kind ";
+      msg += TargetKindName(w.kind);
+      msg += in(world);
+      msg += " but ";
+      msg += TargetKindName(b.kind);
+      msg += in(belief);
+      return msg;
+    }
+    if (w.precisions != b.precisions) {
+      msg += " has precisions ";
+      msg += precisions(w);
+      msg += in(world);
+      msg += " but ";
+      msg += precisions(b);
+      msg += in(belief);
+      return msg;
+    }
+    if (w.levels.size() != b.levels.size()) {
+      msg += " has ";
+      msg += std::to_string(w.levels.size());
+      msg += " levels";
+      msg += in(world);
+      msg += " but ";
+      msg += std::to_string(b.levels.size());
+      msg += in(belief);
+      return msg;
+    }
+  }
+  if (world.targets.size() != belief.targets.size()) {
+    const bool more = belief.targets.size() > world.targets.size();
+    const DeviceProfile& longer = more ? belief : world;
+    std::string msg = world.name;
+    msg += " has ";
+    msg += std::to_string(world.targets.size());
+    msg += " targets but ";
+    msg += belief.name;
+    msg += " has ";
+    msg += std::to_string(belief.targets.size());
+    msg += " (target '";
+    msg += longer.targets[n].name;
+    msg += "' is only";
+    msg += in(longer);
+    msg += ")";
+    return msg;
+  }
+  return "";
+}
+
+const CostModel& Experiment::PolicyCostModel(const std::string& device) const {
+  auto b = belief_cost_models.find(device);
+  return b != belief_cost_models.end() ? *b->second : *cost_models.at(device);
+}
 
 Result<Experiment> LoadExperiment(const std::string& path) {
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
@@ -144,7 +301,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
   RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
                                   "train_requests", "eval_requests", "train_epochs", "series_bins",
                                   "model_dir", "models", "world", "reward", "grid", "networks",
-                                  "loads", "requests", "policies", "references"}));
+                                  "loads", "requests", "policies", "references", "beliefs"}));
   Experiment exp;
   exp.file = root.file();
   ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
@@ -313,6 +470,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
     }
     exp.cost_models[d] = std::shared_ptr<const CostModel>(std::move(cm).value());
   }
+  if (auto b = root.Optional("beliefs")) RETURN_IF_ERROR(ParseBeliefs(root, *b, devices, exp));
   auto located = [&](const char* key, const Status& s) {
     return grid.Child(key)->Error(s.message());
   };
@@ -412,7 +570,8 @@ RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed
 // One (scenario, seed): the references, then every policy. Returns summaries in policy order.
 Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc, uint64_t seed,
                                        const std::string& save_dir, size_t* simulated) {
-  const CostModel& cm = *exp.cost_models.at(sc.device);
+  const CostModel& cm = *exp.cost_models.at(sc.device);      // the truth: world, oracle
+  const CostModel& belief = exp.PolicyCostModel(sc.device);  // what the other policies believe
   const uint64_t h = HashString(sc.name);
   const size_t train_n = exp.train_requests, eval_n = exp.eval_requests;
   ASSIGN_OR_RETURN(Episode train, BuildEpisode(sc, exp.models, *exp.catalog, 0, train_n, seed, 0));
@@ -467,6 +626,7 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
       continue;
     }
     PolicyContext pctx = ctx;
+    if (spec.name != "oracle") pctx.cost_model = &belief;
     pctx.seed = Mix64(seed, h, 1000 + pi);
     ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
                      CreatePolicy(spec.name, spec.params.get(), pctx));

@@ -61,10 +61,24 @@ struct Experiment {
   // The references efficiency is measured against: always the mobile CPU, always the cloud.
   std::string cpu_reference_target = "cpu_big";
   std::string cloud_reference_target = "cloud";
+  // `beliefs: {DEVICE: PROFILE}`: the device profile the policies believe on a world device
+  // (PROFILE as written in the experiment), when it is not the device's own. The world and the
+  // oracle always use the device's own profile.
+  std::map<std::string, std::string> beliefs;
   // Loaded state the runs share (immutable once loaded).
   std::shared_ptr<ProfileCatalog> catalog;
-  std::map<std::string, std::shared_ptr<const CostModel>> cost_models;  // by device name
+  std::map<std::string, std::shared_ptr<const CostModel>> cost_models;  // by device name: the truth
+  // Built from `beliefs`, same action space as the device's own (checked at load).
+  std::map<std::string, std::shared_ptr<const CostModel>> belief_cost_models;  // by device name
+
+  // The cost model policies other than the oracle decide with on `device`: the belief's when
+  // the experiment gives one, else the device's own.
+  const CostModel& PolicyCostModel(const std::string& device) const;
 };
+
+// Empty when `belief` offers the same actions as `world` (targets with the same names, kinds and
+// precisions, in the same order, and as many levels each); else what differs, in words.
+std::string ActionSpaceDifference(const DeviceProfile& world, const DeviceProfile& belief);
 
 // Loads and validates an experiment; every profile and trace it names is loaded now, so a bad
 // file anywhere fails here, naming the file, line, column and key path.

@@ -144,10 +144,15 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
     }
   }
   os << "vs_orcl: mean over runs of energy per inference / the oracle's; tot/orcl: total energy /"
-        " the oracle's;\nsat%: requests that met both their latency bound and accuracy floor; satis:"
-        " mean satisfaction\n(1 within the bound, down to 0 at twice it; 0 under the accuracy floor;"
-        " README.md, Reports);\nxCPU, xCloud: inferences per joule / those of always-CPU (fp32, top"
-        " frequency) and always-cloud\n(AutoScale, MICRO 2020, reports 9.8x and 1.6x).\n";
+        " the oracle's;\nsat%: requests that met both their latency bound and accuracy floor;"
+        " satis: mean satisfaction\n(1 within the bound, down to 0 at twice it; 0 under the"
+        " accuracy floor; README.md, Reports);\nxCPU, xCloud: inferences per joule / those of"
+        " always-CPU (fp32, top frequency) and always-cloud\n(AutoScale, MICRO 2020, reports 9.8x"
+        " and 1.6x).\n";
+  for (const auto& [device, profile] : exp.beliefs) {
+    os << "beliefs: on " << device << " the policies decide with profile " << profile
+       << "; the world and the oracle use " << device << "'s own.\n";
+  }
 }
 
 std::string RunsCsv(const ExperimentResult& result) {
@@ -165,12 +170,13 @@ std::string RunsCsv(const ExperimentResult& result) {
     // Text fields per RFC 4180: names may hold commas or quotes.
     out += CsvField(r.scenario) + "," + CsvField(r.device) + "," + CsvField(r.network) + "," +
            CsvField(r.load) + "," + CsvField(r.requests_condition) + "," + CsvField(r.policy) +
-           "," + std::to_string(r.seed) + "," +
-           std::to_string(r.requests) + "," + Num(r.energy_mj_per_inference) + "," +
-           Num(r.latency_ms_p50) + "," + Num(r.latency_ms_p99) + "," + Num(r.qos_violation_rate) +
-           "," + Num(r.accuracy_violation_rate) + "," + Num(r.failure_rate) + "," +
-           Num(r.satisfied_rate) + "," + Num(r.satisfaction) + "," + Num(r.oracle_agreement) + "," + Num(r.energy_vs_oracle) + "," +
-           Num(r.efficiency_vs_cpu) + "," + Num(r.efficiency_vs_cloud) + "," + CsvField(mix) + "\n";
+           "," + std::to_string(r.seed) + "," + std::to_string(r.requests) + "," +
+           Num(r.energy_mj_per_inference) + "," + Num(r.latency_ms_p50) + "," +
+           Num(r.latency_ms_p99) + "," + Num(r.qos_violation_rate) + "," +
+           Num(r.accuracy_violation_rate) + "," + Num(r.failure_rate) + "," +
+           Num(r.satisfied_rate) + "," + Num(r.satisfaction) + "," + Num(r.oracle_agreement) + "," +
+           Num(r.energy_vs_oracle) + "," + Num(r.efficiency_vs_cpu) + "," +
+           Num(r.efficiency_vs_cloud) + "," + CsvField(mix) + "\n";
   }
   return out;
 }
@@ -179,7 +185,17 @@ std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
   std::ostringstream os;
   os << "{\n  \"experiment\": " << JsonString(exp.name) << ",\n";
   os << "  \"train_requests\": " << exp.train_requests
-     << ",\n  \"eval_requests\": " << exp.eval_requests << ",\n  \"runs\": [\n";
+     << ",\n  \"eval_requests\": " << exp.eval_requests << ",\n";
+  if (!exp.beliefs.empty()) {
+    // What the policies other than the oracle believed, per world device (as written).
+    os << "  \"beliefs\": {";
+    size_t i = 0;
+    for (const auto& [device, profile] : exp.beliefs) {
+      os << (i++ ? ", " : "") << JsonString(device) << ": " << JsonString(profile);
+    }
+    os << "},\n";
+  }
+  os << "  \"runs\": [\n";
   for (size_t i = 0; i < result.runs.size(); ++i) {
     const RunSummary& r = result.runs[i];
     os << "    {\"scenario\": " << JsonString(r.scenario)

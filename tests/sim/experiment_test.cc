@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "env/user_models.h"
 #include "sim/report.h"
 #include "test_util.h"
@@ -146,7 +149,8 @@ TEST(Experiment, RunsAndReportsEveryPolicy) {
   for (const char* key :
        {"\"scenario\"", "\"policy\"", "\"seed\"", "\"requests\"", "\"energy_mj_per_inference\"",
         "\"latency_ms_p50\"", "\"latency_ms_p99\"", "\"qos_violation_rate\"",
-        "\"accuracy_violation_rate\"", "\"oracle_agreement\"", "\"energy_vs_oracle\"",
+        "\"accuracy_violation_rate\"", "\"satisfied_rate\"", "\"satisfaction\"",
+        "\"oracle_agreement\"", "\"energy_vs_oracle\"",
         "\"efficiency_vs_cpu\"", "\"efficiency_vs_cloud\""}) {
     EXPECT_NE(json.find(key), std::string::npos) << key;
   }
@@ -342,7 +346,9 @@ TEST(Experiment, UserModelsInModelDirAreProfiledFromTheirFilesAndRun) {
   EXPECT_EQ(exp->models[1].derived_from, dir + "/vgg16.pt");  // not configs/models/vgg16.yaml
   EXPECT_DOUBLE_EQ(exp->models[1].Accuracy(Precision::kFp32), 0.6);
   EXPECT_TRUE(exp->models[2].derived_from.empty());  // resnet18: shipped
-  auto res = RunExperiment(*exp, {.threads = 1});
+  RunOptions one_thread;
+  one_thread.threads = 1;
+  auto res = RunExperiment(*exp, one_thread);
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_EQ(res->runs.size(), 1u);
   EXPECT_GT(res->runs[0].energy_mj_per_inference, 0);
@@ -398,6 +404,182 @@ TEST(Experiment, AFloorOnAModelOfUnknownAccuracyIsRefusedNamingTheSidecar) {
   EXPECT_NE(m.find(dir + "/mine.yaml"), std::string::npos) << m;
   auto ok = Parse(UserYaml(dir, "[mine, resnet18]", 0));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
+// ---- beliefs: the policies' profile apart from the world's (issue 12, point 6) ----------------
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// sd845.yaml with `from` replaced by `to` (once), as a profile named `name`.
+std::string EditedSd845(const std::string& name, const std::string& from, const std::string& to) {
+  std::string text = Slurp(testing::ConfigRoot() + "/devices/sd845.yaml");
+  text.replace(text.find("name: sd845\n"), 12, "name: " + name + "\n");
+  if (!from.empty()) {
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+TEST(Experiment, BeliefsGiveThePoliciesAnotherProfileThanTheWorld) {
+  auto exp = Parse(Yaml("beliefs: {sd845: sd845_believed}\n", "[model_greedy, oracle]"));
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  EXPECT_EQ(exp->beliefs.at("sd845"), "sd845_believed");
+  EXPECT_EQ(exp->cost_models.at("sd845")->device().name, "sd845");
+  EXPECT_EQ(exp->PolicyCostModel("sd845").device().name, "sd845_believed");
+  EXPECT_EQ(exp->PolicyCostModel("sd845").actions().actions,
+            exp->cost_models.at("sd845")->actions().actions);
+
+  auto truth = Parse(Yaml("", "[model_greedy, oracle]"));
+  ASSERT_TRUE(truth.ok()) << truth.status().ToString();
+  EXPECT_TRUE(truth->beliefs.empty());
+  EXPECT_EQ(&truth->PolicyCostModel("sd845"), truth->cost_models.at("sd845").get());
+
+  auto believed = RunExperiment(*exp);
+  auto trusted = RunExperiment(*truth);
+  ASSERT_TRUE(believed.ok() && trusted.ok());
+  ASSERT_EQ(believed->runs.size(), 2u);
+  // The oracle keeps the truth: the same run byte for byte.
+  EXPECT_EQ(believed->runs[1].energy_mj_per_inference, trusted->runs[1].energy_mj_per_inference);
+  EXPECT_EQ(believed->runs[1].target_counts, trusted->runs[1].target_counts);
+  // model_greedy trusts the belief (a GPU 2.5x faster at 1/2.5 the power than it is) and pays
+  // for it in the world.
+  const RunSummary& greedy = believed->runs[0];
+  EXPECT_GT(greedy.energy_mj_per_inference, 1.2 * trusted->runs[0].energy_mj_per_inference);
+  EXPECT_GT(greedy.target_counts[2], greedy.requests / 2) << "mostly on the believed GPU";
+
+  // The reports say what the policies believed.
+  const std::string json = SummaryJson(*exp, *believed);
+  EXPECT_NE(json.find("\"beliefs\": {\"sd845\": \"sd845_believed\"},"), std::string::npos) << json;
+  EXPECT_EQ(SummaryJson(*truth, *trusted).find("beliefs"), std::string::npos);
+  std::ostringstream table;
+  PrintTable(table, *exp, *believed);
+  EXPECT_NE(table.str().find("the policies decide with profile sd845_believed"), std::string::npos)
+      << table.str();
+}
+
+TEST(Experiment, BeliefsOnADeviceOutsideTheGridAreRefused) {
+  auto exp = Parse(Yaml("beliefs: {sd855: sd845_believed}\n"));
+  ASSERT_FALSE(exp.ok());
+  const std::string& m = exp.status().message();
+  EXPECT_NE(m.find("exp.yaml:15:"), std::string::npos) << m;
+  EXPECT_NE(m.find("beliefs.sd855"), std::string::npos) << m;
+  EXPECT_NE(m.find("'sd855' is not a device of the grid; did you mean 'sd845'? (grid devices: "
+                   "sd845)"),
+            std::string::npos)
+      << m;
+}
+
+TEST(Experiment, BeliefsNameAShippedProfileOrSuggestOne) {
+  auto exp = Parse(Yaml("beliefs: {sd845: sd845_beleived}\n"));
+  ASSERT_FALSE(exp.ok());
+  const std::string& m = exp.status().message();
+  EXPECT_NE(m.find("exp.yaml:15:"), std::string::npos) << m;
+  EXPECT_NE(m.find("beliefs.sd845"), std::string::npos) << m;
+  EXPECT_NE(m.find("did you mean 'sd845_believed'?"), std::string::npos) << m;
+  // Another phone with the same targets, precisions and level counts may be believed.
+  auto sd855 = Parse(Yaml("beliefs: {sd845: sd855}\n"));
+  EXPECT_TRUE(sd855.ok()) << sd855.status().ToString();
+}
+
+TEST(Experiment, BeliefsWithOtherActionsAreRefusedSayingWhatDiffers) {
+  // sd810 has no DSP: its fourth target is the cloud.
+  auto exp = Parse(Yaml("beliefs: {sd845: sd810}\n"));
+  ASSERT_FALSE(exp.ok());
+  std::string m = exp.status().message();
+  EXPECT_NE(m.find("exp.yaml:15:"), std::string::npos) << m;
+  EXPECT_NE(m.find("the policies cannot believe 'sd810' on device 'sd845'"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("target 4 is 'dsp' in sd845 but 'cloud' in sd810"), std::string::npos) << m;
+
+  // Profiles beside the experiment file: precisions, levels, kinds, target counts.
+  const std::string dir = testing::TempDir("exp_beliefs");
+  struct Case {
+    const char* file;
+    std::string profile;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"prec.yaml", EditedSd845("prec", "precisions: [fp32, fp16]", "precisions: [fp16, fp32]"),
+       "target 'gpu' has precisions [fp32, fp16] in sd845 but [fp16, fp32] in prec"},
+      {"levels.yaml", EditedSd845("levels", "      - {freq_mhz: 257, power_mw: 262}", "      #"),
+       "target 'gpu' has 5 levels in sd845 but 4 in levels"},
+      {"kind.yaml", EditedSd845("kind", "    kind: dsp", "    kind: gpu"),
+       "target 'dsp' is of kind dsp in sd845 but gpu in kind"},
+      {"fewer.yaml",
+       EditedSd845("fewer",
+                   "  - name: nearby\n    kind: nearby\n    server: tablet\n"
+                   "    network: wifi_direct\n    precisions: [fp32]\n",
+                   ""),
+       "sd845 has 6 targets but fewer has 5 (target 'nearby' is only in sd845)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.file);
+    testing::WriteFile(dir + "/" + c.file, c.profile);
+    const std::string path = testing::WriteFile(
+        dir + "/exp.yaml", Yaml("beliefs:\n  sd845: " + std::string(c.file) + "\n"));
+    auto e = LoadExperiment(path);
+    ASSERT_FALSE(e.ok());
+    m = e.status().message();
+    EXPECT_NE(m.find(path + ":16:"), std::string::npos) << m;
+    EXPECT_NE(m.find("beliefs.sd845"), std::string::npos) << m;
+    EXPECT_NE(m.find(c.want), std::string::npos) << m;
+  }
+
+  // A file that is nowhere: both places it was looked for are named.
+  const std::string path =
+      testing::WriteFile(dir + "/exp.yaml", Yaml("beliefs: {sd845: nothere.yaml}\n"));
+  auto e = LoadExperiment(path);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("no device profile 'nothere.yaml' (looked for " + dir +
+                                      "/nothere.yaml and nothere.yaml)"),
+            std::string::npos)
+      << e.status().message();
+}
+
+TEST(Experiment, BeliefProfilesResolveBesideTheExperimentFirst) {
+  const std::string dir = testing::TempDir("exp_beliefs_beside");
+  // Same actions, another DSP power: accepted, and the policies' cost model is this file's.
+  testing::WriteFile(dir + "/mine.yaml", EditedSd845("mine", "{freq_mhz: 1000, power_mw: 1000}",
+                                                     "{freq_mhz: 1000, power_mw: 3000}"));
+  const std::string path =
+      testing::WriteFile(dir + "/exp.yaml", Yaml("beliefs: {sd845: mine.yaml}\n"));
+  auto exp = LoadExperiment(path);
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  EXPECT_EQ(exp->PolicyCostModel("sd845").device().name, "mine");
+  const int dsp = exp->PolicyCostModel("sd845").device().FindTarget("dsp");
+  EXPECT_EQ(exp->PolicyCostModel("sd845").device().targets[dsp].levels[0].power_mw, 3000);
+  EXPECT_EQ(exp->cost_models.at("sd845")->device().targets[dsp].levels[0].power_mw, 1000);
+}
+
+TEST(Experiment, ShippedMismatchExperimentBelievesTheWrongSd845) {
+  auto exp = LoadExperiment(testing::ConfigRoot() + "/experiments/mismatch.yaml");
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  EXPECT_EQ(exp->beliefs.at("sd845"), "sd845_believed");
+  const DeviceProfile& truth = exp->cost_models.at("sd845")->device();
+  const DeviceProfile& belief = exp->PolicyCostModel("sd845").device();
+  EXPECT_EQ(ActionSpaceDifference(truth, belief), "");
+  // Wrong by 2-3x where it matters: GPU and DSP rates and power, interference.
+  for (const char* t : {"gpu", "dsp"}) {
+    SCOPED_TRACE(t);
+    const TargetProfile& w = truth.targets[truth.FindTarget(t)];
+    const TargetProfile& b = belief.targets[belief.FindTarget(t)];
+    const Precision p = w.precisions.back();
+    const double rate =
+        b.gmacs_per_s[0][static_cast<int>(p)] / w.gmacs_per_s[0][static_cast<int>(p)];
+    const double power = b.levels[0].power_mw / w.levels[0].power_mw;
+    EXPECT_TRUE((rate >= 2 && rate <= 3) || (rate >= 0.33 && rate <= 0.5)) << rate;
+    EXPECT_TRUE((power >= 2 && power <= 3) || (power >= 0.33 && power <= 0.5)) << power;
+  }
+  const TargetProfile& wg = truth.targets[truth.FindTarget("gpu")];
+  const TargetProfile& bg = belief.targets[belief.FindTarget("gpu")];
+  EXPECT_NE(wg.interference_gpu, bg.interference_gpu);
 }
 
 }  // namespace

@@ -63,14 +63,14 @@ TEST(RunMetrics, SatisfiedShareAndSatisfactionScore) {
     out.failed = failed;
     m.Record(o, 0, out, false);
   };
-  record(obs, 40, 0.8f);          // met both: 1
-  record(obs, 100, 0.7f);         // exactly at the bound and the floor: met, 1
-  record(obs, 150, 0.8f);         // late by half the bound: 2 - 1.5 = 0.5
-  record(obs, 250, 0.8f);         // past twice the bound: 0
-  record(obs, 40, 0.6f);          // under the floor: 0
-  record(obs, 10, 0.9f, true);    // failed: 0
-  record(obs, 125, 0.9f);         // 2 - 1.25 = 0.75
-  Observation unbounded = obs;    // no latency bound
+  record(obs, 40, 0.8f);        // met both: 1
+  record(obs, 100, 0.7f);       // exactly at the bound and the floor: met, 1
+  record(obs, 150, 0.8f);       // late by half the bound: 2 - 1.5 = 0.5
+  record(obs, 250, 0.8f);       // past twice the bound: 0
+  record(obs, 40, 0.6f);        // under the floor: 0
+  record(obs, 10, 0.9f, true);  // failed: 0
+  record(obs, 125, 0.9f);       // 2 - 1.25 = 0.75
+  Observation unbounded = obs;  // no latency bound
   unbounded.latency_bound_ms = std::numeric_limits<float>::infinity();
   record(unbounded, 1e6f, 0.9f);  // met, 1
   // Met both: requests 1, 2 and 8 of 8. Score: (1 + 1 + 0.5 + 0.75 + 1) / 8 = 4.25 / 8.

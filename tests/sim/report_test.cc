@@ -137,8 +137,7 @@ TEST(Report, SatisfactionInEveryReport) {
   EXPECT_NE(json.find("\"seed\": 0, \"requests\": 200"), std::string::npos) << json;
   EXPECT_NE(json.find("\"satisfied_rate\": 0.9, \"satisfaction\": 0.95"), std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"satisfied_rate\": 0.5, \"satisfaction\": 0.7"), std::string::npos)
-      << json;
+  EXPECT_NE(json.find("\"satisfied_rate\": 0.5, \"satisfaction\": 0.7"), std::string::npos) << json;
   EXPECT_NE(json.find("\"satisfied_rate\": 0.66, \"satisfaction\": 0.8"), std::string::npos)
       << json;
 
