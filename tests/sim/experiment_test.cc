@@ -428,7 +428,14 @@ std::string EditedSd845(const std::string& name, const std::string& from, const 
 }
 
 TEST(Experiment, BeliefsGiveThePoliciesAnotherProfileThanTheWorld) {
-  auto exp = Parse(Yaml("beliefs: {sd845: sd845_believed}\n", "[model_greedy, oracle]"));
+  // MobileNet v1 under a relaxed bound: the choice is about energy alone.
+  auto yaml = [](const std::string& extra) {
+    std::string y = Yaml(extra, "[model_greedy, oracle]");
+    y.replace(y.find("models: [mobilenet_v1, vgg16]"), 29, "models: [mobilenet_v1]");
+    y.replace(y.find("latency_bound_ms: 50,"), 21, "latency_bound_ms: 500,");
+    return y;
+  };
+  auto exp = Parse(yaml("beliefs: {sd845: sd845_believed}\n"));
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
   EXPECT_EQ(exp->beliefs.at("sd845"), "sd845_believed");
   EXPECT_EQ(exp->cost_models.at("sd845")->device().name, "sd845");
@@ -436,7 +443,7 @@ TEST(Experiment, BeliefsGiveThePoliciesAnotherProfileThanTheWorld) {
   EXPECT_EQ(exp->PolicyCostModel("sd845").actions().actions,
             exp->cost_models.at("sd845")->actions().actions);
 
-  auto truth = Parse(Yaml("", "[model_greedy, oracle]"));
+  auto truth = Parse(yaml(""));
   ASSERT_TRUE(truth.ok()) << truth.status().ToString();
   EXPECT_TRUE(truth->beliefs.empty());
   EXPECT_EQ(&truth->PolicyCostModel("sd845"), truth->cost_models.at("sd845").get());
@@ -445,14 +452,18 @@ TEST(Experiment, BeliefsGiveThePoliciesAnotherProfileThanTheWorld) {
   auto trusted = RunExperiment(*truth);
   ASSERT_TRUE(believed.ok() && trusted.ok());
   ASSERT_EQ(believed->runs.size(), 2u);
-  // The oracle keeps the truth: the same run byte for byte.
+  // The oracle keeps the truth: the same run.
   EXPECT_EQ(believed->runs[1].energy_mj_per_inference, trusted->runs[1].energy_mj_per_inference);
   EXPECT_EQ(believed->runs[1].target_counts, trusted->runs[1].target_counts);
-  // model_greedy trusts the belief (a GPU 2.5x faster at 1/2.5 the power than it is) and pays
-  // for it in the world.
+  // model_greedy trusts the belief (a GPU 2.5x faster at 1/2.5 the power than it is, a DSP 3x
+  // slower at 2.5x the power): it moves to the GPU, and pays for it in the world.
   const RunSummary& greedy = believed->runs[0];
-  EXPECT_GT(greedy.energy_mj_per_inference, 1.2 * trusted->runs[0].energy_mj_per_inference);
-  EXPECT_GT(greedy.target_counts[2], greedy.requests / 2) << "mostly on the believed GPU";
+  const RunSummary& greedy_truth = trusted->runs[0];
+  const int gpu = 2;
+  ASSERT_EQ(greedy.target_names[gpu], "gpu");
+  EXPECT_GT(greedy.target_counts[gpu], greedy.requests * 9 / 10);
+  EXPECT_LT(greedy_truth.target_counts[gpu], greedy_truth.requests / 10);
+  EXPECT_GT(greedy.energy_mj_per_inference, 1.2 * greedy_truth.energy_mj_per_inference);
 
   // The reports say what the policies believed.
   const std::string json = SummaryJson(*exp, *believed);
