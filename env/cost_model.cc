@@ -172,6 +172,30 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
     }
   }
   if (space.actions.size() > 65535) return Status::InvalidArgument("too many actions");
+  // The fallback of a given-up offload, chosen as the daemon chooses it (agent/engine.cc).
+  if (options.fallback.empty()) {
+    for (size_t ti = 0; ti < device.targets.size() && cm->fallback_action_ < 0; ++ti) {
+      if (IsRemote(device.targets[ti].kind)) continue;
+      cm->fallback_action_ = space.Find(device.targets[ti].name, Precision::kFp32, 0);
+    }
+  } else {
+    const int ti = device.FindTarget(options.fallback);
+    if (ti < 0 || IsRemote(device.targets[ti].kind)) {
+      std::vector<std::string> local;
+      for (const TargetProfile& t : device.targets) {
+        if (!IsRemote(t.kind)) local.push_back(t.name);
+      }
+      std::string msg = "fallback target '";
+      msg += options.fallback;
+      msg += "' is not a local target of device '";
+      msg += device.name;
+      msg += "' (its local targets: ";
+      msg += JoinNames(local);
+      msg += ")";
+      return Status::InvalidArgument(msg);
+    }
+    cm->fallback_action_ = space.Find(options.fallback, Precision::kFp32, 0);
+  }
   cm->candidates_.resize(models.size());
   for (int a = 0; a < space.size(); ++a) {
     for (size_t m = 0; m < models.size(); ++m) {
@@ -235,15 +259,37 @@ Outcome CostModel::Predict(int action, const Observation& obs) const {
   return Evaluate(action, obs, c);
 }
 
+float CostModel::LocalLatencyMs(int action, const Observation& obs, float compute_factor) const {
+  const ActionInfo& info = info_[action];
+  const Entry& e = At(action, obs.model);
+  const float slowdown =
+      1.0f + info.k_cpu * obs.cpu_load + info.k_gpu * obs.gpu_load + info.k_mem * obs.mem_load;
+  return e.compute_ms * compute_factor * slowdown + e.overhead_ms;
+}
+
+double CostModel::OffloadDeadlineMs(const Observation& obs, int fallback_action,
+                                    double timeout_ms) const {
+  const double bound = obs.latency_bound_ms;
+  if (!std::isfinite(bound)) return timeout_ms;
+  double reserve = 0;
+  if (fallback_action >= 0 && fallback_action < space_.size() && !info_[fallback_action].remote &&
+      At(fallback_action, obs.model).accuracy >= 0) {
+    reserve = LocalLatencyMs(fallback_action, obs, 1.0f);
+  }
+  // The fallback's time is reserved where that leaves the remote at least half the bound (the
+  // fallback can then still meet the bound). Otherwise only the remote can meet it: it gets the
+  // whole bound, and at least as long as the fallback itself would take (ski rental: the answer
+  // comes at most twice as late as from running the fallback at once).
+  return std::min(reserve <= 0.5 * bound ? bound - reserve : std::max(bound, reserve), timeout_ms);
+}
+
 Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions& cond) const {
   const ActionInfo& info = info_[action];
   const Entry& e = At(action, obs.model);
   Outcome o;
   o.accuracy = e.accuracy;
   if (!info.remote) {
-    const float slowdown =
-        1.0f + info.k_cpu * obs.cpu_load + info.k_gpu * obs.gpu_load + info.k_mem * obs.mem_load;
-    o.latency_ms = e.compute_ms * cond.compute_factor * slowdown + e.overhead_ms;
+    o.latency_ms = LocalLatencyMs(action, obs, cond.compute_factor);
     o.energy_mj = info.power_mw * o.latency_ms * 1e-3f;
     return o;
   }
@@ -272,27 +318,65 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
   down *= cond.network_factor;
   up *= cond.network_factor;
   const double idle_mw = device_.idle_power_mw;
-  if (cond.drop || down < 0.01 || up < 0.01) {
-    o.failed = true;
-    o.latency_ms = static_cast<float>(options_.remote_timeout_ms);
-    o.energy_mj = static_cast<float>((idle_mw + net->base_mw) * options_.remote_timeout_ms * 1e-3);
+  const double promo_ms = cond.prev_gap_s > net->tail_s ? net->promotion_s * 1e3 : 0.0;
+  const double tail_mj = net->tail_mw * std::min<double>(net->tail_s, cond.next_gap_s);
+  // The phases of an offload, in order: promotion, upload, waiting (rtt and server), download.
+  const bool dead = cond.drop || down < 0.01 || up < 0.01;
+  double up_ms = 0, wait_ms = 0, down_ms = 0;
+  double deadline = 0;
+  if (!dead) {
+    const ModelProfile& m = models_[obs.model];
+    const double rtt_ms = net->At(signal).rtt_ms;
+    up_ms = m.input_bytes * 8.0 / (up * 1e3);  // Mbit/s = 1e3 bit/ms
+    down_ms = m.output_bytes * 8.0 / (down * 1e3);
+    const double queue_ms = cond.server_queue_ms >= 0 ? cond.server_queue_ms : info.queue_ms;
+    const double server_ms = e.compute_ms * cond.compute_factor + e.overhead_ms + queue_ms;
+    wait_ms = rtt_ms + server_ms;
+    const double latency = promo_ms + rtt_ms + up_ms + server_ms + down_ms;
+    // The deadline is never below min(bound / 2, timeout): below that, no need to work it out.
+    const double sure = std::min<double>(0.5 * obs.latency_bound_ms, options_.remote_timeout_ms);
+    if (latency <= sure || latency <= (deadline = OffloadDeadlineMs(obs))) {
+      // Huang et al. (MobiSys 2012): P = a_up * t_up + a_down * t_down + base; mW x ms = uJ.
+      double radio_uj = (net->up_mw_per_mbps * up + net->base_mw) * up_ms +
+                        (net->down_mw_per_mbps * down + net->base_mw) * down_ms +
+                        net->base_mw * wait_ms + net->promotion_mw * promo_ms;
+      o.latency_ms = static_cast<float>(latency);
+      o.energy_mj = static_cast<float>(radio_uj * 1e-3 + tail_mj + idle_mw * latency * 1e-3);
+      return o;
+    }
+  } else {
+    deadline = OffloadDeadlineMs(obs);
+  }
+
+  // Given up at the deadline: the radio's energy until then, each phase cut at the deadline
+  // (a dead link only waits at base power after the promotion), its tail, idle power.
+  deadline = std::max(0.0, deadline);
+  double left = deadline, radio_uj = 0;
+  auto spend = [&](double ms, double mw) {
+    const double d = std::min(ms, left);
+    radio_uj += mw * d;
+    left -= d;
+  };
+  spend(promo_ms, net->promotion_mw);
+  if (!dead) {
+    spend(up_ms, net->up_mw_per_mbps * up + net->base_mw);
+    spend(wait_ms, net->base_mw);
+    spend(down_ms, net->down_mw_per_mbps * down + net->base_mw);
+  }
+  radio_uj += net->base_mw * left;
+  const double spent_mj = radio_uj * 1e-3 + tail_mj + idle_mw * deadline * 1e-3;
+  // Then the fallback runs the request, under the same co-runners and compute noise.
+  const int fb = fallback_action_;
+  if (fb < 0 || At(fb, obs.model).accuracy < 0) {
+    o.failed = true;  // nothing answers
+    o.latency_ms = static_cast<float>(deadline);
+    o.energy_mj = static_cast<float>(spent_mj);
     return o;
   }
-  const ModelProfile& m = models_[obs.model];
-  const double rtt_ms = net->At(signal).rtt_ms;
-  const double up_ms = m.input_bytes * 8.0 / (up * 1e3);  // Mbit/s = 1e3 bit/ms
-  const double down_ms = m.output_bytes * 8.0 / (down * 1e3);
-  const double queue_ms = cond.server_queue_ms >= 0 ? cond.server_queue_ms : info.queue_ms;
-  const double server_ms = e.compute_ms * cond.compute_factor + e.overhead_ms + queue_ms;
-  const double promo_ms = cond.prev_gap_s > net->tail_s ? net->promotion_s * 1e3 : 0.0;
-  const double latency = promo_ms + rtt_ms + up_ms + server_ms + down_ms;
-  // Huang et al. (MobiSys 2012): P = a_up * t_up + a_down * t_down + base; mW x ms = uJ.
-  double radio_uj = (net->up_mw_per_mbps * up + net->base_mw) * up_ms +
-                    (net->down_mw_per_mbps * down + net->base_mw) * down_ms +
-                    net->base_mw * (rtt_ms + server_ms) + net->promotion_mw * promo_ms;
-  double tail_mj = net->tail_mw * std::min<double>(net->tail_s, cond.next_gap_s);
-  o.latency_ms = static_cast<float>(latency);
-  o.energy_mj = static_cast<float>(radio_uj * 1e-3 + tail_mj + idle_mw * latency * 1e-3);
+  const double run_ms = LocalLatencyMs(fb, obs, cond.compute_factor);
+  o.latency_ms = static_cast<float>(deadline + run_ms);
+  o.energy_mj = static_cast<float>(spent_mj + info_[fb].power_mw * run_ms * 1e-3);
+  o.accuracy = At(fb, obs.model).accuracy;
   return o;
 }
 

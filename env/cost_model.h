@@ -55,8 +55,13 @@ struct Conditions {
 struct CostModelOptions {
   // Mean spacing of requests, used by Predict() for the radio tail and promotion.
   double expected_gap_s = 0.2;
-  // An offload whose link cannot carry it (no throughput) fails after this long.
+  // The longest an offload waits for its answer (the daemon's remote_timeout_ms): its deadline
+  // when the request has no latency bound, and a cap on it when it has one (OffloadDeadlineMs).
   double remote_timeout_ms = 3000;
+  // The local target an offload falls back to when its answer has not come by the deadline
+  // (the daemon's `fallback`): "" = the device's first local target with an FP32 action. A
+  // name must be a local target of the device.
+  std::string fallback;
 };
 
 class CostModel {
@@ -91,7 +96,36 @@ class CostModel {
   // Expected outcome: no noise, throughput as observed, the mean request spacing.
   Outcome Predict(int action, const Observation& obs) const;
   // Outcome under the given conditions (the simulator's ground truth).
+  //
+  // An offload obeys the daemon's deadline and fallback rule (agent/engine.cc, RunRemote): when
+  // its answer would come after OffloadDeadlineMs(obs), or its connection drops, or the link
+  // carries nothing, the phone gives up at the deadline and runs the request on the fallback
+  // action under the same conditions (co-runners, compute_factor). It then costs latency =
+  // deadline + the fallback's run; energy = the radio's energy until the deadline (promotion,
+  // upload, waiting at base power, download: each phase cut at the deadline; nothing but base
+  // power flows on a dropped or dead link) + its tail after it + idle power until the deadline
+  // + the fallback run's energy; accuracy = the fallback's (FP32). That outcome is not `failed`:
+  // the request is answered, and its latency meets or misses the bound like any other.
+  // `failed` is left for a request that gets no answer: the offload was given up and the
+  // fallback cannot run the model (or there is no fallback), costing the deadline and the
+  // energy until it.
   Outcome Evaluate(int action, const Observation& obs, const Conditions& cond) const;
+
+  // The action an offload falls back to: CostModelOptions::fallback's target (by default the
+  // first local one with FP32) at FP32 and level 0; -1 when there is none.
+  int fallback_action() const { return fallback_action_; }
+  // When an offload of this request is given up, in ms after the request started; the one rule
+  // shared by the daemon (Engine::RunRemote) and the simulator (Evaluate). With a finite latency
+  // bound B and the fallback's predicted latency F (Predict, 0 when it cannot run the model):
+  // B - F where F <= B / 2 (the fallback still meets the bound, the remote keeps at least half
+  // of it); else max(B, F) (only the remote can meet the bound: it gets all of it, and at least
+  // as long as the fallback would take, so the answer comes at most twice as late as from the
+  // fallback). At most `timeout_ms`; without a bound, `timeout_ms`.
+  double OffloadDeadlineMs(const Observation& obs, int fallback_action, double timeout_ms) const;
+  // The same with this model's fallback action and options().remote_timeout_ms.
+  double OffloadDeadlineMs(const Observation& obs) const {
+    return OffloadDeadlineMs(obs, fallback_action_, options_.remote_timeout_ms);
+  }
 
  private:
   struct Link {                                               // a network a remote target uses
@@ -115,6 +149,8 @@ class CostModel {
     return entries_[static_cast<size_t>(action) * models_.size() + model];
   }
   bool LinkUsable(int link, const Observation& obs) const;
+  // A local action's latency (ms) under the observation's co-runners and this compute factor.
+  float LocalLatencyMs(int action, const Observation& obs, float compute_factor) const;
 
   // Per model, the actions that can run it at all (precision present and supported), with what
   // Feasible() still has to check per request: accuracy and, for remote targets, the link.
@@ -133,6 +169,7 @@ class CostModel {
   std::vector<Entry> entries_;
   std::vector<Link> links_;
   std::vector<TargetProfile> server_targets_;  // the computing target of each remote
+  int fallback_action_ = -1;
 };
 
 }  // namespace autoscale

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -466,7 +467,195 @@ TEST_F(CostModelTest, NearbyUsesTheP2pCurveForThroughput) {
   ExpectClose(o.energy_mj, radio_mj + 100 * 0.1 + 50 * latency / 1000, "energy");
 }
 
-TEST_F(CostModelTest, OffloadFailsWithoutThroughput) {
+// ---- The offload deadline and the fallback (the daemon's rule) -------------------------------
+
+// The fallback here is the first local target, cpu, at FP32 and level 0: net runs there in
+// 3.92 ms for 1100 mW x 3.92 ms = 4.312 mJ, rnn in 4.52 ms.
+constexpr double kFallbackMs = 3.92, kFallbackMj = 1.1 * 3.92;
+
+TEST_F(CostModelTest, DeadlineIsTheBoundLessTheFallbacksTimeAtMostTheTimeout) {
+  CostModelOptions options;
+  options.remote_timeout_ms = 1234;
+  auto cm = Build(options);
+  ASSERT_NE(cm, nullptr);
+  EXPECT_EQ(cm->fallback_action(), kCpuFp32L0);
+  Observation obs = Obs(kNetModel);
+  // No bound: the remote timeout.
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs), 1234);
+  obs.latency_bound_ms = 100;
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs), 100 - kFallbackMs, 1e-5);
+  obs.model = kRnnModel;
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs), 100 - 4.52, 1e-5);
+  obs.model = kNetModel;
+  // Co-runners slow the fallback down (x1.3 on compute): the deadline moves earlier.
+  obs.cpu_load = 0.4f;
+  obs.gpu_load = 0.5f;
+  obs.mem_load = 0.25f;
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs), 100 - (3.8 * 1.3 + 0.12), 1e-5);
+  obs.cpu_load = obs.gpu_load = obs.mem_load = 0;
+  // The fallback cannot meet the bound and leave the remote half of it: the remote gets the
+  // whole bound, and at least the fallback's own time.
+  obs.latency_bound_ms = 7.84f;  // F = B / 2 exactly: still reserved
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs), 3.92, 1e-5);
+  obs.latency_bound_ms = 6;
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs), 6);
+  obs.latency_bound_ms = 2;
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs), kFallbackMs, 1e-5);
+  obs.latency_bound_ms = 2;
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs, kCpuFp32L0, 3), 3);  // never past the timeout
+  obs.latency_bound_ms = 5000;
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs), 1234);
+  // Another fallback action and timeout, as the daemon passes its own.
+  obs.latency_bound_ms = 100;
+  EXPECT_NEAR(cm->OffloadDeadlineMs(obs, kCpuFp32L1, 1234), 100 - 6.77, 1e-5);
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs, -1, 1234), 100);
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs, kCpuFp32L0, 40), 40);
+  obs.latency_bound_ms = std::numeric_limits<float>::infinity();
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs, kCpuFp32L0, 40), 40);
+}
+
+TEST_F(CostModelTest, FallbackTargetCanBeNamed) {
+  CostModelOptions options;
+  options.fallback = "cpu";
+  auto cm = Build(options);
+  ASSERT_NE(cm, nullptr);
+  EXPECT_EQ(cm->fallback_action(), kCpuFp32L0);
+  options.fallback = "gpu";  // fp16 only: no FP32 action, so no fallback and no reserve
+  cm = Build(options);
+  ASSERT_NE(cm, nullptr);
+  EXPECT_EQ(cm->fallback_action(), -1);
+  Observation obs = Obs(kNetModel);
+  obs.latency_bound_ms = 100;
+  EXPECT_DOUBLE_EQ(cm->OffloadDeadlineMs(obs), 100);
+
+  for (const char* bad : {"cloud", "tpu"}) {
+    options.fallback = bad;
+    auto r = CostModel::Create(phone_, models_, *catalog_, options);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message(), "fallback target '" + std::string(bad) +
+                                        "' is not a local target of device 'phone' (its local "
+                                        "targets: cpu, gpu)");
+  }
+}
+
+// The case: an upload at 0.12 Mbit/s would take 667 ms; with a 100 ms bound the phone
+// gives up at the deadline and runs the request on the CPU.
+TEST_F(CostModelTest, SlowUploadGivesUpAtTheDeadlineAndRunsTheFallback) {
+  auto cm = Build();
+  ASSERT_NE(cm, nullptr);
+  Observation obs = Obs(kNetModel);
+  obs.wifi_up_mbps = 0.12f;
+  obs.latency_bound_ms = 100;
+  const double deadline = 100 - kFallbackMs;
+  ASSERT_NEAR(cm->OffloadDeadlineMs(obs), deadline, 1e-5);
+  Conditions c;
+  c.next_gap_s = 0.3;  // tail 150 mW x 0.3 s
+  Outcome o = cm->Evaluate(kCloudFp32, obs, c);
+  EXPECT_FALSE(o.failed);  // the fallback answered
+  ExpectClose(o.latency_ms, deadline + kFallbackMs, "latency: deadline + fallback run");
+  EXPECT_LE(o.latency_ms, deadline + kFallbackMs + 1e-4);
+  ExpectClose(o.accuracy, 0.80, "the fallback's fp32 accuracy");
+  // Radio: uploading (300 x 0.12 + 200 mW) until the deadline, then its tail; idle power until
+  // the deadline; the fallback's run.
+  const double radio_mj = 236 * deadline / 1000;
+  ExpectClose(o.energy_mj, radio_mj + 150 * 0.3 + 50 * deadline / 1000 + kFallbackMj, "energy");
+  // Far less than uploading for 667 ms.
+  Observation unbounded = obs;
+  unbounded.latency_bound_ms = std::numeric_limits<float>::infinity();
+  const Outcome full = cm->Evaluate(kCloudFp32, unbounded, c);
+  EXPECT_GT(full.latency_ms, 667);
+  EXPECT_LT(o.energy_mj, full.energy_mj);
+
+  // The fallback runs under the same co-runners and compute noise; the deadline reserved its
+  // predicted (noise-free) time.
+  obs.cpu_load = 0.4f;
+  obs.gpu_load = 0.5f;
+  obs.mem_load = 0.25f;
+  c.compute_factor = 2;
+  const double loaded_deadline = 100 - (3.8 * 1.3 + 0.12);
+  const double run = 3.8 * 2 * 1.3 + 0.12;
+  o = cm->Evaluate(kCloudFp32, obs, c);
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, loaded_deadline + run, "noisy fallback latency");
+  ExpectClose(o.energy_mj,
+              (236 * loaded_deadline + 50 * loaded_deadline) / 1000 + 150 * 0.3 + 1.1 * run,
+              "noisy fallback energy");
+
+  // With a promotion (100 ms, longer than the deadline) the radio never left it.
+  obs = Obs(kNetModel);
+  obs.wifi_up_mbps = 0.12f;
+  obs.latency_bound_ms = 100;
+  c = Conditions{};
+  c.prev_gap_s = 1;
+  o = cm->Evaluate(kCloudFp32, obs, c);
+  ExpectClose(o.latency_ms, deadline + kFallbackMs, "promoted latency");
+  ExpectClose(o.energy_mj, (250 * deadline + 50 * deadline) / 1000 + kFallbackMj,
+              "promoted energy");
+
+  // Predict is Evaluate without noise: the same rule, with the expected gap's tail (0.2 s).
+  Outcome p = cm->Predict(kCloudFp32, obs);
+  ExpectClose(p.latency_ms, deadline + kFallbackMs, "predicted latency");
+  ExpectClose(p.energy_mj, (236 * deadline + 50 * deadline) / 1000 + 150 * 0.2 + kFallbackMj,
+              "predicted energy");
+  EXPECT_FALSE(p.failed);
+}
+
+TEST_F(CostModelTest, GivenUpWhileWaitingChargesEachPhaseUntilTheDeadline) {
+  auto cm = Build();
+  ASSERT_NE(cm, nullptr);
+  // The fast link needs 34.28 ms (rtt 25, upload 4, server 5.08, download 0.2); a 30 ms bound
+  // gives up at 26.08 ms, 22.08 ms into the wait for the server.
+  Observation obs = Obs(kNetModel);
+  obs.latency_bound_ms = 30;
+  const double deadline = 30 - kFallbackMs;
+  Outcome o = cm->Evaluate(kCloudFp32, obs, Conditions{});
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 30, "latency");
+  const double radio_mj = (6200 * 4 + 200 * (deadline - 4)) / 1000;
+  ExpectClose(o.energy_mj, radio_mj + 50 * deadline / 1000 + kFallbackMj, "energy");
+}
+
+TEST_F(CostModelTest, FastLinkWithinTheDeadlineIsUnchanged) {
+  auto cm = Build();
+  ASSERT_NE(cm, nullptr);
+  Conditions c;
+  c.prev_gap_s = 1.0;
+  c.next_gap_s = 0.3;
+  Observation obs = Obs(kNetModel);
+  const Outcome free = cm->Evaluate(kCloudFp32, obs, c);  // no bound
+  ExpectClose(free.latency_ms, 134.28, "unbounded latency");
+  for (float bound : {270.0f, 150.0f, 138.21f}) {  // deadlines 266.08, 146.08, 134.29 ms
+    SCOPED_TRACE(bound);
+    obs.latency_bound_ms = bound;
+    const Outcome o = cm->Evaluate(kCloudFp32, obs, c);
+    EXPECT_EQ(o.latency_ms, free.latency_ms);
+    EXPECT_EQ(o.energy_mj, free.energy_mj);
+    EXPECT_EQ(o.accuracy, free.accuracy);
+    EXPECT_FALSE(o.failed);
+  }
+  // Just past the deadline, it is given up.
+  obs.latency_bound_ms = 138.19f;
+  EXPECT_NEAR(cm->Evaluate(kCloudFp32, obs, c).latency_ms, 138.19, 1e-3);
+}
+
+TEST_F(CostModelTest, NoBoundWaitsUntilTheRemoteTimeout) {
+  CostModelOptions options;
+  options.remote_timeout_ms = 1234;
+  auto cm = Build(options);
+  ASSERT_NE(cm, nullptr);
+  Observation obs = Obs(kNetModel);
+  obs.wifi_up_mbps = 0.02f;  // 4 s to upload
+  Outcome o = cm->Evaluate(kCloudFp32, obs, Conditions{});
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 1234 + kFallbackMs, "latency");
+  ExpectClose(o.energy_mj, (300 * 0.02 + 200 + 50) * 1.234 + kFallbackMj, "energy");
+  // A bound far above the timeout changes nothing.
+  obs.latency_bound_ms = 1e6;
+  EXPECT_EQ(cm->Evaluate(kCloudFp32, obs, Conditions{}).latency_ms, o.latency_ms);
+}
+
+TEST_F(CostModelTest, DeadOrDroppedLinkWaitsUntilTheDeadlineThenFallsBack) {
   CostModelOptions options;
   options.remote_timeout_ms = 1234;
   auto cm = Build(options);
@@ -474,28 +663,58 @@ TEST_F(CostModelTest, OffloadFailsWithoutThroughput) {
   Observation obs = Obs(kNetModel);
   obs.wifi_up_mbps = 0;
   Outcome o = cm->Evaluate(kCloudFp32, obs, Conditions{});
-  EXPECT_TRUE(o.failed);
-  ExpectClose(o.latency_ms, 1234, "latency");
-  ExpectClose(o.energy_mj, (50 + 200) * 1.234, "energy: idle + Wi-Fi base power");
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 1234 + kFallbackMs, "latency");
+  ExpectClose(o.energy_mj, (50 + 200) * 1.234 + kFallbackMj, "energy: idle + Wi-Fi base power");
+  ExpectClose(o.accuracy, 0.80, "accuracy");
 
-  obs = Obs(kNetModel);
+  obs = Obs(kRnnModel);
   obs.wifi_rssi_dbm = kNoSignalDbm;
   obs.cell_down_mbps = 0;
+  obs.latency_bound_ms = 500;  // deadline 500 - 4.52
   o = cm->Evaluate(kCloudFp32, obs, Conditions{});
-  EXPECT_TRUE(o.failed);
-  ExpectClose(o.latency_ms, 1234, "cellular latency");
-  ExpectClose(o.energy_mj, (50 + 1000) * 1.234, "cellular energy");
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 500, "cellular latency");
+  ExpectClose(o.energy_mj, (50 + 1000) * (500 - 4.52) / 1000 + 1.1 * 4.52, "cellular energy");
+  ExpectClose(o.accuracy, 0.90, "rnn accuracy");
 
   Conditions c;
   c.network_factor = 0;
-  EXPECT_TRUE(cm->Evaluate(kNearbyFp32, Obs(kNetModel), c).failed);
+  o = cm->Evaluate(kNearbyFp32, Obs(kNetModel), c);
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 1234 + kFallbackMs, "nearby latency");
   c = Conditions{};
   c.drop = true;
+  c.prev_gap_s = 1;     // promotion 100 ms, then base power
+  c.next_gap_s = 0.25;  // and the tail
   o = cm->Evaluate(kCloudFp32, Obs(kNetModel), c);
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 1234 + kFallbackMs, "dropped");
+  ExpectClose(o.energy_mj, (250 * 100 + 200 * 1134 + 50 * 1234) / 1000.0 + 150 * 0.25 + kFallbackMj,
+              "dropped energy");
+  // A good link does not time out.
+  o = cm->Evaluate(kCloudFp32, Obs(kNetModel), Conditions{});
+  EXPECT_FALSE(o.failed);
+  ExpectClose(o.latency_ms, 34.28, "good link");
+}
+
+TEST_F(CostModelTest, GivenUpWithoutAFallbackFails) {
+  CostModelOptions options;
+  options.remote_timeout_ms = 1234;
+  options.fallback = "gpu";  // no FP32 there: nothing to fall back to
+  auto cm = Build(options);
+  ASSERT_NE(cm, nullptr);
+  Observation obs = Obs(kNetModel);
+  obs.wifi_up_mbps = 0;
+  Outcome o = cm->Evaluate(kCloudFp32, obs, Conditions{});
   EXPECT_TRUE(o.failed);
-  ExpectClose(o.latency_ms, 1234, "dropped");
-  // A good link does not fail.
-  EXPECT_FALSE(cm->Evaluate(kCloudFp32, Obs(kNetModel), Conditions{}).failed);
+  ExpectClose(o.latency_ms, 1234, "latency: the deadline");
+  ExpectClose(o.energy_mj, (50 + 200) * 1.234, "energy until the deadline");
+  obs.latency_bound_ms = 100;  // no reserve: the whole bound
+  o = cm->Evaluate(kCloudFp32, obs, Conditions{});
+  EXPECT_TRUE(o.failed);
+  ExpectClose(o.latency_ms, 100, "bounded");
+  EXPECT_TRUE(MissesLatency(o, obs));
 }
 
 // ---- Predict ---------------------------------------------------------------------------------

@@ -93,10 +93,21 @@ TEST_F(WorldTest, WithoutNoiseTheWorldIsTheCostModel) {
 TEST_F(WorldTest, FailureRateDropsOffloadsOnly) {
   WorldOptions opt;
   opt.remote_failure_rate = 1.0;
+  opt.compute_noise = opt.network_noise = 0;
   World w(*cm_, ep_, opt, 1);
   w.SetRequest(0, obs_);
-  EXPECT_TRUE(w.Execute(cm_->actions().Find("cloud", Precision::kFp32)).failed);
-  EXPECT_FALSE(w.Execute(cm_->actions().Find("cpu_big", Precision::kFp32)).failed);
+  // A dropped offload is given up at its deadline (no bound: the remote timeout) and answered by
+  // the fallback, cpu_big at FP32 (CostModel::Evaluate).
+  const int cloud = cm_->actions().Find("cloud", Precision::kFp32);
+  const Outcome o = w.Execute(cloud);
+  EXPECT_FALSE(o.failed);
+  const double run = cm_->Predict(cm_->fallback_action(), obs_).latency_ms;
+  EXPECT_NEAR(o.latency_ms, cm_->options().remote_timeout_ms + run, 1e-3);
+  EXPECT_GT(o.latency_ms, cm_->Predict(cloud, obs_).latency_ms);
+  const int cpu = cm_->actions().Find("cpu_big", Precision::kFp32);
+  EXPECT_EQ(cm_->fallback_action(), cpu);
+  EXPECT_FALSE(w.Execute(cpu).failed);
+  EXPECT_EQ(w.Execute(cpu).latency_ms, cm_->Predict(cpu, obs_).latency_ms);  // not dropped
 }
 
 }  // namespace
