@@ -97,6 +97,15 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   }
   CostModelOptions cost_options;
   cost_options.remote_timeout_ms = config.engine.remote_timeout_ms;
+  // The target an offload falls back to, chosen as Engine::Create chooses it (the configured one,
+  // else the first available local one), so that predicted offloads reserve time for it.
+  for (const BoundTarget& t : targets) {
+    if (t.local && t.local->available() &&
+        (config.engine.fallback.empty() || config.engine.fallback == t.name)) {
+      cost_options.fallback = t.name;
+      break;
+    }
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<CostModel> cost,
                    CostModel::Create(*device, profiles, catalog, cost_options));
   std::shared_ptr<const CostModel> cost_model = std::move(cost);

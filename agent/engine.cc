@@ -418,18 +418,16 @@ void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry)
   });
 }
 
+double Engine::OffloadDeadlineMs(const Observation& obs) const {
+  return cost_model_->OffloadDeadlineMs(obs, fallback_action_, options_.remote_timeout_ms);
+}
+
 void Engine::RunRemote(int b, std::shared_ptr<Pending> p, int action, bool retry) {
-  // The offload's deadline leaves room for the fallback: bound minus what the fallback target
-  // is expected to need (never less than half the bound).
-  double budget_ms = options_.remote_timeout_ms;
-  if (std::isfinite(p->obs.latency_bound_ms)) {
-    const double reserve =
-        fallback_action_ >= 0 ? cost_model_->Predict(fallback_action_, p->obs).latency_ms : 0.0;
-    budget_ms = std::max(0.5 * p->obs.latency_bound_ms, p->obs.latency_bound_ms - reserve);
-    budget_ms = std::min(budget_ms - MsSince(p->start), options_.remote_timeout_ms);
-  }
-  const auto deadline =
-      p->start + std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, budget_ms) * 1e3));
+  // The offload's deadline leaves room for the fallback (OffloadDeadlineMs), counted from the
+  // request's arrival; a retry whose deadline has passed gets 1 ms.
+  const auto deadline = std::max(
+      p->start + std::chrono::microseconds(static_cast<int64_t>(OffloadDeadlineMs(p->obs) * 1e3)),
+      Clock::now() + std::chrono::milliseconds(1));
   p->ran_action = action;
   auto on_done = [this, b, p, action, retry](Result<RemoteResult> r) {
     const double elapsed = MsSince(p->start);

@@ -115,6 +115,11 @@ class Engine {
   // samples run only while no request is in flight.
   void WaitCalibrationIdle();
 
+  // When an offload of a request observed as `obs` is given up for the fallback target, in ms
+  // after the request arrived: the cost model's rule (CostModel::OffloadDeadlineMs, which the
+  // simulator charges too) with this engine's fallback and remote_timeout_ms.
+  double OffloadDeadlineMs(const Observation& obs) const;
+
   int ModelIndex(const std::string& name) const;  // -1 when not in the catalogue
   const std::vector<EngineModel>& models() const { return models_; }
   const CostModel& cost_model() const { return *cost_model_; }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -326,6 +327,49 @@ TEST(Engine, GarbageFromTheWorkerIsAFailedOffload) {
   EXPECT_EQ(stats["target_failures"]["cloud"], cases.size()) << stats;
   EXPECT_EQ(stats["answers"]["cloud"], 1) << stats;
   EXPECT_EQ(stats["fallbacks"], cases.size()) << stats;
+}
+
+// The engine gives an offload up when the cost model says (CostModel::OffloadDeadlineMs, which
+// the simulator charges too): the same fallback, the same timeout, the same deadline.
+TEST(Engine, OffloadDeadlineIsTheCostModels) {
+  FakeWorker worker;
+  for (const char* fallback : {"", "cpu_little"}) {
+    SCOPED_TRACE(fallback);
+    DaemonConfig c = CloudConfig(worker.endpoint());
+    TargetBinding little;
+    little.name = "cpu_little";
+    little.backend = "cpu";
+    c.targets.push_back(little);
+    c.engine.fallback = fallback;
+    c.engine.remote_timeout_ms = 1500;
+    auto engine = BuildEngine(c, testing::ConfigRoot(), Doubling());
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    const CostModel& cm = (*engine)->cost_model();
+    const std::string want = *fallback ? fallback : "cpu_big";  // else the first local one
+    EXPECT_EQ(cm.fallback_action(), cm.actions().Find(want, Precision::kFp32, 0));
+    EXPECT_DOUBLE_EQ(cm.options().remote_timeout_ms, 1500);
+    for (int model = 0; model < cm.num_models(); ++model) {
+      for (float load : {0.0f, 0.6f}) {
+        for (float bound :
+             {std::numeric_limits<float>::infinity(), 5.0f, 30.0f, 50.0f, 100.0f, 500.0f, 1e5f}) {
+          Observation obs;
+          obs.model = model;
+          obs.cpu_load = load;
+          obs.latency_bound_ms = bound;
+          const double d = cm.OffloadDeadlineMs(obs);
+          EXPECT_EQ((*engine)->OffloadDeadlineMs(obs), d) << model << " " << load << " " << bound;
+          const double f = cm.Predict(cm.fallback_action(), obs).latency_ms;
+          if (!std::isfinite(bound) || bound >= 1e5f) {
+            EXPECT_DOUBLE_EQ(d, 1500);
+          } else if (f <= 0.5 * bound) {
+            EXPECT_NEAR(d, bound - f, 1e-3);
+          } else {
+            EXPECT_NEAR(d, std::max<double>(bound, f), 1e-3);
+          }
+        }
+      }
+    }
+  }
 }
 
 // A factory whose targets named in `failing` fail every run.
