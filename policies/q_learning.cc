@@ -40,6 +40,16 @@ constexpr double kMaxAbsQ = 1e18;
 constexpr int kMaxBackoff = 20;
 
 const char* PriorName(QPrior p) { return p == QPrior::kModel ? "model" : "none"; }
+
+// 1 / sqrt(1 + n), from a table for the small counts that matter most.
+double InvSqrt1p(uint32_t n) {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(1.0 / std::sqrt(1.0 + i));
+    return t;
+  }();
+  return n < table.size() ? table[n] : 1.0 / std::sqrt(1.0 + n);
+}
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -54,7 +64,7 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   QLearningOptions o;
   if (params == nullptr || params->IsNull()) return o;
   RETURN_IF_ERROR(params->CheckKeys(
-      {"prior", "safe_margin", "explore_bonus", "retry_after", "pool_weight", "learning_rate",
+      {"prior", "calibrate", "safe_margin", "explore_bonus", "retry_after", "pool_weight", "learning_rate",
        "learning_rate_min", "discount", "epsilon_start", "epsilon_end", "epsilon_decay_requests",
        "epsilon_eval", "learn_during_eval", "buckets", "table"}));
   if (auto pr = params->Optional("prior")) {
@@ -69,6 +79,7 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
     }
   }
   ASSIGN_OR_RETURN(o.safe_margin, params->GetDoubleIn("safe_margin", 1, 1e3, o.safe_margin));
+  ASSIGN_OR_RETURN(o.calibrate, params->GetBool("calibrate", o.calibrate));
   ASSIGN_OR_RETURN(o.explore_bonus, params->GetDoubleIn("explore_bonus", 0, 10, o.explore_bonus));
   ASSIGN_OR_RETURN(o.retry_after, params->GetDoubleIn("retry_after", 1, 1e9, o.retry_after));
   ASSIGN_OR_RETURN(o.pool_weight, params->GetDoubleIn("pool_weight", 0, 1, o.pool_weight));
@@ -133,7 +144,33 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
     pooled_.assign(num_actions_, 0.0f);
     pooled_n_.assign(num_actions_, 0);
     prior_scratch_.assign(num_actions_, 0.0);
+    safe_scratch_.assign(num_actions_, 0);
+    prior_cache_.resize(cost_model_->num_models());
+    num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
+                                         (options_.edges[kFeatGpuLoad].size() + 1) *
+                                         (options_.edges[kFeatMemLoad].size() + 1));
+    calibration_.assign(static_cast<size_t>(num_actions_) * num_load_buckets_, Calibration{});
+    calibration_all_.assign(num_actions_, Calibration{});
   }
+}
+
+int QLearningPolicy::LoadBucket(const Observation& obs) const {
+  const auto& e = options_.edges;
+  return (BucketF(e[kFeatCpuLoad], obs.cpu_load) * static_cast<int>(e[kFeatGpuLoad].size() + 1) +
+          BucketF(e[kFeatGpuLoad], obs.gpu_load)) *
+             static_cast<int>(e[kFeatMemLoad].size() + 1) +
+         BucketF(e[kFeatMemLoad], obs.mem_load);
+}
+
+void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double log_energy) {
+  const double alpha = std::max(0.02, 1.0 / (1.0 + c.n));
+  c.log_latency += static_cast<float>(alpha * (log_latency - c.log_latency));
+  c.log_energy += static_cast<float>(alpha * (log_energy - c.log_energy));
+  if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
+  // No shrinkage: one measurement (its noise a few percent) says more than a model that may be
+  // off by a factor.
+  c.latency_factor = static_cast<float>(std::exp(c.log_latency));
+  c.energy_factor = static_cast<float>(std::exp(c.log_energy));
 }
 
 int QLearningPolicy::EnsureRow(int state) {
@@ -190,15 +227,22 @@ void QLearningPolicy::Update(int state, int action, double target) {
 }
 
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
-  return Reward(cost_model_->Predict(action, obs), obs, reward_);
+  Outcome o = cost_model_->Predict(action, obs);
+  const Calibration& c = CalibrationOf(action, LoadBucket(obs));
+  o.latency_ms *= c.latency_factor;
+  o.energy_mj *= c.energy_factor;
+  return Reward(o, obs, reward_);
 }
 
 double QLearningPolicy::ModelValue(int state, int action, double prior) const {
   // A state's own experience when it has some; else the action's correction pooled over the
   // states that have (what a state never visited starts from).
+  // (With calibration, the calibration over all loads is what carries to a state never
+  // visited; a pooled correction would count the same error twice.)
   const double correction = Visits(state, action) > 0 ? Q(state, action)
-                            : pooled_n_[action] > 0  ? options_.pool_weight * pooled_[action]
-                                                     : 0.0;
+                            : !options_.calibrate && pooled_n_[action] > 0
+                                ? options_.pool_weight * pooled_[action]
+                                : 0.0;
   return prior + std::abs(prior) * correction;
 }
 
@@ -222,24 +266,55 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
   if (training_) ++train_decisions_;
   if (options_.prior == QPrior::kModel) {
     // Predicted outcome of every feasible action: its reward is the prior, its latency says
-    // whether trying it is safe.
+    // whether trying it is safe. Reused while the model's observation is unchanged.
     const double bound = obs.latency_bound_ms;
+    PriorCache& cache = prior_cache_[obs.model];
+    const std::array<float, 12> key = {obs.cpu_load,       obs.gpu_load,      obs.mem_load,
+                                       obs.wifi_rssi_dbm,  obs.cell_rsrp_dbm, obs.wifi_down_mbps,
+                                       obs.wifi_up_mbps,   obs.cell_down_mbps, obs.cell_up_mbps,
+                                       obs.p2p_rssi_dbm,   obs.latency_bound_ms,
+                                       obs.min_accuracy};
+    if (!cache.valid || cache.key != key) {
+      if (cache.latency.empty()) {
+        cache.latency.assign(num_actions_, 0.0f);
+        cache.energy.assign(num_actions_, 0.0f);
+        cache.misses.assign(num_actions_, 0);
+      }
+      for (const int a : feasible) {
+        const Outcome o = cost_model_->Predict(a, obs);
+        cache.latency[a] = o.latency_ms;
+        cache.energy[a] = o.energy_mj;
+        cache.misses[a] = static_cast<uint8_t>(o.failed | (MissesAccuracy(o, obs) << 1));
+      }
+      cache.key = key;
+      cache.valid = true;
+    }
+    const int lb = options_.calibrate ? LoadBucket(obs) : 0;
+    const double safe_latency = options_.safe_margin * bound;
     int greedy = -1, safe_count = 0;
     double greedy_score = -std::numeric_limits<double>::infinity();
     double greedy_value = greedy_score;
+    const int row = rows_[s];
     for (const int a : feasible) {
-      const Outcome o = cost_model_->Predict(a, obs);
-      const double prior = Reward(o, obs, reward_);
+      // The calibrated prediction and its reward (Reward() inlined).
+      const Calibration& c = CalibrationOf(a, lb);
+      const double latency = cache.latency[a] * c.latency_factor;
+      const uint8_t misses = cache.misses[a];
+      const double prior =
+          -static_cast<double>(cache.energy[a] * c.energy_factor) -
+          ((misses & 1) || latency > bound ? reward_.qos_penalty_mj : 0.0) -
+          (misses ? reward_.accuracy_penalty_mj : 0.0);
       prior_scratch_[a] = prior;
-      const bool safe = !(o.latency_ms > options_.safe_margin * bound);
+      const bool safe = !(latency > safe_latency);
+      safe_scratch_[a] = safe;
       safe_count += safe;
       const double value = ModelValue(s, a, prior);
       // Directed exploration: actions tried few times here get a bonus in proportion to the
       // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
       const double bonus =
           safe && options_.explore_bonus > 0
-              ? options_.explore_bonus * std::abs(prior) /
-                    std::sqrt(1.0 + Visits(s, a))
+              ? options_.explore_bonus * std::abs(prior) *
+                    InvSqrt1p(row < 0 ? 0u : visits_[At(row, a)])
               : 0.0;
       if (value + bonus > greedy_score) {
         greedy_score = value + bonus;
@@ -250,12 +325,14 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     int choice = greedy;
     last_retry_ = false;
     if (eps > 0 && rng_.Uniform() < eps) {
-      // Epsilon-greedy, among the safe actions (all of them when none is safe).
-      int k = static_cast<int>(rng_.Below(static_cast<uint32_t>(safe_count > 0 ? safe_count
-                                                                                : feasible.size())));
+      // Epsilon-greedy. While training (the simulator's replay, where nothing real is at
+      // stake) among every feasible action, so that a model wrong about an action's latency
+      // cannot hide it; online, among the safe ones only (all of them when none is).
+      const bool only_safe = !training_ && safe_count > 0;
+      int k = static_cast<int>(
+          rng_.Below(static_cast<uint32_t>(only_safe ? safe_count : feasible.size())));
       for (const int a : feasible) {
-        const Outcome o = cost_model_->Predict(a, obs);
-        if (safe_count > 0 && o.latency_ms > options_.safe_margin * bound) continue;
+        if (only_safe && !safe_scratch_[a]) continue;
         if (k-- == 0) {
           choice = a;
           break;
@@ -271,9 +348,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
         if (r < 0 || a == greedy) continue;
         const size_t i = At(r, a);
         if (visits_[i] == 0 || decisions_ < retry_at_[i]) continue;
-        if (prior_scratch_[a] <= retry_prior) continue;
-        const Outcome o = cost_model_->Predict(a, obs);
-        if (o.latency_ms > options_.safe_margin * bound) continue;
+        if (prior_scratch_[a] <= retry_prior || !safe_scratch_[a]) continue;
         retry = a;
         retry_prior = prior_scratch_[a];
       }
@@ -288,6 +363,9 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     }
     last_action_ = choice;
     last_prior_ = prior_scratch_[choice];
+    last_raw_latency_ = cache.latency[choice];
+    last_raw_energy_ = cache.energy[choice];
+    last_load_bucket_ = lb;
     last_greedy_value_ = greedy_value;
     return choice;
   }
@@ -326,7 +404,22 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
   const double r = Reward(outcome, obs, reward_);
   if (options_.prior == QPrior::kModel) {
     if (std::isnan(r)) return;
-    const double prior = action == last_action_ ? last_prior_ : PriorReward(obs, action);
+    const bool decided = action == last_action_;
+    double prior = decided ? last_prior_ : PriorReward(obs, action);
+    // Calibration: how reality scaled the model's latency and energy for this action, here and
+    // over all loads (a failure says nothing about either).
+    if (options_.calibrate && decided && !outcome.failed && last_raw_latency_ > 0 &&
+        last_raw_energy_ > 0 && outcome.latency_ms > 0 && outcome.energy_mj > 0 &&
+        std::isfinite(outcome.latency_ms) && std::isfinite(outcome.energy_mj)) {
+      const double ll = std::clamp(std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
+      const double le = std::clamp(std::log(static_cast<double>(outcome.energy_mj) / last_raw_energy_), -5.0, 5.0);
+      Calibrate(calibration_[static_cast<size_t>(action) * num_load_buckets_ + last_load_bucket_],
+                ll, le);
+      Calibrate(calibration_all_[action], ll, le);
+      // The correction learns what the calibrated model still misses: against the prior as
+      // calibrated now, or both would count the same error.
+      prior = PriorReward(obs, action);
+    }
     // The correction, relative to the prediction's size (1 mJ at least), so that it carries
     // over between models of a state and between states.
     const double rel = std::clamp((r - prior) / std::max(std::abs(prior), 1.0), -1e9, 1e9);

@@ -50,6 +50,7 @@ struct QLearningOptions {
   // Exploration with `prior: model` (see the file comment). While training, epsilon-greedy
   // picks among the safe actions only.
   double safe_margin = 1.5;         // never explore an action predicted over bound x this
+  bool calibrate = true;            // learn per action how reality scales the model's outcome
   double explore_bonus = 0.05;      // bonus: this x |predicted reward| / sqrt(1 + visits)
   double retry_after = 64;          // first retry of a rejected action after this many decisions
   double pool_weight = 1.0;         // share of the pooled correction a state never visited takes
@@ -161,6 +162,37 @@ class QLearningPolicy : public Policy {
   std::vector<float> pooled_;
   std::vector<uint64_t> pooled_n_;
   std::vector<double> prior_scratch_;
+  std::vector<uint8_t> safe_scratch_;
+  // Per model: the predicted reward and safety of each action for the last observation seen
+  // with that model. The simulator's traces hold their values between samples, so a model's
+  // next request often sees the same loads and links: the predictions are reused then.
+  struct PriorCache {
+    std::array<float, 12> key{};
+    bool valid = false;
+    std::vector<float> latency, energy;  // the cost model's, uncalibrated
+    std::vector<uint8_t> misses;         // bit 0: fails; bit 1: under the accuracy floor
+  };
+  std::vector<PriorCache> prior_cache_;
+  // The model calibrated by experience: per action and co-runner load bucket (and per action
+  // over all loads, for a bucket not seen yet), the mean log ratio of measured to predicted
+  // latency and energy, and the factors they make.
+  struct Calibration {
+    float log_latency = 0, log_energy = 0;
+    float latency_factor = 1, energy_factor = 1;
+    uint32_t n = 0;
+  };
+  int LoadBucket(const Observation& obs) const;
+  void Calibrate(Calibration& c, double log_latency, double log_energy);
+  // Calibrated outcome of `action` from the raw prediction: its latency and energy factors.
+  const Calibration& CalibrationOf(int action, int load_bucket) const {
+    const Calibration& c = calibration_[static_cast<size_t>(action) * num_load_buckets_ +
+                                        load_bucket];
+    return c.n > 0 ? c : calibration_all_[action];
+  }
+  int num_load_buckets_ = 1;
+  std::vector<Calibration> calibration_, calibration_all_;
+  float last_raw_latency_ = 0, last_raw_energy_ = 0;
+  int last_load_bucket_ = 0;
   int last_action_ = -1;
   double last_prior_ = 0, last_greedy_value_ = 0;
   bool last_retry_ = false;
