@@ -149,7 +149,10 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
     num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
                                          (options_.edges[kFeatGpuLoad].size() + 1) *
                                          (options_.edges[kFeatMemLoad].size() + 1));
-    calibration_.assign(static_cast<size_t>(num_actions_) * num_load_buckets_, Calibration{});
+    num_models_ = std::max(1, cost_model_->num_models());
+    calibration_.assign(static_cast<size_t>(num_actions_) * num_models_ * num_load_buckets_,
+                        Calibration{});
+    calibration_model_.assign(static_cast<size_t>(num_actions_) * num_models_, Calibration{});
     calibration_all_.assign(num_actions_, Calibration{});
   }
 }
@@ -163,14 +166,21 @@ int QLearningPolicy::LoadBucket(const Observation& obs) const {
 }
 
 void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double log_energy) {
+  // Latency: the median ratio (a stochastic-approximation median in log space), robust to the
+  // tail (a fallback at the deadline, a radio promotion) that would pull a mean up and make an
+  // action that usually meets its bound look as if it never did; the tail's penalties are the
+  // state correction's to learn. Energy: the mean ratio, since energy adds up.
+  const double step = std::max(0.01, 0.5 / (1.0 + c.n));
+  if (log_latency > c.log_latency) {
+    c.log_latency += static_cast<float>(std::min(step, log_latency - c.log_latency));
+  } else {
+    c.log_latency -= static_cast<float>(std::min(step, c.log_latency - log_latency));
+  }
   const double alpha = std::max(0.02, 1.0 / (1.0 + c.n));
-  c.log_latency += static_cast<float>(alpha * (log_latency - c.log_latency));
-  c.log_energy += static_cast<float>(alpha * (log_energy - c.log_energy));
+  c.energy_ratio += static_cast<float>(alpha * (std::exp(log_energy) - c.energy_ratio));
   if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
-  // No shrinkage: one measurement (its noise a few percent) says more than a model that may be
-  // off by a factor.
   c.latency_factor = static_cast<float>(std::exp(c.log_latency));
-  c.energy_factor = static_cast<float>(std::exp(c.log_energy));
+  c.energy_factor = c.energy_ratio;
 }
 
 int QLearningPolicy::EnsureRow(int state) {
@@ -228,7 +238,7 @@ void QLearningPolicy::Update(int state, int action, double target) {
 
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
   Outcome o = cost_model_->Predict(action, obs);
-  const Calibration& c = CalibrationOf(action, LoadBucket(obs));
+  const Calibration& c = CalibrationOf(action, obs.model, LoadBucket(obs));
   o.latency_ms *= c.latency_factor;
   o.energy_mj *= c.energy_factor;
   return Reward(o, obs, reward_);
@@ -297,7 +307,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     const int row = rows_[s];
     for (const int a : feasible) {
       // The calibrated prediction and its reward (Reward() inlined).
-      const Calibration& c = CalibrationOf(a, lb);
+      const Calibration& c = CalibrationOf(a, obs.model, lb);
       const double latency = cache.latency[a] * c.latency_factor;
       const uint8_t misses = cache.misses[a];
       const double prior =
@@ -413,8 +423,9 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
         std::isfinite(outcome.latency_ms) && std::isfinite(outcome.energy_mj)) {
       const double ll = std::clamp(std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
       const double le = std::clamp(std::log(static_cast<double>(outcome.energy_mj) / last_raw_energy_), -5.0, 5.0);
-      Calibrate(calibration_[static_cast<size_t>(action) * num_load_buckets_ + last_load_bucket_],
-                ll, le);
+      const size_t am = static_cast<size_t>(action) * num_models_ + obs.model;
+      Calibrate(calibration_[am * num_load_buckets_ + last_load_bucket_], ll, le);
+      Calibrate(calibration_model_[am], ll, le);
       Calibrate(calibration_all_[action], ll, le);
       // The correction learns what the calibrated model still misses: against the prior as
       // calibrated now, or both would count the same error.

@@ -173,24 +173,30 @@ class QLearningPolicy : public Policy {
     std::vector<uint8_t> misses;         // bit 0: fails; bit 1: under the accuracy floor
   };
   std::vector<PriorCache> prior_cache_;
-  // The model calibrated by experience: per action and co-runner load bucket (and per action
-  // over all loads, for a bucket not seen yet), the mean log ratio of measured to predicted
-  // latency and energy, and the factors they make.
+  // The model calibrated by experience: per action, model and co-runner load bucket (and
+  // coarser, for cells not seen yet), the median ratio of measured to predicted latency and
+  // the mean ratio of energy, and the factors they make.
   struct Calibration {
-    float log_latency = 0, log_energy = 0;
+    float log_latency = 0;   // median log ratio of latency
+    float energy_ratio = 1;  // mean ratio of energy
     float latency_factor = 1, energy_factor = 1;
     uint32_t n = 0;
   };
   int LoadBucket(const Observation& obs) const;
   void Calibrate(Calibration& c, double log_latency, double log_energy);
-  // Calibrated outcome of `action` from the raw prediction: its latency and energy factors.
-  const Calibration& CalibrationOf(int action, int load_bucket) const {
-    const Calibration& c = calibration_[static_cast<size_t>(action) * num_load_buckets_ +
-                                        load_bucket];
-    return c.n > 0 ? c : calibration_all_[action];
+  // The calibration of `action` for `model` at a load bucket: that cell's when it has seen
+  // something, else the action's for the model over all loads, else the action's over all
+  // models (a remote target's latency ratio depends on the model: a fixed delay weighs more on a
+  // small one).
+  const Calibration& CalibrationOf(int action, int model, int load_bucket) const {
+    const size_t am = static_cast<size_t>(action) * num_models_ + model;
+    const Calibration& c = calibration_[am * num_load_buckets_ + load_bucket];
+    if (c.n > 0) return c;
+    const Calibration& m = calibration_model_[am];
+    return m.n > 0 ? m : calibration_all_[action];
   }
-  int num_load_buckets_ = 1;
-  std::vector<Calibration> calibration_, calibration_all_;
+  int num_load_buckets_ = 1, num_models_ = 1;
+  std::vector<Calibration> calibration_, calibration_model_, calibration_all_;
   float last_raw_latency_ = 0, last_raw_energy_ = 0;
   int last_load_bucket_ = 0;
   int last_action_ = -1;
