@@ -165,7 +165,7 @@ int QLearningPolicy::LoadBucket(const Observation& obs) const {
          BucketF(e[kFeatMemLoad], obs.mem_load);
 }
 
-void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double log_energy) {
+void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energy_ratio) {
   // Latency: the median ratio (a stochastic-approximation median in log space), robust to the
   // tail (a fallback at the deadline, a radio promotion) that would pull a mean up and make an
   // action that usually meets its bound look as if it never did; the tail's penalties are the
@@ -177,9 +177,9 @@ void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double log_e
     c.log_latency -= static_cast<float>(std::min(step, c.log_latency - log_latency));
   }
   const double alpha = std::max(0.02, 1.0 / (1.0 + c.n));
-  c.energy_ratio += static_cast<float>(alpha * (std::exp(log_energy) - c.energy_ratio));
+  c.energy_ratio += static_cast<float>(alpha * (energy_ratio - c.energy_ratio));
   if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
-  c.latency_factor = static_cast<float>(std::exp(c.log_latency));
+  c.latency_factor = std::exp(c.log_latency);  // float exp
   c.energy_factor = c.energy_ratio;
 }
 
@@ -305,29 +305,38 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     double greedy_score = -std::numeric_limits<double>::infinity();
     double greedy_value = greedy_score;
     const int row = rows_[s];
+    const float* qrow = row < 0 ? zero_q_.data() : &q_[At(row, 0)];
+    const uint32_t* vrow = row < 0 ? zero_visits_.data() : &visits_[At(row, 0)];
+    const bool pooled = !options_.calibrate && options_.pool_weight > 0;
+    const double bonus_weight = options_.explore_bonus;
+    const double qos_penalty = reward_.qos_penalty_mj, acc_penalty = reward_.accuracy_penalty_mj;
+    const float* raw_latency = cache.latency.data();
+    const float* raw_energy = cache.energy.data();
+    const uint8_t* raw_misses = cache.misses.data();
     for (const int a : feasible) {
       // The calibrated prediction and its reward (Reward() inlined).
       const Calibration& c = CalibrationOf(a, obs.model, lb);
-      const double latency = cache.latency[a] * c.latency_factor;
-      const uint8_t misses = cache.misses[a];
-      const double prior =
-          -static_cast<double>(cache.energy[a] * c.energy_factor) -
-          ((misses & 1) || latency > bound ? reward_.qos_penalty_mj : 0.0) -
-          (misses ? reward_.accuracy_penalty_mj : 0.0);
+      const double latency = raw_latency[a] * c.latency_factor;
+      const uint8_t misses = raw_misses[a];
+      const double prior = -static_cast<double>(raw_energy[a] * c.energy_factor) -
+                           ((misses & 1) || latency > bound ? qos_penalty : 0.0) -
+                           (misses ? acc_penalty : 0.0);
       prior_scratch_[a] = prior;
       const bool safe = !(latency > safe_latency);
       safe_scratch_[a] = safe;
       safe_count += safe;
-      const double value = ModelValue(s, a, prior);
+      // ModelValue() inlined.
+      const uint32_t n = vrow[a];
+      const double correction = n > 0                          ? qrow[a]
+                                : pooled && pooled_n_[a] > 0 ? options_.pool_weight * pooled_[a]
+                                                               : 0.0;
+      const double magnitude = std::abs(prior);
+      const double value = prior + magnitude * correction;
       // Directed exploration: actions tried few times here get a bonus in proportion to the
       // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
-      const double bonus =
-          safe && options_.explore_bonus > 0
-              ? options_.explore_bonus * std::abs(prior) *
-                    InvSqrt1p(row < 0 ? 0u : visits_[At(row, a)])
-              : 0.0;
-      if (value + bonus > greedy_score) {
-        greedy_score = value + bonus;
+      const double score = safe ? value + bonus_weight * magnitude * InvSqrt1p(n) : value;
+      if (score > greedy_score) {
+        greedy_score = score;
         greedy_value = value;
         greedy = a;
       }
@@ -421,8 +430,11 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
     if (options_.calibrate && decided && !outcome.failed && last_raw_latency_ > 0 &&
         last_raw_energy_ > 0 && outcome.latency_ms > 0 && outcome.energy_mj > 0 &&
         std::isfinite(outcome.latency_ms) && std::isfinite(outcome.energy_mj)) {
-      const double ll = std::clamp(std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
-      const double le = std::clamp(std::log(static_cast<double>(outcome.energy_mj) / last_raw_energy_), -5.0, 5.0);
+      const double ll =
+          std::clamp(std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0,
+                     5.0);
+      const double le = std::clamp(static_cast<double>(outcome.energy_mj) / last_raw_energy_,
+                                   1.0 / 150, 150.0);  // a ratio, within e^-5 .. e^5
       const size_t am = static_cast<size_t>(action) * num_models_ + obs.model;
       Calibrate(calibration_[am * num_load_buckets_ + last_load_bucket_], ll, le);
       Calibrate(calibration_model_[am], ll, le);
@@ -578,12 +590,12 @@ Status QLearningPolicy::Load(const std::string& path) {
   }
   if (lines.empty() || lines[0] != kMagic)
     return bad(0, "not a Q-table (expected '" + std::string(kMagic) + "')");
-  if (lines.size() < 5) return bad(lines.size() - 1, "truncated: the header is incomplete");
   const std::string prior_line = std::string("prior ") + PriorName(options_.prior);
-  if (lines[1] != prior_line) {
+  if (lines.size() > 1 && lines[1] != prior_line) {
     return bad(1, "the table was learned with '" + std::string(lines[1]) +
                       "'; this agent has '" + prior_line + "' (the values mean different things)");
   }
+  if (lines.size() < 5) return bad(lines.size() - 1, "truncated: the header is incomplete");
   const std::string buckets_line = "buckets " + BucketLayout();
   if (lines[2] != buckets_line) {
     // Name the first feature whose edges differ.

@@ -183,7 +183,7 @@ class QLearningPolicy : public Policy {
     uint32_t n = 0;
   };
   int LoadBucket(const Observation& obs) const;
-  void Calibrate(Calibration& c, double log_latency, double log_energy);
+  void Calibrate(Calibration& c, double log_latency, double energy_ratio);
   // The calibration of `action` for `model` at a load bucket: that cell's when it has seen
   // something, else the action's for the model over all loads, else the action's over all
   // models (a remote target's latency ratio depends on the model: a fixed delay weighs more on a

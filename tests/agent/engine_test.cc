@@ -541,7 +541,7 @@ TEST(Engine, LearnedStateSurvivesARestartAndACorruptFileIsSetAside) {
     // What was loaded is what is saved again (no requests in between).
     EXPECT_EQ(*ReadFile(state), *saved);
   }
-  const std::string corrupt = "autoscale-qtable 1\ngarbage\n";
+  const std::string corrupt = "autoscale-qtable 2\ngarbage\n";
   ASSERT_TRUE(WriteFileAtomic(state, corrupt).ok());
   {
     auto engine = BuildEngine(BaseConfig(state), testing::ConfigRoot(), Doubling());

@@ -167,14 +167,21 @@ TEST(Cli, SavedTablesLoadIntoAnotherExperiment) {
   const double trained = EnergyVsOracle(json, "trained");
   const double untrained = EnergyVsOracle(json, "untrained");
   EXPECT_GT(trained, 0.99);
-  EXPECT_LT(trained, untrained) << json;
-  // A table from another device does not load, and the error says where it was asked for.
+  // With the model prior an untrained agent already decides about as well as the trained one.
+  EXPECT_LE(trained, untrained + 0.02) << json;
+  // The table learned on sd855 loads on sd845 (targets by name, levels by rank) ...
   text.replace(text.find("devices: [sd855]"), 16, "devices: [sd845]");
   testing::WriteFile(dir + "/other.yaml", text);
   CliRun other = Cli("sim " + dir + "/other.yaml --quiet --out " + dir + "/o3");
-  EXPECT_EQ(other.code, 1);
-  EXPECT_NE(other.output.find("policies[0].params.table"), std::string::npos) << other.output;
-  EXPECT_NE(other.output.find("another action space"), std::string::npos) << other.output;
+  EXPECT_EQ(other.code, 0) << other.output;
+  // ... but not into an agent with another prior, and the error says where it was asked for.
+  text.replace(text.find("params: {table: "), 16, "params: {prior: none, table: ");
+  testing::WriteFile(dir + "/none.yaml", text);
+  CliRun none = Cli("sim " + dir + "/none.yaml --quiet --out " + dir + "/o4");
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.output.find("policies[0].params.table"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find("the table was learned with 'prior model'"), std::string::npos)
+      << none.output;
 }
 
 TEST(Cli, MissingExperimentFileIsAClearError) {

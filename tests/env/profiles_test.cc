@@ -709,7 +709,7 @@ TEST(ProfileCatalogTest, UnknownNameIsNotFoundWithSuggestionAndList) {
   EXPECT_TRUE(Contains(msg, "did you mean 'sd845'?")) << msg;
   EXPECT_TRUE(Contains(msg, "(available: ")) << msg;
   EXPECT_TRUE(Contains(msg, "cloud_gpu, ")) << msg;
-  EXPECT_TRUE(Contains(msg, "sd810, sd845, sd855")) << msg;
+  EXPECT_TRUE(Contains(msg, "sd810, sd845, sd845_believed, sd855")) << msg;
 
   auto n = catalog.Network("wify");
   ASSERT_FALSE(n.ok());
