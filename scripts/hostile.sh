@@ -191,10 +191,12 @@ if want sim_qtable_inf quick && need "$autoscale"; then
   "$autoscale" sim "$sims/experiments/train.yaml" --quiet --out "$sims/out2" \
     --save-tables "$sims/tables" > /dev/null 2>&1
   q="$sims/tables/q_learning/sd845_wifi_strong_tr_rq_seed1.qtable"
-  sed -i '4s/^\([0-9]* [0-9]*\) [^ ]* /\1 1e300 /' "$q"
+  # The first entry line: after the header (magic, prior, buckets, actions N, N actions, size).
+  line=$(( $(grep -n '^size ' "$q" | head -1 | cut -d: -f1) + 1 ))
+  sed -i "${line}s/^\([0-9]* [0-9]*\) [^ ]* /\1 1e300 /" "$q"
   experiment "{latency_bound_ms: 100}" "" h "{name: q_learning, params: {table: $q}}" \
     > "$sims/experiments/inf.yaml"
-  sim_case 1 "qtable:4: Q value 1e300 is outside [-1e+18, 1e+18]" \
+  sim_case 1 "qtable:$line: Q value 1e300 is outside [-1e+18, 1e+18]" \
     "$autoscale" check-config "$sims/experiments/inf.yaml"
 fi
 if want sim_big_yaml quick && need "$autoscale"; then
