@@ -66,8 +66,10 @@ struct Observation {
   bool cell_connected() const { return cell_rsrp_dbm > kNoSignalDbm; }
 };
 
-// What running one request cost. `failed` means no output came back (a dropped connection);
-// its latency and energy are what was spent before the failure.
+// What running one request cost. `failed` means no output came back: nothing could answer (an
+// offload given up with no fallback able to run the model; an offload the deadline cut short
+// that a fallback answered is not failed, CostModel::Evaluate). Its latency and energy are what
+// was spent before the failure.
 struct Outcome {
   float latency_ms = 0;
   float energy_mj = 0;
