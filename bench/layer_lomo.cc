@@ -30,6 +30,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -227,6 +228,17 @@ bool ReadInModelCache(const std::string& path, std::vector<InModelModel>* models
   return true;
 }
 
+// The CPU target measured: `threads` threads pinned to `cpus`, no hardware counters.
+std::unique_ptr<CpuTarget> MakeTarget(int threads, const std::vector<int>& cpus) {
+  CpuOptions o;
+  o.threads = threads;
+  o.cpus = cpus;
+  o.use_counters = false;
+  auto target = CpuTarget::Create(o);
+  std::cerr << "target: " << target->description().device << "\n";
+  return target;
+}
+
 int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>& precisions,
                 int threads, const std::vector<int>& cpus, const std::string& cache, bool fit_only,
                 double model_seconds, bool explain, int rounds, bool use_min) {
@@ -236,12 +248,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
       return 1;
     }
   } else {
-    CpuOptions o;
-    o.threads = threads;
-    o.cpus = cpus;
-    o.use_counters = false;
-    auto target = CpuTarget::Create(o);
-    std::cerr << "target: " << target->description().device << "\n";
+    auto target = MakeTarget(threads, cpus);
     for (const std::string& pn : precisions) {
       auto p = ParsePrecision(pn);
       if (!p.ok()) return 2;
@@ -496,12 +503,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
   } else {
-    CpuOptions o;
-    o.threads = threads;
-    o.cpus = cpus;
-    o.use_counters = false;
-    auto target = CpuTarget::Create(o);
-    std::cerr << "target: " << target->description().device << "\n";
+    auto target = MakeTarget(threads, cpus);
     std::vector<const Graph*> graphs;
     for (const auto& s : specs) graphs.push_back(&s->graph->graph);
     DistinctLayers distinct = DistinctLayerGraphs(graphs);

@@ -236,24 +236,22 @@ void QLearningPolicy::Update(int state, int action, double target) {
   if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
 }
 
+namespace {
+// Bit 0: the prediction fails; bit 1: it is under the accuracy floor.
+uint8_t MissFlags(const Outcome& o, const Observation& obs) {
+  return static_cast<uint8_t>(o.failed | (MissesAccuracy(o, obs) << 1));
+}
+}  // namespace
+
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
-  Outcome o = cost_model_->Predict(action, obs);
+  const Outcome o = cost_model_->Predict(action, obs);
   const Calibration& c = CalibrationOf(action, obs.model, LoadBucket(obs));
-  o.latency_ms *= c.latency_factor;
-  o.energy_mj *= c.energy_factor;
-  return Reward(o, obs, reward_);
+  return PriorOf(o.latency_ms * c.latency_factor, o.energy_mj * c.energy_factor,
+                 MissFlags(o, obs), obs.latency_bound_ms);
 }
 
 double QLearningPolicy::ModelValue(int state, int action, double prior) const {
-  // A state's own experience when it has some; else the action's correction pooled over the
-  // states that have (what a state never visited starts from).
-  // (With calibration, the calibration over all loads is what carries to a state never
-  // visited; a pooled correction would count the same error twice.)
-  const double correction = Visits(state, action) > 0 ? Q(state, action)
-                            : !options_.calibrate && pooled_n_[action] > 0
-                                ? options_.pool_weight * pooled_[action]
-                                : 0.0;
-  return prior + std::abs(prior) * correction;
+  return prior + std::abs(prior) * Correction(Visits(state, action), Q(state, action), action);
 }
 
 double QLearningPolicy::Value(const Observation& obs, int action) {
@@ -277,7 +275,6 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
   if (options_.prior == QPrior::kModel) {
     // Predicted outcome of every feasible action: its reward is the prior, its latency says
     // whether trying it is safe. Reused while the model's observation is unchanged.
-    const double bound = obs.latency_bound_ms;
     PriorCache& cache = prior_cache_[obs.model];
     const std::array<float, 12> key = {obs.cpu_load,       obs.gpu_load,      obs.mem_load,
                                        obs.wifi_rssi_dbm,  obs.cell_rsrp_dbm, obs.wifi_down_mbps,
@@ -294,42 +291,35 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
         const Outcome o = cost_model_->Predict(a, obs);
         cache.latency[a] = o.latency_ms;
         cache.energy[a] = o.energy_mj;
-        cache.misses[a] = static_cast<uint8_t>(o.failed | (MissesAccuracy(o, obs) << 1));
+        cache.misses[a] = MissFlags(o, obs);
       }
       cache.key = key;
       cache.valid = true;
     }
     const int lb = options_.calibrate ? LoadBucket(obs) : 0;
-    const double safe_latency = options_.safe_margin * bound;
+    const double safe_latency = options_.safe_margin * obs.latency_bound_ms;
     int greedy = -1, safe_count = 0;
     double greedy_score = -std::numeric_limits<double>::infinity();
     double greedy_value = greedy_score;
     const int row = rows_[s];
     const float* qrow = row < 0 ? zero_q_.data() : &q_[At(row, 0)];
     const uint32_t* vrow = row < 0 ? zero_visits_.data() : &visits_[At(row, 0)];
-    const bool pooled = !options_.calibrate && options_.pool_weight > 0;
     const double bonus_weight = options_.explore_bonus;
-    const double qos_penalty = reward_.qos_penalty_mj, acc_penalty = reward_.accuracy_penalty_mj;
     const float* raw_latency = cache.latency.data();
     const float* raw_energy = cache.energy.data();
     const uint8_t* raw_misses = cache.misses.data();
     for (const int a : feasible) {
-      // The calibrated prediction and its reward (Reward() inlined).
       const Calibration& c = CalibrationOf(a, obs.model, lb);
-      const double latency = raw_latency[a] * c.latency_factor;
-      const uint8_t misses = raw_misses[a];
-      const double prior = -static_cast<double>(raw_energy[a] * c.energy_factor) -
-                           ((misses & 1) || latency > bound ? qos_penalty : 0.0) -
-                           (misses ? acc_penalty : 0.0);
+      const float latency = raw_latency[a] * c.latency_factor;
+      const double prior =
+          PriorOf(latency, raw_energy[a] * c.energy_factor, raw_misses[a], obs.latency_bound_ms);
       prior_scratch_[a] = prior;
       const bool safe = !(latency > safe_latency);
       safe_scratch_[a] = safe;
       safe_count += safe;
-      // ModelValue() inlined.
+      // ModelValue(), from the row read once.
       const uint32_t n = vrow[a];
-      const double correction = n > 0                          ? qrow[a]
-                                : pooled && pooled_n_[a] > 0 ? options_.pool_weight * pooled_[a]
-                                                               : 0.0;
+      const double correction = Correction(n, qrow[a], a);
       const double magnitude = std::abs(prior);
       const double value = prior + magnitude * correction;
       // Directed exploration: actions tried few times here get a bonus in proportion to the
@@ -362,17 +352,16 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
       // rejected, once its back-off has passed. The one the model likes best.
       int retry = -1;
       double retry_prior = greedy_value;
-      const int r = rows_[s];
       for (const int a : feasible) {
-        if (r < 0 || a == greedy) continue;
-        const size_t i = At(r, a);
-        if (visits_[i] == 0 || decisions_ < retry_at_[i]) continue;
+        if (row < 0 || a == greedy) continue;
+        const size_t i = At(row, a);
+        if (vrow[a] == 0 || decisions_ < retry_at_[i]) continue;
         if (prior_scratch_[a] <= retry_prior || !safe_scratch_[a]) continue;
         retry = a;
         retry_prior = prior_scratch_[a];
       }
       if (retry >= 0) {
-        const size_t i = At(r, retry);
+        const size_t i = At(row, retry);
         retry_at_[i] = decisions_ + static_cast<uint64_t>(
                                         options_.retry_after * std::ldexp(1.0, backoff_[i]));
         if (backoff_[i] < kMaxBackoff) ++backoff_[i];
@@ -384,6 +373,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     last_prior_ = prior_scratch_[choice];
     last_raw_latency_ = cache.latency[choice];
     last_raw_energy_ = cache.energy[choice];
+    last_misses_ = cache.misses[choice];
     last_load_bucket_ = lb;
     last_greedy_value_ = greedy_value;
     return choice;
@@ -440,14 +430,16 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
       Calibrate(calibration_model_[am], ll, le);
       Calibrate(calibration_all_[action], ll, le);
       // The correction learns what the calibrated model still misses: against the prior as
-      // calibrated now, or both would count the same error.
-      prior = PriorReward(obs, action);
+      // calibrated now (the decided prediction, rescaled), or both would count the same error.
+      const Calibration& c = CalibrationOf(action, obs.model, last_load_bucket_);
+      prior = PriorOf(last_raw_latency_ * c.latency_factor, last_raw_energy_ * c.energy_factor,
+                      last_misses_, obs.latency_bound_ms);
     }
     // The correction, relative to the prediction's size (1 mJ at least), so that it carries
     // over between models of a state and between states.
     const double rel = std::clamp((r - prior) / std::max(std::abs(prior), 1.0), -1e9, 1e9);
     const size_t i = At(EnsureRow(s), action);
-    const bool retry = last_retry_ && action == last_action_;
+    const bool retry = last_retry_ && decided;
     if (retry) {
       // A retry is news about a world that may have changed: it replaces what was learned.
       q_[i] = static_cast<float>(rel);

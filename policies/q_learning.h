@@ -130,8 +130,23 @@ class QLearningPolicy : public Policy {
   }
   int EnsureRow(int state);
   void Update(int state, int action, double target);
-  // Predicted reward of `action` for `obs` (prior: model).
+  // Predicted reward of `action` for `obs` (prior: model), its prediction calibrated.
   double PriorReward(const Observation& obs, int action) const;
+  // Reward() of a calibrated prediction: its latency and energy, and MissFlags() of the raw one.
+  double PriorOf(float latency, float energy, uint8_t misses, float bound) const {
+    return -static_cast<double>(energy) -
+           ((misses & 1) || latency > bound ? reward_.qos_penalty_mj : 0.0) -
+           (misses ? reward_.accuracy_penalty_mj : 0.0);
+  }
+  // The learned correction of `action` in a state where it was tried `n` times with value `q`:
+  // that, or where never tried, pool_weight x the pooled one (without calibration only: with
+  // it, the calibration is what carries to a state never visited, and a pooled correction
+  // would count the same error twice).
+  double Correction(uint32_t n, float q, int action) const {
+    if (n > 0) return q;
+    return !options_.calibrate && pooled_n_[action] > 0 ? options_.pool_weight * pooled_[action]
+                                                        : 0.0;
+  }
   // Value from a prior and the table: prior + |prior| x correction; the correction is the
   // state's own, or pool_weight x the pooled one where the state never tried the action.
   double ModelValue(int state, int action, double prior) const;
@@ -198,6 +213,7 @@ class QLearningPolicy : public Policy {
   int num_load_buckets_ = 1, num_models_ = 1;
   std::vector<Calibration> calibration_, calibration_model_, calibration_all_;
   float last_raw_latency_ = 0, last_raw_energy_ = 0;
+  uint8_t last_misses_ = 0;
   int last_load_bucket_ = 0;
   int last_action_ = -1;
   double last_prior_ = 0, last_greedy_value_ = 0;
