@@ -13,7 +13,7 @@ namespace autoscale {
 
 namespace {
 constexpr const char* kFeatureNames[kNumStateFeatures] = {
-    "conv_layers", "fc_layers", "recurrent_layers", "macs",         "cpu_load",
+    "conv_layers", "fc_layers", "recurrent_layers", "macs",          "cpu_load",
     "gpu_load",    "mem_load",  "wifi_rssi_dbm",    "cell_rsrp_dbm", "uplink_mbps"};
 constexpr const char* kMagic = "autoscale-qtable 2";
 constexpr const char* kMagicV1 = "autoscale-qtable 1";
@@ -64,9 +64,9 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   QLearningOptions o;
   if (params == nullptr || params->IsNull()) return o;
   RETURN_IF_ERROR(params->CheckKeys(
-      {"prior", "calibrate", "safe_margin", "explore_bonus", "retry_after", "pool_weight", "learning_rate",
-       "learning_rate_min", "discount", "epsilon_start", "epsilon_end", "epsilon_decay_requests",
-       "epsilon_eval", "learn_during_eval", "buckets", "table"}));
+      {"prior", "calibrate", "safe_margin", "explore_bonus", "retry_after", "pool_weight",
+       "learning_rate", "learning_rate_min", "discount", "epsilon_start", "epsilon_end",
+       "epsilon_decay_requests", "epsilon_eval", "learn_during_eval", "buckets", "table"}));
   if (auto pr = params->Optional("prior")) {
     ASSIGN_OR_RETURN(std::string v, pr->AsString());
     if (v == "model") {
@@ -74,8 +74,10 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
     } else if (v == "none") {
       o.prior = QPrior::kNone;
     } else {
-      return pr->Error("prior must be 'model' (start from the cost model's predictions) or "
-                       "'none' (AutoScale's zero-initialised table), got '" + v + "'");
+      return pr->Error(
+          "prior must be 'model' (start from the cost model's predictions) or "
+          "'none' (AutoScale's zero-initialised table), got '" +
+          v + "'");
     }
   }
   ASSIGN_OR_RETURN(o.safe_margin, params->GetDoubleIn("safe_margin", 1, 1e3, o.safe_margin));
@@ -94,9 +96,10 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   ASSIGN_OR_RETURN(o.epsilon_eval, params->GetDoubleIn("epsilon_eval", 0, 1, o.epsilon_eval));
   ASSIGN_OR_RETURN(o.learn_during_eval, params->GetBool("learn_during_eval", o.learn_during_eval));
   if (o.prior == QPrior::kModel && o.discount > 0) {
-    return params->Child("discount")->Error(
-        "discount applies to 'prior: none' only: with the model prior each request's value is "
-        "its own predicted reward plus a correction (requests are independent)");
+    return params->Child("discount")
+        ->Error(
+            "discount applies to 'prior: none' only: with the model prior each request's value is "
+            "its own predicted reward plus a correction (requests are independent)");
   }
   if (auto t = params->Optional("table")) {
     ASSIGN_OR_RETURN(o.table, t->AsString());
@@ -211,7 +214,7 @@ int QLearningPolicy::StateOf(const Observation& obs) const {
          // signal would only split states. Below it they go over cellular, which then counts.
          (wifi > 0 ? 0 : BucketF(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp] +
          // The throughput the phone last measured on the link an offload would take.
-         BucketF(e[kFeatUplinkMbps], wifi > 0                 ? obs.wifi_up_mbps
+         BucketF(e[kFeatUplinkMbps], wifi > 0               ? obs.wifi_up_mbps
                                      : obs.cell_connected() ? obs.cell_up_mbps
                                                             : 0.0f) *
              stride_[kFeatUplinkMbps];
@@ -246,8 +249,8 @@ uint8_t MissFlags(const Outcome& o, const Observation& obs) {
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
   const Outcome o = cost_model_->Predict(action, obs);
   const Calibration& c = CalibrationOf(action, obs.model, LoadBucket(obs));
-  return PriorOf(o.latency_ms * c.latency_factor, o.energy_mj * c.energy_factor,
-                 MissFlags(o, obs), obs.latency_bound_ms);
+  return PriorOf(o.latency_ms * c.latency_factor, o.energy_mj * c.energy_factor, MissFlags(o, obs),
+                 obs.latency_bound_ms);
 }
 
 double QLearningPolicy::ModelValue(int state, int action, double prior) const {
@@ -276,11 +279,10 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     // Predicted outcome of every feasible action: its reward is the prior, its latency says
     // whether trying it is safe. Reused while the model's observation is unchanged.
     PriorCache& cache = prior_cache_[obs.model];
-    const std::array<float, 12> key = {obs.cpu_load,       obs.gpu_load,      obs.mem_load,
-                                       obs.wifi_rssi_dbm,  obs.cell_rsrp_dbm, obs.wifi_down_mbps,
-                                       obs.wifi_up_mbps,   obs.cell_down_mbps, obs.cell_up_mbps,
-                                       obs.p2p_rssi_dbm,   obs.latency_bound_ms,
-                                       obs.min_accuracy};
+    const std::array<float, 12> key = {obs.cpu_load,      obs.gpu_load,         obs.mem_load,
+                                       obs.wifi_rssi_dbm, obs.cell_rsrp_dbm,    obs.wifi_down_mbps,
+                                       obs.wifi_up_mbps,  obs.cell_down_mbps,   obs.cell_up_mbps,
+                                       obs.p2p_rssi_dbm,  obs.latency_bound_ms, obs.min_accuracy};
     if (!cache.valid || cache.key != key) {
       if (cache.latency.empty()) {
         cache.latency.assign(num_actions_, 0.0f);
@@ -362,8 +364,8 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
       }
       if (retry >= 0) {
         const size_t i = At(row, retry);
-        retry_at_[i] = decisions_ + static_cast<uint64_t>(
-                                        options_.retry_after * std::ldexp(1.0, backoff_[i]));
+        retry_at_[i] =
+            decisions_ + static_cast<uint64_t>(options_.retry_after * std::ldexp(1.0, backoff_[i]));
         if (backoff_[i] < kMaxBackoff) ++backoff_[i];
         choice = retry;
         last_retry_ = true;
@@ -420,9 +422,8 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
     if (options_.calibrate && decided && !outcome.failed && last_raw_latency_ > 0 &&
         last_raw_energy_ > 0 && outcome.latency_ms > 0 && outcome.energy_mj > 0 &&
         std::isfinite(outcome.latency_ms) && std::isfinite(outcome.energy_mj)) {
-      const double ll =
-          std::clamp(std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0,
-                     5.0);
+      const double ll = std::clamp(
+          std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
       const double le = std::clamp(static_cast<double>(outcome.energy_mj) / last_raw_energy_,
                                    1.0 / 150, 150.0);  // a ratio, within e^-5 .. e^5
       const size_t am = static_cast<size_t>(action) * num_models_ + obs.model;
@@ -540,8 +541,7 @@ Status QLearningPolicy::Save(const std::string& path) const {
     out += TargetKindName(space.target_kinds[act.target]);
     out += ' ';
     out += PrecisionName(act.precision);
-    out += ' ' + std::to_string(act.level) + ' ' + std::to_string(LevelsOf(*cost_model_, a)) +
-           "\n";
+    out += ' ' + std::to_string(act.level) + ' ' + std::to_string(LevelsOf(*cost_model_, a)) + "\n";
   }
   out += "size " + std::to_string(num_states_) + " " + std::to_string(num_actions_) + "\n";
   char buf[96];
@@ -577,15 +577,16 @@ Status QLearningPolicy::Load(const std::string& path) {
     return Status::InvalidArgument(path + ":" + std::to_string(line + 1) + ": " + what);
   };
   if (!lines.empty() && lines[0] == kMagicV1) {
-    return bad(0, "a version 1 table (written before link-throughput states and action "
-                  "descriptions); its states do not map onto this agent's: delete it or retrain");
+    return bad(0,
+               "a version 1 table (written before link-throughput states and action "
+               "descriptions); its states do not map onto this agent's: delete it or retrain");
   }
   if (lines.empty() || lines[0] != kMagic)
     return bad(0, "not a Q-table (expected '" + std::string(kMagic) + "')");
   const std::string prior_line = std::string("prior ") + PriorName(options_.prior);
   if (lines.size() > 1 && lines[1] != prior_line) {
-    return bad(1, "the table was learned with '" + std::string(lines[1]) +
-                      "'; this agent has '" + prior_line + "' (the values mean different things)");
+    return bad(1, "the table was learned with '" + std::string(lines[1]) + "'; this agent has '" +
+                      prior_line + "' (the values mean different things)");
   }
   if (lines.size() < 5) return bad(lines.size() - 1, "truncated: the header is incomplete");
   const std::string buckets_line = "buckets " + BucketLayout();
@@ -627,7 +628,8 @@ Status QLearningPolicy::Load(const std::string& path) {
         levels < 1 || levels > 256 || level < 0 || level >= levels) {
       return bad(ln, "expected 'A TARGET KIND PRECISION LEVEL LEVELS'");
     }
-    if (!ParseTargetKind(f[2]).ok()) return bad(ln, "unknown target kind '" + std::string(f[2]) + "'");
+    if (!ParseTargetKind(f[2]).ok())
+      return bad(ln, "unknown target kind '" + std::string(f[2]) + "'");
     if (!ParsePrecision(f[3]).ok()) return bad(ln, "unknown precision '" + std::string(f[3]) + "'");
     saved[k] = {std::string(f[1]), std::string(f[2]), std::string(f[3]), static_cast<int>(level),
                 static_cast<int>(levels)};
@@ -638,7 +640,8 @@ Status QLearningPolicy::Load(const std::string& path) {
   }
   std::vector<std::pair<std::string, std::string>> our_targets;
   for (size_t t = 0; t < space.target_names.size(); ++t) {
-    our_targets.push_back({space.target_names[t], std::string(TargetKindName(space.target_kinds[t]))});
+    our_targets.push_back(
+        {space.target_names[t], std::string(TargetKindName(space.target_kinds[t]))});
   }
   // Saved target -> our target index (-1: none).
   std::map<std::string, int> target_map;
@@ -673,10 +676,10 @@ Status QLearningPolicy::Load(const std::string& path) {
       if (act.target != t || act.precision != p) continue;
       const int ours = LevelsOf(*cost_model_, a);
       const int want = ours == sa.levels ? sa.level
-                       : sa.levels == 1  ? 0
-                                         : static_cast<int>(std::lround(
-                                               static_cast<double>(sa.level) * (ours - 1) /
-                                               (sa.levels - 1)));
+                       : sa.levels == 1
+                           ? 0
+                           : static_cast<int>(std::lround(static_cast<double>(sa.level) *
+                                                          (ours - 1) / (sa.levels - 1)));
       if (act.level == want) {
         action_map[k] = a;
         ++mapped;

@@ -161,9 +161,9 @@ class QLearningPolicy : public Policy {
   std::array<int, kNumStateFeatures> stride_{};
   std::vector<int32_t> rows_;  // per state: its row, -1 before its first update
   int num_rows_ = 0;
-  std::vector<float> q_;        // num_rows_ x num_actions_
+  std::vector<float> q_;  // num_rows_ x num_actions_
   std::vector<uint32_t> visits_;
-  std::vector<float> zero_q_;   // what a state without a row reads
+  std::vector<float> zero_q_;  // what a state without a row reads
   std::vector<uint32_t> zero_visits_;
   bool training_ = true;
   uint64_t train_decisions_ = 0;

@@ -265,7 +265,8 @@ TEST(QLearningStateTest, DistinctBucketCombinationsGetDistinctStates) {
     x.mem_load = static_cast<float>(reps[kFeatMemLoad][idx[kFeatMemLoad]]);
     x.wifi_rssi_dbm = static_cast<float>(reps[kFeatWifiRssi][idx[kFeatWifiRssi]]);
     x.cell_rsrp_dbm = static_cast<float>(reps[kFeatCellRsrp][idx[kFeatCellRsrp]]);
-    x.wifi_up_mbps = x.cell_up_mbps = static_cast<float>(reps[kFeatUplinkMbps][idx[kFeatUplinkMbps]]);
+    x.wifi_up_mbps = x.cell_up_mbps =
+        static_cast<float>(reps[kFeatUplinkMbps][idx[kFeatUplinkMbps]]);
     const int s = p.StateOf(x);
     ASSERT_GE(s, 0);
     ASSERT_LT(s, p.num_states());
@@ -814,8 +815,8 @@ TEST_F(QLearningLoadErrorTest, WrongSizeLine) {
   auto lines = good_lines_;
   lines[first_entry_ - 1] = "size 1 1";
   Status st = LoadLines(lines, "size.table");
-  EXPECT_TRUE(Contains(st.message(), dir_.File("size.table") + ":" + std::to_string(first_entry_) +
-                                         ":"))
+  EXPECT_TRUE(
+      Contains(st.message(), dir_.File("size.table") + ":" + std::to_string(first_entry_) + ":"))
       << st.message();
 }
 
@@ -1040,9 +1041,9 @@ TEST(QLearningOptionsTest, RejectsValuesOutOfRange) {
   auto o = ParseYaml("learning_rate: 1.5");
   EXPECT_TRUE(Contains(o.status().message(), "[0, 1]"));
   // The bounds themselves are fine.
-  EXPECT_TRUE(ParseYaml("prior: none\nlearning_rate: 1\nlearning_rate_min: 0\ndiscount: 0.999").ok());
+  EXPECT_TRUE(
+      ParseYaml("prior: none\nlearning_rate: 1\nlearning_rate_min: 0\ndiscount: 0.999").ok());
 }
-
 
 // ---- The model prior (issue 12) ---------------------------------------------------------------
 
@@ -1170,8 +1171,8 @@ TEST(QLearningPriorTest, LearnsWhereRealityDiffersAndGeneralisesToUnseenStates) 
 TEST(QLearningPriorTest, ExplorationIsSafe) {
   const CostModel& cm = Sd845();
   QLearningOptions o;
-  o.epsilon_eval = 1.0;     // explore every time online
-  o.explore_bonus = 1.0;    // and a large bonus
+  o.epsilon_eval = 1.0;   // explore every time online
+  o.explore_bonus = 1.0;  // and a large bonus
   QLearningPolicy p(Ctx(cm), o);
   p.SetTraining(false);
   int unsafe_offered = 0;

@@ -31,8 +31,7 @@ long FirstRemote(const CostModel& cm, const Episode& ep, const std::vector<int>&
 }
 
 TEST(ThroughputRecovery, TheAgentOffloadsAgainRightAfterTheRecovery) {
-  auto exp = LoadExperiment(testing::ConfigRoot() +
-                            "/experiments/unseen_throughput_collapse.yaml");
+  auto exp = LoadExperiment(testing::ConfigRoot() + "/experiments/unseen_throughput_collapse.yaml");
   ASSERT_TRUE(exp.ok()) << exp.status().ToString();
   int checked = 0;
   for (const Scenario& sc : exp->scenarios) {
@@ -70,9 +69,10 @@ TEST(ThroughputRecovery, TheAgentOffloadsAgainRightAfterTheRecovery) {
     for (size_t i = collapse; i < recovery; ++i) {
       during += FirstRemote(cm, *eval, {agent_actions[i]}, 0) == 0;
     }
-    std::printf("%s: collapse at request %zu, recovery at %zu; first offload after it: agent "
-                "+%ld, oracle +%ld; agent offloads during the collapse: %d\n",
-                sc.name.c_str(), collapse, recovery, agent_back, oracle_back, during);
+    std::printf(
+        "%s: collapse at request %zu, recovery at %zu; first offload after it: agent "
+        "+%ld, oracle +%ld; agent offloads during the collapse: %d\n",
+        sc.name.c_str(), collapse, recovery, agent_back, oracle_back, during);
     if (oracle_back < 0) continue;  // this phone never offloads here: nothing to find again
     ++checked;
     ASSERT_GE(agent_back, 0) << "the agent never offloaded again after the recovery";
