@@ -46,12 +46,14 @@ Fixture& Shared() {
   return *f;
 }
 
-void RunLoop(benchmark::State& state, bool training) {
+void RunLoop(benchmark::State& state, bool training, QPrior prior = QPrior::kModel) {
   Fixture& fx = Shared();
   PolicyContext ctx;
   ctx.cost_model = fx.cm.get();
   ctx.reward = fx.exp.reward;
-  QLearningPolicy policy(ctx, QLearningOptions{});
+  QLearningOptions options;
+  options.prior = prior;
+  QLearningPolicy policy(ctx, options);
   World world(*fx.cm, fx.episode, fx.exp.world, 7);
   RunMetrics metrics(static_cast<int>(fx.cm->actions().target_names.size()), 50, fx.episode.size());
   EpisodeRecording rec;
@@ -74,8 +76,17 @@ void RunLoop(benchmark::State& state, bool training) {
 
 void BM_SimulatedRequest_QLearningTrain(benchmark::State& state) { RunLoop(state, true); }
 void BM_SimulatedRequest_QLearningEval(benchmark::State& state) { RunLoop(state, false); }
+// AutoScale's plain table (`prior: none`), for comparison.
+void BM_SimulatedRequest_NoPriorTrain(benchmark::State& state) {
+  RunLoop(state, true, QPrior::kNone);
+}
+void BM_SimulatedRequest_NoPriorEval(benchmark::State& state) {
+  RunLoop(state, false, QPrior::kNone);
+}
 BENCHMARK(BM_SimulatedRequest_QLearningTrain);
 BENCHMARK(BM_SimulatedRequest_QLearningEval);
+BENCHMARK(BM_SimulatedRequest_NoPriorTrain);
+BENCHMARK(BM_SimulatedRequest_NoPriorEval);
 
 }  // namespace
 }  // namespace autoscale

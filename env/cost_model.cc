@@ -160,6 +160,7 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
           info.k_mem = static_cast<float>(t.interference_mem);
         }
         cm->info_.push_back(info);
+        // Action-major while the action space grows; transposed below (At()).
         for (const ModelProfile& m : models) {
           Entry e;
           const int level = info.remote ? 0 : l;
@@ -172,6 +173,32 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
     }
   }
   if (space.actions.size() > 65535) return Status::InvalidArgument("too many actions");
+  {
+    std::vector<Entry> by_model(cm->entries_.size());
+    const size_t na = space.actions.size(), nm = models.size();
+    for (size_t a = 0; a < na; ++a) {
+      for (size_t m = 0; m < nm; ++m) by_model[m * na + a] = cm->entries_[a * nm + m];
+    }
+    cm->entries_ = std::move(by_model);
+    for (size_t m = 0; m < nm; ++m) {
+      for (size_t a = 0; a < na; ++a) {
+        const Entry& e = cm->entries_[m * na + a];
+        const bool local = !cm->info_[a].remote;
+        cm->soa_compute_.push_back(local ? e.compute_ms : 0.0f);
+        cm->soa_overhead_.push_back(local ? e.overhead_ms : 0.0f);
+        cm->soa_accuracy_.push_back(e.accuracy);
+      }
+    }
+    for (size_t a = 0; a < na; ++a) {
+      const ActionInfo& info = cm->info_[a];
+      cm->soa_power_.push_back(info.power_mw);
+      cm->soa_k_cpu_.push_back(info.k_cpu);
+      cm->soa_k_gpu_.push_back(info.k_gpu);
+      cm->soa_k_mem_.push_back(info.k_mem);
+      cm->is_remote_.push_back(info.remote ? 1 : 0);
+      if (info.remote) cm->remote_actions_.push_back(static_cast<int>(a));
+    }
+  }
   // The fallback of a given-up offload, chosen as the daemon chooses it (agent/engine.cc).
   if (options.fallback.empty()) {
     for (size_t ti = 0; ti < device.targets.size() && cm->fallback_action_ < 0; ++ti) {
@@ -257,6 +284,44 @@ Outcome CostModel::Predict(int action, const Observation& obs) const {
   Conditions c;
   c.prev_gap_s = c.next_gap_s = static_cast<float>(options_.expected_gap_s);
   return Evaluate(action, obs, c);
+}
+
+namespace {
+
+// The local part of CostModel::PredictFeasible, every array a restrict parameter so that GCC
+// vectorises it: LocalLatencyMs() with a compute factor of 1, the same operations in the same
+// order, and Evaluate()'s energy.
+void PredictLocal(const float* __restrict compute, const float* __restrict overhead,
+                  const float* __restrict accuracy, const float* __restrict power,
+                  const float* __restrict k_cpu, const float* __restrict k_gpu,
+                  const float* __restrict k_mem, size_t n, float cpu, float gpu, float mem,
+                  float floor, float* __restrict latency, float* __restrict energy,
+                  int32_t* __restrict flags) {
+  for (size_t a = 0; a < n; ++a) {
+    const float slowdown = 1.0f + k_cpu[a] * cpu + k_gpu[a] * gpu + k_mem[a] * mem;
+    const float l = compute[a] * slowdown + overhead[a];
+    latency[a] = l;
+    energy[a] = power[a] * l * 1e-3f;
+    flags[a] = accuracy[a] < floor ? 2 : 0;
+  }
+}
+
+}  // namespace
+
+void CostModel::PredictFeasible(const Observation& obs, std::span<const int> feasible,
+                                float* latency, float* energy, int32_t* flags) const {
+  const size_t base = static_cast<size_t>(obs.model) * info_.size();
+  PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], soa_power_.data(),
+               soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(),
+               obs.cpu_load, obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
+  if (remote_actions_.empty()) return;
+  for (const int a : feasible) {
+    if (!is_remote_[a]) continue;
+    const Outcome o = Predict(a, obs);
+    latency[a] = o.latency_ms;
+    energy[a] = o.energy_mj;
+    flags[a] = static_cast<int32_t>(o.failed) | (static_cast<int32_t>(MissesAccuracy(o, obs)) << 1);
+  }
 }
 
 float CostModel::LocalLatencyMs(int action, const Observation& obs, float compute_factor) const {

@@ -82,8 +82,8 @@ class CostModel {
 
   // Writes into `out` the ids of the actions feasible for this request: the model has the
   // precision, the target supports it, its accuracy meets obs.min_accuracy, and a remote target's
-  // link is connected above its minimum signal. Returns how many were written (out must hold
-  // actions().size()).
+  // link is connected above its minimum signal, in increasing order. Returns how many were
+  // written (out must hold actions().size()).
   int Feasible(const Observation& obs, std::span<int> out) const;
   // The highest accuracy any action of this device reaches on `model` (links assumed up); -1
   // when no action can run it. A floor above it can never be met on this device.
@@ -95,6 +95,15 @@ class CostModel {
 
   // Expected outcome: no noise, throughput as observed, the mean request spacing.
   Outcome Predict(int action, const Observation& obs) const;
+  // Predict() of every feasible action of one request (`feasible`: action ids, any order), as
+  // arrays indexed by action id (each holds actions().size()): latency, energy, and flags (bit
+  // 0: it fails; bit 1: it misses the accuracy floor, as MissesAccuracy() says). The same values
+  // as Predict(), bit for bit. Local actions are computed in one pass over all of them from the
+  // model's precomputed costs (entries of actions not in `feasible` are written too, and mean
+  // nothing); remote ones through Predict(). A policy that weighs every feasible action (the
+  // model prior, model_greedy) pays a few multiplies per action.
+  void PredictFeasible(const Observation& obs, std::span<const int> feasible, float* latency,
+                       float* energy, int32_t* flags) const;
   // Outcome under the given conditions (the simulator's ground truth).
   //
   // An offload obeys the daemon's deadline and fallback rule (agent/engine.cc, RunRemote): when
@@ -145,8 +154,9 @@ class CostModel {
   };
 
   CostModel() = default;
+  // Model-major: one model's entries are contiguous.
   const Entry& At(int action, int model) const {
-    return entries_[static_cast<size_t>(action) * models_.size() + model];
+    return entries_[static_cast<size_t>(model) * info_.size() + action];
   }
   bool LinkUsable(int link, const Observation& obs) const;
   // A local action's latency (ms) under the observation's co-runners and this compute factor.
@@ -166,7 +176,12 @@ class CostModel {
   CostModelOptions options_;
   ActionSpace space_;
   std::vector<ActionInfo> info_;
-  std::vector<Entry> entries_;
+  std::vector<Entry> entries_;  // num_models x num_actions, see At()
+  // PredictFeasible()'s copy of entries_ and info_, one array per field (remote actions: 0).
+  std::vector<float> soa_compute_, soa_overhead_, soa_accuracy_;  // num_models x num_actions
+  std::vector<float> soa_power_, soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
+  std::vector<int> remote_actions_;
+  std::vector<uint8_t> is_remote_;  // per action
   std::vector<Link> links_;
   std::vector<TargetProfile> server_targets_;  // the computing target of each remote
   int fallback_action_ = -1;

@@ -12,8 +12,29 @@ int StaticPolicy::Decide(const Observation& obs, std::span<const int> feasible) 
   return ArgmaxReward(obs, feasible, reward_, [&](int a) { return cost_model_->Predict(a, obs); });
 }
 
+ModelGreedyPolicy::ModelGreedyPolicy(const PolicyContext& ctx)
+    : cost_model_(ctx.cost_model),
+      reward_(ctx.reward),
+      latency_(ctx.cost_model->actions().size()),
+      energy_(latency_.size()),
+      flags_(latency_.size()) {}
+
 int ModelGreedyPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
-  return ArgmaxReward(obs, feasible, reward_, [&](int a) { return cost_model_->Predict(a, obs); });
+  // Every prediction at once (the same values as Predict()); Reward() of each, from its flags.
+  cost_model_->PredictFeasible(obs, feasible, latency_.data(), energy_.data(), flags_.data());
+  int best_a = -1;
+  double best = 0;
+  for (const int a : feasible) {
+    const bool failed = (flags_[a] & 1) != 0;
+    double r = -static_cast<double>(energy_[a]);
+    if (failed || latency_[a] > obs.latency_bound_ms) r -= reward_.qos_penalty_mj;
+    if (flags_[a] != 0) r -= reward_.accuracy_penalty_mj;  // failed, or under the floor
+    if (best_a < 0 || r > best) {
+      best = r;
+      best_a = a;
+    }
+  }
+  return best_a;
 }
 
 int OraclePolicy::Decide(const Observation& obs, std::span<const int> feasible) {

@@ -2,7 +2,9 @@
 // uniform choice (`random`) and the oracle that knows every action's true outcome.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/random.h"
 #include "policies/policy.h"
@@ -29,14 +31,16 @@ class StaticPolicy : public Policy {
 // reward: least energy among those predicted to meet the constraints.
 class ModelGreedyPolicy : public Policy {
  public:
-  explicit ModelGreedyPolicy(const PolicyContext& ctx)
-      : cost_model_(ctx.cost_model), reward_(ctx.reward) {}
+  explicit ModelGreedyPolicy(const PolicyContext& ctx);
   std::string_view name() const override { return "model_greedy"; }
   int Decide(const Observation& obs, std::span<const int> feasible) override;
 
  private:
   const CostModel* cost_model_;
   RewardConfig reward_;
+  // CostModel::PredictFeasible()'s outputs, per action.
+  std::vector<float> latency_, energy_;
+  std::vector<int32_t> flags_;
 };
 
 class RandomPolicy : public Policy {

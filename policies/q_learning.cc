@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -41,15 +42,7 @@ constexpr int kMaxBackoff = 20;
 
 const char* PriorName(QPrior p) { return p == QPrior::kModel ? "model" : "none"; }
 
-// 1 / sqrt(1 + n), from a table for the small counts that matter most.
-double InvSqrt1p(uint32_t n) {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(1.0 / std::sqrt(1.0 + i));
-    return t;
-  }();
-  return n < table.size() ? table[n] : 1.0 / std::sqrt(1.0 + n);
-}
+
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -146,8 +139,12 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
   if (options_.prior == QPrior::kModel) {
     pooled_.assign(num_actions_, 0.0f);
     pooled_n_.assign(num_actions_, 0);
-    prior_scratch_.assign(num_actions_, 0.0);
+    prior_scratch_.assign(num_actions_, 0.0f);
+    value_scratch_.assign(num_actions_, 0.0f);
+    score_scratch_.assign(num_actions_, 0.0f);
+    retry_scratch_.assign(num_actions_, 0.0f);
     safe_scratch_.assign(num_actions_, 0);
+    pooled_term_.assign(num_actions_, 0.0f);
     prior_cache_.resize(cost_model_->num_models());
     num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
                                          (options_.edges[kFeatGpuLoad].size() + 1) *
@@ -157,6 +154,12 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
                         Calibration{});
     calibration_model_.assign(static_cast<size_t>(num_actions_) * num_models_, Calibration{});
     calibration_all_.assign(num_actions_, Calibration{});
+    latency_factor_.assign(calibration_.size(), 0.0f);
+    energy_factor_.assign(calibration_.size(), 0.0f);
+    latency_factor_model_.assign(calibration_model_.size(), 0.0f);
+    energy_factor_model_.assign(calibration_model_.size(), 0.0f);
+    latency_factor_all_.assign(num_actions_, 1.0f);
+    energy_factor_all_.assign(num_actions_, 1.0f);
   }
 }
 
@@ -184,6 +187,25 @@ void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energ
   if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
   c.latency_factor = std::exp(c.log_latency);  // float exp
   c.energy_factor = c.energy_ratio;
+}
+
+void QLearningPolicy::CalibrateAll(int action, int model, int load_bucket, double log_latency,
+                                   double energy_ratio) {
+  const size_t ma = static_cast<size_t>(model) * num_actions_ + action;
+  Calibration& cell = calibration_[CellOf(model, load_bucket) + action];
+  Calibration& per_model = calibration_model_[ma];
+  Calibration& per_action = calibration_all_[action];
+  Calibrate(cell, log_latency, energy_ratio);
+  Calibrate(per_model, log_latency, energy_ratio);
+  Calibrate(per_action, log_latency, energy_ratio);
+  // The factors Decide() reads (0 where not seen yet).
+  auto set = [](std::vector<float>& lf, std::vector<float>& ef, size_t at, const Calibration& c) {
+    lf[at] = c.latency_factor;
+    ef[at] = c.energy_factor;
+  };
+  set(latency_factor_, energy_factor_, CellOf(model, load_bucket) + action, cell);
+  set(latency_factor_model_, energy_factor_model_, ma, per_model);
+  set(latency_factor_all_, energy_factor_all_, action, per_action);
 }
 
 int QLearningPolicy::EnsureRow(int state) {
@@ -263,6 +285,77 @@ double QLearningPolicy::Value(const Observation& obs, int action) {
   return ModelValue(s, action, PriorReward(obs, action));
 }
 
+namespace {
+
+// The loop of QLearningPolicy::ValuePass, with every array a restrict parameter: GCC vectorises
+// it only so (not through restrict locals of a member function).
+void ValuesOf(const float* __restrict lf, const float* __restrict ef,
+              const float* __restrict lf_model, const float* __restrict ef_model,
+              const float* __restrict lf_all, const float* __restrict ef_all,
+              const float* __restrict raw_latency, const float* __restrict raw_energy,
+              const int32_t* __restrict raw_misses, const float* __restrict pooled,
+              const float* __restrict qrow, const uint32_t* __restrict vrow,
+              const uint32_t* __restrict retry_at, uint32_t now, float* __restrict prior_out,
+              float* __restrict value_out, float* __restrict score_out,
+              float* __restrict retry_out, int32_t* __restrict safe_out, int num_actions,
+              float bound, float safe_latency, float qos, float acc, float bonus_weight) {
+  constexpr float kNever = -std::numeric_limits<float>::infinity();
+  for (int a = 0; a < num_actions; ++a) {
+    // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is
+    // never 0 once seen). Everything is loaded first and then selected, so nothing branches.
+    const float lc = lf[a], ec = ef[a], lm = lf_model[a], em = ef_model[a];
+    const float la = lf_all[a], ea = ef_all[a];
+    const float lfa = lc != 0.0f ? lc : (lm != 0.0f ? lm : la);
+    const float efa = lc != 0.0f ? ec : (lm != 0.0f ? em : ea);
+    // PriorOf().
+    const float latency = raw_latency[a] * lfa;
+    const int32_t m = raw_misses[a];
+    const float late = (m & 1) != 0 ? qos : (latency > bound ? qos : 0.0f);
+    const float prior = -(raw_energy[a] * efa) - late - (m != 0 ? acc : 0.0f);
+    const bool safe = latency <= safe_latency;
+    // Correction(), with the pooled one precomputed per action.
+    const uint32_t n = vrow[a];
+    const float q = qrow[a], p = pooled[a];
+    const float correction = n != 0 ? q : p;
+    const float magnitude = std::fabs(prior);
+    const float value = prior + magnitude * correction;
+    // Directed exploration: actions tried few times here get a bonus in proportion to the
+    // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
+    const float bonus = bonus_weight * magnitude / std::sqrt(1.0f + static_cast<float>(n));
+    prior_out[a] = prior;
+    value_out[a] = value;
+    score_out[a] = value + (safe ? bonus : 0.0f);
+    safe_out[a] = safe ? 1 : 0;
+    // A retry candidate: tried here (and so possibly rejected), its back-off passed, safe.
+    const uint32_t due = retry_at[a];
+    const float if_due = due <= now ? prior : kNever;
+    const float if_tried = n != 0 ? if_due : kNever;
+    retry_out[a] = safe ? if_tried : kNever;
+  }
+}
+
+}  // namespace
+
+void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache& cache,
+                                const float* qrow, const uint32_t* vrow,
+                                const uint32_t* retry_at) {
+  // The value of every action, in one pass over arrays indexed by action (those not feasible
+  // are computed too and ignored), without branches, in float, so that it vectorises.
+  const size_t cell = CellOf(obs.model, lb);
+  const size_t mo = static_cast<size_t>(obs.model) * num_actions_;
+  ValuesOf(&latency_factor_[cell], &energy_factor_[cell], &latency_factor_model_[mo],
+           &energy_factor_model_[mo], latency_factor_all_.data(), energy_factor_all_.data(),
+           cache.latency.data(), cache.energy.data(), cache.misses.data(), pooled_term_.data(),
+           qrow, vrow, retry_at,
+           static_cast<uint32_t>(std::min<uint64_t>(decisions_, UINT32_MAX)),
+           prior_scratch_.data(), value_scratch_.data(), score_scratch_.data(),
+           retry_scratch_.data(), safe_scratch_.data(), num_actions_, obs.latency_bound_ms,
+           static_cast<float>(options_.safe_margin * obs.latency_bound_ms),
+           static_cast<float>(reward_.qos_penalty_mj),
+           static_cast<float>(reward_.accuracy_penalty_mj),
+           static_cast<float>(options_.explore_bonus));
+}
+
 int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
   const int s = StateOf(obs);
   if (pending_) {
@@ -289,56 +382,38 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
         cache.energy.assign(num_actions_, 0.0f);
         cache.misses.assign(num_actions_, 0);
       }
-      for (const int a : feasible) {
-        const Outcome o = cost_model_->Predict(a, obs);
-        cache.latency[a] = o.latency_ms;
-        cache.energy[a] = o.energy_mj;
-        cache.misses[a] = MissFlags(o, obs);
-      }
+      cost_model_->PredictFeasible(obs, feasible, cache.latency.data(), cache.energy.data(),
+                                   cache.misses.data());
       cache.key = key;
       cache.valid = true;
     }
     const int lb = options_.calibrate ? LoadBucket(obs) : 0;
-    const double safe_latency = options_.safe_margin * obs.latency_bound_ms;
-    int greedy = -1, safe_count = 0;
-    double greedy_score = -std::numeric_limits<double>::infinity();
-    double greedy_value = greedy_score;
     const int row = rows_[s];
     const float* qrow = row < 0 ? zero_q_.data() : &q_[At(row, 0)];
     const uint32_t* vrow = row < 0 ? zero_visits_.data() : &visits_[At(row, 0)];
-    const double bonus_weight = options_.explore_bonus;
-    const float* raw_latency = cache.latency.data();
-    const float* raw_energy = cache.energy.data();
-    const uint8_t* raw_misses = cache.misses.data();
+    // Rows hold the retry schedule; a state without one has tried nothing (zero_visits_ reads
+    // as "never tried" and as a retry time of 0).
+    ValuePass(obs, lb, cache, qrow, vrow, row < 0 ? zero_visits_.data() : &retry_at_[At(row, 0)]);
+    int greedy = -1;
+    float greedy_score = -std::numeric_limits<float>::infinity();
+    const float* score = score_scratch_.data();
     for (const int a : feasible) {
-      const Calibration& c = CalibrationOf(a, obs.model, lb);
-      const float latency = raw_latency[a] * c.latency_factor;
-      const double prior =
-          PriorOf(latency, raw_energy[a] * c.energy_factor, raw_misses[a], obs.latency_bound_ms);
-      prior_scratch_[a] = prior;
-      const bool safe = !(latency > safe_latency);
-      safe_scratch_[a] = safe;
-      safe_count += safe;
-      // ModelValue(), from the row read once.
-      const uint32_t n = vrow[a];
-      const double correction = Correction(n, qrow[a], a);
-      const double magnitude = std::abs(prior);
-      const double value = prior + magnitude * correction;
-      // Directed exploration: actions tried few times here get a bonus in proportion to the
-      // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
-      const double score = safe ? value + bonus_weight * magnitude * InvSqrt1p(n) : value;
-      if (score > greedy_score) {
-        greedy_score = score;
-        greedy_value = value;
+      if (score[a] > greedy_score) {
+        greedy_score = score[a];
         greedy = a;
       }
     }
+    // Every score NaN (a prediction that is not a number): the first feasible action.
+    if (greedy < 0) greedy = feasible[0];
+    const float greedy_value = value_scratch_[greedy];
     int choice = greedy;
     last_retry_ = false;
     if (eps > 0 && rng_.Uniform() < eps) {
       // Epsilon-greedy. While training (the simulator's replay, where nothing real is at
       // stake) among every feasible action, so that a model wrong about an action's latency
       // cannot hide it; online, among the safe ones only (all of them when none is).
+      int safe_count = 0;
+      for (const int a : feasible) safe_count += safe_scratch_[a];
       const bool only_safe = !training_ && safe_count > 0;
       int k = static_cast<int>(
           rng_.Below(static_cast<uint32_t>(only_safe ? safe_count : feasible.size())));
@@ -349,18 +424,17 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
           break;
         }
       }
-    } else {
+    } else if (row >= 0) {
       // A retry: a safe action the model prefers to the greedy choice but that experience here
       // rejected, once its back-off has passed. The one the model likes best.
       int retry = -1;
-      double retry_prior = greedy_value;
+      float retry_prior = greedy_value;
+      const float* candidate = retry_scratch_.data();
       for (const int a : feasible) {
-        if (row < 0 || a == greedy) continue;
-        const size_t i = At(row, a);
-        if (vrow[a] == 0 || decisions_ < retry_at_[i]) continue;
-        if (prior_scratch_[a] <= retry_prior || !safe_scratch_[a]) continue;
-        retry = a;
-        retry_prior = prior_scratch_[a];
+        if (candidate[a] > retry_prior && a != greedy) {
+          retry = a;
+          retry_prior = candidate[a];
+        }
       }
       if (retry >= 0) {
         const size_t i = At(row, retry);
@@ -375,7 +449,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     last_prior_ = prior_scratch_[choice];
     last_raw_latency_ = cache.latency[choice];
     last_raw_energy_ = cache.energy[choice];
-    last_misses_ = cache.misses[choice];
+    last_misses_ = static_cast<uint8_t>(cache.misses[choice]);
     last_load_bucket_ = lb;
     last_greedy_value_ = greedy_value;
     return choice;
@@ -426,10 +500,7 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
           std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
       const double le = std::clamp(static_cast<double>(outcome.energy_mj) / last_raw_energy_,
                                    1.0 / 150, 150.0);  // a ratio, within e^-5 .. e^5
-      const size_t am = static_cast<size_t>(action) * num_models_ + obs.model;
-      Calibrate(calibration_[am * num_load_buckets_ + last_load_bucket_], ll, le);
-      Calibrate(calibration_model_[am], ll, le);
-      Calibrate(calibration_all_[action], ll, le);
+      CalibrateAll(action, obs.model, last_load_bucket_, ll, le);
       // The correction learns what the calibrated model still misses: against the prior as
       // calibrated now (the decided prediction, rescaled), or both would count the same error.
       const Calibration& c = CalibrationOf(action, obs.model, last_load_bucket_);
@@ -454,6 +525,7 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
     const double ag = std::max(0.02, 1.0 / (1.0 + pooled_n_[action]));
     pooled_[action] += static_cast<float>(ag * (rel - pooled_[action]));
     ++pooled_n_[action];
+    pooled_term_[action] = static_cast<float>(PooledTerm(action));
     // A retry that found the action good again ends its back-off.
     if (retry && ModelValue(s, action, prior) >= last_greedy_value_) {
       backoff_[i] = 0;
@@ -764,6 +836,7 @@ Status QLearningPolicy::Load(const std::string& path) {
     for (int a = 0; a < num_actions_; ++a) {
       pooled_[a] = pooled_n[a] > 0 ? static_cast<float>(pooled_sum[a] / pooled_n[a]) : 0.0f;
       pooled_n_[a] = pooled_n[a];
+      pooled_term_[a] = static_cast<float>(PooledTerm(a));
     }
   }
   pending_ = false;

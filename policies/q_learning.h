@@ -176,18 +176,28 @@ class QLearningPolicy : public Policy {
   std::vector<uint8_t> backoff_;
   std::vector<float> pooled_;
   std::vector<uint64_t> pooled_n_;
-  std::vector<double> prior_scratch_;
-  std::vector<uint8_t> safe_scratch_;
-  // Per model: the predicted reward and safety of each action for the last observation seen
-  // with that model. The simulator's traces hold their values between samples, so a model's
+  // Decide()'s per action: predicted reward (calibrated), value, score (value and exploration
+  // bonus), the predicted reward where it may be retried now (else -infinity), and whether it is
+  // safe to try (1) or not (0).
+  std::vector<float> prior_scratch_, value_scratch_, score_scratch_, retry_scratch_;
+  std::vector<int32_t> safe_scratch_;
+  // Per action: Correction() where the state never tried it (0 with calibration).
+  std::vector<float> pooled_term_;
+  double PooledTerm(int action) const { return Correction(0, 0.0f, action); }
+  // Per model: the cost model's prediction of each action for the last observation seen with
+  // that model. The simulator's traces hold their values between samples, so a model's
   // next request often sees the same loads and links: the predictions are reused then.
   struct PriorCache {
     std::array<float, 12> key{};
     bool valid = false;
     std::vector<float> latency, energy;  // the cost model's, uncalibrated
-    std::vector<uint8_t> misses;         // bit 0: fails; bit 1: under the accuracy floor
+    std::vector<int32_t> misses;         // bit 0: fails; bit 1: under the accuracy floor
   };
   std::vector<PriorCache> prior_cache_;
+  // Fills the scratch arrays above for every action, from the model's predictions in `cache`,
+  // the calibration at load bucket `lb` and the state's row (`qrow`, `vrow`, `retry_at`).
+  void ValuePass(const Observation& obs, int lb, const PriorCache& cache, const float* qrow,
+                 const uint32_t* vrow, const uint32_t* retry_at);
   // The model calibrated by experience: per action, model and co-runner load bucket (and
   // coarser, for cells not seen yet), the median ratio of measured to predicted latency and
   // the mean ratio of energy, and the factors they make.
@@ -204,14 +214,29 @@ class QLearningPolicy : public Policy {
   // models (a remote target's latency ratio depends on the model: a fixed delay weighs more on a
   // small one).
   const Calibration& CalibrationOf(int action, int model, int load_bucket) const {
-    const size_t am = static_cast<size_t>(action) * num_models_ + model;
-    const Calibration& c = calibration_[am * num_load_buckets_ + load_bucket];
+    const size_t ma = static_cast<size_t>(model) * num_actions_ + action;
+    const Calibration& c = calibration_[CellOf(model, load_bucket) + action];
     if (c.n > 0) return c;
-    const Calibration& m = calibration_model_[am];
+    const Calibration& m = calibration_model_[ma];
     return m.n > 0 ? m : calibration_all_[action];
   }
+  // Where a model's and load bucket's cells start in calibration_: the actions of one (model,
+  // load bucket) are contiguous, as Decide() reads them.
+  size_t CellOf(int model, int load_bucket) const {
+    return (static_cast<size_t>(model) * num_load_buckets_ + load_bucket) * num_actions_;
+  }
+  // Calibrates the cell of (action, model, load bucket), the model's and the action's with one
+  // measured ratio, and their factors below.
+  void CalibrateAll(int action, int model, int load_bucket, double log_latency,
+                    double energy_ratio);
   int num_load_buckets_ = 1, num_models_ = 1;
   std::vector<Calibration> calibration_, calibration_model_, calibration_all_;
+  // The latency and energy factors of each Calibration, laid out as the three vectors above so
+  // that a decision reads its model's and load bucket's as arrays (0: not seen yet; the
+  // action's start at 1). Written by CalibrateAll().
+  std::vector<float> latency_factor_, energy_factor_;
+  std::vector<float> latency_factor_model_, energy_factor_model_;
+  std::vector<float> latency_factor_all_, energy_factor_all_;
   float last_raw_latency_ = 0, last_raw_energy_ = 0;
   uint8_t last_misses_ = 0;
   int last_load_bucket_ = 0;

@@ -813,6 +813,57 @@ TEST_F(CostModelTest, FeasibleFallsBackToCellularAndDropsDeadLinks) {
   EXPECT_EQ(Feasible(*cm, obs).size(), 8u);
 }
 
+// PredictFeasible is the batch form of Predict: for every feasible action the same latency,
+// energy and miss flags, bit for bit, whatever the loads, links, bound and floor (local actions
+// through its vectorised pass, remote ones through the deadline and fallback rule).
+TEST_F(CostModelTest, PredictFeasibleEqualsPredictBitForBit) {
+  auto cm = Build();
+  ASSERT_NE(cm, nullptr);
+  const int n = cm->actions().size();
+  std::vector<float> latency(n), energy(n);
+  std::vector<int32_t> flags(n);
+  uint64_t x = 12345;
+  auto uniform = [&x] {  // 53-bit LCG draw in [0, 1)
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>((x >> 11) * (1.0 / 9007199254740992.0));
+  };
+  int remote_checked = 0, fell_back = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Observation obs = Obs(i % 2 == 0 ? kNetModel : kRnnModel);
+    obs.cpu_load = uniform();
+    obs.gpu_load = uniform();
+    obs.mem_load = uniform();
+    obs.wifi_rssi_dbm = uniform() < 0.2f ? kNoSignalDbm : -95 + 50 * uniform();
+    obs.cell_rsrp_dbm = uniform() < 0.2f ? kNoSignalDbm : -130 + 50 * uniform();
+    obs.p2p_rssi_dbm = -95 + 40 * uniform();
+    // Throughputs down to 0.001 Mbit/s: an upload that misses its deadline and falls back.
+    obs.wifi_up_mbps = std::pow(10.0f, -3 + 5 * uniform());
+    obs.wifi_down_mbps = std::pow(10.0f, -3 + 5 * uniform());
+    obs.cell_up_mbps = std::pow(10.0f, -3 + 4 * uniform());
+    obs.cell_down_mbps = std::pow(10.0f, -3 + 4 * uniform());
+    obs.latency_bound_ms = uniform() < 0.1f ? std::numeric_limits<float>::infinity()
+                                            : 1 + 500 * uniform();
+    obs.min_accuracy = uniform() < 0.5f ? 0.0f : 0.7f + 0.1f * uniform();
+    const std::vector<int> feasible = Feasible(*cm, obs);
+    if (feasible.empty()) continue;
+    cm->PredictFeasible(obs, feasible, latency.data(), energy.data(), flags.data());
+    for (const int a : feasible) {
+      const Outcome o = cm->Predict(a, obs);
+      const int32_t want = (o.failed ? 1 : 0) | (MissesAccuracy(o, obs) ? 2 : 0);
+      ASSERT_EQ(latency[a], o.latency_ms) << "action " << cm->actions().names[a] << ", draw " << i;
+      ASSERT_EQ(energy[a], o.energy_mj) << "action " << cm->actions().names[a] << ", draw " << i;
+      ASSERT_EQ(flags[a], want) << "action " << cm->actions().names[a] << ", draw " << i;
+      const bool remote = IsRemote(cm->actions().target_kinds[cm->actions().actions[a].target]);
+      remote_checked += remote;
+      fell_back += remote && o.accuracy == cm->Predict(cm->fallback_action(), obs).accuracy &&
+                   o.latency_ms > obs.latency_bound_ms / 2;
+    }
+  }
+  // The draws reached the remote path, including offloads given up at their deadline.
+  EXPECT_GT(remote_checked, 1000);
+  EXPECT_GT(fell_back, 10);
+}
+
 TEST_F(CostModelTest, ServerLackingAPrecisionRemovesThatAction) {
   // The phone lists cloud int8, but srv's computing target has no int8.
   ASSERT_TRUE(phone_.targets[2].Supports(Precision::kInt8));
