@@ -96,9 +96,9 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
   if (!header_length.ok()) return respond(ErrorResponse(400, header_length.status().message()));
   auto msg = ParseInferRequest(req.body, *header_length, limits_);
   if (!msg.ok()) return respond(ErrorResponse(400, msg.status().message()));
-  if (msg->inputs.size() != 1) {
-    return respond(ErrorResponse(
-        400, "expected exactly one input tensor, got " + std::to_string(msg->inputs.size())));
+  // The names ModelMetadata() gives.
+  if (Status st = CheckRequestNames(*msg, model, "input", "output"); !st.ok()) {
+    return respond(ErrorResponse(400, st.message()));
   }
   // Memory: the body is held until the reply, and the input becomes floats beside it.
   const int64_t cost =

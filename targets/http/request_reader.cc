@@ -35,6 +35,13 @@ void HttpRequestReader::Fail(int status, std::string message) {
 bool HttpRequestReader::header_done() const { return impl_->parser.is_header_done(); }
 bool HttpRequestReader::done() const { return !failed() && impl_->parser.is_done(); }
 
+bool HttpRequestReader::expects_continue() const {
+  const auto& p = impl_->parser;
+  if (failed() || !p.is_header_done() || p.is_done() || p.get().version() < 11) return false;
+  const auto expect = p.get()[bhttp::field::expect];
+  return AsciiLower(Trim(std::string_view(expect.data(), expect.size()))) == "100-continue";
+}
+
 size_t HttpRequestReader::Put(std::string_view data) {
   if (failed() || impl_->parser.is_done() || data.empty()) return 0;
   got_some_ = true;

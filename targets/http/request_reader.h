@@ -41,6 +41,9 @@ class HttpRequestReader {
   bool got_some() const { return got_some_; }
   bool header_done() const;
   bool done() const;
+  // The header is here, asks for "Expect: 100-continue" (HTTP/1.1) and the body is not: the
+  // server should send "100 Continue" before waiting for it, or the client waits (curl: 1 s).
+  bool expects_continue() const;
   bool failed() const { return error_status_ >= 0; }
   // When failed(): the status to answer (400, 413, 431), or 0 when there is nobody to answer (the
   // connection ended mid-request); and what was wrong.

@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/strings.h"
 #include "targets/http/beast.h"
 #include "targets/http/http.h"
 #include "targets/http/request_reader.h"
@@ -206,11 +207,21 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           reader_->Put(std::string_view(static_cast<const char*>(data.data()), data.size()));
       buffer_.consume(used);
       if (reader_->failed()) return OnParseError();
-      if (!had_some || (!had_header && reader_->header_done())) {
+      const bool header_now = !had_header && reader_->header_done();
+      if (!had_some || header_now) {
         state_ = State::kReading;
         stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
       }
       if (reader_->done()) return OnRequest();
+      if (header_now && reader_->expects_continue()) {
+        // "Expect: 100-continue": the client waits for this before sending the body.
+        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        return asio::async_write(stream_, asio::buffer(kContinue, sizeof(kContinue) - 1),
+                                 [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                   if (ec) return self->Shutdown();
+                                   self->Parse();
+                                 });
+      }
     }
     stream_.async_read_some(buffer_.prepare(64 * 1024),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
@@ -246,6 +257,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     reader_.reset();
     stream_.expires_never();
 
+    // A compressed body would reach the handler as garbage ("malformed JSON"): refused here, for
+    // every service, with the status the protocol gives it.
+    if (const std::string* enc = r.Header("content-encoding");
+        enc != nullptr && AsciiLower(Trim(*enc)) != "identity") {
+      return Write(ErrorResponse(415, "Content-Encoding '" + *enc +
+                                          "' is not supported; send the body uncompressed"),
+                   /*counted=*/false);
+    }
     server_->in_flight.fetch_add(1);
     Responder respond([self = this->shared_from_this()](HttpResponse response) {
       if (self->server_->stopped) {  // the server is gone: nobody can send it

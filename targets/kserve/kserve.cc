@@ -27,6 +27,12 @@ Status Bad(const std::string& where, const std::string& what) {
 
 size_t ElementSize(TensorType t) { return t == TensorType::kFp32 ? 4 : 1; }
 
+// The protocol's parameter values: a string, a number or a boolean.
+Status CheckParameterValue(const json& v, const std::string& where) {
+  if (v.is_string() || v.is_number() || v.is_boolean()) return Status::Ok();
+  return Bad(where, std::string("expected a string, a number or a boolean, got ") + v.type_name());
+}
+
 // One tensor object of "inputs" or "outputs". Binary data is taken from `binary` at `*offset`.
 Status ParseTensor(const json& j, const std::string& where, std::string_view binary, size_t* offset,
                    const ParseLimits& limits, WireTensor* t) {
@@ -72,6 +78,9 @@ Status ParseTensor(const json& j, const std::string& where, std::string_view bin
   std::optional<int64_t> binary_size;
   if (auto p = j.find("parameters"); p != j.end()) {
     if (!p->is_object()) return Bad(where + ".parameters", "expected an object");
+    for (const auto& [key, v] : p->items()) {
+      RETURN_IF_ERROR(CheckParameterValue(v, where + ".parameters." + key));
+    }
     if (auto b = p->find("binary_data_size"); b != p->end()) {
       if (!b->is_number_integer() || b->get<int64_t>() < 0) {
         return Bad(where + ".parameters.binary_data_size", "expected a non-negative integer");
@@ -249,25 +258,33 @@ Result<InferRequestMsg> ParseInferRequest(std::string_view body,
   std::string_view binary;
   ASSIGN_OR_RETURN(json j, ParseHeader(body, header_length, &binary));
   InferRequestMsg msg;
-  for (const auto& [key, _] : j.items()) {
-    if (key != "id" && key != "inputs" && key != "outputs" && key != "parameters") {
-      return Bad("", "unknown key '" + key + "' (valid: id, inputs, outputs, parameters)");
-    }
-  }
-  if (auto id = j.find("id"); id != j.end()) {
-    if (!id->is_string()) return Bad("id", "expected a string");
-    msg.id = id->get<std::string>();
-  }
+  // Other top-level keys are ignored (the protocol's clients add their own).
+  auto text = [&](const char* key, std::string* out) -> Status {
+    auto it = j.find(key);
+    if (it == j.end()) return Status::Ok();
+    if (!it->is_string()) return Bad(key, "expected a string");
+    *out = it->get<std::string>();
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(text("id", &msg.id));
+  RETURN_IF_ERROR(text("model_name", &msg.model_name));
+  RETURN_IF_ERROR(text("model_version", &msg.model_version));
   if (auto p = j.find("parameters"); p != j.end()) {
     if (!p->is_object()) return Bad("parameters", "expected an object");
     for (const auto& [key, v] : p->items()) {
+      const std::string where = "parameters." + key;
+      const bool numeric = std::any_of(std::begin(kNumericParameters), std::end(kNumericParameters),
+                                       [&](const char* k) { return key == k; });
       if (key == "binary_data_output") {
-        if (!v.is_boolean()) return Bad("parameters.binary_data_output", "expected true or false");
+        if (!v.is_boolean()) return Bad(where, "expected true or false");
         msg.binary_outputs_default = v.get<bool>();
+      } else if (numeric && !v.is_number()) {
+        return Bad(where, "expected a number");
       } else if (v.is_number()) {
         msg.parameters[key] = v.get<double>();
       } else {
-        return Bad("parameters." + key, "expected a number");
+        RETURN_IF_ERROR(CheckParameterValue(v, where));
+        msg.text_parameters[key] = v.is_string() ? v.get<std::string>() : v.dump();
       }
     }
   }
@@ -286,6 +303,15 @@ Result<InferRequestMsg> ParseInferRequest(std::string_view body,
       bool bin = msg.binary_outputs_default;
       if (auto p = o.find("parameters"); p != o.end()) {
         if (!p->is_object()) return Bad(where + ".parameters", "expected an object");
+        for (const auto& [key, v] : p->items()) {
+          RETURN_IF_ERROR(CheckParameterValue(v, where + ".parameters." + key));
+        }
+        if (p->contains("classification")) {
+          // Triton's top-k "score:index" strings; refused rather than silently ignored.
+          return Bad(where + ".parameters.classification",
+                     "not supported by this server; ask for the raw output and take its top "
+                     "scores yourself");
+        }
         if (auto b = p->find("binary_data"); b != p->end()) {
           if (!b->is_boolean()) return Bad(where + ".parameters.binary_data", "expected a bool");
           bin = b->get<bool>();
@@ -295,6 +321,34 @@ Result<InferRequestMsg> ParseInferRequest(std::string_view body,
     }
   }
   return msg;
+}
+
+Status CheckRequestNames(const InferRequestMsg& msg, const std::string& model,
+                         std::string_view input_name, std::string_view output_name) {
+  const std::string m = "model '" + model + "'";
+  if (!msg.model_name.empty() && msg.model_name != model) {
+    return Bad("model_name", "'" + msg.model_name + "' is not the model of the path, '" + model +
+                                 "'");
+  }
+  if (!msg.model_version.empty() && msg.model_version != "1") {
+    return Bad("model_version", m + " has no version '" + msg.model_version + "' (versions: 1)");
+  }
+  if (msg.inputs.size() != 1) {
+    return Bad("inputs", m + " takes one input; the request has " +
+                             std::to_string(msg.inputs.size()));
+  }
+  if (msg.inputs[0].name != input_name) {
+    return Bad("inputs[0].name", m + " has one input, '" + std::string(input_name) +
+                                     "'; the request sends '" + msg.inputs[0].name + "'");
+  }
+  for (size_t i = 0; i < msg.outputs.size(); ++i) {
+    if (msg.outputs[i].first != output_name) {
+      return Bad("outputs[" + std::to_string(i) + "].name",
+                 m + " has one output, '" + std::string(output_name) + "'; the request asks for '" +
+                     msg.outputs[i].first + "'");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<InferResponseMsg> ParseInferResponse(std::string_view body,

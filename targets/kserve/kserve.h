@@ -34,15 +34,34 @@ struct WireTensor {
   int64_t elements() const;
 };
 
+// A request as the Open Inference Protocol (KServe v2) defines it. Top-level keys other than
+// these are ignored, as the protocol's clients expect (KServe's Python SDK always sends
+// "model_name"). Parameters may be strings, numbers or booleans, at every level; those this
+// project reads (kNumericParameters) must be numbers.
 struct InferRequestMsg {
   std::string id;
+  // "model_name" and "model_version" when the request names them ("" when absent): a server
+  // checks them against the path.
+  std::string model_name, model_version;
   std::vector<WireTensor> inputs;
   // Requested outputs by name, with whether each should come back as binary data; empty:
   // every output, in the format of `binary_outputs_default`.
   std::vector<std::pair<std::string, bool>> outputs;
   bool binary_outputs_default = false;       // "parameters": {"binary_data_output": true}
   std::map<std::string, double> parameters;  // numeric request parameters (latency_bound_ms...)
+  // String and boolean request parameters ("sequence_start", "content_type"...), as text
+  // ("true"/"false" for booleans): accepted and not interpreted.
+  std::map<std::string, std::string> text_parameters;
 };
+
+// Checks what a request names against the model it was sent to (the path's): model_name and
+// model_version when given (the only version is "1"), exactly one input, called `input_name`,
+// and requested outputs called `output_name`. InvalidArgument naming what was expected.
+Status CheckRequestNames(const InferRequestMsg& msg, const std::string& model,
+                         std::string_view input_name, std::string_view output_name);
+
+// The request parameters this project interprets; each must be a number.
+inline constexpr const char* kNumericParameters[] = {"latency_bound_ms", "min_accuracy"};
 
 struct InferResponseMsg {
   std::string model_name, model_version, id;

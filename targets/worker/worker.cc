@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "core/byte_budget.h"
 #include "core/strings.h"
@@ -118,6 +120,10 @@ struct Worker::Impl {
                    Clock::time_point start);
   void HandleModelMetadata(const std::string& name, Responder respond);
   void HandleModelReady(const std::string& name, Responder respond);
+  // Triton's model configuration (GET /v2/models/{name}/config), once the model is loaded.
+  void HandleModelConfig(const std::string& name, Responder respond);
+  // Triton's repository index (POST /v2/repository/index): every model served, with its state.
+  HttpResponse RepositoryIndex(const HttpRequest& req);
   HttpResponse ServerMetadata() const;
 };
 
@@ -230,21 +236,14 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   held->bytes -= json_bytes;
   budget.Release(json_bytes);
   if (!msg.ok()) return fail(400, "model '" + name + "': " + msg.status().message());
-  if (msg->inputs.size() != 1) {
-    return fail(400, "model '" + name + "' takes one input; the request has " +
-                         std::to_string(msg->inputs.size()));
+  if (Status st = CheckRequestNames(*msg, name, kInputName, kOutputName); !st.ok()) {
+    return fail(400, st.message());
   }
   if (!hold(static_cast<size_t>(std::max<int64_t>(0, msg->inputs[0].elements())) * sizeof(float))) {
     return;
   }
   bool binary = msg->binary_outputs_default;
-  for (const auto& [out, bin] : msg->outputs) {
-    if (out != kOutputName) {
-      return fail(400, "model '" + name + "' has one output, '" + kOutputName +
-                           "'; the request asks for '" + out + "'");
-    }
-    binary = bin;
-  }
+  for (const auto& [out, bin] : msg->outputs) binary = bin;
   auto shared = std::make_shared<Responder>(std::move(respond));
   InferDone done = [this, name, id = msg->id, binary, start, shared, held](Result<InferOutcome> r) {
     held->Release();  // before the answer: a client that has it may send the next at once
@@ -309,6 +308,81 @@ void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respon
     };
     (*shared)(JsonResponse(200, j));
   });
+}
+
+void Worker::Impl::HandleModelConfig(const std::string& name, Responder respond) {
+  Result<ModelQueue*> queue = QueueFor(name);
+  if (!queue.ok()) {
+    return respond(ErrorResponse(HttpStatusFor(queue.status()), queue.status().message()));
+  }
+  auto shared = std::make_shared<Responder>(std::move(respond));
+  const int max_batch = options.max_batch_size;
+  const int64_t delay_us = options.max_queue_delay_us;
+  (*queue)->WhenLoaded([shared, name, max_batch, delay_us](Result<ModelInfo> info) {
+    if (!info.ok()) {
+      (*shared)(ErrorResponse(HttpStatusFor(info.status()), info.status().message()));
+      return;
+    }
+    // As Triton writes it: dims without the batch dimension when max_batch_size > 0 (the
+    // batch is then implied), with it (as -1) for a model that does not batch (0).
+    const bool batches = info->batchable && max_batch > 1;
+    auto dims = [batches](const std::vector<int64_t>& shape) {
+      return batches ? shape : WithBatch(shape);
+    };
+    json j = {
+        {"name", name},
+        {"platform", "pytorch_libtorch"},
+        {"backend", "pytorch"},
+        {"max_batch_size", batches ? max_batch : 0},
+        {"input", {{{"name", kInputName}, {"data_type", "TYPE_FP32"},
+                    {"dims", dims(info->spec->input_shape)}}}},
+        {"output", {{{"name", kOutputName}, {"data_type", "TYPE_FP32"},
+                     {"dims", dims(info->output_shape)}}}},
+        {"version_policy", {{"specific", {{"versions", {1}}}}}},
+    };
+    if (batches) j["dynamic_batching"] = {{"max_queue_delay_microseconds", delay_us}};
+    (*shared)(JsonResponse(200, j));
+  });
+}
+
+HttpResponse Worker::Impl::RepositoryIndex(const HttpRequest& req) {
+  // {"ready": true} lists only the models ready now; an empty body, every model served.
+  bool only_ready = false;
+  if (!req.body.empty()) {
+    json b = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (!b.is_object()) return ErrorResponse(400, "expected a JSON object such as {\"ready\": true}");
+    if (auto r = b.find("ready"); r != b.end()) {
+      if (!r->is_boolean()) return ErrorResponse(400, "ready: expected true or false");
+      only_ready = r->get<bool>();
+    }
+  }
+  std::set<std::string> names(options.models.begin(), options.models.end());
+  if (!options.model_dir.empty()) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(options.model_dir, ec)) {
+      const std::filesystem::path& p = e.path();
+      if (p.extension() != ".pt") continue;
+      const std::string n = p.stem().string();
+      if (IsSafeModelName(n) && Serves(n)) names.insert(n);
+    }
+  }
+  json list = json::array();
+  for (const std::string& n : names) {
+    std::optional<ModelInfo> info;
+    Status last;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = models.find(n); it != models.end()) {
+        info = it->second->info();
+        last = it->second->last_error();
+      }
+    }
+    if (only_ready && !info) continue;
+    json m = {{"name", n}, {"version", "1"}, {"state", info ? "READY" : "UNAVAILABLE"}};
+    if (!info) m["reason"] = last.ok() ? "not loaded yet (loads on first use)" : last.message();
+    list.push_back(std::move(m));
+  }
+  return JsonResponse(200, list);
 }
 
 void Worker::Impl::HandleModelReady(const std::string& name, Responder respond) {
@@ -428,6 +502,10 @@ void Worker::Handle(HttpRequest&& req, Responder respond) {
       if (!impl_->accepting) return respond(ErrorResponse(503, "the worker is shutting down"));
       return respond(JsonResponse(200, {{"ready", true}}));
     }
+    if (n == 3 && seg[1] == "repository" && seg[2] == "index") {
+      if (req.method != "POST") return respond(MethodNotAllowed(req, "POST"));
+      return respond(impl_->RepositoryIndex(req));
+    }
     if (n >= 3 && seg[1] == "models") {
       const std::string& name = seg[2];
       std::vector<std::string> rest(seg.begin() + 3, seg.end());
@@ -446,6 +524,10 @@ void Worker::Handle(HttpRequest&& req, Responder respond) {
         if (only_get()) impl_->HandleModelReady(name, std::move(respond));
         return;
       }
+      if (rest.size() == 1 && rest[0] == "config") {
+        if (only_get()) impl_->HandleModelConfig(name, std::move(respond));
+        return;
+      }
       if (rest.size() == 1 && rest[0] == "infer") {
         if (req.method != "POST") return respond(MethodNotAllowed(req, "POST"));
         return impl_->HandleInfer(std::move(req), name, std::move(respond), start);
@@ -454,7 +536,8 @@ void Worker::Handle(HttpRequest&& req, Responder respond) {
   }
   respond(ErrorResponse(404, "no route " + req.method + " " + std::string(req.path()) +
                                  " (routes: /v2, /v2/health/{live,ready}, /v2/models/{name}, "
-                                 "/v2/models/{name}/ready, /v2/models/{name}/infer, /metrics)"));
+                                 "/v2/models/{name}/ready, /v2/models/{name}/config, "
+                                 "/v2/models/{name}/infer, /v2/repository/index, /metrics)"));
 }
 
 HttpHandler Worker::handler() {

@@ -138,6 +138,66 @@ TEST(HttpServer, MalformedRequestsGet400) {
   EXPECT_NE(Exchange(server->endpoint(), Get("/still")).find("GET /still 0"), std::string::npos);
 }
 
+// "Expect: 100-continue" (curl sends it before bodies over 1 MiB, then waits 1 s for it): the
+// server answers "100 Continue" as soon as the header is in, before any byte of the body, and
+// then the request's own answer.
+TEST(HttpServer, ExpectContinueIsAnsweredBeforeTheBody) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const Endpoint& ep = server->endpoint();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address(ep.host), ep.port));
+  asio::write(s, asio::buffer(std::string(
+                     "POST /big HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+                     "Content-Length: 5\r\n\r\n")));
+  // Nothing of the body sent: the interim answer must come anyway.
+  std::string got;
+  char buf[256];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    boost::system::error_code ec;
+    const size_t n = s.read_some(asio::buffer(buf), ec);
+    ASSERT_FALSE(ec) << ec.message() << "; got: " << got;
+    got.append(buf, n);
+  }
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(std::string("hello")));
+  got.clear();
+  while (got.find("POST /big 5") == std::string::npos) {
+    boost::system::error_code ec;
+    const size_t n = s.read_some(asio::buffer(buf), ec);
+    ASSERT_FALSE(ec) << ec.message() << "; got: " << got;
+    got.append(buf, n);
+  }
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  // A body that came with its header gets no interim answer; nor does HTTP/1.0.
+  std::string out = Exchange(ep,
+                             "POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                             "Content-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(out.find("100 Continue"), std::string::npos) << out;
+  EXPECT_NE(out.find("POST /b 2"), std::string::npos) << out;
+}
+
+// A compressed body is refused with 415 (the handler would see bytes that are not JSON); the
+// connection stays usable.
+TEST(HttpServer, EncodedBodiesGet415) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  std::string out = Exchange(server->endpoint(),
+                             "POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc" +
+                                 Get("/after"),
+                             2);
+  EXPECT_NE(out.find("HTTP/1.1 415"), std::string::npos) << out;
+  EXPECT_NE(out.find("Content-Encoding 'gzip' is not supported"), std::string::npos) << out;
+  EXPECT_NE(out.find("GET /after 0"), std::string::npos) << out;
+  // identity is no encoding at all.
+  out = Exchange(server->endpoint(),
+                 "POST /i HTTP/1.1\r\nHost: x\r\nContent-Encoding: identity\r\n"
+                 "Content-Length: 1\r\n\r\nx");
+  EXPECT_NE(out.find("POST /i 1"), std::string::npos) << out;
+}
+
 TEST(HttpServer, TruncatedBodyIsDroppedAndServerKeepsServing) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);

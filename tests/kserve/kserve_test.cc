@@ -88,7 +88,7 @@ TEST(KServe, MalformedRequestsSayWhatAndWhere) {
   ExpectError("[1, 2]", std::nullopt, "must be a JSON object");
   ExpectError("{}", std::nullopt, "inputs: expected an array");
   ExpectError(R"({"inputs": []})", std::nullopt, "at least one input");
-  ExpectError(R"({"inputz": []})", std::nullopt, "unknown key 'inputz'");
+  ExpectError(R"({"inputz": []})", std::nullopt, "inputs: expected an array");
   ExpectError(R"({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1]}]})",
               std::nullopt, "inputs[0].datatype: unsupported datatype 'FP64'");
   ExpectError(R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, -1], "data": []}]})",
@@ -108,6 +108,77 @@ TEST(KServe, MalformedRequestsSayWhatAndWhere) {
               "neither data nor binary_data_size");
   ExpectError(R"({"parameters": {"latency_bound_ms": "fast"}, "inputs": []})", std::nullopt,
               "parameters.latency_bound_ms: expected a number");
+  ExpectError(R"({"parameters": {"min_accuracy": true}, "inputs": []})", std::nullopt,
+              "parameters.min_accuracy: expected a number");
+  // The protocol's parameter values are strings, numbers and booleans: nothing else.
+  ExpectError(R"({"parameters": {"extra": {"a": 1}}, "inputs": []})", std::nullopt,
+              "parameters.extra: expected a string, a number or a boolean, got object");
+  ExpectError(
+      R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1], "parameters": {"p": [1]}}]})",
+      std::nullopt, "inputs[0].parameters.p: expected a string, a number or a boolean, got array");
+  ExpectError(R"({"model_name": 7, "inputs": []})", std::nullopt, "model_name: expected a string");
+  // Triton's classification extension is refused, not silently ignored.
+  ExpectError(
+      R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}], "outputs": [{"name": "output", "parameters": {"classification": 3}}]})",
+      std::nullopt, "outputs[0].parameters.classification: not supported");
+}
+
+// What the protocol's clients send beyond the keys this project reads: KServe's Python SDK adds
+// "model_name", Triton's clients "sequence_start" (a boolean) and MLServer "content_type" (a
+// string), at the request and the tensor level. Accepted; the numbers still read as numbers.
+TEST(KServe, ClientsExtraKeysAndParametersOfEveryType) {
+  auto p = ParseInferRequest(R"({
+    "id": "42", "model_name": "resnet18", "model_version": "1", "unknown_key": {"x": [1]},
+    "parameters": {"sequence_id": 7, "sequence_start": true, "content_type": "np",
+                   "latency_bound_ms": 50},
+    "inputs": [{"name": "input", "datatype": "FP32", "shape": [2], "data": [1, 2],
+                "parameters": {"content_type": "np", "flag": false}}],
+    "outputs": [{"name": "output", "parameters": {"binary_data": false, "tag": "t"}}]})",
+                             std::nullopt);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->id, "42");
+  EXPECT_EQ(p->model_name, "resnet18");
+  EXPECT_EQ(p->model_version, "1");
+  EXPECT_EQ(p->parameters.at("latency_bound_ms"), 50);
+  EXPECT_EQ(p->parameters.at("sequence_id"), 7);
+  EXPECT_EQ(p->text_parameters.at("sequence_start"), "true");
+  EXPECT_EQ(p->text_parameters.at("content_type"), "np");
+  ASSERT_EQ(p->inputs.size(), 1u);
+  EXPECT_EQ(p->inputs[0].fp32, (std::vector<float>{1, 2}));
+  ASSERT_EQ(p->outputs.size(), 1u);
+  EXPECT_FALSE(p->outputs[0].second);
+}
+
+TEST(KServe, RequestNamesAreCheckedAgainstTheModel) {
+  auto parse = [](const std::string& body) {
+    auto p = ParseInferRequest(body, std::nullopt);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? *p : InferRequestMsg{};
+  };
+  auto check = [](const InferRequestMsg& m) {
+    return CheckRequestNames(m, "resnet18", "input", "output");
+  };
+  const std::string tensor = R"({"name": "input", "datatype": "FP32", "shape": [1], "data": [1]})";
+  EXPECT_TRUE(check(parse(R"({"inputs": [)" + tensor + "]}")).ok());
+  EXPECT_TRUE(check(parse(R"({"model_name": "resnet18", "model_version": "1", "inputs": [)" +
+                          tensor + R"(], "outputs": [{"name": "output"}]})"))
+                  .ok());
+  auto expect = [&](const std::string& body, const std::string& part) {
+    const Status st = check(parse(body));
+    EXPECT_FALSE(st.ok()) << body;
+    EXPECT_NE(st.message().find(part), std::string::npos)
+        << "wanted '" << part << "' in: " << st.message();
+  };
+  expect(R"({"model_name": "vgg16", "inputs": [)" + tensor + "]}",
+         "model_name: 'vgg16' is not the model of the path, 'resnet18'");
+  expect(R"({"model_version": "2", "inputs": [)" + tensor + "]}",
+         "model 'resnet18' has no version '2' (versions: 1)");
+  expect(R"({"inputs": [{"name": "INPUT__0", "datatype": "FP32", "shape": [1], "data": [1]}]})",
+         "inputs[0].name: model 'resnet18' has one input, 'input'; the request sends 'INPUT__0'");
+  expect(R"({"inputs": [)" + tensor + "," + tensor + "]}", "takes one input; the request has 2");
+  expect(R"({"inputs": [)" + tensor + R"(], "outputs": [{"name": "OUTPUT__0"}]})",
+         "outputs[0].name: model 'resnet18' has one output, 'output'; the request asks for "
+         "'OUTPUT__0'");
 }
 
 TEST(KServe, MalformedBinaryBodies) {

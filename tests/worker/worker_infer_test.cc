@@ -96,7 +96,7 @@ TEST(WorkerInferTest, Uint8ImageIsNormalisedLikeImageNet) {
   auto spec = Zoo(kModel);
   auto w = MakeWorker({});
   WireTensor img;
-  img.name = "image";
+  img.name = "input";
   img.type = TensorType::kUint8;
   img.shape = {1, 3, 224, 224};
   img.binary = true;

@@ -427,5 +427,86 @@ TEST(WorkerBinaryTest, ServesAndDrainsOnSigterm) {
   EXPECT_NE(rest.find("draining"), std::string::npos) << rest;
 }
 
+// The built worker as the protocol's clients reach it, with curl: a request shaped as KServe's
+// Python SDK sends it (model_name, string and boolean parameters) is served; "Expect:
+// 100-continue" is answered before the body (curl -v shows the interim response; without it curl
+// waits a second, then sends anyway); a gzip body is 415; the model's configuration and the
+// repository index answer as Triton's tools expect.
+TEST(WorkerBinaryTest, CurlAsTheProtocolsClients) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  if (std::system("curl --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
+  const std::string dir = testing::TempDir("worker_curl");
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err_pipe[1], 2);
+    ::close(err_pipe[0]);
+    const std::string bin = WorkerBinary();
+    ::execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--device", "cpu", "--threads",
+            "1", "--models", kModel, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(err_pipe[1]);
+  std::string line;
+  char c;
+  while (::read(err_pipe[0], &c, 1) == 1 && c != '\n') line += c;
+  const std::string prefix = "autoscale-worker: serving on ";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+  const std::string addr =
+      line.substr(prefix.size(), line.find(' ', prefix.size()) - prefix.size());
+  const std::string url = "http://" + addr + "/v2/models/" + kModel;
+
+  std::string data;
+  for (int i = 0; i < 490; ++i) data += (i ? "," : "") + std::to_string(0.01 * (i % 97) - 0.4);
+  const std::string sdk_body =
+      R"({"id": "sdk", "model_name": "kws_lstm", "parameters": {"content_type": "np",
+          "sequence_start": true}, "inputs": [{"name": "input", "shape": [1, 49, 10],
+          "datatype": "FP32", "parameters": {"content_type": "np"}, "data": [)" +
+      data + "]}]}";
+  testing::WriteFile(dir + "/sdk.json", sdk_body);
+  // curl: -v's lines go to stderr, the body to a file, the status to stdout.
+  auto curl = [&](const std::string& args) {
+    const std::string cmd = "curl -s -v -o " + dir + "/out " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    ::pclose(p);
+    std::ifstream f(dir + "/out");
+    std::string body((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return std::make_pair(out, body);
+  };
+  auto [trace, body] = curl("-H 'Content-Type: application/json' --data-binary @" + dir +
+                            "/sdk.json " + url + "/infer");
+  EXPECT_NE(trace.find("< HTTP/1.1 200"), std::string::npos) << trace;
+  EXPECT_NE(body.find("\"id\":\"sdk\""), std::string::npos) << body;
+
+  std::tie(trace, body) = curl("-H 'Expect: 100-continue' --data-binary @" + dir + "/sdk.json " +
+                               url + "/infer");
+  EXPECT_NE(trace.find("< HTTP/1.1 100 Continue"), std::string::npos) << trace;
+  EXPECT_NE(trace.find("< HTTP/1.1 200"), std::string::npos) << trace;
+
+  ASSERT_EQ(std::system(("gzip -c " + dir + "/sdk.json > " + dir + "/sdk.json.gz").c_str()), 0);
+  std::tie(trace, body) = curl("-H 'Content-Encoding: gzip' --data-binary @" + dir +
+                               "/sdk.json.gz " + url + "/infer");
+  EXPECT_NE(trace.find("< HTTP/1.1 415"), std::string::npos) << trace;
+  EXPECT_NE(body.find("Content-Encoding 'gzip' is not supported"), std::string::npos) << body;
+
+  std::tie(trace, body) = curl(url + "/config");
+  EXPECT_NE(trace.find("< HTTP/1.1 200"), std::string::npos) << trace;
+  EXPECT_NE(body.find("\"platform\":\"pytorch_libtorch\""), std::string::npos) << body;
+  std::tie(trace, body) = curl("-X POST http://" + addr + "/v2/repository/index");
+  EXPECT_NE(body.find("\"state\":\"READY\""), std::string::npos) << body;
+
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  ::close(err_pipe[0]);
+}
+
 }  // namespace
 }  // namespace autoscale

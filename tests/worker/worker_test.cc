@@ -136,6 +136,77 @@ TEST(WorkerTest, JsonInferAnswersWithParameters) {
   }
 }
 
+// A request as KServe's Python SDK writes it (InferRequest.to_rest: "model_name", a string
+// "content_type" parameter at the request and tensor level) and as Triton's clients add
+// booleans ("sequence_start"): served. What it names is checked: model_name and model_version
+// against the path, the input's and outputs' names against the metadata's.
+TEST(WorkerTest, ProtocolClientsRequestsAreServedAndTheirNamesChecked) {
+  auto w = MakeWorker();
+  std::string data;
+  for (int i = 0; i < 490; ++i) data += (i ? "," : "") + std::to_string(0.01 * (i % 97) - 0.4);
+  auto body = [&](const std::string& model_name, const std::string& input_name,
+                  const std::string& output_name) {
+    return R"({"id": "sdk-1", "model_name": ")" + model_name +
+           R"(", "model_version": "1", "parameters": {"content_type": "np", "sequence_start": true},
+              "inputs": [{"name": ")" +
+           input_name + R"(", "shape": [1, 49, 10], "datatype": "FP32",
+                          "parameters": {"content_type": "np"}, "data": [)" +
+           data + R"(]}], "outputs": [{"name": ")" + output_name + R"("}]})";
+  };
+  HttpResponse ok =
+      Call(*w, Request("POST", "/v2/models/kws_lstm/infer", body("kws_lstm", "input", "output")));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  auto msg = testing::ParseResponse(ok);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->id, "sdk-1");
+  EXPECT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{1, 12}));
+
+  struct Case {
+    std::string body, message;
+  };
+  const std::vector<Case> cases = {
+      {body("resnet18", "input", "output"),
+       "model_name: 'resnet18' is not the model of the path, 'kws_lstm'"},
+      {body("kws_lstm", "INPUT__0", "output"),
+       "model 'kws_lstm' has one input, 'input'; the request sends 'INPUT__0'"},
+      {body("kws_lstm", "input", "OUTPUT__0"),
+       "model 'kws_lstm' has one output, 'output'; the request asks for 'OUTPUT__0'"},
+  };
+  for (const Case& c : cases) {
+    HttpResponse r = Call(*w, Request("POST", "/v2/models/kws_lstm/infer", c.body));
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(Error(r).find(c.message), std::string::npos) << r.body;
+  }
+}
+
+// Triton's model configuration and repository index, which its tools (perf_analyzer, model
+// analyzer) read.
+TEST(WorkerTest, TritonModelConfigAndRepositoryIndex) {
+  auto w = MakeWorker();
+  HttpResponse c = Call(*w, Request("GET", "/v2/models/kws_lstm/config"));
+  ASSERT_EQ(c.status, 200) << c.body;
+  json j = Json(c);
+  EXPECT_EQ(j["name"], "kws_lstm");
+  EXPECT_EQ(j["platform"], "pytorch_libtorch");
+  EXPECT_EQ(j["max_batch_size"], 8);  // the worker's default
+  EXPECT_EQ(j["input"][0]["name"], "input");
+  EXPECT_EQ(j["input"][0]["data_type"], "TYPE_FP32");
+  EXPECT_EQ(j["input"][0]["dims"], json({49, 10}));  // without the batch, as Triton writes it
+  EXPECT_EQ(j["output"][0]["name"], "output");
+  EXPECT_EQ(j["output"][0]["dims"], json({12}));
+  EXPECT_EQ(j["dynamic_batching"]["max_queue_delay_microseconds"], 2000);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/models/nope/config")).status, 404);
+  EXPECT_EQ(Call(*w, Request("POST", "/v2/models/kws_lstm/config")).status, 405);
+
+  HttpResponse idx = Call(*w, Request("POST", "/v2/repository/index"));
+  ASSERT_EQ(idx.status, 200) << idx.body;
+  EXPECT_EQ(Json(idx), json::parse(R"([{"name": "kws_lstm", "version": "1", "state": "READY"}])"));
+  HttpResponse ready = Call(*w, Request("POST", "/v2/repository/index", R"({"ready": true})"));
+  EXPECT_EQ(Json(ready).size(), 1u) << ready.body;
+  EXPECT_EQ(Call(*w, Request("POST", "/v2/repository/index", "[1]")).status, 400);
+  EXPECT_EQ(Call(*w, Request("GET", "/v2/repository/index")).status, 405);
+}
+
 TEST(WorkerTest, RequestErrorsSayWhatAndWhere) {
   auto w = MakeWorker();
   struct Case {
