@@ -57,7 +57,7 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
   }
   if (path == "/v2") {
     return respond(
-        Json("{\"name\":\"autoscaled\",\"version\":\"0.1.0\",\"extensions\":"
+        Json("{\"name\":\"autoscaled\",\"version\":\"" AUTOSCALE_VERSION "\",\"extensions\":"
              "[\"binary_tensor_data\"]}"));
   }
   if (path == "/v2/stats" || path == "/stats") return respond(Json(StatsJson()));

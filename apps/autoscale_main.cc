@@ -51,6 +51,7 @@ commands:
   check-config [FILE...]  validate profiles and experiments (default: every shipped one)
   policies                list the policy names an experiment may use
   help                    show this text
+  --version               print the version
 
 Run `autoscale <command> --help` for a command's options.
 )";
@@ -232,6 +233,10 @@ int Main(int argc, char** argv) {
   if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "autoscale " << AUTOSCALE_VERSION << "\n";
+    return 0;
   }
   const std::string cmd = args[0];
   args.erase(args.begin());

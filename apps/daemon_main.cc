@@ -33,6 +33,7 @@ options:
   --state-file FILE    override `state_file` (`default`: STATE/autoscaled.qtable)
   --drain-s S          on SIGTERM/SIGINT, wait up to S seconds (0..3600) for requests in
                        flight (10)
+  --version            print the version
   -h, --help           show this text
 
 folders: the daemon's state and socket live in folders it owns (created 0700):
@@ -77,6 +78,9 @@ int Run(int argc, char** argv) {
     std::string v;
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
+      return 0;
+    } else if (a == "--version") {
+      std::cout << "autoscaled " << AUTOSCALE_VERSION << "\n";
       return 0;
     } else if (a == "--config") {
       if (!value(&config_path)) return Usage("--config needs a file");

@@ -47,6 +47,7 @@ options:
   --drain-s S               longest drain on SIGTERM, 0-3600 (default: 10)
   --host-cache-mb MB        keep up to MB of freed libtorch CPU buffers for reuse, 0 = off
                             (default: 1024)
+  --version                 print the version
   -h, --help                show this text
 
 endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME, /v2/models/NAME/ready,
@@ -79,6 +80,9 @@ int Run(int argc, char** argv) {
     long long n = 0;
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
+      return 0;
+    } else if (a == "--version") {
+      std::cout << "autoscale-worker " << AUTOSCALE_VERSION << "\n";
       return 0;
     } else if (a == "--listen") {
       if (!value()) return Usage("--listen needs an address (HOST:PORT or unix:/PATH)");

@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 constexpr char kServerName[] = "autoscale-worker";
-constexpr char kServerVersion[] = "0.1.0";
+constexpr char kServerVersion[] = AUTOSCALE_VERSION;  // the project's (CMakeLists.txt)
 constexpr char kInputName[] = "input";
 constexpr char kOutputName[] = "output";
 

@@ -41,6 +41,27 @@ TEST(Cli, HelpIsHelpful) {
   EXPECT_NE(s.output.find("--json FILE"), std::string::npos) << s.output;
 }
 
+// One version everywhere: the project's (CMakeLists.txt), from all three programs (the
+// daemon and the worker where this build has them: they need libtorch).
+TEST(Cli, VersionIsTheProjectsInEveryProgram) {
+  CliRun r = Cli("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.output, std::string("autoscale ") + AUTOSCALE_VERSION + "\n");
+  const std::filesystem::path dir = std::filesystem::path(AUTOSCALE_BINARY).parent_path();
+  for (const char* program : {"autoscaled", "autoscale-worker"}) {
+    const std::filesystem::path bin = dir / program;
+    if (!std::filesystem::exists(bin)) continue;
+    FILE* p = ::popen((bin.string() + " --version 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[256];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    EXPECT_EQ(::pclose(p), 0) << program;
+    EXPECT_EQ(out, std::string(program) + " " + AUTOSCALE_VERSION + "\n");
+  }
+}
+
 TEST(Cli, UnknownCommandSuggestsTheNearest) {
   CliRun r = Cli("smi");
   EXPECT_EQ(r.code, 2);
