@@ -196,7 +196,6 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
       cm->soa_k_gpu_.push_back(info.k_gpu);
       cm->soa_k_mem_.push_back(info.k_mem);
       cm->is_remote_.push_back(info.remote ? 1 : 0);
-      if (info.remote) cm->remote_actions_.push_back(static_cast<int>(a));
     }
   }
   // The fallback of a given-up offload, chosen as the daemon chooses it (agent/engine.cc).
@@ -314,13 +313,12 @@ void CostModel::PredictFeasible(const Observation& obs, std::span<const int> fea
   PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], soa_power_.data(),
                soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(),
                obs.cpu_load, obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
-  if (remote_actions_.empty()) return;
   for (const int a : feasible) {
     if (!is_remote_[a]) continue;
     const Outcome o = Predict(a, obs);
     latency[a] = o.latency_ms;
     energy[a] = o.energy_mj;
-    flags[a] = static_cast<int32_t>(o.failed) | (static_cast<int32_t>(MissesAccuracy(o, obs)) << 1);
+    flags[a] = MissFlags(o, obs);
   }
 }
 

@@ -180,7 +180,6 @@ class CostModel {
   // PredictFeasible()'s copy of entries_ and info_, one array per field (remote actions: 0).
   std::vector<float> soa_compute_, soa_overhead_, soa_accuracy_;  // num_models x num_actions
   std::vector<float> soa_power_, soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
-  std::vector<int> remote_actions_;
   std::vector<uint8_t> is_remote_;  // per action
   std::vector<Link> links_;
   std::vector<TargetProfile> server_targets_;  // the computing target of each remote

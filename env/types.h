@@ -84,5 +84,10 @@ inline bool MissesLatency(const Outcome& o, const Observation& obs) {
 inline bool MissesAccuracy(const Outcome& o, const Observation& obs) {
   return o.failed || o.accuracy < obs.min_accuracy;
 }
+// Both checks packed for a prediction kept without its Outcome (CostModel::PredictFeasible):
+// bit 0: it fails; bit 1: MissesAccuracy().
+inline int32_t MissFlags(const Outcome& o, const Observation& obs) {
+  return static_cast<int32_t>(o.failed) | (static_cast<int32_t>(MissesAccuracy(o, obs)) << 1);
+}
 
 }  // namespace autoscale

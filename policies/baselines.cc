@@ -25,10 +25,7 @@ int ModelGreedyPolicy::Decide(const Observation& obs, std::span<const int> feasi
   int best_a = -1;
   double best = 0;
   for (const int a : feasible) {
-    const bool failed = (flags_[a] & 1) != 0;
-    double r = -static_cast<double>(energy_[a]);
-    if (failed || latency_[a] > obs.latency_bound_ms) r -= reward_.qos_penalty_mj;
-    if (flags_[a] != 0) r -= reward_.accuracy_penalty_mj;  // failed, or under the floor
+    const double r = RewardOf(latency_[a], energy_[a], flags_[a], obs.latency_bound_ms, reward_);
     if (best_a < 0 || r > best) {
       best = r;
       best_a = a;

@@ -261,12 +261,6 @@ void QLearningPolicy::Update(int state, int action, double target) {
   if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
 }
 
-namespace {
-// Bit 0: the prediction fails; bit 1: it is under the accuracy floor.
-uint8_t MissFlags(const Outcome& o, const Observation& obs) {
-  return static_cast<uint8_t>(o.failed | (MissesAccuracy(o, obs) << 1));
-}
-}  // namespace
 
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
   const Outcome o = cost_model_->Predict(action, obs);
@@ -449,7 +443,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     last_prior_ = prior_scratch_[choice];
     last_raw_latency_ = cache.latency[choice];
     last_raw_energy_ = cache.energy[choice];
-    last_misses_ = static_cast<uint8_t>(cache.misses[choice]);
+    last_misses_ = cache.misses[choice];
     last_load_bucket_ = lb;
     last_greedy_value_ = greedy_value;
     return choice;

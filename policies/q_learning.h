@@ -133,10 +133,8 @@ class QLearningPolicy : public Policy {
   // Predicted reward of `action` for `obs` (prior: model), its prediction calibrated.
   double PriorReward(const Observation& obs, int action) const;
   // Reward() of a calibrated prediction: its latency and energy, and MissFlags() of the raw one.
-  double PriorOf(float latency, float energy, uint8_t misses, float bound) const {
-    return -static_cast<double>(energy) -
-           ((misses & 1) || latency > bound ? reward_.qos_penalty_mj : 0.0) -
-           (misses ? reward_.accuracy_penalty_mj : 0.0);
+  double PriorOf(float latency, float energy, int32_t misses, float bound) const {
+    return RewardOf(latency, energy, misses, bound, reward_);
   }
   // The learned correction of `action` in a state where it was tried `n` times with value `q`:
   // that, or where never tried, pool_weight x the pooled one (without calibration only: with
@@ -238,7 +236,7 @@ class QLearningPolicy : public Policy {
   std::vector<float> latency_factor_model_, energy_factor_model_;
   std::vector<float> latency_factor_all_, energy_factor_all_;
   float last_raw_latency_ = 0, last_raw_energy_ = 0;
-  uint8_t last_misses_ = 0;
+  int32_t last_misses_ = 0;
   int last_load_bucket_ = 0;
   int last_action_ = -1;
   double last_prior_ = 0, last_greedy_value_ = 0;

@@ -19,4 +19,13 @@ inline double Reward(const Outcome& o, const Observation& obs, const RewardConfi
   return r;
 }
 
+// Reward() of an outcome given as its latency, energy and MissFlags(): MissesLatency() is a
+// failure or a latency over `bound`, MissesAccuracy() any flag.
+inline double RewardOf(float latency, float energy, int32_t miss_flags, float bound,
+                       const RewardConfig& c) {
+  return -static_cast<double>(energy) -
+         ((miss_flags & 1) || latency > bound ? c.qos_penalty_mj : 0.0) -
+         (miss_flags != 0 ? c.accuracy_penalty_mj : 0.0);
+}
+
 }  // namespace autoscale

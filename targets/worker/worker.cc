@@ -4,12 +4,12 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 
 #include "core/byte_budget.h"
 #include "core/strings.h"
@@ -118,6 +118,10 @@ struct Worker::Impl {
 
   void HandleInfer(HttpRequest&& req, const std::string& name, Responder respond,
                    Clock::time_point start);
+  // Answers with `answer` once model `name` is loaded (loading it if needed), or with the error
+  // that keeps it from being served or loaded.
+  void WhenModelLoaded(const std::string& name, Responder respond,
+                       std::function<HttpResponse(const ModelInfo&)> answer);
   void HandleModelMetadata(const std::string& name, Responder respond);
   void HandleModelReady(const std::string& name, Responder respond);
   // Triton's model configuration (GET /v2/models/{name}/config), once the model is loaded.
@@ -275,20 +279,24 @@ void Worker::Impl::HandleInfer(HttpRequest&& req, const std::string& name, Respo
   (*queue)->Submit(std::move(msg->inputs[0]), std::move(done));
 }
 
-void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respond) {
+void Worker::Impl::WhenModelLoaded(const std::string& name, Responder respond,
+                                   std::function<HttpResponse(const ModelInfo&)> answer) {
   Result<ModelQueue*> queue = QueueFor(name);
   if (!queue.ok()) {
     return respond(ErrorResponse(HttpStatusFor(queue.status()), queue.status().message()));
   }
   auto shared = std::make_shared<Responder>(std::move(respond));
+  (*queue)->WhenLoaded([shared, answer = std::move(answer)](Result<ModelInfo> info) {
+    (*shared)(info.ok() ? answer(*info)
+                        : ErrorResponse(HttpStatusFor(info.status()), info.status().message()));
+  });
+}
+
+void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respond) {
   const int max_batch = options.max_batch_size;
   const std::string dev = device;
-  (*queue)->WhenLoaded([shared, name, max_batch, dev](Result<ModelInfo> info) {
-    if (!info.ok()) {
-      (*shared)(ErrorResponse(HttpStatusFor(info.status()), info.status().message()));
-      return;
-    }
-    const ModelSpec& spec = *info->spec;
+  WhenModelLoaded(name, std::move(respond), [name, max_batch, dev](const ModelInfo& info) {
+    const ModelSpec& spec = *info.spec;
     json j = {
         {"name", name},
         {"versions", {"1"}},
@@ -299,33 +307,24 @@ void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respon
            {"shape", WithBatch(spec.input_shape)},
            {"parameters", {{"accepts", {"FP32", "UINT8"}}}}}}},
         {"outputs",
-         {{{"name", kOutputName}, {"datatype", "FP32"}, {"shape", WithBatch(info->output_shape)}}}},
+         {{{"name", kOutputName}, {"datatype", "FP32"}, {"shape", WithBatch(info.output_shape)}}}},
         {"parameters",
          {{"source", spec.torchscript_path.empty() ? "zoo" : "torchscript"},
           {"runs_as", spec.is_graph() ? "graph" : "torchscript"},
           {"device", dev},
-          {"max_batch_size", info->batchable ? max_batch : 1}}},
+          {"max_batch_size", info.batchable ? max_batch : 1}}},
     };
-    (*shared)(JsonResponse(200, j));
+    return JsonResponse(200, j);
   });
 }
 
 void Worker::Impl::HandleModelConfig(const std::string& name, Responder respond) {
-  Result<ModelQueue*> queue = QueueFor(name);
-  if (!queue.ok()) {
-    return respond(ErrorResponse(HttpStatusFor(queue.status()), queue.status().message()));
-  }
-  auto shared = std::make_shared<Responder>(std::move(respond));
   const int max_batch = options.max_batch_size;
   const int64_t delay_us = options.max_queue_delay_us;
-  (*queue)->WhenLoaded([shared, name, max_batch, delay_us](Result<ModelInfo> info) {
-    if (!info.ok()) {
-      (*shared)(ErrorResponse(HttpStatusFor(info.status()), info.status().message()));
-      return;
-    }
+  WhenModelLoaded(name, std::move(respond), [name, max_batch, delay_us](const ModelInfo& info) {
     // As Triton writes it: dims without the batch dimension when max_batch_size > 0 (the
     // batch is then implied), with it (as -1) for a model that does not batch (0).
-    const bool batches = info->batchable && max_batch > 1;
+    const bool batches = info.batchable && max_batch > 1;
     auto dims = [batches](const std::vector<int64_t>& shape) {
       return batches ? shape : WithBatch(shape);
     };
@@ -335,13 +334,13 @@ void Worker::Impl::HandleModelConfig(const std::string& name, Responder respond)
         {"backend", "pytorch"},
         {"max_batch_size", batches ? max_batch : 0},
         {"input", {{{"name", kInputName}, {"data_type", "TYPE_FP32"},
-                    {"dims", dims(info->spec->input_shape)}}}},
+                    {"dims", dims(info.spec->input_shape)}}}},
         {"output", {{{"name", kOutputName}, {"data_type", "TYPE_FP32"},
-                     {"dims", dims(info->output_shape)}}}},
+                     {"dims", dims(info.output_shape)}}}},
         {"version_policy", {{"specific", {{"versions", {1}}}}}},
     };
     if (batches) j["dynamic_batching"] = {{"max_queue_delay_microseconds", delay_us}};
-    (*shared)(JsonResponse(200, j));
+    return JsonResponse(200, j);
   });
 }
 
@@ -356,18 +355,9 @@ HttpResponse Worker::Impl::RepositoryIndex(const HttpRequest& req) {
       only_ready = r->get<bool>();
     }
   }
-  std::set<std::string> names(options.models.begin(), options.models.end());
-  if (!options.model_dir.empty()) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(options.model_dir, ec)) {
-      const std::filesystem::path& p = e.path();
-      if (p.extension() != ".pt") continue;
-      const std::string n = p.stem().string();
-      if (IsSafeModelName(n) && Serves(n)) names.insert(n);
-    }
-  }
   json list = json::array();
-  for (const std::string& n : names) {
+  for (const std::string& n : store.Names()) {  // zoo names, then the folder's models
+    if (!Serves(n)) continue;
     std::optional<ModelInfo> info;
     Status last;
     {

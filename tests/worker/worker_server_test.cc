@@ -387,43 +387,18 @@ TEST(WorkerBinaryTest, BacksOffAtTheFileLimitAndServesAfterwards) {
 
 TEST(WorkerBinaryTest, ServesAndDrainsOnSigterm) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
-  int err_pipe[2];
-  ASSERT_EQ(::pipe(err_pipe), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(err_pipe[1], 2);
-    ::close(err_pipe[0]);
-    const std::string bin = WorkerBinary();
-    ::execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--device", "cpu", "--threads",
-            "1", "--models", kModel, static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(err_pipe[1]);
-  // "autoscale-worker: serving on 127.0.0.1:PORT (cpu, 1 thread)"
-  std::string line;
-  char c;
-  while (::read(err_pipe[0], &c, 1) == 1 && c != '\n') line += c;
-  const std::string prefix = "autoscale-worker: serving on ";
-  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
-  EXPECT_NE(line.find("(cpu, 1 thread)"), std::string::npos) << line;
-  const std::string addr =
-      line.substr(prefix.size(), line.find(' ', prefix.size()) - prefix.size());
-  auto ep = Endpoint::Parse(addr);
-  ASSERT_TRUE(ep.ok()) << addr;
-  auto client = HttpClient::Create(*ep);
+  WorkerProcess worker;
+  ASSERT_TRUE(worker.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
+                            "--models", kModel}))
+      << worker.first_line;
+  EXPECT_NE(worker.first_line.find("(cpu, 1 thread)"), std::string::npos) << worker.first_line;
+  auto client = HttpClient::Create(worker.endpoint);
   ASSERT_TRUE(client.ok());
   auto r = (*client)->Send(testing::InferRequest(kModel, KwsInput(2, true), true), 30s);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 200);
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
   std::string rest;
-  while (::read(err_pipe[0], &c, 1) == 1) rest += c;
-  ::close(err_pipe[0]);
+  EXPECT_EQ(worker.Terminate(&rest), 0);
   EXPECT_NE(rest.find("draining"), std::string::npos) << rest;
 }
 
@@ -436,30 +411,14 @@ TEST(WorkerBinaryTest, CurlAsTheProtocolsClients) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
   if (std::system("curl --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
   const std::string dir = testing::TempDir("worker_curl");
-  int err_pipe[2];
-  ASSERT_EQ(::pipe(err_pipe), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(err_pipe[1], 2);
-    ::close(err_pipe[0]);
-    const std::string bin = WorkerBinary();
-    ::execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--device", "cpu", "--threads",
-            "1", "--models", kModel, static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(err_pipe[1]);
-  std::string line;
-  char c;
-  while (::read(err_pipe[0], &c, 1) == 1 && c != '\n') line += c;
-  const std::string prefix = "autoscale-worker: serving on ";
-  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
-  const std::string addr =
-      line.substr(prefix.size(), line.find(' ', prefix.size()) - prefix.size());
+  WorkerProcess worker;
+  ASSERT_TRUE(worker.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
+                            "--models", kModel}))
+      << worker.first_line;
+  const std::string addr = worker.endpoint.ToString();
   const std::string url = "http://" + addr + "/v2/models/" + kModel;
 
-  std::string data;
-  for (int i = 0; i < 490; ++i) data += (i ? "," : "") + std::to_string(0.01 * (i % 97) - 0.4);
+  const std::string data = testing::KwsJsonData();
   const std::string sdk_body =
       R"({"id": "sdk", "model_name": "kws_lstm", "parameters": {"content_type": "np",
           "sequence_start": true}, "inputs": [{"name": "input", "shape": [1, 49, 10],
@@ -501,11 +460,8 @@ TEST(WorkerBinaryTest, CurlAsTheProtocolsClients) {
   std::tie(trace, body) = curl("-X POST http://" + addr + "/v2/repository/index");
   EXPECT_NE(body.find("\"state\":\"READY\""), std::string::npos) << body;
 
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status));
-  ::close(err_pipe[0]);
+  std::string log;
+  EXPECT_LT(worker.Terminate(&log), 128) << log;  // it exited (was not killed)
 }
 
 }  // namespace

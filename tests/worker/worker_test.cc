@@ -142,8 +142,7 @@ TEST(WorkerTest, JsonInferAnswersWithParameters) {
 // against the path, the input's and outputs' names against the metadata's.
 TEST(WorkerTest, ProtocolClientsRequestsAreServedAndTheirNamesChecked) {
   auto w = MakeWorker();
-  std::string data;
-  for (int i = 0; i < 490; ++i) data += (i ? "," : "") + std::to_string(0.01 * (i % 97) - 0.4);
+  const std::string data = testing::KwsJsonData();
   auto body = [&](const std::string& model_name, const std::string& input_name,
                   const std::string& output_name) {
     return R"({"id": "sdk-1", "model_name": ")" + model_name +

@@ -69,6 +69,13 @@ inline Result<InferResponseMsg> ParseResponse(const HttpResponse& r) {
   return ParseInferResponse(r.body, hl);
 }
 
+// One [49, 10] kws_lstm sample as the JSON numbers of a "data" array: "v0,v1,...".
+inline std::string KwsJsonData() {
+  std::string data;
+  for (int i = 0; i < 490; ++i) data += (i ? "," : "") + std::to_string(0.01 * (i % 97) - 0.4);
+  return data;
+}
+
 inline WireTensor Fp32Input(const std::vector<int64_t>& shape, const std::vector<float>& data,
                             bool binary = true) {
   WireTensor t;
