@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,87 +42,31 @@ int Fail(const Status& s) {
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: autoscale <command> [options]
-
-commands:
-  sim [EXPERIMENT.yaml]   run a trace-driven experiment (default: configs/experiments/default.yaml)
-  profile                 measure this machine's local targets and write a device profile
-  models                  list the model zoo with its features (--layers NAME for one model)
-  infer MODEL             send inference requests to autoscaled and show where they ran
-  check-config [FILE...]  validate profiles and experiments (default: every shipped one)
-  policies                list the policy names an experiment may use
-  help                    show this text
-  --version               print the version
-
-Run `autoscale <command> --help` for a command's options.
+constexpr const char* kAbout = R"(autoscale: execution scaling of DL inference at the edge. A Q-learning agent picks, per
+request, where it runs (a CPU cluster at a frequency level, the mobile GPU, the DSP, a cloud
+worker, a nearby device) to save energy within the latency bound and accuracy floor.
+Run `autoscale COMMAND --help` for a command's options.
 )";
 
-constexpr const char* kSimUsage = R"(usage: autoscale sim [EXPERIMENT.yaml] [options]
-
-Replays the experiment's scenarios (devices x networks x loads x requests) for every policy and
+constexpr const char* kSimAbout = R"(Replays the experiment's scenarios (devices x networks x loads x requests) for every policy and
 seed: each run trains on a training episode and is scored on a held-out evaluation episode.
-Prints a table, and writes runs.csv, summary.json and plots (SVG, through gnuplot) to --out.
-
-options:
-  --json FILE   also write the machine-readable summary to FILE
-  --out DIR     report folder (default: results/<experiment name>)
-  --jobs N      worker threads (default: all cores)
-  --save-tables DIR
-                save each learning policy's table after its run, as
-                DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable; an experiment can start
-                from one with `params: {table: FILE}` (and train_requests: 0 to only evaluate)
-  --quiet       no progress display
-  -h, --help    show this text
-
+Prints a table, and writes runs.csv, summary.json and plots (PNG, through gnuplot) to --out.
 With no EXPERIMENT, runs the shipped default: three phones, nine models, strong and weak Wi-Fi
 and LTE, no / moderate / heavy co-runner load, a real-time and a relaxed latency bound.
 )";
 
-int Sim(const std::vector<std::string>& args) {
+struct SimArgs {
   std::string experiment_path, json_path, out_dir, save_dir;
   int jobs = 0;
   bool quiet = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* dst) -> bool {
-      if (i + 1 >= args.size()) {
-        std::cerr << "autoscale sim: " << a << " needs a value\n" << kSimUsage;
-        return false;
-      }
-      *dst = args[++i];
-      return true;
-    };
-    if (a == "-h" || a == "--help") {
-      std::cout << kSimUsage;
-      return 0;
-    } else if (a == "--json") {
-      if (!value(&json_path)) return 2;
-    } else if (a == "--out") {
-      if (!value(&out_dir)) return 2;
-    } else if (a == "--save-tables") {
-      if (!value(&save_dir)) return 2;
-    } else if (a == "--jobs") {
-      std::string v;
-      long long n = 0;
-      if (!value(&v)) return 2;
-      if (!ParseInt64(v, &n) || n < 1 || n > 1024) {
-        std::cerr << "autoscale sim: --jobs expects a number from 1 to 1024, got '" << v << "'\n";
-        return 2;
-      }
-      jobs = static_cast<int>(n);
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      std::cerr << "autoscale sim: unknown option '" << a << "'\n" << kSimUsage;
-      return 2;
-    } else if (experiment_path.empty()) {
-      experiment_path = a;
-    } else {
-      std::cerr << "autoscale sim: one experiment at a time (got '" << experiment_path << "' and '"
-                << a << "')\n";
-      return 2;
-    }
-  }
+};
+
+int Sim(const SimArgs& args) {
+  std::string experiment_path = args.experiment_path, out_dir = args.out_dir;
+  const std::string &json_path = args.json_path, &save_dir = args.save_dir;
+  const int jobs = args.jobs;
+  const bool quiet = args.quiet;
+
   if (experiment_path.empty()) experiment_path = ConfigDir() + "/experiments/default.yaml";
   auto exp = LoadExperiment(experiment_path);
   if (!exp.ok()) return Fail(exp.status());
@@ -173,20 +118,7 @@ bool LooksLikeExperiment(const std::string& path) {
   return root.ok() && root->IsMap() && root->Has("grid");
 }
 
-int CheckConfig(const std::vector<std::string>& args) {
-  std::vector<std::string> files;
-  for (const auto& a : args) {
-    if (a == "-h" || a == "--help") {
-      std::cout << "usage: autoscale check-config [FILE...]\n\nValidates device, network and "
-                   "model profiles and experiments (by folder: devices/, networks/, models/,\n"
-                   "experiments/; elsewhere, a file with a `grid` key is an experiment). An\n"
-                   "experiment is loaded exactly as `sim` loads it (profiles, traces, tables,\n"
-                   "ranges and size limits) short of running it. With no FILE, checks every\n"
-                   "shipped one.\n";
-      return 0;
-    }
-    files.push_back(a);
-  }
+int CheckConfig(std::vector<std::string> files) {
   const std::string dir = ConfigDir();
   if (files.empty()) {
     for (const char* sub : {"devices", "networks", "models", "experiments"}) {
@@ -229,33 +161,53 @@ int CheckConfig(const std::vector<std::string>& args) {
 }
 
 int Main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
-    std::cout << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  if (args[0] == "--version") {
-    std::cout << "autoscale " << AUTOSCALE_VERSION << "\n";
-    return 0;
-  }
-  const std::string cmd = args[0];
-  args.erase(args.begin());
-  if (cmd == "sim") return Sim(args);
-  if (cmd == "check-config") return CheckConfig(args);
-  if (cmd == "models") return ModelsCommand(args);
-  if (cmd == "profile") return ProfileCommand(args);
-  if (cmd == "infer") return InferCommand(args);
-  if (cmd == "policies") {
-    for (const auto& n : PolicyNames()) std::cout << n << "\n";
-    return 0;
-  }
-  std::vector<std::string> cmds = {"sim",          "profile",  "models", "infer",
-                                   "check-config", "policies", "help"};
-  std::string near = NearestName(cmd, cmds);
-  std::cerr << "autoscale: unknown command '" << cmd << "'"
-            << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n"
-            << kUsage;
-  return 2;
+  CLI::App app(kAbout);
+  cli::Setup(app, "autoscale");
+  std::vector<cli::Command> commands;
+
+  auto sim = std::make_shared<SimArgs>();
+  CLI::App* sub = app.add_subcommand("sim", "run a trace-driven experiment");
+  sub->footer(kSimAbout);
+  sub->add_option("EXPERIMENT", sim->experiment_path,
+                  "experiment file (default: the shipped configs/experiments/default.yaml)")
+      ->type_name("FILE");
+  sub->add_option("--json", sim->json_path, "also write the machine-readable summary to FILE")
+      ->type_name("FILE");
+  sub->add_option("--out", sim->out_dir, "report folder (default: results/<experiment name>)")
+      ->type_name("DIR");
+  sub->add_option("--jobs", sim->jobs, "worker threads (default: all cores)")
+      ->check(cli::IntegerIn(1, 1024))
+      ->type_name("N");
+  sub->add_option("--save-tables", sim->save_dir,
+                  "save each learning policy's table after its run, as "
+                  "DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable; an experiment can start "
+                  "from one with `params: {table: FILE}` (and train_requests: 0 to only evaluate)")
+      ->type_name("DIR");
+  sub->add_flag("--quiet", sim->quiet, "no progress display");
+  commands.push_back({sub, [sim] { return Sim(*sim); }});
+
+  commands.push_back(AddProfileCommand(app));
+  commands.push_back(AddModelsCommand(app));
+  commands.push_back(AddInferCommand(app));
+
+  auto files = std::make_shared<std::vector<std::string>>();
+  sub = app.add_subcommand("check-config",
+                           "validate profiles and experiments (default: every shipped one)");
+  sub->footer(
+      "Validates device, network and model profiles and experiments (by folder: devices/,\n"
+      "networks/, models/, experiments/; elsewhere, a file with a `grid` key is an experiment).\n"
+      "An experiment is loaded exactly as `sim` loads it (profiles, traces, tables, ranges and\n"
+      "size limits) short of running it. With no FILE, checks every shipped one.\n");
+  sub->add_option("FILE", *files, "files to check")->type_name("FILE...");
+  commands.push_back({sub, [files] { return CheckConfig(*files); }});
+
+  sub = app.add_subcommand("policies", "list the policy names an experiment may use");
+  commands.push_back({sub, [] {
+                        for (const auto& n : PolicyNames()) std::cout << n << "\n";
+                        return 0;
+                      }});
+  app.footer("Shipped configs: " + ConfigDir());
+  return cli::Run(app, "autoscale", argc, argv, commands);
 }
 
 }  // namespace

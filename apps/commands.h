@@ -1,20 +1,21 @@
-// The `autoscale` subcommands that live outside autoscale_main.cc.
+// The `autoscale` subcommands that live outside autoscale_main.cc: each adds itself, with its
+// options, to the program's command line and returns what runs when it is chosen.
 #pragma once
 
 #include <string>
-#include <vector>
 
+#include "apps/cli.h"
 #include "core/status.h"
 
 namespace autoscale {
 
-// Where the shipped configs are: $AUTOSCALE_CONFIG_DIR, beside the executable, or the source tree.
+// Where the shipped configs are: $AUTOSCALE_CONFIG_DIR, or found relative to the executable.
 std::string ConfigDir();
 // Prints "autoscale: error: ..." and returns 1.
 int Fail(const Status& s);
 
-int ModelsCommand(const std::vector<std::string>& args);
-int ProfileCommand(const std::vector<std::string>& args);
-int InferCommand(const std::vector<std::string>& args);
+cli::Command AddModelsCommand(CLI::App& app);
+cli::Command AddProfileCommand(CLI::App& app);
+cli::Command AddInferCommand(CLI::App& app);
 
 }  // namespace autoscale

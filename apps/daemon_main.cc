@@ -4,12 +4,14 @@
 
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/daemon.h"
 #include "agent/daemon_paths.h"
 #include "agent/service.h"
+#include "apps/cli.h"
 #include "apps/local_targets.h"
 #include "apps/signals.h"
 #include "core/strings.h"
@@ -18,25 +20,15 @@
 namespace autoscale {
 namespace {
 
-constexpr const char* kUsage = R"(usage: autoscaled --config FILE [options]
-
-Serves inference requests over the KServe v2 protocol (HTTP/REST, JSON or binary tensors) and
+constexpr const char* kAbout = R"(Serves inference requests over the KServe v2 protocol (HTTP/REST, JSON or binary tensors) and
 decides for each where it runs: a local CPU/GPU/DSP target at a precision and frequency level,
 or a remote worker (autoscale-worker, Triton, KServe). Request parameters: latency_bound_ms,
 min_accuracy. Learns online and saves its Q-table atomically (state_file) on an interval and
 at shutdown; a state file that cannot be loaded is set aside as FILE.corrupt-<time>.
 
-options:
-  --config FILE        daemon configuration (YAML; see configs/daemon/)
-  --listen ADDR        override `listen`: unix:/PATH (mode 0600), HOST:PORT on loopback, or
-                       `default`: unix:RUNTIME/autoscaled.sock
-  --state-file FILE    override `state_file` (`default`: STATE/autoscaled.qtable)
-  --drain-s S          on SIGTERM/SIGINT, wait up to S seconds (0..3600) for requests in
-                       flight (10)
-  --version            print the version
-  -h, --help           show this text
+)";
 
-folders: the daemon's state and socket live in folders it owns (created 0700):
+constexpr const char* kNotes = R"(folders: the daemon's state and socket live in folders it owns (created 0700):
   STATE    /var/lib/autoscaled as root, else $XDG_STATE_HOME/autoscaled or
            ~/.local/state/autoscaled
   RUNTIME  /run/autoscaled as root, else $XDG_RUNTIME_DIR/autoscaled, else STATE
@@ -60,45 +52,15 @@ endpoints: POST /v2/models/NAME/infer, GET /v2/health/live, /v2/health/ready,
 
 constexpr double kMaxDrainS = 3600;
 
-int Usage(const std::string& why) {
-  std::cerr << "autoscaled: error: " << why << "\n(run autoscaled --help for usage)\n";
-  return 2;
-}
-
-int Run(int argc, char** argv) {
+struct DaemonArgs {
   std::string config_path, listen, state_file;
   double drain_s = 10;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--version") {
-      std::cout << "autoscaled " << AUTOSCALE_VERSION << "\n";
-      return 0;
-    } else if (a == "--config") {
-      if (!value(&config_path)) return Usage("--config needs a file");
-    } else if (a == "--listen") {
-      if (!value(&listen)) return Usage("--listen needs an address");
-    } else if (a == "--state-file") {
-      if (!value(&state_file)) return Usage("--state-file needs a path");
-    } else if (a == "--drain-s") {
-      if (!value(&v) || !ParseDouble(v, &drain_s) || !(drain_s >= 0 && drain_s <= kMaxDrainS)) {
-        return Usage("--drain-s needs seconds in 0.." + std::to_string(int(kMaxDrainS)) +
-                     (v.empty() ? std::string() : ", got '" + v + "'"));
-      }
-    } else {
-      return Usage("unknown option '" + a + "'");
-    }
-  }
-  if (config_path.empty()) return Usage("--config FILE is required");
+};
 
+int Serve(const DaemonArgs& args) {
+  const std::string &config_path = args.config_path, &listen = args.listen,
+                    &state_file = args.state_file;
+  const double drain_s = args.drain_s;
   // Signals are taken by WaitForSignal below; block them before any thread starts.
   const sigset_t signals = BlockTerminationSignals();
 
@@ -210,6 +172,30 @@ int Run(int argc, char** argv) {
   (*engine)->Shutdown();     // finishes what is left and saves the learned state
   std::cerr << "autoscaled: stopped; " << service.StatsJson() << std::endl;
   return 0;
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app;
+  cli::Setup(app, "autoscaled");
+  auto a = std::make_shared<DaemonArgs>();
+  app.description(kAbout);
+  app.footer(kNotes);
+  app.add_option("--config", a->config_path, "daemon configuration (YAML; see configs/daemon/)")
+      ->type_name("FILE")
+      ->required();
+  app.add_option("--listen", a->listen,
+                 "override `listen`: unix:/PATH (mode 0600), HOST:PORT on loopback, or "
+                 "`default`: unix:RUNTIME/autoscaled.sock")
+      ->type_name("ADDR");
+  app.add_option("--state-file", a->state_file,
+                 "override `state_file` (`default`: STATE/autoscaled.qtable)")
+      ->type_name("FILE");
+  app.add_option("--drain-s", a->drain_s,
+                 "on SIGTERM/SIGINT, wait up to S seconds for requests in flight")
+      ->check(cli::NumberIn(0, kMaxDrainS))
+      ->type_name("S")
+      ->capture_default_str();
+  return cli::Run(app, "autoscaled", argc, argv, {}, [a] { return Serve(*a); });
 }
 
 }  // namespace

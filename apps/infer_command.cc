@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -19,28 +21,10 @@ namespace autoscale {
 
 namespace {
 
-constexpr const char* kInferUsage = R"(usage: autoscale infer MODEL [options]
-
-Sends inference requests for MODEL to autoscaled (or any KServe v2 server) and prints, per
+constexpr const char* kInferAbout = R"(Sends inference requests for MODEL to autoscaled (or any KServe v2 server) and prints, per
 request, where it ran (target, action), its latency, modelled or measured energy, whether it
 fell back from a remote target, and the top outputs.
 
-options:
-  --server ADDR            unix:/PATH or HOST:PORT (default: $AUTOSCALED, else the daemon's
-                           default socket: unix:/run/autoscaled/autoscaled.sock as root, else
-                           unix:$XDG_RUNTIME_DIR/autoscaled/autoscaled.sock, else
-                           unix:~/.local/state/autoscaled/autoscaled.sock)
-  --input FILE             raw little-endian input: float32, or bytes with --uint8 (default:
-                           a seeded input of the model's shape)
-  --seed N                 seed of the generated input (1)
-  --uint8                  send a UINT8 image (a quarter of the bytes of FP32)
-  --json                   send the tensor as JSON numbers instead of binary data
-  --latency-bound-ms MS    the request's latency bound
-  --min-accuracy A         the request's accuracy floor in [0, 1]
-  --repeat N               send N requests and print p50/p99 at the end (1)
-  --top K                  outputs to print (5; 0 = none)
-  --timeout-ms MS          give up on a request after MS (30000)
-  -h, --help               show this text
 )";
 
 Result<std::vector<int64_t>> InputShape(HttpClient& client, const std::string& model,
@@ -66,79 +50,22 @@ Result<std::vector<int64_t>> InputShape(HttpClient& client, const std::string& m
   }
 }
 
-}  // namespace
-
-int InferCommand(const std::vector<std::string>& args) {
+struct InferArgs {
   std::string model, server, input_file;
   uint64_t seed = 1;
   bool uint8 = false, json = false;
   double bound = -1, min_acc = -1, timeout_ms = 30000;
   long long repeat = 1, top = 5;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto next = [&](const char* what) -> Result<std::string> {
-      if (i + 1 >= args.size()) return Status::InvalidArgument(a + " needs " + what);
-      return args[++i];
-    };
-    auto number = [&](double* out) -> Status {
-      ASSIGN_OR_RETURN(std::string v, next("a number"));
-      if (!ParseDouble(v, out)) return Status::InvalidArgument(a + ": '" + v + "' is not a number");
-      return Status::Ok();
-    };
-    auto integer = [&](long long* out) -> Status {
-      ASSIGN_OR_RETURN(std::string v, next("an integer"));
-      long long x = 0;
-      if (!ParseInt64(v, &x) || x < 0) {
-        return Status::InvalidArgument(a + ": '" + v + "' is not a count");
-      }
-      *out = x;
-      return Status::Ok();
-    };
-    Status s;
-    if (a == "-h" || a == "--help") {
-      std::cout << kInferUsage;
-      return 0;
-    } else if (a == "--server") {
-      auto v = next("an address");
-      if (!v.ok()) return Fail(v.status());
-      server = *v;
-    } else if (a == "--input") {
-      auto v = next("a file");
-      if (!v.ok()) return Fail(v.status());
-      input_file = *v;
-    } else if (a == "--seed") {
-      long long x = 0;
-      s = integer(&x);
-      seed = static_cast<uint64_t>(x);
-    } else if (a == "--uint8") {
-      uint8 = true;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--latency-bound-ms") {
-      s = number(&bound);
-      if (s.ok() && !(bound > 0)) s = Status::InvalidArgument("--latency-bound-ms must be > 0");
-    } else if (a == "--min-accuracy") {
-      s = number(&min_acc);
-      if (s.ok() && !(min_acc >= 0 && min_acc <= 1)) {
-        s = Status::InvalidArgument("--min-accuracy must be in [0, 1]");
-      }
-    } else if (a == "--repeat") {
-      s = integer(&repeat);
-      if (s.ok() && repeat < 1) s = Status::InvalidArgument("--repeat must be >= 1");
-    } else if (a == "--top") {
-      s = integer(&top);
-    } else if (a == "--timeout-ms") {
-      s = number(&timeout_ms);
-    } else if (!a.empty() && a[0] == '-') {
-      s = Status::InvalidArgument("unknown option '" + a + "' (see autoscale infer --help)");
-    } else if (model.empty()) {
-      model = a;
-    } else {
-      s = Status::InvalidArgument("unexpected argument '" + a + "'");
-    }
-    if (!s.ok()) return Fail(s);
-  }
-  if (model.empty()) return Fail(Status::InvalidArgument("infer needs a MODEL (see --help)"));
+};
+
+int RunInfer(const InferArgs& args) {
+  const std::string& model = args.model;
+  const std::string& input_file = args.input_file;
+  std::string server = args.server;
+  const uint64_t seed = args.seed;
+  const bool uint8 = args.uint8, json = args.json;
+  const double bound = args.bound, min_acc = args.min_acc, timeout_ms = args.timeout_ms;
+  const long long repeat = args.repeat, top = args.top;
   if (server.empty()) {
     if (const char* env = std::getenv("AUTOSCALED")) {
       server = env;
@@ -252,6 +179,51 @@ int InferCommand(const std::vector<std::string>& args) {
                 q(0.99));
   }
   return errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+cli::Command AddInferCommand(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand(
+      "infer", "send inference requests to autoscaled and show where they ran");
+  sub->footer(kInferAbout);
+  auto a = std::make_shared<InferArgs>();
+  sub->add_option("MODEL", a->model, "the model to ask for")->type_name("NAME")->required();
+  sub->add_option("--server", a->server,
+                  "unix:/PATH or HOST:PORT (default: $AUTOSCALED, else the daemon's default "
+                  "socket: unix:/run/autoscaled/autoscaled.sock as root, else "
+                  "unix:$XDG_RUNTIME_DIR/autoscaled/autoscaled.sock, else "
+                  "unix:~/.local/state/autoscaled/autoscaled.sock)")
+      ->type_name("ADDR");
+  sub->add_option("--input", a->input_file,
+                  "raw little-endian input: float32, or bytes with --uint8 (default: a seeded "
+                  "input of the model's shape)")
+      ->type_name("FILE");
+  sub->add_option("--seed", a->seed, "seed of the generated input")
+      ->check(cli::IntegerIn(0, std::numeric_limits<long long>::max()))
+      ->type_name("N")
+      ->capture_default_str();
+  sub->add_flag("--uint8", a->uint8, "send a UINT8 image (a quarter of the bytes of FP32)");
+  sub->add_flag("--json", a->json, "send the tensor as JSON numbers instead of binary data");
+  sub->add_option("--latency-bound-ms", a->bound, "the request's latency bound")
+      ->check(cli::NumberIn(1e-6, 1e9))
+      ->type_name("MS");
+  sub->add_option("--min-accuracy", a->min_acc, "the request's accuracy floor")
+      ->check(cli::NumberIn(0, 1))
+      ->type_name("A");
+  sub->add_option("--repeat", a->repeat, "send N requests and print p50/p99 at the end")
+      ->check(cli::IntegerIn(1, 1'000'000'000))
+      ->type_name("N")
+      ->capture_default_str();
+  sub->add_option("--top", a->top, "outputs to print (0 = none)")
+      ->check(cli::IntegerIn(0, 1'000'000'000))
+      ->type_name("K")
+      ->capture_default_str();
+  sub->add_option("--timeout-ms", a->timeout_ms, "give up on a request after MS")
+      ->check(cli::NumberIn(1, 86'400'000))
+      ->type_name("MS")
+      ->capture_default_str();
+  return {sub, [a] { return RunInfer(*a); }};
 }
 
 }  // namespace autoscale

@@ -18,10 +18,8 @@
 namespace autoscale {
 
 namespace {
-constexpr const char* kModelsUsage =
-    R"(usage: autoscale models [--model-dir DIR] [--json] [--layers NAME] [--profile DEVICE.yaml]
-
-Lists the model zoo and the TorchScript models of --model-dir (NAME.pt with a NAME.yaml sidecar
+constexpr const char* kModelsAbout =
+    R"(Lists the model zoo and the TorchScript models of --model-dir (NAME.pt with a NAME.yaml sidecar
 declaring input_shape): input shape, layer counts by class (conv / fc / recurrent), MACs and
 parameters of one inference, and activation sizes (sum over layers, largest layer), computed
 from each model's graph. MACs count as torchvision's do: a convolution's output elements x
@@ -29,27 +27,11 @@ kernel area x input channels / groups, a linear layer's outputs x inputs, plus L
 A TorchScript model whose import could not map every operation is marked incomplete and its
 uncounted operations are named; its figures are then null in --json (the counted part is under
 "counted"), never silently low. configs/models holds the zoo's figures with their sources.
-
-options:
-  --model-dir DIR  TorchScript models; a user's NAME.pt is listed as itself even where the zoo
-                   has a model of that name
-  --json           print a JSON array, one object per model: name, source ("zoo" or
-                   "torchscript"), file, input_shape, complete, uncounted, conv_layers,
-                   fc_layers, recurrent_layers, ops, macs, conv_macs, fc_macs, recurrent_macs,
-                   params, input_elements, output_elements, activation_elements,
-                   peak_activation_elements
-  --layers NAME    print NAME's per-layer descriptor (type, channels, kernel, stride, spatial
-                   size, MACs, parameters); with --json, NAME's object with a "layers" array
-  --profile FILE   with --json: a device profile (configs/devices, or one `autoscale profile`
-                   wrote); each model with a graph gets "predicted_ms": {TARGET: {PRECISION:
-                   ms}} from the profile's layer_models (the sum of its layers' predicted
-                   times, env/layer_predictor.h), {} when the profile has none; null for a
-                   model without a graph
-  -h, --help       show this text
 )";
 
 struct ModelsOptions {
   std::string model_dir;
+  std::string profile_path;  // --profile FILE
   std::string layers_of;  // --layers NAME
   bool json = false;
   std::shared_ptr<const DeviceProfile> profile;  // --profile FILE
@@ -295,39 +277,11 @@ int ListModels(ModelStore& store, const ModelsOptions& o) {
   }
   return errors ? 1 : 0;
 }
-}  // namespace
-
-int ModelsCommand(const std::vector<std::string>& args) {
-  ModelsOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string* dst) -> bool {
-      if (i + 1 >= args.size()) {
-        std::cerr << "autoscale models: " << a << " needs a value\n" << kModelsUsage;
-        return false;
-      }
-      *dst = args[++i];
-      return true;
-    };
-    if (a == "-h" || a == "--help") {
-      std::cout << kModelsUsage;
-      return 0;
-    } else if (a == "--layers") {
-      if (!value(&o.layers_of)) return 2;
-    } else if (a == "--model-dir") {
-      if (!value(&o.model_dir)) return 2;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--profile") {
-      std::string path;
-      if (!value(&path)) return 2;
-      auto d = LoadDeviceProfile(path);
-      if (!d.ok()) return Fail(d.status());
-      o.profile = std::make_shared<const DeviceProfile>(std::move(*d));
-    } else {
-      std::cerr << "autoscale models: unknown argument '" << a << "'\n" << kModelsUsage;
-      return 2;
-    }
+int RunModels(ModelsOptions& o) {
+  if (!o.profile_path.empty()) {
+    auto d = LoadDeviceProfile(o.profile_path);
+    if (!d.ok()) return Fail(d.status());
+    o.profile = std::make_shared<const DeviceProfile>(std::move(*d));
   }
   std::error_code ec;
   if (!o.model_dir.empty() && !std::filesystem::is_directory(o.model_dir, ec)) {
@@ -336,6 +290,37 @@ int ModelsCommand(const std::vector<std::string>& args) {
   }
   ModelStore store(o.model_dir);
   return o.layers_of.empty() ? ListModels(store, o) : PrintLayers(store, o);
+}
+
+}  // namespace
+
+cli::Command AddModelsCommand(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand(
+      "models", "list the model zoo and a folder's TorchScript models with their features");
+  sub->footer(kModelsAbout);
+  auto o = std::make_shared<ModelsOptions>();
+  sub->add_option("--model-dir", o->model_dir,
+                  "TorchScript models; a user's NAME.pt is listed as itself even where the zoo "
+                  "has a model of that name")
+      ->type_name("DIR");
+  sub->add_flag("--json", o->json,
+                "print a JSON array, one object per model: name, source (\"zoo\" or "
+                "\"torchscript\"), file, input_shape, complete, uncounted, conv_layers, "
+                "fc_layers, recurrent_layers, ops, macs, conv_macs, fc_macs, recurrent_macs, "
+                "params, input_elements, output_elements, activation_elements, "
+                "peak_activation_elements");
+  sub->add_option("--layers", o->layers_of,
+                  "print NAME's per-layer descriptor (type, channels, kernel, stride, spatial "
+                  "size, MACs, parameters); with --json, NAME's object with a \"layers\" array")
+      ->type_name("NAME");
+  sub->add_option("--profile", o->profile_path,
+                  "with --json: a device profile (configs/devices, or one `autoscale profile` "
+                  "wrote); each model with a graph gets \"predicted_ms\": {TARGET: {PRECISION: "
+                  "ms}} from the profile's layer_models (the sum of its layers' predicted times, "
+                  "env/layer_predictor.h), {} when the profile has none; null for a model "
+                  "without a graph")
+      ->type_name("FILE");
+  return {sub, [o] { return RunModels(*o); }};
 }
 
 }  // namespace autoscale

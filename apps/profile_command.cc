@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include "apps/commands.h"
 #include "apps/local_targets.h"
@@ -22,9 +23,7 @@
 namespace autoscale {
 
 namespace {
-constexpr const char* kProfileUsage = R"(usage: autoscale profile [options]
-
-Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
+constexpr const char* kProfileAbout = R"(Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
 where the device has cl_khr_fp16; dsp: the INT8 stub, whose latency is modelled) for every
 model (the zoo, then the TorchScript models of --model-dir), or those of --models: warm-up
 runs, then repeats, median and p95; a case whose p95 is over 1.5x its median is measured again
@@ -36,22 +35,6 @@ profile is validated before it is written and loaded back after. Power comes fro
 counters when the host has them (RAPL, battery), otherwise from the reference profile; every
 number in the file says where it came from.
 
-options:
-  --out DIR          output folder (default: results/profile)
-  --name NAME        device name (default: host)
-  --targets LIST     comma-separated local targets (default: all built in: cpu,opencl,dsp)
-  --models LIST      comma-separated models, zoo or user (default: all of them)
-  --model-dir DIR    TorchScript models (NAME.pt + NAME.yaml); a user's NAME.pt is measured
-                     as itself even where the zoo has a model of that name
-  --warmup N         untimed runs per case (default: 2)
-  --repeats N        timed runs per case (default: 10)
-  --max-seconds S    stop repeating a case after S seconds, keeping at least 3 runs (default: 15)
-  --threads N        CPU threads (default: one per allowed CPU)
-  --cpus LIST        pin CPU inference to these CPUs, e.g. 0-3
-  --reference NAME   profile supplying what cannot be measured (default: sd845)
-  --no-counters      do not read energy counters even if present (model energy instead)
-  --quiet            no progress lines
-  -h, --help         show this text
 )";
 
 std::string Today() {
@@ -73,14 +56,6 @@ std::string HostName(double* mhz) {
   }
   if (model.empty()) model = "unknown CPU";
   return model + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs";
-}
-
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  for (std::string_view p : Split(s, ',')) {
-    if (!p.empty()) out.emplace_back(p);
-  }
-  return out;
 }
 
 // `model_dir`: the folder of the user models measured ("" for none); `models: all` then takes
@@ -226,89 +201,28 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
          out;
 }
 
-}  // namespace
-
-int ProfileCommand(const std::vector<std::string>& args) {
+struct ProfileArgs {
   std::string out_dir = "results/profile", name = "host", reference = "sd845", model_dir;
-  std::vector<std::string> targets, models;
+  std::string targets, models, cpus;
   ProfileOptions popts;
   LocalTargetOptions topts;
-  bool quiet = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string v;
-    auto value = [&]() -> bool {
-      if (i + 1 >= args.size()) {
-        std::cerr << "autoscale profile: " << a << " needs a value\n" << kProfileUsage;
-        return false;
-      }
-      v = args[++i];
-      return true;
-    };
-    auto number = [&](long long lo, long long hi, long long* n) -> bool {
-      if (!value()) return false;
-      if (!ParseInt64(v, n) || *n < lo || *n > hi) {
-        std::cerr << "autoscale profile: " << a << " expects a number from " << lo << " to " << hi
-                  << ", got '" << v << "'\n";
-        return false;
-      }
-      return true;
-    };
-    long long n = 0;
-    if (a == "-h" || a == "--help") {
-      std::cout << kProfileUsage;
-      return 0;
-    } else if (a == "--out") {
-      if (!value()) return 2;
-      out_dir = v;
-    } else if (a == "--name") {
-      if (!value()) return 2;
-      if (!IsSafeModelName(v)) {
-        std::cerr << "autoscale profile: --name takes letters, digits, '_', '-', '.'\n";
-        return 2;
-      }
-      name = v;
-    } else if (a == "--targets") {
-      if (!value()) return 2;
-      targets = SplitList(v);
-    } else if (a == "--models") {
-      if (!value()) return 2;
-      models = SplitList(v);
-    } else if (a == "--model-dir") {
-      if (!value()) return 2;
-      model_dir = v;
-    } else if (a == "--warmup") {
-      if (!number(0, 1000, &n)) return 2;
-      popts.warmup = static_cast<int>(n);
-    } else if (a == "--repeats") {
-      if (!number(1, 100000, &n)) return 2;
-      popts.repeats = static_cast<int>(n);
-    } else if (a == "--max-seconds") {
-      if (!number(1, 86400, &n)) return 2;
-      popts.max_seconds_per_case = static_cast<double>(n);
-    } else if (a == "--threads") {
-      if (!number(1, 1024, &n)) return 2;
-      topts.threads = static_cast<int>(n);
-    } else if (a == "--cpus") {
-      if (!value()) return 2;
-      auto cpus = ParseCpuList(v);
-      if (!cpus.ok()) {
-        std::cerr << "autoscale profile: --cpus: " << cpus.status().message() << "\n";
-        return 2;
-      }
-      topts.cpus = *cpus;
-    } else if (a == "--reference") {
-      if (!value()) return 2;
-      reference = v;
-    } else if (a == "--no-counters") {
-      topts.use_counters = false;
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else {
-      std::cerr << "autoscale profile: unknown argument '" << a << "'\n" << kProfileUsage;
-      return 2;
-    }
+  bool no_counters = false, quiet = false;
+};
+
+int RunProfile(ProfileArgs& args) {
+  const std::string &out_dir = args.out_dir, &name = args.name, &reference = args.reference,
+                    &model_dir = args.model_dir;
+  const std::vector<std::string> targets = cli::SplitList(args.targets),
+                                 models = cli::SplitList(args.models);
+  ProfileOptions& popts = args.popts;
+  LocalTargetOptions& topts = args.topts;
+  const bool quiet = args.quiet;
+  if (!args.cpus.empty()) {
+    auto cpus = ParseCpuList(args.cpus);
+    if (!cpus.ok()) return Fail(cpus.status().WithPrefix("--cpus"));
+    topts.cpus = *cpus;
   }
+  if (args.no_counters) topts.use_counters = false;
 
   ProfileCatalog catalog(ConfigDir());
   auto ref = catalog.Device(reference);
@@ -392,6 +306,65 @@ int ProfileCommand(const std::vector<std::string>& args) {
             << "experiment:     " << out_dir << "/experiment.yaml  (autoscale sim " << out_dir
             << "/experiment.yaml)\n";
   return ok > 0 ? 0 : 1;
+}
+
+}  // namespace
+
+cli::Command AddProfileCommand(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand(
+      "profile", "measure this machine's local targets and write a device profile");
+  sub->footer(kProfileAbout);
+  auto a = std::make_shared<ProfileArgs>();
+  sub->add_option("--out", a->out_dir, "output folder")->type_name("DIR")->capture_default_str();
+  sub->add_option("--name", a->name, "device name: letters, digits, '_', '-', '.'")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return IsSafeModelName(v) ? "" : "takes letters, digits, '_', '-', '.', got '" + v + "'";
+          },
+          ""))
+      ->type_name("NAME")
+      ->capture_default_str();
+  sub->add_option("--targets", a->targets,
+                  "comma-separated local targets (default: all built in: cpu,opencl,dsp)")
+      ->type_name("LIST");
+  sub->add_option("--models", a->models,
+                  "comma-separated models, zoo or user (default: all of them)")
+      ->type_name("LIST");
+  sub->add_option("--model-dir", a->model_dir,
+                  "TorchScript models (NAME.pt + NAME.yaml); a user's NAME.pt is measured as "
+                  "itself even where the zoo has a model of that name")
+      ->type_name("DIR");
+  sub->add_option("--warmup", a->popts.warmup, "untimed runs per case")
+      ->check(cli::IntegerIn(0, 1000))
+      ->type_name("N")
+      ->capture_default_str();
+  sub->add_option("--repeats", a->popts.repeats, "timed runs per case")
+      ->check(cli::IntegerIn(1, 100000))
+      ->type_name("N")
+      ->capture_default_str();
+  sub->add_option("--max-seconds", a->popts.max_seconds_per_case,
+                  "stop repeating a case after S seconds, keeping at least 3 runs")
+      ->check(cli::NumberIn(1, 86400))
+      ->type_name("S")
+      ->capture_default_str();
+  sub->add_option("--threads", a->topts.threads, "CPU threads (default: one per allowed CPU)")
+      ->check(cli::IntegerIn(1, 1024))
+      ->type_name("N");
+  sub->add_option("--cpus", a->cpus, "pin CPU inference to these CPUs, e.g. 0-3")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            auto cpus = ParseCpuList(v);
+            return cpus.ok() ? "" : cpus.status().message();
+          },
+          ""))
+      ->type_name("LIST");
+  sub->add_option("--reference", a->reference, "profile supplying what cannot be measured")
+      ->type_name("NAME")
+      ->capture_default_str();
+  sub->add_flag("--no-counters", a->no_counters,
+                "do not read energy counters even if present (model energy instead)");
+  sub->add_flag("--quiet", a->quiet, "no progress lines");
+  return {sub, [a] { return RunProfile(*a); }};
 }
 
 }  // namespace autoscale

@@ -35,10 +35,21 @@ std::string SmallExperiment(const std::string& dir, const std::string& extra = "
 TEST(Cli, HelpIsHelpful) {
   CliRun r = Cli("--help");
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.output.find("sim [EXPERIMENT.yaml]"), std::string::npos) << r.output;
+  for (const char* cmd : {"sim", "profile", "models", "infer", "check-config", "policies"}) {
+    EXPECT_NE(r.output.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd;
+  }
   CliRun s = Cli("sim --help");
   EXPECT_EQ(s.code, 0);
+  EXPECT_NE(s.output.find("Usage: autoscale sim [OPTIONS] [EXPERIMENT]"), std::string::npos)
+      << s.output;
   EXPECT_NE(s.output.find("--json FILE"), std::string::npos) << s.output;
+  // Every subcommand has its own help, and it is the subcommand's, not the program's.
+  for (const char* cmd : {"profile", "models", "infer", "check-config", "policies"}) {
+    CliRun h = Cli(std::string(cmd) + " --help");
+    EXPECT_EQ(h.code, 0) << cmd;
+    EXPECT_NE(h.output.find(std::string("Usage: autoscale ") + cmd), std::string::npos)
+        << h.output;
+  }
 }
 
 // One version everywhere: the project's (CMakeLists.txt), from all three programs (the
@@ -71,17 +82,33 @@ TEST(Cli, UnknownCommandSuggestsTheNearest) {
 TEST(Cli, UnknownOptionIsAUsageError) {
   CliRun r = Cli("sim --jsn x.json");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("unknown option '--jsn'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("autoscale sim: error: unknown option '--jsn'; did you mean '--json'?"),
+            std::string::npos)
+      << r.output;
   CliRun j = Cli("sim --jobs zero");
   EXPECT_EQ(j.code, 2);
-  EXPECT_NE(j.output.find("--jobs expects a number"), std::string::npos) << j.output;
+  EXPECT_NE(j.output.find("--jobs: expects a whole number from 1 to 1024, got 'zero'"),
+            std::string::npos)
+      << j.output;
+  // The same through --opt=value, and a value missing at the end of the line.
+  CliRun eq = Cli("sim --jobs=0");
+  EXPECT_EQ(eq.code, 2);
+  EXPECT_NE(eq.output.find("got '0'"), std::string::npos) << eq.output;
+  CliRun missing = Cli("sim --out");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.output.find("--out"), std::string::npos) << missing.output;
+  CliRun two = Cli("sim a.yaml b.yaml");
+  EXPECT_EQ(two.code, 2);
+  EXPECT_NE(two.output.find("unexpected argument 'b.yaml'"), std::string::npos) << two.output;
 }
 
 TEST(Cli, SimWritesTableJsonCsvAndPlots) {
   const std::string dir = testing::TempDir("cli_sim");
   const std::string exp = SmallExperiment(dir);
-  CliRun r = Cli("sim " + exp + " --json " + dir + "/s.json --out " + dir + "/out --quiet");
+  // Both spellings of an option's value: --json FILE and --out=DIR.
+  CliRun r = Cli("sim " + exp + " --json " + dir + "/s.json --out=" + dir + "/out --quiet");
   ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/out/summary.json")) << r.output;
   EXPECT_NE(r.output.find("q_learning"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("model_greedy"), std::string::npos);
   const std::string json = Slurp(dir + "/s.json");

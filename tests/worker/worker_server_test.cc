@@ -167,8 +167,12 @@ TEST(WorkerBinaryTest, FlagsHelpAndErrors) {
   EXPECT_NE(help.err.find("--max-queue-delay-us"), std::string::npos) << help.err;
   Proc bad = RunBinary("--max-batch-size 0");
   EXPECT_EQ(bad.code, 2);
-  EXPECT_NE(bad.err.find("--max-batch-size needs a number from 1 to 4096"), std::string::npos)
+  EXPECT_NE(bad.err.find("--max-batch-size: expects a whole number from 1 to 4096, got '0'"),
+            std::string::npos)
       << bad.err;
+  Proc eq = RunBinary("--device=gpu");  // --opt=value as well as --opt value
+  EXPECT_EQ(eq.code, 2);
+  EXPECT_NE(eq.err.find("--device"), std::string::npos) << eq.err;
   Proc unknown = RunBinary("--frobnicate");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("unknown option '--frobnicate'"), std::string::npos) << unknown.err;
