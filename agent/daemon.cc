@@ -2,6 +2,7 @@
 #include "agent/daemon.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "agent/model_profiles.h"
 #include "core/strings.h"
@@ -12,8 +13,15 @@ namespace autoscale {
 Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
                                             const std::string& config_root,
                                             const LocalTargetFactory& make_local) {
+  return BuildEngine(config, std::vector<std::string>{config_root}, make_local);
+}
+
+Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
+                                            const std::vector<std::string>& roots,
+                                            const LocalTargetFactory& make_local) {
   const std::string where = config.file.empty() ? "daemon config" : config.file;
-  ProfileCatalog catalog(config_root);
+  ProfileCatalog catalog(
+      roots, config.file.empty() ? "" : std::filesystem::path(config.file).parent_path().string());
   ASSIGN_OR_RETURN(std::shared_ptr<const DeviceProfile> device, catalog.Device(config.device));
 
   std::vector<BoundTarget> targets;

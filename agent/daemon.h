@@ -18,7 +18,13 @@ namespace autoscale {
 using LocalTargetFactory = std::function<Result<std::unique_ptr<Target>>(
     const TargetBinding& binding, const DeviceProfile& device)>;
 
-// `config_root`: where configs/devices, networks and models are.
+// `roots`: where devices/, networks/ and models/ are looked up by name, in order (the daemon
+// passes ConfigSearchRoots of its config's folder: beside the config, then the shipped ones); a
+// path-like name is taken relative to the config file.
+Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
+                                            const std::vector<std::string>& roots,
+                                            const LocalTargetFactory& make_local);
+// One root: where configs/devices, networks and models are.
 Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
                                             const std::string& config_root,
                                             const LocalTargetFactory& make_local);

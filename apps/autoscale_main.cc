@@ -13,6 +13,7 @@
 
 #include "apps/commands.h"
 #include "apps/local_targets.h"
+#include "core/config_dir.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "env/profiles.h"
@@ -21,19 +22,6 @@
 #include "sim/report.h"
 
 namespace autoscale {
-
-std::string ConfigDir() {
-  if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) return env;
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (auto p : {exe.parent_path() / "configs", exe.parent_path() / "../configs",
-                   exe.parent_path() / "../share/autoscale/configs"}) {
-      if (std::filesystem::is_directory(p / "experiments")) return p.lexically_normal().string();
-    }
-  }
-  return std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
-}
 
 int Fail(const Status& s) {
   std::cerr << "autoscale: error: " << s.message() << "\n";
@@ -67,7 +55,11 @@ int Sim(const SimArgs& args) {
   const int jobs = args.jobs;
   const bool quiet = args.quiet;
 
-  if (experiment_path.empty()) experiment_path = ConfigDir() + "/experiments/default.yaml";
+  if (experiment_path.empty()) {
+    auto shipped = ShippedConfigDir();
+    if (!shipped.ok()) return Fail(shipped.status());
+    experiment_path = *shipped + "/experiments/default.yaml";
+  }
   auto exp = LoadExperiment(experiment_path);
   if (!exp.ok()) return Fail(exp.status());
   if (out_dir.empty()) out_dir = "results/" + exp->name;
@@ -119,8 +111,10 @@ bool LooksLikeExperiment(const std::string& path) {
 }
 
 int CheckConfig(std::vector<std::string> files) {
-  const std::string dir = ConfigDir();
   if (files.empty()) {
+    auto shipped = ShippedConfigDir();
+    if (!shipped.ok()) return Fail(shipped.status());
+    const std::string& dir = *shipped;
     for (const char* sub : {"devices", "networks", "models", "experiments"}) {
       std::vector<std::string> found;
       std::error_code ec;
@@ -206,7 +200,9 @@ int Main(int argc, char** argv) {
                         for (const auto& n : PolicyNames()) std::cout << n << "\n";
                         return 0;
                       }});
-  app.footer("Shipped configs: " + ConfigDir());
+  auto shipped = ShippedConfigDir();
+  app.footer("Shipped configs: " + (shipped.ok() ? *shipped : shipped.status().message()) +
+             "\n(AUTOSCALE_CONFIG_DIR overrides where they are.)");
   return cli::Run(app, "autoscale", argc, argv, commands);
 }
 

@@ -9,8 +9,6 @@
 
 namespace autoscale {
 
-// Where the shipped configs are: $AUTOSCALE_CONFIG_DIR, or found relative to the executable.
-std::string ConfigDir();
 // Prints "autoscale: error: ..." and returns 1.
 int Fail(const Status& s);
 

@@ -3,6 +3,7 @@
 // and learned from; the learned table survives restarts.
 
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "apps/local_targets.h"
 #include "apps/signals.h"
 #include "core/strings.h"
+#include "env/profiles.h"
 #include "targets/http/http.h"
 
 namespace autoscale {
@@ -125,8 +127,9 @@ int Serve(const DaemonArgs& args) {
     return 1;
   }
 
-  std::string config_root = std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
-  if (const char* env = std::getenv("AUTOSCALE_CONFIG_DIR")) config_root = env;
+  // Devices and networks by name: beside the config first, then the shipped ones.
+  const std::vector<std::string> roots =
+      ConfigSearchRoots(std::filesystem::path(config->file).parent_path().string());
   LocalTargetFactory make_local =
       [](const TargetBinding& b, const DeviceProfile& device) -> Result<std::unique_ptr<Target>> {
     LocalTargetOptions o;
@@ -143,7 +146,7 @@ int Serve(const DaemonArgs& args) {
   };
   // Users' TorchScript models (model_dir) are read, and their profiles derived, in BuildEngine.
   InstallModelReaders();
-  auto engine = BuildEngine(*config, config_root, make_local);
+  auto engine = BuildEngine(*config, roots, make_local);
   if (!engine.ok()) {
     std::cerr << "autoscaled: error: " << engine.status().message() << "\n";
     return 1;

@@ -13,6 +13,7 @@
 #include "apps/commands.h"
 #include "apps/local_targets.h"
 #include "core/config.h"
+#include "core/config_dir.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "env/layer_predictor.h"
@@ -58,8 +59,10 @@ std::string HostName(double* mhz) {
   return model + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs";
 }
 
-// `model_dir`: the folder of the user models measured ("" for none); `models: all` then takes
-// them too, each described from its file as the profile measured it.
+// `device_path` and `model_dir` relative to the experiment's folder, so that the folder can be
+// moved or copied whole. `model_dir`: the folder of the user models measured ("" for none);
+// `models: all` then takes them too, each described from its file as the profile measured it.
+// Scenario, network and reference names are the shipped ones, found wherever autoscale is.
 std::string ExperimentYaml(const std::string& name, const std::string& device_path,
                            const std::string& model_dir) {
   return "# Written by `autoscale profile`: the standard conditions on the measured device.\n"
@@ -69,12 +72,7 @@ std::string ExperimentYaml(const std::string& name, const std::string& device_pa
          "description: \"Policies on " +
          name +
          ", a device profile measured by autoscale profile\"\n"
-         "config_root: " +
-         ConfigDir() +
-         "\n"
-         "conditions: " +
-         ConfigDir() +
-         "/scenarios/standard.yaml\n"
+         "conditions: [standard]   # the shipped scenarios/standard.yaml\n"
          "seeds: [1, 2]\n"
          "train_requests: 50000\n"
          "eval_requests: 5000\n" +
@@ -224,7 +222,9 @@ int RunProfile(ProfileArgs& args) {
   }
   if (args.no_counters) topts.use_counters = false;
 
-  ProfileCatalog catalog(ConfigDir());
+  auto shipped = ShippedConfigDir();
+  if (!shipped.ok()) return Fail(shipped.status());
+  ProfileCatalog catalog(*shipped);
   auto ref = catalog.Device(reference);
   if (!ref.ok()) return Fail(ref.status());
   topts.reference = **ref;
@@ -288,12 +288,15 @@ int RunProfile(ProfileArgs& args) {
   if (!st.ok()) return Fail(st);
   const std::string device_path =
       std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
+  const std::filesystem::path out_abs = std::filesystem::absolute(out_dir).lexically_normal();
   st = WriteFileAtomic(
       out_dir + "/experiment.yaml",
-      ExperimentYaml(name, device_path,
-                     model_dir.empty()
-                         ? ""
-                         : std::filesystem::absolute(model_dir).lexically_normal().string()));
+      ExperimentYaml(name, "./" + name + ".yaml",
+                     model_dir.empty() ? ""
+                                       : std::filesystem::absolute(model_dir)
+                                             .lexically_normal()
+                                             .lexically_relative(out_abs)
+                                             .string()));
   if (!st.ok()) return Fail(st);
 
   std::cerr << "profiled " << ok << " cases (" << skipped << " skipped";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/config_dir.h"
 #include "core/strings.h"
 
 namespace autoscale {
@@ -355,29 +356,76 @@ Result<DeviceProfile> LoadDeviceProfile(const std::string& path) {
 
 // ---- Catalogue -------------------------------------------------------------------------------
 
-std::string ProfileCatalog::Resolve(const std::string& folder, const std::string& name) const {
-  if (name.find('/') != std::string::npos || name.ends_with(".yaml")) return name;
-  return root_ + "/" + folder + "/" + name + ".yaml";
+ProfileCatalog::ProfileCatalog(std::vector<std::string> roots, std::string base_dir)
+    : roots_(std::move(roots)), base_dir_(std::move(base_dir)) {
+  if (roots_.empty()) roots_.push_back(".");
+}
+
+std::vector<std::string> ProfileCatalog::Candidates(const std::string& folder,
+                                                    const std::string& name) const {
+  if (name.find('/') != std::string::npos || name.ends_with(".yaml")) {
+    if (name[0] == '/' || base_dir_.empty()) return {name};
+    return {base_dir_ + "/" + name};
+  }
+  std::vector<std::string> out;
+  for (const std::string& r : roots_) out.push_back(r + "/" + folder + "/" + name + ".yaml");
+  return out;
+}
+
+Result<std::string> ProfileCatalog::Find(const std::string& folder, const std::string& name) const {
+  const std::vector<std::string> candidates = Candidates(folder, name);
+  std::error_code ec;
+  for (const std::string& c : candidates) {
+    if (std::filesystem::exists(c, ec)) return c;
+  }
+  std::vector<std::string> names = Available(folder);
+  const std::string kind = folder.ends_with('s') ? folder.substr(0, folder.size() - 1) : folder;
+  std::string msg = "no " + kind + (kind == "scenario" ? " file '" : " profile '") + name +
+                    "' (looked for " + JoinNames(candidates) + ")";
+  std::string near = NearestName(name, names);
+  if (!near.empty()) msg += "; did you mean '" + near + "'?";
+  msg += " (available: " + JoinNames(names) + ")";
+  return Status::NotFound(msg);
+}
+
+std::vector<std::string> ConfigSearchRoots(const std::string& file_dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> roots;
+  std::vector<fs::path> seen;
+  auto add = [&](const fs::path& dir) {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(dir, ec);
+    if (ec || std::find(seen.begin(), seen.end(), canonical) != seen.end()) return;
+    seen.push_back(canonical);
+    fs::path normal = dir.lexically_normal();
+    if (normal.filename().empty()) normal = normal.parent_path();  // "a/b/" -> "a/b"
+    roots.push_back(normal.string());
+  };
+  const fs::path dir = file_dir.empty() ? fs::path(".") : fs::path(file_dir);
+  for (const fs::path& d : {dir, dir / ".."}) {
+    std::error_code ec;
+    for (const char* sub : {"devices", "networks", "models", "scenarios"}) {
+      if (fs::is_directory(d / sub, ec)) {
+        add(d);
+        break;
+      }
+    }
+  }
+  if (auto shipped = ShippedConfigDir(); shipped.ok()) add(*shipped);
+  return roots;
 }
 
 std::vector<std::string> ProfileCatalog::Available(const std::string& folder) const {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(root_ + "/" + folder, ec)) {
-    if (e.path().extension() == ".yaml") out.push_back(e.path().stem().string());
+  for (const std::string& r : roots_) {
+    for (const auto& e : std::filesystem::directory_iterator(r + "/" + folder, ec)) {
+      if (e.path().extension() == ".yaml") out.push_back(e.path().stem().string());
+    }
   }
   std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
-}
-
-Status ProfileCatalog::NotFoundError(const std::string& folder, const std::string& name) const {
-  std::vector<std::string> names = Available(folder);
-  std::string msg =
-      "no " + folder + " profile '" + name + "' (looked for " + Resolve(folder, name) + ")";
-  std::string near = NearestName(name, names);
-  if (!near.empty()) msg += "; did you mean '" + near + "'?";
-  msg += " (available: " + JoinNames(names) + ")";
-  return Status::NotFound(msg);
 }
 
 namespace {
@@ -396,20 +444,17 @@ Result<std::shared_ptr<const T>> Cached(std::mutex& mu,
 }  // namespace
 
 Result<std::shared_ptr<const DeviceProfile>> ProfileCatalog::Device(const std::string& name) {
-  std::string path = Resolve("devices", name);
-  if (!std::filesystem::exists(path)) return NotFoundError("devices", name);
+  ASSIGN_OR_RETURN(std::string path, Find("devices", name));
   return Cached(mu_, devices_, path, LoadDeviceProfile);
 }
 
 Result<std::shared_ptr<const NetworkProfile>> ProfileCatalog::Network(const std::string& name) {
-  std::string path = Resolve("networks", name);
-  if (!std::filesystem::exists(path)) return NotFoundError("networks", name);
+  ASSIGN_OR_RETURN(std::string path, Find("networks", name));
   return Cached(mu_, networks_, path, LoadNetworkProfile);
 }
 
 Result<std::shared_ptr<const ModelProfile>> ProfileCatalog::Model(const std::string& name) {
-  std::string path = Resolve("models", name);
-  if (!std::filesystem::exists(path)) return NotFoundError("models", name);
+  ASSIGN_OR_RETURN(std::string path, Find("models", name));
   return Cached(mu_, models_, path, LoadModelProfile);
 }
 

@@ -147,29 +147,42 @@ Result<DeviceProfile> LoadDeviceProfile(const std::string& path);
 
 // ---- Catalogue -------------------------------------------------------------------------------
 
-// Finds profiles by name under a config root: devices/NAME.yaml, networks/NAME.yaml,
-// models/NAME.yaml. A name may also be a path to a .yaml file (a profile written by
-// `autoscale profile`). Results are cached; thread-safe.
+// Finds profiles by name under config roots, searched in order: ROOT/devices/NAME.yaml,
+// ROOT/networks/NAME.yaml, ROOT/models/NAME.yaml (and ROOT/scenarios/NAME.yaml through Find). A
+// name may also be a path to a .yaml file (a profile written by `autoscale profile`), taken
+// relative to `base_dir` (the experiment's folder; the current one when empty). Results are
+// cached; thread-safe.
 class ProfileCatalog {
  public:
-  explicit ProfileCatalog(std::string config_root) : root_(std::move(config_root)) {}
+  explicit ProfileCatalog(std::vector<std::string> roots, std::string base_dir = "");
+  explicit ProfileCatalog(std::string config_root)
+      : ProfileCatalog(std::vector<std::string>{std::move(config_root)}) {}
 
   Result<std::shared_ptr<const DeviceProfile>> Device(const std::string& name);
   Result<std::shared_ptr<const NetworkProfile>> Network(const std::string& name);
   Result<std::shared_ptr<const ModelProfile>> Model(const std::string& name);
-  // Names of the profiles shipped in a folder ("devices", "networks", "models"), sorted.
+  // The file NAME stands for in FOLDER, or NotFound naming where it looked and what exists.
+  Result<std::string> Find(const std::string& folder, const std::string& name) const;
+  // Names of the profiles in a folder ("devices", "networks", "models") of any root, sorted.
   std::vector<std::string> Available(const std::string& folder) const;
-  const std::string& root() const { return root_; }
+  const std::string& root() const { return roots_.front(); }
+  const std::vector<std::string>& roots() const { return roots_; }
 
  private:
-  std::string Resolve(const std::string& folder, const std::string& name) const;
-  Status NotFoundError(const std::string& folder, const std::string& name) const;
+  // Candidate files for NAME in FOLDER, in search order.
+  std::vector<std::string> Candidates(const std::string& folder, const std::string& name) const;
 
-  std::string root_;
+  std::vector<std::string> roots_;
+  std::string base_dir_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const DeviceProfile>> devices_;    // guarded by mu_
   std::map<std::string, std::shared_ptr<const NetworkProfile>> networks_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<const ModelProfile>> models_;      // guarded by mu_
 };
+
+// The config roots a file in FILE_DIR names profiles from, in order: FILE_DIR and its parent
+// where they hold devices/, networks/, models/ or scenarios/ folders (so configs/experiments/X
+// sees configs/), then the shipped configs (core/config_dir.h) when they can be found.
+std::vector<std::string> ConfigSearchRoots(const std::string& file_dir);
 
 }  // namespace autoscale

@@ -156,25 +156,7 @@ Status ParseBeliefs(const ConfigNode& root, const ConfigNode& beliefs,
     }
     ASSIGN_OR_RETURN(std::string profile, node.AsString());
     if (profile.empty()) return node.Error("expected a device profile name or path");
-    std::string path = profile;
-    const bool is_path = profile.find('/') != std::string::npos || profile.ends_with(".yaml");
-    if (is_path && profile[0] != '/') {
-      const std::string beside = root.Directory() + "/" + profile;
-      std::error_code ec;
-      if (std::filesystem::exists(beside, ec)) {
-        path = beside;
-      } else if (!std::filesystem::exists(profile, ec)) {
-        std::string msg = "no device profile '";
-        msg += profile;
-        msg += "' (looked for ";
-        msg += beside;
-        msg += " and ";
-        msg += profile;
-        msg += ")";
-        return node.Error(msg);
-      }
-    }
-    auto dev = exp.catalog->Device(path);
+    auto dev = exp.catalog->Device(profile);
     if (!dev.ok()) return node.Error(dev.status().message());
     const CostModel& truth = *world->second;
     const std::string diff = ActionSpaceDifference(truth.device(), **dev);
@@ -292,12 +274,14 @@ const CostModel& Experiment::PolicyCostModel(const std::string& device) const {
 
 Result<Experiment> LoadExperiment(const std::string& path) {
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
-  // Shipped layout: configs/experiments/X.yaml, profiles under configs/.
-  std::string root_dir = root.Directory() + "/..";
-  return ParseExperiment(root, root_dir);
+  return ParseExperiment(root, ConfigSearchRoots(root.Directory()));
 }
 
-Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& default_config_root) {
+Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& config_root) {
+  return ParseExperiment(root, std::vector<std::string>{config_root});
+}
+
+Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::string> roots) {
   RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
                                   "train_requests", "eval_requests", "train_epochs", "series_bins",
                                   "model_dir", "models", "world", "reward", "grid", "networks",
@@ -321,15 +305,20 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
     }
   }
   ASSIGN_OR_RETURN(exp.description, root.GetString("description", ""));
-  ASSIGN_OR_RETURN(exp.config_root, root.GetString("config_root", default_config_root));
-  if (root.Has("config_root") && !exp.config_root.empty() && exp.config_root[0] != '/') {
-    exp.config_root = root.Directory() + "/" + exp.config_root;
+  // Where names are looked up: an explicit config_root (then the shipped configs), else the
+  // roots the caller found (beside the file, then the shipped configs).
+  if (auto cr = root.Optional("config_root")) {
+    ASSIGN_OR_RETURN(std::string dir, cr->AsString());
+    if (!dir.empty() && dir[0] != '/') dir = root.Directory() + "/" + dir;
+    if (!std::filesystem::is_directory(dir + "/devices")) {
+      return cr->Error("no devices/ folder under config root '" + dir + "'");
+    }
+    roots.erase(std::remove(roots.begin(), roots.end(), dir), roots.end());
+    roots.insert(roots.begin(), dir);
   }
-  if (!std::filesystem::is_directory(exp.config_root + "/devices")) {
-    return (root.Has("config_root") ? *root.Child("config_root") : root)
-        .Error("no devices/ folder under config root '" + exp.config_root + "'");
-  }
-  exp.catalog = std::make_shared<ProfileCatalog>(exp.config_root);
+  if (roots.empty()) return root.Error("no folder to look up profiles in");
+  exp.config_root = roots.front();
+  exp.catalog = std::make_shared<ProfileCatalog>(roots, root.Directory());
 
   // Seeds and sizes.
   if (auto seeds = root.Optional("seeds")) {
@@ -432,8 +421,11 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& de
   if (auto c = root.Optional("conditions")) {
     ASSIGN_OR_RETURN(std::vector<std::string> files, c->AsStringList());
     for (const auto& f : files) {
-      std::string path = f[0] == '/' ? f : root.Directory() + "/" + f;
-      auto cnode = ConfigNode::LoadFile(path);
+      // A scenario by name (scenarios/NAME.yaml beside the experiment, then the shipped one),
+      // or a path relative to the experiment.
+      auto path = exp.catalog->Find("scenarios", f);
+      if (!path.ok()) return c->Error(path.status().message());
+      auto cnode = ConfigNode::LoadFile(*path);
       if (!cnode.ok()) return c->Error(cnode.status().message());
       RETURN_IF_ERROR(cnode->CheckKeys({"networks", "loads", "requests"}));
       RETURN_IF_ERROR(lib.Parse(*cnode));

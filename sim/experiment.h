@@ -43,7 +43,7 @@ struct Experiment {
   std::string name;
   std::string description;
   std::string file;         // where it was loaded from
-  std::string config_root;  // devices/, networks/, models/ live here
+  std::string config_root;  // the first of the roots names are looked up in
   std::vector<uint64_t> seeds;
   size_t train_requests = 20000;
   size_t eval_requests = 5000;
@@ -82,8 +82,12 @@ std::string ActionSpaceDifference(const DeviceProfile& world, const DeviceProfil
 
 // Loads and validates an experiment; every profile and trace it names is loaded now, so a bad
 // file anywhere fails here, naming the file, line, column and key path.
+// Names of devices, networks, models and scenarios are looked up beside the file first, then in
+// the shipped configs (ConfigSearchRoots); paths are taken relative to the file.
 Result<Experiment> LoadExperiment(const std::string& path);
-Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& default_config_root);
+// ROOTS: the config roots to look names up in, in order; `config_root:` in the file goes first.
+Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::string> roots);
+Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& config_root);
 
 // The evaluation summary of one (scenario, policy, seed) run.
 struct RunSummary {

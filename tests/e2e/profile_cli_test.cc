@@ -273,8 +273,16 @@ TEST(ProfileCli, OneUserModel) {
   const std::string yaml = Slurp(dir + "/measured.yaml");
   EXPECT_NE(yaml.find("the user's TorchScript file " + models + "/mobilenet_v3_small.pt"),
             std::string::npos);
-  // The experiment it writes simulates the user's models too.
-  EXPECT_NE(Slurp(dir + "/experiment.yaml").find("model_dir: " + models + "\n"), std::string::npos);
+  // The experiment it writes simulates the user's models too, naming them (and the profile)
+  // relative to itself, so that the folder can move.
+  const std::string relative = std::filesystem::absolute(models)
+                                   .lexically_normal()
+                                   .lexically_relative(std::filesystem::absolute(dir))
+                                   .string();
+  const std::string experiment = Slurp(dir + "/experiment.yaml");
+  EXPECT_NE(experiment.find("model_dir: " + relative + "\n"), std::string::npos) << experiment;
+  EXPECT_NE(experiment.find("devices: [./measured.yaml]"), std::string::npos) << experiment;
+  EXPECT_EQ(experiment.find(dir), std::string::npos) << experiment;
 }
 
 // User models only, and zoo + user models with the DSP stub.

@@ -937,7 +937,7 @@ TEST_F(CostModelTest, MissingNetworkNamesDeviceAndTarget) {
   EXPECT_EQ(cm.status().code(), StatusCode::kNotFound);
   const std::string& msg = cm.status().message();
   EXPECT_TRUE(Contains(msg, "device 'phone', target 'nearby': ")) << msg;
-  EXPECT_TRUE(Contains(msg, "no networks profile 'p2q'")) << msg;
+  EXPECT_TRUE(Contains(msg, "no network profile 'p2q'")) << msg;
   EXPECT_TRUE(Contains(msg, "did you mean 'p2p'?")) << msg;
 }
 

@@ -704,7 +704,7 @@ TEST(ProfileCatalogTest, UnknownNameIsNotFoundWithSuggestionAndList) {
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), StatusCode::kNotFound);
   const std::string& msg = d.status().message();
-  EXPECT_TRUE(Contains(msg, "no devices profile 'sd845x'")) << msg;
+  EXPECT_TRUE(Contains(msg, "no device profile 'sd845x'")) << msg;
   EXPECT_TRUE(Contains(msg, "/devices/sd845x.yaml")) << msg;
   EXPECT_TRUE(Contains(msg, "did you mean 'sd845'?")) << msg;
   EXPECT_TRUE(Contains(msg, "(available: ")) << msg;
@@ -722,6 +722,57 @@ TEST(ProfileCatalogTest, UnknownNameIsNotFoundWithSuggestionAndList) {
   EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(Contains(m.status().message(), "did you mean")) << m.status().message();
   EXPECT_TRUE(Contains(m.status().message(), "mobilenet_v1")) << m.status().message();
+}
+
+// A user's folder beside their file is searched before the shipped configs; names not there
+// fall through to the shipped ones; a path-like name is relative to the file's folder, not to
+// wherever the program was started.
+TEST(ProfileCatalogTest, SearchesBesideTheFileThenTheShippedConfigs) {
+  const fs::path dir = TempDir() / "search_roots";
+  fs::remove_all(dir);
+  std::ifstream in(ShippedRoot() + "/devices/sd855.yaml");
+  const std::string shipped((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  WriteFile(dir / "devices" / "sd855.yaml",
+            Replace(shipped, "description:", "description: \"the user's own\" #"));
+  WriteFile(dir / "mine" / "phone.yaml", Replace(shipped, "name: sd855", "name: phone"));
+  ProfileCatalog catalog({dir.string(), ShippedRoot()}, dir.string());
+  auto own = catalog.Device("sd855");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ((*own)->description, "the user's own");
+  auto fallthrough = catalog.Device("sd845");
+  ASSERT_TRUE(fallthrough.ok()) << fallthrough.status().ToString();
+  EXPECT_EQ((*fallthrough)->name, "sd845");
+  auto by_path = catalog.Device("mine/phone.yaml");
+  ASSERT_TRUE(by_path.ok()) << by_path.status().ToString();
+  EXPECT_EQ((*by_path)->name, "phone");
+  auto scenario = catalog.Find("scenarios", "standard");
+  ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+  EXPECT_EQ(*scenario, ShippedRoot() + "/scenarios/standard.yaml");
+  auto missing = catalog.Find("scenarios", "standrd");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(Contains(missing.status().message(), "no scenario file 'standrd' (looked for " +
+                                                       dir.string() + "/scenarios/standrd.yaml, " +
+                                                       ShippedRoot() + "/scenarios/standrd.yaml)"))
+      << missing.status().message();
+  EXPECT_TRUE(Contains(missing.status().message(), "did you mean 'standard'?"))
+      << missing.status().message();
+  // Names from every root, once each.
+  const std::vector<std::string> names = catalog.Available("devices");
+  EXPECT_EQ(std::count(names.begin(), names.end(), "sd855"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "tablet"), 1);
+
+  // The roots a file sees: its folder when it holds profile folders, its parent (the shipped
+  // layout, experiments/X.yaml), then the shipped configs, each once.
+  const std::vector<std::string> beside = ConfigSearchRoots(dir.string());
+  ASSERT_GE(beside.size(), 2u);
+  EXPECT_EQ(beside.front(), dir.string());
+  EXPECT_EQ(fs::weakly_canonical(beside.back()), fs::weakly_canonical(ShippedRoot()));
+  const std::vector<std::string> shipped_layout = ConfigSearchRoots(ShippedRoot() + "/experiments");
+  ASSERT_EQ(shipped_layout.size(), 1u);
+  EXPECT_EQ(fs::weakly_canonical(shipped_layout.front()), fs::weakly_canonical(ShippedRoot()));
+  const std::vector<std::string> bare = ConfigSearchRoots((dir / "mine").string());
+  ASSERT_EQ(bare.size(), 2u);  // mine/ holds no profile folders; its parent does
+  EXPECT_EQ(fs::path(bare.front()), dir);
 }
 
 TEST(ProfileCatalogTest, CachesProfiles) {
