@@ -18,6 +18,7 @@
 #include "policies/policy.h"
 #include "sim/experiment.h"
 #include "sim/report.h"
+#include "sim/shard.h"
 
 namespace autoscale {
 
@@ -48,6 +49,7 @@ commands:
   profile                 measure this machine's local targets and write a device profile
   models                  list the model zoo with its features (--layers NAME for one model)
   infer MODEL             send inference requests to autoscaled and show where they ran
+  merge OUT SHARD...      join the runs.json of `sim --shard` slices into OUT's reports
   check-config [FILE...]  validate profiles and experiments (default: every shipped one)
   policies                list the policy names an experiment may use
   help                    show this text
@@ -60,7 +62,9 @@ constexpr const char* kSimUsage = R"(usage: autoscale sim [EXPERIMENT.yaml] [opt
 
 Replays the experiment's scenarios (devices x networks x loads x requests) for every policy and
 seed: each run trains on a training episode and is scored on a held-out evaluation episode.
-Prints a table, and writes runs.csv, summary.json and plots (SVG, through gnuplot) to --out.
+Prints a table, and writes to --out: runs.csv, summary.json, runs.json (every run in full, what
+`merge` joins) and PNG plots through gnuplot (evaluation, heatmap, energy_over_time, training,
+target_mix; each with its .dat file, and plots.gp to redraw them).
 
 options:
   --json FILE   also write the machine-readable summary to FILE
@@ -70,6 +74,9 @@ options:
                 save each learning policy's table after its run, as
                 DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable; an experiment can start
                 from one with `params: {table: FILE}` (and train_requests: 0 to only evaluate)
+  --shard I/N   run only slice I of N (0 <= I < N) of the (scenario, seed) jobs and write its
+                runs.json to --out (default: results/<experiment name>/shard-I-of-N); join the
+                slices with `autoscale merge`
   --quiet       no progress display
   -h, --help    show this text
 
@@ -79,6 +86,7 @@ and LTE, no / moderate / heavy co-runner load, a real-time and a relaxed latency
 
 int Sim(const std::vector<std::string>& args) {
   std::string experiment_path, json_path, out_dir, save_dir;
+  Shard shard;
   int jobs = 0;
   bool quiet = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -109,6 +117,15 @@ int Sim(const std::vector<std::string>& args) {
         return 2;
       }
       jobs = static_cast<int>(n);
+    } else if (a == "--shard") {
+      std::string v;
+      if (!value(&v)) return 2;
+      auto parsed = ParseShard(v);
+      if (!parsed.ok()) {
+        std::cerr << "autoscale sim: " << parsed.status().message() << "\n";
+        return 2;
+      }
+      shard = *parsed;
     } else if (a == "--quiet") {
       quiet = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -125,7 +142,12 @@ int Sim(const std::vector<std::string>& args) {
   if (experiment_path.empty()) experiment_path = ConfigDir() + "/experiments/default.yaml";
   auto exp = LoadExperiment(experiment_path);
   if (!exp.ok()) return Fail(exp.status());
-  if (out_dir.empty()) out_dir = "results/" + exp->name;
+  if (out_dir.empty()) {
+    out_dir = "results/" + exp->name;
+    if (!shard.whole()) {
+      out_dir += "/shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+    }
+  }
 
   const size_t runs = exp->scenarios.size() * exp->seeds.size() * exp->policies.size();
   std::cerr << "autoscale sim: " << exp->name << ": " << exp->scenarios.size() << " scenarios x "
@@ -135,6 +157,7 @@ int Sim(const std::vector<std::string>& args) {
   RunOptions opts;
   opts.threads = jobs;
   opts.save_dir = save_dir;
+  opts.shard = shard;
   if (!quiet) {
     opts.progress = [tty](size_t done, size_t total, const std::string& scenario) {
       if (tty) {
@@ -148,20 +171,77 @@ int Sim(const std::vector<std::string>& args) {
   }
   auto result = RunExperiment(*exp, opts);
   if (!result.ok()) return Fail(result.status());
-  PrintTable(std::cout, *exp, *result);
+  const ReportSpec spec = ReportSpec::Of(*exp);
+  if (!shard.whole()) {
+    // A slice's reports would be partial: it writes what `merge` joins.
+    Status st = MakeDirs(out_dir);
+    if (st.ok()) st = WriteFileAtomic(out_dir + "/runs.json", RunsJson(spec, *result));
+    if (!st.ok()) return Fail(st);
+    std::cerr << "autoscale sim: shard " << shard.index << "/" << shard.count << ": "
+              << result->runs.size() << " runs in " << out_dir
+              << "/runs.json; join every shard with `autoscale merge OUT DIR...`\n";
+    return 0;
+  }
+  PrintTable(std::cout, spec, *result);
   std::string note;
-  Status st = WriteReports(out_dir, *exp, *result, &note);
+  Status st = WriteReports(out_dir, spec, *result, &note);
   if (!st.ok()) return Fail(st);
   if (!json_path.empty()) {
-    st = WriteFileAtomic(json_path, SummaryJson(*exp, *result));
+    st = WriteFileAtomic(json_path, SummaryJson(spec, *result));
     if (!st.ok()) return Fail(st);
   }
   std::fprintf(stderr, "simulated %zu requests in %.2f s (%.2f M requests/s on %d threads)\n",
                result->simulated_requests, result->wall_seconds,
                result->simulated_requests / result->wall_seconds / 1e6,
                jobs > 0 ? jobs : static_cast<int>(std::thread::hardware_concurrency()));
-  std::cerr << "reports: " << out_dir << "/{runs.csv,summary.json,energy_over_time.png,"
-            << "target_mix.png}" << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  std::cerr << "reports: " << out_dir << "/{summary.json,runs.csv,runs.json,evaluation.png,"
+            << "heatmap.png,energy_over_time.png,training.png,target_mix.png}"
+            << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  if (!note.empty()) std::cerr << "note: " << note << "\n";
+  return 0;
+}
+
+constexpr const char* kMergeUsage = R"(usage: autoscale merge OUT SHARD...
+
+Joins the slices of a sweep run with `autoscale sim EXPERIMENT --shard I/N` (one for each I from
+0 to N-1): each SHARD is a slice's output folder or its runs.json. Writes into OUT the reports an
+unsharded `autoscale sim EXPERIMENT --out OUT` writes, the same bytes (summary.json, runs.csv,
+runs.json, the plots' .dat files and plots.gp; the PNGs are drawn again), and prints its table.
+
+Refuses, saying which files: slices of different experiments or configurations, of different N,
+a slice given twice, a slice missing, a runs.json that is not a whole slice.
+
+options:
+  -h, --help    show this text
+)";
+
+int Merge(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      std::cout << kMergeUsage;
+      return 0;
+    }
+    if (!a.empty() && a[0] == '-') {
+      std::cerr << "autoscale merge: unknown option '" << a << "'\n" << kMergeUsage;
+      return 2;
+    }
+    positional.push_back(a);
+  }
+  if (positional.size() < 2) {
+    std::cerr << "autoscale merge: expected an output folder and at least one shard\n"
+              << kMergeUsage;
+    return 2;
+  }
+  const std::string out_dir = positional[0];
+  auto merged = MergeShards({positional.begin() + 1, positional.end()});
+  if (!merged.ok()) return Fail(merged.status());
+  PrintTable(std::cout, merged->spec, merged->result);
+  std::string note;
+  Status st = WriteReports(out_dir, merged->spec, merged->result, &note);
+  if (!st.ok()) return Fail(st);
+  std::cerr << "autoscale merge: " << positional.size() - 1 << " shards, "
+            << merged->result.runs.size() << " runs; reports: " << out_dir << "\n";
   if (!note.empty()) std::cerr << "note: " << note << "\n";
   return 0;
 }
@@ -241,6 +321,7 @@ int Main(int argc, char** argv) {
   const std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "sim") return Sim(args);
+  if (cmd == "merge") return Merge(args);
   if (cmd == "check-config") return CheckConfig(args);
   if (cmd == "models") return ModelsCommand(args);
   if (cmd == "profile") return ProfileCommand(args);
@@ -249,8 +330,8 @@ int Main(int argc, char** argv) {
     for (const auto& n : PolicyNames()) std::cout << n << "\n";
     return 0;
   }
-  std::vector<std::string> cmds = {"sim",          "profile",  "models", "infer",
-                                   "check-config", "policies", "help"};
+  std::vector<std::string> cmds = {"sim",   "merge",        "profile",  "models",
+                                   "infer", "check-config", "policies", "help"};
   std::string near = NearestName(cmd, cmds);
   std::cerr << "autoscale: unknown command '" << cmd << "'"
             << (near.empty() ? "" : "; did you mean '" + near + "'?") << "\n"
