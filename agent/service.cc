@@ -46,19 +46,20 @@ void DaemonService::Handle(HttpRequest&& req, Responder respond) {
   Engine* engine = engine_.load();
   if (path == "/v2/health/live") {
     if (!get) return respond(ErrorResponse(405, "use GET for " + path));
-    return respond(Json("{\"live\":true}"));
+    return respond(Json(nlohmann::json{{"live", true}}.dump()));
   }
   if (path == "/v2/health/ready") {
     if (!get) return respond(ErrorResponse(405, "use GET for " + path));
-    return respond(Json(engine ? "{\"ready\":true}" : "{\"ready\":false}", engine ? 200 : 503));
+    return respond(Json(nlohmann::json{{"ready", engine != nullptr}}.dump(), engine ? 200 : 503));
   }
   if (engine == nullptr) {
     return respond(ErrorResponse(503, "autoscaled is starting: preparing its targets and models"));
   }
   if (path == "/v2") {
-    return respond(
-        Json("{\"name\":\"autoscaled\",\"version\":\"" AUTOSCALE_VERSION "\",\"extensions\":"
-             "[\"binary_tensor_data\"]}"));
+    const nlohmann::json j = {{"name", "autoscaled"},
+                              {"version", AUTOSCALE_VERSION},
+                              {"extensions", nlohmann::json::array({"binary_tensor_data"})}};
+    return respond(Json(j.dump()));
   }
   if (path == "/v2/stats" || path == "/stats") return respond(Json(StatsJson()));
   if (path == "/metrics") {

@@ -20,6 +20,7 @@
 #include "policies/policy.h"
 #include "sim/experiment.h"
 #include "sim/report.h"
+#include "sim/shard.h"
 
 namespace autoscale {
 
@@ -38,13 +39,16 @@ Run `autoscale COMMAND --help` for a command's options.
 
 constexpr const char* kSimAbout = R"(Replays the experiment's scenarios (devices x networks x loads x requests) for every policy and
 seed: each run trains on a training episode and is scored on a held-out evaluation episode.
-Prints a table, and writes runs.csv, summary.json and plots (PNG, through gnuplot) to --out.
+Prints a table, and writes to --out: runs.csv, summary.json, runs.json (every run in full, what
+`merge` joins) and PNG plots through gnuplot (evaluation, heatmap, energy_over_time, training,
+target_mix; each with its .dat file, and plots.gp to redraw them).
 With no EXPERIMENT, runs the shipped default: three phones, nine models, strong and weak Wi-Fi
 and LTE, no / moderate / heavy co-runner load, a real-time and a relaxed latency bound.
 )";
 
 struct SimArgs {
   std::string experiment_path, json_path, out_dir, save_dir;
+  Shard shard;
   int jobs = 0;
   bool quiet = false;
 };
@@ -54,6 +58,7 @@ int Sim(const SimArgs& args) {
   const std::string &json_path = args.json_path, &save_dir = args.save_dir;
   const int jobs = args.jobs;
   const bool quiet = args.quiet;
+  const Shard& shard = args.shard;
 
   if (experiment_path.empty()) {
     auto shipped = ShippedConfigDir();
@@ -62,7 +67,12 @@ int Sim(const SimArgs& args) {
   }
   auto exp = LoadExperiment(experiment_path);
   if (!exp.ok()) return Fail(exp.status());
-  if (out_dir.empty()) out_dir = "results/" + exp->name;
+  if (out_dir.empty()) {
+    out_dir = "results/" + exp->name;
+    if (!shard.whole()) {
+      out_dir += "/shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+    }
+  }
 
   const size_t runs = exp->scenarios.size() * exp->seeds.size() * exp->policies.size();
   std::cerr << "autoscale sim: " << exp->name << ": " << exp->scenarios.size() << " scenarios x "
@@ -72,6 +82,7 @@ int Sim(const SimArgs& args) {
   RunOptions opts;
   opts.threads = jobs;
   opts.save_dir = save_dir;
+  opts.shard = shard;
   if (!quiet) {
     opts.progress = [tty](size_t done, size_t total, const std::string& scenario) {
       if (tty) {
@@ -85,20 +96,53 @@ int Sim(const SimArgs& args) {
   }
   auto result = RunExperiment(*exp, opts);
   if (!result.ok()) return Fail(result.status());
-  PrintTable(std::cout, *exp, *result);
+  const ReportSpec spec = ReportSpec::Of(*exp);
+  if (!shard.whole()) {
+    // A slice's reports would be partial: it writes what `merge` joins.
+    Status st = MakeDirs(out_dir);
+    if (st.ok()) st = WriteFileAtomic(out_dir + "/runs.json", RunsJson(spec, *result));
+    if (!st.ok()) return Fail(st);
+    std::cerr << "autoscale sim: shard " << shard.index << "/" << shard.count << ": "
+              << result->runs.size() << " runs in " << out_dir
+              << "/runs.json; join every shard with `autoscale merge OUT DIR...`\n";
+    return 0;
+  }
+  PrintTable(std::cout, spec, *result);
   std::string note;
-  Status st = WriteReports(out_dir, *exp, *result, &note);
+  Status st = WriteReports(out_dir, spec, *result, &note);
   if (!st.ok()) return Fail(st);
   if (!json_path.empty()) {
-    st = WriteFileAtomic(json_path, SummaryJson(*exp, *result));
+    st = WriteFileAtomic(json_path, SummaryJson(spec, *result));
     if (!st.ok()) return Fail(st);
   }
   std::fprintf(stderr, "simulated %zu requests in %.2f s (%.2f M requests/s on %d threads)\n",
                result->simulated_requests, result->wall_seconds,
                result->simulated_requests / result->wall_seconds / 1e6,
                jobs > 0 ? jobs : static_cast<int>(std::thread::hardware_concurrency()));
-  std::cerr << "reports: " << out_dir << "/{runs.csv,summary.json,energy_over_time.png,"
-            << "target_mix.png}" << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  std::cerr << "reports: " << out_dir << "/{summary.json,runs.csv,runs.json,evaluation.png,"
+            << "heatmap.png,energy_over_time.png,training.png,target_mix.png}"
+            << (json_path.empty() ? "" : ", " + json_path) << "\n";
+  if (!note.empty()) std::cerr << "note: " << note << "\n";
+  return 0;
+}
+
+constexpr const char* kMergeAbout = R"(Joins the slices of a sweep run with `autoscale sim EXPERIMENT --shard I/N` (one for each I from
+0 to N-1): each SHARD is a slice's output folder or its runs.json. Writes into OUT the reports an
+unsharded `autoscale sim EXPERIMENT --out OUT` writes, the same bytes (summary.json, runs.csv,
+runs.json, the plots' .dat files and plots.gp; the PNGs are drawn again), and prints its table.
+Refuses, saying which files: slices of different experiments or configurations, of different N,
+a slice given twice, a slice missing, a runs.json that is not a whole slice.
+)";
+
+int Merge(const std::string& out_dir, const std::vector<std::string>& shards) {
+  auto merged = MergeShards(shards);
+  if (!merged.ok()) return Fail(merged.status());
+  PrintTable(std::cout, merged->spec, merged->result);
+  std::string note;
+  Status st = WriteReports(out_dir, merged->spec, merged->result, &note);
+  if (!st.ok()) return Fail(st);
+  std::cerr << "autoscale merge: " << shards.size() << " shards, " << merged->result.runs.size()
+            << " runs; reports: " << out_dir << "\n";
   if (!note.empty()) std::cerr << "note: " << note << "\n";
   return 0;
 }
@@ -177,8 +221,29 @@ int Main(int argc, char** argv) {
                   "DIR/LABEL/DEVICE_NETWORK_LOAD_REQUESTS_seedN.qtable; an experiment can start "
                   "from one with `params: {table: FILE}` (and train_requests: 0 to only evaluate)")
       ->type_name("DIR");
+  sub->add_option_function<std::string>(
+         "--shard",
+         [sim](const std::string& v) {
+           auto parsed = ParseShard(v);
+           if (!parsed.ok()) throw CLI::ValidationError(parsed.status().message());
+           sim->shard = *parsed;
+         },
+         "run only slice I of N (0 <= I < N) of the (scenario, seed) jobs and write its "
+         "runs.json to --out (default: results/<experiment name>/shard-I-of-N); join the slices "
+         "with `autoscale merge`")
+      ->type_name("I/N");
   sub->add_flag("--quiet", sim->quiet, "no progress display");
   commands.push_back({sub, [sim] { return Sim(*sim); }});
+
+  auto merge_out = std::make_shared<std::string>();
+  auto merge_shards = std::make_shared<std::vector<std::string>>();
+  sub = app.add_subcommand("merge", "join the runs.json of `sim --shard` slices into reports");
+  sub->footer(kMergeAbout);
+  sub->add_option("OUT", *merge_out, "report folder to write")->type_name("DIR")->required();
+  sub->add_option("SHARD", *merge_shards, "a slice's output folder or its runs.json")
+      ->type_name("PATH...")
+      ->required();
+  commands.push_back({sub, [merge_out, merge_shards] { return Merge(*merge_out, *merge_shards); }});
 
   commands.push_back(AddProfileCommand(app));
   commands.push_back(AddModelsCommand(app));

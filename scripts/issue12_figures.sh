@@ -189,29 +189,28 @@ def runs(name):
     except OSError:
         return []
 
-# Evaluation bins after a request index: sum of the policy's bin means / the oracle's.
+# Evaluation windows after a request index of the run (training requests first): the mean over
+# those windows of energy_over_time.dat, whose x is the evaluation request and whose values are
+# each window's energy per inference / the oracle's on the same requests (mean over runs).
 def after(name, first_index):
-    path = os.path.join(out, name, "energy_over_time.dat")
     try:
-        lines = open(path).read().splitlines()
-    except OSError:
+        spec = json.load(open(os.path.join(out, name, "runs.json")))["spec"]
+        lines = open(os.path.join(out, name, "energy_over_time.dat")).read().splitlines()
+    except (OSError, ValueError, KeyError):
         return {}
-    head = [h.strip('"') for h in lines[0].lstrip("# ").split()[1:]]
-    sums = [0.0] * len(head)
+    first_eval = first_index - spec["train_requests"] * spec["train_epochs"]
+    head = [h.strip('"') for h in lines[0].lstrip("# ").split("  (")[0].split()[1:]]
+    sums, counts = [0.0] * len(head), [0] * len(head)
     for line in lines[1:]:
         f = line.split()
-        if float(f[0]) < first_index:
+        if not f or float(f[0]) < first_eval:
             continue
-        vals = [float(x) for x in f[1:]]
-        if "oracle" in head and math.isnan(vals[head.index("oracle")]):
-            continue  # a training bin: the oracle only evaluates
-        for i, v in enumerate(vals):
+        for i, x in enumerate(f[1:len(head) + 1]):
+            v = float(x)
             if not math.isnan(v):
                 sums[i] += v
-    if "oracle" not in head or sums[head.index("oracle")] <= 0:
-        return {}
-    o = sums[head.index("oracle")]
-    return {h: sums[i] / o for i, h in enumerate(head)}
+                counts[i] += 1
+    return {h: sums[i] / counts[i] for i, h in enumerate(head) if counts[i]}
 
 # Evaluation starts at request 100000 in the unseen_* experiments; the change comes at
 # 20300 s (request ~101500); the throughput recovers at 20500 s (request ~102500).
@@ -266,7 +265,7 @@ for name in order:
             print(f"{'':28s}   by device ({label}): {parts}")
 print("after: the unseen_* experiments' evaluation after the change (load surge, Wi-Fi drop: from")
 print("request 101500) or after the recovery (throughput collapse: from request 102500), energy")
-print("summed over 50-request bins of energy_over_time.dat / the oracle's.")
+print("per window of energy_over_time.dat over the oracle's on the same requests, averaged.")
 
 if curve:
     print()

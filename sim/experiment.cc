@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -529,8 +530,9 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
 namespace {
 
 RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed,
-                     const RunMetrics& m, const RunMetrics& series, const CostModel& cm,
-                     double oracle_e, double cpu_e, double cloud_e) {
+                     const RunMetrics& m, const RunMetrics* train_series,
+                     const RunMetrics& eval_series, const RunMetrics& oracle_series,
+                     const CostModel& cm, double oracle_e, double cpu_e, double cloud_e) {
   RunSummary s;
   s.scenario = sc.name;
   s.device = sc.device;
@@ -555,13 +557,28 @@ RunSummary Summarise(const Scenario& sc, const std::string& label, uint64_t seed
   s.efficiency_vs_cloud = e > 0 ? cloud_e / e : 0;
   s.target_names = cm.actions().target_names;
   s.target_counts = m.target_counts();
-  s.series = series.Series();
+  if (train_series) {
+    s.train_series = train_series->Series();
+    for (double& v : s.train_series) v = RoundSignificant(v);
+  }
+  s.eval_vs_oracle_series = eval_series.Series();
+  const std::vector<double> oracle = oracle_series.Series();
+  for (size_t b = 0; b < s.eval_vs_oracle_series.size(); ++b) {
+    double& v = s.eval_vs_oracle_series[b];
+    v = b < oracle.size() && oracle[b] > 0 ? RoundSignificant(v / oracle[b])
+                                           : std::numeric_limits<double>::quiet_NaN();
+  }
   return s;
 }
 
+struct JobResult {
+  std::vector<RunSummary> runs;             // policy order
+  std::vector<LatencyHistogram> latencies;  // policy order
+};
+
 // One (scenario, seed): the references, then every policy. Returns summaries in policy order.
-Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc, uint64_t seed,
-                                       const std::string& save_dir, size_t* simulated) {
+Result<JobResult> RunJob(const Experiment& exp, const Scenario& sc, uint64_t seed,
+                         const std::string& save_dir, size_t* simulated) {
   const CostModel& cm = *exp.cost_models.at(sc.device);      // the truth: world, oracle
   const CostModel& belief = exp.PolicyCostModel(sc.device);  // what the other policies believe
   const uint64_t h = HashString(sc.name);
@@ -572,7 +589,7 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
   World train_world(cm, train, exp.world, Mix64(seed, h, 100));
   World eval_world(cm, eval, exp.world, Mix64(seed, h, 101));
   const int ntargets = static_cast<int>(cm.actions().target_names.size());
-  const size_t total = train_n * exp.train_epochs + eval_n;
+  const size_t train_total = train_n * exp.train_epochs;
 
   PolicyContext ctx;
   ctx.cost_model = &cm;
@@ -587,7 +604,7 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
     EpisodeRecording rec;
     rec.metrics = &m;
     rec.series = &s;
-    rec.series_offset = train_n * exp.train_epochs;
+    rec.series_offset = 0;
     rec.actions = actions;
     rec.oracle = oracle;
     RunEpisode(p, cm, eval, eval_world, /*training=*/false, rec);
@@ -595,7 +612,7 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
   };
   std::vector<int> oracle_actions;
   OraclePolicy oracle(ctx);
-  RunMetrics oracle_m(ntargets, exp.series_bins, total), oracle_s = oracle_m;
+  RunMetrics oracle_m(ntargets, exp.series_bins, eval_n), oracle_s = oracle_m;
   run_eval(oracle, oracle_m, oracle_s, &oracle_actions, nullptr);
   auto static_energy = [&](const std::string& target) {
     StaticPolicy p(ctx, cm.actions().Find(target, Precision::kFp32));
@@ -607,14 +624,15 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
   const double cpu_e = static_energy(exp.cpu_reference_target);
   const double cloud_e = static_energy(exp.cloud_reference_target);
 
-  std::vector<RunSummary> out;
+  JobResult out;
   for (size_t pi = 0; pi < exp.policies.size(); ++pi) {
     const PolicySpec& spec = exp.policies[pi];
     if (spec.name == "oracle" && !spec.params) {
       // Agreement with itself is 1 by definition; reuse the reference run.
-      RunMetrics m = oracle_m;
-      out.push_back(Summarise(sc, spec.label, seed, m, oracle_s, cm, oracle_e, cpu_e, cloud_e));
-      out.back().oracle_agreement = 1.0;
+      out.runs.push_back(Summarise(sc, spec.label, seed, oracle_m, nullptr, oracle_s, oracle_s, cm,
+                                   oracle_e, cpu_e, cloud_e));
+      out.runs.back().oracle_agreement = 1.0;
+      out.latencies.push_back(oracle_m.Latencies());
       continue;
     }
     PolicyContext pctx = ctx;
@@ -622,11 +640,12 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
     pctx.seed = Mix64(seed, h, 1000 + pi);
     ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
                      CreatePolicy(spec.name, spec.params.get(), pctx));
-    RunMetrics m(ntargets, exp.series_bins, total), series = m;
+    RunMetrics m(ntargets, exp.series_bins, eval_n), series = m;
+    RunMetrics train_series(ntargets, exp.series_bins, train_total);
     if (policy->learns()) {
       for (int e = 0; e < exp.train_epochs; ++e) {
         EpisodeRecording rec;
-        rec.series = &series;
+        rec.series = &train_series;
         rec.series_offset = train_n * e;
         RunEpisode(*policy, cm, train, train_world, /*training=*/true, rec);
         *simulated += train.size();
@@ -640,7 +659,10 @@ Result<std::vector<RunSummary>> RunJob(const Experiment& exp, const Scenario& sc
       RETURN_IF_ERROR(MakeDirs(dir));
       RETURN_IF_ERROR(policy->Save(dir + "/" + file + "_seed" + std::to_string(seed) + ".qtable"));
     }
-    out.push_back(Summarise(sc, spec.label, seed, m, series, cm, oracle_e, cpu_e, cloud_e));
+    out.runs.push_back(Summarise(sc, spec.label, seed, m,
+                                 policy->learns() && train_total > 0 ? &train_series : nullptr,
+                                 series, oracle_s, cm, oracle_e, cpu_e, cloud_e));
+    out.latencies.push_back(m.Latencies());
   }
   return out;
 }
@@ -688,25 +710,40 @@ double JobMemoryBytes(const Experiment& exp) {
 
 Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const size_t njobs = exp.scenarios.size() * exp.seeds.size();
+  const Shard shard = options.shard;
+  if (shard.count == 0 || shard.index >= shard.count) {
+    return Status::InvalidArgument("shard " + std::to_string(shard.index) + "/" +
+                                   std::to_string(shard.count) +
+                                   ": expected an index from 0 to count - 1");
+  }
+  const size_t all_jobs = exp.scenarios.size() * exp.seeds.size();
+  std::vector<size_t> jobs;  // this shard's, ascending
+  for (size_t j = 0; j < all_jobs; ++j) {
+    if (shard.Holds(j)) jobs.push_back(j);
+  }
+  const size_t njobs = jobs.size();
   std::vector<std::vector<RunSummary>> results(njobs);
   std::vector<Status> errors(njobs);
   std::vector<size_t> simulated(njobs, 0);
   std::atomic<size_t> next{0};
   std::mutex progress_mu;
   size_t done = 0;  // guarded by progress_mu
+  // Counts add exactly, in any order: the pooled histograms do not depend on the threads.
+  std::vector<LatencyHistogram> latencies(exp.policies.size());  // guarded by progress_mu
 
   auto worker = [&] {
-    for (size_t j = next++; j < njobs; j = next++) {
+    for (size_t k = next++; k < njobs; k = next++) {
+      const size_t j = jobs[k];
       const Scenario& sc = exp.scenarios[j / exp.seeds.size()];
       const uint64_t seed = exp.seeds[j % exp.seeds.size()];
-      auto r = RunJob(exp, sc, seed, options.save_dir, &simulated[j]);
-      if (r.ok()) {
-        results[j] = std::move(r).value();
-      } else {
-        errors[j] = r.status().WithPrefix("scenario " + sc.name + ", seed " + std::to_string(seed));
-      }
+      auto r = RunJob(exp, sc, seed, options.save_dir, &simulated[k]);
       std::lock_guard<std::mutex> lock(progress_mu);
+      if (r.ok()) {
+        results[k] = std::move(r->runs);
+        for (size_t p = 0; p < latencies.size(); ++p) latencies[p].Merge(r->latencies[p]);
+      } else {
+        errors[k] = r.status().WithPrefix("scenario " + sc.name + ", seed " + std::to_string(seed));
+      }
       ++done;
       if (options.progress) options.progress(done, njobs, sc.name);
     }
@@ -723,18 +760,22 @@ Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& 
   for (auto& t : pool) t.join();
 
   ExperimentResult res;
-  for (size_t j = 0; j < njobs; ++j) {
-    if (!errors[j].ok()) return errors[j];
-    res.simulated_requests += simulated[j];
+  for (size_t k = 0; k < njobs; ++k) {
+    if (!errors[k].ok()) return errors[k];
+    res.simulated_requests += simulated[k];
   }
-  // Order: scenario, then policy, then seed.
-  for (size_t s = 0; s < exp.scenarios.size(); ++s) {
+  // Order: scenario, then policy, then seed (this shard's jobs are ascending: scenario-major).
+  for (size_t k = 0; k < njobs;) {
+    const size_t s = jobs[k] / exp.seeds.size();
+    size_t end = k;
+    while (end < njobs && jobs[end] / exp.seeds.size() == s) ++end;
     for (size_t p = 0; p < exp.policies.size(); ++p) {
-      for (size_t k = 0; k < exp.seeds.size(); ++k) {
-        res.runs.push_back(std::move(results[s * exp.seeds.size() + k][p]));
-      }
+      for (size_t i = k; i < end; ++i) res.runs.push_back(std::move(results[i][p]));
     }
+    k = end;
   }
+  res.latencies = std::move(latencies);
+  res.shard = shard;
   res.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return res;

@@ -13,6 +13,7 @@
 #include "env/cost_model.h"
 #include "env/profiles.h"
 #include "policies/reward.h"
+#include "sim/metrics.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
 
@@ -89,6 +90,15 @@ Result<Experiment> LoadExperiment(const std::string& path);
 Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::string> roots);
 Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& config_root);
 
+// Sharding: the experiment's (scenario, seed) jobs, numbered scenario-major (job j is scenario
+// j / seeds, seed j % seeds), are dealt round-robin to `count` shards: shard `index` runs the jobs
+// j with j % count == index. Deterministic, and balanced whatever the grid's order of costs.
+struct Shard {
+  size_t index = 0, count = 1;
+  bool whole() const { return count == 1; }
+  bool Holds(size_t job) const { return job % count == index; }
+};
+
 // The evaluation summary of one (scenario, policy, seed) run.
 struct RunSummary {
   std::string scenario, device, network, load, requests_condition;
@@ -106,11 +116,20 @@ struct RunSummary {
   double efficiency_vs_cpu = 0, efficiency_vs_cloud = 0;
   std::vector<std::string> target_names;
   std::vector<uint64_t> target_counts;
-  std::vector<double> series;  // energy per inference over the run (training, then evaluation)
+  // Energy per inference over training (Experiment::series_bins windows of the training
+  // requests, every epoch; empty for a policy that does not learn), and, over evaluation, each
+  // window's energy per inference divided by the oracle's on the same requests (the requests'
+  // mix cancels out). NaN where a window holds no request. Rounded to 6 significant digits.
+  std::vector<double> train_series;
+  std::vector<double> eval_vs_oracle_series;
 };
 
 struct ExperimentResult {
   std::vector<RunSummary> runs;  // scenario-major, then policy, then seed: a fixed order
+  // The evaluated requests' latencies of every run of each policy, pooled (experiment's policy
+  // order), for percentiles over all requests.
+  std::vector<LatencyHistogram> latencies;
+  Shard shard;  // which jobs `runs` covers (whole() once merged)
   double wall_seconds = 0;
   size_t simulated_requests = 0;
 };
@@ -122,6 +141,8 @@ struct RunOptions {
   std::string save_dir;
   // Called after each (scenario, seed) job: (done, total, scenario name). Serialised.
   std::function<void(size_t, size_t, const std::string&)> progress;
+  // Runs only this shard's jobs (`runs` then holds theirs, in the same fixed order).
+  Shard shard;
 };
 
 Result<ExperimentResult> RunExperiment(const Experiment& exp, const RunOptions& options = {});

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace autoscale {
@@ -19,6 +22,60 @@ double RunMetrics::LatencyPercentile(double q) const {
   rank = std::clamp<size_t>(rank, 1, v.size()) - 1;
   std::nth_element(v.begin(), v.begin() + rank, v.end());
   return v[rank];
+}
+
+double RoundSignificant(double v, int digits) {
+  if (!std::isfinite(v)) return v;
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+  return std::strtod(buf, nullptr);
+}
+
+uint16_t LatencyHistogram::Bucket(float latency_ms) {
+  if (std::isnan(latency_ms)) latency_ms = std::numeric_limits<float>::infinity();
+  if (!(latency_ms > 0)) latency_ms = 0;  // negative and -0 count as 0
+  uint32_t bits = 0;
+  std::memcpy(&bits, &latency_ms, sizeof(bits));
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+double LatencyHistogram::BucketMidpoint(uint16_t bucket) {
+  auto edge = [](uint32_t top) {
+    const uint32_t bits = top << 16;
+    float f = 0;
+    std::memcpy(&f, &bits, sizeof(f));
+    return static_cast<double>(f);
+  };
+  const double lo = edge(bucket);
+  const double hi = edge(static_cast<uint32_t>(bucket) + 1);
+  if (!std::isfinite(hi) || !std::isfinite(lo)) return lo;
+  return (lo + hi) / 2;
+}
+
+uint64_t LatencyHistogram::count() const {
+  uint64_t n = 0;
+  for (const auto& [b, c] : counts_) n += c;
+  return n;
+}
+
+double LatencyHistogram::Percentile(double q) const {
+  const uint64_t n = count();
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  // The same rank as RunMetrics::LatencyPercentile: ceil(q n), at least 1, at most n.
+  const double r = std::ceil(q * static_cast<double>(n));
+  const uint64_t rank = r < 1 ? 1 : r > static_cast<double>(n) ? n : static_cast<uint64_t>(r);
+  uint64_t seen = 0;
+  for (const auto& [b, c] : counts_) {
+    seen += c;
+    if (seen >= rank) return BucketMidpoint(b);
+  }
+  return BucketMidpoint(counts_.rbegin()->first);
+}
+
+LatencyHistogram RunMetrics::Latencies() const {
+  LatencyHistogram h;
+  for (float l : latencies_) h.Add(l);
+  return h;
 }
 
 std::vector<double> RunMetrics::Series() const {

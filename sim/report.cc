@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <sstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "sim/plots.h"
+#include "sim/shard.h"
 
 namespace autoscale {
 
@@ -21,44 +22,100 @@ std::string Num(double v) {
   return buf;
 }
 
-// Valid UTF-8 whatever the names hold (ill-formed bytes become U+FFFD), escaped.
-std::string JsonString(const std::string& s) { return JsonQuote(s); }
-
-// A label as one field of a whitespace-separated gnuplot data file: in double quotes (gnuplot
-// reads a quoted string as one column), with any double quote in it made a single quote.
-std::string DatLabel(const std::string& s) {
-  std::string out = "\"";
-  for (char c : ToValidUtf8(s)) {
-    const bool control = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-    out += c == '"' ? '\'' : control ? ' ' : c;
-  }
-  return out + "\"";
+// A number of summary.json: to 6 significant digits, null when not finite.
+nlohmann::ordered_json J(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return RoundSignificant(v);
 }
 
-// Policies in the experiment's order.
-std::vector<std::string> PolicyOrder(const Experiment& exp) {
-  std::vector<std::string> out;
-  for (const auto& p : exp.policies) out.push_back(p.label);
-  return out;
-}
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
-std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentResult& result) {
+ReportSpec ReportSpec::Of(const Experiment& exp) {
+  ReportSpec s;
+  s.name = exp.name;
+  s.train_requests = exp.train_requests;
+  s.eval_requests = exp.eval_requests;
+  s.train_epochs = exp.train_epochs;
+  s.series_bins = exp.series_bins;
+  s.beliefs = exp.beliefs;
+  for (const PolicySpec& p : exp.policies) {
+    ReportPolicy rp;
+    rp.label = p.label;
+    rp.name = p.name;
+    if (p.name == "static" && p.params && p.params->IsMap()) {
+      auto t = p.params->GetString("target", "");
+      if (t.ok()) rp.target = *t;
+    }
+    s.policies.push_back(std::move(rp));
+  }
+  for (const Scenario& sc : exp.scenarios) s.scenarios.push_back(sc.name);
+  s.seeds = exp.seeds;
+  s.fingerprint = ExperimentFingerprint(exp);
+  return s;
+}
+
+int ReportSpec::StudiedPolicy() const {
+  for (size_t i = 0; i < policies.size(); ++i) {
+    if (policies[i].name == "q_learning") return static_cast<int>(i);
+  }
+  return policies.empty() ? -1 : 0;
+}
+
+double StudentT95(size_t df) {
+  // Two-sided 95% (the 0.975 quantile), df 1..30, then 40, 60, 120 (any table of t).
+  static constexpr double kT[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+                                  2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+                                  2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+                                  2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df == 0) return kNaN;
+  if (df <= 30) return kT[df - 1];
+  if (df <= 40) return 2.042 + (2.021 - 2.042) * (df - 30) / 10.0;
+  if (df <= 60) return 2.021 + (2.000 - 2.021) * (df - 40) / 20.0;
+  if (df <= 120) return 2.000 + (1.980 - 2.000) * (df - 60) / 60.0;
+  return 1.960;
+}
+
+SeedInterval IntervalOverSeeds(const std::vector<double>& values) {
+  SeedInterval s;
+  s.seeds = values.size();
+  if (values.empty()) {
+    s.mean = s.lo = s.hi = kNaN;
+    return s;
+  }
+  double sum = 0;
+  for (double v : values) sum += v;
+  s.mean = sum / values.size();
+  if (values.size() < 2) {
+    s.lo = s.hi = kNaN;
+    return s;
+  }
+  double ss = 0;
+  for (double v : values) ss += (v - s.mean) * (v - s.mean);
+  const double sd = std::sqrt(ss / (values.size() - 1));
+  const double half = StudentT95(values.size() - 1) * sd / std::sqrt(double(values.size()));
+  s.lo = s.mean - half;
+  s.hi = s.mean + half;
+  return s;
+}
+
+std::vector<PolicyAggregate> Aggregate(const ReportSpec& spec, const ExperimentResult& result) {
   std::vector<PolicyAggregate> out;
-  // The oracle's energy per run, for total ratios: energy / energy_vs_oracle.
-  for (const std::string& label : PolicyOrder(exp)) {
+  for (size_t pi = 0; pi < spec.policies.size(); ++pi) {
+    const std::string& label = spec.policies[pi].label;
     PolicyAggregate a;
     a.policy = label;
     double total_e = 0, total_oracle_e = 0;
+    // Per seed (experiment order): sum of energy_vs_oracle and runs; QoS violations and requests.
+    std::vector<double> seed_vs(spec.seeds.size(), 0), seed_runs(spec.seeds.size(), 0);
+    std::vector<double> seed_qos(spec.seeds.size(), 0), seed_requests(spec.seeds.size(), 0);
     for (const RunSummary& r : result.runs) {
       if (r.policy != label) continue;
       ++a.runs;
       a.requests += r.requests;
       a.energy_mj_per_inference += r.energy_mj_per_inference;
       a.energy_vs_oracle += r.energy_vs_oracle;
-      a.latency_ms_p50 += r.latency_ms_p50;
-      a.latency_ms_p99 += r.latency_ms_p99;
       a.qos_violation_rate += r.qos_violation_rate * r.requests;
       a.accuracy_violation_rate += r.accuracy_violation_rate * r.requests;
       a.oracle_agreement += r.oracle_agreement * r.requests;
@@ -70,13 +127,18 @@ std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentRe
       if (r.energy_vs_oracle > 0) {
         total_oracle_e += r.energy_mj_per_inference / r.energy_vs_oracle * r.requests;
       }
+      const size_t k = std::find(spec.seeds.begin(), spec.seeds.end(), r.seed) - spec.seeds.begin();
+      if (k < spec.seeds.size()) {
+        seed_vs[k] += r.energy_vs_oracle;
+        seed_runs[k] += 1;
+        seed_qos[k] += r.qos_violation_rate * r.requests;
+        seed_requests[k] += r.requests;
+      }
     }
     if (a.runs) {
       const double n = static_cast<double>(a.runs);
       a.energy_mj_per_inference /= n;
       a.energy_vs_oracle /= n;
-      a.latency_ms_p50 /= n;
-      a.latency_ms_p99 /= n;
       a.efficiency_vs_cpu /= n;
       a.efficiency_vs_cloud /= n;
     }
@@ -88,13 +150,26 @@ std::vector<PolicyAggregate> Aggregate(const Experiment& exp, const ExperimentRe
       a.satisfaction /= a.requests;
     }
     a.energy_vs_oracle_total = total_oracle_e > 0 ? total_e / total_oracle_e : 0;
+    if (pi < result.latencies.size()) {
+      a.latency_ms_p50 = result.latencies[pi].Percentile(0.50);
+      a.latency_ms_p99 = result.latencies[pi].Percentile(0.99);
+    } else {
+      a.latency_ms_p50 = a.latency_ms_p99 = kNaN;
+    }
+    std::vector<double> vs, qos;
+    for (size_t k = 0; k < spec.seeds.size(); ++k) {
+      if (seed_runs[k] > 0) vs.push_back(seed_vs[k] / seed_runs[k]);
+      if (seed_requests[k] > 0) qos.push_back(seed_qos[k] / seed_requests[k]);
+    }
+    a.energy_vs_oracle_seeds = IntervalOverSeeds(vs);
+    a.qos_violation_rate_seeds = IntervalOverSeeds(qos);
     out.push_back(a);
   }
   return out;
 }
 
-void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult& result) {
-  const auto agg = Aggregate(exp, result);
+void PrintTable(std::ostream& os, const ReportSpec& spec, const ExperimentResult& result) {
+  const auto agg = Aggregate(spec, result);
   char line[512];
   std::snprintf(line, sizeof(line),
                 "%-16s %6s %10s %8s %8s %8s %8s %6s %6s %6s %6s %6s %7s %7s\n", "policy", "runs",
@@ -112,9 +187,9 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
                   a.efficiency_vs_cpu, a.efficiency_vs_cloud);
     os << line;
   }
-  // Breakdown of the first policy (the one under study) by device and by network.
-  if (!exp.policies.empty() && exp.scenarios.size() > 1) {
-    const std::string& label = exp.policies.front().label;
+  // Breakdown of the policy under study by device and by network.
+  if (spec.StudiedPolicy() >= 0 && spec.scenarios.size() > 1) {
+    const std::string& label = spec.policies[spec.StudiedPolicy()].label;
     os << "\n" << label << " by condition (mean over runs):\n";
     std::snprintf(line, sizeof(line), "  %-20s %6s %8s %6s %6s %7s %7s\n", "condition", "runs",
                   "vs_orcl", "qos%", "sat%", "xCPU", "xCloud");
@@ -144,12 +219,13 @@ void PrintTable(std::ostream& os, const Experiment& exp, const ExperimentResult&
     }
   }
   os << "vs_orcl: mean over runs of energy per inference / the oracle's; tot/orcl: total energy /"
-        " the oracle's;\nsat%: requests that met both their latency bound and accuracy floor;"
+        " the oracle's;\np50_ms, p99_ms: over every evaluated request of the policy, pooled (to"
+        " 0.4%);\nsat%: requests that met both their latency bound and accuracy floor;"
         " satis: mean satisfaction\n(1 within the bound, down to 0 at twice it; 0 under the"
         " accuracy floor; README.md, Reports);\nxCPU, xCloud: inferences per joule / those of"
         " always-CPU (fp32, top frequency) and always-cloud\n(AutoScale, MICRO 2020, reports 9.8x"
         " and 1.6x).\n";
-  for (const auto& [device, profile] : exp.beliefs) {
+  for (const auto& [device, profile] : spec.beliefs) {
     os << "beliefs: on " << device << " the policies decide with profile " << profile
        << "; the world and the oracle use " << device << "'s own.\n";
   }
@@ -181,201 +257,71 @@ std::string RunsCsv(const ExperimentResult& result) {
   return out;
 }
 
-std::string SummaryJson(const Experiment& exp, const ExperimentResult& result) {
-  std::ostringstream os;
-  os << "{\n  \"experiment\": " << JsonString(exp.name) << ",\n";
-  os << "  \"train_requests\": " << exp.train_requests
-     << ",\n  \"eval_requests\": " << exp.eval_requests << ",\n";
-  if (!exp.beliefs.empty()) {
-    // What the policies other than the oracle believed, per world device (as written).
-    os << "  \"beliefs\": {";
-    size_t i = 0;
-    for (const auto& [device, profile] : exp.beliefs) {
-      os << (i++ ? ", " : "") << JsonString(device) << ": " << JsonString(profile);
+std::string SummaryJson(const ReportSpec& spec, const ExperimentResult& result) {
+  using Json = nlohmann::ordered_json;
+  Json doc = Json::object();
+  doc["experiment"] = spec.name;
+  doc["train_requests"] = spec.train_requests;
+  doc["eval_requests"] = spec.eval_requests;
+  // What the policies other than the oracle believed, per world device (as written).
+  if (!spec.beliefs.empty()) doc["beliefs"] = spec.beliefs;
+  Json runs = Json::array();
+  for (const RunSummary& r : result.runs) {
+    Json targets = Json::object();
+    for (size_t t = 0; t < r.target_names.size() && t < r.target_counts.size(); ++t) {
+      targets[r.target_names[t]] = r.target_counts[t];
     }
-    os << "},\n";
+    runs.push_back(Json{{"scenario", r.scenario},
+                        {"policy", r.policy},
+                        {"seed", r.seed},
+                        {"requests", r.requests},
+                        {"energy_mj_per_inference", J(r.energy_mj_per_inference)},
+                        {"latency_ms_p50", J(r.latency_ms_p50)},
+                        {"latency_ms_p99", J(r.latency_ms_p99)},
+                        {"qos_violation_rate", J(r.qos_violation_rate)},
+                        {"accuracy_violation_rate", J(r.accuracy_violation_rate)},
+                        {"satisfied_rate", J(r.satisfied_rate)},
+                        {"satisfaction", J(r.satisfaction)},
+                        {"oracle_agreement", J(r.oracle_agreement)},
+                        {"energy_vs_oracle", J(r.energy_vs_oracle)},
+                        {"efficiency_vs_cpu", J(r.efficiency_vs_cpu)},
+                        {"efficiency_vs_cloud", J(r.efficiency_vs_cloud)},
+                        {"targets", std::move(targets)}});
   }
-  os << "  \"runs\": [\n";
-  for (size_t i = 0; i < result.runs.size(); ++i) {
-    const RunSummary& r = result.runs[i];
-    os << "    {\"scenario\": " << JsonString(r.scenario)
-       << ", \"policy\": " << JsonString(r.policy) << ", \"seed\": " << r.seed
-       << ", \"requests\": " << r.requests
-       << ", \"energy_mj_per_inference\": " << Num(r.energy_mj_per_inference)
-       << ", \"latency_ms_p50\": " << Num(r.latency_ms_p50)
-       << ", \"latency_ms_p99\": " << Num(r.latency_ms_p99)
-       << ", \"qos_violation_rate\": " << Num(r.qos_violation_rate)
-       << ", \"accuracy_violation_rate\": " << Num(r.accuracy_violation_rate)
-       << ", \"satisfied_rate\": " << Num(r.satisfied_rate)
-       << ", \"satisfaction\": " << Num(r.satisfaction)
-       << ", \"oracle_agreement\": " << Num(r.oracle_agreement)
-       << ", \"energy_vs_oracle\": " << Num(r.energy_vs_oracle)
-       << ", \"efficiency_vs_cpu\": " << Num(r.efficiency_vs_cpu)
-       << ", \"efficiency_vs_cloud\": " << Num(r.efficiency_vs_cloud) << ", \"targets\": {";
-    for (size_t t = 0; t < r.target_names.size(); ++t) {
-      os << (t ? ", " : "") << JsonString(r.target_names[t]) << ": " << r.target_counts[t];
-    }
-    os << "}}" << (i + 1 < result.runs.size() ? "," : "") << "\n";
+  doc["runs"] = std::move(runs);
+  auto interval = [](const SeedInterval& s) { return Json::array({J(s.lo), J(s.hi)}); };
+  Json agg = Json::array();
+  for (const PolicyAggregate& a : Aggregate(spec, result)) {
+    agg.push_back(Json{{"policy", a.policy},
+                       {"runs", a.runs},
+                       {"requests", a.requests},
+                       {"energy_mj_per_inference", J(a.energy_mj_per_inference)},
+                       {"energy_vs_oracle", J(a.energy_vs_oracle)},
+                       {"energy_vs_oracle_ci95", interval(a.energy_vs_oracle_seeds)},
+                       {"energy_vs_oracle_total", J(a.energy_vs_oracle_total)},
+                       {"latency_ms_p50", J(a.latency_ms_p50)},
+                       {"latency_ms_p99", J(a.latency_ms_p99)},
+                       {"qos_violation_rate", J(a.qos_violation_rate)},
+                       {"qos_violation_rate_ci95", interval(a.qos_violation_rate_seeds)},
+                       {"accuracy_violation_rate", J(a.accuracy_violation_rate)},
+                       {"satisfied_rate", J(a.satisfied_rate)},
+                       {"satisfaction", J(a.satisfaction)},
+                       {"oracle_agreement", J(a.oracle_agreement)},
+                       {"efficiency_vs_cpu", J(a.efficiency_vs_cpu)},
+                       {"efficiency_vs_cloud", J(a.efficiency_vs_cloud)}});
   }
-  os << "  ],\n  \"aggregate\": [\n";
-  const auto agg = Aggregate(exp, result);
-  for (size_t i = 0; i < agg.size(); ++i) {
-    const PolicyAggregate& a = agg[i];
-    os << "    {\"policy\": " << JsonString(a.policy) << ", \"runs\": " << a.runs
-       << ", \"requests\": " << a.requests
-       << ", \"energy_mj_per_inference\": " << Num(a.energy_mj_per_inference)
-       << ", \"energy_vs_oracle\": " << Num(a.energy_vs_oracle)
-       << ", \"energy_vs_oracle_total\": " << Num(a.energy_vs_oracle_total)
-       << ", \"latency_ms_p50\": " << Num(a.latency_ms_p50)
-       << ", \"latency_ms_p99\": " << Num(a.latency_ms_p99)
-       << ", \"qos_violation_rate\": " << Num(a.qos_violation_rate)
-       << ", \"accuracy_violation_rate\": " << Num(a.accuracy_violation_rate)
-       << ", \"satisfied_rate\": " << Num(a.satisfied_rate)
-       << ", \"satisfaction\": " << Num(a.satisfaction)
-       << ", \"oracle_agreement\": " << Num(a.oracle_agreement)
-       << ", \"efficiency_vs_cpu\": " << Num(a.efficiency_vs_cpu)
-       << ", \"efficiency_vs_cloud\": " << Num(a.efficiency_vs_cloud) << "}"
-       << (i + 1 < agg.size() ? "," : "") << "\n";
-  }
-  os << "  ]\n}\n";
-  return os.str();
+  doc["aggregate"] = std::move(agg);
+  // Names are valid UTF-8 when loaded; anything else becomes U+FFFD rather than an exception.
+  return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-namespace {
-
-// A gnuplot single-quoted string. A line break would end the command and start another (and
-// gnuplot runs `!command` lines in a shell), so control characters become spaces.
-std::string PlotQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "''";
-    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      out += ' ';
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
-}  // namespace
-
-Status WriteReports(const std::string& dir, const Experiment& exp, const ExperimentResult& result,
+Status WriteReports(const std::string& dir, const ReportSpec& spec, const ExperimentResult& result,
                     std::string* plots_note) {
   RETURN_IF_ERROR(MakeDirs(dir));
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/runs.csv", RunsCsv(result)));
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/summary.json", SummaryJson(exp, result)));
-
-  // Energy over time: per policy, the mean over runs of each series bin.
-  const auto order = PolicyOrder(exp);
-  const size_t bins = static_cast<size_t>(exp.series_bins);
-  const double total =
-      static_cast<double>(exp.train_requests * exp.train_epochs + exp.eval_requests);
-  std::string dat = "# request_index";
-  for (const auto& p : order) {
-    dat += ' ';
-    dat += DatLabel(p);
-  }
-  dat += "\n";
-  std::vector<std::vector<double>> sum(order.size(), std::vector<double>(bins, 0));
-  std::vector<std::vector<int>> cnt(order.size(), std::vector<int>(bins, 0));
-  for (const RunSummary& r : result.runs) {
-    size_t pi = std::find(order.begin(), order.end(), r.policy) - order.begin();
-    for (size_t b = 0; b < bins && b < r.series.size(); ++b) {
-      if (std::isfinite(r.series[b])) {
-        sum[pi][b] += r.series[b];
-        ++cnt[pi][b];
-      }
-    }
-  }
-  for (size_t b = 0; b < bins; ++b) {
-    dat += Num((b + 0.5) * total / bins);
-    for (size_t pi = 0; pi < order.size(); ++pi) {
-      dat += ' ';
-      dat += cnt[pi][b] ? Num(sum[pi][b] / cnt[pi][b]) : std::string("NaN");
-    }
-    dat += "\n";
-  }
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/energy_over_time.dat", dat));
-
-  // Target mix: per policy, the share of evaluated requests on each target name.
-  std::vector<std::string> targets;
-  for (const RunSummary& r : result.runs) {
-    for (const auto& t : r.target_names) {
-      if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
-    }
-  }
-  std::string mix = "# policy";
-  for (const auto& t : targets) {
-    mix += ' ';
-    mix += DatLabel(t);
-  }
-  mix += "\n";
-  for (const auto& p : order) {
-    std::vector<double> counts(targets.size(), 0);
-    double all = 0;
-    for (const RunSummary& r : result.runs) {
-      if (r.policy != p) continue;
-      for (size_t t = 0; t < r.target_names.size(); ++t) {
-        size_t ti = std::find(targets.begin(), targets.end(), r.target_names[t]) - targets.begin();
-        counts[ti] += r.target_counts[t];
-        all += r.target_counts[t];
-      }
-    }
-    mix += DatLabel(p);
-    for (double c : counts) {
-      mix += ' ';
-      mix += Num(all > 0 ? c / all : 0);
-    }
-    mix += "\n";
-  }
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/target_mix.dat", mix));
-
-  std::string gp = "set terminal pngcairo size 1100,560 background rgb 'white'\n";
-  gp += "set datafile missing 'NaN'\nset termoption noenhanced\n";
-  gp += "set output " + PlotQuote(dir + "/energy_over_time.png") + "\n";
-  gp += "set title " + PlotQuote("Energy per inference over the run: " + exp.name) + "\n";
-  gp += "set xlabel 'request (training, then evaluation from the dashed line)'\n";
-  gp += "set ylabel 'mJ per inference (mean over runs)'\nset logscale y\nset key outside right\n";
-  gp += "set arrow from " + Num(static_cast<double>(exp.train_requests * exp.train_epochs)) +
-        ", graph 0 to " + Num(static_cast<double>(exp.train_requests * exp.train_epochs)) +
-        ", graph 1 nohead dt 2\n";
-  gp += "plot ";
-  for (size_t pi = 0; pi < order.size(); ++pi) {
-    gp += (pi ? ", " : "") + PlotQuote(dir + "/energy_over_time.dat") +
-          " using 1:" + std::to_string(pi + 2) + " with linespoints title " + PlotQuote(order[pi]);
-  }
-  gp += "\nunset arrow\nunset logscale y\n";
-  gp += "set output " + PlotQuote(dir + "/target_mix.png") + "\n";
-  gp += "set title " + PlotQuote("Targets chosen (evaluation): " + exp.name) + "\n";
-  gp += "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.8\n";
-  gp += "set boxwidth 0.7\nset yrange [0:1]\nset ylabel 'share of requests'\nset xlabel ''\n";
-  gp += "set xtics rotate by -30\n";
-  gp += "plot ";
-  for (size_t t = 0; t < targets.size(); ++t) {
-    gp += (t ? ", " : "") + PlotQuote(dir + "/target_mix.dat") + " using " + std::to_string(t + 2) +
-          (t == 0 ? ":xtic(1)" : "") + " title " + PlotQuote(targets[t]);
-  }
-  gp += "\n";
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/plots.gp", gp));
-  plots_note->clear();
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    *plots_note =
-        "gnuplot not found: wrote the .dat files and plots.gp, but no pictures "
-        "(apt-get install gnuplot-nox)";
-    return Status::Ok();
-  }
-  auto shell_quote = [](const std::string& x) {
-    std::string q = "'";
-    for (char c : x) q += (c == '\'' ? std::string("'\\''") : std::string(1, c));
-    return q + "'";
-  };
-  const std::string cmd =
-      "gnuplot " + shell_quote(dir + "/plots.gp") + " 2>" + shell_quote(dir + "/gnuplot.log");
-  if (std::system(cmd.c_str()) != 0) {
-    *plots_note = "gnuplot failed; see " + dir + "/gnuplot.log";
-  }
-  return Status::Ok();
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/summary.json", SummaryJson(spec, result)));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + std::string(kRunsJsonFile), RunsJson(spec, result)));
+  return WritePlots(dir, spec, result, plots_note);
 }
 
 }  // namespace autoscale

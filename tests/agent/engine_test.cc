@@ -210,6 +210,32 @@ void ExpectDoubled(const Engine::Reply& r, float v) {
 
 nlohmann::json Stats(const Engine& e) { return nlohmann::json::parse(e.StatsJson()); }
 
+// Every answer of the daemon's routes is JSON that a parser reads (through nlohmann-json, not
+// written by hand): health, server metadata, model metadata and readiness, stats.
+TEST(DaemonService, EveryRouteAnswersParseableJson) {
+  auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  DaemonService service(engine->get());
+  auto get = [&](const std::string& path) {
+    HttpRequest req;
+    req.method = "GET";
+    req.target = path;
+    HttpResponse got;
+    service.Handle(std::move(req), Responder([&](HttpResponse r) { got = std::move(r); }));
+    EXPECT_EQ(got.status, 200) << path << ": " << got.body;
+    return nlohmann::json::parse(got.body);  // throws (and fails the test) on invalid JSON
+  };
+  EXPECT_EQ(get("/v2/health/live"), (nlohmann::json{{"live", true}}));
+  EXPECT_EQ(get("/v2/health/ready"), (nlohmann::json{{"ready", true}}));
+  const nlohmann::json meta = get("/v2");
+  EXPECT_EQ(meta["name"], "autoscaled");
+  EXPECT_FALSE(meta["version"].get<std::string>().empty());
+  EXPECT_EQ(meta["extensions"], nlohmann::json::array({"binary_tensor_data"}));
+  EXPECT_EQ(get("/v2/models/mobilenet_v2")["name"], "mobilenet_v2");
+  EXPECT_EQ(get("/v2/models/mobilenet_v2/ready")["ready"], true);
+  EXPECT_TRUE(get("/v2/stats").contains("requests"));
+}
+
 TEST(Engine, AnswersLocallyLearnsAndCounts) {
   auto engine = BuildEngine(BaseConfig(""), testing::ConfigRoot(), Doubling());
   ASSERT_TRUE(engine.ok()) << engine.status().message();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "env/user_models.h"
@@ -466,9 +467,9 @@ TEST(Experiment, BeliefsGiveThePoliciesAnotherProfileThanTheWorld) {
   EXPECT_GT(greedy.energy_mj_per_inference, 1.2 * greedy_truth.energy_mj_per_inference);
 
   // The reports say what the policies believed.
-  const std::string json = SummaryJson(*exp, *believed);
-  EXPECT_NE(json.find("\"beliefs\": {\"sd845\": \"sd845_believed\"},"), std::string::npos) << json;
-  EXPECT_EQ(SummaryJson(*truth, *trusted).find("beliefs"), std::string::npos);
+  const auto json = nlohmann::json::parse(SummaryJson(*exp, *believed));
+  EXPECT_EQ(json["beliefs"], (nlohmann::json{{"sd845", "sd845_believed"}})) << json.dump(2);
+  EXPECT_FALSE(nlohmann::json::parse(SummaryJson(*truth, *trusted)).contains("beliefs"));
   std::ostringstream table;
   PrintTable(table, *exp, *believed);
   EXPECT_NE(table.str().find("the policies decide with profile sd845_believed"), std::string::npos)

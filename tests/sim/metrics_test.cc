@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
+
+#include "core/random.h"
 
 namespace autoscale {
 namespace {
@@ -97,6 +101,62 @@ TEST(RunMetrics, SeriesAveragesPerBinAndMarksEmptyBins) {
   EXPECT_TRUE(std::isnan(s[1]));
   EXPECT_TRUE(std::isnan(s[2]));
   EXPECT_DOUBLE_EQ(s[3], 15);
+}
+
+// The pooled histogram's percentiles are within its stated resolution (0.4%) of the exact
+// nearest-rank percentiles of all the latencies, and merging histograms equals pooling.
+TEST(LatencyHistogram, PercentilesWithinResolutionOfTheExactPooledOnes) {
+  Rng rng(42);
+  std::vector<float> all;
+  LatencyHistogram a, b, pooled;
+  for (int i = 0; i < 20000; ++i) {
+    // Log-uniform over 0.05 ms .. 20 s, as latencies spread over targets and networks.
+    const float v = static_cast<float>(0.05 * std::pow(4e5, ToUnit(rng.Next())));
+    all.push_back(v);
+    (i % 3 ? a : b).Add(v);
+    pooled.Add(v);
+  }
+  LatencyHistogram merged = a;
+  merged.Merge(b);
+  EXPECT_EQ(merged, pooled);
+  EXPECT_EQ(merged.count(), 20000u);
+  std::sort(all.begin(), all.end());
+  for (double q : {0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0}) {
+    size_t rank = static_cast<size_t>(std::ceil(q * all.size()));
+    rank = std::clamp<size_t>(rank, 1, all.size());
+    const double exact = all[rank - 1];
+    EXPECT_NEAR(merged.Percentile(q), exact, exact * 0.004) << "q " << q;
+  }
+}
+
+TEST(LatencyHistogram, BucketsAreBfloat16Truncations) {
+  // 1/128 octave: 1.0 and 1.0078125 (1 + 2^-7) are neighbours; 1.007 shares 1.0's bucket.
+  EXPECT_EQ(LatencyHistogram::Bucket(1.0f), 0x3F80);
+  EXPECT_EQ(LatencyHistogram::Bucket(1.007f), 0x3F80);
+  EXPECT_EQ(LatencyHistogram::Bucket(1.0078125f), 0x3F81);
+  EXPECT_DOUBLE_EQ(LatencyHistogram::BucketMidpoint(0x3F80), 1.00390625);
+  // Negative and NaN latencies have a bucket too (0 and infinity), never a crash.
+  EXPECT_EQ(LatencyHistogram::Bucket(-3.0f), LatencyHistogram::Bucket(0.0f));
+  EXPECT_EQ(LatencyHistogram::Bucket(std::numeric_limits<float>::quiet_NaN()),
+            LatencyHistogram::Bucket(std::numeric_limits<float>::infinity()));
+  LatencyHistogram h;
+  EXPECT_TRUE(std::isnan(h.Percentile(0.5)));
+  h.Add(std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isinf(h.Percentile(0.5)));
+}
+
+TEST(RunMetrics, LatenciesFeedTheHistogram) {
+  RunMetrics m(1, 1, 1);
+  Observation obs;
+  for (int i = 1; i <= 100; ++i) {
+    Outcome o;
+    o.latency_ms = static_cast<float>(i);
+    m.Record(obs, 0, o, false);
+  }
+  const LatencyHistogram h = m.Latencies();
+  EXPECT_EQ(h.count(), 100u);
+  EXPECT_NEAR(h.Percentile(0.5), m.LatencyPercentile(0.5), 50 * 0.004);
+  EXPECT_NEAR(h.Percentile(0.99), m.LatencyPercentile(0.99), 99 * 0.004);
 }
 
 }  // namespace
