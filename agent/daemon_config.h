@@ -11,6 +11,7 @@
 #include "agent/model_profiles.h"
 #include "agent/probes.h"
 #include "core/config.h"
+#include "core/config_schema.h"
 #include "core/status.h"
 
 namespace autoscale {
@@ -59,5 +60,17 @@ struct DaemonConfig {
 
 Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
 Result<DaemonConfig> ParseDaemonConfig(const ConfigNode& root);
+
+// The key tables ParseDaemonConfig checks and reads through (core/config_schema.h), which the
+// configuration reference (docs/configuration.md) prints.
+const KeyTable& DaemonConfigKeys();      // top level
+const KeyTable& DaemonPolicyKeys();      // policy, given as a map
+const KeyTable& AccuracyEstimateKeys();  // accuracy_estimate
+const KeyTable& CalibrationKeys();       // calibration
+const KeyTable& RequestDefaultKeys();    // defaults
+const KeyTable& TargetBindingKeys();     // targets.TARGET
+const KeyTable& ProbeKeys();             // probes
+// In the order the reference lists them.
+std::vector<const KeyTable*> DaemonConfigTables();
 
 }  // namespace autoscale

@@ -18,6 +18,8 @@
 #include "core/strings.h"
 #include "env/profiles.h"
 #include "policies/policy.h"
+#include "schema/config_check.h"
+#include "schema/config_reference.h"
 #include "sim/experiment.h"
 #include "sim/report.h"
 #include "sim/shard.h"
@@ -147,19 +149,15 @@ int Merge(const std::string& out_dir, const std::vector<std::string>& shards) {
   return 0;
 }
 
-// An experiment outside an experiments/ folder: a YAML map with a `grid` key (sim runs such
-// files, so check-config checks them too).
-bool LooksLikeExperiment(const std::string& path) {
-  auto root = ConfigNode::LoadFile(path);
-  return root.ok() && root->IsMap() && root->Has("grid");
-}
-
+// Each file's kind told from its content (schema/config_check.h) and checked as its program
+// loads it; with no files, every shipped one (experiments/mahimahi/ needs ../shared traces and
+// tables from earlier runs, so it is left out).
 int CheckConfig(std::vector<std::string> files) {
   if (files.empty()) {
     auto shipped = ShippedConfigDir();
     if (!shipped.ok()) return Fail(shipped.status());
     const std::string& dir = *shipped;
-    for (const char* sub : {"devices", "networks", "models", "experiments"}) {
+    for (const char* sub : {"devices", "networks", "models", "scenarios", "experiments", "daemon"}) {
       std::vector<std::string> found;
       std::error_code ec;
       for (const auto& e : std::filesystem::directory_iterator(dir + "/" + sub, ec)) {
@@ -171,27 +169,14 @@ int CheckConfig(std::vector<std::string> files) {
   }
   int bad = 0;
   for (const auto& f : files) {
-    const std::string folder = std::filesystem::path(f).parent_path().filename().string();
-    Status st;
-    if (folder == "devices") {
-      st = LoadDeviceProfile(f).status();
-    } else if (folder == "networks") {
-      st = LoadNetworkProfile(f).status();
-    } else if (folder == "models") {
-      st = LoadModelProfile(f).status();
-    } else if (folder == "experiments" || LooksLikeExperiment(f)) {
-      // The same loading sim does: every profile, trace, table and size check, short of running.
-      st = LoadExperiment(f).status();
-    } else {
-      st = Status::InvalidArgument(f +
-                                   ": not under devices/, networks/, models/ or "
-                                   "experiments/, so its kind is unknown");
-    }
+    std::string kind;
+    const Status st = CheckConfigFile(f, "", &kind);
+    const std::string as = kind.empty() ? "" : " (" + kind + ")";
     if (st.ok()) {
-      std::cout << "ok    " << f << "\n";
+      std::cout << "ok    " << f << as << "\n";
     } else {
       ++bad;
-      std::cout << "FAIL  " << st.message() << "\n";
+      std::cout << "FAIL  " << st.message() << as << "\n";
     }
   }
   std::cout << files.size() - bad << " passed, " << bad << " failed\n";
@@ -251,14 +236,26 @@ int Main(int argc, char** argv) {
 
   auto files = std::make_shared<std::vector<std::string>>();
   sub = app.add_subcommand("check-config",
-                           "validate profiles and experiments (default: every shipped one)");
+                           "validate configuration files of any kind (default: every shipped one)");
   sub->footer(
-      "Validates device, network and model profiles and experiments (by folder: devices/,\n"
-      "networks/, models/, experiments/; elsewhere, a file with a `grid` key is an experiment).\n"
-      "An experiment is loaded exactly as `sim` loads it (profiles, traces, tables, ranges and\n"
-      "size limits) short of running it. With no FILE, checks every shipped one.\n");
+      "Validates configuration files of every kind: experiments, condition (scenario) files,\n"
+      "device, network and model profiles, model sidecars and the daemon's config. A file's kind\n"
+      "is told from its keys, wherever it is, and printed beside it. Each is loaded as the\n"
+      "program that reads it would (an experiment exactly as `sim` loads it: profiles, traces,\n"
+      "tables, ranges and size limits) short of running anything. With no FILE, checks every\n"
+      "shipped one. The keys of every kind: docs/configuration.md (`autoscale config-reference`).\n");
   sub->add_option("FILE", *files, "files to check")->type_name("FILE...");
   commands.push_back({sub, [files] { return CheckConfig(*files); }});
+
+  sub = app.add_subcommand("config-reference",
+                           "print the configuration reference (docs/configuration.md) as Markdown");
+  sub->footer(std::string("Printed from the key tables the loaders check files against; the "
+                          "shipped docs/configuration.md is this output (") +
+              kConfigReferenceCommand + ").\n");
+  commands.push_back({sub, [] {
+                        std::cout << ConfigReferenceMarkdown();
+                        return 0;
+                      }});
 
   sub = app.add_subcommand("policies", "list the policy names an experiment may use");
   commands.push_back({sub, [] {

@@ -17,6 +17,7 @@
 #include "apps/signals.h"
 #include "core/strings.h"
 #include "env/profiles.h"
+#include "schema/config_check.h"
 #include "targets/http/http.h"
 
 namespace autoscale {
@@ -57,12 +58,29 @@ constexpr double kMaxDrainS = 3600;
 struct DaemonArgs {
   std::string config_path, listen, state_file;
   double drain_s = 10;
+  std::string check;  // --check FILE
 };
 
 int Serve(const DaemonArgs& args) {
   const std::string &config_path = args.config_path, &listen = args.listen,
                     &state_file = args.state_file;
   const double drain_s = args.drain_s;
+  if (!args.check.empty()) {
+    // The config, its device, targets, models and policy, as start-up would check them, with
+    // nothing bound, built or written.
+    const Status st = CheckDaemonConfig(args.check, "");
+    if (!st.ok()) {
+      std::cerr << "autoscaled: error: " << st.message() << "\n";
+      return 1;
+    }
+    std::cout << "ok    " << args.check << "\n";
+    return 0;
+  }
+  if (config_path.empty()) {
+    std::cerr << "autoscaled: error: --config FILE is required\n(run `autoscaled --help` for "
+                 "usage)\n";
+    return 2;
+  }
   // Signals are taken by WaitForSignal below; block them before any thread starts.
   const sigset_t signals = BlockTerminationSignals();
 
@@ -183,9 +201,13 @@ int Run(int argc, char** argv) {
   auto a = std::make_shared<DaemonArgs>();
   app.description(kAbout);
   app.footer(kNotes);
-  app.add_option("--config", a->config_path, "daemon configuration (YAML; see configs/daemon/)")
-      ->type_name("FILE")
-      ->required();
+  app.add_option("--config", a->config_path,
+                 "daemon configuration (YAML; see configs/daemon/) (required unless --check)")
+      ->type_name("FILE");
+  app.add_option("--check", a->check,
+                 "check a configuration (its device, targets, models and policy) as start-up "
+                 "would, print ok or what is wrong, and exit 0 or 1, starting nothing")
+      ->type_name("FILE");
   app.add_option("--listen", a->listen,
                  "override `listen`: unix:/PATH (mode 0600), HOST:PORT on loopback, or "
                  "`default`: unix:RUNTIME/autoscaled.sock")

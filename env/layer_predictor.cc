@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/strings.h"
+#include "env/profile_keys.h"
 
 namespace autoscale {
 
@@ -488,13 +489,12 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
 }
 
 Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
-  RETURN_IF_ERROR(node.CheckKeys({"overhead_ms", "overhead_ms_per_melement", "scale", "kind_scale",
-                                  "bandwidth", "shrink", "kind_prior", "coefficients", "layers"}));
+  const KeyTable& keys = LayerFitKeys();
+  RETURN_IF_ERROR(keys.Check(node));
   LayerFit fit;
-  ASSIGN_OR_RETURN(fit.overhead_ms, node.GetDoubleIn("overhead_ms", 0, 1e6));
-  ASSIGN_OR_RETURN(fit.overhead_ms_per_melement,
-                   node.GetDoubleIn("overhead_ms_per_melement", 0, 1e6));
-  ASSIGN_OR_RETURN(fit.scale, node.GetDoubleIn("scale", 1e-3, 1e3, 1.0));
+  ASSIGN_OR_RETURN(fit.overhead_ms, keys.Number(node, "overhead_ms"));
+  ASSIGN_OR_RETURN(fit.overhead_ms_per_melement, keys.Number(node, "overhead_ms_per_melement"));
+  ASSIGN_OR_RETURN(fit.scale, keys.Number(node, "scale"));
   fit.kind_scale.fill(fit.scale);
   if (auto ks = node.Optional("kind_scale")) {
     RETURN_IF_ERROR(ks->ExpectMap());
@@ -506,9 +506,9 @@ Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
       fit.kind_scale[static_cast<int>(*k)] = v;
     }
   }
-  ASSIGN_OR_RETURN(fit.options.bandwidth, node.GetDoubleIn("bandwidth", 0, 100, 1.0));
-  ASSIGN_OR_RETURN(fit.options.shrink, node.GetDoubleIn("shrink", 0, 1e6, 0.5));
-  ASSIGN_OR_RETURN(fit.options.kind_prior, node.GetDoubleIn("kind_prior", 0, 1e6, 0.05));
+  ASSIGN_OR_RETURN(fit.options.bandwidth, keys.Number(node, "bandwidth"));
+  ASSIGN_OR_RETURN(fit.options.shrink, keys.Number(node, "shrink"));
+  ASSIGN_OR_RETURN(fit.options.kind_prior, keys.Number(node, "kind_prior"));
   ASSIGN_OR_RETURN(ConfigNode coef, node.Child("coefficients"));
   RETURN_IF_ERROR(coef.ExpectMap());
   for (const auto& [name, value] : coef.Entries()) {

@@ -5,12 +5,11 @@
 
 #include "core/config_dir.h"
 #include "core/strings.h"
+#include "env/profile_keys.h"
 
 namespace autoscale {
 
 namespace {
-
-constexpr double kHuge = 1e18;
 
 Status CheckName(const ConfigNode& root, const std::string& name) {
   // A profile's name must match its file so that experiments can refer to it by name.
@@ -35,9 +34,8 @@ Result<std::vector<Precision>> ParsePrecisionList(const ConfigNode& node) {
 }
 
 Result<TargetProfile> ParseTarget(const ConfigNode& t) {
-  RETURN_IF_ERROR(t.CheckKeys({"name", "kind", "cores", "precisions", "gmacs_per_s",
-                               "layer_overhead_us", "memory_bound_fraction", "levels",
-                               "interference", "measured_ms", "server", "network"}));
+  const KeyTable& keys = TargetProfileKeys();
+  RETURN_IF_ERROR(keys.Check(t));
   TargetProfile tp;
   ASSIGN_OR_RETURN(tp.name, t.GetString("name"));
   // Target names reach reports, plots and action names: plain text.
@@ -77,22 +75,21 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
                   "' applies only to a remote target (kind cloud or nearby)");
     }
   }
-  ASSIGN_OR_RETURN(int64_t cores, t.GetInt("cores", 1));
-  if (cores < 1 || cores > 256) return t.Error("cores must be in [1, 256]");
+  ASSIGN_OR_RETURN(int64_t cores, keys.Integer(t, "cores"));
   tp.cores = static_cast<int>(cores);
   ASSIGN_OR_RETURN(ConfigNode pn, t.Child("precisions"));
   ASSIGN_OR_RETURN(tp.precisions, ParsePrecisionList(pn));
 
   ASSIGN_OR_RETURN(ConfigNode g, t.Child("gmacs_per_s"));
-  RETURN_IF_ERROR(g.CheckKeys({"conv", "fc", "recurrent"}));
+  RETURN_IF_ERROR(GmacsKeys().Check(g));
   const char* classes[] = {"conv", "fc", "recurrent"};
   for (int c = 0; c < kNumLayerClasses; ++c) {
     auto cls = g.Optional(classes[c]);
     if (!cls) continue;
-    RETURN_IF_ERROR(cls->CheckKeys({"fp32", "fp16", "int8"}));
+    RETURN_IF_ERROR(PrecisionRateKeys().Check(*cls));
     for (int p = 0; p < kNumPrecisions; ++p) {
       std::string pname(PrecisionName(static_cast<Precision>(p)));
-      ASSIGN_OR_RETURN(tp.gmacs_per_s[c][p], cls->GetDoubleIn(pname, 0, kHuge, 0.0));
+      ASSIGN_OR_RETURN(tp.gmacs_per_s[c][p], PrecisionRateKeys().Number(*cls, pname));
     }
   }
   for (Precision p : tp.precisions) {
@@ -107,8 +104,8 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
       if (r <= 0) r = tp.gmacs_per_s[0][static_cast<int>(p)];
     }
   }
-  ASSIGN_OR_RETURN(tp.layer_overhead_us, t.GetDoubleIn("layer_overhead_us", 0, 1e6, 0.0));
-  ASSIGN_OR_RETURN(tp.memory_bound_fraction, t.GetDoubleIn("memory_bound_fraction", 0, 1, 0.0));
+  ASSIGN_OR_RETURN(tp.layer_overhead_us, keys.Number(t, "layer_overhead_us"));
+  ASSIGN_OR_RETURN(tp.memory_bound_fraction, keys.Number(t, "memory_bound_fraction"));
 
   ASSIGN_OR_RETURN(ConfigNode levels, t.Child("levels"));
   RETURN_IF_ERROR(levels.ExpectSequence());
@@ -117,25 +114,26 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   }
   for (size_t i = 0; i < levels.size(); ++i) {
     ConfigNode l = levels.At(i);
-    RETURN_IF_ERROR(l.CheckKeys({"freq_mhz", "power_mw"}));
+    RETURN_IF_ERROR(LevelKeys().Check(l));
     TargetProfile::Level lv;
-    ASSIGN_OR_RETURN(lv.freq_mhz, l.GetDoubleIn("freq_mhz", 1e-3, 1e6));
-    ASSIGN_OR_RETURN(lv.power_mw, l.GetDoubleIn("power_mw", 0, 1e7));
+    ASSIGN_OR_RETURN(lv.freq_mhz, LevelKeys().Number(l, "freq_mhz"));
+    ASSIGN_OR_RETURN(lv.power_mw, LevelKeys().Number(l, "power_mw"));
     if (!tp.levels.empty() && lv.freq_mhz >= tp.levels.back().freq_mhz) {
       return l.Error("levels must be listed from the highest frequency down");
     }
     tp.levels.push_back(lv);
   }
   if (auto inter = t.Optional("interference")) {
-    RETURN_IF_ERROR(inter->CheckKeys({"cpu", "gpu", "mem"}));
-    ASSIGN_OR_RETURN(tp.interference_cpu, inter->GetDoubleIn("cpu", 0, 100, 0.0));
-    ASSIGN_OR_RETURN(tp.interference_gpu, inter->GetDoubleIn("gpu", 0, 100, 0.0));
-    ASSIGN_OR_RETURN(tp.interference_mem, inter->GetDoubleIn("mem", 0, 100, 0.0));
+    const KeyTable& ik = InterferenceKeys();
+    RETURN_IF_ERROR(ik.Check(*inter));
+    ASSIGN_OR_RETURN(tp.interference_cpu, ik.Number(*inter, "cpu"));
+    ASSIGN_OR_RETURN(tp.interference_gpu, ik.Number(*inter, "gpu"));
+    ASSIGN_OR_RETURN(tp.interference_mem, ik.Number(*inter, "mem"));
   }
   if (auto measured = t.Optional("measured_ms")) {
     RETURN_IF_ERROR(measured->ExpectMap());
     for (const auto& [model, per] : measured->Entries()) {
-      RETURN_IF_ERROR(per.CheckKeys({"fp32", "fp16", "int8"}));
+      RETURN_IF_ERROR(MeasuredMsKeys().Check(per));
       std::array<double, kNumPrecisions> ms = {-1, -1, -1};
       for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
         const std::string pname(PrecisionName(p));
@@ -143,7 +141,7 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
         if (!tp.Supports(p)) {
           return per.Error("measured_ms." + pname + " for a precision the target does not list");
         }
-        ASSIGN_OR_RETURN(ms[static_cast<int>(p)], per.GetDoubleIn(pname, 1e-6, 1e9));
+        ASSIGN_OR_RETURN(ms[static_cast<int>(p)], MeasuredMsKeys().Number(per, pname, -1));
       }
       tp.measured_ms[model] = ms;
     }
@@ -166,7 +164,7 @@ Status ParseLayerModels(const ConfigNode& lm, DeviceProfile& d) {
     if (IsRemote(tp.kind)) {
       return per.Error("a layer model applies to local targets; '" + target + "' is remote");
     }
-    RETURN_IF_ERROR(per.CheckKeys({"fp32", "fp16", "int8"}));
+    RETURN_IF_ERROR(LayerModelKeys().Check(per));
     for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
       const std::string pname(PrecisionName(p));
       auto node = per.Optional(pname);
@@ -205,41 +203,40 @@ const TargetProfile* DeviceProfile::FirstOfKind(TargetKind kind) const {
 // ---- Models ----------------------------------------------------------------------------------
 
 Result<ModelProfile> ParseModelProfile(const ConfigNode& root) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "task", "layers", "macs", "fc_macs", "recurrent_macs",
-                                  "params", "input_bytes", "output_bytes", "accuracy"}));
+  const KeyTable& keys = ModelProfileKeys();
+  RETURN_IF_ERROR(keys.Check(root));
   ModelProfile m;
-  ASSIGN_OR_RETURN(m.name, root.GetString("name"));
+  ASSIGN_OR_RETURN(m.name, keys.String(root, "name"));
   RETURN_IF_ERROR(CheckName(root, m.name));
-  ASSIGN_OR_RETURN(m.task, root.GetString("task", ""));
+  ASSIGN_OR_RETURN(m.task, keys.String(root, "task"));
   ASSIGN_OR_RETURN(ConfigNode layers, root.Child("layers"));
-  RETURN_IF_ERROR(layers.CheckKeys({"conv", "fc", "recurrent"}));
-  ASSIGN_OR_RETURN(int64_t conv, layers.GetInt("conv", 0));
-  ASSIGN_OR_RETURN(int64_t fc, layers.GetInt("fc", 0));
-  ASSIGN_OR_RETURN(int64_t rc, layers.GetInt("recurrent", 0));
+  const KeyTable& lk = LayerCountKeys();
+  RETURN_IF_ERROR(lk.Check(layers));
+  ASSIGN_OR_RETURN(int64_t conv, lk.Integer(layers, "conv"));
+  ASSIGN_OR_RETURN(int64_t fc, lk.Integer(layers, "fc"));
+  ASSIGN_OR_RETURN(int64_t rc, lk.Integer(layers, "recurrent"));
   if (conv < 0 || fc < 0 || rc < 0 || conv + fc + rc == 0 || conv + fc + rc > 100000) {
     return layers.Error("layer counts must be non-negative with at least one layer");
   }
   m.conv_layers = static_cast<int>(conv);
   m.fc_layers = static_cast<int>(fc);
   m.recurrent_layers = static_cast<int>(rc);
-  ASSIGN_OR_RETURN(m.macs, root.GetDoubleIn("macs", 1, kHuge));
-  ASSIGN_OR_RETURN(m.fc_macs, root.GetDoubleIn("fc_macs", 0, kHuge, 0.0));
-  ASSIGN_OR_RETURN(m.recurrent_macs, root.GetDoubleIn("recurrent_macs", 0, kHuge, 0.0));
+  ASSIGN_OR_RETURN(m.macs, keys.Number(root, "macs"));
+  ASSIGN_OR_RETURN(m.fc_macs, keys.Number(root, "fc_macs"));
+  ASSIGN_OR_RETURN(m.recurrent_macs, keys.Number(root, "recurrent_macs"));
   if (m.fc_macs + m.recurrent_macs > m.macs) {
     return root.Error("fc_macs + recurrent_macs exceed macs");
   }
-  ASSIGN_OR_RETURN(m.params, root.GetDoubleIn("params", 0, kHuge, 0.0));
-  ASSIGN_OR_RETURN(m.input_bytes, root.GetDoubleIn("input_bytes", 1, kHuge));
-  ASSIGN_OR_RETURN(m.output_bytes, root.GetDoubleIn("output_bytes", 1, kHuge));
+  ASSIGN_OR_RETURN(m.params, keys.Number(root, "params"));
+  ASSIGN_OR_RETURN(m.input_bytes, keys.Number(root, "input_bytes"));
+  ASSIGN_OR_RETURN(m.output_bytes, keys.Number(root, "output_bytes"));
   ASSIGN_OR_RETURN(ConfigNode acc, root.Child("accuracy"));
-  RETURN_IF_ERROR(acc.CheckKeys({"fp32", "fp16", "int8"}));
+  // fp32 is required; a precision not given has no variant (accuracy -1).
+  RETURN_IF_ERROR(ModelAccuracyKeys().Check(acc));
   for (int p = 0; p < kNumPrecisions; ++p) {
     std::string pname(PrecisionName(static_cast<Precision>(p)));
-    if (acc.Has(pname)) {
-      ASSIGN_OR_RETURN(m.accuracy[p], acc.GetDoubleIn(pname, 0, 1));
-    }
+    ASSIGN_OR_RETURN(m.accuracy[p], ModelAccuracyKeys().Number(acc, pname, -1));
   }
-  if (!m.HasPrecision(Precision::kFp32)) return acc.Error("missing required key 'fp32'");
   return m;
 }
 
@@ -263,9 +260,10 @@ NetworkProfile::Point NetworkProfile::At(double signal_dbm) const {
 }
 
 Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "kind", "min_signal_dbm", "curve", "power"}));
+  const KeyTable& keys = NetworkProfileKeys();
+  RETURN_IF_ERROR(keys.Check(root));
   NetworkProfile n;
-  ASSIGN_OR_RETURN(n.name, root.GetString("name"));
+  ASSIGN_OR_RETURN(n.name, keys.String(root, "name"));
   RETURN_IF_ERROR(CheckName(root, n.name));
   ASSIGN_OR_RETURN(ConfigNode kind_node, root.Child("kind"));
   ASSIGN_OR_RETURN(std::string kind, kind_node.AsString());
@@ -279,33 +277,34 @@ Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root) {
     return kind_node.Error("unknown network kind '" + kind +
                            "' (valid: wifi, cellular, wifi_direct)");
   }
-  ASSIGN_OR_RETURN(n.min_signal_dbm, root.GetDoubleIn("min_signal_dbm", -199, 0));
+  ASSIGN_OR_RETURN(n.min_signal_dbm, keys.Number(root, "min_signal_dbm"));
   ASSIGN_OR_RETURN(ConfigNode curve, root.Child("curve"));
   RETURN_IF_ERROR(curve.ExpectSequence());
   if (curve.size() == 0) return curve.Error("expected at least one point");
   for (size_t i = 0; i < curve.size(); ++i) {
     ConfigNode p = curve.At(i);
-    RETURN_IF_ERROR(p.CheckKeys({"signal_dbm", "down_mbps", "up_mbps", "rtt_ms"}));
+    const KeyTable& ck = CurvePointKeys();
+    RETURN_IF_ERROR(ck.Check(p));
     NetworkProfile::Point pt{};
-    ASSIGN_OR_RETURN(pt.signal_dbm, p.GetDoubleIn("signal_dbm", -199, 0));
-    ASSIGN_OR_RETURN(pt.down_mbps, p.GetDoubleIn("down_mbps", 1e-6, 1e6));
-    ASSIGN_OR_RETURN(pt.up_mbps, p.GetDoubleIn("up_mbps", 1e-6, 1e6));
-    ASSIGN_OR_RETURN(pt.rtt_ms, p.GetDoubleIn("rtt_ms", 0, 1e6));
+    ASSIGN_OR_RETURN(pt.signal_dbm, ck.Number(p, "signal_dbm"));
+    ASSIGN_OR_RETURN(pt.down_mbps, ck.Number(p, "down_mbps"));
+    ASSIGN_OR_RETURN(pt.up_mbps, ck.Number(p, "up_mbps"));
+    ASSIGN_OR_RETURN(pt.rtt_ms, ck.Number(p, "rtt_ms"));
     if (!n.curve.empty() && pt.signal_dbm <= n.curve.back().signal_dbm) {
       return p.Error("curve points must be sorted by increasing signal_dbm");
     }
     n.curve.push_back(pt);
   }
   ASSIGN_OR_RETURN(ConfigNode pw, root.Child("power"));
-  RETURN_IF_ERROR(pw.CheckKeys({"up_mw_per_mbps", "down_mw_per_mbps", "base_mw", "tail_mw",
-                                "tail_s", "promotion_mw", "promotion_s"}));
-  ASSIGN_OR_RETURN(n.up_mw_per_mbps, pw.GetDoubleIn("up_mw_per_mbps", 0, 1e6));
-  ASSIGN_OR_RETURN(n.down_mw_per_mbps, pw.GetDoubleIn("down_mw_per_mbps", 0, 1e6));
-  ASSIGN_OR_RETURN(n.base_mw, pw.GetDoubleIn("base_mw", 0, 1e6));
-  ASSIGN_OR_RETURN(n.tail_mw, pw.GetDoubleIn("tail_mw", 0, 1e6, 0.0));
-  ASSIGN_OR_RETURN(n.tail_s, pw.GetDoubleIn("tail_s", 0, 1e4, 0.0));
-  ASSIGN_OR_RETURN(n.promotion_mw, pw.GetDoubleIn("promotion_mw", 0, 1e6, 0.0));
-  ASSIGN_OR_RETURN(n.promotion_s, pw.GetDoubleIn("promotion_s", 0, 1e4, 0.0));
+  const KeyTable& pk = RadioPowerKeys();
+  RETURN_IF_ERROR(pk.Check(pw));
+  ASSIGN_OR_RETURN(n.up_mw_per_mbps, pk.Number(pw, "up_mw_per_mbps"));
+  ASSIGN_OR_RETURN(n.down_mw_per_mbps, pk.Number(pw, "down_mw_per_mbps"));
+  ASSIGN_OR_RETURN(n.base_mw, pk.Number(pw, "base_mw"));
+  ASSIGN_OR_RETURN(n.tail_mw, pk.Number(pw, "tail_mw"));
+  ASSIGN_OR_RETURN(n.tail_s, pk.Number(pw, "tail_s"));
+  ASSIGN_OR_RETURN(n.promotion_mw, pk.Number(pw, "promotion_mw"));
+  ASSIGN_OR_RETURN(n.promotion_s, pk.Number(pw, "promotion_s"));
   return n;
 }
 
@@ -317,19 +316,19 @@ Result<NetworkProfile> LoadNetworkProfile(const std::string& path) {
 // ---- Devices ---------------------------------------------------------------------------------
 
 Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "role", "base_power_mw",
-                                  "idle_power_mw", "queue_ms", "targets", "layer_models"}));
+  const KeyTable& keys = DeviceProfileKeys();
+  RETURN_IF_ERROR(keys.Check(root));
   DeviceProfile d;
-  ASSIGN_OR_RETURN(d.name, root.GetString("name"));
+  ASSIGN_OR_RETURN(d.name, keys.String(root, "name"));
   RETURN_IF_ERROR(CheckName(root, d.name));
-  ASSIGN_OR_RETURN(d.description, root.GetString("description", ""));
-  ASSIGN_OR_RETURN(d.role, root.GetString("role", "phone"));
+  ASSIGN_OR_RETURN(d.description, keys.String(root, "description"));
+  ASSIGN_OR_RETURN(d.role, keys.String(root, "role"));
   if (d.role != "phone" && d.role != "server") {
     return root.Child("role")->Error("unknown role '" + d.role + "' (valid: phone, server)");
   }
-  ASSIGN_OR_RETURN(d.base_power_mw, root.GetDoubleIn("base_power_mw", 0, 1e7, 0.0));
-  ASSIGN_OR_RETURN(d.idle_power_mw, root.GetDoubleIn("idle_power_mw", 0, 1e7, 0.0));
-  ASSIGN_OR_RETURN(d.queue_ms, root.GetDoubleIn("queue_ms", 0, 1e6, 0.0));
+  ASSIGN_OR_RETURN(d.base_power_mw, keys.Number(root, "base_power_mw"));
+  ASSIGN_OR_RETURN(d.idle_power_mw, keys.Number(root, "idle_power_mw"));
+  ASSIGN_OR_RETURN(d.queue_ms, keys.Number(root, "queue_ms"));
   ASSIGN_OR_RETURN(ConfigNode targets, root.Child("targets"));
   RETURN_IF_ERROR(targets.ExpectSequence());
   if (targets.size() == 0 || targets.size() > 64) {

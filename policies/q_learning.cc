@@ -9,6 +9,7 @@
 
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "policies/policy_keys.h"
 
 namespace autoscale {
 
@@ -56,12 +57,10 @@ double QTableEntries(const QLearningOptions& options, int num_actions) {
 Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
   QLearningOptions o;
   if (params == nullptr || params->IsNull()) return o;
-  RETURN_IF_ERROR(params->CheckKeys(
-      {"prior", "calibrate", "safe_margin", "explore_bonus", "retry_after", "pool_weight",
-       "learning_rate", "learning_rate_min", "discount", "epsilon_start", "epsilon_end",
-       "epsilon_decay_requests", "epsilon_eval", "learn_during_eval", "buckets", "table"}));
+  const KeyTable& keys = QLearningKeys();
+  RETURN_IF_ERROR(keys.Check(*params));
   if (auto pr = params->Optional("prior")) {
-    ASSIGN_OR_RETURN(std::string v, pr->AsString());
+    ASSIGN_OR_RETURN(std::string v, keys.String(*params, "prior"));
     if (v == "model") {
       o.prior = QPrior::kModel;
     } else if (v == "none") {
@@ -73,21 +72,21 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
           v + "'");
     }
   }
-  ASSIGN_OR_RETURN(o.safe_margin, params->GetDoubleIn("safe_margin", 1, 1e3, o.safe_margin));
-  ASSIGN_OR_RETURN(o.calibrate, params->GetBool("calibrate", o.calibrate));
-  ASSIGN_OR_RETURN(o.explore_bonus, params->GetDoubleIn("explore_bonus", 0, 10, o.explore_bonus));
-  ASSIGN_OR_RETURN(o.retry_after, params->GetDoubleIn("retry_after", 1, 1e9, o.retry_after));
-  ASSIGN_OR_RETURN(o.pool_weight, params->GetDoubleIn("pool_weight", 0, 1, o.pool_weight));
-  ASSIGN_OR_RETURN(o.learning_rate, params->GetDoubleIn("learning_rate", 0, 1, o.learning_rate));
-  ASSIGN_OR_RETURN(o.learning_rate_min,
-                   params->GetDoubleIn("learning_rate_min", 0, 1, o.learning_rate_min));
-  ASSIGN_OR_RETURN(o.discount, params->GetDoubleIn("discount", 0, 0.999, o.discount));
-  ASSIGN_OR_RETURN(o.epsilon_start, params->GetDoubleIn("epsilon_start", 0, 1, o.epsilon_start));
-  ASSIGN_OR_RETURN(o.epsilon_end, params->GetDoubleIn("epsilon_end", 0, 1, o.epsilon_end));
-  ASSIGN_OR_RETURN(o.epsilon_decay_requests, params->GetDoubleIn("epsilon_decay_requests", 0, 1e12,
-                                                                 o.epsilon_decay_requests));
-  ASSIGN_OR_RETURN(o.epsilon_eval, params->GetDoubleIn("epsilon_eval", 0, 1, o.epsilon_eval));
-  ASSIGN_OR_RETURN(o.learn_during_eval, params->GetBool("learn_during_eval", o.learn_during_eval));
+  for (auto [key, dst] : {std::pair{"safe_margin", &o.safe_margin},
+                          {"explore_bonus", &o.explore_bonus},
+                          {"retry_after", &o.retry_after},
+                          {"pool_weight", &o.pool_weight},
+                          {"learning_rate", &o.learning_rate},
+                          {"learning_rate_min", &o.learning_rate_min},
+                          {"discount", &o.discount},
+                          {"epsilon_start", &o.epsilon_start},
+                          {"epsilon_end", &o.epsilon_end},
+                          {"epsilon_decay_requests", &o.epsilon_decay_requests},
+                          {"epsilon_eval", &o.epsilon_eval}}) {
+    ASSIGN_OR_RETURN(*dst, keys.Number(*params, key));
+  }
+  ASSIGN_OR_RETURN(o.calibrate, keys.Bool(*params, "calibrate"));
+  ASSIGN_OR_RETURN(o.learn_during_eval, keys.Bool(*params, "learn_during_eval"));
   if (o.prior == QPrior::kModel && o.discount > 0) {
     return params->Child("discount")
         ->Error(
@@ -99,8 +98,7 @@ Result<QLearningOptions> ParseQLearningOptions(const ConfigNode* params) {
     if (!o.table.empty() && o.table[0] != '/') o.table = params->Directory() + "/" + o.table;
   }
   if (auto b = params->Optional("buckets")) {
-    std::vector<std::string> names(kFeatureNames, kFeatureNames + kNumStateFeatures);
-    RETURN_IF_ERROR(b->CheckKeys(names));
+    RETURN_IF_ERROR(QLearningBucketKeys().Check(*b));
     for (int f = 0; f < kNumStateFeatures; ++f) {
       auto e = b->Optional(kFeatureNames[f]);
       if (!e) continue;

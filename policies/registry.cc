@@ -6,6 +6,7 @@
 
 #include "policies/baselines.h"
 #include "policies/policy.h"
+#include "policies/policy_keys.h"
 #include "policies/q_learning.h"
 
 namespace autoscale {
@@ -22,14 +23,16 @@ Status NoParams(const ConfigNode* params) {
 
 Result<std::unique_ptr<Policy>> MakeStatic(const ConfigNode* params, const PolicyContext& ctx) {
   const ActionSpace& space = ctx.cost_model->actions();
-  std::string target = "cpu_big";
-  std::string precision = "fp32";
-  int64_t level = 0;
+  // Without params, the table's defaults.
+  const KeyTable& keys = StaticPolicyKeys();
+  std::string target = *keys.Spec("target").def_string;
+  std::string precision = *keys.Spec("precision").def_string;
+  int64_t level = static_cast<int64_t>(*keys.Spec("level").def_number);
   if (params != nullptr && !params->IsNull()) {
-    RETURN_IF_ERROR(params->CheckKeys({"target", "precision", "level"}));
-    ASSIGN_OR_RETURN(target, params->GetString("target", target));
-    ASSIGN_OR_RETURN(precision, params->GetString("precision", precision));
-    ASSIGN_OR_RETURN(level, params->GetInt("level", 0));
+    RETURN_IF_ERROR(keys.Check(*params));
+    ASSIGN_OR_RETURN(target, keys.String(*params, "target"));
+    ASSIGN_OR_RETURN(precision, keys.String(*params, "precision"));
+    ASSIGN_OR_RETURN(level, keys.Integer(*params, "level"));
   }
   auto where = [&](std::string_view key) -> Status {
     if (params == nullptr || !params->Has(key)) return Status::InvalidArgument("static policy: ");

@@ -13,7 +13,9 @@
 #include "core/strings.h"
 #include "env/user_models.h"
 #include "policies/baselines.h"
+#include "policies/policy_keys.h"
 #include "policies/policy.h"
+#include "sim/experiment_keys.h"
 #include "sim/simulation.h"
 
 namespace autoscale {
@@ -40,7 +42,7 @@ Status ParsePolicies(const ConfigNode& list, Experiment& exp) {
     if (p.IsScalar()) {
       ASSIGN_OR_RETURN(spec.name, p.AsString());
     } else {
-      RETURN_IF_ERROR(p.CheckKeys({"name", "label", "params"}));
+      RETURN_IF_ERROR(PolicyEntryKeys().Check(p));
       ASSIGN_OR_RETURN(spec.name, p.GetString("name"));
       ASSIGN_OR_RETURN(spec.label, p.GetString("label", ""));
       if (auto params = p.Optional("params")) spec.params = std::make_shared<ConfigNode>(*params);
@@ -283,10 +285,8 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, const std::string& co
 }
 
 Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::string> roots) {
-  RETURN_IF_ERROR(root.CheckKeys({"name", "description", "config_root", "conditions", "seeds",
-                                  "train_requests", "eval_requests", "train_epochs", "series_bins",
-                                  "model_dir", "models", "world", "reward", "grid", "networks",
-                                  "loads", "requests", "policies", "references", "beliefs"}));
+  const KeyTable& keys = ExperimentKeys();
+  RETURN_IF_ERROR(keys.Check(root));
   Experiment exp;
   exp.file = root.file();
   ASSIGN_OR_RETURN(exp.name, root.GetString("name"));
@@ -337,13 +337,10 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
   } else {
     exp.seeds = {1};
   }
-  ASSIGN_OR_RETURN(double train_n, root.GetDoubleIn("train_requests", 0,
-                                                    static_cast<double>(kMaxEpisodeRequests),
-                                                    20000));
-  ASSIGN_OR_RETURN(double eval_n, root.GetDoubleIn("eval_requests", 1,
-                                                   static_cast<double>(kMaxEpisodeRequests), 5000));
-  ASSIGN_OR_RETURN(double epochs, root.GetDoubleIn("train_epochs", 1, 1000, 1));
-  ASSIGN_OR_RETURN(double bins, root.GetDoubleIn("series_bins", 1, 10000, 100));
+  ASSIGN_OR_RETURN(double train_n, keys.Number(root, "train_requests"));
+  ASSIGN_OR_RETURN(double eval_n, keys.Number(root, "eval_requests"));
+  ASSIGN_OR_RETURN(double epochs, keys.Number(root, "train_epochs"));
+  ASSIGN_OR_RETURN(double bins, keys.Number(root, "series_bins"));
   exp.train_requests = static_cast<size_t>(train_n);
   exp.eval_requests = static_cast<size_t>(eval_n);
   exp.train_epochs = static_cast<int>(epochs);
@@ -351,22 +348,18 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
 
   // World and reward.
   if (auto w = root.Optional("world")) {
-    RETURN_IF_ERROR(w->CheckKeys(
-        {"compute_noise", "network_noise", "remote_failure_rate", "remote_timeout_ms"}));
-    ASSIGN_OR_RETURN(exp.world.compute_noise, w->GetDoubleIn("compute_noise", 0, 2, 0.05));
-    ASSIGN_OR_RETURN(exp.world.network_noise, w->GetDoubleIn("network_noise", 0, 2, 0.10));
-    ASSIGN_OR_RETURN(exp.world.remote_failure_rate,
-                     w->GetDoubleIn("remote_failure_rate", 0, 1, 0.0));
-    ASSIGN_OR_RETURN(exp.cost.remote_timeout_ms,
-                     w->GetDoubleIn("remote_timeout_ms", 1, 1e7, exp.cost.remote_timeout_ms));
+    const KeyTable& wk = WorldKeys();
+    RETURN_IF_ERROR(wk.Check(*w));
+    ASSIGN_OR_RETURN(exp.world.compute_noise, wk.Number(*w, "compute_noise"));
+    ASSIGN_OR_RETURN(exp.world.network_noise, wk.Number(*w, "network_noise"));
+    ASSIGN_OR_RETURN(exp.world.remote_failure_rate, wk.Number(*w, "remote_failure_rate"));
+    ASSIGN_OR_RETURN(exp.cost.remote_timeout_ms, wk.Number(*w, "remote_timeout_ms"));
   }
   if (auto r = root.Optional("reward")) {
-    RETURN_IF_ERROR(r->CheckKeys({"qos_penalty_mj", "accuracy_penalty_mj"}));
-    ASSIGN_OR_RETURN(exp.reward.qos_penalty_mj,
-                     r->GetDoubleIn("qos_penalty_mj", 0, 1e12, exp.reward.qos_penalty_mj));
-    ASSIGN_OR_RETURN(
-        exp.reward.accuracy_penalty_mj,
-        r->GetDoubleIn("accuracy_penalty_mj", 0, 1e12, exp.reward.accuracy_penalty_mj));
+    const KeyTable& rk = RewardKeys();
+    RETURN_IF_ERROR(rk.Check(*r));
+    ASSIGN_OR_RETURN(exp.reward.qos_penalty_mj, rk.Number(*r, "qos_penalty_mj"));
+    ASSIGN_OR_RETURN(exp.reward.accuracy_penalty_mj, rk.Number(*r, "accuracy_penalty_mj"));
   }
 
   // Models: a user's NAME.pt in model_dir is that model (its profile derived from the file),
@@ -428,7 +421,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
       if (!path.ok()) return c->Error(path.status().message());
       auto cnode = ConfigNode::LoadFile(*path);
       if (!cnode.ok()) return c->Error(cnode.status().message());
-      RETURN_IF_ERROR(cnode->CheckKeys({"networks", "loads", "requests"}));
+      RETURN_IF_ERROR(ConditionFileKeys().Check(*cnode));
       RETURN_IF_ERROR(lib.Parse(*cnode));
     }
   }
@@ -437,12 +430,12 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
   // The grid.
   // The targets efficiency is measured against; every device must have them (checked below).
   if (auto refs = root.Optional("references")) {
-    RETURN_IF_ERROR(refs->CheckKeys({"cpu", "cloud"}));
-    ASSIGN_OR_RETURN(exp.cpu_reference_target, refs->GetString("cpu", "cpu_big"));
-    ASSIGN_OR_RETURN(exp.cloud_reference_target, refs->GetString("cloud", "cloud"));
+    RETURN_IF_ERROR(ReferenceKeys().Check(*refs));
+    ASSIGN_OR_RETURN(exp.cpu_reference_target, ReferenceKeys().String(*refs, "cpu"));
+    ASSIGN_OR_RETURN(exp.cloud_reference_target, ReferenceKeys().String(*refs, "cloud"));
   }
   ASSIGN_OR_RETURN(ConfigNode grid, root.Child("grid"));
-  RETURN_IF_ERROR(grid.CheckKeys({"devices", "networks", "loads", "requests"}));
+  RETURN_IF_ERROR(GridKeys().Check(grid));
   ASSIGN_OR_RETURN(auto devices, NameList(grid, "devices"));
   ASSIGN_OR_RETURN(auto networks, NameList(grid, "networks"));
   ASSIGN_OR_RETURN(auto loads, NameList(grid, "loads"));

@@ -6,6 +6,7 @@
 
 #include "core/random.h"
 #include "core/strings.h"
+#include "sim/experiment_keys.h"
 
 namespace autoscale {
 
@@ -33,12 +34,13 @@ Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi,
     return n.Error("expected a number, {mean, stddev}, {on, off} or {trace} map");
   }
   if (n.Has("trace")) {
-    RETURN_IF_ERROR(n.CheckKeys({"trace", "format", "column", "scale", "window_s"}));
+    const KeyTable& keys = TraceQuantityKeys();
+    RETURN_IF_ERROR(keys.Check(n));
     q.kind = QuantitySpec::Kind::kTrace;
-    ASSIGN_OR_RETURN(std::string file, n.GetString("trace"));
-    ASSIGN_OR_RETURN(std::string format, n.GetString("format", "csv"));
-    ASSIGN_OR_RETURN(double window, n.GetDoubleIn("window_s", 1e-3, 3600, 1.0));
-    ASSIGN_OR_RETURN(q.scale, n.GetDoubleIn("scale", 0, 1e9, 1.0));
+    ASSIGN_OR_RETURN(std::string file, keys.String(n, "trace"));
+    ASSIGN_OR_RETURN(std::string format, keys.String(n, "format"));
+    ASSIGN_OR_RETURN(double window, keys.Number(n, "window_s"));
+    ASSIGN_OR_RETURN(q.scale, keys.Number(n, "scale"));
     const std::string path = ResolvePath(n, file);
     Result<Trace> t = Status::Internal("unset");
     if (format == "csv") {
@@ -64,7 +66,8 @@ Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi,
     return q;
   }
   if (n.Has("on")) {
-    RETURN_IF_ERROR(n.CheckKeys({"on", "off", "mean_on_s", "mean_off_s", "jitter"}));
+    const KeyTable& keys = OnOffQuantityKeys();
+    RETURN_IF_ERROR(keys.Check(n));
     // On/off is a load model: its levels (and jittered values) lie in [0, 1].
     if (lo > 0 || hi < 1) {
       return n.Error("an {on, off} model gives values in [0, 1], outside this quantity's range [" +
@@ -72,18 +75,20 @@ Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi,
                      "]; use a number, {mean, stddev} or {trace}");
     }
     q.kind = QuantitySpec::Kind::kOnOff;
-    ASSIGN_OR_RETURN(q.on_off.on_level, n.GetDoubleIn("on", 0, 1));
-    ASSIGN_OR_RETURN(q.on_off.off_level, n.GetDoubleIn("off", 0, 1, 0.0));
-    ASSIGN_OR_RETURN(q.on_off.mean_on_s, n.GetDoubleIn("mean_on_s", 1e-3, 1e6, 10.0));
-    ASSIGN_OR_RETURN(q.on_off.mean_off_s, n.GetDoubleIn("mean_off_s", 1e-3, 1e6, 10.0));
-    ASSIGN_OR_RETURN(q.on_off.jitter, n.GetDoubleIn("jitter", 0, 1, 0.05));
+    ASSIGN_OR_RETURN(q.on_off.on_level, keys.Number(n, "on"));
+    ASSIGN_OR_RETURN(q.on_off.off_level, keys.Number(n, "off"));
+    ASSIGN_OR_RETURN(q.on_off.mean_on_s, keys.Number(n, "mean_on_s"));
+    ASSIGN_OR_RETURN(q.on_off.mean_off_s, keys.Number(n, "mean_off_s"));
+    ASSIGN_OR_RETURN(q.on_off.jitter, keys.Number(n, "jitter"));
     return q;
   }
-  RETURN_IF_ERROR(n.CheckKeys({"mean", "stddev", "reversion_per_s", "min", "max"}));
+  // The range of mean, stddev, min and max is the quantity's, checked here.
+  const KeyTable& keys = OuQuantityKeys();
+  RETURN_IF_ERROR(keys.Check(n));
   q.kind = QuantitySpec::Kind::kOu;
   ASSIGN_OR_RETURN(q.ou.mean, n.GetDoubleIn("mean", lo, hi));
   ASSIGN_OR_RETURN(q.ou.stddev, n.GetDoubleIn("stddev", 0, hi - lo, 0.0));
-  ASSIGN_OR_RETURN(q.ou.reversion_per_s, n.GetDoubleIn("reversion_per_s", 1e-6, 1e3, 0.05));
+  ASSIGN_OR_RETURN(q.ou.reversion_per_s, keys.Number(n, "reversion_per_s"));
   ASSIGN_OR_RETURN(q.ou.lo, n.GetDoubleIn("min", lo, hi, lo));
   ASSIGN_OR_RETURN(q.ou.hi, n.GetDoubleIn("max", lo, hi, hi));
   return q;
@@ -92,7 +97,7 @@ Result<QuantitySpec> ParseQuantity(const ConfigNode& n, double lo, double hi,
 Result<LinkSpec> ParseLink(const ConfigNode& n) {
   LinkSpec link;
   if (n.IsNull() || (n.IsScalar() && n.raw().Scalar() == "none")) return link;
-  RETURN_IF_ERROR(n.CheckKeys({"signal_dbm", "down_mbps", "up_mbps"}));
+  RETURN_IF_ERROR(LinkKeys().Check(n));
   link.connected = true;
   ASSIGN_OR_RETURN(ConfigNode s, n.Child("signal_dbm"));
   ASSIGN_OR_RETURN(link.signal_dbm, ParseQuantity(s, -199, 0, "signal in dBm"));
@@ -168,7 +173,7 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
     RETURN_IF_ERROR(nets->ExpectMap());
     for (auto& [name, n] : nets->Entries()) {
       RETURN_IF_ERROR(CheckNew(networks, name, n));
-      RETURN_IF_ERROR(n.CheckKeys({"wifi", "cellular", "p2p_dbm"}));
+      RETURN_IF_ERROR(NetworkConditionKeys().Check(n));
       NetworkCondition c;
       c.name = name;
       if (auto w = n.Optional("wifi")) {
@@ -191,7 +196,7 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
     RETURN_IF_ERROR(loads_node->ExpectMap());
     for (auto& [name, n] : loads_node->Entries()) {
       RETURN_IF_ERROR(CheckNew(loads, name, n));
-      RETURN_IF_ERROR(n.CheckKeys({"cpu", "gpu", "mem"}));
+      RETURN_IF_ERROR(LoadConditionKeys().Check(n));
       LoadCondition c;
       c.name = name;
       for (auto [key, dst] : {std::pair{"cpu", &c.cpu}, {"gpu", &c.gpu}, {"mem", &c.mem}}) {
@@ -206,13 +211,13 @@ Status ConditionLibrary::Parse(const ConfigNode& root) {
     RETURN_IF_ERROR(reqs->ExpectMap());
     for (auto& [name, n] : reqs->Entries()) {
       RETURN_IF_ERROR(CheckNew(requests, name, n));
-      RETURN_IF_ERROR(n.CheckKeys({"latency_bound_ms", "min_accuracy", "rate_hz", "trace"}));
+      const KeyTable& keys = RequestConditionKeys();
+      RETURN_IF_ERROR(keys.Check(n));
       RequestCondition c;
       c.name = name;
-      ASSIGN_OR_RETURN(c.latency_bound_ms, n.GetDoubleIn("latency_bound_ms", kMinLatencyBoundMs,
-                                                          kMaxLatencyBoundMs, 100.0));
-      ASSIGN_OR_RETURN(c.min_accuracy, n.GetDoubleIn("min_accuracy", 0, 1, 0.0));
-      ASSIGN_OR_RETURN(c.rate_hz, n.GetDoubleIn("rate_hz", 1e-6, 1e6, 5.0));
+      ASSIGN_OR_RETURN(c.latency_bound_ms, keys.Number(n, "latency_bound_ms"));
+      ASSIGN_OR_RETURN(c.min_accuracy, keys.Number(n, "min_accuracy"));
+      ASSIGN_OR_RETURN(c.rate_hz, keys.Number(n, "rate_hz"));
       c.node = std::make_shared<const ConfigNode>(n);
       if (auto a = n.Optional("min_accuracy")) c.min_accuracy_node = std::make_shared<ConfigNode>(*a);
       if (auto t = n.Optional("trace")) {

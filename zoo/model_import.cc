@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/config.h"
+#include "zoo/sidecar_keys.h"
 
 namespace autoscale {
 
@@ -45,7 +46,7 @@ Result<ImportedModel> ImportTorchScript(const std::string& name, const std::stri
 
 Result<ModelSidecar> LoadModelSidecar(const std::string& yaml_path) {
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(yaml_path));
-  RETURN_IF_ERROR(root.CheckKeys({"input_shape", "accuracy", "samples"}));
+  RETURN_IF_ERROR(ModelSidecarKeys().Check(root));
   ModelSidecar s;
   s.path = yaml_path;
   ASSIGN_OR_RETURN(ConfigNode shape_node, root.Child("input_shape"));
@@ -62,7 +63,7 @@ Result<ModelSidecar> LoadModelSidecar(const std::string& yaml_path) {
     return shape_node.Error("input_shape has more than 2^26 elements");
   }
   if (auto acc = root.Optional("accuracy")) {
-    RETURN_IF_ERROR(acc->CheckKeys({"fp32", "fp16", "int8", "source"}));
+    RETURN_IF_ERROR(SidecarAccuracyKeys().Check(*acc));
     for (const char* p : {"fp32", "fp16", "int8"}) {
       if (!acc->Has(p)) continue;
       ASSIGN_OR_RETURN(double a, acc->GetDoubleIn(p, 0.0, 1.0));

@@ -416,5 +416,43 @@ TEST(Cli, CheckConfigChecksExperimentsOutsideTheExperimentsFolder) {
       << bad.output;
 }
 
+// check-config tells every kind by content, wherever the file is; `autoscaled --check` checks
+// a daemon config as start-up would, starting nothing.
+TEST(Cli, CheckConfigTellsKindsAndDaemonChecksItsConfig) {
+  const std::string dir = testing::TempDir("cli_kinds");
+  const std::string shipped = testing::ConfigRoot();
+  const std::string daemon = Slurp(shipped + "/daemon/loopback.yaml");
+  testing::WriteFile(dir + "/d.yaml", daemon);
+  testing::WriteFile(dir + "/s.yaml", Slurp(shipped + "/scenarios/standard.yaml"));
+  testing::WriteFile(dir + "/lte.yaml", Slurp(shipped + "/networks/lte.yaml"));
+  CliRun ok = Cli("check-config " + dir + "/d.yaml " + dir + "/s.yaml " + dir + "/lte.yaml");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("d.yaml (daemon config)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("s.yaml (conditions)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("lte.yaml (network profile)"), std::string::npos) << ok.output;
+  testing::WriteFile(dir + "/odd.yaml", "colour: blue\n");
+  CliRun odd = Cli("check-config " + dir + "/odd.yaml");
+  EXPECT_EQ(odd.code, 1) << odd.output;
+  EXPECT_NE(odd.output.find("odd.yaml:1:1: cannot tell which kind"), std::string::npos)
+      << odd.output;
+
+  const std::string autoscaled =
+      (std::filesystem::path(AUTOSCALE_BINARY).parent_path() / "autoscaled").string();
+  if (!std::filesystem::exists(autoscaled)) GTEST_SKIP() << "autoscaled not built";
+  CliRun good = Shell(autoscaled + " --check " + dir + "/d.yaml");
+  EXPECT_EQ(good.code, 0) << good.output;
+  const size_t at = daemon.find("device: sd845");
+  ASSERT_NE(at, std::string::npos) << daemon;
+  std::string bad = daemon;
+  bad.replace(at, 13, "device: sd8455");
+  testing::WriteFile(dir + "/bad.yaml", bad);
+  CliRun refused = Shell(autoscaled + " --check " + dir + "/bad.yaml");
+  EXPECT_EQ(refused.code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("no device profile 'sd8455'"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("did you mean 'sd845'?"), std::string::npos) << refused.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/state.qtable"));  // nothing written
+}
+
 }  // namespace
 }  // namespace autoscale

@@ -228,8 +228,11 @@ TEST(ProfileCli, WritesAProfileTheSimulatorRuns) {
   const std::string yaml = Slurp(dir + "/tiny.yaml");
   EXPECT_NE(yaml.find("measured_ms:"), std::string::npos);
   EXPECT_NE(yaml.find("squeezenet_1_1: {fp32:"), std::string::npos);
-  r = Cli("check-config " + dir + "/tiny.yaml");
-  EXPECT_NE(r.output.find("kind is unknown"), std::string::npos) << "not under devices/";
+  // Recognised as a device profile by its content, though not under devices/.
+  r = Cli("check-config " + dir + "/tiny.yaml " + dir + "/experiment.yaml");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tiny.yaml (device profile)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("experiment.yaml (experiment)"), std::string::npos) << r.output;
   // A short version of the experiment it wrote.
   std::string text = Slurp(dir + "/experiment.yaml");
   text.replace(text.find("train_requests: 50000"), 21, "train_requests: 2000");

@@ -195,7 +195,8 @@ TEST(ModelProfileTest, LayerCountsAreChecked) {
   ExpectError(ParseModel(Replace(Replace(Replace(kModel, "conv: 10", "conv: 0"), "fc: 2", "fc: 0"),
                                  "recurrent: 1", "recurrent: 0")),
               {"<string>:4:3: layers: ", "at least one layer"});
-  ExpectError(ParseModel(Replace(kModel, "fc: 2", "fc: -1")), {"layers: ", "non-negative"});
+  ExpectError(ParseModel(Replace(kModel, "fc: 2", "fc: -1")),
+              {"<string>:5:7: layers.fc: expected an integer in [0, 100000], got -1"});
   ExpectError(ParseModel(Replace(kModel, "conv: 10", "conv: 2.5")),
               {"<string>:4:9: layers.conv: expected an integer, got '2.5'"});
 }
@@ -659,7 +660,7 @@ TEST(DeviceProfileTest, DeviceLevelErrors) {
       ParseDevice(Replace(kDevice, "memory_bound_fraction: 0.25", "memory_bound_fraction: 1.5")),
       {"<string>:16:28: targets[0].memory_bound_fraction: expected a number in [0, 1], got 1.5"});
   ExpectError(ParseDevice(Replace(kDevice, "cores: 4", "cores: 0")),
-              {"<string>:7:5: targets[0]: cores must be in [1, 256]"});
+              {"<string>:9:12: targets[0].cores: expected an integer in [1, 256], got 0"});
   ExpectError(ParseDevice(Replace(kDevice, "idle_power_mw: 50", "idle_power_mw: -1")),
               {"<string>:5:16: idle_power_mw: expected a number in [0, "});
   std::string no_targets = kDevice;
