@@ -20,12 +20,13 @@ namespace {
 
 // libtorch's intra-op thread count (OpenMP, and the oneDNN primitive cache that
 // at::set_num_threads clears), BLAS threads and quantized engine are process-wide, while each
-// target sets its own: a CPU target with one thread and the DSP stub with two, each on its own
-// daemon thread, broke each other's INT8 runs (oneDNN: "could not create a primitive descriptor
-// for a reorder primitive"). Every CPU target, and so the DSP stub, holds this lock while it
-// builds or runs a model and sets its own settings under it, so a run never sees another
-// target's settings or a cache cleared under it. libtorch uses every core it is given, so two
-// forward passes at once on the same cores gain nothing.
+// target sets its own: a CPU target with one thread and the DSP stub with two run each on its
+// own daemon thread. Every CPU target, and so the DSP stub, holds this lock while it builds or
+// runs a model and sets its own settings under it, so a run never sees another target's
+// settings or a cache cleared under it. libtorch uses every core it is given, so two forward
+// passes at once on the same cores gain nothing. (oneDNN's "could not create a primitive
+// descriptor for a reorder primitive" on INT8 runs came from packed weights reused under
+// another thread count or batch size, not from this: see TorchInt8Graph::PacksFor.)
 std::mutex& TorchSettingsMutex() {
   static std::mutex mu;
   return mu;

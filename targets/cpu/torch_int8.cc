@@ -300,11 +300,19 @@ struct TorchInt8Graph::Step {
   std::vector<int> in;  // value numbers
   bool relu = false;    // fused relu / relu6 (relu6 through the output range)
   QParams out;          // output parameters of static quantized steps
-  c10::IValue packed;   // prepacked weights: conv, linear; LSTM input weights and bias
-  c10::IValue packed_recurrent, packed_projection;  // LSTM
+  // Slots of the prepacked weights in a Packs (-1: none): conv, linear; LSTM input weights
+  // and bias, recurrent and projection weights.
+  int packed = -1, packed_recurrent = -1, packed_projection = -1;
   torch::Tensor weight, bias, mean, var;            // batch-norm; LSTM peepholes in `weight`
   bool reduce_range = false;                        // dynamic ops (FBGEMM's convention)
   std::vector<int> release;                         // values last read by this step
+};
+
+// The quantized weights of one slot and how they are prepacked, kept to prepack them again for
+// another run signature (see PacksFor).
+struct TorchInt8Graph::Prepack {
+  bool conv = false;  // quantized::conv2d_prepack, else quantized::linear_prepack
+  std::vector<c10::IValue> args;
 };
 
 TorchInt8Graph::TorchInt8Graph() = default;
@@ -439,6 +447,17 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
   m->per_channel_ = options.per_channel_weights;
   m->graph_ = g;
   const bool reduce_range = engine == at::kFBGEMM || engine == at::kX86;
+  // oneDNN (also behind "x86") fixes its packed weights' layout on their first call: see
+  // PacksFor.
+  m->per_signature_ = engine == at::kONEDNN || engine == at::kX86;
+  // Prepacked here once so that weights the engine rejects fail naming their node; these serve
+  // the probe below.
+  auto initial = std::make_shared<Packs>();
+  auto prepack = [&](bool conv, std::vector<c10::IValue> args) {
+    initial->push_back(Call(conv ? ops.conv_prepack : ops.linear_prepack, args));
+    m->prepacks_.push_back(Prepack{conv, std::move(args)});
+    return static_cast<int>(m->prepacks_.size()) - 1;
+  };
 
   std::vector<std::vector<int>> consumers(n);
   for (int i = 0; i < n; ++i) {
@@ -536,17 +555,15 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
             s.in = {quantized(node.inputs[0])};
             c10::List<int64_t> stride({node.stride_h, node.stride_w}),
                 pad({node.pad_h, node.pad_w}), dilation({node.dilation_h, node.dilation_w});
-            s.packed =
-                Call(ops.conv_prepack, {QuantizeWeight(weight, options.per_channel_weights),
-                                        bias.defined() ? c10::IValue(bias) : c10::IValue(), stride,
-                                        pad, dilation, static_cast<int64_t>(node.groups)});
+            s.packed = prepack(true, {QuantizeWeight(weight, options.per_channel_weights),
+                                      bias.defined() ? c10::IValue(bias) : c10::IValue(), stride,
+                                      pad, dilation, static_cast<int64_t>(node.groups)});
           } else {
             weight = FromVector(w.weight, {node.out_features, xs[0]});
             s.kind = dynamic ? Kind::kLinearDynamic : Kind::kLinear;
             s.in = {dynamic ? fval[node.inputs[0]] : quantized(node.inputs[0])};
             s.reduce_range = reduce_range;
-            s.packed = Call(ops.linear_prepack,
-                            {QuantizeWeight(weight, options.per_channel_weights), bias});
+            s.packed = prepack(false, {QuantizeWeight(weight, options.per_channel_weights), bias});
             float_out = dynamic;
           }
           break;
@@ -630,16 +647,13 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
           s.reduce_range = reduce_range;
           // Dynamic quantization keeps the weights per-tensor or per-channel like the linears.
           const bool pc = options.per_channel_weights;
-          s.packed =
-              Call(ops.linear_prepack, {QuantizeWeight(FromVector(w.weight, {4 * h, xs[1]}), pc),
-                                        FromVector(w.bias, {4 * h})});
-          s.packed_recurrent =
-              Call(ops.linear_prepack,
-                   {QuantizeWeight(FromVector(w.recurrent, {4 * h, p}), pc), c10::IValue()});
+          s.packed = prepack(false, {QuantizeWeight(FromVector(w.weight, {4 * h, xs[1]}), pc),
+                                     FromVector(w.bias, {4 * h})});
+          s.packed_recurrent = prepack(
+              false, {QuantizeWeight(FromVector(w.recurrent, {4 * h, p}), pc), c10::IValue()});
           if (node.projection > 0) {
-            s.packed_projection =
-                Call(ops.linear_prepack,
-                     {QuantizeWeight(FromVector(w.projection, {p, h}), pc), c10::IValue()});
+            s.packed_projection = prepack(
+                false, {QuantizeWeight(FromVector(w.projection, {p, h}), pc), c10::IValue()});
           }
           if (node.peephole) s.weight = FromVector(w.peephole, {3, h});
           float_out = true;
@@ -674,13 +688,53 @@ Result<std::unique_ptr<TorchInt8Graph>> TorchInt8Graph::Build(const WeightedGrap
   shape.insert(shape.end(), g.input_shape().begin(), g.input_shape().end());
   const std::vector<float> x = MakeInput(g, options.calibration_seed);
   int failed = -1;
+  m->packs_.emplace_front(m->SignatureOf(1), std::move(initial));
   try {
     m->Run(WrapFloat(x.data(), shape), &failed);
   } catch (const std::exception& e) {
     return Status::InvalidArgument("model '" + g.name() + "', " + m->StepName(failed) +
                                    ": engine " + engine_name + " rejected it: " + FirstLine(e));
   }
+  // The probe's weights are now in the layout of its signature (batch 1 under the build's
+  // thread count, often not the runs'): runs prepack their own.
+  if (m->per_signature_) m->packs_.clear();
   return m;
+}
+
+// ---- Packed weights per run signature --------------------------------------------------------
+
+namespace {
+constexpr size_t kMaxPackSets = 4;  // signatures whose packed weights are kept (most recent)
+}  // namespace
+
+TorchInt8Graph::Signature TorchInt8Graph::SignatureOf(int64_t batch) const {
+  // The thread count as libtorch's oneDNN kernels read it for their cache (the calling
+  // thread's).
+  return per_signature_ ? Signature{batch, at::get_num_threads()} : Signature{0, 0};
+}
+
+std::shared_ptr<const TorchInt8Graph::Packs> TorchInt8Graph::Prepacked() const {
+  const QuantizedOps& ops = QuantizedOps::Get();
+  auto packs = std::make_shared<Packs>();
+  packs->reserve(prepacks_.size());
+  for (const Prepack& p : prepacks_) {
+    packs->push_back(Call(p.conv ? ops.conv_prepack : ops.linear_prepack, p.args));
+  }
+  return packs;
+}
+
+std::shared_ptr<const TorchInt8Graph::Packs> TorchInt8Graph::PacksFor(int64_t batch) const {
+  const Signature key = SignatureOf(batch);
+  std::lock_guard<std::mutex> lock(packs_mu_);
+  for (auto it = packs_.begin(); it != packs_.end(); ++it) {
+    if (it->first != key) continue;
+    if (it != packs_.begin()) packs_.splice(packs_.begin(), packs_, it);
+    return packs_.front().second;
+  }
+  // A run holds its set (shared) while it runs, so dropping the oldest here is safe.
+  packs_.emplace_front(key, Prepacked());
+  if (packs_.size() > kMaxPackSets) packs_.pop_back();
+  return packs_.front().second;
 }
 
 // ---- Execution -------------------------------------------------------------------------------
@@ -690,6 +744,8 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
   at::globalContext().setQEngine(qengine_);
   torch::NoGradGuard no_grad;
   const QuantizedOps& ops = QuantizedOps::Get();
+  const std::shared_ptr<const Packs> held = PacksFor(input.size(0));
+  const Packs& packs = *held;
   std::vector<torch::Tensor> v(num_values_);
   v[0] = input;
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
@@ -706,16 +762,17 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
           y = x.dequantize();
           break;
         case Kind::kConv:
-          y = Call(s.relu ? ops.conv_relu : ops.conv, {x, s.packed, s.out.scale, s.out.zero_point})
+          y = Call(s.relu ? ops.conv_relu : ops.conv,
+                   {x, packs[s.packed], s.out.scale, s.out.zero_point})
                   .toTensor();
           break;
         case Kind::kLinear:
           y = Call(s.relu ? ops.linear_relu : ops.linear,
-                   {x, s.packed, s.out.scale, s.out.zero_point})
+                   {x, packs[s.packed], s.out.scale, s.out.zero_point})
                   .toTensor();
           break;
         case Kind::kLinearDynamic:
-          y = Call(ops.linear_dynamic, {x, s.packed, s.reduce_range}).toTensor();
+          y = Call(ops.linear_dynamic, {x, packs[s.packed], s.reduce_range}).toTensor();
           break;
         case Kind::kAdd:
           y = Call(s.relu ? ops.add_relu : ops.add, {x, v[s.in[1]], s.out.scale, s.out.zero_point})
@@ -758,7 +815,7 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
           y = x.contiguous().flatten(1);
           break;
         case Kind::kLstm:
-          y = Lstm(s, x);
+          y = Lstm(s, packs, x);
           break;
         case Kind::kHardswish:
           y = Call(*ops.hardswish, {x, s.out.scale, s.out.zero_point}).toTensor();
@@ -802,12 +859,13 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
   return v[result_];
 }
 
-torch::Tensor TorchInt8Graph::Lstm(const Step& s, const torch::Tensor& x) const {
+torch::Tensor TorchInt8Graph::Lstm(const Step& s, const Packs& packs,
+                                   const torch::Tensor& x) const {
   const QuantizedOps& ops = QuantizedOps::Get();
   const GraphNode& n = graph_.node(s.node);
   const int64_t batch = x.size(0), steps = x.size(1), h = n.hidden;
-  auto linear = [&](const torch::Tensor& a, const c10::IValue& packed) {
-    return Call(ops.linear_dynamic, {a, packed, s.reduce_range}).toTensor();
+  auto linear = [&](const torch::Tensor& a, int slot) {
+    return Call(ops.linear_dynamic, {a, packs[slot], s.reduce_range}).toTensor();
   };
   // Input contributions of every step in one matmul (one activation scale for the whole
   // sequence): [N, T, 4H].

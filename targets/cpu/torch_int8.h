@@ -32,8 +32,11 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -122,12 +125,28 @@ class TorchInt8Graph final : public TorchModel {
   std::string Summary() const;
 
  private:
-  struct Step;  // one operator call (torch_int8.cc)
+  struct Step;     // one operator call (torch_int8.cc)
+  struct Prepack;  // how one weight tensor is prepacked (torch_int8.cc)
+  using Packs = std::vector<c10::IValue>;  // prepacked weights, by Step slot
+  // (batch size, intra-op thread count) of a run; (0, 0) for engines whose packed weights do
+  // not depend on it.
+  using Signature = std::pair<int64_t, int>;
   TorchInt8Graph();
   // Runs the steps; on a throw, *failed_step is the step that threw.
   torch::Tensor Run(const torch::Tensor& input, int* failed_step,
                     const NodeObserver* observe = nullptr) const;
-  torch::Tensor Lstm(const Step& step, const torch::Tensor& x) const;
+  torch::Tensor Lstm(const Step& step, const Packs& packs, const torch::Tensor& x) const;
+  // The prepacked weights for a run of `batch` inputs under the calling thread's intra-op
+  // thread count, prepacked on first use. libtorch 1.13's oneDNN conv and linear fix their
+  // packed weights, on the first call, in the layout of the primitive chosen for that call's
+  // input shape and thread count (a primitive cache of one entry), and a later call with
+  // another shape or thread count needs a reorder out of that layout which oneDNN cannot
+  // create for some shapes ("could not create a primitive descriptor for a reorder
+  // primitive"). So under oneDNN each signature gets its own packed weights (the last
+  // kMaxPackSets used are kept); the other engines share one set.
+  std::shared_ptr<const Packs> PacksFor(int64_t batch) const;
+  Signature SignatureOf(int64_t batch) const;
+  std::shared_ptr<const Packs> Prepacked() const;  // a fresh set from prepacks_
   std::string StepName(int step) const;  // "node 7 'conv7' (conv) [conv2d_relu]"
 
   std::string engine_;
@@ -135,6 +154,10 @@ class TorchInt8Graph final : public TorchModel {
   bool per_channel_ = true;
   Graph graph_;
   std::vector<Step> steps_;
+  std::vector<Prepack> prepacks_;  // by slot
+  bool per_signature_ = false;     // the engine needs packed weights per Signature
+  mutable std::mutex packs_mu_;
+  mutable std::list<std::pair<Signature, std::shared_ptr<const Packs>>> packs_;  // newest first
   int num_values_ = 0;  // value 0 is the input, step s writes value s + 1
   int result_ = 0;      // the value Forward returns (float)
 };

@@ -289,6 +289,50 @@ TEST(Int8Test, BatchRowsMatchSingleInputs) {
   }
 }
 
+// libtorch 1.13's oneDNN conv keeps, per packed weight, the primitive of its first call and
+// leaves the weights in that primitive's layout, which oneDNN chooses from the input's shape
+// and the intra-op thread count: on an AVX512-VNNI CPU this 1x1 conv's 192 outputs are blocked
+// by 64 at batch 1 under one thread but by 48 under two, or at batch 1 vs 4 under two. A call
+// with another shape or thread count then needs a reorder out of the first layout that oneDNN
+// cannot create ("could not create a primitive descriptor for a reorder primitive"): the
+// DSP stub, built (and probed) under one thread and run under two, failed on squeezenet's
+// conv36. Every batch size under every thread count must run, and compute what batch 1 under
+// one thread computes.
+TEST(Int8Test, RunsUnderAnyBatchSizeAndThreadCount) {
+  Graph t("t_signature", {48, 13, 13});
+  const int x = t.Relu(t.Conv(0, 192, 1, 1, 0, 1, true));
+  t.Conv(x, 64, 3, 1, 1, 1, true);
+  ASSERT_TRUE(t.Finalize().ok());
+  const WeightedGraph wg = Prepare(t);
+  const torch::Tensor batch = Input(t, 5, 4);
+  const int threads = at::get_num_threads();
+  for (const std::string& engine : SupportedInt8Engines()) {
+    SCOPED_TRACE(engine);
+    Int8Options opt;
+    opt.engine = engine;
+    at::set_num_threads(1);
+    auto q = TorchInt8Graph::Build(wg, opt);  // probed at batch 1 under one thread
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    std::vector<torch::Tensor> want;
+    for (int i = 0; i < 4; ++i) want.push_back((*q)->Forward(batch.slice(0, i, i + 1))[0]);
+    for (int n : {2, 1, 2}) {
+      at::set_num_threads(n);
+      for (int b : {1, 4, 2, 1}) {
+        try {
+          const torch::Tensor y = (*q)->Forward(batch.slice(0, 0, b));
+          for (int i = 0; i < b; ++i) {
+            EXPECT_TRUE(torch::equal(y[i], want[i]))
+                << n << " thread(s), batch " << b << ", row " << i;
+          }
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << n << " thread(s), batch " << b << ": " << e.what();
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+}
+
 // ---- Ops of imported networks ----------------------------------------------------------------
 
 TEST(Int8Test, ImportedOpsRunQuantizedKernels) {
