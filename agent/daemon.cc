@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "agent/model_profiles.h"
+#include "core/logging.h"
 #include "core/strings.h"
 #include "targets/model_store.h"
 
@@ -85,9 +86,8 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
       auto derived = DeriveModelProfile(m.spec, measurers, config.agreement);
       if (!derived.ok()) return derived.status().WithPrefix(key);
       m.profile = std::move(derived).value();
-      std::fprintf(stderr, "autoscaled: model '%s' is %s (profile derived from the file):\n%s\n",
-                   name.c_str(), m.spec.torchscript_path.c_str(),
-                   DescribeAccuracy(m.profile).c_str());
+      Log().info("model '{}' is {} (profile derived from the file):\n{}", name,
+                 m.spec.torchscript_path, DescribeAccuracy(m.profile));
       if (!m.profile.accuracy_unknown.empty() && config.engine.default_min_accuracy > 0) {
         return Status::InvalidArgument(
             where + ": defaults.min_accuracy " + FormatDouble(config.engine.default_min_accuracy) +

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/model_profiles.h"
+#include "core/logging.h"
 #include "core/file_util.h"
 #include "core/strings.h"
 
@@ -508,9 +509,8 @@ void Engine::Fallback(std::shared_ptr<Pending> p, int failed, const Status& why)
   }
   fallbacks_->Get({targets_[next].name}).Increment();
   // Rare by design (a failing worker opens the breaker); each one is worth a line.
-  std::fprintf(stderr, "autoscaled: %s for '%s' failed after %.1f ms (%s); running on %s\n",
-               targets_[failed].name.c_str(), p->request.model.c_str(), MsSince(p->start),
-               why.message().c_str(), targets_[next].name.c_str());
+  Log().warn("{} for '{}' failed after {:.1f} ms ({}); running on {}", targets_[failed].name,
+             p->request.model, MsSince(p->start), why.message(), targets_[next].name);
   if (targets_[next].remote) return RunRemote(next, std::move(p), next_action, true);
   RunLocal(next, std::move(p), next_action, true);
 }
@@ -649,9 +649,8 @@ void Engine::CalibratorLoop() {
     if (!r.ok() || top1.size() != sample.top1.size()) {
       ++st.failed;
       calib_samples_->Get({prof.name, prec, "failed"}).Increment();
-      std::fprintf(stderr, "autoscaled: calibration of '%s' at %s: fp32 run failed: %s\n",
-                   prof.name.c_str(), prec.c_str(),
-                   r.ok() ? "output rows differ" : r.status().message().c_str());
+      Log().warn("calibration of '{}' at {}: fp32 run failed: {}", prof.name, prec,
+                 r.ok() ? std::string("output rows differ") : r.status().message());
     } else {
       for (size_t i = 0; i < top1.size(); ++i) {
         const bool agree = top1[i] == sample.top1[i];
@@ -731,8 +730,7 @@ void Engine::SaverLoop() {
     if (shut_down_) break;
     lock.unlock();
     Status s = SaveState();
-    if (!s.ok())
-      std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
+    if (!s.ok()) Log().error("saving learned state: {}", s.message());
     lock.lock();
   }
 }
@@ -756,7 +754,7 @@ void Engine::Shutdown() {
   }
   if (probe_) probe_->Stop();
   Status s = SaveState();
-  if (!s.ok()) std::fprintf(stderr, "autoscaled: saving learned state: %s\n", s.message().c_str());
+  if (!s.ok()) Log().error("saving learned state: {}", s.message());
 }
 
 std::string Engine::StatsJson(const std::vector<std::pair<std::string, int64_t>>& extra) const {

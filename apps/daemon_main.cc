@@ -15,6 +15,7 @@
 #include "apps/cli.h"
 #include "apps/local_targets.h"
 #include "apps/signals.h"
+#include "core/logging.h"
 #include "core/strings.h"
 #include "env/profiles.h"
 #include "schema/config_check.h"
@@ -56,6 +57,7 @@ endpoints: POST /v2/models/NAME/infer, GET /v2/health/live, /v2/health/ready,
 constexpr double kMaxDrainS = 3600;
 
 struct DaemonArgs {
+  std::string log_level = "info";
   std::string config_path, listen, state_file;
   double drain_s = 10;
   std::string check;  // --check FILE
@@ -65,12 +67,16 @@ int Serve(const DaemonArgs& args) {
   const std::string &config_path = args.config_path, &listen = args.listen,
                     &state_file = args.state_file;
   const double drain_s = args.drain_s;
+  if (Status st = SetUpLogging("autoscaled", args.log_level); !st.ok()) {
+    std::cerr << "autoscaled: error: " << st.message() << "\n";
+    return 2;
+  }
   if (!args.check.empty()) {
     // The config, its device, targets, models and policy, as start-up would check them, with
     // nothing bound, built or written.
     const Status st = CheckDaemonConfig(args.check, "");
     if (!st.ok()) {
-      std::cerr << "autoscaled: error: " << st.message() << "\n";
+      Log().error("{}", st.message());
       return 1;
     }
     std::cout << "ok    " << args.check << "\n";
@@ -86,7 +92,7 @@ int Serve(const DaemonArgs& args) {
 
   auto config = LoadDaemonConfig(config_path);
   if (!config.ok()) {
-    std::cerr << "autoscaled: error: " << config.status().message() << "\n";
+    Log().error("{}", config.status().message());
     return 1;
   }
   if (!listen.empty()) config->listen = listen;
@@ -97,12 +103,12 @@ int Serve(const DaemonArgs& args) {
   if (config->listen == "default" || config->engine.state_file == "default") {
     auto dirs = DefaultDaemonDirs();
     if (!dirs.ok()) {
-      std::cerr << "autoscaled: error: " << dirs.status().message() << "\n";
+      Log().error("{}", dirs.status().message());
       return 1;
     }
     for (const std::string& dir : {dirs->state, dirs->runtime}) {
       if (Status st = EnsurePrivateDir(dir); !st.ok()) {
-        std::cerr << "autoscaled: error: " << st.message() << "\n";
+        Log().error("{}", st.message());
         return 1;
       }
     }
@@ -113,8 +119,7 @@ int Serve(const DaemonArgs& args) {
   }
   auto endpoint = Endpoint::Parse(config->listen);
   if (!endpoint.ok()) {
-    std::cerr << "autoscaled: error: " << config->file
-              << ": listen: " << endpoint.status().message() << "\n";
+    Log().error("{}: listen: {}", config->file, endpoint.status().message());
     return 1;
   }
   std::vector<std::pair<std::string, std::string>> owned;  // (path, what)
@@ -123,7 +128,7 @@ int Serve(const DaemonArgs& args) {
     owned.emplace_back(config->engine.state_file, "state_file");
   for (const auto& [path, what] : owned) {
     if (Status st = CheckOwnedFolder(path, what); !st.ok()) {
-      std::cerr << "autoscaled: error: " << config->file << ": " << st.message() << "\n";
+      Log().error("{}: {}", config->file, st.message());
       return 1;
     }
   }
@@ -141,7 +146,7 @@ int Serve(const DaemonArgs& args) {
     service.Handle(std::move(r), std::move(respond));
   });
   if (!server.ok()) {
-    std::cerr << "autoscaled: error: " << server.status().message() << "\n";
+    Log().error("{}", server.status().message());
     return 1;
   }
 
@@ -166,32 +171,31 @@ int Serve(const DaemonArgs& args) {
   InstallModelReaders();
   auto engine = BuildEngine(*config, roots, make_local);
   if (!engine.ok()) {
-    std::cerr << "autoscaled: error: " << engine.status().message() << "\n";
+    Log().error("{}", engine.status().message());
     return 1;
   }
   if (!(*engine)->state_report().empty()) {
-    std::cerr << "autoscaled: " << (*engine)->state_report() << "\n";
+    Log().info("{}", (*engine)->state_report());
   }
-  std::cerr << "autoscaled: listening on " << (*server)->endpoint().ToString()
-            << " (not ready until the models are prepared)" << std::endl;
+  Log().info("listening on {} (not ready until the models are prepared)",
+             (*server)->endpoint().ToString());
   {
     const auto t0 = std::chrono::steady_clock::now();
     const int n = (*engine)->PrepareLocal();
-    std::cerr << "autoscaled: prepared " << n << " model/precision pairs on local targets in "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
-              << " s" << std::endl;
+    Log().info("prepared {} model/precision pairs on local targets in {:.3f} s", n,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   service.SetEngine(engine->get());
-  std::cerr << "autoscaled: serving on " << (*server)->endpoint().ToString() << " (device "
-            << (*engine)->cost_model().device().name << ", " << config->models.size() << " models, "
-            << config->targets.size() << " targets)" << std::endl;
+  Log().info("serving on {} (device {}, {} models, {} targets)", (*server)->endpoint().ToString(),
+             (*engine)->cost_model().device().name, config->models.size(),
+             config->targets.size());
 
   const int sig = WaitForSignal(signals);
-  std::cerr << "autoscaled: " << strsignal(sig) << ": draining" << std::endl;
+  Log().info("{}: draining", strsignal(sig));
   (*server)->Stop(std::chrono::milliseconds(static_cast<int64_t>(drain_s * 1000)));
   service.StopDelivering();  // replies from here on reach nobody: counted as undelivered
   (*engine)->Shutdown();     // finishes what is left and saves the learned state
-  std::cerr << "autoscaled: stopped; " << service.StatsJson() << std::endl;
+  Log().info("stopped; {}", service.StatsJson());
   return 0;
 }
 
@@ -215,6 +219,11 @@ int Run(int argc, char** argv) {
   app.add_option("--state-file", a->state_file,
                  "override `state_file` (`default`: STATE/autoscaled.qtable)")
       ->type_name("FILE");
+  app.add_option("--log-level", a->log_level,
+                 "least severe log lines written to stderr (each with time and level)")
+      ->check(CLI::IsMember(LogLevelNames()))
+      ->type_name("LEVEL")
+      ->capture_default_str();
   app.add_option("--drain-s", a->drain_s,
                  "on SIGTERM/SIGINT, wait up to S seconds for requests in flight")
       ->check(cli::NumberIn(0, kMaxDrainS))

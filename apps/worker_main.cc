@@ -12,6 +12,7 @@
 
 #include "apps/cli.h"
 #include "apps/signals.h"
+#include "core/logging.h"
 #include "core/strings.h"
 #include "targets/http/http.h"
 #include "targets/worker/worker.h"
@@ -36,6 +37,7 @@ and those being received, closes idle connections, and exits 0 (at most --drain-
 )";
 
 struct WorkerArgs {
+  std::string log_level = "info";
   WorkerOptions wo;
   HttpServerOptions so;
   std::string models;
@@ -47,6 +49,10 @@ int Serve(WorkerArgs& args) {
   WorkerOptions& wo = args.wo;
   HttpServerOptions& so = args.so;
   const int drain_s = args.drain_s;
+  if (Status st = SetUpLogging("autoscale-worker", args.log_level); !st.ok()) {
+    std::cerr << "autoscale-worker: error: " << st.message() << "\n";
+    return 2;
+  }
   wo.models = cli::SplitList(args.models);
   so.max_body_bytes = static_cast<size_t>(args.max_request_mb) << 20;
   // A body of N MiB holds at most N Mi one-byte elements.
@@ -69,23 +75,22 @@ int Serve(WorkerArgs& args) {
     respond(ErrorResponse(503, "the worker is loading its models"));
   });
   if (!server.ok()) {
-    std::cerr << "autoscale-worker: error: " << server.status().message() << "\n";
+    Log().error("{}", server.status().message());
     return 1;
   }
   auto worker = Worker::Create(wo);
   if (!worker.ok()) {
-    std::cerr << "autoscale-worker: error: " << worker.status().message() << "\n";
+    Log().error("{}", worker.status().message());
     (*server)->Stop(std::chrono::seconds(0));
     return 1;
   }
   serving = worker->get();
   const int threads = (*worker)->threads();
-  std::cerr << "autoscale-worker: serving on " << (*server)->endpoint().ToString() << " ("
-            << (*worker)->device() << ", " << threads << (threads == 1 ? " thread" : " threads")
-            << ")" << std::endl;
+  Log().info("serving on {} ({}, {} {})", (*server)->endpoint().ToString(), (*worker)->device(),
+             threads, threads == 1 ? "thread" : "threads");
 
   const int sig = WaitForSignal(signals);
-  std::cerr << "autoscale-worker: " << strsignal(sig) << ": draining" << std::endl;
+  Log().info("{}: draining", strsignal(sig));
   // Both at once: the worker refuses new infer requests (503) and answers those queued, while
   // the server stops accepting connections, reads the requests it is receiving and hands them
   // over, answers every request with Connection: close, and closes idle keep-alive connections.
@@ -93,7 +98,7 @@ int Serve(WorkerArgs& args) {
   std::thread shutdown([&worker] { (*worker)->Shutdown(); });
   (*server)->Stop(std::chrono::seconds(drain_s));
   shutdown.join();
-  std::cerr << "autoscale-worker: stopped" << std::endl;
+  Log().info("stopped");
   return 0;
 }
 
@@ -152,6 +157,11 @@ int Run(int argc, char** argv) {
                  "(default: the open-file limit less 64)")
       ->check(cli::IntegerIn(1, 1 << 20))
       ->type_name("N");
+  app.add_option("--log-level", a->log_level,
+                 "least severe log lines written to stderr (each with time and level)")
+      ->check(CLI::IsMember(LogLevelNames()))
+      ->type_name("LEVEL")
+      ->capture_default_str();
   app.add_option("--drain-s", a->drain_s, "longest drain on SIGTERM")
       ->check(cli::IntegerIn(0, 3600))
       ->type_name("S")

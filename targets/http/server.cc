@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/logging.h"
 #include "core/strings.h"
 #include "targets/http/beast.h"
 #include "targets/http/http.h"
@@ -138,9 +139,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void TakeBacklog(Acceptor& acceptor);
   template <class Protocol>
   void StartSession(typename Protocol::socket socket);
-  void Log(const std::string& line) const {
-    std::cerr << options.server_name << ": " << line << std::endl;
-  }
+  void Log(const std::string& line) const { autoscale::Log().warn("{}", line); }
 };
 
 namespace {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -160,6 +161,23 @@ Proc RunBinary(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// The log: spdlog lines on stderr with a timestamp, the level and the program; --log-level
+// chooses the least severe level written.
+TEST(WorkerBinaryTest, LogLinesHaveTimeLevelAndProgramAndFollowTheLevel) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  Proc err = RunBinary("--models nope --device cpu --log-level warning");
+  EXPECT_EQ(err.code, 1);
+  const std::regex line(
+      R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:?\d{2} \[error\] autoscale-worker: .*no model 'nope')");
+  EXPECT_TRUE(std::regex_search(err.err, line)) << err.err;
+  Proc off = RunBinary("--models nope --device cpu --log-level=off");
+  EXPECT_EQ(off.code, 1);
+  EXPECT_EQ(off.err.find("no model 'nope'"), std::string::npos) << off.err;
+  Proc bad = RunBinary("--log-level loud");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--log-level"), std::string::npos) << bad.err;
+}
+
 TEST(WorkerBinaryTest, FlagsHelpAndErrors) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
   Proc help = RunBinary("--help");
@@ -249,10 +267,12 @@ struct WorkerProcess {
     err = err_pipe[0];
     char c;
     while (::read(err, &c, 1) == 1 && c != '\n') first_line += c;
+    // "TIME [info] autoscale-worker: serving on ADDR (...)"
     const std::string prefix = "autoscale-worker: serving on ";
-    if (first_line.rfind(prefix, 0) != 0) return false;
-    auto ep = Endpoint::Parse(
-        first_line.substr(prefix.size(), first_line.find(' ', prefix.size()) - prefix.size()));
+    const size_t at = first_line.find(prefix);
+    if (at == std::string::npos) return false;
+    const size_t from = at + prefix.size();
+    auto ep = Endpoint::Parse(first_line.substr(from, first_line.find(' ', from) - from));
     if (!ep.ok()) return false;
     endpoint = *ep;
     return true;
