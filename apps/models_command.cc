@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "core/model_repository.h"
 #include "core/strings.h"
 #include "env/layer_predictor.h"
 #include "env/profiles.h"
@@ -80,11 +81,9 @@ Result<ModelEntry> Describe(ModelStore& store, const std::string& name) {
   auto spec = store.Get(name);
   if (!spec.ok()) {
     // Every error about a user's file names it.
-    const std::string pt = (std::filesystem::path(store.model_dir()) / (name + ".pt")).string();
-    std::error_code ec;
-    if (!store.model_dir().empty() && std::filesystem::is_regular_file(pt, ec) &&
-        spec.status().message().find(pt) == std::string::npos) {
-      return spec.status().WithPrefix(pt);
+    auto files = FindUserModelFiles(store.model_dir(), name);
+    if (files.ok() && spec.status().message().find(files->model) == std::string::npos) {
+      return spec.status().WithPrefix(files->model);
     }
     return spec.status();
   }

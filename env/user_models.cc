@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "core/model_repository.h"
+
 namespace autoscale {
 
 namespace fs = std::filesystem;
@@ -17,12 +19,6 @@ std::mutex& ProfilerMutex() {
 UserModelProfiler& Profiler() {
   static UserModelProfiler profiler;
   return profiler;
-}
-bool PlainName(const std::string& name) {
-  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
 }
 }  // namespace
 
@@ -37,22 +33,11 @@ bool HaveUserModelProfiler() {
 }
 
 bool IsUserModel(const std::string& model_dir, const std::string& name) {
-  std::error_code ec;
-  return !model_dir.empty() && PlainName(name) &&
-         fs::is_regular_file(fs::path(model_dir) / (name + ".pt"), ec);
+  return HasUserModel(model_dir, name);
 }
 
 std::vector<std::string> UserModelNames(const std::string& model_dir) {
-  std::vector<std::string> names;
-  if (model_dir.empty()) return names;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(model_dir, ec)) {
-    if (e.path().extension() != ".pt") continue;
-    const std::string stem = e.path().stem().string();
-    if (IsUserModel(model_dir, stem)) names.push_back(stem);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
+  return UserModelNamesIn(model_dir);
 }
 
 Result<ModelProfile> ProfileUserModel(const std::string& model_dir, const std::string& name) {
@@ -62,8 +47,9 @@ Result<ModelProfile> ProfileUserModel(const std::string& model_dir, const std::s
     profiler = Profiler();
   }
   if (!profiler) {
+    auto files = FindUserModelFiles(model_dir, name);
     return Status::Unavailable(
-        "'" + (fs::path(model_dir) / (name + ".pt")).string() +
+        "'" + (files.ok() ? files->model : (fs::path(model_dir) / name).string()) +
         "' is a TorchScript model, whose profile is derived from the file, and this program "
         "cannot read TorchScript (a build without libtorch: configure with "
         "-DAUTOSCALE_WITH_TORCH=ON)");

@@ -402,7 +402,8 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
       if (!m.ok()) {
         std::string msg = m.status().message();
         if (!exp.model_dir.empty()) {
-          msg += " (nor is there " + exp.model_dir + "/" + names[i] + ".pt)";
+          msg += " (nor is there " + exp.model_dir + "/" + names[i] + ".pt or a Triton folder " +
+                 exp.model_dir + "/" + names[i] + "/)";
         }
         return where.Error(msg);
       }

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/file_util.h"
+#include "core/model_repository.h"
 #include "core/random.h"
 #include "core/strings.h"
 #include "env/user_models.h"
@@ -181,8 +182,11 @@ std::string ExperimentFingerprint(const Experiment& exp) {
   for (const ModelProfile& m : exp.models) {
     h.Add(m.name);
     if (!exp.model_dir.empty() && IsUserModel(exp.model_dir, m.name)) {
-      h.AddFile(exp.model_dir + "/" + m.name + ".yaml");
-      h.AddFile(exp.model_dir + "/" + m.name + ".pt");
+      auto files = FindUserModelFiles(exp.model_dir, m.name);
+      if (files.ok()) {
+        h.AddFile(files->sidecar);
+        h.AddFile(files->model);
+      }
     } else {
       h.AddFile(ProfilePath(root, "models", m.name));
     }

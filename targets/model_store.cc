@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/config.h"
+#include "core/model_repository.h"
 #include "core/strings.h"
 #include "targets/layer_profiler.h"
 #include "zoo/model_import.h"
@@ -24,30 +25,22 @@ bool IsSafeModelName(const std::string& name) {
 std::vector<std::string> ModelStore::Names() const {
   std::vector<std::string> names = ZooModelNames();
   std::vector<std::string> files;
-  std::error_code ec;
-  if (!model_dir_.empty()) {
-    for (const auto& e : fs::directory_iterator(model_dir_, ec)) {
-      if (e.path().extension() == ".pt" && e.is_regular_file(ec)) {
-        const std::string stem = e.path().stem().string();
-        if (IsSafeModelName(stem) && !IsZooModel(stem)) files.push_back(stem);  // once
-      }
-    }
+  for (std::string& name : UserModelNamesIn(model_dir_)) {
+    if (!IsZooModel(name)) files.push_back(std::move(name));  // once
   }
-  std::sort(files.begin(), files.end());
   names.insert(names.end(), files.begin(), files.end());
   return names;
 }
 
 bool ModelStore::ShadowsZoo(const std::string& name) const {
-  std::error_code ec;
-  return IsZooModel(name) && IsSafeModelName(name) && !model_dir_.empty() &&
-         fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec);
+  return IsZooModel(name) && HasUserModel(model_dir_, name);
 }
 
 Result<std::shared_ptr<const ModelSpec>> ModelStore::LoadTorchScriptSpec(
     const std::string& name) const {
-  const fs::path pt = fs::path(model_dir_) / (name + ".pt");
-  const fs::path yaml = fs::path(model_dir_) / (name + ".yaml");
+  ASSIGN_OR_RETURN(UserModelFiles files, FindUserModelFiles(model_dir_, name));
+  const fs::path pt = files.model;
+  const fs::path yaml = files.sidecar;
   std::error_code ec;
   if (!fs::is_regular_file(yaml, ec)) {
     return Status::InvalidArgument("TorchScript model '" + pt.string() + "' needs " +
@@ -83,8 +76,7 @@ Result<std::shared_ptr<const ModelSpec>> ModelStore::Get(const std::string& name
   // A user's file comes first: a trained mobilenet_v2.pt is the user's network, never silently
   // the zoo's seeded graph of the same name (callers that keep per-name profiles must check
   // ShadowsZoo and refuse what they would describe wrongly).
-  const bool user_file = IsSafeModelName(name) && !model_dir_.empty() &&
-                         fs::is_regular_file(fs::path(model_dir_) / (name + ".pt"), ec);
+  const bool user_file = HasUserModel(model_dir_, name);
   if (user_file) {
     ASSIGN_OR_RETURN(spec, LoadTorchScriptSpec(name));
   } else if (IsZooModel(name)) {

@@ -1,5 +1,6 @@
 // Where targets get their models: a TorchScript file NAME.pt in a model folder with a NAME.yaml
-// beside it declaring `input_shape: [3, 224, 224]` (without the batch), or else the zoo by name
+// beside it declaring `input_shape: [3, 224, 224]` (without the batch), or a Triton repository
+// folder NAME/config.pbtxt + NAME/VERSION/model.pt (core/model_repository.h), or else the zoo by name
 // (graph built, weights seeded, batch-norm folded, cached). A user's file named like a zoo model
 // is the user's model: never silently replaced by the zoo's seeded graph. A name never becomes a
 // path outside the folder: it must be letters, digits, '_', '-' or '.', not start with '.', and

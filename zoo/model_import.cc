@@ -4,6 +4,8 @@
 #include <mutex>
 
 #include "core/config.h"
+#include "core/file_util.h"
+#include "core/model_repository.h"
 #include "zoo/sidecar_keys.h"
 
 namespace autoscale {
@@ -45,6 +47,19 @@ Result<ImportedModel> ImportTorchScript(const std::string& name, const std::stri
 }
 
 Result<ModelSidecar> LoadModelSidecar(const std::string& yaml_path) {
+  if (yaml_path.ends_with(".pbtxt")) {
+    // A Triton model repository's config.pbtxt: the input shape, nothing else.
+    ASSIGN_OR_RETURN(std::string text, ReadFile(yaml_path));
+    ASSIGN_OR_RETURN(TritonModelConfig config, ParseTritonModelConfig(text, yaml_path));
+    ModelSidecar s;
+    s.path = yaml_path;
+    ASSIGN_OR_RETURN(s.input_shape, TritonInputShape(config, yaml_path));
+    if (s.input_shape.size() > 4 || NumElements(s.input_shape) > (int64_t{1} << 26)) {
+      return Status::InvalidArgument(yaml_path + ": the input shape needs 1 to 4 dimensions " +
+                                     "(without the batch) and at most 2^26 elements");
+    }
+    return s;
+  }
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(yaml_path));
   RETURN_IF_ERROR(ModelSidecarKeys().Check(root));
   ModelSidecar s;

@@ -29,6 +29,8 @@ struct ModelSidecar {
   std::string accuracy_source;             // required when accuracy is given
   std::string samples_dir;                 // absolute or relative to the sidecar's folder; "" if none
 };
+// A flat layout's NAME.yaml, or a Triton repository's NAME/config.pbtxt (its input shape only;
+// core/model_repository.h).
 Result<ModelSidecar> LoadModelSidecar(const std::string& yaml_path);
 
 // A TorchScript file imported into the graph IR.

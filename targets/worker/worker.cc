@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/byte_budget.h"
+#include "core/model_repository.h"
 #include "core/strings.h"
 #include "targets/model_store.h"
 #include "targets/worker/executor.h"
@@ -177,10 +178,7 @@ bool Worker::Impl::Serves(const std::string& name) const {
   for (const std::string& m : options.models) {
     if (m == name) return true;
   }
-  std::error_code ec;
-  return !options.model_dir.empty() &&
-         std::filesystem::is_regular_file(std::filesystem::path(options.model_dir) / (name + ".pt"),
-                                          ec);
+  return HasUserModel(options.model_dir, name);  // NAME.pt, or Triton's NAME/config.pbtxt
 }
 
 void Worker::Impl::FinishInfer(const std::string& model, Clock::time_point start,
@@ -435,15 +433,12 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   impl->threads = EffectiveThreads(options.threads);
   SetBlasThreads(impl->threads);  // each pass then sets what it needs (executor.cc)
   std::unique_ptr<Worker> worker(new Worker(std::move(impl)));
-  // Every listed model must exist (a zoo name, or NAME.pt in the model folder).
+  // Every listed model must exist (a zoo name, or a user's model in the model folder).
   for (const std::string& name : options.models) {
     if (!IsSafeModelName(name)) {
       return Status::InvalidArgument("invalid model name '" + name + "' in the models to serve");
     }
-    std::error_code fec;
-    const bool in_dir = !options.model_dir.empty() &&
-                        std::filesystem::is_regular_file(
-                            std::filesystem::path(options.model_dir) / (name + ".pt"), fec);
+    const bool in_dir = HasUserModel(options.model_dir, name);
     if (!IsZooModel(name) && !in_dir) {
       Result<std::shared_ptr<const ModelSpec>> r = worker->impl_->store.Get(name);
       return r.ok() ? Status::NotFound("no model '" + name + "'") : r.status();

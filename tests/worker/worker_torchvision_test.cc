@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -62,6 +63,66 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
     EXPECT_EQ(j["parameters"]["runs_as"], "graph");
     std::printf("[ torchvision ] %s: max |worker - torch| = %.3g (largest logit %.3g)\n",
                 name.c_str(), err, scale);
+  }
+}
+
+// The same scripted networks laid out as a Triton model repository (NAME/config.pbtxt written
+// as Triton's docs write it, NAME/1/model.pt and a newer NAME/2/model.pt) are served as
+// themselves, the newest version, with outputs equal to torch's; a zoo name in that layout is
+// the user's model too.
+TEST(WorkerTorchvision, ServesATritonModelRepository) {
+  const std::vector<std::string> names = {"resnet18", "mobilenet_v3_small"};
+  const std::string flat = testing::TorchvisionModels(names);
+  if (flat.empty()) GTEST_SKIP() << "python3-torchvision is not installed";
+  namespace fs = std::filesystem;
+  const fs::path repo = testing::TempDir("triton_repo");
+  for (const auto& name : names) {
+    fs::create_directories(repo / name / "1");
+    fs::create_directories(repo / name / "2");
+    fs::copy_file(fs::path(flat) / (name + ".pt"), repo / name / "2" / "model.pt");
+    std::ofstream(repo / name / "1" / "model.pt") << "not a TorchScript file: version 1 is old";
+    std::ofstream(repo / name / "config.pbtxt")
+        << "name: \"" << name << "\"\nplatform: \"pytorch_libtorch\"\nmax_batch_size: 8\n"
+        << "input [\n  {\n    name: \"INPUT__0\"\n    data_type: TYPE_FP32\n"
+        << "    format: FORMAT_NCHW\n    dims: [ 3, 224, 224 ]\n  }\n]\n"
+        << "output [\n  {\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n"
+        << "    dims: [ 1000 ]\n  }\n]\n"
+        << "instance_group [ { kind: KIND_CPU } ]\n";
+  }
+  WorkerOptions o;
+  o.model_dir = repo.string();
+  o.device = "cpu";
+  o.threads = 1;
+  o.max_queue_delay_us = 0;
+  auto w = Worker::Create(o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    const std::vector<float> input = testing::ReadFloats(flat + "/" + name + ".input.f32");
+    const std::vector<float> want = testing::ReadFloats(flat + "/" + name + ".output.f32");
+    HttpResponse r = testing::Call(
+        **w, testing::InferRequest(name, testing::Fp32Input({1, 3, 224, 224}, input), true));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto msg = testing::ParseResponse(r);
+    ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+    const std::vector<float>& got = msg->outputs[0].fp32;
+    ASSERT_EQ(got.size(), want.size());
+    double err = 0, scale = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want[i])));
+    }
+    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err;
+    HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
+    ASSERT_EQ(meta.status, 200) << meta.body;
+    const auto j = nlohmann::json::parse(meta.body);
+    EXPECT_EQ(j["parameters"]["source"], "torchscript");
+  }
+  // The repository index lists them.
+  HttpResponse index = testing::Call(**w, testing::Request("POST", "/v2/repository/index"));
+  ASSERT_EQ(index.status, 200) << index.body;
+  for (const auto& name : names) {
+    EXPECT_NE(index.body.find("\"" + name + "\""), std::string::npos) << index.body;
   }
 }
 
