@@ -3,6 +3,7 @@
 // packages scripts/install-deps.sh installs and ships the libraries the program links; the
 // Dockerfile's, Kubernetes' and KServe's command lines are the program's flags, listen where
 // their ports and probes say, and, run, serve those probes.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -285,6 +286,7 @@ struct Running {
     if (::pipe(fds) != 0) return false;
     pid = ::fork();
     if (pid == 0) {
+      ::dup2(fds[1], 1);  // its log, wherever it writes it
       ::dup2(fds[1], 2);
       ::close(fds[0]);
       const std::string bin = WorkerBinary();
@@ -296,10 +298,16 @@ struct Running {
     }
     ::close(fds[1]);
     err = fds[0];
-    // Its log until it serves (the line's form may carry a timestamp and level in front).
+    // Its log until it serves (the line's form may carry a timestamp and level in front), for
+    // at most a minute.
     const std::string key = "serving on ";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     std::string line;
-    for (char c; ::read(err, &c, 1) == 1;) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd in{err, POLLIN, 0};
+      if (::poll(&in, 1, 1000) <= 0) continue;
+      char c;
+      if (::read(err, &c, 1) != 1) return false;  // it ended
       if (c != '\n') {
         line += c;
         continue;
