@@ -173,7 +173,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
   e->requests_ = &r.AddCounter("autoscaled_requests_total",
                                "Requests answered, by target and result.", {"target", "result"});
   e->decisions_ = &r.AddCounter("autoscaled_decisions_total", "Decisions, by action.", {"action"});
-  e->energy_ = &r.AddCounter("autoscaled_energy_millijoules_total",
+  e->energy_ = &r.AddCounter("autoscaled_energy_joules_total",
                              "Device energy spent on requests, by target.", {"target"});
   e->violations_ = &r.AddCounter("autoscaled_violations_total",
                                  "Missed latency bounds or accuracy floors.", {"kind"});
@@ -537,7 +537,7 @@ void Engine::Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int b
   const bool ok = reply.status.ok();
   requests_->Get({target, ok ? "ok" : "error"}).Increment();
   if (ok) {
-    energy_->Get({target}).Increment(reply.result.energy_mj);
+    energy_->Get({target}).Increment(reply.result.energy_mj * 1e-3);  // base unit (Prometheus)
     latency_seconds_->Get({target}).Observe(reply.total_ms * 1e-3);
   }
   const bool late = ok && p->action >= 0 && reply.total_ms > p->obs.latency_bound_ms;

@@ -240,6 +240,21 @@ HistogramFamily& MetricsRegistry::AddHistogram(const std::string& name, const st
   return *entries_.back()->histogram;
 }
 
+std::vector<MetricsRegistry::FamilyInfo> MetricsRegistry::Families() const {
+  std::vector<FamilyInfo> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& e : entries_) {
+    if (e->counter) {
+      out.push_back({e->name, "counter", e->counter->label_names_});
+    } else if (e->gauge) {
+      out.push_back({e->name, "gauge", e->gauge->label_names_});
+    } else {
+      out.push_back({e->name, "histogram", e->histogram->label_names_});
+    }
+  }
+  return out;
+}
+
 std::string MetricsRegistry::Render() const {
   std::string out;
   auto header = [&](const std::string& name, const std::string& help, const char* type) {

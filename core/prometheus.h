@@ -132,6 +132,16 @@ class MetricsRegistry {
                                 std::vector<double> bounds,
                                 std::vector<std::string> label_names = {});
 
+  // What is registered, in registration order: each family's name, type ("counter", "gauge",
+  // "histogram") and label names, whether or not it has children yet (for tools and tests that
+  // check queries against the metrics, e.g. the Grafana dashboard's).
+  struct FamilyInfo {
+    std::string name;
+    std::string type;
+    std::vector<std::string> label_names;
+  };
+  std::vector<FamilyInfo> Families() const;
+
   // Every family in registration order, in the text exposition format 0.0.4 (serve it with
   // Content-Type "text/plain; version=0.0.4"). Families without children render HELP and TYPE
   // only.

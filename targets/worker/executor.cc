@@ -118,7 +118,7 @@ class TorchExecutor final : public Executor {
     }
   }
 
-  Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) override {
+  Result<HostTensor> Forward(const HostTensor& input, PassTimes* times) override {
     std::unique_lock<std::mutex> cpu_turn;
     if (device_.is_cpu()) cpu_turn = std::unique_lock<std::mutex>(CpuPassMutex());
     // libtorch here uses OpenMP, whose thread count is per calling thread: set it on ours.
@@ -126,16 +126,28 @@ class TorchExecutor final : public Executor {
     HostTensor out;
     try {
       c10::InferenceMode guard;
-      const auto t0 = std::chrono::steady_clock::now();
-      torch::Tensor y = RunOn(WrapFloat(input.data.data(), input.shape));
-      const auto t1 = std::chrono::steady_clock::now();
-      *compute_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      using Clock = std::chrono::steady_clock;
+      auto ms = [](Clock::time_point a, Clock::time_point b) {
+        return std::chrono::duration<double, std::milli>(b - a).count();
+      };
+      const auto t0 = Clock::now();
+      torch::Tensor x = WrapFloat(input.data.data(), input.shape);
+      if (!device_.is_cpu()) x = x.to(device_);
+      const auto t1 = Clock::now();
+      torch::Tensor y = RunOn(x);
+      // Kernels run asynchronously on a GPU: the pass is done when the device is.
+      if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
+      const auto t2 = Clock::now();
+      // The result on the host as contiguous float (a no-op for a CPU pass's float output).
+      y = y.to(torch::kCPU, torch::kFloat32).contiguous();
       if (y.dim() < 1 || y.size(0) != input.shape[0]) {
         return Status::Internal("model '" + name_ + "' returned " + ShapeOf(y) +
                                 " for a batch of " + std::to_string(input.shape[0]));
       }
       out.shape.assign(y.sizes().begin(), y.sizes().end());
       out.data.assign(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+      const auto t3 = Clock::now();
+      *times = PassTimes{ms(t0, t1), ms(t1, t2), ms(t2, t3)};
     } catch (const std::exception& e) {
       return Status::Internal("model '" + name_ + "' failed on " + device_.str() + ": " +
                               FirstLine(e));
@@ -156,12 +168,12 @@ class TorchExecutor final : public Executor {
       z.data.assign(static_cast<size_t>(NumElements(z.shape)), 0.0f);
       return z;
     };
-    double ms = 0;
-    Result<HostTensor> y = Forward(zeros(1), &ms);
+    PassTimes times;
+    Result<HostTensor> y = Forward(zeros(1), &times);
     if (!y.ok()) return y.status();
     output_shape_.assign(y->shape.begin() + 1, y->shape.end());
     if (try_batch) {
-      Result<HostTensor> y2 = Forward(zeros(2), &ms);
+      Result<HostTensor> y2 = Forward(zeros(2), &times);
       batchable_ = y2.ok() && std::equal(y2->shape.begin() + 1, y2->shape.end(),
                                          output_shape_.begin(), output_shape_.end());
     }
@@ -169,9 +181,8 @@ class TorchExecutor final : public Executor {
   }
 
  private:
-  // The forward pass on the device, with the result back on the host as contiguous float.
-  torch::Tensor RunOn(torch::Tensor x) const {
-    if (!device_.is_cpu()) x = x.to(device_);
+  // The forward pass of `x`, on the model's device; the result stays where the model put it.
+  torch::Tensor RunOn(const torch::Tensor& x) const {
     const bool sharded = shards_ && x.size(0) > 1;
     if (device_.is_cpu()) {
       // A single pass with T threads is faster with T BLAS threads (MobileNet v2, batch 1,
@@ -179,9 +190,7 @@ class TorchExecutor final : public Executor {
       // OpenBLAS at once want one each (144-161 vs 105 req/s at batch 8). Process-wide.
       SetBlasThreads(sharded ? 1 : threads_);
     }
-    torch::Tensor y = sharded ? Sharded(x) : model_->Forward(x);
-    // The copy back waits for the device's queue, so the pass is complete when it returns.
-    return y.to(torch::kCPU, torch::kFloat32).contiguous();
+    return sharded ? Sharded(x) : model_->Forward(x);
   }
 
   // A batch on the CPU split by samples into one shard per thread, each run with one intra-op

@@ -40,15 +40,23 @@ void InstallCachingHostAllocator(size_t max_cached_bytes);
 // Bytes held in that cache now (0 when not installed).
 size_t CachedHostBytes();
 
+// Where one forward pass's wall time went, in Triton's terms (compute input, infer, output).
+struct PassTimes {
+  double input_ms = 0;    // the batch's input onto the device (on the CPU, ~0: read in place)
+  double compute_ms = 0;  // the forward pass itself (on a GPU, until its kernels have finished)
+  double output_ms = 0;   // the output back to the host as float, copied out of the framework
+  double total_ms() const { return input_ms + compute_ms + output_ms; }
+};
+
 // One model on one device. Forward is called by one thread at a time (the model's batcher).
 class Executor {
  public:
   virtual ~Executor() = default;
 
-  // Runs `input` ([B, input_shape...], float) and returns [B, output_shape...]. `*compute_ms` is
-  // the wall time of the pass including the copies to and from the device (a CUDA pass is
-  // complete when the copy back returns). Errors are Internal naming the model.
-  virtual Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) = 0;
+  // Runs `input` ([B, input_shape...], float) and returns [B, output_shape...]. `*times` gets
+  // where the pass's time went (waiting for the CPU's turn is not counted). Errors are Internal
+  // naming the model.
+  virtual Result<HostTensor> Forward(const HostTensor& input, PassTimes* times) = 0;
 
   // The output's shape without the batch dimension (learnt from a probe at load).
   virtual const std::vector<int64_t>& output_shape() const = 0;

@@ -263,6 +263,7 @@ void ModelQueue::Run() {
 }
 
 void ModelQueue::RunBatch(std::vector<Job>& jobs, int samples) {
+  const auto start = Clock::now();
   HostTensor batched;
   const HostTensor* input = &jobs[0].input;
   if (jobs.size() > 1) {
@@ -278,28 +279,38 @@ void ModelQueue::RunBatch(std::vector<Job>& jobs, int samples) {
     }
     input = &batched;
   }
-  const auto start = Clock::now();
-  double compute_ms = 0;
-  Result<HostTensor> out = executor_->Forward(*input, &compute_ms);
-  if (on_batch_) on_batch_(samples, static_cast<int>(jobs.size()), compute_ms);
+  BatchReport report;
+  report.samples = samples;
+  report.requests = static_cast<int>(jobs.size());
+  const double join_ms = MsBetween(start, Clock::now());
+  PassTimes times;
+  Result<HostTensor> out = executor_->Forward(*input, &times);
   if (!out.ok()) {
+    if (on_batch_) on_batch_(report);
     for (Job& j : jobs) j.done(out.status());
     return;
   }
+  const auto split_start = Clock::now();
   const size_t row = out->data.size() / static_cast<size_t>(samples);
+  std::vector<InferOutcome> outcomes(jobs.size());
   size_t offset = 0;
-  for (Job& j : jobs) {
-    const int64_t n = j.input.shape[0];
-    InferOutcome o;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const int64_t n = jobs[i].input.shape[0];
+    InferOutcome& o = outcomes[i];
     o.output.shape = out->shape;
     o.output.shape[0] = n;
     o.output.data.assign(out->data.begin() + offset, out->data.begin() + offset + n * row);
     offset += n * row;
-    o.compute_ms = compute_ms;
-    o.queue_ms = MsBetween(j.enqueued, start);
+    o.compute_ms = times.total_ms();
+    o.queue_ms = MsBetween(jobs[i].enqueued, start);
     o.batch_size = samples;
-    j.done(std::move(o));
   }
+  report.ok = true;
+  report.input_ms = join_ms + times.input_ms;
+  report.compute_ms = times.compute_ms;
+  report.output_ms = times.output_ms + MsBetween(split_start, Clock::now());
+  if (on_batch_) on_batch_(report);
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].done(std::move(outcomes[i]));
 }
 
 }  // namespace autoscale

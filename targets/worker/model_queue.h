@@ -38,7 +38,7 @@ struct ModelInfo {
 
 struct InferOutcome {
   HostTensor output;      // this request's rows of the batch's output
-  double compute_ms = 0;  // the batch's forward pass
+  double compute_ms = 0;  // the batch's forward pass with its copies (PassTimes::total_ms)
   double queue_ms = 0;    // from Submit to the start of the pass
   int batch_size = 0;     // samples in the pass
 };
@@ -54,10 +54,21 @@ struct BatchingOptions {
   int load_retry_backoff_ms = 1000;
 };
 
+// One forward pass as the batcher saw it, for the worker's metrics. The three times are
+// Triton's compute input / infer / output of the pass (once per pass, not per request).
+struct BatchReport {
+  int samples = 0;        // in the pass
+  int requests = 0;       // whose samples it held
+  bool ok = false;        // the pass ran and each request got its rows (else each got the error)
+  double input_ms = 0;    // the requests' inputs joined into the batch, and onto the device
+  double compute_ms = 0;  // the forward pass
+  double output_ms = 0;   // the output back on the host, and each request's rows cut out
+};
+
 class ModelQueue {
  public:
-  // Called on the batcher thread after each pass (its samples, requests and forward time).
-  using BatchObserver = std::function<void(int batch_size, int requests, double compute_ms)>;
+  // Called on the batcher thread after each pass, before its requests are answered.
+  using BatchObserver = std::function<void(const BatchReport&)>;
 
   // Starts the batcher thread; the model loads on first need. `depth` (may be null) follows the
   // number of queued requests.

@@ -75,6 +75,10 @@ struct Worker::Impl {
   HistogramFamily* latency = nullptr;
   HistogramFamily* queue_time = nullptr;
   HistogramFamily* compute_time = nullptr;
+  HistogramFamily* compute_input_time = nullptr;
+  HistogramFamily* compute_output_time = nullptr;
+  CounterFamily* inferences = nullptr;
+  CounterFamily* executions = nullptr;
   HistogramFamily* batch_size = nullptr;
   GaugeFamily* depth = nullptr;
   std::atomic<bool> accepting{true};
@@ -84,6 +88,7 @@ struct Worker::Impl {
   std::mutex mu;
   std::map<std::string, std::unique_ptr<ModelQueue>> models;  // guarded by mu
 
+  // The metrics of GET /metrics; worker.h lists them with their Triton counterparts.
   explicit Impl(const WorkerOptions& o)
       : options(o), store(o.model_dir), budget(o.max_queue_bytes) {
     requests = &registry.AddCounter("autoscale_worker_requests_total",
@@ -97,10 +102,27 @@ struct Worker::Impl {
         "autoscale_worker_queue_duration_seconds",
         "Time an inference request waited in its model's queue before its batch ran.",
         ExponentialBuckets(0.0001, 2, 16), {"model"});
-    compute_time = &registry.AddHistogram("autoscale_worker_compute_duration_seconds",
-                                          "Forward pass time per batch.",
-                                          ExponentialBuckets(0.0005, 2, 16), {"model"});
-    batch_size = &registry.AddHistogram("autoscale_worker_batch_size", "Samples per forward pass.",
+    compute_input_time = &registry.AddHistogram(
+        "autoscale_worker_compute_input_duration_seconds",
+        "Per forward pass: joining the requests' inputs into the batch and copying it to the "
+        "device.",
+        ExponentialBuckets(0.00001, 2, 16), {"model"});
+    compute_time = &registry.AddHistogram(
+        "autoscale_worker_compute_duration_seconds",
+        "Per forward pass: the pass itself, without its input and output copies.",
+        ExponentialBuckets(0.0005, 2, 16), {"model"});
+    compute_output_time = &registry.AddHistogram(
+        "autoscale_worker_compute_output_duration_seconds",
+        "Per forward pass: the output copied back to the host and cut into each request's rows.",
+        ExponentialBuckets(0.00001, 2, 16), {"model"});
+    inferences = &registry.AddCounter(
+        "autoscale_worker_inference_count_total",
+        "Samples inferred (a request of N samples counts N), in forward passes that succeeded.",
+        {"model"});
+    executions = &registry.AddCounter("autoscale_worker_execution_count_total",
+                                      "Forward passes (batches) that succeeded.", {"model"});
+    batch_size = &registry.AddHistogram("autoscale_worker_batch_size",
+                                        "Samples per forward pass that succeeded.",
                                         {1, 2, 4, 8, 16, 32, 64, 128, 256}, {"model"});
     depth = &registry.AddGauge("autoscale_worker_queue_depth",
                                "Inference requests waiting in the model's queue.", {"model"});
@@ -163,11 +185,24 @@ Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
   b.max_batch_size = options.max_batch_size;
   b.max_queue_delay_us = options.max_queue_delay_us;
   b.max_queue = options.max_queue;
-  Histogram& compute = compute_time->Get({name});
-  Histogram& sizes = batch_size->Get({name});
-  auto on_batch = [&compute, &sizes](int samples, int, double compute_ms) {
-    compute.Observe(compute_ms / 1000.0);
-    sizes.Observe(samples);
+  struct PassMetrics {
+    Histogram &input, &compute, &output, &sizes;
+    Counter &inferences, &executions;
+  };
+  const PassMetrics pm = {.input = compute_input_time->Get({name}),
+                          .compute = compute_time->Get({name}),
+                          .output = compute_output_time->Get({name}),
+                          .sizes = batch_size->Get({name}),
+                          .inferences = inferences->Get({name}),
+                          .executions = executions->Get({name})};
+  auto on_batch = [pm](const BatchReport& b) {
+    if (!b.ok) return;
+    pm.input.Observe(b.input_ms / 1000.0);
+    pm.compute.Observe(b.compute_ms / 1000.0);
+    pm.output.Observe(b.output_ms / 1000.0);
+    pm.sizes.Observe(b.samples);
+    pm.inferences.Increment(b.samples);
+    pm.executions.Increment();
   };
   auto q = std::make_unique<ModelQueue>(name, std::move(load), b, std::move(on_batch),
                                         &depth->Get({name}));

@@ -12,8 +12,27 @@
 //                                     and shape (-1 for the batch); loads the model if needed
 //   GET  /v2/models/{name}/ready      200 when loaded; 400 while not yet (a load is started)
 //   POST /v2/models/{name}/infer      inference; JSON or binary tensors in and out
-//   GET  /metrics                     Prometheus text format 0.0.4
+//   GET  /metrics                     Prometheus text format 0.0.4 (below)
 // (/v2/models/{name}/versions/1/... is accepted too: every model has the one version "1".)
+//
+// Metrics, labelled by model (only models served get a label value; a request for another name
+// counts under model=""). They cover Triton's per-model inference metrics, in Prometheus's base
+// units, with histograms where Triton has cumulative microsecond counters (a histogram's _sum
+// and _count are those counters):
+//   autoscale_worker_...                   Triton
+//   requests_total{code="200"} / {!="200"} nv_inference_request_success / _failure
+//   inference_count_total                  nv_inference_count (samples; batch of N counts N)
+//   execution_count_total                  nv_inference_exec_count (forward passes)
+//   request_duration_seconds               nv_inference_request_duration_us
+//   queue_duration_seconds                 nv_inference_queue_duration_us
+//   compute_input_duration_seconds         nv_inference_compute_input_duration_us
+//   compute_duration_seconds               nv_inference_compute_infer_duration_us
+//   compute_output_duration_seconds        nv_inference_compute_output_duration_us
+//   queue_depth                            nv_inference_pending_request_count
+//   batch_size                             (the distribution of samples per pass)
+// Triton adds a pass's compute times once per request in it; these count them once per pass.
+// Per-pass metrics count the passes that succeeded; a failed pass fails its requests, which
+// requests_total counts with their status (500).
 //
 // Infer requests carry one input, FP32 or UINT8 (see ToHostTensor in targets/kserve/kserve.h
 // for how UINT8 images are normalised), of shape [N, input_shape...] or input_shape. The one

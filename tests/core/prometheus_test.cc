@@ -82,6 +82,24 @@ TEST(PrometheusTest, EmptyFamilyRendersHeaderOnly) {
             "# HELP b_total B.\n# TYPE b_total counter\n");
 }
 
+TEST(PrometheusTest, FamiliesListsWhatIsRegisteredWithItsLabels) {
+  MetricsRegistry r;
+  r.AddCounter("a_total", "A.", {"model", "code"});
+  r.AddGauge("b", "B.");
+  r.AddHistogram("c_seconds", "C.", {0.1, 1}, {"model"}).Get({"x"}).Observe(0.5);
+  const std::vector<MetricsRegistry::FamilyInfo> f = r.Families();
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0].name, "a_total");
+  EXPECT_EQ(f[0].type, "counter");
+  EXPECT_EQ(f[0].label_names, (std::vector<std::string>{"model", "code"}));
+  EXPECT_EQ(f[1].name, "b");
+  EXPECT_EQ(f[1].type, "gauge");
+  EXPECT_TRUE(f[1].label_names.empty());
+  EXPECT_EQ(f[2].name, "c_seconds");
+  EXPECT_EQ(f[2].type, "histogram");
+  EXPECT_EQ(f[2].label_names, (std::vector<std::string>{"model"}));  // without "le"
+}
+
 TEST(PrometheusTest, EscapesLabelValuesAndHelp) {
   MetricsRegistry r;
   r.AddCounter("x_total", "Line one\nback\\slash", {"path"}).Get({"a\"b\\c\nd"}).Increment();

@@ -24,18 +24,20 @@ class FakeExecutor final : public Executor {
     std::promise<void> release;
     std::shared_future<void> gate;
     std::atomic<bool> hold{false};
+    std::atomic<bool> fail{false};  // passes fail (Internal)
     std::atomic<int> entered{0};
   };
   FakeExecutor(std::shared_ptr<Shared> s, bool batchable) : s_(std::move(s)), b_(batchable) {}
 
-  Result<HostTensor> Forward(const HostTensor& input, double* compute_ms) override {
+  Result<HostTensor> Forward(const HostTensor& input, PassTimes* times) override {
     ++s_->entered;
     if (s_->hold) s_->gate.wait();
     {
       std::lock_guard<std::mutex> lock(s_->mu);
       s_->batches.push_back(static_cast<int>(input.shape[0]));
     }
-    *compute_ms = 1.5;
+    if (s_->fail) return Status::Internal("model 'fake' failed (test)");
+    *times = PassTimes{0.25, 1.5, 0.5};
     HostTensor out = input;
     for (float& v : out.data) v *= 2;
     return out;
@@ -117,7 +119,7 @@ TEST(ModelQueueTest, FullBatchRunsWithoutWaitingOutTheDelay) {
     EXPECT_EQ(r->batch_size, 4);
     EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 2}));
     EXPECT_EQ(r->output.data, (std::vector<float>{20.0f * i, -20.0f * i}));  // its own row
-    EXPECT_DOUBLE_EQ(r->compute_ms, 1.5);
+    EXPECT_DOUBLE_EQ(r->compute_ms, 2.25);  // the pass with its copies to and from the device
     EXPECT_GE(r->queue_ms, 0);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
@@ -147,7 +149,7 @@ TEST(ModelQueueTest, SplitsAtMaxBatchAndKeepsMultiRowRequestsWhole) {
   std::vector<int> observed;
   ModelQueue q(
       "fake", fx.Loader(), Batching(4, 0us),
-      [&](int samples, int, double) { observed.push_back(samples); }, nullptr);
+      [&](const BatchReport& b) { observed.push_back(b.samples); }, nullptr);
   auto first = Submit(q, Input(0));
   while (fx.shared->entered == 0) std::this_thread::sleep_for(1ms);  // the first pass is held
   std::vector<std::future<Result<InferOutcome>>> fs;
@@ -169,6 +171,40 @@ TEST(ModelQueueTest, SplitsAtMaxBatchAndKeepsMultiRowRequestsWhole) {
   EXPECT_EQ(Get(fs[3])->output.data, (std::vector<float>{18, -18}));
   EXPECT_EQ(fx.batches(), (std::vector<int>{1, 3, 4}));
   EXPECT_EQ(observed, (std::vector<int>{1, 3, 4}));
+}
+
+// The observer hears of every pass before its requests are answered: samples, requests, and
+// Triton's compute input / infer / output split (the executor's times, plus joining the
+// requests' inputs and cutting out their rows on the host); a failed pass is reported as such.
+TEST(ModelQueueTest, ReportsEachPassWithItsTimes) {
+  Fixture fx;
+  std::mutex mu;
+  std::vector<BatchReport> reports;  // guarded by mu
+  ModelQueue q(
+      "fake", fx.Loader(), Batching(4, 10s),
+      [&](const BatchReport& b) {
+        std::lock_guard<std::mutex> lock(mu);
+        reports.push_back(b);
+      },
+      nullptr);
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  fs.push_back(Submit(q, Input(1, 3)));
+  fs.push_back(Submit(q, Input(2)));
+  for (auto& f : fs) ASSERT_TRUE(Get(f).ok());
+  fx.shared->fail = true;
+  auto failed = Submit(q, Input(3, 4));
+  EXPECT_EQ(Get(failed).status().code(), StatusCode::kInternal);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_TRUE(reports[0].ok);
+  EXPECT_EQ(reports[0].samples, 4);
+  EXPECT_EQ(reports[0].requests, 2);
+  EXPECT_DOUBLE_EQ(reports[0].compute_ms, 1.5);
+  EXPECT_GE(reports[0].input_ms, 0.25);
+  EXPECT_GE(reports[0].output_ms, 0.5);
+  EXPECT_FALSE(reports[1].ok);
+  EXPECT_EQ(reports[1].samples, 4);
+  EXPECT_EQ(reports[1].requests, 1);
 }
 
 // Issue 10, item 8: a request's own batch runs as one pass, so it may not exceed
