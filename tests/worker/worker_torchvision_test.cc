@@ -20,6 +20,17 @@
 namespace autoscale {
 namespace {
 
+// max |got - want|, and in *scale the largest |want| (what the error is relative to).
+double MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want, double* scale) {
+  double err = 0;
+  *scale = 0;
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
+    *scale = std::max(*scale, std::abs(static_cast<double>(want[i])));
+  }
+  return err;
+}
+
 TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
   const std::vector<std::string> names = {"mobilenet_v2",  "resnet18",
                                           "resnet50",      "squeezenet1_1",
@@ -49,11 +60,8 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
     ASSERT_TRUE(msg.ok()) << msg.status().ToString();
     const std::vector<float>& got = msg->outputs[0].fp32;
     ASSERT_EQ(got.size(), want.size());
-    double err = 0, scale = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(want[i])));
-    }
+    double scale = 0;
+    const double err = MaxAbsDiff(got, want, &scale);
     EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
     // Imported into the graph IR (its real weights), not run as the zoo's graph of the name.
     HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
@@ -107,12 +115,9 @@ TEST(WorkerTorchvision, ServesATritonModelRepository) {
     ASSERT_TRUE(msg.ok()) << msg.status().ToString();
     const std::vector<float>& got = msg->outputs[0].fp32;
     ASSERT_EQ(got.size(), want.size());
-    double err = 0, scale = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(want[i])));
-    }
-    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err;
+    double scale = 0;
+    const double err = MaxAbsDiff(got, want, &scale);
+    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
     HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
     ASSERT_EQ(meta.status, 200) << meta.body;
     const auto j = nlohmann::json::parse(meta.body);
