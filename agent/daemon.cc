@@ -11,6 +11,21 @@
 
 namespace autoscale {
 
+Status CheckTargetsOnDevice(const DaemonConfig& config, const DeviceProfile& device) {
+  const std::string where = config.file.empty() ? "daemon config" : config.file;
+  for (const TargetBinding& b : config.targets) {
+    if (device.FindTarget(b.name) >= 0) continue;
+    std::vector<std::string> names;
+    for (const auto& t : device.targets) names.push_back(t.name);
+    std::string msg = where + ": targets." + b.name + ": device '" + device.name +
+                      "' has no such target";
+    const std::string near = NearestName(b.name, names);
+    if (!near.empty()) msg += "; did you mean '" + near + "'?";
+    return Status::InvalidArgument(msg + " (its targets: " + JoinNames(names) + ")");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
                                             const std::string& config_root,
                                             const LocalTargetFactory& make_local) {
@@ -24,17 +39,11 @@ Result<std::unique_ptr<Engine>> BuildEngine(const DaemonConfig& config,
   ProfileCatalog catalog(
       roots, config.file.empty() ? "" : std::filesystem::path(config.file).parent_path().string());
   ASSIGN_OR_RETURN(std::shared_ptr<const DeviceProfile> device, catalog.Device(config.device));
+  RETURN_IF_ERROR(CheckTargetsOnDevice(config, *device));
 
   std::vector<BoundTarget> targets;
   for (const TargetBinding& b : config.targets) {
     const int d = device->FindTarget(b.name);
-    if (d < 0) {
-      std::vector<std::string> names;
-      for (const auto& t : device->targets) names.push_back(t.name);
-      return Status::InvalidArgument(where + ": targets." + b.name + ": device '" + device->name +
-                                     "' has no such target (its targets: " + JoinNames(names) +
-                                     ")");
-    }
     BoundTarget bt;
     bt.name = b.name;
     if (b.backend == "remote") {

@@ -18,6 +18,11 @@ namespace autoscale {
 using LocalTargetFactory = std::function<Result<std::unique_ptr<Target>>(
     const TargetBinding& binding, const DeviceProfile& device)>;
 
+// Every target the config binds is one of DEVICE's; else InvalidArgument "FILE: targets.NAME:
+// device 'D' has no such target; did you mean ...? (its targets: ...)". BuildEngine and
+// `autoscaled --check` (schema/config_check.h) both check it so.
+Status CheckTargetsOnDevice(const DaemonConfig& config, const DeviceProfile& device);
+
 // `roots`: where devices/, networks/ and models/ are looked up by name, in order (the daemon
 // passes ConfigSearchRoots of its config's folder: beside the config, then the shipped ones); a
 // path-like name is taken relative to the config file.

@@ -109,17 +109,17 @@ int Run(CLI::App& app, const std::string& program, int argc, const char* const* 
     const std::string& x = extra.front();
     if (x.size() > 1 && x[0] == '-') {
       std::string near = NearestName(x.substr(0, x.find('=')), OptionNames(*a));
-      return UsageError(app, program,
-                        "unknown option '" + x + "'" +
-                            (near.empty() ? "" : "; did you mean '" + near + "'?"));
+      return UsageError(
+          app, program,
+          "unknown option '" + x + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
     }
     if (a == &app && !app.get_subcommands({}).empty() && app.get_subcommands().empty()) {
       std::vector<std::string> names;
       for (const CLI::App* s : app.get_subcommands({})) names.push_back(s->get_name());
       std::string near = NearestName(x, names);
-      return UsageError(app, program,
-                        "unknown command '" + x + "'" +
-                            (near.empty() ? "" : "; did you mean '" + near + "'?"));
+      return UsageError(
+          app, program,
+          "unknown command '" + x + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
     }
     return UsageError(app, program, "unexpected argument '" + x + "'");
   }
@@ -136,8 +136,7 @@ CLI::Validator NumberIn(double lo, double hi) {
       [lo, hi](std::string& v) -> std::string {
         double x = 0;
         if (ParseDouble(v, &x) && std::isfinite(x) && x >= lo && x <= hi) return "";
-        return "expects a number from " + Num(lo) + " to " + Num(hi) +
-               ", got '" + v + "'";
+        return "expects a number from " + Num(lo) + " to " + Num(hi) + ", got '" + v + "'";
       },
       "");
 }

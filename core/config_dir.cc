@@ -17,7 +17,8 @@ Result<std::string> ShippedConfigDir() {
     return fs::path(env).lexically_normal().string();
   }
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return Status::Internal("cannot find the running program (/proc/self/exe): " + ec.message());
+  if (ec)
+    return Status::Internal("cannot find the running program (/proc/self/exe): " + ec.message());
   std::string looked;
   for (const fs::path& p : {exe.parent_path() / "../share/autoscale/configs",
                             exe.parent_path() / "share/autoscale/configs"}) {

@@ -19,8 +19,8 @@ bool& Configured() {
 
 // Under Mu(): replaces the default logger (spdlog's writes to stdout, which is for results).
 void Install(const std::string& program, spdlog::level::level_enum level) {
-  auto logger = std::make_shared<spdlog::logger>(
-      program, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>(program, std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %n: %v");
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);  // a line is out before the process may be killed

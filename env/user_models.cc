@@ -1,7 +1,6 @@
 #include "env/user_models.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <mutex>
 
@@ -30,14 +29,6 @@ void SetUserModelProfiler(UserModelProfiler profiler) {
 bool HaveUserModelProfiler() {
   std::lock_guard<std::mutex> lock(ProfilerMutex());
   return static_cast<bool>(Profiler());
-}
-
-bool IsUserModel(const std::string& model_dir, const std::string& name) {
-  return HasUserModel(model_dir, name);
-}
-
-std::vector<std::string> UserModelNames(const std::string& model_dir) {
-  return UserModelNamesIn(model_dir);
 }
 
 Result<ModelProfile> ProfileUserModel(const std::string& model_dir, const std::string& name) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "core/model_repository.h"
 #include "core/status.h"
 #include "env/profiles.h"
 
@@ -24,11 +25,8 @@ using UserModelProfiler =
 void SetUserModelProfiler(UserModelProfiler profiler);
 bool HaveUserModelProfiler();
 
-// True when `model_dir` holds a regular file NAME.pt for a plain name (letters, digits, '_',
-// '-', '.', not starting with '.'): that name is the user's model, before any shipped profile.
-bool IsUserModel(const std::string& model_dir, const std::string& name);
-// NAME for each NAME.pt in `model_dir` with a plain name, sorted; empty when none or no folder.
-std::vector<std::string> UserModelNames(const std::string& model_dir);
+// Which names of a folder are users' models, in either layout: HasUserModel and
+// UserModelNamesIn (core/model_repository.h).
 
 // Profiles `name` in `model_dir` with the installed profiler; Unavailable, naming the file and
 // the CMake option, without one.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "agent/daemon.h"
 #include "agent/daemon_config.h"
 #include "core/strings.h"
 #include "env/profile_keys.h"
@@ -93,16 +94,7 @@ Status CheckDaemonReferences(const DaemonConfig& config, const std::string& conf
                          dir);
   auto device = catalog.Device(config.device);
   if (!device.ok()) return device.status().WithPrefix(where + ": device");
-  for (const TargetBinding& b : config.targets) {
-    if ((*device)->FindTarget(b.name) >= 0) continue;
-    std::vector<std::string> names;
-    for (const auto& t : (*device)->targets) names.push_back(t.name);
-    std::string msg = where + ": targets." + b.name + ": device '" + (*device)->name +
-                      "' has no such target";
-    const std::string near = NearestName(b.name, names);
-    if (!near.empty()) msg += "; did you mean '" + near + "'?";
-    return Status::InvalidArgument(msg + " (its targets: " + JoinNames(names) + ")");
-  }
+  RETURN_IF_ERROR(CheckTargetsOnDevice(config, **device));
   if (!config.engine.fallback.empty()) {
     bool bound = false;
     for (const TargetBinding& b : config.targets) {

@@ -379,7 +379,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
     std::vector<std::string> names;
     if (mnode.IsScalar() && mnode.raw().Scalar() == "all") {
       names = exp.catalog->Available("models");
-      for (const std::string& u : UserModelNames(exp.model_dir)) {
+      for (const std::string& u : UserModelNamesIn(exp.model_dir)) {
         if (std::find(names.begin(), names.end(), u) == names.end()) names.push_back(u);
       }
     } else {
@@ -391,7 +391,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
       for (size_t j = 0; j < i; ++j) {
         if (names[j] == names[i]) return where.Error("model '" + names[i] + "' is listed twice");
       }
-      if (IsUserModel(exp.model_dir, names[i])) {
+      if (HasUserModel(exp.model_dir, names[i])) {
         auto m = ProfileUserModel(exp.model_dir, names[i]);
         if (!m.ok()) return where.Error(m.status().message());
         m->name = names[i];

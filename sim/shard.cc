@@ -181,7 +181,7 @@ std::string ExperimentFingerprint(const Experiment& exp) {
   for (const char* net : {"wifi", "lte"}) h.AddFile(ProfilePath(root, "networks", net));
   for (const ModelProfile& m : exp.models) {
     h.Add(m.name);
-    if (!exp.model_dir.empty() && IsUserModel(exp.model_dir, m.name)) {
+    if (HasUserModel(exp.model_dir, m.name)) {
       auto files = FindUserModelFiles(exp.model_dir, m.name);
       if (files.ok()) {
         h.AddFile(files->sidecar);

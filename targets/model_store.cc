@@ -1,7 +1,6 @@
 #include "targets/model_store.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 
 #include "core/config.h"
@@ -15,12 +14,7 @@ namespace autoscale {
 
 namespace fs = std::filesystem;
 
-bool IsSafeModelName(const std::string& name) {
-  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
-}
+bool IsSafeModelName(const std::string& name) { return IsPlainModelName(name); }
 
 std::vector<std::string> ModelStore::Names() const {
   std::vector<std::string> names = ZooModelNames();

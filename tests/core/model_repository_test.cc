@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 // Triton's own example configuration for a TorchScript model (its docs, "Model Configuration"),
 // with the comments, enum values, nested messages and lists it is written with.
-constexpr const char* kTritonConfig = R"pb(
+constexpr const char* kTritonConfig = R"cfg(
 # densenet from Triton's model repository docs, as a TorchScript model
 name: "resnet"
 platform: "pytorch_libtorch"
@@ -40,7 +40,7 @@ instance_group [ { count: 1, kind: KIND_CPU } ]
 dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }
 version_policy: { latest { num_versions: 1 } }
 parameters: { key: "DISABLE_OPTIMIZED_EXECUTION" value: { string_value: "true" } }
-)pb";
+)cfg";
 
 TEST(TritonModelConfig, ReadsTritonsOwnExample) {
   auto c = ParseTritonModelConfig(kTritonConfig, "resnet/config.pbtxt");
@@ -72,7 +72,8 @@ TEST(TritonModelConfig, BadConfigsSayWhatAndWhere) {
   struct Case {
     std::string text, error;
   } cases[] = {
-      {"name: \"m\"\ninput [ { dims: [3, x] } ]", "f:2:21: 'input.dims' must be an integer, got 'x'"},
+      {"name: \"m\"\ninput [ { dims: [3, x] } ]",
+       "f:2:21: 'input.dims' must be an integer, got 'x'"},
       {"input [ { name: \"a\" ", "f:1:21: missing '}'"},
       {"name \"m\"", "f:1:6: expected ':' after 'name'"},
       {"name: \"m", "unterminated string"},
@@ -90,8 +91,8 @@ TEST(TritonModelConfig, BadConfigsSayWhatAndWhere) {
   for (const Case& c : cases) {
     auto r = ParseTritonModelConfig(c.text, "f");
     ASSERT_FALSE(r.ok()) << c.text;
-    EXPECT_NE(r.status().message().find(c.error), std::string::npos)
-        << c.text << "\n" << r.status().message();
+    EXPECT_NE(r.status().message().find(c.error), std::string::npos) << c.text << "\n"
+                                                                     << r.status().message();
   }
   const std::string big(size_t{2} << 20, ' ');
   EXPECT_FALSE(ParseTritonModelConfig(big, "f").ok());
@@ -111,8 +112,8 @@ TEST(TritonModelConfig, BadConfigsSayWhatAndWhere) {
     ASSERT_TRUE(r.ok()) << c.text << r.status().ToString();
     auto s = TritonInputShape(*r, "f");
     ASSERT_FALSE(s.ok()) << c.text;
-    EXPECT_NE(s.status().message().find(c.error), std::string::npos)
-        << c.text << "\n" << s.status().message();
+    EXPECT_NE(s.status().message().find(c.error), std::string::npos) << c.text << "\n"
+                                                                     << s.status().message();
   }
 }
 

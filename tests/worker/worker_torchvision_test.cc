@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,37 @@ double MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want,
   return err;
 }
 
+// Serves NAME's INPUT on W and checks the answer against torch's WANT (max |difference| within
+// 1e-4 of the largest logit) and that the metadata calls it the user's TorchScript model; the
+// error, the scale and the metadata go to the caller.
+void ExpectAnswersAsTorch(Worker& w, const std::string& name, const std::vector<float>& input,
+                          const std::vector<float>& want, double* err, double* scale,
+                          nlohmann::json* meta_json) {
+  HttpResponse r = testing::Call(
+      w, testing::InferRequest(name, testing::Fp32Input({1, 3, 224, 224}, input), true));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto msg = testing::ParseResponse(r);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  const std::vector<float>& got = msg->outputs[0].fp32;
+  ASSERT_EQ(got.size(), want.size());
+  *err = MaxAbsDiff(got, want, scale);
+  EXPECT_LE(*err, 1e-4 * *scale + 1e-6) << "max |worker - torch| " << *err << ", scale " << *scale;
+  HttpResponse meta = testing::Call(w, testing::Request("GET", "/v2/models/" + name));
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  *meta_json = nlohmann::json::parse(meta.body);
+  EXPECT_EQ((*meta_json)["parameters"]["source"], "torchscript");
+}
+
+// A CPU worker of one thread that batches nothing, over MODEL_DIR.
+Result<std::unique_ptr<Worker>> CpuWorker(const std::string& model_dir) {
+  WorkerOptions o;
+  o.model_dir = model_dir;
+  o.device = "cpu";
+  o.threads = 1;
+  o.max_queue_delay_us = 0;
+  return Worker::Create(o);
+}
+
 TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
   const std::vector<std::string> names = {"mobilenet_v2",  "resnet18",
                                           "resnet50",      "squeezenet1_1",
@@ -40,12 +72,7 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
   if (dir.empty()) {
     GTEST_SKIP() << "python3-torchvision is not installed (scripts/install-deps.sh installs it)";
   }
-  WorkerOptions o;
-  o.model_dir = dir;
-  o.device = "cpu";
-  o.threads = 1;
-  o.max_queue_delay_us = 0;
-  auto w = Worker::Create(o);
+  auto w = CpuWorker(dir);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   for (const auto& name : names) {
     SCOPED_TRACE(name);
@@ -53,21 +80,10 @@ TEST(WorkerTorchvision, ServesScriptedTorchvisionNetworksAsThemselves) {
     const std::vector<float> want = testing::ReadFloats(dir + "/" + name + ".output.f32");
     ASSERT_EQ(input.size(), 3u * 224 * 224);
     ASSERT_EQ(want.size(), 1000u);
-    HttpResponse r = testing::Call(
-        **w, testing::InferRequest(name, testing::Fp32Input({1, 3, 224, 224}, input), true));
-    ASSERT_EQ(r.status, 200) << r.body;
-    auto msg = testing::ParseResponse(r);
-    ASSERT_TRUE(msg.ok()) << msg.status().ToString();
-    const std::vector<float>& got = msg->outputs[0].fp32;
-    ASSERT_EQ(got.size(), want.size());
-    double scale = 0;
-    const double err = MaxAbsDiff(got, want, &scale);
-    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
+    double err = 0, scale = 0;
+    nlohmann::json j;
+    ASSERT_NO_FATAL_FAILURE(ExpectAnswersAsTorch(**w, name, input, want, &err, &scale, &j));
     // Imported into the graph IR (its real weights), not run as the zoo's graph of the name.
-    HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
-    ASSERT_EQ(meta.status, 200) << meta.body;
-    const auto j = nlohmann::json::parse(meta.body);
-    EXPECT_EQ(j["parameters"]["source"], "torchscript");
     EXPECT_EQ(j["parameters"]["runs_as"], "graph");
     std::printf("[ torchvision ] %s: max |worker - torch| = %.3g (largest logit %.3g)\n",
                 name.c_str(), err, scale);
@@ -97,31 +113,15 @@ TEST(WorkerTorchvision, ServesATritonModelRepository) {
         << "    dims: [ 1000 ]\n  }\n]\n"
         << "instance_group [ { kind: KIND_CPU } ]\n";
   }
-  WorkerOptions o;
-  o.model_dir = repo.string();
-  o.device = "cpu";
-  o.threads = 1;
-  o.max_queue_delay_us = 0;
-  auto w = Worker::Create(o);
+  auto w = CpuWorker(repo.string());
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   for (const auto& name : names) {
     SCOPED_TRACE(name);
     const std::vector<float> input = testing::ReadFloats(flat + "/" + name + ".input.f32");
     const std::vector<float> want = testing::ReadFloats(flat + "/" + name + ".output.f32");
-    HttpResponse r = testing::Call(
-        **w, testing::InferRequest(name, testing::Fp32Input({1, 3, 224, 224}, input), true));
-    ASSERT_EQ(r.status, 200) << r.body;
-    auto msg = testing::ParseResponse(r);
-    ASSERT_TRUE(msg.ok()) << msg.status().ToString();
-    const std::vector<float>& got = msg->outputs[0].fp32;
-    ASSERT_EQ(got.size(), want.size());
-    double scale = 0;
-    const double err = MaxAbsDiff(got, want, &scale);
-    EXPECT_LE(err, 1e-4 * scale + 1e-6) << "max |worker - torch| " << err << ", scale " << scale;
-    HttpResponse meta = testing::Call(**w, testing::Request("GET", "/v2/models/" + name));
-    ASSERT_EQ(meta.status, 200) << meta.body;
-    const auto j = nlohmann::json::parse(meta.body);
-    EXPECT_EQ(j["parameters"]["source"], "torchscript");
+    double err = 0, scale = 0;
+    nlohmann::json j;
+    ASSERT_NO_FATAL_FAILURE(ExpectAnswersAsTorch(**w, name, input, want, &err, &scale, &j));
   }
   // The repository index lists them.
   HttpResponse index = testing::Call(**w, testing::Request("POST", "/v2/repository/index"));
