@@ -120,14 +120,39 @@ torch::Tensor TorchGraph::Lstm(int node, const torch::Tensor& x) const {
   return hs;
 }
 
-torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver& observe) const {
-  torch::NoGradGuard no_grad;
-  const auto& nodes = graph_.nodes();
-  std::vector<torch::Tensor> out(nodes.size());
+std::vector<torch::Tensor> TorchGraph::Begin(const torch::Tensor& input) const {
+  std::vector<torch::Tensor> out(graph_.nodes().size());
   out[0] =
       channels_last_ && input.dim() == 4 ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
+  return out;
+}
+
+torch::Tensor TorchGraph::Output(std::vector<torch::Tensor>& values) const {
+  return std::move(values.back());
+}
+
+std::vector<int> TorchGraph::LiveAt(int cut) const {
+  std::vector<int> live;
+  for (int i = 0; i < cut && i < static_cast<int>(last_use_.size()); ++i) {
+    if (last_use_[i] >= cut) live.push_back(i);
+  }
+  return live;
+}
+
+torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver& observe) const {
+  std::vector<torch::Tensor> out = Begin(input);
   if (observe) observe(0, input);
-  for (size_t i = 1; i < nodes.size(); ++i) {
+  RunNodes(out, 1, static_cast<int>(graph_.nodes().size()), observe);
+  return Output(out);
+}
+
+void TorchGraph::RunNodes(std::vector<torch::Tensor>& out, int begin, int end,
+                          const NodeObserver& observe) const {
+  torch::NoGradGuard no_grad;
+  const auto& nodes = graph_.nodes();
+  if (begin < 1) begin = 1;  // node 0 is the input (Begin)
+  if (end > static_cast<int>(nodes.size())) end = static_cast<int>(nodes.size());
+  for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i) {
     const GraphNode& n = nodes[i];
     const NodeTensors& t = tensors_[i];
     const torch::Tensor& x = out[n.inputs[0]];
@@ -214,7 +239,6 @@ torch::Tensor TorchGraph::Forward(const torch::Tensor& input, const NodeObserver
       if (last_use_[in] == static_cast<int>(i)) out[in] = torch::Tensor();
     }
   }
-  return out.back();
 }
 
 // ---- TorchScript -----------------------------------------------------------------------------

@@ -51,6 +51,18 @@ class TorchGraph final : public TorchModel {
     return Forward(input, nullptr);
   }
   torch::Tensor Forward(const torch::Tensor& input, const NodeObserver& observe) const;
+  // Part of a forward pass, for a pipeline's stages (targets/cpu/pipeline_target.h): `values`
+  // holds one tensor per node, those computed so far that a later node still reads (Begin()
+  // starts it from the input); RunNodes computes nodes [begin, end) into it and drops each
+  // tensor after its last reader. Stages run consecutive ranges, each on its own thread, and
+  // hand `values` on; Output() takes the result after the last node.
+  std::vector<torch::Tensor> Begin(const torch::Tensor& input) const;
+  void RunNodes(std::vector<torch::Tensor>& values, int begin, int end,
+                const NodeObserver& observe = nullptr) const;
+  torch::Tensor Output(std::vector<torch::Tensor>& values) const;
+  // Nodes whose outputs are read at or after node `cut` but computed before it: what a stage
+  // boundary before `cut` hands to the next stage.
+  std::vector<int> LiveAt(int cut) const;
   // Forward reads only the weights and keeps its state on the stack.
   bool concurrent_forward() const override { return true; }
   void To(const torch::Device& device) override;

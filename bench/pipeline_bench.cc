@@ -1,0 +1,228 @@
+// Pipe-it's pipelined CPU stages against intra-operator parallelism on all cores (issue 14):
+// a stream of batch-1 requests, FP32, zoo MobileNet v2 and ResNet-18.
+//
+// BM_IntraOp/MODEL: the CPU target with one intra-op thread per allowed CPU, requests back to
+// back (it serves one at a time). BM_Pipelined/MODEL: the pipelined CPU target with its default
+// stages (one per CPU cluster, or the allowed CPUs halved), `--window` requests in flight. Both
+// report items_per_second as requests per second; the pipelined one also its split and the
+// throughput the split predicts.
+//
+// --exhaustive (after the benchmarks): for each model and two stages, measures the throughput of
+// every split point and prints the searched split's against the best one found so.
+//
+//   build/bench/pipeline_bench --benchmark_min_time=3
+//   build/bench/pipeline_bench --benchmark_filter=none --exhaustive
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string>
+
+#include "targets/cpu/cpu_target.h"
+#include "targets/cpu/pipeline_target.h"
+#include "targets/model_store.h"
+
+namespace autoscale {
+namespace {
+
+int g_window = 4;  // --window=N: requests in flight in the pipeline
+
+ModelStore& Store() {
+  static ModelStore* store = new ModelStore();
+  return *store;
+}
+
+std::shared_ptr<const ModelSpec> Spec(const std::string& model) {
+  auto spec = Store().Get(model);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "%s\n", spec.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *spec;
+}
+
+PipelinedCpuTarget& Pipeline() {
+  static PipelinedCpuTarget* t = [] {
+    auto made = PipelinedCpuTarget::Create(PipelineOptions{});
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      std::exit(1);
+    }
+    return made->release();
+  }();
+  return *t;
+}
+
+CpuTarget& IntraOp() {
+  static CpuTarget* t = [] {
+    CpuOptions o;
+    o.use_counters = false;  // threads: one per allowed CPU
+    return CpuTarget::Create(o).release();
+  }();
+  return *t;
+}
+
+void Check(const Status& st) {
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+void BM_IntraOp(benchmark::State& state, const char* model) {
+  auto spec = Spec(model);
+  CpuTarget& t = IntraOp();
+  Check(t.Prepare(*spec, Precision::kFp32));
+  const HostTensor input = MakeHostInput(*spec, 1);
+  for (int i = 0; i < 3; ++i) Check(t.Run(*spec, Precision::kFp32, 0, input).status());  // warm
+  for (auto _ : state) {
+    auto r = t.Run(*spec, Precision::kFp32, 0, input);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(r->output.data.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["threads"] = t.threads();
+}
+
+// Requests through the pipeline with `window` in flight; returns requests per second.
+double StreamPipelined(PipelinedCpuTarget& t, const ModelSpec& spec, const HostTensor& input,
+                       int requests, int window) {
+  std::deque<std::future<Result<InferenceResult>>> inflight;
+  const auto t0 = std::chrono::steady_clock::now();
+  int submitted = 0, done = 0;
+  while (done < requests) {
+    while (submitted < requests && static_cast<int>(inflight.size()) < window) {
+      inflight.push_back(t.Submit(spec, Precision::kFp32, 0, input));
+      ++submitted;
+    }
+    auto r = inflight.front().get();
+    inflight.pop_front();
+    if (!r.ok()) {
+      std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    ++done;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return requests / s;
+}
+
+void BM_Pipelined(benchmark::State& state, const char* model) {
+  auto spec = Spec(model);
+  PipelinedCpuTarget& t = Pipeline();
+  Check(t.Prepare(*spec, Precision::kFp32));
+  auto plan = t.Plan(*spec, Precision::kFp32);
+  Check(plan.status());
+  const HostTensor input = MakeHostInput(*spec, 1);
+  StreamPipelined(t, *spec, input, 3 * g_window, g_window);  // warm
+  // Each iteration takes one request out and puts the next in: `window` stay in flight.
+  std::deque<std::future<Result<InferenceResult>>> inflight;
+  for (int i = 0; i < g_window; ++i)
+    inflight.push_back(t.Submit(*spec, Precision::kFp32, 0, input));
+  for (auto _ : state) {
+    auto r = inflight.front().get();
+    inflight.pop_front();
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
+    inflight.push_back(t.Submit(*spec, Precision::kFp32, 0, input));
+  }
+  // Drained after the timed loop (its end stops the clock).
+  while (!inflight.empty()) {
+    inflight.front().wait();
+    inflight.pop_front();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["stages"] = t.stages();
+  state.counters["predicted_per_s"] = plan->split.throughput_per_s();
+  for (int s = 0; s < plan->split.stages(); ++s) {
+    state.counters["stage" + std::to_string(s) + "_ms"] = plan->split.stage_ms[s];
+    state.counters["stage" + std::to_string(s) + "_begin"] = plan->split.begin[s];
+  }
+}
+
+BENCHMARK_CAPTURE(BM_IntraOp, mobilenet_v2, "mobilenet_v2")
+    ->Name("BM_IntraOp/mobilenet_v2")
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Pipelined, mobilenet_v2, "mobilenet_v2")
+    ->Name("BM_Pipelined/mobilenet_v2")
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_IntraOp, resnet18, "resnet18")->Name("BM_IntraOp/resnet18")->UseRealTime();
+BENCHMARK_CAPTURE(BM_Pipelined, resnet18, "resnet18")->Name("BM_Pipelined/resnet18")->UseRealTime();
+
+// Every two-stage split of `model`, measured; the searched one against the best.
+void Exhaustive(const std::string& model, int requests) {
+  auto spec = Spec(model);
+  PipelinedCpuTarget& t = Pipeline();
+  if (t.stages() != 2) {
+    std::printf("%s: --exhaustive needs two stages; this host's pipeline has %d\n", model.c_str(),
+                t.stages());
+    return;
+  }
+  Check(t.Prepare(*spec, Precision::kFp32));
+  auto plan = t.Plan(*spec, Precision::kFp32);
+  Check(plan.status());
+  const std::vector<int> searched = plan->split.begin;
+  const HostTensor input = MakeHostInput(*spec, 1);
+  const int n = static_cast<int>(plan->node_names.size());
+  std::printf("%s: searched split %s\n", model.c_str(), plan->Describe().c_str());
+  std::printf("%s: cut  predicted/s  measured/s\n", model.c_str());
+  double best = 0, at_searched = 0;
+  int best_cut = -1;
+  StreamPipelined(t, *spec, input, requests / 4, g_window);  // warm
+  for (int k = 1; k < n; ++k) {
+    Check(t.SetSplit(*spec, Precision::kFp32, {0, k}));
+    auto p = t.Plan(*spec, Precision::kFp32);
+    const double measured = StreamPipelined(t, *spec, input, requests, g_window);
+    std::printf("%s: %4d  %10.1f  %10.1f%s\n", model.c_str(), k, p->split.throughput_per_s(),
+                measured, k == searched[1] ? "  <- searched" : "");
+    if (measured > best) {
+      best = measured;
+      best_cut = k;
+    }
+    if (k == searched[1]) at_searched = measured;
+  }
+  Check(t.SetSplit(*spec, Precision::kFp32, searched));
+  std::printf(
+      "%s: searched cut %d: %.1f requests/s; best cut %d: %.1f requests/s; searched/best "
+      "%.3f\n",
+      model.c_str(), searched[1], at_searched, best_cut, best, at_searched / best);
+}
+
+}  // namespace
+}  // namespace autoscale
+
+int main(int argc, char** argv) {
+  bool exhaustive = false;
+  int requests = 40;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--exhaustive") == 0) {
+      exhaustive = true;
+    } else if (std::strncmp(argv[i], "--window=", 9) == 0) {
+      autoscale::g_window = std::max(1, std::atoi(argv[i] + 9));
+    } else if (std::strncmp(argv[i], "--requests=", 11) == 0) {
+      requests = std::max(4, std::atoi(argv[i] + 11));
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  int rc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rc, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(rc, rest.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (exhaustive) {
+    autoscale::Exhaustive("mobilenet_v2", requests);
+    autoscale::Exhaustive("resnet18", requests);
+  }
+  return 0;
+}

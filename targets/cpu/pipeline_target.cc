@@ -1,0 +1,474 @@
+#include "targets/cpu/pipeline_target.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+
+#include "core/strings.h"
+#include "targets/cpu/torch_model.h"
+
+namespace autoscale {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string CpuListText(const std::vector<int>& cpus) {
+  std::string s;
+  for (size_t i = 0; i < cpus.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(cpus[i]);
+  }
+  return s;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+// One stage's thread: pinned to its core group, with its own intra-op thread count, running
+// the tasks posted to it in order.
+class StageWorker {
+ public:
+  StageWorker(PipelineStageOptions options, int threads)
+      : options_(std::move(options)), threads_(threads) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~StageWorker() { Stop(); }
+  // Runs what was posted so far (and what that posts here), then ends the thread.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+  // Runs `task` on the stage's thread and waits for it.
+  void RunAndWait(const std::function<void()>& task) {
+    std::promise<void> done;
+    Post([&] {
+      task();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  const std::string& setup_note() const { return setup_note_; }
+  int threads() const { return threads_; }
+  const PipelineStageOptions& options() const { return options_; }
+
+ private:
+  void SetUp() {
+    if (!options_.cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int c : options_.cpus) CPU_SET(c, &set);
+      if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+        setup_note_ = "pinning to CPUs " + CpuListText(options_.cpus) + " was refused by the OS";
+      } else if (threads_ > 1) {
+        // OpenMP's workers for this thread start on the first parallel region and inherit the
+        // affinity set above; set it again inside, as CpuTarget::PinThreads does.
+        at::set_num_threads(threads_);
+        at::parallel_for(0, threads_, 1,
+                         [&](int64_t, int64_t) { sched_setaffinity(0, sizeof(set), &set); });
+      }
+    }
+    at::set_num_threads(threads_);  // this thread's count (OpenMP: per calling thread)
+  }
+  void Loop() {
+    SetUp();
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;  // stopping, nothing left
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  PipelineStageOptions options_;
+  int threads_;
+  std::string setup_note_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::string PipelinePlan::Describe() const {
+  std::string out = DescribeSplit(split, costs, node_names);
+  out += "; predicted: " + FormatDouble(split.throughput_per_s(), 4) +
+         " requests/s (slowest stage " + FormatDouble(split.bottleneck_ms, 4) + " ms), latency " +
+         FormatDouble(split.latency_ms, 4) + " ms";
+  for (size_t s = 0; s < single_stage_ms.size(); ++s) {
+    out += s == 0 ? "; whole model on one stage's cores: " : ", ";
+    out += "stage " + std::to_string(s) + " " + FormatDouble(single_stage_ms[s], 4) + " ms";
+  }
+  return out;
+}
+
+struct PipelinedCpuTarget::Impl {
+  PipelineOptions options;
+  std::vector<std::unique_ptr<StageWorker>> workers;
+  std::unique_ptr<std::counting_semaphore<>> slots;
+
+  struct Prepared {
+    std::unique_ptr<TorchGraph> graph;
+    PipelinePlan plan;
+    std::shared_ptr<const std::vector<int>> begin;  // node where each stage starts
+  };
+  mutable std::mutex mu;  // guards `models` and each Prepared's `plan` and `begin`
+  std::map<std::string, std::shared_ptr<Prepared>> models;
+  std::mutex prepare_mu;  // one Prepare at a time (it occupies every stage)
+
+  // One request on its way through the stages.
+  struct Job {
+    std::shared_ptr<Prepared> model;
+    std::shared_ptr<const std::vector<int>> begin;
+    std::vector<torch::Tensor> values;
+    std::promise<Result<InferenceResult>> promise;
+    Clock::time_point t0;
+    std::vector<double> stage_ms;
+  };
+  void RunStage(const std::shared_ptr<Job>& job, size_t s);
+  void Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r);
+  Status Profile(Prepared& p, const std::string& model_name);
+};
+
+void PipelinedCpuTarget::Impl::Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r) {
+  job->values.clear();
+  job->promise.set_value(std::move(r));
+  slots->release();
+}
+
+void PipelinedCpuTarget::Impl::RunStage(const std::shared_ptr<Job>& job, size_t s) {
+  const auto& begin = *job->begin;
+  const int n = static_cast<int>(job->model->graph->graph().nodes().size());
+  const int b = begin[s];
+  const int e = s + 1 < begin.size() ? begin[s + 1] : n;
+  const Clock::time_point t0 = Clock::now();
+  try {
+    job->model->graph->RunNodes(job->values, b, e);
+  } catch (const std::exception& ex) {
+    std::string what = ex.what();
+    Finish(job, Status::Internal("stage " + std::to_string(s) + " of the pipeline (nodes " +
+                                 std::to_string(b) + "-" + std::to_string(e - 1) +
+                                 ") failed: " + what.substr(0, what.find('\n'))));
+    return;
+  }
+  job->stage_ms[s] = MsSince(t0);
+  if (s + 1 < workers.size()) {
+    workers[s + 1]->Post([this, job, s] { RunStage(job, s + 1); });
+    return;
+  }
+  InferenceResult r;
+  try {
+    torch::Tensor out = job->model->graph->Output(job->values).contiguous().to(torch::kFloat32);
+    r.output.shape.assign(out.sizes().begin(), out.sizes().end());
+    r.output.data.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  } catch (const std::exception& ex) {
+    std::string what = ex.what();
+    Finish(job, Status::Internal("the pipeline's output could not be read: " +
+                                 what.substr(0, what.find('\n'))));
+    return;
+  }
+  r.latency_ms = MsSince(job->t0);
+  double uj = options.base_power_mw * r.latency_ms;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    uj += workers[i]->options().power_mw * job->stage_ms[i];
+  }
+  r.energy_mj = uj / 1000.0;
+  r.energy_source = EnergySource::kModelled;
+  Finish(job, std::move(r));
+}
+
+Status PipelinedCpuTarget::Impl::Profile(Prepared& p, const std::string& model_name) {
+  const Graph& g = p.graph->graph();
+  const size_t n = g.nodes().size();
+  PipelinePlan& plan = p.plan;
+  plan.costs.layer_ms.assign(workers.size(), std::vector<double>(n, 0.0));
+  plan.node_names.clear();
+  for (const GraphNode& node : g.nodes()) plan.node_names.push_back(node.name);
+  // The input: batch 1, seeded.
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), g.input_shape().begin(), g.input_shape().end());
+  const torch::Tensor input =
+      torch::rand(shape, torch::TensorOptions().dtype(torch::kFloat32)) * 2 - 1;
+  std::string failure;
+  for (size_t s = 0; s < workers.size(); ++s) {
+    std::vector<std::vector<double>> per_node(n);
+    std::vector<double> whole;
+    workers[s]->RunAndWait([&] {
+      try {
+        for (int r = 0; r < options.profile_warmup + options.profile_runs; ++r) {
+          std::vector<double> times(n, 0.0);
+          Clock::time_point last = Clock::now();
+          const Clock::time_point start = last;
+          NodeObserver observe = [&](int node, const torch::Tensor&) {
+            const Clock::time_point now = Clock::now();
+            if (node >= 0 && static_cast<size_t>(node) < n) {
+              times[node] += std::chrono::duration<double, std::milli>(now - last).count();
+            }
+            last = now;
+          };
+          p.graph->Forward(input, observe);
+          if (r < options.profile_warmup) continue;
+          whole.push_back(MsSince(start));
+          for (size_t i = 0; i < n; ++i) per_node[i].push_back(times[i]);
+        }
+      } catch (const std::exception& ex) {
+        std::string what = ex.what();
+        failure = what.substr(0, what.find('\n'));
+      }
+    });
+    if (!failure.empty()) {
+      return Status::Internal("model '" + model_name + "' failed while timing its nodes on stage " +
+                              std::to_string(s) + ": " + failure);
+    }
+    for (size_t i = 0; i < n; ++i) plan.costs.layer_ms[s][i] = Median(per_node[i]);
+    plan.single_stage_ms.push_back(Median(whole));
+  }
+  // Hand-offs: the tensors live at each cut, at batch 1.
+  plan.costs.handoff_ms.assign(n, 0.0);
+  for (size_t k = 1; k < n; ++k) {
+    double bytes = 0;
+    for (int node : p.graph->LiveAt(static_cast<int>(k))) {
+      bytes += 4.0 * static_cast<double>(NumElements(g.node(node).out_shape));
+    }
+    plan.costs.handoff_ms[k] = options.handoff_fixed_ms + bytes / (options.handoff_gb_per_s * 1e6);
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineOptions options) {
+  // The stages set their own intra-op thread counts: only the OpenMP backend keeps that count
+  // per thread.
+  if (at::get_parallel_info().find("parallel backend: OpenMP") == std::string::npos) {
+    return Status::Unavailable(
+        "the pipelined CPU target needs libtorch's OpenMP backend (its thread count is per "
+        "thread there); this libtorch's is another, where one stage's count would change the "
+        "others'");
+  }
+  const std::vector<int> allowed = AllowedCpus();
+  std::string how;
+  if (options.stages.empty()) {
+    const std::vector<CpuCluster> clusters = DetectCpuClusters(options.sysfs_root);
+    if (clusters.size() >= 2) {
+      for (const CpuCluster& c : clusters) options.stages.push_back({c.cpus, 0, 0});
+      how = "one stage per cpufreq cluster";
+    } else if (allowed.size() >= 2) {
+      const size_t half = allowed.size() / 2;
+      options.stages.push_back({{allowed.begin(), allowed.begin() + half}, 0, 0});
+      options.stages.push_back({{allowed.begin() + half, allowed.end()}, 0, 0});
+      how = "no CPU clusters in cpufreq: the allowed CPUs in two halves";
+    } else {
+      options.stages.push_back({allowed, 0, 0});
+      how = "one CPU: a single stage";
+    }
+  } else {
+    how = "stages as configured";
+  }
+  for (size_t s = 0; s < options.stages.size(); ++s) {
+    const PipelineStageOptions& st = options.stages[s];
+    if (st.threads < 0) {
+      return Status::InvalidArgument("pipeline stage " + std::to_string(s) + ": threads " +
+                                     std::to_string(st.threads) + " is negative");
+    }
+    for (int c : st.cpus) {
+      if (std::find(allowed.begin(), allowed.end(), c) == allowed.end()) {
+        return Status::InvalidArgument("pipeline stage " + std::to_string(s) + ": CPU " +
+                                       std::to_string(c) + " is not one this process may use (" +
+                                       CpuListText(allowed) + ")");
+      }
+    }
+  }
+  if (options.profile_runs < 1 || options.profile_warmup < 0) {
+    return Status::InvalidArgument("the pipeline's node timing needs at least one run");
+  }
+  if (!(options.handoff_gb_per_s > 0) || !(options.handoff_fixed_ms >= 0)) {
+    return Status::InvalidArgument(
+        "the pipeline's hand-off model needs a positive copy rate and "
+        "a non-negative fixed cost");
+  }
+  if (options.max_in_flight < 1) {
+    return Status::InvalidArgument("the pipeline needs room for at least one request");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->slots = std::make_unique<std::counting_semaphore<>>(options.max_in_flight);
+  std::string device = "pipeline of " + std::to_string(options.stages.size()) + " stage(s): ";
+  std::string notes;
+  for (size_t s = 0; s < options.stages.size(); ++s) {
+    const PipelineStageOptions& st = options.stages[s];
+    const int threads =
+        st.threads > 0 ? st.threads : std::max<int>(1, static_cast<int>(st.cpus.size()));
+    impl->workers.push_back(std::make_unique<StageWorker>(st, threads));
+    if (s > 0) device += " | ";
+    device += (st.cpus.empty() ? std::string("any CPU") : "CPUs " + CpuListText(st.cpus)) + ", " +
+              std::to_string(threads) + " thread(s)";
+  }
+  impl->options = std::move(options);
+  auto t = std::unique_ptr<PipelinedCpuTarget>(new PipelinedCpuTarget(std::move(impl)));
+  t->desc_.name = t->impl_->options.name;
+  t->desc_.kind = TargetKind::kCpu;
+  t->desc_.precisions = {Precision::kFp32};
+  t->desc_.levels = 1;
+  t->desc_.device = device;
+  t->desc_.notes = "libtorch FP32, stages split by measured node times (" + how +
+                   "); latency measured end to end; energy modelled from the stages' power";
+  for (const auto& w : t->impl_->workers) {
+    w->RunAndWait([] {});  // wait for the set-up, so that its note is there
+    if (!w->setup_note().empty()) t->desc_.notes += "; " + w->setup_note();
+  }
+  return t;
+}
+
+PipelinedCpuTarget::PipelinedCpuTarget(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+PipelinedCpuTarget::~PipelinedCpuTarget() {
+  // Stop the stages in order, each after the one before it has drained: a request in stage 0
+  // posts to stage 1, which must still run it (and every worker must still exist then).
+  for (auto& w : impl_->workers) w->Stop();
+}
+
+int PipelinedCpuTarget::stages() const { return static_cast<int>(impl_->workers.size()); }
+
+Status PipelinedCpuTarget::Supports(const ModelSpec& model, Precision precision) const {
+  if (precision != Precision::kFp32) {
+    return Status::Unavailable(
+        "the pipelined CPU target runs FP32 only (INT8 stages are not "
+        "built)");
+  }
+  if (!model.is_graph()) {
+    return Status::InvalidArgument("model '" + model.name +
+                                   "' has no graph to split into stages (a TorchScript file the "
+                                   "import could not map runs on the plain CPU target)");
+  }
+  if (static_cast<int>(model.graph->graph.nodes().size()) < stages() + 1) {
+    return Status::InvalidArgument("model '" + model.name + "' has fewer nodes than the " +
+                                   std::to_string(stages()) + " pipeline stages");
+  }
+  return Status::Ok();
+}
+
+Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) {
+  RETURN_IF_ERROR(Supports(model, precision));
+  std::lock_guard<std::mutex> prepare(impl_->prepare_mu);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->models.count(model.name)) return Status::Ok();
+  }
+  RETURN_IF_ERROR(CheckWeights(model.graph->graph, model.graph->weights));
+  auto p = std::make_shared<Impl::Prepared>();
+  try {
+    p->graph = std::make_unique<TorchGraph>(*model.graph);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("model '" + model.name + "': " + e.what());
+  }
+  RETURN_IF_ERROR(impl_->Profile(*p, model.name));
+  ASSIGN_OR_RETURN(p->plan.split, BalanceStages(p->plan.costs));
+  for (const auto& w : impl_->workers) {
+    const auto& c = w->options().cpus;
+    p->plan.stage_devices.push_back(
+        (c.empty() ? std::string("any CPU") : "CPUs " + CpuListText(c)) + ", " +
+        std::to_string(w->threads()) + " thread(s)");
+  }
+  p->begin = std::make_shared<const std::vector<int>>(p->plan.split.begin);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->models.emplace(model.name, std::move(p));
+  return Status::Ok();
+}
+
+Result<PipelinePlan> PipelinedCpuTarget::Plan(const ModelSpec& model, Precision precision) const {
+  RETURN_IF_ERROR(Supports(model, precision));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->models.find(model.name);
+  if (it == impl_->models.end()) {
+    return Status::InvalidArgument("model '" + model.name + "' is not prepared on target '" +
+                                   desc_.name + "'");
+  }
+  return it->second->plan;
+}
+
+Status PipelinedCpuTarget::SetSplit(const ModelSpec& model, Precision precision,
+                                    const std::vector<int>& begin) {
+  RETURN_IF_ERROR(Prepare(model, precision));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto& p = *impl_->models.at(model.name);
+  ASSIGN_OR_RETURN(StageSplit split, EvaluateSplit(p.plan.costs, begin));
+  p.plan.split = split;
+  p.begin = std::make_shared<const std::vector<int>>(begin);  // requests inside keep theirs
+  return Status::Ok();
+}
+
+std::future<Result<InferenceResult>> PipelinedCpuTarget::Submit(const ModelSpec& model,
+                                                                Precision precision, int level,
+                                                                HostTensor input) {
+  auto fail = [](Status st) {
+    std::promise<Result<InferenceResult>> p;
+    p.set_value(std::move(st));
+    return p.get_future();
+  };
+  if (level != 0) {
+    return fail(Status::InvalidArgument("target '" + desc_.name +
+                                        "' has one frequency level (0); got level " +
+                                        std::to_string(level)));
+  }
+  if (Status st = CheckInput(model, input); !st.ok()) {
+    return fail(st.WithPrefix("target '" + desc_.name + "'"));
+  }
+  if (Status st = Prepare(model, precision); !st.ok()) return fail(st);
+  auto job = std::make_shared<Impl::Job>();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    const auto& p = impl_->models.at(model.name);
+    job->model = p;
+    job->begin = p->begin;
+  }
+  job->stage_ms.assign(impl_->workers.size(), 0.0);
+  auto future = job->promise.get_future();
+  impl_->slots->acquire();
+  job->t0 = Clock::now();
+  // The input is copied into a tensor the job owns: the caller's buffer may go before stage 0
+  // runs.
+  torch::Tensor in = torch::empty(input.shape, torch::kFloat32);
+  std::copy(input.data.begin(), input.data.end(), in.data_ptr<float>());
+  job->values = job->model->graph->Begin(in);
+  impl_->workers[0]->Post([impl = impl_.get(), job] { impl->RunStage(job, 0); });
+  return future;
+}
+
+Result<InferenceResult> PipelinedCpuTarget::Run(const ModelSpec& model, Precision precision,
+                                                int level, const HostTensor& input) {
+  return Submit(model, precision, level, input).get();
+}
+
+}  // namespace autoscale

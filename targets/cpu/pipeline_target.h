@@ -1,0 +1,103 @@
+// The pipelined CPU target (Pipe-it, seed 001_305b350fbb653f19.txt; issue 14, point 1): a
+// model's graph split at node boundaries into stages, each stage on its own core group (a
+// cluster of a big.LITTLE CPU, or any set of cores) with its own threads, requests streaming
+// through the stages: while stage 1 runs request k, stage 0 runs request k + 1. Each stage's
+// kernels are parallel only inside its group, which on a phone is cheaper than spreading every
+// convolution over both clusters.
+//
+// Where the stages are cut: Prepare() times every graph node on each stage's cores (in-model, as
+// CpuTarget::TimeNodes does, one stage after the other), estimates the hand-off of the tensors
+// live at each cut, and BalanceStages (env/pipeline.h) picks the split whose slowest stage is
+// fastest. Plan() says which split and what it predicts.
+//
+// Unlike the other targets, Run() may be called from several threads at once: that is how
+// requests stream (each caller waits for its own request). Submit() is the same without the
+// wait. FP32 models with a graph only (INT8 stages are not built). One frequency level: the
+// stages' clusters run at whatever the host sets.
+//
+// Thread settings: each stage thread sets libtorch's intra-op thread count for itself. With the
+// OpenMP backend (Debian's libtorch) that count is per calling thread, so the stages and any
+// other CPU target in the process do not change each other's; Create() checks it and refuses
+// otherwise. No torch types in this header.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "env/pipeline.h"
+#include "targets/target.h"
+
+namespace autoscale {
+
+struct PipelineStageOptions {
+  std::vector<int> cpus;  // the core group; pinned to it (empty: not pinned)
+  int threads = 0;        // intra-op threads; 0 = one per CPU in `cpus` (1 if empty)
+  double power_mw = 0;    // the group's active power, for modelled energy (0: not modelled)
+};
+
+struct PipelineOptions {
+  std::string name = "cpu_pipeline";
+  // Empty: one stage per CPU cluster (cpufreq's policies, fastest first), or, on a host without
+  // cpufreq, the allowed CPUs halved into two groups.
+  std::vector<PipelineStageOptions> stages;
+  std::string sysfs_root = "/sys";
+  double base_power_mw = 0;  // the rest of the device while computing (modelled energy)
+  // The per-node timing behind the split: warm-up and timed runs on each stage's cores.
+  int profile_warmup = 3;
+  int profile_runs = 9;
+  // A hand-off: the next stage reads the live tensors another core wrote. Modelling assumption
+  // (tune with bench/pipeline_bench, which measures it): a fixed wake-up cost plus the bytes at
+  // a cross-core copy rate.
+  double handoff_fixed_ms = 0.02;
+  double handoff_gb_per_s = 10.0;
+  // At most this many requests inside the pipeline at once; Submit() waits beyond it.
+  int max_in_flight = 64;
+};
+
+// What Prepare() chose for a model.
+struct PipelinePlan {
+  StageSplit split;  // stage starts are node indices (node 0 is the input)
+  StageCosts costs;  // the measured node times per stage and the hand-off estimates
+  std::vector<std::string> node_names;
+  std::vector<std::string> stage_devices;  // "CPUs 0,1, 2 threads" per stage
+  // Predicted whole-model time on one stage's cores, per stage (for comparison).
+  std::vector<double> single_stage_ms;
+  std::string Describe() const;
+};
+
+class PipelinedCpuTarget final : public Target {
+ public:
+  // Fails when a stage's options are invalid (no such CPU, threads < 0) or libtorch's thread
+  // count is process-wide in this build (the stages would change each other's).
+  static Result<std::unique_ptr<PipelinedCpuTarget>> Create(PipelineOptions options);
+  ~PipelinedCpuTarget() override;
+
+  const TargetDescription& description() const override { return desc_; }
+  Status Supports(const ModelSpec& model, Precision precision) const override;
+  // Builds the model, times its nodes on every stage and picks the split. Idempotent.
+  Status Prepare(const ModelSpec& model, Precision precision) override;
+  // Thread-safe (see the file comment): runs one request through the stages and waits for it.
+  Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
+                              const HostTensor& input) override;
+  // Starts one request through the stages; the future holds its result. Prepares on first use.
+  std::future<Result<InferenceResult>> Submit(const ModelSpec& model, Precision precision,
+                                              int level, HostTensor input);
+
+  // The split Prepare() chose, or an error when the model was not prepared.
+  Result<PipelinePlan> Plan(const ModelSpec& model, Precision precision) const;
+  // Replaces the split of a prepared model (stage starts as node indices; checked): for
+  // comparing the searched split with others. Waits until no request of the model is inside.
+  Status SetSplit(const ModelSpec& model, Precision precision, const std::vector<int>& begin);
+
+  int stages() const;
+
+ private:
+  struct Impl;
+  explicit PipelinedCpuTarget(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  TargetDescription desc_;
+};
+
+}  // namespace autoscale

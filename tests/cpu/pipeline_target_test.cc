@@ -1,0 +1,242 @@
+// The pipelined CPU target (issue 14, point 1): outputs equal a whole forward pass for graphs
+// with skips, branches and concatenations, at every split; requests stream from several callers
+// at once; the split is balanced and said; what it cannot run is refused.
+#include "targets/cpu/pipeline_target.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "targets/cpu/torch_model.h"
+#include "targets/model_store.h"
+
+namespace autoscale {
+namespace {
+
+std::shared_ptr<const ModelSpec> Zoo(const std::string& name) {
+  static ModelStore* store = new ModelStore();
+  auto spec = store->Get(name);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return *spec;
+}
+
+// Two (or more) unpinned one-thread stages: the same on any host, one CPU or many.
+std::unique_ptr<PipelinedCpuTarget> Make(int stages = 2, double power_mw = 0) {
+  PipelineOptions o;
+  o.profile_warmup = 1;
+  o.profile_runs = 3;
+  o.base_power_mw = power_mw > 0 ? 100 : 0;
+  for (int s = 0; s < stages; ++s) o.stages.push_back({{}, 1, power_mw});
+  auto t = PipelinedCpuTarget::Create(o);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? std::move(t).value() : nullptr;
+}
+
+torch::Tensor Reference(const ModelSpec& spec, const HostTensor& in) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  TorchGraph bare(*spec.graph);
+  torch::Tensor y = bare.Forward(WrapFloat(in.data.data(), in.shape)).contiguous().clone();
+  at::set_num_threads(threads);
+  return y;
+}
+
+void ExpectSame(const torch::Tensor& ref, const InferenceResult& r, const std::string& what) {
+  ASSERT_EQ(std::vector<int64_t>(ref.sizes().begin(), ref.sizes().end()), r.output.shape) << what;
+  const torch::Tensor got = WrapFloat(r.output.data.data(), r.output.shape);
+  EXPECT_TRUE(torch::allclose(got, ref, 1e-5, 1e-6))
+      << what << ": max abs difference " << (got - ref).abs().max().item<float>();
+}
+
+TEST(PipelinedCpuTarget, MatchesAWholeForwardPass) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->stages(), 2);
+  // Skips (resnet18), branches and concatenations (inception_v1, squeezenet), depthwise and
+  // inverted residuals (mobilenet_v2), an LSTM (kws_lstm).
+  for (const char* name :
+       {"squeezenet_1_1", "resnet18", "inception_v1", "mobilenet_v2", "kws_lstm"}) {
+    auto spec = Zoo(name);
+    const HostTensor in = MakeHostInput(*spec, 11);
+    auto r = t->Run(*spec, Precision::kFp32, 0, in);
+    ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+    ExpectSame(Reference(*spec, in), *r, name);
+    EXPECT_GT(r->latency_ms, 0);
+    auto plan = t->Plan(*spec, Precision::kFp32);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->split.stages(), 2);
+  }
+}
+
+TEST(PipelinedCpuTarget, EverySplitGivesTheSameOutput) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("squeezenet_1_1");
+  const HostTensor in = MakeHostInput(*spec, 5);
+  const torch::Tensor ref = Reference(*spec, in);
+  ASSERT_TRUE(t->Prepare(*spec, Precision::kFp32).ok());
+  const int n = static_cast<int>(spec->graph->graph.nodes().size());
+  for (int k = 1; k < n; ++k) {
+    ASSERT_TRUE(t->SetSplit(*spec, Precision::kFp32, {0, k}).ok()) << k;
+    auto r = t->Run(*spec, Precision::kFp32, 0, in);
+    ASSERT_TRUE(r.ok()) << "cut " << k << ": " << r.status().ToString();
+    ExpectSame(ref, *r, "cut before node " + std::to_string(k));
+  }
+  // Three stages too.
+  auto t3 = Make(3);
+  ASSERT_NE(t3, nullptr);
+  auto r = t3->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectSame(ref, *r, "three stages");
+}
+
+TEST(PipelinedCpuTarget, ConcurrentCallersEachGetTheirOwnAnswer) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("resnet18");
+  constexpr int kCallers = 6, kEach = 3;
+  std::vector<HostTensor> inputs;
+  std::vector<torch::Tensor> refs;
+  for (int i = 0; i < kCallers * kEach; ++i) {
+    inputs.push_back(MakeHostInput(*spec, 100 + i));
+    refs.push_back(Reference(*spec, inputs.back()));
+  }
+  std::vector<Result<InferenceResult>> results(inputs.size(), Status::Internal("not run"));
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      for (int k = 0; k < kEach; ++k) {
+        const int i = c * kEach + k;
+        results[i] = t->Run(*spec, Precision::kFp32, 0, inputs[i]);
+      }
+    });
+  }
+  for (auto& th : callers) th.join();
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    ExpectSame(refs[i], *results[i], "request " + std::to_string(i));
+  }
+}
+
+TEST(PipelinedCpuTarget, RequestsInFlightFinishWhenTheTargetGoes) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("squeezenet_1_1");
+  const HostTensor in = MakeHostInput(*spec, 2);
+  std::vector<std::future<Result<InferenceResult>>> futures;
+  for (int i = 0; i < 8; ++i) futures.push_back(t->Submit(*spec, Precision::kFp32, 0, in));
+  t.reset();
+  for (auto& f : futures) {
+    auto r = f.get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+}
+
+TEST(PipelinedCpuTarget, TheSplitIsBalancedAndSaid) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("mobilenet_v2");
+  ASSERT_TRUE(t->Prepare(*spec, Precision::kFp32).ok());
+  auto plan = t->Plan(*spec, Precision::kFp32);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const StageSplit& s = plan->split;
+  ASSERT_EQ(s.stages(), 2);
+  EXPECT_EQ(s.begin[0], 0);
+  // The best split of equal stages is never slower than half the work plus its largest node
+  // plus the largest hand-off.
+  const auto& row = plan->costs.layer_ms[0];
+  double total = 0;
+  for (double v : row) total += v;
+  const double largest = *std::max_element(row.begin(), row.end());
+  const double handoff =
+      *std::max_element(plan->costs.handoff_ms.begin(), plan->costs.handoff_ms.end());
+  EXPECT_LE(s.bottleneck_ms, 0.5 * total + largest + handoff + 1e-9);
+  EXPECT_GT(s.bottleneck_ms, 0);
+  // The same split evaluated again, and said.
+  auto again = EvaluateSplit(plan->costs, s.begin);
+  ASSERT_TRUE(again.ok());
+  EXPECT_DOUBLE_EQ(again->bottleneck_ms, s.bottleneck_ms);
+  const std::string text = plan->Describe();
+  EXPECT_NE(text.find("stage 0: layers 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("stage 1: layers " + std::to_string(s.begin[1])), std::string::npos) << text;
+  EXPECT_NE(text.find("requests/s"), std::string::npos) << text;
+  ASSERT_EQ(plan->single_stage_ms.size(), 2u);
+  EXPECT_GT(plan->single_stage_ms[0], 0);
+}
+
+TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
+  auto t = Make(2, 1000);
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("squeezenet_1_1");
+  auto r = t->Run(*spec, Precision::kFp32, 0, MakeHostInput(*spec, 1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->energy_source, EnergySource::kModelled);
+  // Base power over the whole latency, each stage's over its own part of it.
+  EXPECT_GE(r->energy_mj, 100 * r->latency_ms / 1000.0);
+  EXPECT_LE(r->energy_mj, (100 + 2 * 1000) * r->latency_ms / 1000.0);
+  EXPECT_GT(r->energy_mj, 100 * r->latency_ms / 1000.0);
+}
+
+TEST(PipelinedCpuTarget, RefusesWhatItCannotRun) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("squeezenet_1_1");
+  const HostTensor in = MakeHostInput(*spec, 1);
+  auto int8 = t->Run(*spec, Precision::kInt8, 0, in);
+  ASSERT_FALSE(int8.ok());
+  EXPECT_NE(int8.status().message().find("FP32 only"), std::string::npos);
+  auto level = t->Run(*spec, Precision::kFp32, 1, in);
+  ASSERT_FALSE(level.ok());
+  EXPECT_NE(level.status().message().find("one frequency level"), std::string::npos);
+  HostTensor wrong = in;
+  wrong.shape = {1, 3, 10, 10};
+  wrong.data.resize(300);
+  auto bad = t->Run(*spec, Precision::kFp32, 0, wrong);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("cpu_pipeline"), std::string::npos)
+      << bad.status().ToString();
+  ModelSpec script;
+  script.name = "scripted";
+  script.torchscript_path = "/nonexistent.pt";
+  script.input_shape = {3};
+  auto no_graph = t->Supports(script, Precision::kFp32);
+  ASSERT_FALSE(no_graph.ok());
+  EXPECT_NE(no_graph.message().find("no graph"), std::string::npos);
+  auto other = Zoo("resnet18");
+  EXPECT_FALSE(t->Plan(*other, Precision::kFp32).ok());  // not prepared
+  ASSERT_TRUE(t->Prepare(*spec, Precision::kFp32).ok());
+  EXPECT_FALSE(t->SetSplit(*spec, Precision::kFp32, {0, 0}).ok());
+  EXPECT_FALSE(t->SetSplit(*spec, Precision::kFp32, {0}).ok());
+  EXPECT_FALSE(t->SetSplit(*spec, Precision::kFp32, {0, 1000}).ok());
+  // Options.
+  PipelineOptions o;
+  o.stages = {{{100000}, 1, 0}};
+  auto no_cpu = PipelinedCpuTarget::Create(o);
+  ASSERT_FALSE(no_cpu.ok());
+  EXPECT_NE(no_cpu.status().message().find("CPU 100000"), std::string::npos);
+  o.stages = {{{}, -1, 0}};
+  EXPECT_FALSE(PipelinedCpuTarget::Create(o).ok());
+  o.stages = {{{}, 1, 0}};
+  o.handoff_gb_per_s = 0;
+  EXPECT_FALSE(PipelinedCpuTarget::Create(o).ok());
+}
+
+TEST(PipelinedCpuTarget, StagesKeepTheirOwnThreadCount) {
+  // A stage sets its intra-op thread count on its own thread; the caller's stays as it was.
+  const int before = at::get_num_threads();
+  PipelineOptions o;
+  o.profile_warmup = 0;
+  o.profile_runs = 1;
+  o.stages = {{{}, 1, 0}, {{}, 1, 0}};
+  at::set_num_threads(2);
+  auto t = PipelinedCpuTarget::Create(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto spec = Zoo("squeezenet_1_1");
+  ASSERT_TRUE((*t)->Run(*spec, Precision::kFp32, 0, MakeHostInput(*spec, 1)).ok());
+  EXPECT_EQ(at::get_num_threads(), 2);
+  at::set_num_threads(before);
+}
+
+}  // namespace
+}  // namespace autoscale
