@@ -24,6 +24,7 @@
 
 #include "targets/cpu/cpu_target.h"
 #include "targets/cpu/pipeline_target.h"
+#include "targets/layer_profiler.h"
 #include "targets/model_store.h"
 
 namespace autoscale {
@@ -158,6 +159,28 @@ BENCHMARK_CAPTURE(BM_Pipelined, mobilenet_v2, "mobilenet_v2")
 BENCHMARK_CAPTURE(BM_IntraOp, resnet18, "resnet18")->Name("BM_IntraOp/resnet18")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Pipelined, resnet18, "resnet18")->Name("BM_Pipelined/resnet18")->UseRealTime();
 
+// The layer-level predictor fitted on in-model runs of the other zoo image networks at one
+// thread (leave the model out: the split of a model the fit never saw).
+std::shared_ptr<const LayerFit> FitWithout(const std::string& model) {
+  CpuOptions o;
+  o.threads = 1;
+  o.use_counters = false;
+  std::unique_ptr<CpuTarget> cpu = CpuTarget::Create(o);
+  std::vector<std::shared_ptr<const ModelSpec>> specs;
+  std::vector<InModelRun> runs;
+  for (const char* name :
+       {"mobilenet_v1", "mobilenet_v2", "resnet18", "resnet50", "squeezenet_1_1", "inception_v1"}) {
+    if (model == name) continue;
+    specs.push_back(Spec(name));
+    auto t = cpu->TimeNodes(*specs.back(), Precision::kFp32, 2, 5);
+    Check(t.status());
+    runs.push_back({name, &specs.back()->graph->graph, t->node_ms, t->run_ms});
+  }
+  auto fit = FitLayerModelInModel(runs);
+  Check(fit.status());
+  return std::make_shared<const LayerFit>(std::move(*fit));
+}
+
 // Every two-stage split of `model`, measured; the searched one against the best.
 void Exhaustive(const std::string& model, int requests) {
   auto spec = Spec(model);
@@ -174,16 +197,29 @@ void Exhaustive(const std::string& model, int requests) {
   const HostTensor input = MakeHostInput(*spec, 1);
   const int n = static_cast<int>(plan->node_names.size());
   std::printf("%s: searched split %s\n", model.c_str(), plan->Describe().c_str());
+  // The split the layer-level predictor would choose (fit without this model).
+  PipelineOptions po;
+  po.layer_fits = {FitWithout(model)};
+  auto predicted_target = PipelinedCpuTarget::Create(po);
+  Check(predicted_target.status());
+  Check((*predicted_target)->Prepare(*spec, Precision::kFp32));
+  auto predicted_plan = (*predicted_target)->Plan(*spec, Precision::kFp32);
+  Check(predicted_plan.status());
+  predicted_target->reset();
+  const int predicted_cut = predicted_plan->split.begin[1];
+  std::printf("%s: predictor's split %s\n", model.c_str(), predicted_plan->Describe().c_str());
   std::printf("%s: cut  predicted/s  measured/s\n", model.c_str());
-  double best = 0, at_searched = 0;
+  double best = 0, at_searched = 0, at_predicted = 0;
   int best_cut = -1;
   StreamPipelined(t, *spec, input, requests / 4, g_window);  // warm
   for (int k = 1; k < n; ++k) {
     Check(t.SetSplit(*spec, Precision::kFp32, {0, k}));
     auto p = t.Plan(*spec, Precision::kFp32);
     const double measured = StreamPipelined(t, *spec, input, requests, g_window);
-    std::printf("%s: %4d  %10.1f  %10.1f%s\n", model.c_str(), k, p->split.throughput_per_s(),
-                measured, k == searched[1] ? "  <- searched" : "");
+    std::printf("%s: %4d  %10.1f  %10.1f%s%s\n", model.c_str(), k, p->split.throughput_per_s(),
+                measured, k == searched[1] ? "  <- searched" : "",
+                k == predicted_cut ? "  <- predictor's" : "");
+    if (k == predicted_cut) at_predicted = measured;
     if (measured > best) {
       best = measured;
       best_cut = k;

@@ -14,6 +14,7 @@
 
 #include "core/strings.h"
 #include "targets/cpu/torch_model.h"
+#include "targets/layer_profiler.h"
 
 namespace autoscale {
 
@@ -125,7 +126,10 @@ class StageWorker {
 }  // namespace
 
 std::string PipelinePlan::Describe() const {
-  std::string out = DescribeSplit(split, costs, node_names);
+  std::string out =
+      "split from " +
+      std::string(source == "predicted" ? "predicted layer times" : "measured node times") + ": " +
+      DescribeSplit(split, costs, node_names);
   out += "; predicted: " + FormatDouble(split.throughput_per_s(), 4) +
          " requests/s (slowest stage " + FormatDouble(split.bottleneck_ms, 4) + " ms), latency " +
          FormatDouble(split.latency_ms, 4) + " ms";
@@ -162,6 +166,10 @@ struct PipelinedCpuTarget::Impl {
   void RunStage(const std::shared_ptr<Job>& job, size_t s);
   void Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r);
   Status Profile(Prepared& p, const std::string& model_name);
+  // Node times from the layer fits instead (options.layer_fits).
+  void Predict(Prepared& p);
+  // The hand-off estimate at every cut.
+  void HandOffs(Prepared& p);
 };
 
 void PipelinedCpuTarget::Impl::Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r) {
@@ -272,6 +280,15 @@ Status PipelinedCpuTarget::Impl::Profile(Prepared& p, const std::string& model_n
     for (size_t i = 0; i < n; ++i) plan.costs.layer_ms[s][i] = Median(per_node[s][i]);
     plan.single_stage_ms.push_back(Median(whole[s]));
   }
+  HandOffs(p);
+  plan.source = "measured";
+  return Status::Ok();
+}
+
+void PipelinedCpuTarget::Impl::HandOffs(Prepared& p) {
+  const Graph& g = p.graph->graph();
+  const size_t n = g.nodes().size();
+  PipelinePlan& plan = p.plan;
   // Hand-offs: the tensors live at each cut, at batch 1.
   plan.costs.handoff_ms.assign(n, 0.0);
   for (size_t k = 1; k < n; ++k) {
@@ -281,7 +298,38 @@ Status PipelinedCpuTarget::Impl::Profile(Prepared& p, const std::string& model_n
     }
     plan.costs.handoff_ms[k] = options.handoff_fixed_ms + bytes / (options.handoff_gb_per_s * 1e6);
   }
-  return Status::Ok();
+}
+
+void PipelinedCpuTarget::Impl::Predict(Prepared& p) {
+  const Graph& g = p.graph->graph();
+  const size_t n = g.nodes().size();
+  PipelinePlan& plan = p.plan;
+  plan.source = "predicted";
+  plan.node_names.clear();
+  for (const GraphNode& node : g.nodes()) plan.node_names.push_back(node.name);
+  const std::vector<GraphLayer> layers = GraphLayers(g);
+  std::vector<LayerDescriptor> descriptors;
+  for (const GraphLayer& l : layers) descriptors.push_back(l.desc);
+  const double in_elements = static_cast<double>(NumElements(g.input_shape()));
+  const double out_elements = static_cast<double>(NumElements(g.node(g.output()).out_shape));
+  plan.costs.layer_ms.assign(workers.size(), std::vector<double>(n, 0.0));
+  plan.single_stage_ms.clear();
+  for (size_t s = 0; s < workers.size(); ++s) {
+    const LayerFit& fit = *options.layer_fits[std::min(s, options.layer_fits.size() - 1)];
+    std::vector<double>& row = plan.costs.layer_ms[s];
+    // A layer's time on its main node (the batch-norm and activation fused into it cost
+    // nothing more), the run's overhead on the input and the output node, as PredictModelMs
+    // counts them.
+    for (const GraphLayer& l : layers) {
+      if (l.nodes.empty()) continue;
+      row[l.nodes.front()] +=
+          fit.kind_scale[static_cast<int>(l.desc.kind())] * PredictLayerMs(fit, l.desc);
+    }
+    row[0] += fit.overhead_ms + fit.overhead_ms_per_melement * in_elements / 1e6;
+    row[n - 1] += fit.overhead_ms_per_melement * out_elements / 1e6;
+    plan.single_stage_ms.push_back(PredictModelMs(fit, descriptors, in_elements, out_elements));
+  }
+  HandOffs(p);
 }
 
 Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineOptions options) {
@@ -334,6 +382,16 @@ Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineO
         "the pipeline's hand-off model needs a positive copy rate and "
         "a non-negative fixed cost");
   }
+  for (const auto& fit : options.layer_fits) {
+    if (fit == nullptr || fit->empty()) {
+      return Status::InvalidArgument("a pipeline stage's layer fit is empty (no measured layers)");
+    }
+  }
+  if (options.layer_fits.size() > 1 && options.layer_fits.size() != options.stages.size()) {
+    return Status::InvalidArgument("the pipeline has " + std::to_string(options.stages.size()) +
+                                   " stages and " + std::to_string(options.layer_fits.size()) +
+                                   " layer fits (give one, or one per stage)");
+  }
   if (options.max_in_flight < 1) {
     return Status::InvalidArgument("the pipeline needs room for at least one request");
   }
@@ -357,8 +415,10 @@ Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineO
   t->desc_.precisions = {Precision::kFp32};
   t->desc_.levels = 1;
   t->desc_.device = device;
-  t->desc_.notes = "libtorch FP32, stages split by measured node times (" + how +
-                   "); latency measured end to end; energy modelled from the stages' power";
+  t->desc_.notes =
+      std::string("libtorch FP32, stages split by ") +
+      (t->impl_->options.layer_fits.empty() ? "measured node times" : "the layer-level predictor") +
+      " (" + how + "); latency measured end to end; energy modelled from the stages' power";
   for (const auto& w : t->impl_->workers) {
     w->RunAndWait([] {});  // wait for the set-up, so that its note is there
     if (!w->setup_note().empty()) t->desc_.notes += "; " + w->setup_note();
@@ -408,7 +468,11 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
   } catch (const std::exception& e) {
     return Status::InvalidArgument("model '" + model.name + "': " + e.what());
   }
-  RETURN_IF_ERROR(impl_->Profile(*p, model.name));
+  if (impl_->options.layer_fits.empty()) {
+    RETURN_IF_ERROR(impl_->Profile(*p, model.name));
+  } else {
+    impl_->Predict(*p);
+  }
   ASSIGN_OR_RETURN(p->plan.split, BalanceStages(p->plan.costs));
   for (const auto& w : impl_->workers) {
     const auto& c = w->options().cpus;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "env/layer_predictor.h"
 #include "env/pipeline.h"
 #include "targets/target.h"
 
@@ -54,12 +55,18 @@ struct PipelineOptions {
   double handoff_gb_per_s = 10.0;
   // At most this many requests inside the pipeline at once; Submit() waits beyond it.
   int max_in_flight = 64;
+  // The layer-level predictor (env/layer_predictor.h) of each stage's cores at FP32, in stage
+  // order (one for all stages when there is one): the split then comes from each layer's
+  // predicted time instead of timing the model at Prepare() (on a phone, the fit of its
+  // clusters from the device profile). Empty: time the nodes.
+  std::vector<std::shared_ptr<const LayerFit>> layer_fits;
 };
 
 // What Prepare() chose for a model.
 struct PipelinePlan {
-  StageSplit split;  // stage starts are node indices (node 0 is the input)
-  StageCosts costs;  // the measured node times per stage and the hand-off estimates
+  std::string source;  // "measured" (nodes timed at Prepare) or "predicted" (layer fits)
+  StageSplit split;    // stage starts are node indices (node 0 is the input)
+  StageCosts costs;    // the measured node times per stage and the hand-off estimates
   std::vector<std::string> node_names;
   std::vector<std::string> stage_devices;  // "CPUs 0,1, 2 threads" per stage
   // Predicted whole-model time on one stage's cores, per stage (for comparison).

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <thread>
 
+#include "targets/cpu/cpu_target.h"
 #include "targets/cpu/torch_model.h"
+#include "targets/layer_profiler.h"
 #include "targets/model_store.h"
 
 namespace autoscale {
@@ -163,6 +165,51 @@ TEST(PipelinedCpuTarget, TheSplitIsBalancedAndSaid) {
   EXPECT_NE(text.find("requests/s"), std::string::npos) << text;
   ASSERT_EQ(plan->single_stage_ms.size(), 2u);
   EXPECT_GT(plan->single_stage_ms[0], 0);
+}
+
+TEST(PipelinedCpuTarget, SplitsByTheLayerPredictorWithoutTimingTheModel) {
+  // A fit from in-model runs of two other networks, as a device profile's layer_model holds it.
+  CpuOptions co;
+  co.threads = 1;
+  co.use_counters = false;
+  auto cpu = CpuTarget::Create(co);
+  std::vector<std::shared_ptr<const ModelSpec>> specs;
+  std::vector<InModelRun> runs;
+  for (const char* name : {"squeezenet_1_1", "resnet18"}) {
+    specs.push_back(Zoo(name));
+    auto t = cpu->TimeNodes(*specs.back(), Precision::kFp32, 1, 2);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    runs.push_back({name, &specs.back()->graph->graph, t->node_ms, t->run_ms});
+  }
+  auto fit = FitLayerModelInModel(runs);
+  ASSERT_TRUE(fit.ok()) << fit.status().ToString();
+  PipelineOptions o;
+  o.stages = {{{}, 1, 0}, {{}, 1, 0}};
+  o.layer_fits = {std::make_shared<const LayerFit>(*fit)};
+  auto t = PipelinedCpuTarget::Create(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto spec = Zoo("mobilenet_v2");
+  const HostTensor in = MakeHostInput(*spec, 9);
+  auto r = (*t)->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectSame(Reference(*spec, in), *r, "predicted split");
+  auto plan = (*t)->Plan(*spec, Precision::kFp32);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->source, "predicted");
+  EXPECT_NE(plan->Describe().find("split from predicted layer times"), std::string::npos);
+  // The predicted node times add up to the predictor's whole-model time on each stage.
+  for (size_t s = 0; s < 2; ++s) {
+    double sum = 0;
+    for (double v : plan->costs.layer_ms[s]) sum += v;
+    EXPECT_NEAR(sum, plan->single_stage_ms[s], 1e-9 * sum);
+  }
+  EXPECT_LE(plan->split.bottleneck_ms, plan->single_stage_ms[0]);
+  // Fits that cannot be used.
+  o.layer_fits = {std::make_shared<const LayerFit>()};
+  EXPECT_FALSE(PipelinedCpuTarget::Create(o).ok());
+  o.layer_fits = {std::make_shared<const LayerFit>(*fit), std::make_shared<const LayerFit>(*fit),
+                  std::make_shared<const LayerFit>(*fit)};
+  EXPECT_FALSE(PipelinedCpuTarget::Create(o).ok());
 }
 
 TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
