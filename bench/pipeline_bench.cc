@@ -2,10 +2,10 @@
 // a stream of batch-1 requests, FP32, zoo MobileNet v2 and ResNet-18.
 //
 // BM_IntraOp/MODEL: the CPU target with one intra-op thread per allowed CPU, requests back to
-// back (it serves one at a time). BM_Pipelined/MODEL: the pipelined CPU target with its default
-// stages (one per CPU cluster, or the allowed CPUs halved), `--window` requests in flight. Both
-// report items_per_second as requests per second; the pipelined one also its split and the
-// throughput the split predicts.
+// back (it serves one at a time). BM_OneCore/MODEL, for context: one thread on one core.
+// BM_Pipelined/MODEL: the pipelined CPU target with its default stages (one per CPU cluster, or the
+// allowed CPUs halved), `--window` requests in flight. Both report items_per_second as requests per
+// second; the pipelined one also its split and the throughput the split predicts.
 //
 // --exhaustive (after the benchmarks): for each model and two stages, measures the throughput of
 // every split point and prints the searched split's against the best one found so.
@@ -67,6 +67,19 @@ CpuTarget& IntraOp() {
   return *t;
 }
 
+// For context: one thread on one core, what a pipeline of n one-core stages can at best
+// multiply by n.
+CpuTarget& OneCore() {
+  static CpuTarget* t = [] {
+    CpuOptions o;
+    o.use_counters = false;
+    o.threads = 1;
+    o.cpus = {AllowedCpus().back()};
+    return CpuTarget::Create(o).release();
+  }();
+  return *t;
+}
+
 void Check(const Status& st) {
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.ToString().c_str());
@@ -74,9 +87,8 @@ void Check(const Status& st) {
   }
 }
 
-void BM_IntraOp(benchmark::State& state, const char* model) {
+void RunCpu(benchmark::State& state, const char* model, CpuTarget& t) {
   auto spec = Spec(model);
-  CpuTarget& t = IntraOp();
   Check(t.Prepare(*spec, Precision::kFp32));
   const HostTensor input = MakeHostInput(*spec, 1);
   for (int i = 0; i < 3; ++i) Check(t.Run(*spec, Precision::kFp32, 0, input).status());  // warm
@@ -91,6 +103,9 @@ void BM_IntraOp(benchmark::State& state, const char* model) {
   state.SetItemsProcessed(state.iterations());
   state.counters["threads"] = t.threads();
 }
+
+void BM_IntraOp(benchmark::State& state, const char* model) { RunCpu(state, model, IntraOp()); }
+void BM_OneCore(benchmark::State& state, const char* model) { RunCpu(state, model, OneCore()); }
 
 // Requests through the pipeline with `window` in flight; returns requests per second.
 double StreamPipelined(PipelinedCpuTarget& t, const ModelSpec& spec, const HostTensor& input,
@@ -156,8 +171,12 @@ BENCHMARK_CAPTURE(BM_IntraOp, mobilenet_v2, "mobilenet_v2")
 BENCHMARK_CAPTURE(BM_Pipelined, mobilenet_v2, "mobilenet_v2")
     ->Name("BM_Pipelined/mobilenet_v2")
     ->UseRealTime();
+BENCHMARK_CAPTURE(BM_OneCore, mobilenet_v2, "mobilenet_v2")
+    ->Name("BM_OneCore/mobilenet_v2")
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_IntraOp, resnet18, "resnet18")->Name("BM_IntraOp/resnet18")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Pipelined, resnet18, "resnet18")->Name("BM_Pipelined/resnet18")->UseRealTime();
+BENCHMARK_CAPTURE(BM_OneCore, resnet18, "resnet18")->Name("BM_OneCore/resnet18")->UseRealTime();
 
 // The layer-level predictor fitted on in-model runs of the other zoo image networks at one
 // thread (leave the model out: the split of a model the fit never saw).
