@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "targets/cpu/cpu_target.h"
@@ -119,6 +120,55 @@ TEST(PipelinedCpuTarget, ConcurrentCallersEachGetTheirOwnAnswer) {
     ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
     ExpectSame(refs[i], *results[i], "request " + std::to_string(i));
   }
+}
+
+TEST(PipelinedCpuTarget, PlainCpuTargetsChangingThreadCountsBesideItChangeNothing) {
+  // Two plain CPU targets with other thread counts run on another thread meanwhile, each setting
+  // libtorch's thread count (and clearing what that clears) on every run, as the daemon's
+  // targets do: the pipeline's answers stay right.
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  auto spec = Zoo("resnet18");
+  auto other = Zoo("squeezenet_1_1");
+  CpuOptions one, two;
+  one.use_counters = two.use_counters = false;
+  one.threads = 1;
+  two.threads = 2;
+  auto cpu1 = CpuTarget::Create(one);
+  auto cpu2 = CpuTarget::Create(two);
+  const HostTensor other_in = MakeHostInput(*other, 3);
+  const torch::Tensor other_ref = Reference(*other, other_in);
+  std::atomic<bool> stop{false};
+  std::atomic<int> plain_runs{0}, plain_wrong{0};
+  std::thread plain([&] {
+    while (!stop) {
+      for (CpuTarget* c : {cpu1.get(), cpu2.get()}) {
+        auto r = c->Run(*other, Precision::kFp32, 0, other_in);
+        if (!r.ok() || !torch::allclose(WrapFloat(r->output.data.data(), r->output.shape),
+                                        other_ref, 1e-4, 1e-5)) {
+          ++plain_wrong;
+        }
+        ++plain_runs;
+      }
+    }
+  });
+  std::vector<HostTensor> inputs;
+  std::vector<torch::Tensor> refs;
+  for (int i = 0; i < 8; ++i) {
+    inputs.push_back(MakeHostInput(*spec, 200 + i));
+    refs.push_back(Reference(*spec, inputs.back()));
+  }
+  std::vector<std::future<Result<InferenceResult>>> futures;
+  for (const HostTensor& in : inputs) futures.push_back(t->Submit(*spec, Precision::kFp32, 0, in));
+  for (size_t i = 0; i < futures.size(); ++i) {
+    auto r = futures[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectSame(refs[i], *r, "request " + std::to_string(i));
+  }
+  stop = true;
+  plain.join();
+  EXPECT_GT(plain_runs.load(), 0);
+  EXPECT_EQ(plain_wrong.load(), 0);
 }
 
 TEST(PipelinedCpuTarget, RequestsInFlightFinishWhenTheTargetGoes) {
