@@ -2,6 +2,7 @@
 // groups (targets/cpu/pipeline_target.h): which nodes each stage runs, the measured stage times
 // behind the choice and what it predicts; with --measure, the pipeline's measured throughput
 // against the CPU target's intra-operator parallelism on all cores.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -14,6 +15,9 @@
 #include "apps/commands.h"
 #include "apps/local_targets.h"
 #include "core/strings.h"
+#include "env/pipeline.h"
+#include "env/profiles.h"
+#include "targets/layer_profiler.h"
 #include "targets/model_store.h"
 
 #if AUTOSCALE_HAVE_TORCH
@@ -39,11 +43,20 @@ Stages: --stage CPUS once per stage ("0-3", "4,5"); by default one per cpufreq c
 without cpufreq (a virtual machine), the allowed CPUs in two halves. FP32 only.
 With --measure N: N batch-1 requests through the pipeline (2 per stage in flight) and N through
 the plain CPU target on all the stages' CPUs (intra-operator parallelism), and the ratio.
+
+With --profile DEVICE.yaml (no libtorch needed): the split the simulator predicts on that
+device's processors instead, nothing run. --stage-targets names the stages' targets in order
+(default: the device's CPU targets, fastest first, e.g. cpu_big then cpu_little); each layer's
+time there comes from the target's layer model where the profile has one, else from its GMAC/s
+per layer class and per-layer overhead (the cost model's formula, layer by layer). Prints the
+stages, the predicted throughput, and each stage target's throughput running the whole model.
 )";
 
 struct PipelineArgs {
   std::string model;
   std::string model_dir;
+  std::string profile;
+  std::string stage_targets;
   std::vector<std::string> stages;
   int runs = 9;
   int measure = 0;
@@ -72,12 +85,96 @@ double Throughput(const std::function<std::future<Result<InferenceResult>>()>& s
 }
 #endif
 
+// The split on a device profile's processors (--profile), torch-free.
+int PredictOnDevice(const PipelineArgs& a) {
+  auto device = LoadDeviceProfile(a.profile);
+  if (!device.ok()) return Fail(device.status());
+  std::vector<std::string> stages = cli::SplitList(a.stage_targets);
+  if (stages.empty()) {
+    for (const TargetProfile& t : device->targets) {
+      if (t.kind == TargetKind::kCpu) stages.push_back(t.name);
+    }
+  }
+  std::error_code ec;
+  if (!a.model_dir.empty() && !std::filesystem::is_directory(a.model_dir, ec)) {
+    return Fail(
+        Status::NotFound("model folder '" + a.model_dir + "' does not exist or is not a folder"));
+  }
+  InstallModelReaders();
+  ModelStore store(a.model_dir);
+  auto spec = store.Get(a.model);
+  if (!spec.ok()) return Fail(spec.status());
+  if (!(*spec)->is_graph()) {
+    return Fail(
+        Status::InvalidArgument("model '" + a.model + "' has no graph to split into stages"));
+  }
+  const std::vector<LayerDescriptor> layers = LayerDescriptors((*spec)->graph->graph);
+  auto costs = DeviceStageCosts(*device, stages, Precision::kFp32, layers);
+  if (!costs.ok()) return Fail(costs.status());
+  auto split = BalanceStages(*costs);
+  if (!split.ok()) return Fail(split.status());
+  std::vector<double> alone;
+  for (const auto& row : costs->layer_ms) {
+    double sum = 0;
+    for (double v : row) sum += v;
+    alone.push_back(sum);
+  }
+  const double best_alone = *std::min_element(alone.begin(), alone.end());
+  if (a.json) {
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["device"] = device->name;
+    j["stages"] = nlohmann::json::array();
+    const int n = static_cast<int>(layers.size());
+    for (int s = 0; s < split->stages(); ++s) {
+      const int b = split->begin[s];
+      const int e = s + 1 < split->stages() ? split->begin[s + 1] : n;
+      j["stages"].push_back({{"target", stages[s]},
+                             {"first_layer", b},
+                             {"last_layer", e - 1},
+                             {"predicted_ms", split->stage_ms[s]},
+                             {"handoff_ms", s > 0 ? costs->handoff_ms[b] : 0.0},
+                             {"whole_model_ms", alone[s]}});
+    }
+    j["predicted_per_s"] = split->throughput_per_s();
+    j["predicted_latency_ms"] = split->latency_ms;
+    j["best_single_target_per_s"] = 1e3 / best_alone;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s on %s (predicted from the device profile, FP32)\n", a.model.c_str(),
+              device->name.c_str());
+  std::printf("%-6s %-14s %-22s %10s %10s %12s\n", "stage", "target", "layers", "pred. ms",
+              "hand-off", "whole model");
+  const int n = static_cast<int>(layers.size());
+  for (int s = 0; s < split->stages(); ++s) {
+    const int b = split->begin[s];
+    const int e = s + 1 < split->stages() ? split->begin[s + 1] : n;
+    const std::string range = std::to_string(b) + " " + layers[b].op + " - " +
+                              std::to_string(e - 1) + " " + layers[e - 1].op;
+    std::printf("%-6d %-14s %-22s %10.3f %10.3f %12.3f\n", s, stages[s].c_str(), range.c_str(),
+                split->stage_ms[s], s > 0 ? costs->handoff_ms[b] : 0.0, alone[s]);
+  }
+  std::printf(
+      "predicted: %.1f requests/s (slowest stage %.3f ms), latency %.3f ms; the fastest "
+      "single target %.1f requests/s: %.2fx\n",
+      split->throughput_per_s(), split->bottleneck_ms, split->latency_ms, 1e3 / best_alone,
+      split->throughput_per_s() * best_alone / 1e3);
+  return 0;
+}
+
 int RunPipeline(const PipelineArgs& a) {
+  if (!a.profile.empty()) return PredictOnDevice(a);
+  if (!a.stage_targets.empty()) {
+    return Fail(
+        Status::InvalidArgument("--stage-targets names a device profile's targets: it "
+                                "needs --profile"));
+  }
 #if !AUTOSCALE_HAVE_TORCH
   (void)a;
   return Fail(Status::Unavailable(
       "this build has no libtorch: the pipelined CPU target needs it (configure with "
-      "-DAUTOSCALE_WITH_TORCH=ON)"));
+      "-DAUTOSCALE_WITH_TORCH=ON); --profile DEVICE.yaml predicts a split without it"));
 #else
   std::error_code ec;
   if (!a.model_dir.empty() && !std::filesystem::is_directory(a.model_dir, ec)) {
@@ -198,6 +295,14 @@ cli::Command AddPipelineCommand(CLI::App& app) {
       ->required();
   sub->add_option("--model-dir", a->model_dir, "TorchScript models (NAME.pt with NAME.yaml)")
       ->type_name("DIR");
+  sub->add_option("--profile", a->profile,
+                  "predict the split on this device profile's processors instead of this "
+                  "machine's (nothing runs; no libtorch needed)")
+      ->type_name("FILE");
+  sub->add_option("--stage-targets", a->stage_targets,
+                  "with --profile: the stages' targets, in order (default: the device's CPU "
+                  "targets)")
+      ->type_name("A,B,...");
   sub->add_option("--stage", a->stages,
                   "the CPUs of one stage, once per stage, in pipeline order (\"0-3\", \"4,5\")")
       ->type_name("CPUS");

@@ -169,4 +169,76 @@ std::string DescribeSplit(const StageSplit& split, const StageCosts& costs,
   return out;
 }
 
+std::vector<double> LayerTimesOn(const TargetProfile& target, Precision precision,
+                                 const std::vector<LayerDescriptor>& layers) {
+  std::vector<double> ms(layers.size(), 0.0);
+  const int pi = static_cast<int>(precision);
+  const LayerFit* fit = target.layer_model[pi].get();
+  for (size_t j = 0; j < layers.size(); ++j) {
+    const LayerDescriptor& l = layers[j];
+    if (fit != nullptr && !fit->empty()) {
+      ms[j] = fit->kind_scale[static_cast<int>(l.kind())] * PredictLayerMs(*fit, l);
+      continue;
+    }
+    int cls = -1;
+    switch (l.kind()) {
+      case LayerKind::kConv:
+      case LayerKind::kPointwiseConv:
+      case LayerKind::kDepthwiseConv:
+      case LayerKind::kGroupedConv:
+        cls = 0;
+        break;
+      case LayerKind::kLinear:
+        cls = 1;
+        break;
+      case LayerKind::kLstm:
+        cls = 2;
+        break;
+      default:
+        break;
+    }
+    if (cls < 0) continue;
+    const double rate = target.gmacs_per_s[cls][pi];
+    if (rate > 0) ms[j] = l.macs / (rate * 1e6);  // GMAC/s = 1e6 MAC/ms
+    ms[j] += target.layer_overhead_us / 1000.0;
+  }
+  return ms;
+}
+
+Result<StageCosts> DeviceStageCosts(const DeviceProfile& device,
+                                    const std::vector<std::string>& stage_targets,
+                                    Precision precision, const std::vector<LayerDescriptor>& layers,
+                                    const HandOffModel& handoff) {
+  if (stage_targets.empty()) return Status::InvalidArgument("a pipeline needs at least one stage");
+  StageCosts c;
+  for (const std::string& name : stage_targets) {
+    const int ti = device.FindTarget(name);
+    if (ti < 0) {
+      std::vector<std::string> local;
+      for (const TargetProfile& t : device.targets) {
+        if (!IsRemote(t.kind)) local.push_back(t.name);
+      }
+      return Status::InvalidArgument("device '" + device.name + "' has no target '" + name +
+                                     "' (its local targets: " + JoinNames(local) + ")");
+    }
+    const TargetProfile& t = device.targets[ti];
+    if (IsRemote(t.kind)) {
+      return Status::InvalidArgument("target '" + name + "' of device '" + device.name +
+                                     "' is remote: a pipeline's stages are local processors");
+    }
+    if (!t.Supports(precision)) {
+      return Status::InvalidArgument("target '" + name + "' of device '" + device.name +
+                                     "' does not run " + std::string(PrecisionName(precision)));
+    }
+    c.layer_ms.push_back(LayerTimesOn(t, precision, layers));
+  }
+  c.handoff_ms.assign(layers.size(), 0.0);
+  for (size_t j = 1; j < layers.size(); ++j) {
+    c.handoff_ms[j] =
+        handoff.fixed_ms + 4.0 * layers[j - 1].output_elements / (handoff.gb_per_s * 1e6);
+  }
+  RETURN_IF_ERROR(CheckStageCosts(c));
+  return c;
+}
+
 }  // namespace autoscale

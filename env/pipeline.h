@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "env/layer_predictor.h"
+#include "env/profiles.h"
 
 namespace autoscale {
 
@@ -53,5 +55,32 @@ Result<StageSplit> BalanceStages(const StageCosts& costs);
 // split in words, with each stage's first and last layer names where `layer_names` has them.
 std::string DescribeSplit(const StageSplit& split, const StageCosts& costs,
                           const std::vector<std::string>& layer_names = {});
+
+// ---- A pipeline on a device profile's processors (the simulator's view) ----------------------
+
+// Each layer's time on `target` at its highest level and `precision`: the target's layer model
+// (layer_models) where it has one for the precision; else the cost model's MAC-rate formula
+// applied layer by layer (a convolution's, linear layer's or LSTM's MACs at its class's GMAC/s,
+// plus the per-layer overhead; other layers cost nothing there, as in the whole-model formula),
+// so that the layers add up to the cost model's time for a model it did not measure.
+std::vector<double> LayerTimesOn(const TargetProfile& target, Precision precision,
+                                 const std::vector<LayerDescriptor>& layers);
+
+struct HandOffModel {
+  // Modelling assumption, as PipelineOptions' (targets/cpu/pipeline_target.h): a fixed wake-up
+  // cost plus the layer output's bytes at a cross-core copy rate.
+  double fixed_ms = 0.02;
+  double gb_per_s = 10.0;
+};
+
+// The stage costs of a pipeline whose stages run on `stage_targets` of `device` (local targets,
+// in pipeline order), over `layers` at `precision`; a hand-off before layer j moves layer j-1's
+// output (a skip connection's second tensor is not counted: descriptors do not say which
+// tensors are live). Errors name an unknown or remote stage target and one that cannot run the
+// precision.
+Result<StageCosts> DeviceStageCosts(const DeviceProfile& device,
+                                    const std::vector<std::string>& stage_targets,
+                                    Precision precision, const std::vector<LayerDescriptor>& layers,
+                                    const HandOffModel& handoff = {});
 
 }  // namespace autoscale

@@ -7,6 +7,8 @@
 #include <limits>
 #include <random>
 
+#include "env/cost_model.h"
+
 namespace autoscale {
 namespace {
 
@@ -141,6 +143,100 @@ TEST(PipelineTest, DescribesTheSplit) {
   EXPECT_EQ(s,
             "stage 0: layers 0 conv1 - 2 conv3 (6 ms) | stage 1: layers 3 fc - 3 fc (4.25 ms, "
             "hand-off 0.25 ms)");
+}
+
+}  // namespace
+}  // namespace autoscale
+
+namespace autoscale {
+namespace {
+
+// A small CNN's layers as the executors describe them: three convolutions, a pooling, a linear.
+std::vector<LayerDescriptor> SmallCnn() {
+  std::vector<LayerDescriptor> layers;
+  auto conv = [&](double macs, double out) {
+    LayerDescriptor l;
+    l.op = "conv";
+    l.in_channels = 16;
+    l.out_channels = 16;
+    l.kernel_h = l.kernel_w = 3;
+    l.macs = macs;
+    l.output_elements = out;
+    layers.push_back(l);
+  };
+  conv(40e6, 200e3);
+  conv(80e6, 100e3);
+  conv(20e6, 50e3);
+  LayerDescriptor pool;
+  pool.op = "global_avg_pool";
+  pool.output_elements = 512;
+  layers.push_back(pool);
+  LayerDescriptor fc;
+  fc.op = "linear";
+  fc.in_channels = 512;
+  fc.out_channels = 1000;
+  fc.macs = 512e3;
+  fc.output_elements = 1000;
+  layers.push_back(fc);
+  return layers;
+}
+
+DeviceProfile Sd845() {
+  auto d = LoadDeviceProfile(std::string(AUTOSCALE_SOURCE_DIR) + "/configs/devices/sd845.yaml");
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return *d;
+}
+
+TEST(DevicePipelineTest, LayerTimesAddUpToTheCostModelsTime) {
+  const DeviceProfile d = Sd845();
+  const auto layers = SmallCnn();
+  ModelProfile m;
+  m.name = "small";
+  m.conv_layers = 3;
+  m.fc_layers = 1;
+  m.fc_macs = 512e3;
+  m.macs = 140e6 + 512e3;
+  for (const TargetProfile& t : d.targets) {
+    if (IsRemote(t.kind) || !t.Supports(Precision::kFp32)) continue;
+    const auto ms = LayerTimesOn(t, Precision::kFp32, layers);
+    double sum = 0;
+    for (double v : ms) sum += v;
+    EXPECT_NEAR(sum, LocalComputeMs(t, 0, Precision::kFp32, m), 1e-9 * sum) << t.name;
+    EXPECT_EQ(ms[3], 0.0) << "a pooling layer costs nothing in the MAC-rate formula";
+  }
+}
+
+TEST(DevicePipelineTest, BigAndLittleClustersOutrunTheBigOneAlone) {
+  const DeviceProfile d = Sd845();
+  auto costs = DeviceStageCosts(d, {"cpu_big", "cpu_little"}, Precision::kFp32, SmallCnn());
+  ASSERT_TRUE(costs.ok()) << costs.status().ToString();
+  auto split = BalanceStages(*costs);
+  ASSERT_TRUE(split.ok());
+  double big_alone = 0;
+  for (double v : costs->layer_ms[0]) big_alone += v;
+  EXPECT_LT(split->bottleneck_ms, big_alone);
+  EXPECT_GT(split->latency_ms, split->bottleneck_ms);
+  // The little cluster gets the smaller share of the work.
+  EXPECT_GE(split->begin[1], 2);
+  // Hand-offs move the previous layer's output.
+  EXPECT_NEAR(costs->handoff_ms[1], 0.02 + 4 * 200e3 / 10e9 * 1e3, 1e-12);
+}
+
+TEST(DevicePipelineTest, RefusesStagesThatAreNotLocalProcessors) {
+  const DeviceProfile d = Sd845();
+  auto unknown = DeviceStageCosts(d, {"cpu_big", "cpu_tiny"}, Precision::kFp32, SmallCnn());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no target 'cpu_tiny'"), std::string::npos)
+      << unknown.status().ToString();
+  EXPECT_NE(unknown.status().message().find("cpu_little"), std::string::npos);
+  auto remote = DeviceStageCosts(d, {"cpu_big", "cloud"}, Precision::kFp32, SmallCnn());
+  ASSERT_FALSE(remote.ok());
+  EXPECT_NE(remote.status().message().find("remote"), std::string::npos);
+  auto precision = DeviceStageCosts(d, {"cpu_big", "gpu"}, Precision::kInt8, SmallCnn());
+  ASSERT_FALSE(precision.ok());
+  EXPECT_NE(precision.status().message().find("does not run int8"), std::string::npos)
+      << precision.status().ToString();
+  EXPECT_FALSE(DeviceStageCosts(d, {}, Precision::kFp32, SmallCnn()).ok());
 }
 
 }  // namespace
