@@ -15,5 +15,6 @@ int Fail(const Status& s);
 cli::Command AddModelsCommand(CLI::App& app);
 cli::Command AddProfileCommand(CLI::App& app);
 cli::Command AddInferCommand(CLI::App& app);
+cli::Command AddWavesCommand(CLI::App& app);
 
 }  // namespace autoscale
