@@ -142,8 +142,9 @@ const KeyTable& WaveKeys() {
       "targets[].waves",
       "The GPU tail effect (env/gpu_waves.h): a convolution's blocks (output tiles) run in waves "
       "of units x blocks_per_unit; its time is waves x the time of one full wave of its tiles at "
-      "gmacs_per_s.conv. Used for models whose profile has `layer_shapes` and that are not in "
-      "measured_ms; other layers, and models without shapes, keep the MAC-rate formula. "
+      "gmacs_per_s.conv, batch 1. Used for models whose profile has `layer_shapes` and that "
+      "neither measured_ms nor a layer_models fit covers; fully-connected and recurrent layers, "
+      "models without shapes and gpu targets without `waves` keep the MAC-rate formula. "
       "gmacs_per_s.conv is then the rate of full waves.",
       {
           Key("units", kInteger, "compute units: streaming multiprocessors, Adreno SPs")

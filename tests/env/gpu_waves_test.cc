@@ -338,3 +338,45 @@ TEST(GpuWavesProfileTest, ModelLayerShapesLoadAndAreChecked) {
 
 }  // namespace
 }  // namespace autoscale
+
+namespace autoscale {
+namespace {
+
+// The shipped GPU profiles with `waves` reproduce the measurements their full-wave rates were
+// calibrated on (the comments beside gmacs_per_s.conv), from the models' shipped layer shapes.
+TEST(GpuWavesShippedTest, CalibratedRatesReproduceTheMeasuredLatencies) {
+  struct Anchor {
+    const char* device;
+    const char* model;
+    Precision precision;
+    double ms;
+  };
+  const Anchor anchors[] = {
+      {"cloud_gpu", "resnet50", Precision::kFp32, 2.67725},  // [TRT] TensorRT, V100, batch 1
+      {"cloud_gpu", "resnet50", Precision::kFp16, 2.0779},
+      {"cloud_gpu", "resnet50", Precision::kInt8, 1.22277},
+      {"sd845", "mobilenet_v1", Precision::kFp16, 6.45},  // [TFLB] Pixel 3 GPU delegate
+      {"sd855", "mobilenet_v1", Precision::kFp16, 9.0},   // [TFLB] Pixel 4
+      {"tablet", "mobilenet_v1", Precision::kFp16, 9.0},  // as sd855
+  };
+  const std::string root = std::string(AUTOSCALE_SOURCE_DIR) + "/configs";
+  for (const Anchor& a : anchors) {
+    SCOPED_TRACE(std::string(a.device) + " " + a.model);
+    auto d = LoadDeviceProfile(root + "/devices/" + a.device + ".yaml");
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    auto m = LoadModelProfile(root + "/models/" + a.model + ".yaml");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_FALSE(m->layer_descriptors.empty());
+    const TargetProfile* gpu = d->FirstOfKind(TargetKind::kGpu);
+    ASSERT_NE(gpu, nullptr);
+    ASSERT_TRUE(gpu->waves.enabled());
+    EXPECT_NEAR(LocalComputeMs(*gpu, 0, a.precision, *m), a.ms, 0.005 * a.ms);
+  }
+  // The Adreno 430 has no public unit count: sd810's gpu keeps the MAC-rate formula.
+  auto sd810 = LoadDeviceProfile(root + "/devices/sd810.yaml");
+  ASSERT_TRUE(sd810.ok());
+  EXPECT_FALSE(sd810->FirstOfKind(TargetKind::kGpu)->waves.enabled());
+}
+
+}  // namespace
+}  // namespace autoscale
