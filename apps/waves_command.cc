@@ -79,7 +79,10 @@ struct Layer {
 };
 
 #if AUTOSCALE_HAVE_OPENCL
-Result<std::vector<OpenClLaunch>> OpenClLaunches(const ModelSpec& spec, int batch, bool run) {
+// `device` receives where the launches come from, in words.
+Result<std::vector<OpenClLaunch>> OpenClLaunches(const ModelSpec& spec, int batch, bool run,
+                                                 std::string* device) {
+  *device = "planned, fixed work-group sizes";
   if (!run) return PlannedLaunches(spec, batch);
   OpenClOptions o;
   auto target = OpenClTarget::Create(o);
@@ -93,6 +96,7 @@ Result<std::vector<OpenClLaunch>> OpenClLaunches(const ModelSpec& spec, int batc
   input.data.assign(static_cast<size_t>(NumElements(input.shape)), 0.5f);
   ASSIGN_OR_RETURN(InferenceResult r, target->Run(spec, Precision::kFp32, 0, input));
   (void)r;
+  *device = "as enqueued on " + target->description().device;
   return target->LastLaunches(spec, Precision::kFp32);
 }
 #endif
@@ -204,9 +208,10 @@ int RunWaves(const WavesOptions& o) {
   std::map<int, std::vector<std::pair<std::string, int64_t>>> kernels;  // node -> (text, groups)
   std::map<int, std::vector<nlohmann::json>> kernels_json;
   bool driver_sizes = false;
+  std::string where;  // where the launches come from
   if (o.opencl) {
 #if AUTOSCALE_HAVE_OPENCL
-    auto launches = OpenClLaunches(**spec, o.batch, o.run);
+    auto launches = OpenClLaunches(**spec, o.batch, o.run, &where);
     if (!launches.ok()) return Fail(launches.status());
     for (const OpenClLaunch& k : *launches) {
       if (k.node < 0) continue;  // FP16 input/output conversions
@@ -301,9 +306,8 @@ int RunWaves(const WavesOptions& o) {
     std::printf(
         "OpenCL (%s): %lld of %lld layers' blocks equal their kernel's work-groups; "
         "blocks %lld, work-groups %lld (all kernels)\n",
-        o.run ? "as enqueued" : "planned, fixed work-group sizes", static_cast<long long>(same),
-        static_cast<long long>(compared), static_cast<long long>(total_ocl),
-        static_cast<long long>(total_groups));
+        where.c_str(), static_cast<long long>(same), static_cast<long long>(compared),
+        static_cast<long long>(total_ocl), static_cast<long long>(total_groups));
   }
   return 0;
 }
