@@ -234,6 +234,7 @@ int Main(int argc, char** argv) {
   commands.push_back(AddModelsCommand(app));
   commands.push_back(AddInferCommand(app));
   commands.push_back(AddPipelineCommand(app));
+  commands.push_back(AddWavesCommand(app));
 
   auto files = std::make_shared<std::vector<std::string>>();
   sub = app.add_subcommand("check-config",

@@ -16,5 +16,6 @@ cli::Command AddModelsCommand(CLI::App& app);
 cli::Command AddProfileCommand(CLI::App& app);
 cli::Command AddInferCommand(CLI::App& app);
 cli::Command AddPipelineCommand(CLI::App& app);
+cli::Command AddWavesCommand(CLI::App& app);
 
 }  // namespace autoscale

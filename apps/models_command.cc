@@ -35,6 +35,7 @@ struct ModelsOptions {
   std::string profile_path;  // --profile FILE
   std::string layers_of;  // --layers NAME
   bool json = false;
+  bool shapes = false;  // --shapes: NAME's layers as a model profile's layer_shapes rows
   std::shared_ptr<const DeviceProfile> profile;  // --profile FILE
 };
 
@@ -49,11 +50,16 @@ struct ModelEntry {
   std::shared_ptr<const ModelFeatures> features;
   // As the executors run it (targets/layer_profiler.h); empty without a graph.
   std::vector<LayerDescriptor> layers;
+  std::vector<std::string> layer_names;  // each layer's main graph node
   double input_elements = 0, output_elements = 0;
 };
 
 void SetLayers(const Graph& g, ModelEntry* e) {
-  e->layers = LayerDescriptors(g);
+  for (GraphLayer& l : GraphLayers(g)) {
+    const GraphNode& n = g.node(l.nodes.front());
+    e->layer_names.push_back(n.name.empty() ? "node " + std::to_string(l.nodes.front()) : n.name);
+    e->layers.push_back(std::move(l.desc));
+  }
   e->input_elements = static_cast<double>(NumElements(g.input_shape()));
   e->output_elements = static_cast<double>(NumElements(g.node(g.output()).out_shape));
 }
@@ -182,6 +188,22 @@ nlohmann::json LayersJson(const ModelFeatures& f) {
 int PrintLayers(ModelStore& store, const ModelsOptions& o) {
   auto e = Describe(store, o.layers_of);
   if (!e.ok()) return Fail(e.status());
+  if (o.shapes) {
+    if (!e->has_graph) {
+      return Fail(Status::InvalidArgument("model '" + e->name +
+                                          "' has no graph: its layers cannot be described"));
+    }
+    std::printf("layer_shapes:  # derived from the %s graph by `autoscale models --layers %s "
+                "--shapes`; columns: op, activation, in_channels, out_channels, kernel_h, "
+                "kernel_w, stride_h, stride_w, groups, dilation_h, dilation_w, in_h, in_w, out_h, "
+                "out_w, inputs, macs, params, input_elements, output_elements\n",
+                e->source == "zoo" ? "zoo" : e->file.c_str(), e->name.c_str());
+    for (size_t i = 0; i < e->layers.size(); ++i) {
+      std::printf("  - %s  # %s\n", LayerDescriptorRow(e->layers[i]).c_str(),
+                  e->layer_names[i].c_str());
+    }
+    return 0;
+  }
   if (o.json) {
     nlohmann::json j = ModelJson(*e);
     j["layers"] = e->features ? LayersJson(*e->features) : nlohmann::json::array();
@@ -312,6 +334,9 @@ cli::Command AddModelsCommand(CLI::App& app) {
                   "print NAME's per-layer descriptor (type, channels, kernel, stride, spatial "
                   "size, MACs, parameters); with --json, NAME's object with a \"layers\" array")
       ->type_name("NAME");
+  sub->add_flag("--shapes", o->shapes,
+                "with --layers: print NAME's layers as the `layer_shapes` rows of a model "
+                "profile (configs/models), one commented row per layer as the executors run it");
   sub->add_option("--profile", o->profile_path,
                   "with --json: a device profile (configs/devices, or one `autoscale profile` "
                   "wrote); each model with a graph gets \"predicted_ms\": {TARGET: {PRECISION: "

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/strings.h"
+#include "env/gpu_waves.h"
 
 namespace autoscale {
 
@@ -25,9 +26,15 @@ double PredictedMs(const TargetProfile& t, Precision p, const ModelProfile& m) {
   return PredictModelMs(*fit, m.layer_descriptors, m.input_elements, m.output_elements);
 }
 
+// Whether the tail-effect model times `m` on `t`: a GPU whose profile gives its concurrency
+// (waves), a model with layer shapes.
+bool UsesWaves(const TargetProfile& t, const ModelProfile& m) {
+  return t.kind == TargetKind::kGpu && t.waves.enabled() && !m.layer_descriptors.empty();
+}
+
 // Compute time in ms of `m` on `t` at `level` and precision `p`, without interference:
 // measured (measured_ms), else predicted from its layers (layer_model), else the MAC-rate
-// formula.
+// formula, its convolutions by waves on a GPU with `waves` (env/gpu_waves.h).
 double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m) {
   const int pi = static_cast<int>(p);
   double ms = MeasuredMs(t, p, m);
@@ -36,6 +43,12 @@ double ComputeMs(const TargetProfile& t, int level, Precision p, const ModelProf
     const double macs[kNumLayerClasses] = {m.conv_macs(), m.fc_macs, m.recurrent_macs};
     ms = 0;
     for (int c = 0; c < kNumLayerClasses; ++c) {
+      if (c == 0 && UsesWaves(t, m)) {
+        for (const LayerDescriptor& l : m.layer_descriptors) {
+          ms += LayerWaveMs(l, 1, t.waves, t.gmacs_per_s[0][pi]);
+        }
+        continue;
+      }
       if (macs[c] > 0) ms += macs[c] / (t.gmacs_per_s[c][pi] * 1e6);  // GMAC/s = 1e6 MAC/ms
     }
   }

@@ -23,7 +23,9 @@ namespace autoscale {
 // no interference. At the highest level: the measured latency (t.measured_ms) when the profile
 // has one for the model; else, when the target has a layer model for `p` and the model profile
 // carries its layer descriptors, the sum of its predicted layers (env/layer_predictor.h); else
-// MACs of each layer class over the target's effective rate plus the per-layer overhead. Scaled
+// MACs of each layer class over the target's effective rate plus the per-layer overhead, where on
+// a GPU target whose profile has `waves` and a model with layer descriptors the convolutions take
+// waves x wave time instead (the tail effect, env/gpu_waves.h; batch 1). Scaled
 // for frequency (the memory-bound share does not scale). The precision must be one the target
 // supports.
 double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m);

@@ -329,7 +329,8 @@ double PredictModelMs(const LayerFit& fit, const std::vector<LayerDescriptor>& l
 
 namespace {
 
-constexpr int kLayerColumns = 21;  // descriptor fields + ms, in the order below
+constexpr int kDescriptorColumns = 20;  // descriptor fields, in the order below
+constexpr int kLayerColumns = 21;       // descriptor fields + ms
 
 std::string Num(double v) { return FormatDouble(v, 9); }
 
@@ -363,17 +364,20 @@ Result<std::vector<double>> Coefficients(const ConfigNode& n) {
   return c;
 }
 
-Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
+constexpr const char* kDescriptorColumnNames =
+    "op, activation, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w, groups, "
+    "dilation_h, dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, input_elements, "
+    "output_elements";
+
+// The descriptor in the first kDescriptorColumns columns of `row`, which has `columns` in all.
+Result<LayerDescriptor> ParseDescriptorColumns(const ConfigNode& row, int columns,
+                                               const std::string& names) {
   RETURN_IF_ERROR(row.ExpectSequence());
-  if (row.size() != kLayerColumns) {
-    return row.Error("expected " + std::to_string(kLayerColumns) +
-                     " columns (op, activation, in_channels, out_channels, kernel_h, kernel_w, "
-                     "stride_h, stride_w, groups, dilation_h, dilation_w, in_h, in_w, out_h, "
-                     "out_w, inputs, macs, params, input_elements, output_elements, ms), got " +
+  if (row.size() != static_cast<size_t>(columns)) {
+    return row.Error("expected " + std::to_string(columns) + " columns (" + names + "), got " +
                      std::to_string(row.size()));
   }
-  LayerSample s;
-  LayerDescriptor& d = s.layer;
+  LayerDescriptor d;
   ASSIGN_OR_RETURN(d.op, row.At(0).AsString());
   ASSIGN_OR_RETURN(d.activation, row.At(1).AsString());
   auto plain = [](const std::string& v) {
@@ -386,8 +390,8 @@ Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
   if (!d.activation.empty() && !plain(d.activation)) {
     return row.At(1).Error("activation must be '-' or a plain name such as relu");
   }
-  double v[kLayerColumns];
-  for (int i = 2; i < kLayerColumns; ++i) {
+  double v[kDescriptorColumns];
+  for (int i = 2; i < kDescriptorColumns; ++i) {
     ASSIGN_OR_RETURN(v[i], NonNegative(row.At(i)));
     if (i < 16 && (v[i] > 1e9 || v[i] != std::floor(v[i]))) {
       return row.At(i).Error("expected a whole number below 1e9");
@@ -411,10 +415,36 @@ Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
   d.params = v[17];
   d.input_elements = v[18];
   d.output_elements = v[19];
-  s.ms = v[20];
   if (d.groups < 1) return row.At(8).Error("groups must be at least 1");
-  if (!(s.ms > 0)) return row.At(20).Error("ms must be positive");
+  return d;
+}
+
+Result<LayerSample> ParseLayerRow(const ConfigNode& row) {
+  LayerSample s;
+  ASSIGN_OR_RETURN(s.layer, ParseDescriptorColumns(row, kLayerColumns,
+                                                   std::string(kDescriptorColumnNames) + ", ms"));
+  ASSIGN_OR_RETURN(s.ms, NonNegative(row.At(kDescriptorColumns)));
+  if (!(s.ms > 0)) return row.At(kDescriptorColumns).Error("ms must be positive");
   return s;
+}
+
+// "[op, activation, n, n, ...": the descriptor's columns, without the closing bracket; whole
+// numbers in full (a VGG-16 layer's 1,849,688,064 MACs would lose digits to Num).
+std::string DescriptorColumns(const LayerDescriptor& d) {
+  std::string t = "[" + d.op + ", " + (d.activation.empty() ? "\"-\"" : d.activation);
+  for (double v :
+       {static_cast<double>(d.in_channels), static_cast<double>(d.out_channels),
+        static_cast<double>(d.kernel_h), static_cast<double>(d.kernel_w),
+        static_cast<double>(d.stride_h), static_cast<double>(d.stride_w),
+        static_cast<double>(d.groups), static_cast<double>(d.dilation_h),
+        static_cast<double>(d.dilation_w), static_cast<double>(d.in_h), static_cast<double>(d.in_w),
+        static_cast<double>(d.out_h), static_cast<double>(d.out_w), static_cast<double>(d.inputs),
+        d.macs, d.params, d.input_elements, d.output_elements}) {
+    t += ", ";
+    t += v == std::floor(v) && std::fabs(v) < 1e15 ? std::to_string(static_cast<long long>(v))
+                                                   : Num(v);
+  }
+  return t;
 }
 
 }  // namespace
@@ -470,22 +500,15 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
        "groups, dilation_h, dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, "
        "input_elements, output_elements, ms");
   for (const LayerSample& s : fit.samples) {
-    const LayerDescriptor& d = s.layer;
-    std::string t = "  - [" + d.op + ", " + (d.activation.empty() ? "\"-\"" : d.activation);
-    for (double v : {static_cast<double>(d.in_channels), static_cast<double>(d.out_channels),
-                     static_cast<double>(d.kernel_h), static_cast<double>(d.kernel_w),
-                     static_cast<double>(d.stride_h), static_cast<double>(d.stride_w),
-                     static_cast<double>(d.groups), static_cast<double>(d.dilation_h),
-                     static_cast<double>(d.dilation_w), static_cast<double>(d.in_h),
-                     static_cast<double>(d.in_w), static_cast<double>(d.out_h),
-                     static_cast<double>(d.out_w), static_cast<double>(d.inputs), d.macs, d.params,
-                     d.input_elements, d.output_elements, s.ms}) {
-      t += ", ";
-      t += Num(v);
-    }
-    line(t + "]");
+    line("  - " + DescriptorColumns(s.layer) + ", " + Num(s.ms) + "]");
   }
   return y;
+}
+
+std::string LayerDescriptorRow(const LayerDescriptor& d) { return DescriptorColumns(d) + "]"; }
+
+Result<LayerDescriptor> ParseLayerDescriptorRow(const ConfigNode& row) {
+  return ParseDescriptorColumns(row, kDescriptorColumns, kDescriptorColumnNames);
 }
 
 Result<LayerFit> ParseLayerFit(const ConfigNode& node) {

@@ -140,6 +140,14 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
 // Reads what LayerFitYaml writes; errors name file, line and key path.
 Result<LayerFit> ParseLayerFit(const ConfigNode& node);
 
+// One descriptor as a flow list of its 20 fields in the order Key() uses (op, activation,
+// in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w, groups, dilation_h,
+// dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, input_elements, output_elements;
+// activation "-" for none), as a model profile's `layer_shapes` rows hold it, and its reader
+// (errors name file, line and column).
+std::string LayerDescriptorRow(const LayerDescriptor& d);
+Result<LayerDescriptor> ParseLayerDescriptorRow(const ConfigNode& row);
+
 // Non-negative least squares: x >= 0 minimising sum_i w_i (a_i . x - y_i)^2, by solving every
 // subset of the columns that are not all zero (fine for the few columns here). Columns that are
 // all zero get 0.

@@ -75,6 +75,10 @@ const KeyTable& TargetProfileKeys() {
           Key("measured_ms", kMap,
               "local: `{MODEL: {PRECISION: ms}}` measured at the highest level, used instead of "
               "the MAC-rate formula for those models"),
+          Key("waves", kMap,
+              "gpu only: the GPU's concurrency for the tail-effect latency model (see "
+              "`targets[].waves`); without it the gpu keeps the MAC-rate formula")
+              .DefaultText("none: MAC-rate formula"),
           Key("server", kString, "remote: the server's device profile")
               .DefaultText("remote: required"),
           Key("network", kString,
@@ -129,6 +133,36 @@ const KeyTable& InterferenceKeys() {
           Key("cpu", kNumber, "slowdown per unit of CPU load").Range(0, 100).Default(0),
           Key("gpu", kNumber, "slowdown per unit of GPU load").Range(0, 100).Default(0),
           Key("mem", kNumber, "slowdown per unit of memory load").Range(0, 100).Default(0),
+      });
+  return t;
+}
+
+const KeyTable& WaveKeys() {
+  static const KeyTable t(
+      "targets[].waves",
+      "The GPU tail effect (env/gpu_waves.h): a convolution's blocks (output tiles) run in waves "
+      "of units x blocks_per_unit; its time is waves x the time of one full wave of its tiles at "
+      "gmacs_per_s.conv, batch 1. Used for models whose profile has `layer_shapes` and that "
+      "neither measured_ms nor a layer_models fit covers; fully-connected and recurrent layers, "
+      "models without shapes and gpu targets without `waves` keep the MAC-rate formula. "
+      "gmacs_per_s.conv is then the rate of full waves.",
+      {
+          Key("units", kInteger, "compute units: streaming multiprocessors, Adreno SPs")
+              .Range(1, 100000)
+              .Required(),
+          Key("blocks_per_unit", kInteger,
+              "thread blocks (work-groups) one unit holds at once for a convolution kernel")
+              .Range(1, 100000)
+              .Required(),
+          Key("tiling", kString,
+              "how a layer is cut into blocks: `opencl`, the work-groups of this project's OpenCL "
+              "kernels; `gemm`, implicit-GEMM tiles of tile_m pixels x tile_n channels")
+              .Values("opencl | gemm")
+              .DefaultString("opencl"),
+          Key("tile_m", kInteger, "gemm: output pixels (batch x height x width) per block")
+              .Range(1, 4096)
+              .Default(128),
+          Key("tile_n", kInteger, "gemm: output channels per block").Range(1, 4096).Default(128),
       });
   return t;
 }
@@ -193,8 +227,8 @@ const KeyTable& LayerFitKeys() {
 
 std::vector<const KeyTable*> DeviceProfileTables() {
   return {&DeviceProfileKeys(), &TargetProfileKeys(), &GmacsKeys(),      &PrecisionRateKeys(),
-          &LevelKeys(),         &InterferenceKeys(),  &MeasuredMsKeys(), &LayerModelKeys(),
-          &LayerFitKeys()};
+          &LevelKeys(),         &InterferenceKeys(),  &WaveKeys(),       &MeasuredMsKeys(),
+          &LayerModelKeys(),    &LayerFitKeys()};
 }
 
 // ---- Networks --------------------------------------------------------------------------------
@@ -279,6 +313,13 @@ const KeyTable& ModelProfileKeys() {
               .Required(),
           Key("output_bytes", kNumber, "bytes received back").Range(1, kHuge).Required(),
           Key("accuracy", kMap, "accuracy per precision (see `accuracy`)").Required(),
+          Key("layer_shapes", kList,
+              "the layers as executors run them, one row each: `[op, activation, in_channels, "
+              "out_channels, kernel_h, kernel_w, stride_h, stride_w, groups, dilation_h, "
+              "dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, input_elements, "
+              "output_elements]` (activation `-` for none), as `autoscale models --layers NAME "
+              "--shapes` prints them; GPU targets with `waves` time the model from them")
+              .DefaultText("none"),
       });
   return t;
 }

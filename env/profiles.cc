@@ -1,6 +1,7 @@
 #include "env/profiles.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/config_dir.h"
@@ -50,7 +51,8 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
 
   if (IsRemote(tp.kind)) {
     for (const char* local_only : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
-                                   "memory_bound_fraction", "interference", "measured_ms"}) {
+                                   "memory_bound_fraction", "interference", "measured_ms",
+                                   "waves"}) {
       if (t.Has(local_only)) {
         return t.Child(local_only)
             ->Error(std::string("'") + local_only + "' does not apply to a remote target; " +
@@ -129,6 +131,33 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
     ASSIGN_OR_RETURN(tp.interference_cpu, ik.Number(*inter, "cpu"));
     ASSIGN_OR_RETURN(tp.interference_gpu, ik.Number(*inter, "gpu"));
     ASSIGN_OR_RETURN(tp.interference_mem, ik.Number(*inter, "mem"));
+  }
+  if (auto waves = t.Optional("waves")) {
+    if (tp.kind != TargetKind::kGpu) {
+      return t.Child("waves")->Error("'waves' applies only to a gpu target (this one is kind " +
+                                     kind + ")");
+    }
+    const KeyTable& wk = WaveKeys();
+    RETURN_IF_ERROR(wk.Check(*waves));
+    ASSIGN_OR_RETURN(int64_t units, wk.Integer(*waves, "units"));
+    ASSIGN_OR_RETURN(int64_t per_unit, wk.Integer(*waves, "blocks_per_unit"));
+    tp.waves.units = static_cast<int>(units);
+    tp.waves.blocks_per_unit = static_cast<int>(per_unit);
+    ASSIGN_OR_RETURN(std::string tiling, wk.String(*waves, "tiling"));
+    auto parsed = ParseGpuTiling(tiling);
+    if (!parsed.ok()) return waves->Child("tiling")->Error(parsed.status().message());
+    tp.waves.tiling = *parsed;
+    for (const char* k : {"tile_m", "tile_n"}) {
+      if (tp.waves.tiling != GpuTiling::kGemm && waves->Has(k)) {
+        return waves->Child(k)->Error(std::string("'") + k +
+                                      "' applies only to tiling: gemm (the opencl tiling is "
+                                      "fixed by the kernels)");
+      }
+    }
+    ASSIGN_OR_RETURN(int64_t tm, wk.Integer(*waves, "tile_m"));
+    ASSIGN_OR_RETURN(int64_t tn, wk.Integer(*waves, "tile_n"));
+    tp.waves.tile_m = static_cast<int>(tm);
+    tp.waves.tile_n = static_cast<int>(tn);
   }
   if (auto measured = t.Optional("measured_ms")) {
     RETURN_IF_ERROR(measured->ExpectMap());
@@ -236,6 +265,25 @@ Result<ModelProfile> ParseModelProfile(const ConfigNode& root) {
   for (int p = 0; p < kNumPrecisions; ++p) {
     std::string pname(PrecisionName(static_cast<Precision>(p)));
     ASSIGN_OR_RETURN(m.accuracy[p], ModelAccuracyKeys().Number(acc, pname, -1));
+  }
+  if (auto shapes = root.Optional("layer_shapes")) {
+    RETURN_IF_ERROR(shapes->ExpectSequence());
+    if (shapes->size() == 0 || shapes->size() > 100000) {
+      return shapes->Error("expected 1 to 100000 layer rows");
+    }
+    double macs = 0;
+    for (size_t i = 0; i < shapes->size(); ++i) {
+      ASSIGN_OR_RETURN(LayerDescriptor d, ParseLayerDescriptorRow(shapes->At(i)));
+      macs += d.macs;
+      m.layer_descriptors.push_back(std::move(d));
+    }
+    m.input_elements = m.layer_descriptors.front().input_elements;
+    m.output_elements = m.layer_descriptors.back().output_elements;
+    // The rows must describe the model the counts describe (within rounding of `macs`).
+    if (std::abs(macs - m.macs) > 1e-3 * m.macs) {
+      return shapes->Error("the rows' MACs add up to " + FormatDouble(macs, 6) + ", not macs " +
+                           FormatDouble(m.macs, 6));
+    }
   }
   return m;
 }

@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "env/gpu_waves.h"
 #include "env/layer_predictor.h"
 #include "env/types.h"
 
@@ -51,7 +52,9 @@ struct ModelProfile {
   // The layers as executors run them (targets/layer_profiler.h, LayerDescriptors), when the
   // profile was derived from a graph, and the elements of one input and one output: on a target
   // whose device profile has a layer model for the precision, the cost model predicts the
-  // model's time from them (env/layer_predictor.h). Empty for hand-written profiles.
+  // model's time from them (env/layer_predictor.h), and on a GPU target with `waves` it times
+  // the convolutions by waves (env/gpu_waves.h). Shipped profiles list them as `layer_shapes`
+  // (derived from the zoo graph; tests/targets keep them equal); empty where a profile has none.
   std::vector<LayerDescriptor> layer_descriptors;
   double input_elements = 0, output_elements = 0;
 
@@ -121,6 +124,9 @@ struct TargetProfile {
   // `layer_models` as `autoscale profile` fits it; the cost model uses it at the highest level
   // for models not in measured_ms that carry layer descriptors (ModelProfile).
   std::array<std::shared_ptr<const LayerFit>, kNumPrecisions> layer_model;
+  // GPU targets: concurrency for the tail-effect model (env/gpu_waves.h), from the profile's
+  // `waves`; disabled (units 0) when it has none.
+  GpuWaveParams waves;
   // Remote targets only: the server's profile name and the network used to reach it
   // ("auto": Wi-Fi when connected, else cellular; or a network profile name).
   std::string server;

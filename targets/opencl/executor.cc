@@ -10,24 +10,6 @@ namespace {
 
 size_t Tiles(int64_t n, int64_t tile) { return static_cast<size_t>((n + tile - 1) / tile); }
 
-// Work-group sizes on CPU devices. The tiled kernels carry their vectors explicitly, so a group
-// needs no width for vectorisation; the convolutions (long work-items) run one per group
-// (measured with PoCL: 1, 2, 4 and 8 within noise), the short depthwise, pooling and padding
-// work-items run 16 per group along dimension 2 (channels, which they check), cutting PoCL's
-// per-group overhead; the elementwise kernels run 16 along dimension 0.
-std::vector<size_t> CpuLocalSize(const std::string& name, size_t dims) {
-  std::vector<size_t> local(dims, 1);
-  if (name.rfind("conv", 0) == 0) return local;
-  for (const char* shortish : {"dwconv", "max_pool", "avg_pool", "pad2d", "adaptive_avg_pool"}) {
-    if (name.rfind(shortish, 0) == 0) {
-      local[2] = 16;
-      return local;
-    }
-  }
-  local[0] = 16;
-  return local;
-}
-
 std::string Mb(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; }
 
 }  // namespace
@@ -132,7 +114,7 @@ Status Executor::Launch(const char* name, std::vector<size_t> global,
   }
   // On CPU devices a fixed work-group size per kernel (in dimensions every kernel checks against
   // its extent); on GPUs the driver's choice.
-  const std::vector<size_t> local = CpuLocalSize(name, global.size());
+  const std::vector<size_t> local = FixedLocalSize(name, global.size());
   for (size_t d = 0; d < global.size(); ++d) {
     global[d] = std::max<size_t>(global[d], 1);
     if (device_.fixed_work_groups) global[d] = (global[d] + local[d] - 1) / local[d] * local[d];
@@ -144,6 +126,12 @@ Status Executor::Launch(const char* name, std::vector<size_t> global,
                              nullptr, device_.profiling ? &ev : nullptr);
   RETURN_IF_ERROR(ClStatus(err, std::string("clEnqueueNDRangeKernel ") + name));
   if (ev != nullptr) events_.emplace_back(name, EventPtr(ev));
+  LaunchRecord r;
+  r.kernel = name;
+  r.node = current_node_;
+  r.global = global;
+  if (device_.fixed_work_groups) r.local = local;
+  launches_.push_back(std::move(r));
   return Status::Ok();
 }
 
@@ -155,9 +143,6 @@ Status Executor::Enqueue(const Step& s, int batch) {
     vals.emplace_back(v.offset + guard());
     vals.emplace_back(v.batch_stride);
   };
-  auto launch = [&](const char* name, std::vector<size_t> global) {
-    return Launch(name, std::move(global), vals);
-  };
   const int act = static_cast<int>(s.act);
   const size_t n = static_cast<size_t>(batch);
   switch (s.kind) {
@@ -168,7 +153,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
       vals.emplace_back(s.out.offset + guard());
       for (int v : {s.oh, s.ow, s.ph, s.pw}) vals.emplace_back(v);
       vals.emplace_back(static_cast<int64_t>(n * s.c));
-      return launch("pad2d", {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.c});
+      break;
     case StepKind::kConv: {
       const int icg = s.c / s.groups, ocg = s.oc / s.groups;
       const int nblk = (ocg + kOcBlock - 1) / kOcBlock;
@@ -182,8 +167,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
            {s.oh, s.ow, icg, ocg, s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, nblk, s.groups, act}) {
         vals.emplace_back(v);
       }
-      const char* name = s.sw == 1 ? "conv2d_s1" : s.sw == 2 ? "conv2d_s2" : "conv2d_sn";
-      return launch(name, {Tiles(s.ow, kPxTile), Tiles(s.oh, kConvRows), n * s.groups * nblk});
+      break;
     }
     case StepKind::kConv1x1: {
       const int icg = s.c / s.groups, ocg = s.oc / s.groups;
@@ -194,7 +178,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
       vals.emplace_back(params_[s.params].bias.get());
       view(s.out);
       for (int v : {hw, icg, ocg, nblk, s.groups, act}) vals.emplace_back(v);
-      return launch("conv1x1", {Tiles(hw, kPxTile), n * s.groups * Tiles(nblk, kPointwiseBlocks)});
+      break;
     }
     case StepKind::kDepthwise: {
       view(s.in);
@@ -207,8 +191,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
         vals.emplace_back(v);
       }
       vals.emplace_back(static_cast<int64_t>(n * s.oc));
-      const char* name = s.sw == 1 ? "dwconv_s1" : s.sw == 2 ? "dwconv_s2" : "dwconv_sn";
-      return launch(name, {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.oc});
+      break;
     }
     case StepKind::kMaxPool:
     case StepKind::kAvgPool:
@@ -217,25 +200,20 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.out);
       for (int v : {s.oh, s.ow, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw}) vals.emplace_back(v);
       vals.emplace_back(static_cast<int64_t>(n * s.c));
-      {
-        static const char* const kNames[2][3] = {{"max_pool_s1", "max_pool_s2", "max_pool_sn"},
-                                                 {"avg_pool_s1", "avg_pool_s2", "avg_pool_sn"}};
-        const char* name = kNames[s.kind == StepKind::kAvgPool][std::min(s.sw, 3) - 1];
-        return launch(name, {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.c});
-      }
+      break;
     case StepKind::kGlobalAvgPool:
       view(s.in);
       vals.emplace_back(s.c);
       vals.emplace_back(s.h * s.w);
       view(s.out);
-      return launch("global_avg_pool", {static_cast<size_t>(s.c), n});
+      break;
     case StepKind::kLinear:
       view(s.in);
       vals.emplace_back(params_[s.params].weight.get());
       vals.emplace_back(params_[s.params].bias.get());
       view(s.out);
       for (int v : {s.c, s.oc, act}) vals.emplace_back(v);
-      return launch("linear", {Tiles(s.oc, 4), n});
+      break;
     case StepKind::kAdd:
     case StepKind::kMul: {
       const int e = s.c * s.h * s.w;
@@ -244,7 +222,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.out);
       vals.emplace_back(e);
       vals.emplace_back(act);
-      return launch(s.kind == StepKind::kAdd ? "add" : "mul", {Tiles(e, kPxTile), n});
+      break;
     }
     case StepKind::kScaleChannels: {
       const int hw = s.h * s.w;
@@ -252,7 +230,7 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.in2);
       view(s.out);
       for (int v : {s.c, hw, act}) vals.emplace_back(v);
-      return launch("scale_channels", {Tiles(hw, kPxTile), n * s.c});
+      break;
     }
     case StepKind::kAdaptiveAvgPool:
       view(s.in);
@@ -260,14 +238,13 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.out);
       for (int v : {s.oh, s.ow}) vals.emplace_back(v);
       vals.emplace_back(static_cast<int64_t>(n * s.c));
-      return launch("adaptive_avg_pool",
-                    {static_cast<size_t>(s.ow), static_cast<size_t>(s.oh), n * s.c});
+      break;
     case StepKind::kChannelShuffle: {
       const int hw = s.h * s.w;
       view(s.in);
       view(s.out);
       for (int v : {s.c, hw, s.groups}) vals.emplace_back(v);
-      return launch("channel_shuffle", {Tiles(hw, kPxTile), n * s.c});
+      break;
     }
     case StepKind::kActivation: {
       const int e = s.c * s.h * s.w;
@@ -275,14 +252,14 @@ Status Executor::Enqueue(const Step& s, int batch) {
       view(s.out);
       vals.emplace_back(e);
       vals.emplace_back(act);
-      return launch("activation", {Tiles(e, kPxTile), n});
+      break;
     }
     case StepKind::kCopy: {
       const int e = s.c * s.h * s.w;
       view(s.in);
       view(s.out);
       vals.emplace_back(e);
-      return launch("copy_view", {Tiles(e, kPxTile), n});
+      break;
     }
     case StepKind::kBatchNorm: {
       const int hw = s.h * s.w;
@@ -291,10 +268,13 @@ Status Executor::Enqueue(const Step& s, int batch) {
       vals.emplace_back(params_[s.params].bias.get());
       view(s.out);
       for (int v : {s.c, hw, act}) vals.emplace_back(v);
-      return launch("batch_norm", {Tiles(hw, kPxTile), n * s.c});
+      break;
     }
   }
-  return Status::Internal("unknown OpenCL step kind");
+  // The kernel and its global size come from the plan (plan.h, LaunchOf), which the model's
+  // block counts are checked against (tests/opencl/gpu_waves_opencl_test.cc).
+  const KernelLaunch k = LaunchOf(s, batch);
+  return Launch(k.kernel, k.global, vals);
 }
 
 Result<std::vector<float>> Executor::Run(const float* input, int batch,
@@ -326,7 +306,10 @@ Result<std::vector<float>> Executor::Run(const float* input, int batch,
                {staging_in_.get(), 0, plan_.input_elems, Mem(plan_.input),
                 plan_.input.offset + guard(), plan_.input.batch_stride, plan_.input_elems}));
   }
+  launches_.clear();
+  current_node_ = -1;
   for (const Step& s : plan_.steps) {
+    current_node_ = s.node;
     Status st = Enqueue(s, batch);
     if (!st.ok()) {
       clFinish(q);
@@ -334,6 +317,7 @@ Result<std::vector<float>> Executor::Run(const float* input, int batch,
                            StepKindName(s.kind) + ")");
     }
   }
+  current_node_ = -1;
   // Output: read straight from its buffer when it is dense FP32; otherwise gathered (and
   // converted) into the float staging buffer first.
   const int64_t out_elems = batch * plan_.output_elems;

@@ -37,6 +37,14 @@ struct Device {
   uint64_t max_alloc_bytes = 0;  // CL_DEVICE_MAX_MEM_ALLOC_SIZE; 0 = unknown
 };
 
+// One kernel as the executor enqueued it.
+struct LaunchRecord {
+  std::string kernel;
+  int node = -1;                     // the graph node of its step; -1: input/output conversion
+  std::vector<size_t> global;        // as passed to clEnqueueNDRangeKernel
+  std::vector<size_t> local;         // the fixed work-group size; empty: the driver's choice
+};
+
 class Executor {
  public:
   // Uploads the plan's weights (as half when fp16).
@@ -50,6 +58,8 @@ class Executor {
                                  std::map<std::string, KernelTime>* profile);
 
   const Plan& plan() const { return plan_; }
+  // The kernels the last Run enqueued, in order (empty before the first).
+  const std::vector<LaunchRecord>& last_launches() const { return launches_; }
 
  private:
   Executor(const Device& device, const Program& program, Plan plan, bool fp16)
@@ -81,6 +91,8 @@ class Executor {
   MemPtr staging_out_;           // dense float output, for FP16 or an output that is not dense
   int allocated_batch_ = 0;
   std::vector<std::pair<std::string, EventPtr>> events_;  // this run's, when profiling
+  std::vector<LaunchRecord> launches_;                    // this run's
+  int current_node_ = -1;                                 // the step being enqueued
 };
 
 }  // namespace autoscale::opencl

@@ -177,6 +177,43 @@ Result<InferenceResult> OpenClTarget::Run(const ModelSpec& model, Precision prec
   return r;
 }
 
+Result<std::vector<OpenClLaunch>> PlannedLaunches(const ModelSpec& model, int batch) {
+  if (!model.is_graph()) {
+    return Status::InvalidArgument("model '" + model.name +
+                                   "' has no graph: the OpenCL target cannot plan it");
+  }
+  if (batch < 1) return Status::InvalidArgument("batch must be at least 1");
+  ASSIGN_OR_RETURN(opencl::Plan plan, opencl::BuildPlan(*model.graph));
+  std::vector<OpenClLaunch> out;
+  for (const opencl::Step& s : plan.steps) {
+    const opencl::KernelLaunch k = opencl::LaunchOf(s, batch);
+    out.push_back({k.kernel, s.node, k.global, k.local, k.work_groups()});
+  }
+  return out;
+}
+
+Result<std::vector<OpenClLaunch>> OpenClTarget::LastLaunches(const ModelSpec& model,
+                                                             Precision precision) const {
+  auto it = impl_->models.find({model.graph.get(), precision});
+  if (it == impl_->models.end() || it->second.executor->last_launches().empty()) {
+    return Status::NotFound("model '" + model.name + "' has not run at " +
+                                      std::string(PrecisionName(precision)) +
+                                      " on the OpenCL target");
+  }
+  std::vector<OpenClLaunch> out;
+  for (const opencl::LaunchRecord& r : it->second.executor->last_launches()) {
+    OpenClLaunch l{r.kernel, r.node, r.global, r.local, -1};
+    if (!r.local.empty()) {
+      l.work_groups = 1;
+      for (size_t d = 0; d < r.global.size(); ++d) {
+        l.work_groups *= static_cast<int64_t>((r.global[d] + r.local[d] - 1) / r.local[d]);
+      }
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 std::map<std::string, KernelTime> OpenClTarget::kernel_profile() const { return impl_->profile; }
 void OpenClTarget::ResetKernelProfile() { impl_->profile.clear(); }
 

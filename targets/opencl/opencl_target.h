@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "targets/target.h"
 
@@ -38,6 +39,22 @@ struct KernelTime {
   double ms = 0;
   int64_t launches = 0;
 };
+
+// One kernel launch of a model's run: what the GPU tail-effect model (env/gpu_waves.h) counts
+// as thread blocks is checked against `work_groups`.
+struct OpenClLaunch {
+  std::string kernel;  // the OpenCL kernel's name ("conv2d_s1", "dwconv_s2", ...)
+  int node = -1;       // the graph node its plan step computes; -1: input/output conversion
+  std::vector<size_t> global;  // work-items per dimension
+  std::vector<size_t> local;   // work-group size; empty where the driver chose it (GPUs)
+  int64_t work_groups = -1;    // the product of ceil(global / local); -1 without `local`
+};
+
+// The kernels the OpenCL target launches for a graph `model` on a batch of `batch`, one per plan
+// step in order, with the fixed work-group sizes it uses on CPU devices such as PoCL (global
+// before rounding up to them). Needs no device. InvalidArgument for a model without a graph or
+// with ops the kernels cannot run.
+Result<std::vector<OpenClLaunch>> PlannedLaunches(const ModelSpec& model, int batch);
 
 class OpenClTarget final : public Target {
  public:
@@ -69,6 +86,12 @@ class OpenClTarget final : public Target {
   // options.profile_kernels.
   std::map<std::string, KernelTime> kernel_profile() const;
   void ResetKernelProfile();
+
+  // The kernels the last Run of `model` at `precision` enqueued, in order, as passed to
+  // clEnqueueNDRangeKernel (global rounded up to the work-group size where it is fixed).
+  // NotFound when the model has not run at that precision. Not thread-safe with Run.
+  Result<std::vector<OpenClLaunch>> LastLaunches(const ModelSpec& model,
+                                                 Precision precision) const;
 
  private:
   struct Impl;

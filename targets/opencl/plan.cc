@@ -48,6 +48,111 @@ const char* StepKindName(StepKind k) {
   return "?";
 }
 
+namespace {
+size_t Tiles(int64_t n, int64_t tile) { return static_cast<size_t>((n + tile - 1) / tile); }
+}  // namespace
+
+// Work-group sizes on CPU devices. The tiled kernels carry their vectors explicitly, so a group
+// needs no width for vectorisation; the convolutions (long work-items) run one per group
+// (measured with PoCL: 1, 2, 4 and 8 within noise), the short depthwise, pooling and padding
+// work-items run 16 per group along dimension 2 (channels, which they check), cutting PoCL's
+// per-group overhead; the elementwise kernels run 16 along dimension 0.
+std::vector<size_t> FixedLocalSize(const std::string& name, size_t dims) {
+  std::vector<size_t> local(dims, 1);
+  if (name.rfind("conv", 0) == 0) return local;
+  for (const char* shortish : {"dwconv", "max_pool", "avg_pool", "pad2d", "adaptive_avg_pool"}) {
+    if (name.rfind(shortish, 0) == 0) {
+      local[2] = 16;
+      return local;
+    }
+  }
+  local[0] = 16;
+  return local;
+}
+
+int64_t KernelLaunch::work_groups() const {
+  int64_t groups = 1;
+  for (size_t d = 0; d < global.size(); ++d) {
+    const size_t g = std::max<size_t>(global[d], 1);
+    groups *= static_cast<int64_t>((g + local[d] - 1) / local[d]);
+  }
+  return groups;
+}
+
+KernelLaunch LaunchOf(const Step& s, int batch) {
+  const size_t n = static_cast<size_t>(batch);
+  KernelLaunch k;
+  switch (s.kind) {
+    case StepKind::kPad:
+      k = {"pad2d", {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.c}, {}};
+      break;
+    case StepKind::kConv: {
+      const int ocg = s.oc / s.groups;
+      const int nblk = (ocg + kOcBlock - 1) / kOcBlock;
+      k = {s.sw == 1 ? "conv2d_s1" : s.sw == 2 ? "conv2d_s2" : "conv2d_sn",
+           {Tiles(s.ow, kPxTile), Tiles(s.oh, kConvRows), n * s.groups * nblk},
+           {}};
+      break;
+    }
+    case StepKind::kConv1x1: {
+      const int ocg = s.oc / s.groups;
+      const int nblk = (ocg + kOcBlock - 1) / kOcBlock;
+      k = {"conv1x1",
+           {Tiles(static_cast<int64_t>(s.h) * s.w, kPxTile),
+            n * s.groups * Tiles(nblk, kPointwiseBlocks)},
+           {}};
+      break;
+    }
+    case StepKind::kDepthwise:
+      k = {s.sw == 1 ? "dwconv_s1" : s.sw == 2 ? "dwconv_s2" : "dwconv_sn",
+           {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.oc},
+           {}};
+      break;
+    case StepKind::kMaxPool:
+    case StepKind::kAvgPool: {
+      static const char* const kNames[2][3] = {{"max_pool_s1", "max_pool_s2", "max_pool_sn"},
+                                               {"avg_pool_s1", "avg_pool_s2", "avg_pool_sn"}};
+      k = {kNames[s.kind == StepKind::kAvgPool][std::min(s.sw, 3) - 1],
+           {Tiles(s.ow, kPxTile), static_cast<size_t>(s.oh), n * s.c},
+           {}};
+      break;
+    }
+    case StepKind::kGlobalAvgPool:
+      k = {"global_avg_pool", {static_cast<size_t>(s.c), n}, {}};
+      break;
+    case StepKind::kLinear:
+      k = {"linear", {Tiles(s.oc, 4), n}, {}};
+      break;
+    case StepKind::kAdd:
+    case StepKind::kMul:
+      k = {s.kind == StepKind::kAdd ? "add" : "mul",
+           {Tiles(static_cast<int64_t>(s.c) * s.h * s.w, kPxTile), n},
+           {}};
+      break;
+    case StepKind::kScaleChannels:
+      k = {"scale_channels", {Tiles(static_cast<int64_t>(s.h) * s.w, kPxTile), n * s.c}, {}};
+      break;
+    case StepKind::kAdaptiveAvgPool:
+      k = {"adaptive_avg_pool", {static_cast<size_t>(s.ow), static_cast<size_t>(s.oh), n * s.c},
+           {}};
+      break;
+    case StepKind::kChannelShuffle:
+      k = {"channel_shuffle", {Tiles(static_cast<int64_t>(s.h) * s.w, kPxTile), n * s.c}, {}};
+      break;
+    case StepKind::kActivation:
+      k = {"activation", {Tiles(static_cast<int64_t>(s.c) * s.h * s.w, kPxTile), n}, {}};
+      break;
+    case StepKind::kCopy:
+      k = {"copy_view", {Tiles(static_cast<int64_t>(s.c) * s.h * s.w, kPxTile), n}, {}};
+      break;
+    case StepKind::kBatchNorm:
+      k = {"batch_norm", {Tiles(static_cast<int64_t>(s.h) * s.w, kPxTile), n * s.c}, {}};
+      break;
+  }
+  k.local = FixedLocalSize(k.kernel, k.global.size());
+  return k;
+}
+
 Act ActOf(OpType op) {
   switch (op) {
     case OpType::kRelu:

@@ -100,6 +100,22 @@ struct Plan {
   int64_t read_slack = 0;
 };
 
+// One kernel launch of a step as the executor enqueues it: the kernel, its global size (work-
+// items per dimension, before rounding up to the work-group size) and the fixed work-group size
+// it gets on devices with fixed work-groups (CPU devices such as PoCL; executor.cc). On GPUs the
+// driver chooses the work-group size.
+struct KernelLaunch {
+  const char* kernel = "";
+  std::vector<size_t> global, local;
+  // Work-groups with the fixed sizes: the product of ceil(max(global, 1) / local).
+  int64_t work_groups() const;
+};
+
+// The launch of `step` for a batch of `batch` inputs (every step is exactly one kernel launch).
+KernelLaunch LaunchOf(const Step& step, int batch);
+// The fixed work-group size of `kernel` launched over `dims` dimensions.
+std::vector<size_t> FixedLocalSize(const std::string& kernel, size_t dims);
+
 // Ok when every node is something the OpenCL kernels run; otherwise InvalidArgument naming the
 // first such node and every op type the target cannot lower ("OpenCL target runs CNN graphs;
 // kws_lstm has an lstm layer (node 3, lstm0); ops it cannot run: lstm").
