@@ -15,7 +15,10 @@
 #include "agent/daemon.h"
 #include "agent/daemon_config.h"
 #include "agent/engine.h"
+#include "agent/service.h"
 #include "cpufreq_fakes.h"
+#include "targets/http/http.h"
+#include "targets/kserve/kserve.h"
 #include "test_util.h"
 
 #if AUTOSCALE_HAVE_TORCH
@@ -135,6 +138,42 @@ TEST(EngineFrequency, ProfileLevelsRunAtTheTargetsNearestFrequencies) {
   EXPECT_EQ(picked.size(), 5u);  // every profile level was offered and picked
   std::lock_guard<std::mutex> lock(made->mu);
   for (int l : made->levels) EXPECT_TRUE(l % 2 == 0) << l;  // 0, 2, 4, 6, 8: the exact ones
+}
+
+// The daemon's reply says at which frequency the request ran (`frequency_mhz`), beside the
+// action the policy chose.
+TEST(EngineFrequency, TheReplyCarriesTheFrequencyThatRan) {
+  auto engine = BuildEngine(
+      RandomConfig(), testing::ConfigRoot(),
+      [&](const TargetBinding&, const DeviceProfile&) -> Result<std::unique_ptr<Target>> {
+        return std::unique_ptr<Target>(new FrequencyLevelsTarget(kHostMhz));
+      });
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  DaemonService service(engine->get());
+  InferRequestMsg m;
+  WireTensor t;
+  t.name = "input";
+  t.shape = {1, 3, 224, 224};
+  t.fp32 = Image(0.1f).data;
+  m.inputs.push_back(std::move(t));
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/v2/models/squeezenet_1_1/infer";
+  std::optional<size_t> hl;
+  SetInferenceBody(EncodeInferRequest(m, &hl), hl, &req);
+  std::promise<HttpResponse> got;
+  service.Handle(std::move(req), Responder([&](HttpResponse r) { got.set_value(std::move(r)); }));
+  HttpResponse res = got.get_future().get();
+  ASSERT_EQ(res.status, 200) << res.body;
+  std::string action;
+  for (const auto& [k, v] : res.headers) {
+    if (k == "X-Autoscale-Action") action = v;
+  }
+  ASSERT_TRUE(kProfileToHost.count(LevelOf(action))) << action;
+  const nlohmann::json body = nlohmann::json::parse(res.body);
+  EXPECT_DOUBLE_EQ(body["parameters"]["frequency_mhz"].get<double>(),
+                   kProfileToHost.at(LevelOf(action)))
+      << body["parameters"];
 }
 
 TEST(EngineFrequency, AProfileTheHostCannotRunIsRefusedNamingBothSides) {
