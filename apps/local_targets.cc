@@ -41,8 +41,7 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
       cpu.sysfs_root = o.sysfs_root;
       cpu.set_frequency = o.set_frequency;
       cpu.power = PowerOf(o.reference, TargetKind::kCpu);
-      if (const int t = o.reference.FindTarget(o.power_target);
-          !o.power_target.empty() && t >= 0) {
+      if (const int t = o.reference.FindTarget(o.power_target); !o.power_target.empty() && t >= 0) {
         cpu.power = PowerModelFor(o.reference, o.reference.targets[t]);
       }
       if (name == "cpu") {
