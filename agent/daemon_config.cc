@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "policies/policy_keys.h"
+#include "targets/target.h"
 
 namespace autoscale {
 
@@ -28,6 +29,25 @@ Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n)
   }
   ASSIGN_OR_RETURN(int64_t threads, keys.Integer(n, "threads"));
   b.threads = static_cast<int>(threads);
+  if (n.Has("cpus")) {
+    ASSIGN_OR_RETURN(ConfigNode c, n.Child("cpus"));
+    if (b.backend != "cpu" && b.backend != "dsp") {
+      return c.Error("only cpu and dsp targets take 'cpus'");
+    }
+    ASSIGN_OR_RETURN(std::string list, n.GetString("cpus"));
+    auto cpus = ParseCpuList(list);
+    if (!cpus.ok()) return c.Error(cpus.status().message());
+    b.cpus = std::move(cpus).value();
+  }
+  ASSIGN_OR_RETURN(b.cpufreq, keys.String(n, "cpufreq"));
+  if (b.cpufreq != "auto" && b.cpufreq != "off") {
+    ASSIGN_OR_RETURN(ConfigNode c, n.Child("cpufreq"));
+    return c.Error("unknown cpufreq setting '" + b.cpufreq + "' (expected auto or off)");
+  }
+  if (n.Has("cpufreq") && b.backend != "cpu") {
+    ASSIGN_OR_RETURN(ConfigNode c, n.Child("cpufreq"));
+    return c.Error("only cpu targets take 'cpufreq'");
+  }
   if (b.backend == "remote") {
     if (!n.Has("endpoint")) return n.Error("missing required key 'endpoint' (a remote target's)");
     ASSIGN_OR_RETURN(b.endpoint, n.GetString("endpoint"));
@@ -191,6 +211,16 @@ const KeyTable& TargetBindingKeys() {
           Key("threads", kInteger, "cpu: intra-op threads; 0: one per allowed CPU")
               .AtLeast(0)
               .Default(d.threads),
+          Key("cpus", kString,
+              "cpu, dsp: pin inference to these CPUs, e.g. `4-7`; for cpu, their cpufreq "
+              "policy is the cluster whose frequency it sets")
+              .DefaultText("none (no pinning)"),
+          Key("cpufreq", kString,
+              "cpu: `auto` sets the cluster's frequency for each run where cpufreq allows it "
+              "(the profile's levels run at the nearest real frequencies, restored after each "
+              "run); `off`: one level, the host's setting")
+              .Values("auto | off")
+              .DefaultString(d.cpufreq),
           Key("endpoint", kString, "remote: the worker, `HOST:PORT` or `unix:/PATH`")
               .DefaultText("remote: required"),
           Key("wire", kString, "remote: tensor encoding on the wire")

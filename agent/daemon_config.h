@@ -21,6 +21,12 @@ struct TargetBinding {
   std::string name;     // a target of the device profile ("cpu_big", "gpu", "cloud")
   std::string backend;  // "cpu", "opencl", "dsp" (local) or "remote" (a KServe v2 worker)
   int threads = 0;      // cpu: intra-op threads (0 = one per allowed CPU)
+  // cpu, dsp: pin the inference threads to these CPUs (empty = none); for cpu, the cpufreq
+  // policy holding them is the cluster whose frequency the target sets.
+  std::vector<int> cpus;
+  // cpu: "auto" sets the cluster's frequency for each run where the host allows it (the
+  // profile's levels run at the nearest real frequencies); "off" leaves it (one level).
+  std::string cpufreq = "auto";
   // remote:
   std::string endpoint;  // "127.0.0.1:8000", "unix:/run/worker.sock"
   std::string wire = "binary";

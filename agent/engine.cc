@@ -12,6 +12,7 @@
 #include "core/logging.h"
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "targets/cpufreq.h"
 
 namespace autoscale {
 
@@ -128,6 +129,35 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
     }
     e->device_to_bound_[d] = static_cast<int>(b);
   }
+  e->level_map_.resize(e->targets_.size());
+  for (size_t b = 0; b < e->targets_.size(); ++b) {
+    const BoundTarget& t = e->targets_[b];
+    if (!t.local) continue;
+    const TargetProfile& prof = device.targets[device.FindTarget(t.name)];
+    const TargetDescription& desc = t.local->description();
+    std::vector<int>& map = e->level_map_[b];
+    if (desc.level_freq_mhz.empty()) {
+      for (size_t l = 0; l < prof.levels.size(); ++l) {
+        map.push_back(static_cast<int>(l) < desc.levels ? static_cast<int>(l) : -1);
+      }
+      continue;
+    }
+    std::vector<double> profile_mhz;
+    for (const auto& l : prof.levels) profile_mhz.push_back(l.freq_mhz);
+    auto mapped = MapLevelsByFrequency(profile_mhz, desc.level_freq_mhz);
+    if (!mapped.ok()) {
+      return mapped.status().WithPrefix("target '" + t.name + "' of device '" + device.name +
+                                        "' on " + desc.device);
+    }
+    map = std::move(mapped).value();
+    std::string runs;
+    for (size_t l = 0; l < map.size(); ++l) {
+      runs += (l ? ", " : "") + FormatDouble(profile_mhz[l], 6) + " -> " +
+              FormatDouble(desc.level_freq_mhz[map[l]], 6);
+    }
+    Log().info("{}: the profile's levels run at the host's nearest frequencies (MHz): {}", t.name,
+               runs);
+  }
   for (size_t b = 0; b < e->targets_.size(); ++b) {
     const bool local = e->targets_[b].local != nullptr;
     e->executors_.push_back(local ? std::make_unique<Executor>() : nullptr);
@@ -241,7 +271,7 @@ bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
   if (t.remote) {
     if (!t.remote->Healthy()) return false;
   } else {
-    if (!t.local->available() || level >= t.local->description().levels) return false;
+    if (!t.local->available() || TargetLevel(b, level) < 0) return false;
   }
   const size_t i = (static_cast<size_t>(b) * models_.size() + model) * kNumPrecisions +
                    static_cast<int>(precision);
@@ -255,6 +285,14 @@ bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
   // A remote "no" may be a transient failure: only remember a yes.
   if (ok || !t.remote) support_[i].store(ok ? 1 : 2, std::memory_order_relaxed);
   return ok;
+}
+
+int Engine::TargetLevel(int b, int level) const {
+  const std::vector<int>& map = level_map_[b];
+  if (!targets_[b].local) return level;
+  // A profile target without levels (none listed) runs at the target's first.
+  if (map.empty()) return level == 0 ? 0 : -1;
+  return level >= 0 && static_cast<size_t>(level) < map.size() ? map[level] : -1;
 }
 
 int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy,
@@ -399,8 +437,11 @@ void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry)
       precision = a.precision;
       level = a.level;
     }
+    // The action's profile level, as this target's level (Create mapped them; TargetUsable
+    // offered only mapped ones, and the fallback's level 0 always maps).
+    const int target_level = std::max(0, TargetLevel(b, level));
     Result<InferenceResult> r =
-        targets_[b].local->Run(models_[p->model].spec, precision, level, p->request.input);
+        targets_[b].local->Run(models_[p->model].spec, precision, target_level, p->request.input);
     if (!retry) {
       Outcome o;
       if (r.ok()) {
@@ -634,8 +675,8 @@ void Engine::CalibratorLoop() {
       std::promise<Result<InferenceResult>> done;
       std::future<Result<InferenceResult>> result = done.get_future();
       executors_[ref]->Post([&] {
-        done.set_value(targets_[ref].local->Run(models_[sample.model].spec, Precision::kFp32, 0,
-                                                sample.input));
+        done.set_value(targets_[ref].local->Run(models_[sample.model].spec, Precision::kFp32,
+                                                std::max(0, TargetLevel(ref, 0)), sample.input));
       });
       r = result.get();
     }

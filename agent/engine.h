@@ -149,7 +149,10 @@ class Engine {
   void Fallback(std::shared_ptr<Pending> p, int failed, const Status& why);
   void Finish(std::shared_ptr<Pending> p, Result<InferenceResult> r, int target, bool fallback);
   void LearnFrom(const Pending& p, const Outcome& o);
+  // `level` is a device-profile level; false when the bound target has no level for it.
   bool TargetUsable(int target, int model, Precision precision, int level);
+  // The bound target's level that runs profile level `level`; -1 when none does.
+  int TargetLevel(int target, int level) const;
   void SaverLoop();
   // Calibration: keeps a sample of a reduced-precision answer (maybe), and runs the kept ones at
   // FP32 while the engine is idle.
@@ -167,6 +170,10 @@ class Engine {
   std::map<std::string, int> model_index_;
   std::vector<BoundTarget> targets_;
   std::vector<int> device_to_bound_;  // device target index -> index into targets_, or -1
+  // Per bound local target, profile level -> target level (-1: not offered). A target that sets
+  // real frequencies (TargetDescription::level_freq_mhz) runs each profile level at the nearest
+  // of them (MapLevelsByFrequency); otherwise profile level i is target level i.
+  std::vector<std::vector<int>> level_map_;
   std::vector<std::unique_ptr<Executor>> executors_;  // per bound target (null for remote)
   int fallback_ = -1;                                 // index into targets_
   int fallback_action_ = -1;  // its FP32 level-0 action: what an offload's deadline reserves for

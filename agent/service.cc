@@ -163,6 +163,8 @@ void DaemonService::Infer(Engine* engine, const std::string& model, HttpRequest&
         out.parameters["energy_mj"] = reply.result.energy_mj;
         out.parameters["decide_us"] = reply.decide_us;
         out.parameters["fallback"] = reply.fallback ? 1 : 0;
+        // The CPU cluster's frequency the run was set to, read back (targets/cpufreq.h).
+        if (reply.result.freq_mhz > 0) out.parameters["frequency_mhz"] = reply.result.freq_mhz;
         std::optional<size_t> hl;
         HttpResponse res;
         std::string body = EncodeInferResponse(out, &hl);

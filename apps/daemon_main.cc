@@ -157,8 +157,11 @@ int Serve(const DaemonArgs& args) {
       [](const TargetBinding& b, const DeviceProfile& device) -> Result<std::unique_ptr<Target>> {
     LocalTargetOptions o;
     o.threads = b.threads;
+    o.cpus = b.cpus;
+    o.set_frequency = b.cpufreq != "off";
     o.per_cluster = false;
     o.reference = device;
+    o.power_target = b.name;
     ASSIGN_OR_RETURN(auto made, CreateLocalTargets({b.backend}, o));
     if (made.empty()) return Status::Internal("no target made for backend " + b.backend);
     if (!made[0]->available()) {

@@ -38,7 +38,12 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
       cpu.threads = o.threads;
       cpu.cpus = o.cpus;
       cpu.use_counters = o.use_counters;
+      cpu.sysfs_root = o.sysfs_root;
+      cpu.set_frequency = o.set_frequency;
       cpu.power = PowerOf(o.reference, TargetKind::kCpu);
+      if (const int t = o.reference.FindTarget(o.power_target); !o.power_target.empty() && t >= 0) {
+        cpu.power = PowerModelFor(o.reference, o.reference.targets[t]);
+      }
       if (name == "cpu") {
         const std::vector<CpuCluster> clusters = o.per_cluster && o.cpus.empty()
                                                      ? DetectCpuClusters(o.sysfs_root)

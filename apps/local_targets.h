@@ -19,10 +19,15 @@ struct LocalTargetOptions {
   // targets, fastest first), each pinned to its cores; ignored when `cpus` is set or the host
   // has a single cluster.
   bool per_cluster = true;
-  std::string sysfs_root = "/sys";
+  std::string sysfs_root = "/sys";  // energy counters and cpufreq
   bool use_counters = true;
+  // cpu: set the cluster's frequency per run where cpufreq allows it (targets/cpufreq.h).
+  bool set_frequency = true;
   // Supplies modelled power (cpu: its first cpu target, opencl: its gpu, dsp: its dsp).
   DeviceProfile reference;
+  // cpu: the reference's target whose levels supply the power instead (the daemon's binding,
+  // e.g. cpu_little); "" = the first cpu target.
+  std::string power_target;
 };
 
 // "cpu", "opencl", "dsp": every local target this program knows, built in or not.

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -31,9 +32,22 @@ double PowerModel::EnergyMj(int level, double latency_ms) const {
   return (p + base_power_mw) * latency_ms / 1000.0;  // mW x ms = uJ; / 1000 = mJ
 }
 
+int PowerModel::LevelNearest(double freq_mhz) const {
+  int best = 0;
+  for (size_t i = 1; i < level_freq_mhz.size(); ++i) {
+    if (std::abs(level_freq_mhz[i] - freq_mhz) < std::abs(level_freq_mhz[best] - freq_mhz)) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
 PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& target) {
   PowerModel m;
-  for (const auto& l : target.levels) m.level_power_mw.push_back(l.power_mw);
+  for (const auto& l : target.levels) {
+    m.level_power_mw.push_back(l.power_mw);
+    m.level_freq_mhz.push_back(l.freq_mhz);
+  }
   m.base_power_mw = device.base_power_mw;
   m.source = device.name + "/" + target.name;
   return m;

@@ -56,6 +56,11 @@ struct TargetDescription {
   TargetKind kind = TargetKind::kCpu;
   std::vector<Precision> precisions;  // what it can run at all
   int levels = 1;                     // frequency levels a caller may choose between
+  // Per level, highest first, when the levels are real frequencies the target sets (a CPU
+  // target on a host with cpufreq); empty otherwise. The engine maps a device profile's levels
+  // onto these by frequency (MapLevelsByFrequency, targets/cpufreq.h); without them, profile
+  // level i is target level i.
+  std::vector<double> level_freq_mhz;
   bool available = true;
   std::string unavailable_reason;  // why not, when !available
   std::string device;              // the hardware, in words ("AMD EPYC, 2 threads", "PoCL ...")
@@ -68,6 +73,10 @@ struct InferenceResult {
   double energy_mj = 0;
   EnergySource energy_source = EnergySource::kModelled;
   bool latency_modelled = false;  // true when latency_ms comes from a profile, not a clock
+  int level = 0;                  // the target level that ran
+  // The frequency that ran, as the host read it back after setting it; 0 when the target does
+  // not set frequencies.
+  double freq_mhz = 0;
 };
 
 // A backend. Not thread-safe: one caller at a time per target (the engine serialises requests
@@ -101,8 +110,11 @@ struct PowerModel {
   std::vector<double> level_power_mw;  // per frequency level, highest first
   double base_power_mw = 0;            // the rest of the device while computing
   std::string source;                  // "sd845/cpu_big": the profile the numbers come from
+  std::vector<double> level_freq_mhz;  // the same levels' frequencies (may be empty)
 
   double EnergyMj(int level, double latency_ms) const;
+  // The level whose frequency is nearest `freq_mhz`; 0 without frequencies.
+  int LevelNearest(double freq_mhz) const;
 };
 // Level powers of `target` in `device` and the device's base power.
 PowerModel PowerModelFor(const DeviceProfile& device, const TargetProfile& target);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/strings.h"
@@ -125,7 +126,23 @@ CpuTarget::CpuTarget(CpuOptions options) : options_(std::move(options)) {
                                                  : options_.power.source) +
                   (options_.use_counters ? " (" + why + ")" : " (counters disabled)");
   }
-  desc_.notes += "; the host's frequency is not set (one level)";
+  if (!options_.set_frequency) {
+    desc_.notes += "; the host's frequency is not set (one level): frequency setting is off";
+    return;
+  }
+  CpufreqOptions fo;
+  fo.sysfs_root = options_.sysfs_root;
+  fo.cpus = options_.cpus;
+  fo.files = options_.sysfs_files;
+  cpufreq_ = CpufreqControl::Open(fo);
+  if (!cpufreq_->settable()) {
+    desc_.notes += "; the host's frequency is not set (one level): " + cpufreq_->why_not();
+    cpufreq_.reset();
+    return;
+  }
+  desc_.levels = static_cast<int>(cpufreq_->levels_khz().size());
+  desc_.level_freq_mhz = cpufreq_->levels_mhz();
+  desc_.notes += "; frequency set for each run and restored after: " + cpufreq_->description();
 }
 
 CpuTarget::~CpuTarget() = default;
@@ -202,10 +219,12 @@ void CpuTarget::PinThreads() {
 
 Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precision, int level,
                                        const HostTensor& input) {
-  if (level != 0) {
-    return Status::InvalidArgument("target '" + desc_.name +
-                                   "' has one frequency level (0); got level " +
-                                   std::to_string(level));
+  if (level < 0 || level >= desc_.levels) {
+    return Status::InvalidArgument(
+        "target '" + desc_.name + "' has " +
+        (desc_.levels == 1 ? std::string("one frequency level (0)")
+                           : "frequency levels 0.." + std::to_string(desc_.levels - 1)) +
+        "; got level " + std::to_string(level));
   }
   RETURN_IF_ERROR(CheckInput(model, input).WithPrefix("target '" + desc_.name + "'"));
   std::lock_guard<std::mutex> lock(TorchSettingsMutex());
@@ -214,6 +233,17 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
   ASSIGN_OR_RETURN(const TorchModel* m, ModelFor(model, precision));
 
   InferenceResult r;
+  r.level = level;
+  // The level's frequency, from here until the lease ends: restored after the run, also when
+  // it fails (an early return or an exception destroys the lease, which restores).
+  std::optional<CpufreqControl::Lease> lease;
+  if (cpufreq_) {
+    auto set = cpufreq_->Set(level);
+    if (!set.ok()) return set.status().WithPrefix("target '" + desc_.name + "'");
+    lease.emplace(std::move(set).value());
+    r.level = lease->setting().read_back_level;
+    r.freq_mhz = static_cast<double>(lease->setting().read_back_khz) / 1000.0;
+  }
   EnergyMeter::Sample e0, e1;
   if (meter_) {
     ASSIGN_OR_RETURN(e0, meter_->Read());
@@ -235,8 +265,15 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
     r.energy_source = meter_->kind() == EnergyMeter::Kind::kRapl ? EnergySource::kMeasuredRapl
                                                                  : EnergySource::kMeasuredBattery;
   } else {
-    r.energy_mj = options_.power.EnergyMj(level, r.latency_ms);
+    // At a set frequency, the profile level nearest to what ran supplies the power.
+    const int power_level = cpufreq_ && !options_.power.level_freq_mhz.empty()
+                                ? options_.power.LevelNearest(r.freq_mhz)
+                                : level;
+    r.energy_mj = options_.power.EnergyMj(power_level, r.latency_ms);
     r.energy_source = EnergySource::kModelled;
+  }
+  if (lease) {
+    RETURN_IF_ERROR(lease->Restore().WithPrefix("target '" + desc_.name + "'"));
   }
   out = out.contiguous().to(torch::kFloat32);
   r.output.shape.assign(out.sizes().begin(), out.sizes().end());

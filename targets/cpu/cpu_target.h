@@ -4,6 +4,10 @@
 // engine, calibrated on the sample inputs the model's sidecar names, else on seeded inputs); a
 // TorchScript model without a graph (an op the import could not map) runs at FP32 only, as
 // TorchScript, and Supports() refuses INT8 naming the unmapped ops.
+// Frequency: where the host exposes cpufreq for the cluster the target's CPUs lie in, and lets
+// this process write it, the target's levels are that cluster's frequencies (highest first) and
+// each run sets its level for the run's duration and restores what it found after
+// (targets/cpufreq.h); otherwise it has one level and description().notes says why.
 // Latency is measured; energy is measured where the host exposes counters (RAPL, battery) and
 // modelled from a device profile's power otherwise; each result says which. No torch types in
 // this header.
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "env/energy_meter.h"
+#include "targets/cpufreq.h"
 #include "targets/target.h"
 
 namespace autoscale {
@@ -42,7 +47,11 @@ struct CpuOptions {
   std::vector<int> cpus;  // pin the inference threads to these CPUs; empty = no pinning
   PowerModel power;       // for modelled energy (when no counters, or use_counters is false)
   bool use_counters = true;
-  std::string sysfs_root = "/sys";  // where energy counters are looked for
+  std::string sysfs_root = "/sys";  // where energy counters and cpufreq are looked for
+  // Set the cluster's frequency per run where the host allows it (cpufreq for the CPUs of
+  // `cpus`, or of every allowed CPU, in one policy); false: one level, the host's as it is.
+  bool set_frequency = true;
+  std::shared_ptr<SysfsFiles> sysfs_files;  // cpufreq's files; null: the real ones
   std::string int8_engine;          // libtorch quantized engine; "" = best available
 };
 
@@ -87,6 +96,7 @@ class CpuTarget final : public Target {
   int threads_ = 1;
   bool pinned_ = false;
   std::unique_ptr<EnergyMeter> meter_;
+  std::unique_ptr<CpufreqControl> cpufreq_;  // null when frequencies are not set
   std::map<std::pair<std::string, Precision>, std::unique_ptr<TorchModel>> models_;
 };
 

@@ -29,6 +29,9 @@ DspTarget::DspTarget(DspOptions options) : options_(std::move(options)) {
   power_ = PowerModelFor(options_.device, dsp_);
   desc_.levels = static_cast<int>(dsp_.levels.size());
   options_.cpu.name = options_.name + "-cpu";
+  // The stub's outputs are computed on the CPU; its latency is the profile's DSP level's, so
+  // the CPU's frequency is left as it is.
+  options_.cpu.set_frequency = false;
   cpu_ = CpuTarget::Create(options_.cpu);
   desc_.device = "stub of " + options_.device.name + "/" + dsp_.name + "; outputs computed by " +
                  cpu_->description().device + " (INT8)";
@@ -84,6 +87,8 @@ Result<InferenceResult> DspTarget::Run(const ModelSpec& model, Precision precisi
   r.latency_ms = batch * LocalComputeMs(dsp_, level, Precision::kInt8, ProfileOf(model));
   r.latency_modelled = true;
   r.energy_mj = power_.EnergyMj(level, r.latency_ms);
+  r.level = level;
+  r.freq_mhz = 0;  // modelled: no frequency is set
   r.energy_source = EnergySource::kModelled;
   return r;
 }
