@@ -195,15 +195,14 @@ TEST(PipelinedCpuTarget, TheSplitIsBalancedAndSaid) {
   const StageSplit& s = plan->split;
   ASSERT_EQ(s.stages(), 2);
   EXPECT_EQ(s.begin[0], 0);
-  // The best split of equal stages is never slower than half the work plus its largest node
-  // plus the largest hand-off.
-  const auto& row = plan->costs.layer_ms[0];
-  double total = 0;
-  for (double v : row) total += v;
-  const double largest = *std::max_element(row.begin(), row.end());
-  const double handoff =
-      *std::max_element(plan->costs.handoff_ms.begin(), plan->costs.handoff_ms.end());
-  EXPECT_LE(s.bottleneck_ms, 0.5 * total + largest + handoff + 1e-9);
+  // No other cut of the measured costs has a faster slowest stage (each stage's times were
+  // measured on its own cores, so the two rows differ by the machine's noise).
+  const int n = static_cast<int>(plan->node_names.size());
+  for (int k = 1; k < n; ++k) {
+    auto other = EvaluateSplit(plan->costs, {0, k});
+    ASSERT_TRUE(other.ok());
+    EXPECT_GE(other->bottleneck_ms, s.bottleneck_ms * (1 - 1e-9)) << "cut " << k;
+  }
   EXPECT_GT(s.bottleneck_ms, 0);
   // The same split evaluated again, and said.
   auto again = EvaluateSplit(plan->costs, s.begin);
