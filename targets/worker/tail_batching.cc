@@ -1,0 +1,129 @@
+#include "targets/worker/tail_batching.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace autoscale {
+
+namespace {
+
+bool IsPreferred(std::span<const int> preferred, int size) {
+  return std::binary_search(preferred.begin(), preferred.end(), size);
+}
+
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms, double tolerance) {
+  if (latency_ms.empty()) {
+    return Status::InvalidArgument(
+        "the latency table is empty: it needs one latency per batch "
+        "size from 1 to the max batch size");
+  }
+  if (!std::isfinite(tolerance) || tolerance < 0) {
+    return Status::InvalidArgument("the tail-aware batching tolerance must be a number >= 0; got " +
+                                   Number(tolerance));
+  }
+  std::vector<int> preferred;
+  double best = std::numeric_limits<double>::infinity();  // least c(j) for j <= b
+  for (size_t i = 0; i < latency_ms.size(); ++i) {
+    const double l = latency_ms[i];
+    const int b = static_cast<int>(i) + 1;
+    if (!std::isfinite(l) || l <= 0) {
+      return Status::InvalidArgument("the latency of batch size " + std::to_string(b) +
+                                     " must be a finite number of ms > 0; got " + Number(l));
+    }
+    const double per_sample = l / b;
+    best = std::min(best, per_sample);
+    if (per_sample <= (1 + tolerance) * best) preferred.push_back(b);
+  }
+  return preferred;
+}
+
+int RequestsToBatch(std::span<const int> samples, int max_batch, std::span<const int> preferred,
+                    bool may_wait) {
+  if (samples.empty()) return 0;
+  // The longest run from the front that fits (the oldest request always does), its samples k,
+  // and the longest such run whose samples are a preferred size.
+  int fit = 0, k = 0, preferred_run = 0;
+  long long total = 0;
+  bool ended = false;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    total += samples[i];
+    if (ended) continue;
+    if (i > 0 && k + samples[i] > max_batch) {
+      ended = true;  // the run ends at the first request that does not fit: order is kept
+      continue;
+    }
+    ++fit;
+    k += samples[i];
+    if (IsPreferred(preferred, k)) preferred_run = fit;
+  }
+  const bool full = total >= max_batch;
+  if (preferred.empty()) return (may_wait && !full) ? 0 : fit;
+  if (may_wait && !full) {
+    // A preferred size above k, within max_batch, may still fill.
+    auto above = std::upper_bound(preferred.begin(), preferred.end(), k);
+    if (above != preferred.end() && *above <= max_batch) return 0;
+  }
+  return preferred_run > 0 ? preferred_run : fit;
+}
+
+Result<bool> ResolveTailAwareBatching(const std::string& mode, const std::string& device) {
+  if (mode == "on") return true;
+  if (mode == "off") return false;
+  if (mode == "auto") return device == "cuda";
+  return Status::InvalidArgument("unknown tail-aware batching mode '" + mode +
+                                 "' (valid: auto, on, off; auto is on for cuda, off on the cpu)");
+}
+
+Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
+                                                const std::vector<int64_t>& input_shape,
+                                                int max_batch, int runs) {
+  if (runs < 1) {
+    return Status::InvalidArgument("measuring batch latency needs at least 1 timed run; got " +
+                                   std::to_string(runs));
+  }
+  std::vector<double> table;
+  table.reserve(static_cast<size_t>(std::max(0, max_batch)));
+  for (int b = 1; b <= max_batch; ++b) {
+    HostTensor zeros;
+    zeros.shape = {b};
+    zeros.shape.insert(zeros.shape.end(), input_shape.begin(), input_shape.end());
+    zeros.data.assign(static_cast<size_t>(NumElements(zeros.shape)), 0.0f);
+    std::vector<double> times;
+    for (int r = 0; r <= runs; ++r) {  // run 0 warms up this shape
+      PassTimes t;
+      Result<HostTensor> out = executor.Forward(zeros, &t);
+      if (!out.ok()) {
+        return out.status().WithPrefix("measuring the latency of batch size " + std::to_string(b));
+      }
+      if (r > 0) times.push_back(t.total_ms());
+    }
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    table.push_back(times[times.size() / 2]);
+  }
+  return table;
+}
+
+std::string FormatBatchSizes(std::span<const int> sizes) {
+  std::string out;
+  for (size_t i = 0; i < sizes.size();) {
+    size_t j = i;
+    while (j + 1 < sizes.size() && sizes[j + 1] == sizes[j] + 1) ++j;
+    if (!out.empty()) out += ", ";
+    out += std::to_string(sizes[i]);
+    if (j > i) out += "-" + std::to_string(sizes[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace autoscale
