@@ -218,10 +218,20 @@ Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
   const char* source = "given";
   if (table.empty()) {
     const auto start = Clock::now();
+    std::vector<double> spread;
     ASSIGN_OR_RETURN(table, MeasureBatchLatency(*executor_, info.spec->input_shape, max_batch,
-                                                options_.tail_timed_runs));
+                                                options_.tail_timed_runs, &spread));
     Log().info("model '{}': measured latency per batch size 1..{} in {:.1f} s", name_, max_batch,
                MsBetween(start, Clock::now()) / 1000);
+    // Passes of one size that differ by more than the tolerance make the cut between preferred
+    // sizes and the others a matter of chance: say so (a busy machine, a CPU sharing its cores).
+    const auto worst = std::max_element(spread.begin(), spread.end());
+    if (worst != spread.end() && *worst > options_.tail_tolerance) {
+      Log().warn(
+          "model '{}': the timed passes of batch size {} differ by {:.0f}% of their median, more "
+          "than the tail-aware tolerance of {:.0f}%: its preferred batch sizes may be noise",
+          name_, worst - spread.begin() + 1, *worst * 100, options_.tail_tolerance * 100);
+    }
     source = "measured";
   } else if (static_cast<int>(table.size()) != max_batch) {
     return Status::InvalidArgument(

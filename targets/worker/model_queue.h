@@ -65,7 +65,7 @@ struct BatchingOptions {
   // batching. Ignored for a model that does not batch.
   bool tail_aware = false;
   double tail_tolerance = 0.1;
-  int tail_timed_runs = 3;  // timed passes per batch size after one warm-up; the median counts
+  int tail_timed_runs = 5;  // timed passes per batch size after one warm-up; the median counts
   // With tail_aware, this table instead of a measurement ([b - 1]: ms for a pass of b samples,
   // max_batch_size entries, else the load fails): for tests, or a table measured before.
   std::vector<double> batch_latency_ms;

@@ -86,29 +86,37 @@ Result<bool> ResolveTailAwareBatching(const std::string& mode, const std::string
 
 Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
                                                 const std::vector<int64_t>& input_shape,
-                                                int max_batch, int runs) {
+                                                int max_batch, int runs,
+                                                std::vector<double>* spread) {
   if (runs < 1) {
     return Status::InvalidArgument("measuring batch latency needs at least 1 timed run; got " +
                                    std::to_string(runs));
   }
-  std::vector<double> table;
-  table.reserve(static_cast<size_t>(std::max(0, max_batch)));
+  std::vector<HostTensor> inputs(static_cast<size_t>(std::max(0, max_batch)));
   for (int b = 1; b <= max_batch; ++b) {
-    HostTensor zeros;
+    HostTensor& zeros = inputs[static_cast<size_t>(b - 1)];
     zeros.shape = {b};
     zeros.shape.insert(zeros.shape.end(), input_shape.begin(), input_shape.end());
     zeros.data.assign(static_cast<size_t>(NumElements(zeros.shape)), 0.0f);
-    std::vector<double> times;
-    for (int r = 0; r <= runs; ++r) {  // run 0 warms up this shape
+  }
+  std::vector<std::vector<double>> times(inputs.size());
+  for (int round = 0; round <= runs; ++round) {  // round 0 warms each shape up
+    for (int b = 1; b <= max_batch; ++b) {
       PassTimes t;
-      Result<HostTensor> out = executor.Forward(zeros, &t);
+      Result<HostTensor> out = executor.Forward(inputs[static_cast<size_t>(b - 1)], &t);
       if (!out.ok()) {
         return out.status().WithPrefix("measuring the latency of batch size " + std::to_string(b));
       }
-      if (r > 0) times.push_back(t.total_ms());
+      if (round > 0) times[static_cast<size_t>(b - 1)].push_back(t.total_ms());
     }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    table.push_back(times[times.size() / 2]);
+  }
+  std::vector<double> table;
+  if (spread != nullptr) spread->clear();
+  for (std::vector<double>& v : times) {
+    std::sort(v.begin(), v.end());
+    const double median = v[v.size() / 2];
+    table.push_back(median);
+    if (spread != nullptr) spread->push_back(median > 0 ? (v.back() - v.front()) / median : 0);
   }
   return table;
 }

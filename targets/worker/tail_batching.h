@@ -60,12 +60,16 @@ int RequestsToBatch(std::span<const int> samples, int max_batch, std::span<const
 Result<bool> ResolveTailAwareBatching(const std::string& mode, const std::string& device);
 
 // Latency per batch size, measured on `executor` (on its device) with zero inputs of
-// [b, input_shape...]: for each b in 1..max_batch one warm-up pass and then `runs` timed ones,
-// the median of their PassTimes::total_ms (the pass with its copies to and from the device).
-// Errors are the executor's, naming the batch size.
+// [b, input_shape...]: one warm-up pass of each size 1..max_batch, then `runs` rounds of one pass
+// of each size in turn (so that a change in the machine's speed while it measures, such as
+// another program's load, falls on all sizes alike rather than on some), and per size the median
+// of its PassTimes::total_ms (the pass with its copies to and from the device). `spread`, when
+// not null, gets per size (slowest - fastest) / median of its timed passes: how far to trust
+// the table. Errors are the executor's, naming the batch size; InvalidArgument for runs < 1.
 Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
                                                 const std::vector<int64_t>& input_shape,
-                                                int max_batch, int runs);
+                                                int max_batch, int runs,
+                                                std::vector<double>* spread = nullptr);
 
 // "1-8, 15-16, 24": sizes as ranges of consecutive values.
 std::string FormatBatchSizes(std::span<const int> sizes);

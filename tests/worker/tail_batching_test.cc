@@ -194,10 +194,13 @@ class SteppedExecutor final : public Executor {
 
 TEST(MeasureBatchLatencyTest, MeasuresTheStepsAndTheirPreferredSizes) {
   SteppedExecutor ex;
-  Result<std::vector<double>> t = MeasureBatchLatency(ex, {2}, 6, 3);
+  std::vector<double> spread;
+  Result<std::vector<double>> t = MeasureBatchLatency(ex, {2}, 6, 3, &spread);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   ASSERT_EQ(t->size(), 6u);
   EXPECT_EQ(ex.passes_, 6 * 4);  // a warm-up and 3 timed passes per size
+  ASSERT_EQ(spread.size(), 6u);
+  for (double s : spread) EXPECT_GE(s, 0);
   for (int b = 1; b <= 4; ++b) EXPECT_GE((*t)[b - 1], 4.0) << b;
   for (int b = 5; b <= 6; ++b) EXPECT_GE((*t)[b - 1], 8.0) << b;
   // 5 and 6 start a second wave: 1.6 and 1.33 ms per sample against 1 at 4.
