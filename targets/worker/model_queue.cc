@@ -215,21 +215,22 @@ Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
   const int max_batch = options_.max_batch_size;
   if (!options_.tail_aware || !info.batchable || max_batch < 2) return Status::Ok();
   std::vector<double> table = options_.batch_latency_ms;
+  std::vector<double> spread;  // of the measured passes per size; none for a given table
   const char* source = "given";
   if (table.empty()) {
     const auto start = Clock::now();
-    std::vector<double> spread;
     ASSIGN_OR_RETURN(table, MeasureBatchLatency(*executor_, info.spec->input_shape, max_batch,
                                                 options_.tail_timed_runs, &spread));
     Log().info("model '{}': measured latency per batch size 1..{} in {:.1f} s", name_, max_batch,
                MsBetween(start, Clock::now()) / 1000);
-    // Passes of one size that differ by more than the tolerance make the cut between preferred
-    // sizes and the others a matter of chance: say so (a busy machine, a CPU sharing its cores).
+    // Passes of one size that differ by more than the tolerance (a busy machine, a CPU sharing
+    // its cores) widen it (PreferredBatchSizes): say so, since fewer batches are then cut.
     const auto worst = std::max_element(spread.begin(), spread.end());
     if (worst != spread.end() && *worst > options_.tail_tolerance) {
       Log().warn(
           "model '{}': the timed passes of batch size {} differ by {:.0f}% of their median, more "
-          "than the tail-aware tolerance of {:.0f}%: its preferred batch sizes may be noise",
+          "than the tail-aware tolerance of {:.0f}%; steps smaller than a size's own spread are "
+          "not taken for waves",
           name_, worst - spread.begin() + 1, *worst * 100, options_.tail_tolerance * 100);
     }
     source = "measured";
@@ -238,7 +239,8 @@ Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
         "the latency table for tail-aware batching has " + std::to_string(table.size()) +
         " entries; it needs one per batch size 1.." + std::to_string(max_batch));
   }
-  ASSIGN_OR_RETURN(info.preferred_batch_sizes, PreferredBatchSizes(table, options_.tail_tolerance));
+  ASSIGN_OR_RETURN(info.preferred_batch_sizes,
+                   PreferredBatchSizes(table, options_.tail_tolerance, spread));
   std::string ms;
   for (size_t i = 0; i < table.size(); ++i) {
     char buf[32];

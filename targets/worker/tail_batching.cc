@@ -21,18 +21,25 @@ std::string Number(double v) {
 
 }  // namespace
 
-Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms, double tolerance) {
+Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms, double tolerance,
+                                             std::span<const double> spread) {
   if (latency_ms.empty()) {
     return Status::InvalidArgument(
-        "the latency table is empty: it needs one latency per batch "
-        "size from 1 to the max batch size");
+        "the latency table is empty: it needs one latency per batch size from 1 to the max "
+        "batch size");
   }
   if (!std::isfinite(tolerance) || tolerance < 0) {
     return Status::InvalidArgument("the tail-aware batching tolerance must be a number >= 0; got " +
                                    Number(tolerance));
   }
+  if (!spread.empty() && spread.size() != latency_ms.size()) {
+    return Status::InvalidArgument("the latency table has " + std::to_string(latency_ms.size()) +
+                                   " sizes but its spread " + std::to_string(spread.size()));
+  }
+  auto spread_of = [&](size_t i) { return spread.empty() ? 0.0 : spread[i]; };
   std::vector<int> preferred;
-  double best = std::numeric_limits<double>::infinity();  // least c(j) for j <= b
+  double best = std::numeric_limits<double>::infinity();  // c(j*): least c(j) for j <= b
+  size_t best_i = 0;                                      // j* - 1
   for (size_t i = 0; i < latency_ms.size(); ++i) {
     const double l = latency_ms[i];
     const int b = static_cast<int>(i) + 1;
@@ -40,9 +47,17 @@ Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms,
       return Status::InvalidArgument("the latency of batch size " + std::to_string(b) +
                                      " must be a finite number of ms > 0; got " + Number(l));
     }
+    if (!std::isfinite(spread_of(i)) || spread_of(i) < 0) {
+      return Status::InvalidArgument("the spread of batch size " + std::to_string(b) +
+                                     " must be a finite number >= 0; got " + Number(spread_of(i)));
+    }
     const double per_sample = l / b;
-    best = std::min(best, per_sample);
-    if (per_sample <= (1 + tolerance) * best) preferred.push_back(b);
+    if (per_sample < best) {
+      best = per_sample;
+      best_i = i;
+    }
+    const double margin = std::max({tolerance, spread_of(i), spread_of(best_i)});
+    if (per_sample <= (1 + margin) * best) preferred.push_back(b);
   }
   return preferred;
 }

@@ -20,8 +20,9 @@ namespace autoscale {
 // The batch sizes worth closing, from a latency table: latency_ms[b - 1] is the latency of a
 // pass of b samples, for b = 1..latency_ms.size() (the model's max batch size).
 //
-// Rule: with per-sample time c(b) = latency_ms[b - 1] / b, size b is preferred iff
-//     c(b) <= (1 + tolerance) * min{ c(j) : 1 <= j <= b },
+// Rule: with per-sample time c(b) = latency_ms[b - 1] / b and j* the size of least c at or
+// below b, size b is preferred iff
+//     c(b) <= (1 + max(tolerance, spread[b - 1], spread[j* - 1])) * c(j*),
 // that is, no smaller batch serves its samples more than `tolerance` cheaper. A batch that
 // starts a new wave pays for the whole wave with a few samples, so its c(b) jumps above the best
 // at or below it and it is not preferred until the wave is filled again. On a stepped table
@@ -30,9 +31,14 @@ namespace autoscale {
 // 16, 24 and 32. Where latency grows no faster than the batch (a CPU, or a GPU below its first
 // full wave), c(b) does not rise and every size is preferred: tail-aware batching then batches
 // as plain dynamic batching does. Size 1 is always preferred. Sorted, ascending.
-// InvalidArgument for an empty table, a latency that is not a finite positive number, or a
-// tolerance that is not finite and >= 0.
-Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms, double tolerance);
+//
+// `spread` (empty, or one per size: MeasureBatchLatency's) widens the tolerance to what the
+// measurement itself could not tell apart, so that a busy machine's noise does not cut batches:
+// where the passes of a size differed by 50%, a 40% step is not taken for a wave.
+// InvalidArgument for an empty table, a latency that is not a finite positive number, a
+// tolerance or spread that is not finite and >= 0, or a spread of another length.
+Result<std::vector<int>> PreferredBatchSizes(std::span<const double> latency_ms, double tolerance,
+                                             std::span<const double> spread = {});
 
 // The batcher's decision: how many of the queued requests to run as the next batch, oldest
 // first, or 0 to wait for more. `samples` holds the samples of the queued requests, oldest
