@@ -249,7 +249,8 @@ Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
   }
   Log().info(
       "model '{}': tail-aware batching; latency per batch size ({}, ms) {}; batches close at "
-      "{} (per-sample time within {:.0f}% of the best at or below the size)",
+      "{} (per-sample time within {:.0f}%, or the size's measured spread, of the best at or "
+      "below the size)",
       name_, source, ms, FormatBatchSizes(info.preferred_batch_sizes),
       options_.tail_tolerance * 100);
   info.batch_latency_ms = std::move(table);
@@ -301,8 +302,9 @@ void ModelQueue::Run() {
       continue;
     }
     // Wait for company until RequestsToBatch says how many requests to run: plain, until the
-    // batch is full or the oldest request's delay has passed; tail-aware, also until the queue
-    // holds a preferred size (tail_batching.h). Once told to stop, what is queued runs at once.
+    // batch is full or the oldest request's delay has passed; tail-aware, while within that delay
+    // a larger preferred size may still fill, and then only a preferred size (the rest stays
+    // queued; tail_batching.h). Once told to stop, what is queued runs without waiting.
     const int max_batch = info_->batchable ? options_.max_batch_size : 1;
     const std::vector<int>& preferred = info_->preferred_batch_sizes;  // empty: plain
     const auto deadline =
