@@ -89,10 +89,12 @@ int Serve(WorkerArgs& args) {
   }
   serving = worker->get();
   const int threads = (*worker)->threads();
-  Log().info("serving on {} ({}, {} {}, tail-aware batching {} ({}))",
-             (*server)->endpoint().ToString(), (*worker)->device(), threads,
-             threads == 1 ? "thread" : "threads", (*worker)->tail_aware() ? "on" : "off",
-             wo.tail_aware_batching);
+  Log().info("serving on {} ({}, {} {})", (*server)->endpoint().ToString(), (*worker)->device(),
+             threads, threads == 1 ? "thread" : "threads");
+  // A line of its own: scripts read the address from the one above. With it on, each model's
+  // latency table and preferred sizes were logged as it loaded.
+  Log().info("tail-aware batching {} (--tail-aware-batching {} on {})",
+             (*worker)->tail_aware() ? "on" : "off", wo.tail_aware_batching, (*worker)->device());
 
   const int sig = WaitForSignal(signals);
   Log().info("{}: draining", strsignal(sig));
