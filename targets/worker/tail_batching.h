@@ -66,10 +66,11 @@ int RequestsToBatch(std::span<const int> samples, int max_batch, std::span<const
 Result<bool> ResolveTailAwareBatching(const std::string& mode, const std::string& device);
 
 // Latency per batch size, measured on `executor` (on its device) with zero inputs of
-// [b, input_shape...]: one warm-up pass of each size 1..max_batch, then `runs` rounds of one pass
-// of each size in turn (so that a change in the machine's speed while it measures, such as
-// another program's load, falls on all sizes alike rather than on some), and per size the median
-// of its PassTimes::total_ms (the pass with its copies to and from the device). `spread`, when
+// [b, input_shape...]: `runs` rounds over the sizes 1..max_batch in turn (so that a change in
+// the machine's speed while it measures, such as another program's load, falls on all sizes
+// alike rather than on some), each size run twice in a row with the second pass timed (the first
+// warms the shape up and settles the change from the size before), and per size the median of
+// its timed PassTimes::total_ms (the pass with its copies to and from the device). `spread`, when
 // not null, gets per size (slowest - fastest) / median of its timed passes: how far to trust
 // the table. Errors are the executor's, naming the batch size; InvalidArgument for runs < 1.
 Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
