@@ -46,8 +46,9 @@ options:
   --max-queue-delay-us U    batching on: longest wait for a batch (default: 2000)
   --io-threads N            HTTP server threads (default: 2)
   --rounds R                split each configuration's seconds into R rounds, alternating
-                            batching off and on, so that drift on a shared machine hits both
-                            alike (default: 3)
+                            the two configurations, so that drift on a shared machine hits both
+                            alike; each round makes its workers afresh, one at a time
+                            (default: 3)
   --host-cache-mb MB        the workers' cache of freed libtorch CPU buffers, 0 = off
                             (default: 1024; see WorkerOptions::host_cache_bytes)
   --tail-aware              compare plain dynamic batching with tail-aware batching (both at
@@ -332,31 +333,40 @@ int Run(int argc, char** argv) {
   for (int threads : c.threads) {
     const Batching base = c.tail_aware ? Batching::kPlain : Batching::kOff;
     const Batching test = c.tail_aware ? Batching::kTailAware : Batching::kPlain;
-    auto off = InProcess(c, threads, base, request);
-    auto on = off.ok() ? InProcess(c, threads, test, request) : off.status();
-    if (!on.ok()) {
-      std::cerr << "worker_bench: " << on.status().message() << "\n";
-      return 1;
-    }
-    Stats s_off, s_on;
+    Stats s_base, s_test;
+    std::string device;
+    std::vector<std::string> sizes;  // the tail-aware worker's, each round
+    // One worker at a time, made afresh in each round: with two MobileNet v2 workers in one
+    // process, the second one made ran its passes ~1.5x slower than the first, in either order
+    // and with the first idle (x0.61-0.65 for the same plain batching on this 2-vCPU VM).
     for (int r = 0; r < c.rounds; ++r) {
-      Drive(*(*off)->client, request, c, c.seconds / c.rounds, &s_off);
-      Drive(*(*on)->client, request, c, c.seconds / c.rounds, &s_on);
+      for (const Batching b : {base, test}) {
+        auto setup = InProcess(c, threads, b, request);
+        if (!setup.ok()) {
+          std::cerr << "worker_bench: " << setup.status().message() << "\n";
+          return 1;
+        }
+        device = (*setup)->worker->device();
+        if (b == Batching::kTailAware) sizes.push_back(PreferredSizes(*(*setup)->client, c.model));
+        Drive(*(*setup)->client, request, c, c.seconds / c.rounds, b == base ? &s_base : &s_test);
+      }
     }
     const std::string t = std::to_string(threads) + (threads == 1 ? " thread, " : " threads, ");
     const std::string batch =
         "batch<=" + std::to_string(c.max_batch) + ", " + std::to_string(c.delay_us) + "us";
     if (c.tail_aware) {
-      std::printf("%s%s, tail-aware: %s\n", t.c_str(), (*on)->worker->device().c_str(),
-                  PreferredSizes(*(*on)->client, c.model).c_str());
-      Print(t + "plain " + batch, s_off);
-      Print(t + "tail-aware " + batch, s_on);
+      for (size_t r = 0; r < sizes.size(); ++r) {
+        std::printf("%s%s, round %zu, tail-aware: %s\n", t.c_str(), device.c_str(), r + 1,
+                    sizes[r].c_str());
+      }
+      Print(t + "plain " + batch, s_base);
+      Print(t + "tail-aware " + batch, s_test);
     } else {
-      Print(t + "no batching", s_off);
-      Print(t + batch, s_on);
+      Print(t + "no batching", s_base);
+      Print(t + batch, s_test);
     }
-    if (s_off.throughput() > 0) {
-      std::printf("%-26s x%.2f throughput with %s\n", "", s_on.throughput() / s_off.throughput(),
+    if (s_base.throughput() > 0) {
+      std::printf("%-26s x%.2f throughput with %s\n", "", s_test.throughput() / s_base.throughput(),
                   c.tail_aware ? "tail-aware batching" : "batching");
     }
   }
