@@ -20,17 +20,20 @@
 namespace autoscale {
 namespace {
 
-constexpr const char* kAbout = R"(Serves models over the KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensor
+constexpr const char* kAbout =
+    R"(Serves models over the KServe v2 / Open Inference Protocol (HTTP/REST, JSON and binary tensor
 data): zoo models by name (mobilenet_v2, resnet18, ...) and TorchScript models NAME.pt with a
 NAME.yaml beside them declaring `input_shape: [3, 224, 224]` in --model-dir. Requests that
 arrive together are batched into one forward pass (up to --max-batch-size samples, waiting at
-most --max-queue-delay-us for company). Only the models listed in --models (loaded before
-serving) and the NAME.pt files in --model-dir (loaded on first use) are served; any other name
-is 404 and loads nothing.
+most --max-queue-delay-us for company; on CUDA only at sizes whose last GPU wave is well
+filled, see --tail-aware-batching). Only the models listed in --models (loaded before serving)
+and the NAME.pt files in --model-dir (loaded on first use) are served; any other name is 404
+and loads nothing.
 
 )";
 
-constexpr const char* kNotes = R"(endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME, /v2/models/NAME/ready,
+constexpr const char* kNotes =
+    R"(endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME, /v2/models/NAME/ready,
            /metrics (Prometheus); POST /v2/models/NAME/infer
 On SIGTERM or SIGINT the worker stops taking requests (new ones get 503), answers those queued
 and those being received, closes idle connections, and exits 0 (at most --drain-s seconds).
@@ -88,6 +91,10 @@ int Serve(WorkerArgs& args) {
   const int threads = (*worker)->threads();
   Log().info("serving on {} ({}, {} {})", (*server)->endpoint().ToString(), (*worker)->device(),
              threads, threads == 1 ? "thread" : "threads");
+  // A line of its own: scripts read the address from the one above. With it on, each model's
+  // latency table and preferred sizes were logged as it loaded.
+  Log().info("tail-aware batching {} (--tail-aware-batching {} on {})",
+             (*worker)->tail_aware() ? "on" : "off", wo.tail_aware_batching, (*worker)->device());
 
   const int sig = WaitForSignal(signals);
   Log().info("{}: draining", strsignal(sig));
@@ -114,7 +121,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--allow-remote", a->so.allow_remote,
                "allow a non-loopback --listen address (the worker has no auth)");
-  app.add_option("--model-dir", a->wo.model_dir, "folder of TorchScript models (NAME.pt + NAME.yaml)")
+  app.add_option("--model-dir", a->wo.model_dir,
+                 "folder of TorchScript models (NAME.pt + NAME.yaml)")
       ->type_name("DIR");
   app.add_option("--models", a->models,
                  "the zoo (or --model-dir) models to serve, loaded before serving")
@@ -128,6 +136,19 @@ int Run(int argc, char** argv) {
                  "longest wait for a batch to fill")
       ->check(cli::IntegerIn(0, 10'000'000))
       ->type_name("US")
+      ->capture_default_str();
+  app.add_option("--tail-aware-batching", a->wo.tail_aware_batching,
+                 "auto, on or off (auto: on for cuda, off on the cpu): measure each model's "
+                 "latency per batch size at load and close batches only at sizes whose last GPU "
+                 "wave is well filled, waiting within --max-queue-delay-us to fill one")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->type_name("MODE")
+      ->capture_default_str();
+  app.add_option("--tail-tolerance", a->wo.tail_tolerance,
+                 "tail-aware batching: a batch size is worth closing when its time per sample is "
+                 "within this fraction of the best at or below it")
+      ->check(CLI::Range(0.0, 1.0))
+      ->type_name("F")
       ->capture_default_str();
   app.add_option("--device", a->wo.device, "auto, cpu or cuda (auto: cuda when available)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))

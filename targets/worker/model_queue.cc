@@ -1,7 +1,11 @@
 #include "targets/worker/model_queue.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+
+#include "core/logging.h"
+#include "targets/worker/tail_batching.h"
 
 namespace autoscale {
 
@@ -151,7 +155,12 @@ void ModelQueue::LoadLocked(std::unique_lock<std::mutex>& lock) {
     info.output_shape = loaded->executor->output_shape();
     info.batchable = loaded->executor->batchable();
     executor_ = std::move(loaded->executor);
-    result = std::move(info);
+    if (Status st = PlanTailAwareBatching(info); !st.ok()) {
+      executor_.reset();
+      result = Status::Internal("model '" + name_ + "' could not be loaded: " + st.message());
+    } else {
+      result = std::move(info);
+    }
   } else {
     result =
         Status::Internal("model '" + name_ + "' could not be loaded: " + loaded.status().message());
@@ -194,8 +203,63 @@ void ModelQueue::LoadLocked(std::unique_lock<std::mutex>& lock) {
   SetDepthLocked();
 }
 
+void ModelQueue::HeadSamplesLocked(int max_batch, std::vector<int>* head) const {
+  head->clear();
+  for (const Job& job : queue_) {
+    if (static_cast<int>(head->size()) > max_batch) break;
+    head->push_back(static_cast<int>(job.input.shape[0]));
+  }
+}
+
+Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
+  const int max_batch = options_.max_batch_size;
+  if (!options_.tail_aware || !info.batchable || max_batch < 2) return Status::Ok();
+  std::vector<double> table = options_.batch_latency_ms;
+  std::vector<double> spread;  // of the measured passes per size; none for a given table
+  const char* source = "given";
+  if (table.empty()) {
+    const auto start = Clock::now();
+    ASSIGN_OR_RETURN(table, MeasureBatchLatency(*executor_, info.spec->input_shape, max_batch,
+                                                options_.tail_timed_runs, &spread));
+    Log().info("model '{}': measured latency per batch size 1..{} in {:.1f} s", name_, max_batch,
+               MsBetween(start, Clock::now()) / 1000);
+    // Passes of one size that differ by more than the tolerance (a busy machine, a CPU sharing
+    // its cores) widen it (PreferredBatchSizes): say so, since fewer batches are then cut.
+    const auto worst = std::max_element(spread.begin(), spread.end());
+    if (worst != spread.end() && *worst > options_.tail_tolerance) {
+      Log().warn(
+          "model '{}': the timed passes of batch size {} differ by {:.0f}% of their median, more "
+          "than the tail-aware tolerance of {:.0f}%; steps smaller than a size's own spread are "
+          "not taken for waves",
+          name_, worst - spread.begin() + 1, *worst * 100, options_.tail_tolerance * 100);
+    }
+    source = "measured";
+  } else if (static_cast<int>(table.size()) != max_batch) {
+    return Status::InvalidArgument(
+        "the latency table for tail-aware batching has " + std::to_string(table.size()) +
+        " entries; it needs one per batch size 1.." + std::to_string(max_batch));
+  }
+  ASSIGN_OR_RETURN(info.preferred_batch_sizes,
+                   PreferredBatchSizes(table, options_.tail_tolerance, spread));
+  std::string ms;
+  for (size_t i = 0; i < table.size(); ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%zu: %.2f", i > 0 ? ", " : "", i + 1, table[i]);
+    ms += buf;
+  }
+  Log().info(
+      "model '{}': tail-aware batching; latency per batch size ({}, ms) {}; batches close at "
+      "{} (per-sample time within {:.0f}%, or the size's measured spread, of the best at or "
+      "below the size)",
+      name_, source, ms, FormatBatchSizes(info.preferred_batch_sizes),
+      options_.tail_tolerance * 100);
+  info.batch_latency_ms = std::move(table);
+  return Status::Ok();
+}
+
 void ModelQueue::Run() {
   std::unique_lock<std::mutex> lock(mu_);
+  std::vector<int> head;  // HeadSamplesLocked's, kept for its capacity
   while (true) {
     cv_.wait(lock,
              [&] { return stopping_ || !queue_.empty() || !waiters_.empty() || load_requested_; });
@@ -237,20 +301,25 @@ void ModelQueue::Run() {
       if (stopping_) break;
       continue;
     }
-    // Wait for company: until the batch is full, the oldest request's delay has passed, or the
-    // queue is told to stop (then what is queued runs at once).
+    // Wait for company until RequestsToBatch says how many requests to run: plain, until the
+    // batch is full or the oldest request's delay has passed; tail-aware, while within that delay
+    // a larger preferred size may still fill, and then only a preferred size (the rest stays
+    // queued; tail_batching.h). Once told to stop, what is queued runs without waiting.
     const int max_batch = info_->batchable ? options_.max_batch_size : 1;
+    const std::vector<int>& preferred = info_->preferred_batch_sizes;  // empty: plain
     const auto deadline =
         queue_.front().enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
-    while (!stopping_ && queued_samples_ < max_batch && Clock::now() < deadline) {
+    int take = 0;
+    while (true) {
+      HeadSamplesLocked(max_batch, &head);
+      take = RequestsToBatch(head, max_batch, preferred, !stopping_ && Clock::now() < deadline);
+      if (take > 0) break;
       cv_.wait_until(lock, deadline);
     }
     std::vector<Job> jobs;
     int samples = 0;
-    while (!queue_.empty()) {
-      const int n = static_cast<int>(queue_.front().input.shape[0]);
-      if (!jobs.empty() && samples + n > max_batch) break;
-      samples += n;
+    for (int i = 0; i < take; ++i) {
+      samples += static_cast<int>(queue_.front().input.shape[0]);
       jobs.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }

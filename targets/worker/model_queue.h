@@ -34,6 +34,12 @@ struct ModelInfo {
   std::shared_ptr<const ModelSpec> spec;
   std::vector<int64_t> output_shape;  // without the batch
   bool batchable = true;
+  // Tail-aware batching (BatchingOptions::tail_aware), on for this model when asked and it
+  // batches: its latency per batch size ([b - 1]: ms for a pass of b samples, measured at load
+  // or given) and the sizes its batches close at (PreferredBatchSizes). Both empty when off.
+  std::vector<double> batch_latency_ms;
+  std::vector<int> preferred_batch_sizes;
+  bool tail_aware() const { return !preferred_batch_sizes.empty(); }
 };
 
 struct InferOutcome {
@@ -52,6 +58,17 @@ struct BatchingOptions {
   // After a failed load, requests are answered with its error, without loading again, for this
   // long, doubling with each failure up to 30 s (0: every request tries again).
   int load_retry_backoff_ms = 1000;
+  // Tail-aware batching (targets/worker/tail_batching.h): at load, the latency of each batch
+  // size 1..max_batch_size is measured on the model's device, and batches are then closed only
+  // at the preferred sizes it gives (PreferredBatchSizes with `tail_tolerance`), waiting within
+  // the oldest request's max_queue_delay_us to fill one (RequestsToBatch). Off: plain dynamic
+  // batching. Ignored for a model that does not batch.
+  bool tail_aware = false;
+  double tail_tolerance = 0.1;
+  int tail_timed_runs = 5;  // timed passes per batch size after one warm-up; the median counts
+  // With tail_aware, this table instead of a measurement ([b - 1]: ms for a pass of b samples,
+  // max_batch_size entries, else the load fails): for tests, or a table measured before.
+  std::vector<double> batch_latency_ms;
 };
 
 // One forward pass as the batcher saw it, for the worker's metrics. The three times are
@@ -84,8 +101,9 @@ class ModelQueue {
   // runs on the batcher thread, or on the caller's before Submit returns. Thread-safe.
   void Submit(WireTensor input, InferDone done);
 
-  // Calls `done` with the model's info once it is loaded (at once when it is), or with the load
-  // error (Internal) or Unavailable after Stop(). Starts the load when needed. Thread-safe.
+  // Calls `done` with the model's info once it is loaded (at once when it is; with tail-aware
+  // batching, loaded includes its batch latencies measured), or with the load error (Internal)
+  // or Unavailable after Stop(). Starts the load when needed. Thread-safe.
   void WhenLoaded(std::function<void(Result<ModelInfo>)> done);
   // Starts loading in the background unless loaded or loading.
   void Load();
@@ -117,6 +135,12 @@ class ModelQueue {
   // Runs one batch and answers its jobs (lock not held).
   void RunBatch(std::vector<Job>& jobs, int samples);
   void SetDepthLocked();
+  // The samples of the first (at most max_batch + 1) queued requests, oldest first: what
+  // RequestsToBatch decides on.
+  void HeadSamplesLocked(int max_batch, std::vector<int>* head) const;
+  // With tail-aware batching, measures (or takes) `info`'s batch latencies and preferred sizes,
+  // and logs them; errors name the batch size that failed.
+  Status PlanTailAwareBatching(ModelInfo& info);
 
   const std::string name_;
   const ModelLoader load_;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -17,6 +18,7 @@
 #include "targets/model_store.h"
 #include "targets/worker/executor.h"
 #include "targets/worker/model_queue.h"
+#include "targets/worker/tail_batching.h"
 #include "zoo/torchscript/torchscript_import.h"
 #include "zoo/zoo.h"
 
@@ -69,6 +71,7 @@ struct Worker::Impl {
   WorkerOptions options;
   std::string device;
   int threads = 1;
+  bool tail_aware = false;  // options.tail_aware_batching resolved for the device
   ModelStore store;
   MetricsRegistry registry;
   CounterFamily* requests = nullptr;
@@ -185,6 +188,9 @@ Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
   b.max_batch_size = options.max_batch_size;
   b.max_queue_delay_us = options.max_queue_delay_us;
   b.max_queue = options.max_queue;
+  b.tail_aware = tail_aware;
+  b.tail_tolerance = options.tail_tolerance;
+  b.batch_latency_ms = options.batch_latency_ms;
   struct PassMetrics {
     Histogram &input, &compute, &output, &sizes;
     Counter &inferences, &executions;
@@ -345,8 +351,13 @@ void Worker::Impl::HandleModelMetadata(const std::string& name, Responder respon
          {{"source", spec.torchscript_path.empty() ? "zoo" : "torchscript"},
           {"runs_as", spec.is_graph() ? "graph" : "torchscript"},
           {"device", dev},
-          {"max_batch_size", info.batchable ? max_batch : 1}}},
+          {"max_batch_size", info.batchable ? max_batch : 1},
+          {"tail_aware_batching", info.tail_aware()}}},
     };
+    if (info.tail_aware()) {
+      j["parameters"]["preferred_batch_sizes"] = info.preferred_batch_sizes;
+      j["parameters"]["batch_latency_ms"] = info.batch_latency_ms;
+    }
     return JsonResponse(200, j);
   });
 }
@@ -366,13 +377,19 @@ void Worker::Impl::HandleModelConfig(const std::string& name, Responder respond)
         {"platform", "pytorch_libtorch"},
         {"backend", "pytorch"},
         {"max_batch_size", batches ? max_batch : 0},
-        {"input", {{{"name", kInputName}, {"data_type", "TYPE_FP32"},
-                    {"dims", dims(info.spec->input_shape)}}}},
-        {"output", {{{"name", kOutputName}, {"data_type", "TYPE_FP32"},
-                     {"dims", dims(info.output_shape)}}}},
+        {"input",
+         {{{"name", kInputName},
+           {"data_type", "TYPE_FP32"},
+           {"dims", dims(info.spec->input_shape)}}}},
+        {"output",
+         {{{"name", kOutputName}, {"data_type", "TYPE_FP32"}, {"dims", dims(info.output_shape)}}}},
         {"version_policy", {{"specific", {{"versions", {1}}}}}},
     };
     if (batches) j["dynamic_batching"] = {{"max_queue_delay_microseconds", delay_us}};
+    // Triton's field for the sizes its batcher aims at; here, those tail-aware batching closes.
+    if (batches && info.tail_aware()) {
+      j["dynamic_batching"]["preferred_batch_size"] = info.preferred_batch_sizes;
+    }
     return JsonResponse(200, j);
   });
 }
@@ -382,7 +399,8 @@ HttpResponse Worker::Impl::RepositoryIndex(const HttpRequest& req) {
   bool only_ready = false;
   if (!req.body.empty()) {
     json b = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (!b.is_object()) return ErrorResponse(400, "expected a JSON object such as {\"ready\": true}");
+    if (!b.is_object())
+      return ErrorResponse(400, "expected a JSON object such as {\"ready\": true}");
     if (auto r = b.find("ready"); r != b.end()) {
       if (!r->is_boolean()) return ErrorResponse(400, "ready: expected true or false");
       only_ready = r->get<bool>();
@@ -426,7 +444,8 @@ HttpResponse Worker::Impl::ServerMetadata() const {
                             {"version", kServerVersion},
                             {"extensions", {"binary_tensor_data"}},
                             {"device", device},
-                            {"threads", threads}});
+                            {"threads", threads},
+                            {"tail_aware_batching", tail_aware}});
 }
 
 // ---- Worker -----------------------------------------------------------------------------------
@@ -462,8 +481,23 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   if (!options.model_dir.empty() && !std::filesystem::is_directory(options.model_dir, ec)) {
     return Status::NotFound("model folder '" + options.model_dir + "' does not exist");
   }
+  if (!std::isfinite(options.tail_tolerance) || options.tail_tolerance < 0 ||
+      options.tail_tolerance > 1) {
+    return Status::InvalidArgument("tail_tolerance must be in [0, 1]; got " +
+                                   std::to_string(options.tail_tolerance));
+  }
+  if (!options.batch_latency_ms.empty()) {
+    if (static_cast<int>(options.batch_latency_ms.size()) != options.max_batch_size) {
+      return Status::InvalidArgument(
+          "batch_latency_ms has " + std::to_string(options.batch_latency_ms.size()) +
+          " entries; it needs one per batch size 1.." + std::to_string(options.max_batch_size));
+    }
+    RETURN_IF_ERROR(PreferredBatchSizes(options.batch_latency_ms, options.tail_tolerance).status());
+  }
   auto impl = std::make_unique<Impl>(options);
   ASSIGN_OR_RETURN(impl->device, ResolveDevice(options.device));
+  ASSIGN_OR_RETURN(impl->tail_aware,
+                   ResolveTailAwareBatching(options.tail_aware_batching, impl->device));
   if (options.host_cache_bytes > 0) InstallCachingHostAllocator(options.host_cache_bytes);
   impl->threads = EffectiveThreads(options.threads);
   SetBlasThreads(impl->threads);  // each pass then sets what it needs (executor.cc)
@@ -577,6 +611,7 @@ void Worker::Shutdown() {
 
 std::string Worker::device() const { return impl_->device; }
 int Worker::threads() const { return impl_->threads; }
+bool Worker::tail_aware() const { return impl_->tail_aware; }
 const MetricsRegistry& Worker::metrics() const { return impl_->registry; }
 
 }  // namespace autoscale

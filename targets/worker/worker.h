@@ -50,6 +50,14 @@
 // request arrived, then runs them as one forward pass and answers each request with its rows.
 // Models load on their batcher thread, on first use (or at Create for `models`), so a load never
 // blocks the HTTP threads or other models.
+//
+// Tail-aware batching (`tail_aware_batching`, on by default on CUDA): a GPU runs a layer's thread
+// blocks in waves, so a batch whose last wave is mostly empty costs nearly a whole wave more. At
+// load the worker measures each model's latency per batch size 1..max_batch_size and derives the
+// sizes worth closing (PreferredBatchSizes in targets/worker/tail_batching.h); the batcher then
+// waits, within the oldest request's max_queue_delay_us, for the queue to reach such a size, and
+// at the budget runs the largest one the queue holds, leaving the rest queued for the next batch
+// (RequestsToBatch). The model's metadata lists the table and the sizes.
 #pragma once
 
 #include <cstdint>
@@ -88,6 +96,15 @@ struct WorkerOptions {
   // InstallCachingHostAllocator in targets/worker/executor.h). Process-wide: the first Create
   // that asks installs it, with its cap.
   size_t host_cache_bytes = size_t{1} << 30;
+  // Tail-aware batching (above): "auto" (on for cuda, off on the cpu, where there are no waves),
+  // "on" or "off".
+  std::string tail_aware_batching = "auto";
+  // How much more per sample than the best smaller batch a preferred size may cost, in [0, 1].
+  double tail_tolerance = 0.1;
+  // With tail-aware batching on: this latency table ([b - 1]: ms for a pass of b samples, one
+  // entry per batch size 1..max_batch_size) for every model instead of measuring each at load.
+  // For tests, and tables measured before.
+  std::vector<double> batch_latency_ms;
 };
 
 class Worker {
@@ -111,6 +128,8 @@ class Worker {
   std::string device() const;
   // The intra-op threads a forward pass uses.
   int threads() const;
+  // Whether tail-aware batching is on (tail_aware_batching resolved for the device).
+  bool tail_aware() const;
   // What GET /metrics renders.
   const MetricsRegistry& metrics() const;
 

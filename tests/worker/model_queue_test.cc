@@ -333,5 +333,229 @@ TEST(ModelQueueTest, StopDrainsWithoutWaitingAndRefusesNewWork) {
   EXPECT_TRUE(info->get_future().get().ok());  // loaded during the drain
 }
 
+// ---- Tail-aware batching (tail_batching.h), with latency tables given instead of measured ----
+
+// latency(b) = ceil(b / wave) * 10 ms for b = 1..max_batch: a GPU that runs `wave` samples a wave.
+std::vector<double> Stepped(int max_batch, int wave) {
+  std::vector<double> t;
+  for (int b = 1; b <= max_batch; ++b) t.push_back(((b + wave - 1) / wave) * 10.0);
+  return t;
+}
+
+BatchingOptions TailAware(int max_batch, std::chrono::microseconds delay, std::vector<double> table,
+                          double tolerance = 0.0) {
+  BatchingOptions o = Batching(max_batch, delay);
+  o.tail_aware = true;
+  o.tail_tolerance = tolerance;
+  o.batch_latency_ms = std::move(table);
+  return o;
+}
+
+Result<ModelInfo> LoadNow(ModelQueue& q) {
+  auto p = std::make_shared<std::promise<Result<ModelInfo>>>();
+  auto f = p->get_future();
+  q.WhenLoaded([p](Result<ModelInfo> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(10s) != std::future_status::ready) return Status::Internal("no load in 10 s");
+  return f.get();
+}
+
+std::vector<int> OneTo(int n) {
+  std::vector<int> v;
+  for (int i = 1; i <= n; ++i) v.push_back(i);
+  return v;
+}
+
+TEST(TailAwareQueueTest, LoadGivesTheTableAndThePreferredSizes) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), TailAware(16, 1ms, Stepped(16, 8), 0.1), nullptr, nullptr);
+  Result<ModelInfo> info = LoadNow(q);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_TRUE(info->tail_aware());
+  EXPECT_EQ(info->batch_latency_ms, Stepped(16, 8));
+  std::vector<int> want = OneTo(8);
+  want.insert(want.end(), {15, 16});  // 15: 1.33 ms a sample, 7% over 1.25
+  EXPECT_EQ(info->preferred_batch_sizes, want);
+  EXPECT_TRUE(fx.batches().empty());  // a given table: nothing ran to measure it
+
+  Fixture plain;
+  ModelQueue p("fake", plain.Loader(), Batching(16, 1ms), nullptr, nullptr);
+  Result<ModelInfo> off = LoadNow(p);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->tail_aware());
+  EXPECT_TRUE(off->batch_latency_ms.empty());
+
+  Fixture wrong;
+  ModelQueue w("fake", wrong.Loader(), TailAware(16, 1ms, Stepped(8, 8)), nullptr, nullptr);
+  Result<ModelInfo> bad = LoadNow(w);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "model 'fake' could not be loaded: the latency table for tail-aware batching has 8 "
+            "entries; it needs one per batch size 1..16");
+}
+
+TEST(TailAwareQueueTest, MeasuresTheTableAtLoadWhenNoneIsGiven) {
+  Fixture fx;
+  BatchingOptions o = TailAware(4, 1ms, {}, 0.1);
+  o.tail_timed_runs = 2;
+  ModelQueue q("fake", fx.Loader(), o, nullptr, nullptr);
+  Result<ModelInfo> info = LoadNow(q);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  // 2 rounds of each size 1..4 in turn, each run twice (the second timed), on the model itself.
+  EXPECT_EQ(fx.batches(), (std::vector<int>{1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4}));
+  // The fake reports 2.25 ms for any batch: no steps, so every size is preferred.
+  EXPECT_EQ(info->batch_latency_ms, (std::vector<double>{2.25, 2.25, 2.25, 2.25}));
+  EXPECT_EQ(info->preferred_batch_sizes, OneTo(4));
+}
+
+TEST(TailAwareQueueTest, OffForAModelThatDoesNotBatch) {
+  Fixture fx;
+  fx.batchable = false;
+  ModelQueue q("fake", fx.Loader(), TailAware(8, 1ms, {}), nullptr, nullptr);
+  Result<ModelInfo> info = LoadNow(q);
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->tail_aware());
+  EXPECT_TRUE(fx.batches().empty());  // nothing measured
+}
+
+// 9 queued is a second wave for one sample: within the budget the batcher waits, and when 16
+// (two full waves) are queued it runs them as one batch.
+TEST(TailAwareQueueTest, WaitsWithinTheBudgetToFillAPreferredSize) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), TailAware(16, 5s, Stepped(16, 8)), nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(q).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 9; ++i) fs.push_back(Submit(q, Input(i)));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(fx.shared->entered, 0);  // 8 were there to run: it did not cut them off
+  for (int i = 9; i < 16; ++i) fs.push_back(Submit(q, Input(i)));
+  for (int i = 0; i < 16; ++i) {
+    Result<InferOutcome> r = Get(fs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 16);
+    EXPECT_EQ(r->output.data, (std::vector<float>{2.0f * i, -2.0f * i}));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);  // full: it did not wait out the 5 s
+  EXPECT_EQ(fx.batches(), (std::vector<int>{16}));
+}
+
+// At the budget, 11 queued run as the 8 of a full wave; the 3 left wait for company under their
+// own budget and then run. Plain batching runs all 11 at once (a second wave for 3 samples).
+TEST(TailAwareQueueTest, ClosesTheLargestPreferredSizeAtTheBudget) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), TailAware(16, 100ms, Stepped(16, 8)), nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(q).ok());
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 11; ++i) fs.push_back(Submit(q, Input(i)));
+  for (int i = 0; i < 11; ++i) {
+    Result<InferOutcome> r = Get(fs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, i < 8 ? 8 : 3) << i;
+    EXPECT_EQ(r->output.data, (std::vector<float>{2.0f * i, -2.0f * i}));
+    // It waited out the budget, and not much beyond it.
+    EXPECT_GE(r->queue_ms, 99.0) << i;
+    EXPECT_LT(r->queue_ms, 100.0 + 400.0) << i;
+  }
+  EXPECT_EQ(fx.batches(), (std::vector<int>{8, 3}));
+
+  Fixture plain_fx;
+  ModelQueue plain("fake", plain_fx.Loader(), Batching(16, 100ms), nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(plain).ok());
+  std::vector<std::future<Result<InferOutcome>>> ps;
+  for (int i = 0; i < 11; ++i) ps.push_back(Submit(plain, Input(i)));
+  for (auto& f : ps) ASSERT_TRUE(Get(f).ok());
+  EXPECT_EQ(plain_fx.batches(), (std::vector<int>{11}));
+}
+
+// max_batch 12 over waves of 8: only 1-8 are preferred. 8 queued run at once, since nothing
+// better can fill (plain batching would wait out the 10 s budget for 12). A queue of 13 that
+// built up behind a held pass runs as the 8 of a wave; the 5 left wait, within their own budget,
+// for company, and run when the queue is stopped (plain: 12, then 1).
+TEST(TailAwareQueueTest, SplitsAQueueIntoAPreferredBatchAndTheRest) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), TailAware(12, 10s, Stepped(12, 8), 0.1), nullptr, nullptr);
+  Result<ModelInfo> info = LoadNow(q);
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->preferred_batch_sizes, OneTo(8));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::future<Result<InferOutcome>>> first;
+  for (int i = 0; i < 8; ++i) first.push_back(Submit(q, Input(i)));
+  for (auto& f : first) {
+    Result<InferOutcome> r = Get(f);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 8);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+
+  fx.shared->hold = true;
+  std::vector<std::future<Result<InferOutcome>>> held;
+  for (int i = 0; i < 8; ++i) held.push_back(Submit(q, Input(100 + i)));
+  while (fx.shared->entered < 2) std::this_thread::sleep_for(1ms);  // that pass is held
+  std::vector<std::future<Result<InferOutcome>>> fs;
+  for (int i = 0; i < 13; ++i) fs.push_back(Submit(q, Input(i)));
+  fx.shared->release.set_value();
+  for (auto& f : held) ASSERT_TRUE(Get(f).ok());
+  for (int i = 0; i < 8; ++i) {
+    Result<InferOutcome> r = Get(fs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 8);
+    EXPECT_EQ(r->output.data, (std::vector<float>{2.0f * i, -2.0f * i}));
+  }
+  std::this_thread::sleep_for(100ms);
+  for (int i = 8; i < 13; ++i) {
+    EXPECT_EQ(fs[i].wait_for(0s), std::future_status::timeout) << i << " ran without waiting";
+  }
+  q.Stop();
+  for (int i = 8; i < 13; ++i) {
+    Result<InferOutcome> r = Get(fs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->batch_size, 5);
+    EXPECT_EQ(r->output.data, (std::vector<float>{2.0f * i, -2.0f * i}));
+  }
+  EXPECT_EQ(fx.batches(), (std::vector<int>{8, 8, 8, 5}));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+}
+
+// Clients sending requests of 1 to 3 samples at once through a tail-aware queue: each is
+// answered exactly once, with its own rows, and every batch fits max_batch.
+TEST(TailAwareQueueTest, EveryRequestIsAnsweredExactlyOnce) {
+  Fixture fx;
+  ModelQueue q("fake", fx.Loader(), TailAware(16, 2ms, Stepped(16, 8), 0.1), nullptr, nullptr);
+  constexpr int kClients = 4, kEach = 60;
+  std::vector<std::atomic<int>> answers(kClients * kEach);
+  std::atomic<int> wrong{0};
+  std::atomic<long> samples_sent{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        const int id = c * kEach + i;
+        const int64_t n = 1 + (id % 3);
+        samples_sent += n;
+        WireTensor in = Input(static_cast<float>(id), n);
+        std::vector<float> want = in.fp32;
+        for (float& v : want) v *= 2;
+        auto done = std::make_shared<std::promise<void>>();
+        q.Submit(std::move(in), [&, id, want, done](Result<InferOutcome> r) {
+          ++answers[id];
+          if (!r.ok() || r->output.data != want || r->batch_size > 16) ++wrong;
+          done->set_value();
+        });
+        if (i % 4 == 3) done->get_future().wait();  // now and then, wait for the answer
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  q.Stop();  // answers whatever is still queued
+  for (int id = 0; id < kClients * kEach; ++id) EXPECT_EQ(answers[id], 1) << id;
+  EXPECT_EQ(wrong, 0);
+  long ran = 0;
+  for (int b : fx.batches()) {
+    EXPECT_LE(b, 16);
+    ran += b;
+  }
+  EXPECT_EQ(ran, samples_sent);
+}
+
 }  // namespace
 }  // namespace autoscale

@@ -239,7 +239,8 @@ struct WorkerProcess {
   pid_t pid = -1;
   int err = -1;
   Endpoint endpoint;
-  std::string first_line;
+  std::string first_line;  // "... serving on ADDR (...)"
+  std::string before;      // what it logged before that (with tail-aware batching, its tables)
 
   // `nofile`: the open-file limit to run it under (0: as inherited).
   bool Start(const std::vector<std::string>& args, rlim_t nofile = 0) {
@@ -265,12 +266,25 @@ struct WorkerProcess {
     }
     ::close(err_pipe[1]);
     err = err_pipe[0];
-    char c;
-    while (::read(err, &c, 1) == 1 && c != '\n') first_line += c;
-    // "TIME [info] autoscale-worker: serving on ADDR (...)"
+    // "TIME [info] autoscale-worker: serving on ADDR (...)", after the lines of the models'
+    // loads (kept in `before`); the first line that is not one of those when it never serves.
     const std::string prefix = "autoscale-worker: serving on ";
-    const size_t at = first_line.find(prefix);
-    if (at == std::string::npos) return false;
+    size_t at = std::string::npos;
+    while (true) {
+      first_line.clear();
+      char c;
+      bool got = false;
+      while (::read(err, &c, 1) == 1) {
+        got = true;
+        if (c == '\n') break;
+        first_line += c;
+      }
+      at = first_line.find(prefix);
+      if (at != std::string::npos) break;
+      const bool load = first_line.find("] autoscale-worker: model '") != std::string::npos;
+      if (!got || !load) return false;
+      before += first_line + "\n";
+    }
     const size_t from = at + prefix.size();
     auto ep = Endpoint::Parse(first_line.substr(from, first_line.find(' ', from) - from));
     if (!ep.ok()) return false;
@@ -412,8 +426,8 @@ TEST(WorkerBinaryTest, BacksOffAtTheFileLimitAndServesAfterwards) {
 TEST(WorkerBinaryTest, ServesAndDrainsOnSigterm) {
   if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
   WorkerProcess worker;
-  ASSERT_TRUE(worker.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-                            "--models", kModel}))
+  ASSERT_TRUE(worker.Start(
+      {"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1", "--models", kModel}))
       << worker.first_line;
   EXPECT_NE(worker.first_line.find("(cpu, 1 thread)"), std::string::npos) << worker.first_line;
   auto client = HttpClient::Create(worker.endpoint);
@@ -426,6 +440,41 @@ TEST(WorkerBinaryTest, ServesAndDrainsOnSigterm) {
   EXPECT_NE(rest.find("draining"), std::string::npos) << rest;
 }
 
+// Issue 14, point 3: asked for on the CPU, tail-aware batching measures each model's latency per
+// batch size at start-up and logs it with the preferred sizes before serving; the mode follows
+// the serving line. A mode it does not know is an error naming the valid ones.
+TEST(WorkerBinaryTest, TailAwareBatchingLogsEachModelsSizesAtStartUp) {
+  if (!std::filesystem::exists(WorkerBinary())) GTEST_SKIP() << "autoscale-worker not built";
+  WorkerProcess worker;
+  ASSERT_TRUE(
+      worker.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1", "--models",
+                    kModel, "--max-batch-size", "2", "--tail-aware-batching", "on"}))
+      << worker.before << worker.first_line;
+  EXPECT_NE(worker.before.find("autoscale-worker: model 'kws_lstm': tail-aware batching; latency "
+                               "per batch size (measured, ms) 1: "),
+            std::string::npos)
+      << worker.before;
+  EXPECT_NE(worker.before.find("batches close at 1"), std::string::npos) << worker.before;
+  auto client = HttpClient::Create(worker.endpoint);
+  ASSERT_TRUE(client.ok());
+  auto r = (*client)->Send(testing::InferRequest(kModel, KwsInput(2, true), true), 30s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  std::string rest;
+  EXPECT_EQ(worker.Terminate(&rest), 0);
+  EXPECT_NE(rest.find("tail-aware batching on (--tail-aware-batching on on cpu)"),
+            std::string::npos)
+      << rest;
+
+  WorkerProcess bad;
+  EXPECT_FALSE(bad.Start({"--tail-aware-batching", "sometimes"}));
+  EXPECT_NE(bad.first_line.find("--tail-aware-batching: sometimes not in {auto,on,off}"),
+            std::string::npos)
+      << bad.first_line;
+  std::string log;
+  EXPECT_NE(bad.Wait(&log), 0);
+}
+
 // The built worker as the protocol's clients reach it, with curl: a request shaped as KServe's
 // Python SDK sends it (model_name, string and boolean parameters) is served; "Expect:
 // 100-continue" is answered before the body (curl -v shows the interim response; without it curl
@@ -436,8 +485,8 @@ TEST(WorkerBinaryTest, CurlAsTheProtocolsClients) {
   if (std::system("curl --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
   const std::string dir = testing::TempDir("worker_curl");
   WorkerProcess worker;
-  ASSERT_TRUE(worker.Start({"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-                            "--models", kModel}))
+  ASSERT_TRUE(worker.Start(
+      {"--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1", "--models", kModel}))
       << worker.first_line;
   const std::string addr = worker.endpoint.ToString();
   const std::string url = "http://" + addr + "/v2/models/" + kModel;
@@ -467,14 +516,14 @@ TEST(WorkerBinaryTest, CurlAsTheProtocolsClients) {
   EXPECT_NE(trace.find("< HTTP/1.1 200"), std::string::npos) << trace;
   EXPECT_NE(body.find("\"id\":\"sdk\""), std::string::npos) << body;
 
-  std::tie(trace, body) = curl("-H 'Expect: 100-continue' --data-binary @" + dir + "/sdk.json " +
-                               url + "/infer");
+  std::tie(trace, body) =
+      curl("-H 'Expect: 100-continue' --data-binary @" + dir + "/sdk.json " + url + "/infer");
   EXPECT_NE(trace.find("< HTTP/1.1 100 Continue"), std::string::npos) << trace;
   EXPECT_NE(trace.find("< HTTP/1.1 200"), std::string::npos) << trace;
 
   ASSERT_EQ(std::system(("gzip -c " + dir + "/sdk.json > " + dir + "/sdk.json.gz").c_str()), 0);
-  std::tie(trace, body) = curl("-H 'Content-Encoding: gzip' --data-binary @" + dir +
-                               "/sdk.json.gz " + url + "/infer");
+  std::tie(trace, body) =
+      curl("-H 'Content-Encoding: gzip' --data-binary @" + dir + "/sdk.json.gz " + url + "/infer");
   EXPECT_NE(trace.find("< HTTP/1.1 415"), std::string::npos) << trace;
   EXPECT_NE(body.find("Content-Encoding 'gzip' is not supported"), std::string::npos) << body;
 

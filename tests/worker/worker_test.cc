@@ -6,9 +6,8 @@
 
 #include <atomic>
 #include <cmath>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "targets/model_store.h"
 #include "test_util.h"
@@ -530,6 +529,85 @@ TEST(WorkerTest, TwoModelsAtOnceAnswerAsEachAlone) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(mismatches, 0);
+}
+
+// Issue 14, point 3: tail-aware batching is for GPUs; on the CPU (no waves) it is off unless
+// asked for, and nothing about it shows in the model's metadata or configuration.
+TEST(WorkerTest, TailAwareBatchingIsOffByDefaultOnTheCpu) {
+  auto w = MakeWorker();
+  EXPECT_FALSE(w->tail_aware());
+  EXPECT_EQ(Json(Call(*w, Request("GET", "/v2")))["tail_aware_batching"], false);
+  json meta = Json(Call(*w, Request("GET", "/v2/models/kws_lstm")));
+  EXPECT_EQ(meta["parameters"]["tail_aware_batching"], false);
+  EXPECT_FALSE(meta["parameters"].contains("preferred_batch_sizes")) << meta.dump();
+  json config = Json(Call(*w, Request("GET", "/v2/models/kws_lstm/config")));
+  EXPECT_FALSE(config["dynamic_batching"].contains("preferred_batch_size")) << config.dump();
+}
+
+// Asked for on the CPU with a stepped table (waves of 4 samples, 10 ms each): the sizes it
+// closes at are in the metadata and in Triton's preferred_batch_size, and requests are served.
+TEST(WorkerTest, TailAwareBatchingOnTheCpuWithAGivenTable) {
+  WorkerOptions o;
+  o.tail_aware_batching = "on";
+  o.max_batch_size = 8;
+  o.batch_latency_ms = {10, 10, 10, 10, 20, 20, 20, 20};
+  auto w = MakeWorker(o);
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->tail_aware());
+  EXPECT_EQ(Json(Call(*w, Request("GET", "/v2")))["tail_aware_batching"], true);
+  json meta = Json(Call(*w, Request("GET", "/v2/models/kws_lstm")));
+  EXPECT_EQ(meta["parameters"]["tail_aware_batching"], true);
+  // 5-7 start a second wave (4, 3.3 and 2.9 ms a sample against 2.5); 8 fills it.
+  EXPECT_EQ(meta["parameters"]["preferred_batch_sizes"], json({1, 2, 3, 4, 8}));
+  EXPECT_EQ(meta["parameters"]["batch_latency_ms"], json(o.batch_latency_ms));
+  json config = Json(Call(*w, Request("GET", "/v2/models/kws_lstm/config")));
+  EXPECT_EQ(config["dynamic_batching"]["preferred_batch_size"], json({1, 2, 3, 4, 8}));
+  // A request of 6 samples is no preferred size, and runs whole (requests are never split).
+  HttpResponse r = Call(*w, testing::InferRequest(kModel, KwsInput(6)));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto msg = testing::ParseResponse(r);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->outputs[0].shape, (std::vector<int64_t>{6, 12}));
+  EXPECT_EQ(msg->parameters.at("batch_size"), 6);
+}
+
+// Asked for without a table: each batch size's latency is measured on the model at load.
+TEST(WorkerTest, TailAwareBatchingMeasuresEachBatchSizeAtLoad) {
+  WorkerOptions o;
+  o.tail_aware_batching = "on";
+  o.max_batch_size = 4;
+  auto w = MakeWorker(o);
+  ASSERT_NE(w, nullptr);
+  json p = Json(Call(*w, Request("GET", "/v2/models/kws_lstm")))["parameters"];
+  ASSERT_EQ(p["batch_latency_ms"].size(), 4u) << p.dump();
+  for (const json& ms : p["batch_latency_ms"]) EXPECT_GT(ms.get<double>(), 0);
+  ASSERT_FALSE(p["preferred_batch_sizes"].empty());
+  EXPECT_EQ(p["preferred_batch_sizes"][0], 1);
+}
+
+TEST(WorkerTest, TailAwareBatchingOptionsAreChecked) {
+  WorkerOptions o;
+  o.device = "cpu";
+  o.tail_aware_batching = "always";
+  Result<std::unique_ptr<Worker>> r = Worker::Create(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(
+      r.status().message().find("unknown tail-aware batching mode 'always' (valid: auto, on, off"),
+      std::string::npos)
+      << r.status().message();
+  o.tail_aware_batching = "on";
+  o.batch_latency_ms = {1, 2, 3};  // max_batch_size is 8
+  r = Worker::Create(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "batch_latency_ms has 3 entries; it needs one per batch size 1..8");
+  o.batch_latency_ms = {1, 2, 3, 4, 5, 6, 7, -8};
+  EXPECT_EQ(Worker::Create(o).status().code(), StatusCode::kInvalidArgument);
+  o.batch_latency_ms.clear();
+  o.tail_tolerance = -0.1;
+  r = Worker::Create(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("tail_tolerance must be in [0, 1]"), std::string::npos);
 }
 
 }  // namespace
