@@ -40,6 +40,9 @@ median of --runs runs inside whole forward passes), the hand-off at each cut is 
 the tensors live there, and the split whose slowest stage is fastest is chosen (dynamic
 programming over the cut points; env/pipeline.h). Prints the stages, their node ranges and
 predicted times, and the predicted throughput (1 / slowest stage) and latency (sum of stages).
+With two stages, a measured search then streams --search requests through each of a few
+candidate splits and keeps the fastest: what two busy stages do to each other depends on the
+split (on a 2-vCPU VM a memory-bound network ran fastest almost unsplit).
 
 Stages: --stage CPUS once per stage ("0-3", "4,5"); by default one per cpufreq cluster, or,
 without cpufreq (a virtual machine), the allowed CPUs in two halves. FP32 only.
@@ -62,6 +65,7 @@ struct PipelineArgs {
   std::string stage_targets;
   std::vector<std::string> stages;
   int runs = 9;
+  int search = 12;
   int measure = 0;
   bool json = false;
 };
@@ -190,6 +194,7 @@ int RunPipeline(const PipelineArgs& a) {
   if (!spec.ok()) return Fail(spec.status());
   PipelineOptions o;
   o.profile_runs = a.runs;
+  o.refine_requests = a.search;
   std::vector<int> all_cpus;
   for (size_t s = 0; s < a.stages.size(); ++s) {
     auto cpus = ParseCpuList(a.stages[s]);
@@ -318,6 +323,13 @@ cli::Command AddPipelineCommand(CLI::App& app) {
       ->type_name("CPUS");
   sub->add_option("--runs", a->runs, "timed forward passes per stage behind the split")
       ->check(cli::IntegerIn(1, 1000))
+      ->type_name("N")
+      ->capture_default_str();
+  sub->add_option("--search", a->search,
+                  "with two stages: requests streamed through each of a few candidate splits "
+                  "(the balanced one, cuts at eighths of the work, all but the last node on stage "
+                  "0), the fastest measured kept; 0: the balanced split as predicted")
+      ->check(cli::IntegerIn(0, 10000))
       ->type_name("N")
       ->capture_default_str();
   sub->add_option("--measure", a->measure,

@@ -276,6 +276,7 @@ void Exhaustive(const std::string& model, int requests) {
   // The split the layer-level predictor would choose (fit without this model).
   PipelineOptions po;
   po.layer_fits = {FitWithout(model)};
+  po.refine_requests = 0;  // the predictor's own choice, unmeasured
   auto predicted_target = PipelinedCpuTarget::Create(po);
   Check(predicted_target.status());
   Check((*predicted_target)->Prepare(*spec, Precision::kFp32));

@@ -133,6 +133,17 @@ std::string PipelinePlan::Describe() const {
   out += "; predicted: " + FormatDouble(split.throughput_per_s(), 4) +
          " requests/s (slowest stage " + FormatDouble(split.bottleneck_ms, 4) + " ms), latency " +
          FormatDouble(split.latency_ms, 4) + " ms";
+  if (!candidates.empty()) {
+    double balanced_rate = 0, chosen_rate = 0;
+    for (const auto& [k, rate] : candidates) {
+      if (k == balanced_cut) balanced_rate = rate;
+      if (k == split.begin[1]) chosen_rate = rate;
+    }
+    out += "; measured search over " + std::to_string(candidates.size()) +
+           " splits: stage 1 from node " + std::to_string(split.begin[1]) + " at " +
+           FormatDouble(chosen_rate, 4) + " requests/s (the balanced one, from node " +
+           std::to_string(balanced_cut) + ": " + FormatDouble(balanced_rate, 4) + ")";
+  }
   for (size_t s = 0; s < single_stage_ms.size(); ++s) {
     out += s == 0 ? "; whole model on one stage's cores: " : ", ";
     out += "stage " + std::to_string(s) + " " + FormatDouble(single_stage_ms[s], 4) + " ms";
@@ -168,6 +179,14 @@ struct PipelinedCpuTarget::Impl {
   Status Profile(Prepared& p, const std::string& model_name);
   // Node times from the layer fits instead (options.layer_fits).
   void Predict(Prepared& p);
+  // Requests per second through split `begin` of `p`, `requests` streamed with `window` in
+  // flight (the measured search).
+  Result<double> MeasureSplit(const std::shared_ptr<Prepared>& p,
+                              std::shared_ptr<const std::vector<int>> begin,
+                              const torch::Tensor& input, int requests, int window);
+  std::future<Result<InferenceResult>> Start(const std::shared_ptr<Prepared>& p,
+                                             std::shared_ptr<const std::vector<int>> begin,
+                                             const torch::Tensor& input);
   // The hand-off estimate at every cut.
   void HandOffs(Prepared& p);
 };
@@ -217,6 +236,42 @@ void PipelinedCpuTarget::Impl::RunStage(const std::shared_ptr<Job>& job, size_t 
   r.energy_mj = uj / 1000.0;
   r.energy_source = EnergySource::kModelled;
   Finish(job, std::move(r));
+}
+
+std::future<Result<InferenceResult>> PipelinedCpuTarget::Impl::Start(
+    const std::shared_ptr<Prepared>& p, std::shared_ptr<const std::vector<int>> begin,
+    const torch::Tensor& input) {
+  auto job = std::make_shared<Job>();
+  job->model = p;
+  job->begin = std::move(begin);
+  job->stage_ms.assign(workers.size(), 0.0);
+  auto future = job->promise.get_future();
+  slots->acquire();
+  job->t0 = Clock::now();
+  job->values = p->graph->Begin(input);
+  workers[0]->Post([this, job] { RunStage(job, 0); });
+  return future;
+}
+
+Result<double> PipelinedCpuTarget::Impl::MeasureSplit(const std::shared_ptr<Prepared>& p,
+                                                      std::shared_ptr<const std::vector<int>> begin,
+                                                      const torch::Tensor& input, int requests,
+                                                      int window) {
+  std::deque<std::future<Result<InferenceResult>>> inflight;
+  const Clock::time_point t0 = Clock::now();
+  int submitted = 0;
+  Status failure;
+  for (int done = 0; done < requests; ++done) {
+    while (submitted < requests && static_cast<int>(inflight.size()) < window) {
+      inflight.push_back(Start(p, begin, input));
+      ++submitted;
+    }
+    Result<InferenceResult> r = inflight.front().get();
+    inflight.pop_front();
+    if (!r.ok() && failure.ok()) failure = r.status();
+  }
+  if (!failure.ok()) return failure;
+  return requests / (MsSince(t0) / 1e3);
 }
 
 Status PipelinedCpuTarget::Impl::Profile(Prepared& p, const std::string& model_name) {
@@ -474,6 +529,51 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
     impl_->Predict(*p);
   }
   ASSIGN_OR_RETURN(p->plan.split, BalanceStages(p->plan.costs));
+  const int n = static_cast<int>(model.graph->graph.nodes().size());
+  if (impl_->options.refine_requests > 0 && impl_->workers.size() == 2 && n >= 3) {
+    // The measured search: the balanced cut, cuts at eighths of stage 0's work, and all but the
+    // last node on stage 0; the fastest measured stays.
+    const int balanced = p->plan.split.begin[1];
+    std::vector<int> cuts = {balanced, n - 1};
+    const std::vector<double>& row = p->plan.costs.layer_ms[0];
+    double total = 0;
+    for (double v : row) total += v;
+    double sum = 0;
+    int eighth = 1;
+    for (int k = 1; k < n && eighth < 8; ++k) {
+      sum += row[k - 1];
+      if (sum >= total * eighth / 8.0) {
+        cuts.push_back(k);
+        while (eighth < 8 && sum >= total * eighth / 8.0) ++eighth;
+      }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
+    const torch::Tensor input = torch::rand(shape) * 2 - 1;
+    const int window = 2 * static_cast<int>(impl_->workers.size());
+    auto split_at = [](int k) {
+      return std::make_shared<const std::vector<int>>(std::vector<int>{0, k});
+    };
+    // Warm up on the balanced split (first passes pay for allocations and kernel choices).
+    RETURN_IF_ERROR(
+        impl_->MeasureSplit(p, split_at(balanced), input, impl_->options.refine_requests, window)
+            .status());
+    int best = balanced;
+    double best_rate = -1;
+    p->plan.balanced_cut = balanced;
+    for (int k : cuts) {
+      ASSIGN_OR_RETURN(double rate, impl_->MeasureSplit(p, split_at(k), input,
+                                                        impl_->options.refine_requests, window));
+      p->plan.candidates.emplace_back(k, rate);
+      if (rate > best_rate) {
+        best_rate = rate;
+        best = k;
+      }
+    }
+    ASSIGN_OR_RETURN(p->plan.split, EvaluateSplit(p->plan.costs, {0, best}));
+  }
   for (const auto& w : impl_->workers) {
     const auto& c = w->options().cpus;
     p->plan.stage_devices.push_back(

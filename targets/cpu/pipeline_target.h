@@ -60,6 +60,14 @@ struct PipelineOptions {
   // predicted time instead of timing the model at Prepare() (on a phone, the fit of its
   // clusters from the device profile). Empty: time the nodes.
   std::vector<std::shared_ptr<const LayerFit>> layer_fits;
+  // Pipe-it's design-space search, measured: with two stages, Prepare() also streams this many
+  // requests through each of a few candidate splits (the balanced one, cuts at eighths of the
+  // work, and all but the last node on stage 0) and keeps the fastest measured. The model
+  // above times each stage's nodes with both stages busy, but what the stages do to each other
+  // when they really overlap (shared caches and memory bandwidth, activations crossing cores)
+  // depends on the split; on a 2-vCPU VM a memory-bound network ran fastest almost unsplit.
+  // 0: no measurement, the balanced split as predicted.
+  int refine_requests = 12;
 };
 
 // What Prepare() chose for a model.
@@ -71,6 +79,10 @@ struct PipelinePlan {
   std::vector<std::string> stage_devices;  // "CPUs 0,1, 2 threads" per stage
   // Predicted whole-model time on one stage's cores, per stage (for comparison).
   std::vector<double> single_stage_ms;
+  // The measured search (PipelineOptions::refine_requests): each candidate's stage-1 start and
+  // measured requests per second, and the balanced split's start; empty when not measured.
+  std::vector<std::pair<int, double>> candidates;
+  int balanced_cut = -1;
   std::string Describe() const;
 };
 

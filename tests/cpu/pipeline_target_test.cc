@@ -29,6 +29,7 @@ std::unique_ptr<PipelinedCpuTarget> Make(int stages = 2, double power_mw = 0) {
   PipelineOptions o;
   o.profile_warmup = 1;
   o.profile_runs = 3;
+  o.refine_requests = 0;  // the split as predicted (the measured search has its own test)
   o.base_power_mw = power_mw > 0 ? 100 : 0;
   for (int s = 0; s < stages; ++s) o.stages.push_back({{}, 1, power_mw});
   auto t = PipelinedCpuTarget::Create(o);
@@ -234,6 +235,7 @@ TEST(PipelinedCpuTarget, SplitsByTheLayerPredictorWithoutTimingTheModel) {
   ASSERT_TRUE(fit.ok()) << fit.status().ToString();
   PipelineOptions o;
   o.stages = {{{}, 1, 0}, {{}, 1, 0}};
+  o.refine_requests = 0;
   o.layer_fits = {std::make_shared<const LayerFit>(*fit)};
   auto t = PipelinedCpuTarget::Create(o);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -259,6 +261,41 @@ TEST(PipelinedCpuTarget, SplitsByTheLayerPredictorWithoutTimingTheModel) {
   o.layer_fits = {std::make_shared<const LayerFit>(*fit), std::make_shared<const LayerFit>(*fit),
                   std::make_shared<const LayerFit>(*fit)};
   EXPECT_FALSE(PipelinedCpuTarget::Create(o).ok());
+}
+
+TEST(PipelinedCpuTarget, TheMeasuredSearchKeepsTheFastestCandidate) {
+  PipelineOptions o;
+  o.profile_warmup = 1;
+  o.profile_runs = 2;
+  o.refine_requests = 4;
+  o.stages = {{{}, 1, 0}, {{}, 1, 0}};
+  auto t = PipelinedCpuTarget::Create(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto spec = Zoo("squeezenet_1_1");
+  const HostTensor in = MakeHostInput(*spec, 4);
+  auto r = (*t)->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectSame(Reference(*spec, in), *r, "after the search");
+  auto plan = (*t)->Plan(*spec, Precision::kFp32);
+  ASSERT_TRUE(plan.ok());
+  const int n = static_cast<int>(plan->node_names.size());
+  ASSERT_GE(plan->candidates.size(), 3u);  // the balanced cut, some eighths, all but the last
+  bool balanced = false, last = false;
+  double best = 0;
+  for (const auto& [k, rate] : plan->candidates) {
+    EXPECT_GT(k, 0);
+    EXPECT_LT(k, n);
+    EXPECT_GT(rate, 0);
+    balanced |= k == plan->balanced_cut;
+    last |= k == n - 1;
+    best = std::max(best, rate);
+  }
+  EXPECT_TRUE(balanced);
+  EXPECT_TRUE(last);
+  for (const auto& [k, rate] : plan->candidates) {
+    if (k == plan->split.begin[1]) EXPECT_DOUBLE_EQ(rate, best);
+  }
+  EXPECT_NE(plan->Describe().find("measured search over"), std::string::npos) << plan->Describe();
 }
 
 TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
@@ -324,6 +361,7 @@ TEST(PipelinedCpuTarget, StagesKeepTheirOwnThreadCount) {
   PipelineOptions o;
   o.profile_warmup = 0;
   o.profile_runs = 1;
+  o.refine_requests = 0;
   o.stages = {{{}, 1, 0}, {{}, 1, 0}};
   at::set_num_threads(2);
   auto t = PipelinedCpuTarget::Create(o);

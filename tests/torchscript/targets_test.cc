@@ -94,6 +94,7 @@ TEST_P(TorchvisionTargets, EveryTargetRunsTheUsersNetworkAsTorchDoes) {
     PipelineOptions po;
     po.profile_warmup = 0;
     po.profile_runs = 1;
+    po.refine_requests = 0;
     po.stages = {{{}, 1, 0}, {{}, 1, 0}};
     auto pipe = PipelinedCpuTarget::Create(po);
     ASSERT_TRUE(pipe.ok()) << pipe.status().ToString();
