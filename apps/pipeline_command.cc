@@ -3,9 +3,7 @@
 // behind the choice and what it predicts; with --measure, the pipeline's measured throughput
 // against the CPU target's intra-operator parallelism on all cores.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -70,27 +68,16 @@ struct PipelineArgs {
   bool json = false;
 };
 
-#if AUTOSCALE_HAVE_TORCH
-double Throughput(const std::function<std::future<Result<InferenceResult>>()>& submit, int n,
-                  int window, Status* failure) {
-  std::deque<std::future<Result<InferenceResult>>> inflight;
-  const auto t0 = std::chrono::steady_clock::now();
-  int submitted = 0;
-  for (int done = 0; done < n; ++done) {
-    while (submitted < n && static_cast<int>(inflight.size()) < window) {
-      inflight.push_back(submit());
-      ++submitted;
-    }
-    auto r = inflight.front().get();
-    inflight.pop_front();
-    if (!r.ok()) {
-      *failure = r.status();
-      return 0;
-    }
+// MODEL, from the zoo or --model-dir.
+Result<std::shared_ptr<const ModelSpec>> LoadModel(const PipelineArgs& a) {
+  std::error_code ec;
+  if (!a.model_dir.empty() && !std::filesystem::is_directory(a.model_dir, ec)) {
+    return Status::NotFound("model folder '" + a.model_dir + "' does not exist or is not a folder");
   }
-  return n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  InstallModelReaders();
+  ModelStore store(a.model_dir);
+  return store.Get(a.model);
 }
-#endif
 
 // The split on a device profile's processors (--profile), torch-free.
 int PredictOnDevice(const PipelineArgs& a) {
@@ -102,14 +89,7 @@ int PredictOnDevice(const PipelineArgs& a) {
       if (t.kind == TargetKind::kCpu) stages.push_back(t.name);
     }
   }
-  std::error_code ec;
-  if (!a.model_dir.empty() && !std::filesystem::is_directory(a.model_dir, ec)) {
-    return Fail(
-        Status::NotFound("model folder '" + a.model_dir + "' does not exist or is not a folder"));
-  }
-  InstallModelReaders();
-  ModelStore store(a.model_dir);
-  auto spec = store.Get(a.model);
+  auto spec = LoadModel(a);
   if (!spec.ok()) return Fail(spec.status());
   if (!(*spec)->is_graph()) {
     return Fail(
@@ -183,14 +163,7 @@ int RunPipeline(const PipelineArgs& a) {
       "this build has no libtorch: the pipelined CPU target needs it (configure with "
       "-DAUTOSCALE_WITH_TORCH=ON); --profile DEVICE.yaml predicts a split without it"));
 #else
-  std::error_code ec;
-  if (!a.model_dir.empty() && !std::filesystem::is_directory(a.model_dir, ec)) {
-    return Fail(
-        Status::NotFound("model folder '" + a.model_dir + "' does not exist or is not a folder"));
-  }
-  InstallModelReaders();
-  ModelStore store(a.model_dir);
-  auto spec = store.Get(a.model);
+  auto spec = LoadModel(a);
   if (!spec.ok()) return Fail(spec.status());
   PipelineOptions o;
   o.profile_runs = a.runs;
@@ -218,19 +191,16 @@ int RunPipeline(const PipelineArgs& a) {
   double pipelined = 0, intra = 0;
   int intra_threads = 0;
   if (a.measure > 0) {
-    Status failure;
     const HostTensor input = MakeHostInput(**spec, 1);
     auto submit_pipe = [&] { return t.Submit(**spec, Precision::kFp32, 0, input); };
-    Throughput(submit_pipe, std::min(a.measure, 8), 2 * t.stages(), &failure);  // warm
-    pipelined = Throughput(submit_pipe, a.measure, 2 * t.stages(), &failure);
-    if (!failure.ok()) return Fail(failure);
+    Result<double> rate = StreamThroughput(submit_pipe, std::min(a.measure, 8), 2 * t.stages());
+    if (rate.ok())
+      rate = StreamThroughput(submit_pipe, a.measure, 2 * t.stages());  // after warm-up
+    if (!rate.ok()) return Fail(rate.status());
+    pipelined = *rate;
     CpuOptions c;
     c.use_counters = false;
-    if (a.stages.empty()) {
-      c.cpus = {};  // every allowed CPU
-    } else {
-      c.cpus = all_cpus;
-    }
+    c.cpus = all_cpus;  // the stages' CPUs; none given: every allowed CPU
     std::unique_ptr<CpuTarget> cpu = CpuTarget::Create(c);
     intra_threads = cpu->threads();
     auto submit_cpu = [&] {
@@ -240,10 +210,11 @@ int RunPipeline(const PipelineArgs& a) {
     };
     // On a thread of its own, as the daemon runs a target on its executor thread.
     std::thread([&] {
-      Throughput(submit_cpu, std::min(a.measure, 8), 1, &failure);  // warm
-      intra = Throughput(submit_cpu, a.measure, 1, &failure);
+      rate = StreamThroughput(submit_cpu, std::min(a.measure, 8), 1);  // warm
+      if (rate.ok()) rate = StreamThroughput(submit_cpu, a.measure, 1);
     }).join();
-    if (!failure.ok()) return Fail(failure);
+    if (!rate.ok()) return Fail(rate.status());
+    intra = *rate;
   }
 
   if (a.json) {

@@ -15,7 +15,6 @@
 //   build/bench/pipeline_bench --benchmark_filter=none --exhaustive
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -167,24 +166,10 @@ void BM_OneCore(benchmark::State& state, const char* model) { RunCpu(state, mode
 // Requests through the pipeline with `window` in flight; returns requests per second.
 double StreamPipelined(PipelinedCpuTarget& t, const ModelSpec& spec, const HostTensor& input,
                        int requests, int window) {
-  std::deque<std::future<Result<InferenceResult>>> inflight;
-  const auto t0 = std::chrono::steady_clock::now();
-  int submitted = 0, done = 0;
-  while (done < requests) {
-    while (submitted < requests && static_cast<int>(inflight.size()) < window) {
-      inflight.push_back(t.Submit(spec, Precision::kFp32, 0, input));
-      ++submitted;
-    }
-    auto r = inflight.front().get();
-    inflight.pop_front();
-    if (!r.ok()) {
-      std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
-      std::exit(1);
-    }
-    ++done;
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return requests / s;
+  auto rate = StreamThroughput([&] { return t.Submit(spec, Precision::kFp32, 0, input); }, requests,
+                               window);
+  Check(rate.status());
+  return *rate;
 }
 
 void BM_Pipelined(benchmark::State& state, const char* model) {

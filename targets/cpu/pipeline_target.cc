@@ -179,11 +179,6 @@ struct PipelinedCpuTarget::Impl {
   Status Profile(Prepared& p, const std::string& model_name);
   // Node times from the layer fits instead (options.layer_fits).
   void Predict(Prepared& p);
-  // Requests per second through split `begin` of `p`, `requests` streamed with `window` in
-  // flight (the measured search).
-  Result<double> MeasureSplit(const std::shared_ptr<Prepared>& p,
-                              std::shared_ptr<const std::vector<int>> begin,
-                              const torch::Tensor& input, int requests, int window);
   std::future<Result<InferenceResult>> Start(const std::shared_ptr<Prepared>& p,
                                              std::shared_ptr<const std::vector<int>> begin,
                                              const torch::Tensor& input);
@@ -253,17 +248,15 @@ std::future<Result<InferenceResult>> PipelinedCpuTarget::Impl::Start(
   return future;
 }
 
-Result<double> PipelinedCpuTarget::Impl::MeasureSplit(const std::shared_ptr<Prepared>& p,
-                                                      std::shared_ptr<const std::vector<int>> begin,
-                                                      const torch::Tensor& input, int requests,
-                                                      int window) {
+Result<double> StreamThroughput(const std::function<std::future<Result<InferenceResult>>()>& start,
+                                int requests, int window) {
   std::deque<std::future<Result<InferenceResult>>> inflight;
   const Clock::time_point t0 = Clock::now();
   int submitted = 0;
   Status failure;
   for (int done = 0; done < requests; ++done) {
     while (submitted < requests && static_cast<int>(inflight.size()) < window) {
-      inflight.push_back(Start(p, begin, input));
+      inflight.push_back(start());
       ++submitted;
     }
     Result<InferenceResult> r = inflight.front().get();
@@ -557,15 +550,16 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
       return std::make_shared<const std::vector<int>>(std::vector<int>{0, k});
     };
     // Warm up on the balanced split (first passes pay for allocations and kernel choices).
-    RETURN_IF_ERROR(
-        impl_->MeasureSplit(p, split_at(balanced), input, impl_->options.refine_requests, window)
-            .status());
+    RETURN_IF_ERROR(StreamThroughput([&] { return impl_->Start(p, split_at(balanced), input); },
+                                     impl_->options.refine_requests, window)
+                        .status());
     int best = balanced;
     double best_rate = -1;
     p->plan.balanced_cut = balanced;
     for (int k : cuts) {
-      ASSIGN_OR_RETURN(double rate, impl_->MeasureSplit(p, split_at(k), input,
-                                                        impl_->options.refine_requests, window));
+      ASSIGN_OR_RETURN(double rate,
+                       StreamThroughput([&] { return impl_->Start(p, split_at(k), input); },
+                                        impl_->options.refine_requests, window));
       p->plan.candidates.emplace_back(k, rate);
       if (rate > best_rate) {
         best_rate = rate;

@@ -21,6 +21,7 @@
 // otherwise. No torch types in this header.
 #pragma once
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -85,6 +86,12 @@ struct PipelinePlan {
   int balanced_cut = -1;
   std::string Describe() const;
 };
+
+// Requests per second of `requests` requests, each started by `start` (which returns its
+// result's future), with at most `window` in flight: a stream of requests, as a pipeline serves
+// them (window 1: back to back). Every request is waited for; the first failure is returned.
+Result<double> StreamThroughput(const std::function<std::future<Result<InferenceResult>>()>& start,
+                                int requests, int window);
 
 class PipelinedCpuTarget final : public Target {
  public:
