@@ -25,6 +25,11 @@ const char* EnergySourceName(EnergySource s) {
   return "?";
 }
 
+void Target::StartRun(const ModelSpec& model, Precision precision, int level, HostTensor input,
+                      RunCallback done) {
+  done(Run(model, precision, level, input));
+}
+
 double PowerModel::EnergyMj(int level, double latency_ms) const {
   const double p = level_power_mw.empty()
                        ? 0.0

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,12 @@ struct TargetDescription {
   std::string unavailable_reason;  // why not, when !available
   std::string device;              // the hardware, in words ("AMD EPYC, 2 threads", "PoCL ...")
   std::string notes;               // how latency and energy are obtained
+  // How many requests the target works on at once when they come through StartRun (a pipeline
+  // streams several through its stages); 1: one at a time, and the caller serialises them.
+  int max_concurrent = 1;
+  // A pipelined target: its stages (InferenceResult::stage_ms holds a time for each); 1 for a
+  // target that runs a request in one piece.
+  int stages = 1;
 };
 
 struct InferenceResult {
@@ -77,10 +84,15 @@ struct InferenceResult {
   // The frequency that ran, as the host read it back after setting it; 0 when the target does
   // not set frequencies.
   double freq_mhz = 0;
+  // A pipelined target: the time this request spent in each stage, in order (the slowest bounds
+  // the target's rate; their sum is its latency without waiting between stages). Empty for a
+  // target that runs a request in one piece.
+  std::vector<double> stage_ms;
 };
 
-// A backend. Not thread-safe: one caller at a time per target (the engine serialises requests
-// per target). Prepared models stay cached inside the target until it is destroyed.
+// A backend. Not thread-safe unless its description says max_concurrent > 1: one caller at a
+// time per target (the engine serialises requests per target). Prepared models stay cached
+// inside the target until it is destroyed.
 class Target {
  public:
   virtual ~Target() = default;
@@ -102,6 +114,15 @@ class Target {
   // failure the Status says what failed; nothing is half-written to `InferenceResult`.
   virtual Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
                                       const HostTensor& input) = 0;
+
+  // Starts one inference and calls `done` exactly once with what Run would return. The default
+  // runs Run on the caller's thread and then `done`, so that a caller treats every target alike.
+  // A target whose description says max_concurrent > 1 overrides it: thread-safe, it returns
+  // once the request is admitted (waiting while max_concurrent are inside) and calls `done` on
+  // a thread of its own, so that requests overlap inside it. `done` must not block for long.
+  using RunCallback = std::function<void(Result<InferenceResult>)>;
+  virtual void StartRun(const ModelSpec& model, Precision precision, int level, HostTensor input,
+                        RunCallback done);
 };
 
 // Modelled energy of a local processor: (level power + device base power) x latency, from a

@@ -170,12 +170,14 @@ struct PipelinedCpuTarget::Impl {
     std::shared_ptr<Prepared> model;
     std::shared_ptr<const std::vector<int>> begin;
     std::vector<torch::Tensor> values;
-    std::promise<Result<InferenceResult>> promise;
+    RunCallback done;
     Clock::time_point t0;
     std::vector<double> stage_ms;
   };
   void RunStage(const std::shared_ptr<Job>& job, size_t s);
   void Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r);
+  // Admits a job (waiting for a slot) and posts it to stage 0.
+  void Admit(const std::shared_ptr<Job>& job, const torch::Tensor& input);
   Status Profile(Prepared& p, const std::string& model_name);
   // Node times from the layer fits instead (options.layer_fits).
   void Predict(Prepared& p);
@@ -188,8 +190,18 @@ struct PipelinedCpuTarget::Impl {
 
 void PipelinedCpuTarget::Impl::Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r) {
   job->values.clear();
-  job->promise.set_value(std::move(r));
+  // The slot first: `done` may start another request.
   slots->release();
+  RunCallback done = std::move(job->done);
+  done(std::move(r));
+}
+
+void PipelinedCpuTarget::Impl::Admit(const std::shared_ptr<Job>& job, const torch::Tensor& input) {
+  job->stage_ms.assign(workers.size(), 0.0);
+  slots->acquire();
+  job->t0 = Clock::now();
+  job->values = job->model->graph->Begin(input);
+  workers[0]->Post([this, job] { RunStage(job, 0); });
 }
 
 void PipelinedCpuTarget::Impl::RunStage(const std::shared_ptr<Job>& job, size_t s) {
@@ -230,6 +242,7 @@ void PipelinedCpuTarget::Impl::RunStage(const std::shared_ptr<Job>& job, size_t 
   }
   r.energy_mj = uj / 1000.0;
   r.energy_source = EnergySource::kModelled;
+  r.stage_ms = job->stage_ms;
   Finish(job, std::move(r));
 }
 
@@ -239,12 +252,10 @@ std::future<Result<InferenceResult>> PipelinedCpuTarget::Impl::Start(
   auto job = std::make_shared<Job>();
   job->model = p;
   job->begin = std::move(begin);
-  job->stage_ms.assign(workers.size(), 0.0);
-  auto future = job->promise.get_future();
-  slots->acquire();
-  job->t0 = Clock::now();
-  job->values = p->graph->Begin(input);
-  workers[0]->Post([this, job] { RunStage(job, 0); });
+  auto promise = std::make_shared<std::promise<Result<InferenceResult>>>();
+  auto future = promise->get_future();
+  job->done = [promise](Result<InferenceResult> r) { promise->set_value(std::move(r)); };
+  Admit(job, input);
   return future;
 }
 
@@ -380,6 +391,25 @@ void PipelinedCpuTarget::Impl::Predict(Prepared& p) {
   HandOffs(p);
 }
 
+void DefaultPipelineStages(const std::string& sysfs_root, std::vector<PipelineStageOptions>* stages,
+                           std::string* how) {
+  const std::vector<int> allowed = AllowedCpus();
+  stages->clear();
+  const std::vector<CpuCluster> clusters = DetectCpuClusters(sysfs_root);
+  if (clusters.size() >= 2) {
+    for (const CpuCluster& c : clusters) stages->push_back({c.cpus, 0, 0});
+    *how = "one stage per cpufreq cluster";
+  } else if (allowed.size() >= 2) {
+    const size_t half = allowed.size() / 2;
+    stages->push_back({{allowed.begin(), allowed.begin() + half}, 0, 0});
+    stages->push_back({{allowed.begin() + half, allowed.end()}, 0, 0});
+    *how = "no CPU clusters in cpufreq: the allowed CPUs in two halves";
+  } else {
+    stages->push_back({allowed, 0, 0});
+    *how = "one CPU: a single stage";
+  }
+}
+
 Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineOptions options) {
   // The stages set their own intra-op thread counts: only the OpenMP backend keeps that count
   // per thread.
@@ -392,19 +422,7 @@ Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineO
   const std::vector<int> allowed = AllowedCpus();
   std::string how;
   if (options.stages.empty()) {
-    const std::vector<CpuCluster> clusters = DetectCpuClusters(options.sysfs_root);
-    if (clusters.size() >= 2) {
-      for (const CpuCluster& c : clusters) options.stages.push_back({c.cpus, 0, 0});
-      how = "one stage per cpufreq cluster";
-    } else if (allowed.size() >= 2) {
-      const size_t half = allowed.size() / 2;
-      options.stages.push_back({{allowed.begin(), allowed.begin() + half}, 0, 0});
-      options.stages.push_back({{allowed.begin() + half, allowed.end()}, 0, 0});
-      how = "no CPU clusters in cpufreq: the allowed CPUs in two halves";
-    } else {
-      options.stages.push_back({allowed, 0, 0});
-      how = "one CPU: a single stage";
-    }
+    DefaultPipelineStages(options.sysfs_root, &options.stages, &how);
   } else {
     how = "stages as configured";
   }
@@ -462,11 +480,14 @@ Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineO
   t->desc_.kind = TargetKind::kCpu;
   t->desc_.precisions = {Precision::kFp32};
   t->desc_.levels = 1;
+  t->desc_.max_concurrent = t->impl_->options.max_in_flight;
+  t->desc_.stages = static_cast<int>(t->impl_->workers.size());
   t->desc_.device = device;
   t->desc_.notes =
       std::string("libtorch FP32, stages split by ") +
       (t->impl_->options.layer_fits.empty() ? "measured node times" : "the layer-level predictor") +
       " (" + how + "); latency measured end to end; energy modelled from the stages' power";
+  if (!t->impl_->options.note.empty()) t->desc_.notes += "; " + t->impl_->options.note;
   for (const auto& w : t->impl_->workers) {
     w->RunAndWait([] {});  // wait for the set-up, so that its note is there
     if (!w->setup_note().empty()) t->desc_.notes += "; " + w->setup_note();
@@ -602,23 +623,17 @@ Status PipelinedCpuTarget::SetSplit(const ModelSpec& model, Precision precision,
   return Status::Ok();
 }
 
-std::future<Result<InferenceResult>> PipelinedCpuTarget::Submit(const ModelSpec& model,
-                                                                Precision precision, int level,
-                                                                HostTensor input) {
-  auto fail = [](Status st) {
-    std::promise<Result<InferenceResult>> p;
-    p.set_value(std::move(st));
-    return p.get_future();
-  };
+void PipelinedCpuTarget::StartRun(const ModelSpec& model, Precision precision, int level,
+                                  HostTensor input, RunCallback done) {
   if (level != 0) {
-    return fail(Status::InvalidArgument("target '" + desc_.name +
+    return done(Status::InvalidArgument("target '" + desc_.name +
                                         "' has one frequency level (0); got level " +
                                         std::to_string(level)));
   }
   if (Status st = CheckInput(model, input); !st.ok()) {
-    return fail(st.WithPrefix("target '" + desc_.name + "'"));
+    return done(st.WithPrefix("target '" + desc_.name + "'"));
   }
-  if (Status st = Prepare(model, precision); !st.ok()) return fail(st);
+  if (Status st = Prepare(model, precision); !st.ok()) return done(st);
   auto job = std::make_shared<Impl::Job>();
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -626,16 +641,21 @@ std::future<Result<InferenceResult>> PipelinedCpuTarget::Submit(const ModelSpec&
     job->model = p;
     job->begin = p->begin;
   }
-  job->stage_ms.assign(impl_->workers.size(), 0.0);
-  auto future = job->promise.get_future();
-  impl_->slots->acquire();
-  job->t0 = Clock::now();
+  job->done = std::move(done);
   // The input is copied into a tensor the job owns: the caller's buffer may go before stage 0
   // runs.
   torch::Tensor in = torch::empty(input.shape, torch::kFloat32);
   std::copy(input.data.begin(), input.data.end(), in.data_ptr<float>());
-  job->values = job->model->graph->Begin(in);
-  impl_->workers[0]->Post([impl = impl_.get(), job] { impl->RunStage(job, 0); });
+  impl_->Admit(job, in);
+}
+
+std::future<Result<InferenceResult>> PipelinedCpuTarget::Submit(const ModelSpec& model,
+                                                                Precision precision, int level,
+                                                                HostTensor input) {
+  auto promise = std::make_shared<std::promise<Result<InferenceResult>>>();
+  auto future = promise->get_future();
+  StartRun(model, precision, level, std::move(input),
+           [promise](Result<InferenceResult> r) { promise->set_value(std::move(r)); });
   return future;
 }
 

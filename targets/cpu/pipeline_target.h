@@ -11,9 +11,10 @@
 // fastest. Plan() says which split and what it predicts.
 //
 // Unlike the other targets, Run() may be called from several threads at once: that is how
-// requests stream (each caller waits for its own request). Submit() is the same without the
-// wait. FP32 models with a graph only (INT8 stages are not built). One frequency level: the
-// stages' clusters run at whatever the host sets.
+// requests stream (each caller waits for its own request). StartRun() and Submit() are the same
+// without the wait (the description's max_concurrent is max_in_flight). FP32 models with a graph
+// only (INT8 stages are not built). One frequency level: the stages' clusters run at whatever the
+// host sets.
 //
 // Thread settings: each stage thread sets libtorch's intra-op thread count for itself. With the
 // OpenMP backend (Debian's libtorch) that count is per calling thread, so the stages and any
@@ -69,7 +70,16 @@ struct PipelineOptions {
   // depends on the split; on a 2-vCPU VM a memory-bound network ran fastest almost unsplit.
   // 0: no measurement, the balanced split as predicted.
   int refine_requests = 12;
+  // Appended to the description's notes (where the stages and their power come from).
+  std::string note;
 };
+
+// The stages PipelineOptions leaves to the target when it lists none: one per CPU cluster
+// (cpufreq's policies under `sysfs_root`, fastest first), or, on a host without cpufreq, the
+// allowed CPUs halved into two groups (one stage on a single CPU); threads 0 and power 0 each.
+// `how` says which.
+void DefaultPipelineStages(const std::string& sysfs_root, std::vector<PipelineStageOptions>* stages,
+                           std::string* how);
 
 // What Prepare() chose for a model.
 struct PipelinePlan {
@@ -107,7 +117,13 @@ class PipelinedCpuTarget final : public Target {
   // Thread-safe (see the file comment): runs one request through the stages and waits for it.
   Result<InferenceResult> Run(const ModelSpec& model, Precision precision, int level,
                               const HostTensor& input) override;
-  // Starts one request through the stages; the future holds its result. Prepares on first use.
+  // Starts one request through the stages: returns once stage 0 has it (waiting while
+  // max_in_flight are inside); `done` runs on the last stage's thread (or the caller's, for a
+  // request refused before it enters). Each result carries its stage times (stage_ms). Prepares
+  // on first use. Thread-safe.
+  void StartRun(const ModelSpec& model, Precision precision, int level, HostTensor input,
+                RunCallback done) override;
+  // StartRun with the result in a future.
   std::future<Result<InferenceResult>> Submit(const ModelSpec& model, Precision precision,
                                               int level, HostTensor input);
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "targets/cpu/cpu_target.h"
@@ -121,6 +122,44 @@ TEST(PipelinedCpuTarget, ConcurrentCallersEachGetTheirOwnAnswer) {
     ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
     ExpectSame(refs[i], *results[i], "request " + std::to_string(i));
   }
+}
+
+// StartRun (Target's asynchronous run, which the daemon's engine uses for targets that take
+// several requests at once): returns once the request is in, answers from the last stage's
+// thread with each stage's time, and refuses what Run refuses through the callback.
+TEST(PipelinedCpuTarget, StartRunAnswersFromTheLastStageWithStageTimes) {
+  auto t = Make();
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->description().max_concurrent, 64);
+  EXPECT_EQ(t->description().stages, 2);
+  auto spec = Zoo("squeezenet_1_1");
+  ASSERT_TRUE(t->Prepare(*spec, Precision::kFp32).ok());
+  constexpr int kRequests = 4;
+  std::vector<std::promise<Result<InferenceResult>>> done(kRequests);
+  std::vector<std::thread::id> answered_on(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    t->StartRun(*spec, Precision::kFp32, 0, MakeHostInput(*spec, 40 + i),
+                [&, i](Result<InferenceResult> r) {
+                  answered_on[i] = std::this_thread::get_id();
+                  done[i].set_value(std::move(r));
+                });
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    Result<InferenceResult> r = done[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectSame(Reference(*spec, MakeHostInput(*spec, 40 + i)), *r, "request " + std::to_string(i));
+    ASSERT_EQ(r->stage_ms.size(), 2u);
+    EXPECT_GT(r->stage_ms[0], 0);
+    EXPECT_GT(r->stage_ms[1], 0);
+    EXPECT_LE(r->stage_ms[0] + r->stage_ms[1], r->latency_ms + 1e-6);
+    EXPECT_NE(answered_on[i], std::this_thread::get_id());
+  }
+  std::promise<Result<InferenceResult>> refused;
+  t->StartRun(*spec, Precision::kFp32, 1, MakeHostInput(*spec, 1),
+              [&](Result<InferenceResult> r) { refused.set_value(std::move(r)); });
+  Result<InferenceResult> r = refused.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("one frequency level"), std::string::npos);
 }
 
 TEST(PipelinedCpuTarget, PlainCpuTargetsChangingThreadCountsBesideItChangeNothing) {
