@@ -56,7 +56,7 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
         // first), e.g. cpu_big then cpu_little.
         std::vector<const TargetProfile*> ref_cpus;
         for (const TargetProfile& t : o.reference.targets) {
-          if (t.kind == TargetKind::kCpu) ref_cpus.push_back(&t);
+          if (t.kind == TargetKind::kCpu && !t.is_pipeline()) ref_cpus.push_back(&t);
         }
         for (size_t i = 0; i < clusters.size(); ++i) {
           CpuOptions c = cpu;

@@ -86,7 +86,7 @@ int PredictOnDevice(const PipelineArgs& a) {
   std::vector<std::string> stages = cli::SplitList(a.stage_targets);
   if (stages.empty()) {
     for (const TargetProfile& t : device->targets) {
-      if (t.kind == TargetKind::kCpu) stages.push_back(t.name);
+      if (t.kind == TargetKind::kCpu && !t.is_pipeline()) stages.push_back(t.name);
     }
   }
   auto spec = LoadModel(a);

@@ -5,6 +5,7 @@
 
 #include "core/strings.h"
 #include "env/gpu_waves.h"
+#include "env/pipeline.h"
 
 namespace autoscale {
 
@@ -70,6 +71,34 @@ double LocalComputeMs(const TargetProfile& t, int level, Precision p, const Mode
 }
 
 namespace {
+
+// What pipelined target `t` of `device` costs for `m` at `p` (env/pipeline.h): the split whose
+// slowest stage is fastest over its stages' processors at their highest levels. `ok` is false
+// when the model carries no layer shapes (nothing to split) or has fewer layers than stages.
+struct PipelineCost {
+  bool ok = false;
+  double latency_ms = 0;  // the stages and hand-offs, back to back
+  double energy_uj = 0;   // each stage's time at its processor's power (mW x ms)
+  std::vector<CostModel::StageShare> stages;
+};
+
+PipelineCost PriceStages(const DeviceProfile& device, const TargetProfile& t, Precision p,
+                         const ModelProfile& m) {
+  PipelineCost pc;
+  if (m.layer_descriptors.size() < t.pipeline_stages.size()) return pc;
+  auto costs = DeviceStageCosts(device, t.pipeline_stages, p, m.layer_descriptors, t.handoff);
+  if (!costs.ok()) return pc;
+  auto split = BalanceStages(*costs);
+  if (!split.ok() || split->latency_ms <= 0) return pc;
+  pc.ok = true;
+  pc.latency_ms = split->latency_ms;
+  for (int s = 0; s < split->stages(); ++s) {
+    const int ti = device.FindTarget(t.pipeline_stages[s]);
+    pc.energy_uj += split->stage_ms[s] * device.targets[ti].levels.front().power_mw;
+    pc.stages.push_back({ti, static_cast<float>(split->stage_ms[s] / split->latency_ms)});
+  }
+  return pc;
+}
 
 std::string LevelName(const TargetProfile& t, int level) {
   return FormatDouble(t.levels[level].freq_mhz, 6) + "MHz";
@@ -163,11 +192,11 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
         space.names.push_back(name);
         ActionInfo info;
         info.remote = IsRemote(t.kind);
+        info.target = static_cast<int>(ti);
         if (info.remote) {
           info.link = link_of[ti];
           info.queue_ms = static_cast<float>(server_queue[ti]);
         } else {
-          info.power_mw = static_cast<float>(t.levels[l].power_mw + device.base_power_mw);
           info.k_cpu = static_cast<float>(t.interference_cpu);
           info.k_gpu = static_cast<float>(t.interference_gpu);
           info.k_mem = static_cast<float>(t.interference_mem);
@@ -176,11 +205,27 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
         // Action-major while the action space grows; transposed below (At()).
         for (const ModelProfile& m : models) {
           Entry e;
-          const int level = info.remote ? 0 : l;
-          e.compute_ms = static_cast<float>(ComputeMs(*compute, level, p, m));
-          e.overhead_ms = static_cast<float>(LayerOverheadMs(*compute, p, m));
+          std::vector<StageShare> stages;
           e.accuracy = m.HasPrecision(p) ? static_cast<float>(m.Accuracy(p)) : -1.0f;
+          if (t.is_pipeline()) {
+            PipelineCost pc = PriceStages(device, t, p, m);
+            if (pc.ok) {
+              e.compute_ms = static_cast<float>(pc.latency_ms);
+              e.power_mw = static_cast<float>(pc.energy_uj / pc.latency_ms + device.base_power_mw);
+              stages = std::move(pc.stages);
+            } else {
+              e.accuracy = -1.0f;  // nothing to split: the pipeline cannot run this model
+            }
+          } else {
+            const int level = info.remote ? 0 : l;
+            e.compute_ms = static_cast<float>(ComputeMs(*compute, level, p, m));
+            e.overhead_ms = static_cast<float>(LayerOverheadMs(*compute, p, m));
+            if (!info.remote) {
+              e.power_mw = static_cast<float>(t.levels[l].power_mw + device.base_power_mw);
+            }
+          }
           cm->entries_.push_back(e);
+          cm->stages_.push_back(std::move(stages));
         }
       }
     }
@@ -188,11 +233,16 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
   if (space.actions.size() > 65535) return Status::InvalidArgument("too many actions");
   {
     std::vector<Entry> by_model(cm->entries_.size());
+    std::vector<std::vector<StageShare>> stages_by_model(cm->stages_.size());
     const size_t na = space.actions.size(), nm = models.size();
     for (size_t a = 0; a < na; ++a) {
-      for (size_t m = 0; m < nm; ++m) by_model[m * na + a] = cm->entries_[a * nm + m];
+      for (size_t m = 0; m < nm; ++m) {
+        by_model[m * na + a] = cm->entries_[a * nm + m];
+        stages_by_model[m * na + a] = std::move(cm->stages_[a * nm + m]);
+      }
     }
     cm->entries_ = std::move(by_model);
+    cm->stages_ = std::move(stages_by_model);
     for (size_t m = 0; m < nm; ++m) {
       for (size_t a = 0; a < na; ++a) {
         const Entry& e = cm->entries_[m * na + a];
@@ -200,11 +250,11 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
         cm->soa_compute_.push_back(local ? e.compute_ms : 0.0f);
         cm->soa_overhead_.push_back(local ? e.overhead_ms : 0.0f);
         cm->soa_accuracy_.push_back(e.accuracy);
+        cm->soa_power_.push_back(local ? e.power_mw : 0.0f);
       }
     }
     for (size_t a = 0; a < na; ++a) {
       const ActionInfo& info = cm->info_[a];
-      cm->soa_power_.push_back(info.power_mw);
       cm->soa_k_cpu_.push_back(info.k_cpu);
       cm->soa_k_gpu_.push_back(info.k_gpu);
       cm->soa_k_mem_.push_back(info.k_mem);
@@ -323,16 +373,40 @@ void PredictLocal(const float* __restrict compute, const float* __restrict overh
 void CostModel::PredictFeasible(const Observation& obs, std::span<const int> feasible,
                                 float* latency, float* energy, int32_t* flags) const {
   const size_t base = static_cast<size_t>(obs.model) * info_.size();
-  PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], soa_power_.data(),
+  PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], &soa_power_[base],
                soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(),
                obs.cpu_load, obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
+  const bool queued = AnyWait(obs);
   for (const int a : feasible) {
-    if (!is_remote_[a]) continue;
+    if (!is_remote_[a]) {
+      if (queued) latency[a] = QueuedLatencyMs(a, obs, latency[a]);
+      continue;
+    }
     const Outcome o = Predict(a, obs);
     latency[a] = o.latency_ms;
     energy[a] = o.energy_mj;
     flags[a] = MissFlags(o, obs);
   }
+}
+
+float CostModel::QueuedLatencyMs(int action, const Observation& obs, float run_ms,
+                                 float* busy_end) const {
+  const ActionInfo& info = info_[action];
+  if (info.remote) return run_ms;
+  auto wait = [&](int t) { return t < kMaxWaitTargets ? obs.wait_ms[t] : 0.0f; };
+  const std::vector<StageShare>& stages = stages_[static_cast<size_t>(obs.model) * info_.size() +
+                                                  action];
+  if (stages.empty()) {
+    const float end = wait(info.target) + run_ms;
+    if (busy_end != nullptr && info.target < kMaxWaitTargets) busy_end[info.target] = end;
+    return end;
+  }
+  float end = 0;
+  for (const StageShare& s : stages) {
+    end = std::max(end, wait(s.target)) + s.share * run_ms;
+    if (busy_end != nullptr && s.target < kMaxWaitTargets) busy_end[s.target] = end;
+  }
+  return end;
 }
 
 float CostModel::LocalLatencyMs(int action, const Observation& obs, float compute_factor) const {
@@ -350,7 +424,7 @@ double CostModel::OffloadDeadlineMs(const Observation& obs, int fallback_action,
   double reserve = 0;
   if (fallback_action >= 0 && fallback_action < space_.size() && !info_[fallback_action].remote &&
       At(fallback_action, obs.model).accuracy >= 0) {
-    reserve = LocalLatencyMs(fallback_action, obs, 1.0f);
+    reserve = QueuedLatencyMs(fallback_action, obs, LocalLatencyMs(fallback_action, obs, 1.0f));
   }
   // The fallback's time is reserved where that leaves the remote at least half the bound (the
   // fallback can then still meet the bound). Otherwise only the remote can meet it: it gets the
@@ -365,8 +439,9 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
   Outcome o;
   o.accuracy = e.accuracy;
   if (!info.remote) {
-    o.latency_ms = LocalLatencyMs(action, obs, cond.compute_factor);
-    o.energy_mj = info.power_mw * o.latency_ms * 1e-3f;
+    const float run_ms = LocalLatencyMs(action, obs, cond.compute_factor);
+    o.latency_ms = AnyWait(obs) ? QueuedLatencyMs(action, obs, run_ms) : run_ms;
+    o.energy_mj = e.power_mw * run_ms * 1e-3f;
     return o;
   }
 
@@ -450,8 +525,12 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
     return o;
   }
   const double run_ms = LocalLatencyMs(fb, obs, cond.compute_factor);
-  o.latency_ms = static_cast<float>(deadline + run_ms);
-  o.energy_mj = static_cast<float>(spent_mj + info_[fb].power_mw * run_ms * 1e-3);
+  double latency = deadline + run_ms;
+  if (AnyWait(obs)) {
+    latency = std::max<double>(latency, QueuedLatencyMs(fb, obs, static_cast<float>(run_ms)));
+  }
+  o.latency_ms = static_cast<float>(latency);
+  o.energy_mj = static_cast<float>(spent_mj + At(fb, obs.model).power_mw * run_ms * 1e-3);
   o.accuracy = At(fb, obs.model).accuracy;
   return o;
 }

@@ -27,7 +27,7 @@ namespace autoscale {
 // a GPU target whose profile has `waves` and a model with layer descriptors the convolutions take
 // waves x wave time instead (the tail effect, env/gpu_waves.h; batch 1). Scaled
 // for frequency (the memory-bound share does not scale). The precision must be one the target
-// supports.
+// supports, and `t` a processor (not pipelined: CostModel prices those from their stages).
 double LocalComputeMs(const TargetProfile& t, int level, Precision p, const ModelProfile& m);
 
 // The action space of one device: every (target, precision, level) it offers.
@@ -120,7 +120,36 @@ class CostModel {
   // `failed` is left for a request that gets no answer: the offload was given up and the
   // fallback cannot run the model (or there is no fallback), costing the deadline and the
   // energy until it.
+  //
+  // Queues (Observation::wait_ms): a local action's latency includes the wait for its targets
+  // (QueuedLatencyMs); its energy does not (the processors are busy with other requests then).
+  // A given-up offload's fallback starts at the deadline or when its target is free, whichever
+  // is later.
   Outcome Evaluate(int action, const Observation& obs, const Conditions& cond) const;
+
+  // The latency from the request's arrival of local `action`, whose run takes `run_ms` on idle
+  // processors, given each target's wait in `obs`: a processor's action starts when its target
+  // is free; a pipelined one enters each stage when the request has left the one before and the
+  // stage's processor is free, and holds it for that stage's share of `run_ms`. When `busy_end`
+  // is given (kMaxWaitTargets entries), writes for each target the action occupies when it is
+  // free again, in ms after the arrival (other entries untouched). Remote actions: `run_ms`.
+  float QueuedLatencyMs(int action, const Observation& obs, float run_ms,
+                        float* busy_end = nullptr) const;
+  // The time a local action's run takes under the observation's co-runners with this compute
+  // factor, before any queue (Evaluate's latency when nothing waits); 0 for a remote action.
+  float RunMs(int action, const Observation& obs, float compute_factor) const {
+    return info_[action].remote ? 0.0f : LocalLatencyMs(action, obs, compute_factor);
+  }
+  // A pipelined action's split of model `model`: its stage targets (device target indices) and
+  // each stage's share of the run, which sum to 1; empty for every other action.
+  struct StageShare {
+    int target;
+    float share;
+  };
+  std::span<const StageShare> Stages(int action, int model) const {
+    const auto& v = stages_[static_cast<size_t>(model) * info_.size() + action];
+    return {v.data(), v.size()};
+  }
 
   // The action an offload falls back to: CostModelOptions::fallback's target (by default the
   // first local one with FP32) at FP32 and level 0; -1 when there is none.
@@ -146,10 +175,13 @@ class CostModel {
     float compute_ms = 0;   // local: at this level, no interference; remote: server compute
     float overhead_ms = 0;  // per-layer fixed costs
     float accuracy = -1;    // < 0: infeasible
+    // local: processor at level + device base power; a pipeline: its stages' powers weighted
+    // by their times for this model, + base power
+    float power_mw = 0;
   };
   struct ActionInfo {
     bool remote = false;
-    float power_mw = 0;  // local: processor at level + device base power
+    int target = 0;      // device target index
     float k_cpu = 0, k_gpu = 0, k_mem = 0;
     int link = -1;       // remote: index into links_
     float queue_ms = 0;  // remote: server mean queue
@@ -161,6 +193,11 @@ class CostModel {
     return entries_[static_cast<size_t>(model) * info_.size() + action];
   }
   bool LinkUsable(int link, const Observation& obs) const;
+  static bool AnyWait(const Observation& obs) {
+    bool any = false;
+    for (const float w : obs.wait_ms) any |= w > 0;
+    return any;
+  }
   // A local action's latency (ms) under the observation's co-runners and this compute factor.
   float LocalLatencyMs(int action, const Observation& obs, float compute_factor) const;
 
@@ -180,11 +217,13 @@ class CostModel {
   std::vector<ActionInfo> info_;
   std::vector<Entry> entries_;  // num_models x num_actions, see At()
   // PredictFeasible()'s copy of entries_ and info_, one array per field (remote actions: 0).
-  std::vector<float> soa_compute_, soa_overhead_, soa_accuracy_;  // num_models x num_actions
-  std::vector<float> soa_power_, soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
+  std::vector<float> soa_compute_, soa_overhead_, soa_accuracy_,
+      soa_power_;                                       // num_models x num_actions
+  std::vector<float> soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
   std::vector<uint8_t> is_remote_;  // per action
   std::vector<Link> links_;
   std::vector<TargetProfile> server_targets_;  // the computing target of each remote
+  std::vector<std::vector<StageShare>> stages_;  // num_models x num_actions, see Stages()
   int fallback_action_ = -1;
 };
 

@@ -216,15 +216,16 @@ Result<StageCosts> DeviceStageCosts(const DeviceProfile& device,
     if (ti < 0) {
       std::vector<std::string> local;
       for (const TargetProfile& t : device.targets) {
-        if (!IsRemote(t.kind)) local.push_back(t.name);
+        if (!IsRemote(t.kind) && !t.is_pipeline()) local.push_back(t.name);
       }
       return Status::InvalidArgument("device '" + device.name + "' has no target '" + name +
                                      "' (its local targets: " + JoinNames(local) + ")");
     }
     const TargetProfile& t = device.targets[ti];
-    if (IsRemote(t.kind)) {
-      return Status::InvalidArgument("target '" + name + "' of device '" + device.name +
-                                     "' is remote: a pipeline's stages are local processors");
+    if (IsRemote(t.kind) || t.is_pipeline()) {
+      return Status::InvalidArgument("target '" + name + "' of device '" + device.name + "' is " +
+                                     (t.is_pipeline() ? "pipelined" : "remote") +
+                                     ": a pipeline's stages are local processors");
     }
     if (!t.Supports(precision)) {
       return Status::InvalidArgument("target '" + name + "' of device '" + device.name +

@@ -66,13 +66,6 @@ std::string DescribeSplit(const StageSplit& split, const StageCosts& costs,
 std::vector<double> LayerTimesOn(const TargetProfile& target, Precision precision,
                                  const std::vector<LayerDescriptor>& layers);
 
-struct HandOffModel {
-  // Modelling assumption, as PipelineOptions' (targets/cpu/pipeline_target.h): a fixed wake-up
-  // cost plus the layer output's bytes at a cross-core copy rate.
-  double fixed_ms = 0.02;
-  double gb_per_s = 10.0;
-};
-
 // The stage costs of a pipeline whose stages run on `stage_targets` of `device` (local targets,
 // in pipeline order), over `layers` at `precision`; a hand-off before layer j moves layer j-1's
 // output (a skip connection's second tensor is not counted: descriptors do not say which

@@ -1,6 +1,7 @@
 #include "env/profile_keys.h"
 
 #include "env/layer_predictor.h"
+#include "env/profiles.h"
 
 namespace autoscale {
 
@@ -85,6 +86,38 @@ const KeyTable& TargetProfileKeys() {
               "remote: the network that reaches it, `auto` (Wi-Fi when connected, else cellular) "
               "or a network profile name")
               .DefaultText("remote: required"),
+          Key("pipeline", kMap,
+              "cpu only: a pipelined target whose stages run on other local targets of this "
+              "profile (see `targets[].pipeline`); it then takes no rates, levels, interference "
+              "or measurements of its own, and `precisions` defaults to `[fp32]`")
+              .DefaultText("none: the target is a processor"),
+      });
+  return t;
+}
+
+const KeyTable& PipelineKeys() {
+  static const HandOffModel d;
+  static const KeyTable t(
+      "targets[].pipeline",
+      "Pipe-it's pipelined CPU (issue 14; targets/cpu/pipeline_target.h runs it): a model's "
+      "layers split into contiguous stages, one per listed target, requests streaming through "
+      "them. Per model, the split whose slowest stage is fastest (env/pipeline.h) from each "
+      "layer's time on each stage's processor (its layer model, else its MAC-rate formula layer "
+      "by layer); the model profile must carry `layer_shapes`, else the target cannot run it. "
+      "Latency: the stages plus hand-offs; energy: each stage's time at its processor's "
+      "highest-level power, plus the device's base power; with the simulator's queue model "
+      "(world.queueing) each stage occupies its processor only for its own time. One level.",
+      {
+          Key("stages", kNames, "the local processor targets running the stages, in order")
+              .Type("list of 2 to 8 target names")
+              .Required(),
+          Key("handoff_fixed_ms", kNumber, "fixed cost of handing a request to the next stage")
+              .Range(0, 1e3)
+              .Default(d.fixed_ms),
+          Key("handoff_gb_per_s", kNumber,
+              "rate at which the next stage's cores read the handed-on tensors (4 bytes each)")
+              .Range(1e-3, 1e4)
+              .Default(d.gb_per_s),
       });
   return t;
 }
@@ -227,7 +260,8 @@ const KeyTable& LayerFitKeys() {
 
 std::vector<const KeyTable*> DeviceProfileTables() {
   return {&DeviceProfileKeys(), &TargetProfileKeys(), &GmacsKeys(),      &PrecisionRateKeys(),
-          &LevelKeys(),         &InterferenceKeys(),  &WaveKeys(),       &MeasuredMsKeys(),
+          &LevelKeys(),         &InterferenceKeys(),  &WaveKeys(),       &PipelineKeys(),
+          &MeasuredMsKeys(),
           &LayerModelKeys(),    &LayerFitKeys()};
 }
 

@@ -17,6 +17,7 @@ const KeyTable& PrecisionRateKeys();   // targets[].gmacs_per_s.CLASS
 const KeyTable& LevelKeys();           // targets[].levels[]
 const KeyTable& InterferenceKeys();    // targets[].interference
 const KeyTable& WaveKeys();            // targets[].waves
+const KeyTable& PipelineKeys();        // targets[].pipeline
 const KeyTable& MeasuredMsKeys();      // targets[].measured_ms.MODEL
 const KeyTable& LayerModelKeys();      // layer_models.TARGET
 const KeyTable& LayerFitKeys();        // layer_models.TARGET.PRECISION

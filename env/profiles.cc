@@ -77,6 +77,44 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
                   "' applies only to a remote target (kind cloud or nearby)");
     }
   }
+  if (auto pipe = t.Optional("pipeline")) {
+    if (tp.kind != TargetKind::kCpu) {
+      return t.Child("pipeline")->Error("'pipeline' applies only to a cpu target (this one is kind " +
+                                        kind + ")");
+    }
+    for (const char* own : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
+                            "memory_bound_fraction", "interference", "measured_ms", "waves"}) {
+      if (t.Has(own)) {
+        return t.Child(own)->Error(std::string("'") + own +
+                                   "' does not apply to a pipelined target; its stages' "
+                                   "processors supply it");
+      }
+    }
+    const KeyTable& pk = PipelineKeys();
+    RETURN_IF_ERROR(pk.Check(*pipe));
+    ASSIGN_OR_RETURN(ConfigNode stages, pipe->Child("stages"));
+    ASSIGN_OR_RETURN(tp.pipeline_stages, stages.AsStringList());
+    if (tp.pipeline_stages.size() < 2 || tp.pipeline_stages.size() > 8) {
+      return stages.Error("expected 2 to 8 stage targets, got " +
+                          std::to_string(tp.pipeline_stages.size()));
+    }
+    for (size_t i = 0; i < tp.pipeline_stages.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (tp.pipeline_stages[i] == tp.pipeline_stages[j]) {
+          return stages.Error("stage target '" + tp.pipeline_stages[i] +
+                              "' is listed twice: each stage needs processors of its own");
+        }
+      }
+    }
+    ASSIGN_OR_RETURN(tp.handoff.fixed_ms, pk.Number(*pipe, "handoff_fixed_ms"));
+    ASSIGN_OR_RETURN(tp.handoff.gb_per_s, pk.Number(*pipe, "handoff_gb_per_s"));
+    if (auto pn = t.Optional("precisions")) {
+      ASSIGN_OR_RETURN(tp.precisions, ParsePrecisionList(*pn));
+    } else {
+      tp.precisions = {Precision::kFp32};
+    }
+    return tp;  // levels, cores and interference: ResolvePipelines(), from the stages
+  }
   ASSIGN_OR_RETURN(int64_t cores, keys.Integer(t, "cores"));
   tp.cores = static_cast<int>(cores);
   ASSIGN_OR_RETURN(ConfigNode pn, t.Child("precisions"));
@@ -178,6 +216,47 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   return tp;
 }
 
+// A pipelined target's stages (targets[i].pipeline.stages, node `node`) must be this profile's
+// local processors running each precision it lists; it takes one level (every stage at its
+// highest, named after the first stage's frequency), their cores and its first stage's
+// interference.
+Status ResolvePipeline(const ConfigNode& node, DeviceProfile& d, TargetProfile& tp) {
+  std::vector<std::string> processors;
+  for (const TargetProfile& t : d.targets) {
+    if (!IsRemote(t.kind) && !t.is_pipeline()) processors.push_back(t.name);
+  }
+  const ConfigNode stages = *node.Child("pipeline")->Child("stages");
+  tp.cores = 0;
+  for (size_t s = 0; s < tp.pipeline_stages.size(); ++s) {
+    const std::string& name = tp.pipeline_stages[s];
+    const int ti = d.FindTarget(name);
+    const ConfigNode at = stages.size() > s ? stages.At(s) : stages;
+    if (ti < 0 || IsRemote(d.targets[ti].kind) || d.targets[ti].is_pipeline()) {
+      const std::string what = ti < 0                          ? "no target '" + name + "'"
+                               : IsRemote(d.targets[ti].kind) ? "'" + name + "' is remote"
+                                                              : "'" + name + "' is itself pipelined";
+      return at.Error(what + ": a stage runs on one of this profile's local processors (" +
+                      JoinNames(processors) + ")");
+    }
+    const TargetProfile& st = d.targets[ti];
+    for (Precision p : tp.precisions) {
+      if (!st.Supports(p)) {
+        return at.Error("stage target '" + name + "' does not run " +
+                        std::string(PrecisionName(p)) + ", which pipelined target '" + tp.name +
+                        "' lists");
+      }
+    }
+    tp.cores += st.cores;
+    if (s == 0) {
+      tp.levels = {{st.levels.front().freq_mhz, 0.0}};
+      tp.interference_cpu = st.interference_cpu;
+      tp.interference_gpu = st.interference_gpu;
+      tp.interference_mem = st.interference_mem;
+    }
+  }
+  return Status::Ok();
+}
+
 // `layer_models: {TARGET: {PRECISION: fit}}` (env/layer_predictor.h) onto the local targets.
 Status ParseLayerModels(const ConfigNode& lm, DeviceProfile& d) {
   RETURN_IF_ERROR(lm.ExpectMap());
@@ -190,8 +269,9 @@ Status ParseLayerModels(const ConfigNode& lm, DeviceProfile& d) {
                        JoinNames(names) + ")");
     }
     TargetProfile& tp = d.targets[ti];
-    if (IsRemote(tp.kind)) {
-      return per.Error("a layer model applies to local targets; '" + target + "' is remote");
+    if (IsRemote(tp.kind) || tp.is_pipeline()) {
+      return per.Error("a layer model applies to local processors; '" + target + "' is " +
+                       (tp.is_pipeline() ? "pipelined (its stages' models apply)" : "remote"));
     }
     RETURN_IF_ERROR(LayerModelKeys().Check(per));
     for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
@@ -224,7 +304,7 @@ int DeviceProfile::FindTarget(const std::string& target_name) const {
 
 const TargetProfile* DeviceProfile::FirstOfKind(TargetKind kind) const {
   for (const TargetProfile& t : targets) {
-    if (t.kind == kind) return &t;
+    if (t.kind == kind && !t.is_pipeline()) return &t;
   }
   return nullptr;
 }
@@ -391,6 +471,9 @@ Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
       return targets.At(i).Error("a server profile cannot itself offload");
     }
     d.targets.push_back(std::move(tp));
+  }
+  for (size_t i = 0; i < d.targets.size(); ++i) {
+    if (d.targets[i].is_pipeline()) RETURN_IF_ERROR(ResolvePipeline(targets.At(i), d, d.targets[i]));
   }
   if (auto lm = root.Optional("layer_models")) RETURN_IF_ERROR(ParseLayerModels(*lm, d));
   return d;

@@ -98,6 +98,14 @@ Result<NetworkProfile> LoadNetworkProfile(const std::string& path);
 // ---- Devices ---------------------------------------------------------------------------------
 
 enum class LayerClass : uint8_t { kConv = 0, kFc = 1, kRecurrent = 2 };
+
+// Moving the tensors a pipeline stage hands to the next core group (env/pipeline.h). Modelling
+// assumption, as PipelineOptions' (targets/cpu/pipeline_target.h): a fixed wake-up cost plus
+// the layer output's bytes at a cross-core copy rate.
+struct HandOffModel {
+  double fixed_ms = 0.02;
+  double gb_per_s = 10.0;
+};
 inline constexpr int kNumLayerClasses = 3;
 
 struct TargetProfile {
@@ -131,8 +139,16 @@ struct TargetProfile {
   // ("auto": Wi-Fi when connected, else cellular; or a network profile name).
   std::string server;
   std::string network;
+  // A pipelined target (Pipe-it, issue 14): the local targets whose processors run its stages,
+  // in order (empty: this target is a processor). Its latency and energy come from theirs
+  // (env/pipeline.h): per model, the layers split so that the slowest stage is fastest; one
+  // level, every stage at its highest; interference as its first stage's. It has no rates,
+  // levels or layer model of its own.
+  std::vector<std::string> pipeline_stages;
+  HandOffModel handoff;
 
   bool Supports(Precision p) const;
+  bool is_pipeline() const { return !pipeline_stages.empty(); }
 };
 
 struct DeviceProfile {
@@ -145,7 +161,8 @@ struct DeviceProfile {
   std::vector<TargetProfile> targets;
 
   int FindTarget(const std::string& name) const;            // -1 when absent
-  const TargetProfile* FirstOfKind(TargetKind kind) const;  // null when absent
+  // The first processor of this kind (pipelined targets are not processors); null when absent.
+  const TargetProfile* FirstOfKind(TargetKind kind) const;
 };
 
 Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root);

@@ -24,6 +24,9 @@ std::string_view TargetKindName(TargetKind k);
 Result<TargetKind> ParseTargetKind(std::string_view name);
 inline bool IsRemote(TargetKind k) { return k == TargetKind::kCloud || k == TargetKind::kNearby; }
 
+// Targets whose queue an observation carries (Observation::wait_ms).
+inline constexpr int kMaxWaitTargets = 12;
+
 // Signal strength when a radio is not connected.
 inline constexpr float kNoSignalDbm = -200.0f;
 
@@ -61,6 +64,12 @@ struct Observation {
   // Constraints of this request.
   float latency_bound_ms = std::numeric_limits<float>::infinity();
   float min_accuracy = 0;
+  // Queues (issue 14): per device-profile target index, how long a request started now would
+  // wait before that local target is free (ms; 0: idle, and always 0 for remote targets and
+  // for targets at index kMaxWaitTargets and beyond). The simulator fills it from the requests
+  // its queue model holds (world.queueing), the daemon from its executors' queues; the cost
+  // model adds it to a local action's latency (CostModel::QueuedLatencyMs).
+  std::array<float, kMaxWaitTargets> wait_ms{};
 
   bool wifi_connected() const { return wifi_rssi_dbm > kNoSignalDbm; }
   bool cell_connected() const { return cell_rsrp_dbm > kNoSignalDbm; }

@@ -354,6 +354,7 @@ Result<Experiment> ParseExperiment(const ConfigNode& root, std::vector<std::stri
     ASSIGN_OR_RETURN(exp.world.network_noise, wk.Number(*w, "network_noise"));
     ASSIGN_OR_RETURN(exp.world.remote_failure_rate, wk.Number(*w, "remote_failure_rate"));
     ASSIGN_OR_RETURN(exp.cost.remote_timeout_ms, wk.Number(*w, "remote_timeout_ms"));
+    ASSIGN_OR_RETURN(exp.world.queueing, wk.Bool(*w, "queueing"));
   }
   if (auto r = root.Optional("reward")) {
     const KeyTable& rk = RewardKeys();

@@ -92,6 +92,12 @@ const KeyTable& WorldKeys() {
           Key("remote_timeout_ms", kNumber, "the longest an offload waits for its answer")
               .Range(1, 1e7)
               .Default(c.remote_timeout_ms),
+          Key("queueing", kBool,
+              "model queues: a request waits until the local targets its action needs are free "
+              "(each policy observes the waits); requests arriving faster than a target serves "
+              "them queue up, and a pipelined target (targets[].pipeline) takes one per slowest "
+              "stage. Off: every request finds its target idle")
+              .Default(d.queueing),
       });
   return t;
 }

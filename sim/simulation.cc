@@ -1,5 +1,7 @@
 #include "sim/simulation.h"
 
+#include <algorithm>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -15,13 +17,31 @@ EpisodeRunner::EpisodeRunner(Policy& policy, const CostModel& cost_model, const 
       observer_(episode, cost_model.models()),
       feasible_(cost_model.actions().size()) {
   policy_.SetTraining(training);
+  queueing_ = world.options().queueing;
+  free_at_s_.fill(-std::numeric_limits<double>::infinity());
   if (rec_.actions) rec_.actions->assign(ep_.size(), -1);
+}
+
+void EpisodeRunner::ObserveQueues(Observation& obs) const {
+  for (int t = 0; t < kMaxWaitTargets; ++t) {
+    obs.wait_ms[t] = static_cast<float>(std::max(0.0, (free_at_s_[t] - obs.time_s) * 1e3));
+  }
+}
+
+void EpisodeRunner::Occupy(const Observation& obs, int action) {
+  std::array<float, kMaxWaitTargets> busy_end;
+  busy_end.fill(-1.0f);
+  world_.Occupy(action, busy_end.data());
+  for (int t = 0; t < kMaxWaitTargets; ++t) {
+    if (busy_end[t] >= 0) free_at_s_[t] = obs.time_s + busy_end[t] * 1e-3;
+  }
 }
 
 bool EpisodeRunner::Step() {
   if (i_ >= ep_.size()) return false;
   const size_t i = i_++;
-  const Observation obs = observer_.At(i);
+  Observation obs = observer_.At(i);
+  if (queueing_) ObserveQueues(obs);
   const int n = cm_.Feasible(obs, feasible_);
   if (n == 0) [[unlikely]] {
     // No action meets the request's accuracy floor (or none can run its model now). The request
@@ -35,6 +55,7 @@ bool EpisodeRunner::Step() {
     if (a >= 0) {
       world_.SetRequest(i, obs);
       out = world_.Execute(a);
+      if (queueing_) Occupy(obs, a);
     }
     if (rec_.metrics) {
       rec_.metrics->Record(obs, a >= 0 ? cm_.actions().actions[a].target : 0, out,
@@ -45,6 +66,7 @@ bool EpisodeRunner::Step() {
     world_.SetRequest(i, obs);
     const int a = policy_.Decide(obs, std::span<const int>(feasible_.data(), n));
     const Outcome out = world_.Execute(a);
+    if (queueing_) Occupy(obs, a);
     policy_.Learn(obs, a, out);
     if (rec_.metrics) {
       rec_.metrics->Record(obs, cm_.actions().actions[a].target, out,

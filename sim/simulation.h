@@ -2,6 +2,7 @@
 // record (DESIGN.md, "One request, end to end"; the daemon shares all but execute).
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "env/cost_model.h"
@@ -22,6 +23,9 @@ struct EpisodeRecording {
 
 // Steps one policy through one episode, a request at a time. Requests with no feasible action
 // (none can meet the accuracy floor, say) count as failed in the metrics and skip the policy.
+// With the world's queue model (WorldOptions::queueing) it keeps when each local target is free
+// again: each request observes its wait per target (Observation::wait_ms) and occupies the
+// targets of the action that ran it (a given-up offload's fallback run is not queued).
 class EpisodeRunner {
  public:
   // `world` must be built on `episode`. Training mode lets the policy explore.
@@ -41,6 +45,12 @@ class EpisodeRunner {
   Observer observer_;
   std::vector<int> feasible_;
   size_t i_ = 0;
+  // Queues: when each target is free again, in episode seconds (-inf: never busy).
+  std::array<double, kMaxWaitTargets> free_at_s_;
+  bool queueing_ = false;
+
+  void ObserveQueues(Observation& obs) const;
+  void Occupy(const Observation& obs, int action);
 };
 
 // Replays the whole episode.

@@ -18,11 +18,21 @@ World::World(const CostModel& cost_model, const Episode& episode, const WorldOpt
   for (const Action& a : space.actions) remote_.push_back(IsRemote(space.target_kinds[a.target]));
 }
 
+float World::ComputeFactor(uint64_t key) const {
+  return std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) +
+                  compute_bias_);
+}
+
+void World::Occupy(int action, float* busy_end) const {
+  if (remote_[action]) return;
+  const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
+  cm_.QueuedLatencyMs(action, *obs_, cm_.RunMs(action, *obs_, ComputeFactor(key)), busy_end);
+}
+
 Outcome World::Execute(int action) const {
   const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
   Conditions c;
-  c.compute_factor =
-      std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) + compute_bias_);
+  c.compute_factor = ComputeFactor(key);
   c.prev_gap_s = ep_.PrevGap(index_);
   c.next_gap_s = ep_.NextGap(index_);
   if (remote_[action]) {

@@ -17,6 +17,11 @@ struct WorldOptions {
   double compute_noise = 0.05;     // lognormal sigma of compute time, per request and action
   double network_noise = 0.10;     // lognormal sigma of link throughput
   double remote_failure_rate = 0;  // probability that an offload's connection drops
+  // Queues (issue 14): a request waits for the local targets its action occupies until the
+  // requests before it have left them (EpisodeRunner), so requests arriving faster than a
+  // target serves them queue up, and a pipelined target takes a request per slowest stage.
+  // Off: every request finds its target idle (the world before queues were modelled).
+  bool queueing = false;
 };
 
 class World : public OutcomeOracle {
@@ -32,8 +37,15 @@ class World : public OutcomeOracle {
   // What running `action` on the current request costs (the ground truth).
   Outcome Execute(int action) const;
   Outcome TrueOutcome(int action) const override { return Execute(action); }
+  // For the queue model: when each target that Execute(action) occupies is free again, in ms
+  // after the request's arrival, into `busy_end` (kMaxWaitTargets entries; others untouched).
+  // The same run as Execute(action) (same noise); nothing for a remote action.
+  void Occupy(int action, float* busy_end) const;
+  const WorldOptions& options() const { return opt_; }
 
  private:
+  float ComputeFactor(uint64_t key) const;  // the run-to-run noise of one execution
+
   const CostModel& cm_;
   const Episode& ep_;
   WorldOptions opt_;
