@@ -14,11 +14,31 @@ namespace autoscale {
 Status CheckTargetsOnDevice(const DaemonConfig& config, const DeviceProfile& device) {
   const std::string where = config.file.empty() ? "daemon config" : config.file;
   for (const TargetBinding& b : config.targets) {
-    if (device.FindTarget(b.name) >= 0) continue;
+    if (const int d = device.FindTarget(b.name); d >= 0) {
+      // A pipelined target of the profile runs on the pipelined backend, and only it does.
+      const TargetProfile& t = device.targets[d];
+      const bool pipeline = b.backend == "cpu_pipeline";
+      if (pipeline != t.is_pipeline()) {
+        std::vector<std::string> pipelined;
+        for (const auto& o : device.targets) {
+          if (o.is_pipeline()) pipelined.push_back(o.name);
+        }
+        return Status::InvalidArgument(
+            where + ": targets." + b.name + ": " +
+            (pipeline ? "backend cpu_pipeline runs a pipelined target, and device '" + device.name +
+                            "''s '" + b.name + "' is a processor (" +
+                            (pipelined.empty() ? "it has no pipelined target"
+                                               : "its pipelined targets: " + JoinNames(pipelined)) +
+                            ")"
+                      : "device '" + device.name + "''s '" + b.name + "' is pipelined (stages " +
+                            JoinNames(t.pipeline_stages) + "): bind it with backend cpu_pipeline"));
+      }
+      continue;
+    }
     std::vector<std::string> names;
     for (const auto& t : device.targets) names.push_back(t.name);
-    std::string msg = where + ": targets." + b.name + ": device '" + device.name +
-                      "' has no such target";
+    std::string msg =
+        where + ": targets." + b.name + ": device '" + device.name + "' has no such target";
     const std::string near = NearestName(b.name, names);
     if (!near.empty()) msg += "; did you mean '" + near + "'?";
     return Status::InvalidArgument(msg + " (its targets: " + JoinNames(names) + ")");

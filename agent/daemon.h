@@ -19,8 +19,10 @@ using LocalTargetFactory = std::function<Result<std::unique_ptr<Target>>(
     const TargetBinding& binding, const DeviceProfile& device)>;
 
 // Every target the config binds is one of DEVICE's; else InvalidArgument "FILE: targets.NAME:
-// device 'D' has no such target; did you mean ...? (its targets: ...)". BuildEngine and
-// `autoscaled --check` (schema/config_check.h) both check it so.
+// device 'D' has no such target; did you mean ...? (its targets: ...)". A pipelined target of
+// the profile (pipeline: {stages}) is bound with backend cpu_pipeline, and that backend binds
+// only pipelined targets. BuildEngine and `autoscaled --check` (schema/config_check.h) both
+// check it so.
 Status CheckTargetsOnDevice(const DaemonConfig& config, const DeviceProfile& device);
 
 // `roots`: where devices/, networks/ and models/ are looked up by name, in order (the daemon

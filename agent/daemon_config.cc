@@ -1,6 +1,7 @@
 // Parsing of autoscaled's YAML configuration.
 #include "agent/daemon_config.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "policies/policy_keys.h"
@@ -17,27 +18,71 @@ std::string Resolve(const ConfigNode& node, const std::string& path) {
   return (std::filesystem::path(node.Directory()) / path).lexically_normal().string();
 }
 
+// A `cpus` value: a CPU list such as `0-3,6`.
+Result<std::vector<int>> ParseCpus(const ConfigNode& c) {
+  ASSIGN_OR_RETURN(std::string list, c.AsString());
+  auto cpus = ParseCpuList(list);
+  if (!cpus.ok()) return c.Error(cpus.status().message());
+  return cpus;
+}
+
+// A cpu_pipeline binding's `stages`: 1 to 8 core groups, none sharing a CPU with another.
+Result<std::vector<TargetBinding::Stage>> ParseStages(const ConfigNode& list) {
+  RETURN_IF_ERROR(list.ExpectSequence());
+  if (list.size() < 1 || list.size() > 8) {
+    return list.Error("expected 1 to 8 stages, got " + std::to_string(list.size()));
+  }
+  const KeyTable& keys = PipelineStageKeys();
+  std::vector<TargetBinding::Stage> stages;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const ConfigNode n = list.At(i);
+    RETURN_IF_ERROR(keys.Check(n));
+    TargetBinding::Stage st;
+    if (auto c = n.Optional("cpus")) {
+      ASSIGN_OR_RETURN(st.cpus, ParseCpus(*c));
+      for (int cpu : st.cpus) {
+        for (size_t j = 0; j < stages.size(); ++j) {
+          if (std::find(stages[j].cpus.begin(), stages[j].cpus.end(), cpu) !=
+              stages[j].cpus.end()) {
+            return c->Error("CPU " + std::to_string(cpu) + " is also stage " + std::to_string(j) +
+                            "'s: each stage needs cores of its own");
+          }
+        }
+      }
+    }
+    ASSIGN_OR_RETURN(int64_t threads, keys.Integer(n, "threads"));
+    st.threads = static_cast<int>(threads);
+    stages.push_back(std::move(st));
+  }
+  return stages;
+}
+
 Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n) {
   const KeyTable& keys = TargetBindingKeys();
   RETURN_IF_ERROR(keys.Check(n));
   TargetBinding b;
   b.name = name;
   ASSIGN_OR_RETURN(b.backend, keys.String(n, "backend"));
-  if (b.backend != "cpu" && b.backend != "opencl" && b.backend != "dsp" && b.backend != "remote") {
+  if (b.backend != "cpu" && b.backend != "cpu_pipeline" && b.backend != "opencl" &&
+      b.backend != "dsp" && b.backend != "remote") {
     ASSIGN_OR_RETURN(ConfigNode c, n.Child("backend"));
-    return c.Error("unknown backend '" + b.backend + "' (expected cpu, opencl, dsp or remote)");
+    return c.Error("unknown backend '" + b.backend +
+                   "' (expected cpu, cpu_pipeline, opencl, dsp or remote)");
   }
+  const bool pipeline = b.backend == "cpu_pipeline";
   ASSIGN_OR_RETURN(int64_t threads, keys.Integer(n, "threads"));
   b.threads = static_cast<int>(threads);
+  if (pipeline && n.Has("threads")) {
+    ASSIGN_OR_RETURN(ConfigNode c, n.Child("threads"));
+    return c.Error("a cpu_pipeline target sets threads per stage (stages[].threads)");
+  }
   if (n.Has("cpus")) {
     ASSIGN_OR_RETURN(ConfigNode c, n.Child("cpus"));
+    if (pipeline) return c.Error("a cpu_pipeline target pins each stage (stages[].cpus)");
     if (b.backend != "cpu" && b.backend != "dsp") {
       return c.Error("only cpu and dsp targets take 'cpus'");
     }
-    ASSIGN_OR_RETURN(std::string list, n.GetString("cpus"));
-    auto cpus = ParseCpuList(list);
-    if (!cpus.ok()) return c.Error(cpus.status().message());
-    b.cpus = std::move(cpus).value();
+    ASSIGN_OR_RETURN(b.cpus, ParseCpus(c));
   }
   ASSIGN_OR_RETURN(b.cpufreq, keys.String(n, "cpufreq"));
   if (b.cpufreq != "auto" && b.cpufreq != "off") {
@@ -46,7 +91,24 @@ Result<TargetBinding> ParseBinding(const std::string& name, const ConfigNode& n)
   }
   if (n.Has("cpufreq") && b.backend != "cpu") {
     ASSIGN_OR_RETURN(ConfigNode c, n.Child("cpufreq"));
-    return c.Error("only cpu targets take 'cpufreq'");
+    return c.Error("only cpu targets take 'cpufreq'" +
+                   std::string(pipeline ? " (a pipeline's stages run at the host's setting)" : ""));
+  }
+  if (pipeline) {
+    if (auto st = n.Optional("stages")) {
+      ASSIGN_OR_RETURN(b.stages, ParseStages(*st));
+    }
+    ASSIGN_OR_RETURN(int64_t in_flight, keys.Integer(n, "max_in_flight"));
+    b.max_in_flight = static_cast<int>(in_flight);
+    ASSIGN_OR_RETURN(int64_t search, keys.Integer(n, "search_requests"));
+    b.search_requests = static_cast<int>(search);
+  } else {
+    for (const char* k : {"stages", "max_in_flight", "search_requests"}) {
+      if (n.Has(k)) {
+        ASSIGN_OR_RETURN(ConfigNode c, n.Child(k));
+        return c.Error("only cpu_pipeline targets take '" + std::string(k) + "'");
+      }
+    }
   }
   if (b.backend == "remote") {
     if (!n.Has("endpoint")) return n.Error("missing required key 'endpoint' (a remote target's)");
@@ -189,14 +251,15 @@ const KeyTable& CalibrationKeys() {
 
 const KeyTable& RequestDefaultKeys() {
   static const EngineOptions d;
-  static const KeyTable t(
-      "defaults", "Constraints of a request that states none.",
-      {
-          Key("latency_bound_ms", kNumber, "latency bound")
-              .Range(0.001, 1e7)
-              .Default(d.default_latency_bound_ms),
-          Key("min_accuracy", kNumber, "accuracy floor").Range(0, 1).Default(d.default_min_accuracy),
-      });
+  static const KeyTable t("defaults", "Constraints of a request that states none.",
+                          {
+                              Key("latency_bound_ms", kNumber, "latency bound")
+                                  .Range(0.001, 1e7)
+                                  .Default(d.default_latency_bound_ms),
+                              Key("min_accuracy", kNumber, "accuracy floor")
+                                  .Range(0, 1)
+                                  .Default(d.default_min_accuracy),
+                          });
   return t;
 }
 
@@ -207,7 +270,11 @@ const KeyTable& TargetBindingKeys() {
       "How one target of the device profile runs on this machine: a local backend or a KServe "
       "v2 worker (remote). Remote-only keys are errors on a local backend.",
       {
-          Key("backend", kString, "the backend").Values("cpu | opencl | dsp | remote").Required(),
+          Key("backend", kString,
+              "the backend; `cpu_pipeline`: the model's layers split into stages, one per core "
+              "group, requests streaming through them (several in flight)")
+              .Values("cpu | cpu_pipeline | opencl | dsp | remote")
+              .Required(),
           Key("threads", kInteger, "cpu: intra-op threads; 0: one per allowed CPU")
               .AtLeast(0)
               .Default(d.threads),
@@ -221,6 +288,19 @@ const KeyTable& TargetBindingKeys() {
               "run); `off`: one level, the host's setting")
               .Values("auto | off")
               .DefaultString(d.cpufreq),
+          Key("stages", kList,
+              "cpu_pipeline: the stages in order, each a core group (see "
+              "`targets.TARGET.stages[]`)")
+              .DefaultText("one per cpufreq cluster, else the allowed CPUs in two halves"),
+          Key("max_in_flight", kInteger,
+              "cpu_pipeline: requests inside the stages at once; more wait in the daemon's queue")
+              .Range(1, 1024)
+              .Default(d.max_in_flight),
+          Key("search_requests", kInteger,
+              "cpu_pipeline: requests streamed through each candidate split when a model is "
+              "prepared (Pipe-it's measured search); 0: the balanced split as predicted")
+              .Range(0, 10000)
+              .Default(d.search_requests),
           Key("endpoint", kString, "remote: the worker, `HOST:PORT` or `unix:/PATH`")
               .DefaultText("remote: required"),
           Key("wire", kString, "remote: tensor encoding on the wire")
@@ -235,6 +315,22 @@ const KeyTable& TargetBindingKeys() {
           Key("probe_interval_ms", kNumber, "remote: health-probe period")
               .Range(1, 3.6e6)
               .Default(d.probe_interval_ms),
+      });
+  return t;
+}
+
+const KeyTable& PipelineStageKeys() {
+  static const TargetBinding::Stage d;
+  static const KeyTable t(
+      "targets.TARGET.stages[]",
+      "One stage of a cpu_pipeline target: a core group running its share of the model's layers "
+      "with its own intra-op threads. No two stages share a CPU.",
+      {
+          Key("cpus", kString, "pin the stage to these CPUs, e.g. `4-7`")
+              .DefaultText("none (no pinning)"),
+          Key("threads", kInteger, "intra-op threads; 0: one per CPU in `cpus` (1 when unpinned)")
+              .Range(0, 1024)
+              .Default(d.threads),
       });
   return t;
 }
@@ -276,9 +372,8 @@ const KeyTable& ProbeKeys() {
 }
 
 std::vector<const KeyTable*> DaemonConfigTables() {
-  return {&DaemonConfigKeys(),   &DaemonPolicyKeys(),    &AccuracyEstimateKeys(),
-          &CalibrationKeys(),    &RequestDefaultKeys(),  &TargetBindingKeys(),
-          &ProbeKeys()};
+  return {&DaemonConfigKeys(),   &DaemonPolicyKeys(),  &AccuracyEstimateKeys(), &CalibrationKeys(),
+          &RequestDefaultKeys(), &TargetBindingKeys(), &PipelineStageKeys(),    &ProbeKeys()};
 }
 
 // ---- Parsing ---------------------------------------------------------------------------------

@@ -18,15 +18,26 @@ namespace autoscale {
 
 // How one target of the device profile is executed on this machine.
 struct TargetBinding {
-  std::string name;     // a target of the device profile ("cpu_big", "gpu", "cloud")
-  std::string backend;  // "cpu", "opencl", "dsp" (local) or "remote" (a KServe v2 worker)
-  int threads = 0;      // cpu: intra-op threads (0 = one per allowed CPU)
+  std::string name;  // a target of the device profile ("cpu_big", "gpu", "cloud")
+  // "cpu", "cpu_pipeline", "opencl", "dsp" (local) or "remote" (a KServe v2 worker)
+  std::string backend;
+  int threads = 0;  // cpu: intra-op threads (0 = one per allowed CPU)
   // cpu, dsp: pin the inference threads to these CPUs (empty = none); for cpu, the cpufreq
   // policy holding them is the cluster whose frequency the target sets.
   std::vector<int> cpus;
   // cpu: "auto" sets the cluster's frequency for each run where the host allows it (the
   // profile's levels run at the nearest real frequencies); "off" leaves it (one level).
   std::string cpufreq = "auto";
+  // cpu_pipeline (targets/cpu/pipeline_target.h): the stages in order, each a core group with
+  // its own intra-op threads. Empty: one stage per cpufreq cluster (fastest first), else the
+  // allowed CPUs in two halves.
+  struct Stage {
+    std::vector<int> cpus;  // pinned to these (empty: not pinned)
+    int threads = 0;        // 0: one per CPU in `cpus` (1 when not pinned)
+  };
+  std::vector<Stage> stages;
+  int max_in_flight = 8;     // cpu_pipeline: requests inside the stages at once
+  int search_requests = 12;  // cpu_pipeline: the measured split search at start-up (0: none)
   // remote:
   std::string endpoint;  // "127.0.0.1:8000", "unix:/run/worker.sock"
   std::string wire = "binary";
@@ -75,6 +86,7 @@ const KeyTable& AccuracyEstimateKeys();  // accuracy_estimate
 const KeyTable& CalibrationKeys();       // calibration
 const KeyTable& RequestDefaultKeys();    // defaults
 const KeyTable& TargetBindingKeys();     // targets.TARGET
+const KeyTable& PipelineStageKeys();     // targets.TARGET.stages[]
 const KeyTable& ProbeKeys();             // probes
 // In the order the reference lists them.
 std::vector<const KeyTable*> DaemonConfigTables();

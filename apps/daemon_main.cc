@@ -24,7 +24,8 @@
 namespace autoscale {
 namespace {
 
-constexpr const char* kAbout = R"(Serves inference requests over the KServe v2 protocol (HTTP/REST, JSON or binary tensors) and
+constexpr const char* kAbout =
+    R"(Serves inference requests over the KServe v2 protocol (HTTP/REST, JSON or binary tensors) and
 decides for each where it runs: a local CPU/GPU/DSP target at a precision and frequency level,
 or a remote worker (autoscale-worker, Triton, KServe). Request parameters: latency_bound_ms,
 min_accuracy. Learns online and saves its Q-table atomically (state_file) on an interval and
@@ -32,7 +33,8 @@ at shutdown; a state file that cannot be loaded is set aside as FILE.corrupt-<ti
 
 )";
 
-constexpr const char* kNotes = R"(folders: the daemon's state and socket live in folders it owns (created 0700):
+constexpr const char* kNotes =
+    R"(folders: the daemon's state and socket live in folders it owns (created 0700):
   STATE    /var/lib/autoscaled as root, else $XDG_STATE_HOME/autoscaled or
            ~/.local/state/autoscaled
   RUNTIME  /run/autoscaled as root, else $XDG_RUNTIME_DIR/autoscaled, else STATE
@@ -47,6 +49,12 @@ file (features from the import; accuracy per precision from the sidecar, or esti
 start-up as fp32 accuracy x the measured top-1 agreement with fp32, printed); other names are
 the zoo's. With `calibration:`, a sample of answers at int8/fp16 is re-run at fp32 when idle
 and the observed agreement updates that precision's accuracy estimate (configs/README.md).
+
+targets: each local target runs its requests one at a time, in order, on a thread of its own,
+except a cpu_pipeline target (backend: cpu_pipeline): the model's layers split into stages,
+one per core group (Pipe-it), several requests streaming through them at once. The policy sees
+each target's queue (how long a request would wait for it, from the requests queued there and
+their measured times) and can move requests to the pipeline when a queue builds.
 
 endpoints: POST /v2/models/NAME/infer, GET /v2/health/live, /v2/health/ready,
            /v2/models/NAME, /v2/stats (decisions and answers per target, failures, energy,
@@ -162,12 +170,20 @@ int Serve(const DaemonArgs& args) {
     o.per_cluster = false;
     o.reference = device;
     o.power_target = b.name;
+    for (const TargetBinding::Stage& st : b.stages) o.stages.push_back({st.cpus, st.threads});
+    o.max_in_flight = b.max_in_flight;
+    o.search_requests = b.search_requests;
     ASSIGN_OR_RETURN(auto made, CreateLocalTargets({b.backend}, o));
     if (made.empty()) return Status::Internal("no target made for backend " + b.backend);
     if (!made[0]->available()) {
       return Status::Unavailable("backend '" + b.backend +
                                  "' is unavailable: " + made[0]->description().unavailable_reason);
     }
+    const TargetDescription& d = made[0]->description();
+    Log().info("target {}: {} backend on {}{}", b.name, b.backend, d.device,
+               d.max_concurrent > 1 ? " (up to " + std::to_string(d.max_concurrent) +
+                                          " requests at once; " + d.notes + ")"
+                                    : "");
     return std::move(made[0]);
   };
   // Users' TorchScript models (model_dir) are read, and their profiles derived, in BuildEngine.
@@ -190,8 +206,7 @@ int Serve(const DaemonArgs& args) {
   }
   service.SetEngine(engine->get());
   Log().info("serving on {} (device {}, {} models, {} targets)", (*server)->endpoint().ToString(),
-             (*engine)->cost_model().device().name, config->models.size(),
-             config->targets.size());
+             (*engine)->cost_model().device().name, config->models.size(), config->targets.size());
 
   const int sig = WaitForSignal(signals);
   Log().info("{}: draining", strsignal(sig));

@@ -9,6 +9,7 @@
 
 #if AUTOSCALE_HAVE_TORCH
 #include "targets/cpu/cpu_target.h"
+#include "targets/cpu/pipeline_target.h"
 #include "targets/dsp/dsp_target.h"
 #include "zoo/torchscript/torchscript_import.h"
 #endif
@@ -23,16 +24,72 @@ PowerModel PowerOf(const DeviceProfile& d, TargetKind kind) {
   const TargetProfile* t = d.FirstOfKind(kind);
   return t ? PowerModelFor(d, *t) : PowerModel{};
 }
+
+#if AUTOSCALE_HAVE_TORCH
+// The pipelined CPU target (see CreateLocalTargets for its power).
+Result<std::unique_ptr<Target>> CreatePipeline(const LocalTargetOptions& o) {
+  PipelineOptions po;
+  po.name = o.power_target.empty() ? "cpu_pipeline" : o.power_target;
+  po.sysfs_root = o.sysfs_root;
+  po.max_in_flight = o.max_in_flight;
+  po.refine_requests = o.search_requests;
+  po.base_power_mw = o.reference.base_power_mw;
+  std::string how;
+  if (o.stages.empty()) {
+    DefaultPipelineStages(po.sysfs_root, &po.stages, &how);
+  } else {
+    for (const LocalTargetOptions::Stage& st : o.stages) {
+      po.stages.push_back({st.cpus, st.threads, 0});
+    }
+  }
+  // Which of the reference's processors power each stage.
+  std::vector<const TargetProfile*> powered_by;
+  const int p = o.reference.FindTarget(o.power_target);
+  if (p >= 0 && o.reference.targets[p].is_pipeline()) {
+    for (const std::string& st : o.reference.targets[p].pipeline_stages) {
+      const int t = o.reference.FindTarget(st);
+      if (t >= 0) powered_by.push_back(&o.reference.targets[t]);
+    }
+  } else {
+    for (const TargetProfile& t : o.reference.targets) {
+      if (t.kind == TargetKind::kCpu && !t.is_pipeline()) powered_by.push_back(&t);
+    }
+  }
+  std::string power_note;
+  for (size_t s = 0; s < po.stages.size() && !powered_by.empty(); ++s) {
+    const TargetProfile& t = *powered_by[std::min(s, powered_by.size() - 1)];
+    if (t.levels.empty()) continue;
+    po.stages[s].power_mw = t.levels.front().power_mw;
+    power_note += (s ? ", " : "") + o.reference.name + "/" + t.name;
+  }
+  // Create says "stages as configured" (they are, here): the note says where they came from.
+  po.note = (o.stages.empty() ? "stages: " + how + "; " : std::string()) +
+            "stage power: " + (power_note.empty() ? "none (energy not modelled)" : power_note);
+  ASSIGN_OR_RETURN(std::unique_ptr<PipelinedCpuTarget> made, PipelinedCpuTarget::Create(po));
+  return std::unique_ptr<Target>(std::move(made));
+}
+#endif
+
 }  // namespace
 
-std::vector<std::string> LocalTargetNames() { return {"cpu", "opencl", "dsp"}; }
+std::vector<std::string> LocalTargetNames() { return {"cpu", "cpu_pipeline", "opencl", "dsp"}; }
 
 Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
     const std::vector<std::string>& names, const LocalTargetOptions& o) {
-  std::vector<std::string> wanted = names.empty() ? LocalTargetNames() : names;
+  std::vector<std::string> wanted =
+      names.empty() ? std::vector<std::string>{"cpu", "opencl", "dsp"} : names;
   std::vector<std::unique_ptr<Target>> out;
   for (const std::string& name : wanted) {
-    if (name == "cpu" || name == "dsp") {
+    if (name == "cpu_pipeline") {
+#if AUTOSCALE_HAVE_TORCH
+      ASSIGN_OR_RETURN(std::unique_ptr<Target> t, CreatePipeline(o));
+      out.push_back(std::move(t));
+#else
+      return Status::Unavailable(
+          "target 'cpu_pipeline' needs libtorch: configure with "
+          "-DAUTOSCALE_WITH_TORCH=ON");
+#endif
+    } else if (name == "cpu" || name == "dsp") {
 #if AUTOSCALE_HAVE_TORCH
       CpuOptions cpu;
       cpu.threads = o.threads;
@@ -112,10 +169,9 @@ Result<InModelRun> TimeModelNodes(Target& target, const ModelSpec& model, Precis
   (void)warmup;
   (void)runs;
   (void)precision;
-  return Status::Unavailable(model.is_graph()
-                                 ? "target '" + target.description().name +
-                                       "' cannot time a run node by node"
-                                 : "model '" + model.name + "' has no graph");
+  return Status::Unavailable(model.is_graph() ? "target '" + target.description().name +
+                                                    "' cannot time a run node by node"
+                                              : "model '" + model.name + "' has no graph");
 }
 
 void InstallModelReaders() {

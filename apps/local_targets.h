@@ -1,4 +1,5 @@
-// The local targets compiled into this build (cpu with libtorch, opencl, dsp), created by name.
+// The local targets compiled into this build (cpu and cpu_pipeline with libtorch, opencl, dsp),
+// created by name.
 // Backends register here and nowhere else (#if per backend, STYLE.md 11).
 #pragma once
 
@@ -26,16 +27,34 @@ struct LocalTargetOptions {
   // Supplies modelled power (cpu: its first cpu target, opencl: its gpu, dsp: its dsp).
   DeviceProfile reference;
   // cpu: the reference's target whose levels supply the power instead (the daemon's binding,
-  // e.g. cpu_little); "" = the first cpu target.
+  // e.g. cpu_little); "" = the first cpu target. cpu_pipeline: the reference's pipelined target
+  // whose stage targets power the stages, and the target's name.
   std::string power_target;
+  // cpu_pipeline (targets/cpu/pipeline_target.h): the stages, each a core group (empty: not
+  // pinned) with its intra-op threads (0: one per CPU). None: one stage per cpufreq cluster,
+  // else the allowed CPUs in two halves.
+  struct Stage {
+    std::vector<int> cpus;
+    int threads = 0;
+  };
+  std::vector<Stage> stages;
+  int max_in_flight = 8;     // cpu_pipeline: requests inside the stages at once
+  int search_requests = 12;  // cpu_pipeline: the measured split search (0: the balanced split)
 };
 
-// "cpu", "opencl", "dsp": every local target this program knows, built in or not.
+// "cpu", "cpu_pipeline", "opencl", "dsp": every local target this program knows, built in or
+// not.
 std::vector<std::string> LocalTargetNames();
 
-// Creates the named targets (all of LocalTargetNames() when `names` is empty). A target not
-// built into this binary is an error naming the CMake option that builds it; one built in but
-// without hardware is created unavailable, saying why.
+// Creates the named targets (when `names` is empty, the processors: cpu, opencl and dsp; not
+// cpu_pipeline, which runs on the CPU's cores too). A target not built into this binary is an
+// error naming the CMake option that builds it; one built in but without hardware is created
+// unavailable, saying why.
+//
+// cpu_pipeline's modelled energy: stage i at the highest level's power of the reference's
+// pipelined target `power_target`'s stage i (its last stage's beyond them), or, when the
+// reference has no such pipelined target, of the reference's i-th CPU processor; plus the
+// reference's base power.
 Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
     const std::vector<std::string>& names, const LocalTargetOptions& options);
 

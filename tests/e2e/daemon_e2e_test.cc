@@ -578,6 +578,52 @@ TEST_F(DaemonE2eTest, DspAndInt8CpuUnderConcurrentLoadAnswerEveryRequest) {
   }
 }
 
+// The pipelined CPU target as the daemon binds it (backend cpu_pipeline, sd845's cpu_pipeline)
+// beside the plain CPU target: under concurrent load every request is answered with the FP32
+// output, on both targets, and the start-up log says how the pipeline was built.
+TEST_F(DaemonE2eTest, PipelineBesideTheCpuTargetAnswersEveryRequest) {
+  const std::string targets =
+      "  cpu_big: {backend: cpu, threads: 1}\n"
+      "  cpu_pipeline: {backend: cpu_pipeline, stages: [{threads: 1}, {threads: 1}], "
+      "search_requests: 0}\n";
+  WriteConfig("{name: random}", targets);
+  ASSERT_NO_FATAL_FAILURE(StartDaemon(1));
+  constexpr int kClients = 4, kRequests = 5;
+  std::mutex mu;
+  std::vector<Answer> answers;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = HttpClient::Create(daemon_ep_);
+      ASSERT_TRUE(client.ok());
+      for (int i = 0; i < kRequests; ++i) {
+        Answer a = Infer(**client, 40 + (c + i) % 3, /*min_accuracy=*/0);
+        std::lock_guard<std::mutex> lock(mu);
+        answers.push_back(std::move(a));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::map<std::string, int> by_target;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const Answer& a = answers[i];
+    EXPECT_EQ(a.status, 200) << "request " << i << ": " << a.error;
+    EXPECT_TRUE(a.output_ok) << "request " << i << " (" << a.action << "): " << a.error;
+    EXPECT_FALSE(a.fallback) << "request " << i << " (" << a.action << " -> " << a.target << ")";
+    ++by_target[a.target];
+  }
+  EXPECT_EQ(answers.size(), size_t{kClients * kRequests});
+  EXPECT_GT(by_target["cpu_pipeline"], 0);
+  EXPECT_GT(by_target["cpu_big"], 0);
+  StopDaemon();
+  const std::string log = daemon_->Log();
+  EXPECT_NE(log.find("target cpu_pipeline: cpu_pipeline backend on pipeline of 2 stage(s)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("stage power: sd845/cpu_big, sd845/cpu_little"), std::string::npos) << log;
+  EXPECT_EQ(log.find("failed after"), std::string::npos) << log;
+}
+
 // SIGTERM under load: with the drain (default 10 s) every request already written is answered;
 // with --drain-s 0 some replies come after the server closed, and the final statistics count
 // them as undelivered, not as answered to a client. (--drain-s 1e300 used to overflow to no
