@@ -9,8 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/model_profiles.h"
-#include "core/logging.h"
+#include "agent/queue_estimate.h"
 #include "core/file_util.h"
+#include "core/logging.h"
 #include "core/strings.h"
 #include "targets/cpufreq.h"
 
@@ -26,13 +27,16 @@ double MsSince(Clock::time_point t) {
 
 }  // namespace
 
-// A local target's own thread: jobs run one at a time, in order.
+// A local target's own thread: jobs run one at a time, in order. For a streaming target a job
+// only hands its request over (Target::StartRun), so requests overlap inside the target.
 struct Engine::Executor {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> jobs;
   bool stop = false;
   std::thread thread;
+  bool streaming = false;
+  std::unique_ptr<QueueEstimate> queue;  // what a request handed over now would wait
 
   Executor() {
     thread = std::thread([this] {
@@ -158,9 +162,37 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
     Log().info("{}: the profile's levels run at the host's nearest frequencies (MHz): {}", t.name,
                runs);
   }
+  const ActionSpace& space = e->cost_model_->actions();
+  e->wait_index_.resize(e->targets_.size());
+  e->bound_to_device_.assign(e->targets_.size(), -1);
+  e->plain_action_.assign(e->targets_.size(), -1);
   for (size_t b = 0; b < e->targets_.size(); ++b) {
     const bool local = e->targets_[b].local != nullptr;
     e->executors_.push_back(local ? std::make_unique<Executor>() : nullptr);
+    if (local) {
+      const TargetDescription& desc = e->targets_[b].local->description();
+      const int d = device.FindTarget(e->targets_[b].name);
+      e->bound_to_device_[b] = d;
+      const int stages = std::max(1, desc.stages);
+      Executor& ex = *e->executors_.back();
+      ex.streaming = desc.max_concurrent > 1;
+      ex.queue = std::make_unique<QueueEstimate>(stages, space.size() * e->models_.size());
+      // Stage s's wait goes to the profile's stage target s of a pipelined target (stages the
+      // profile does not list go nowhere); stage 0's to the target's own index as well.
+      std::vector<int>& idx = e->wait_index_[b];
+      const std::vector<std::string>& named = device.targets[d].pipeline_stages;
+      for (int st = 0; st < stages; ++st) {
+        idx.push_back(
+            named.empty()
+                ? (st == 0 ? d : -1)
+                : (st < static_cast<int>(named.size()) ? device.FindTarget(named[st]) : -1));
+      }
+      e->plain_action_[b] = space.Find(e->targets_[b].name, Precision::kFp32, 0);
+      if (ex.streaming) {
+        Log().info("{}: up to {} requests at once, through {} stage(s) ({})", e->targets_[b].name,
+                   desc.max_concurrent, stages, desc.device);
+      }
+    }
     if (local && e->fallback_ < 0 &&
         (options.fallback.empty() || options.fallback == e->targets_[b].name)) {
       if (e->targets_[b].local->available()) e->fallback_ = static_cast<int>(b);
@@ -259,7 +291,16 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
   return e;
 }
 
-Engine::~Engine() { Shutdown(); }
+Engine::~Engine() {
+  Shutdown();
+  // The local targets go first, while the rest is whole: a streaming target drains what is
+  // still inside it (when Shutdown's wait ran out), answering through this engine (a failure
+  // among them finds no local target to fall back to).
+  for (BoundTarget& t : targets_) {
+    std::unique_ptr<Target> local = std::move(t.local);
+    local.reset();
+  }
+}
 
 int Engine::ModelIndex(const std::string& name) const {
   auto it = model_index_.find(name);
@@ -271,7 +312,7 @@ bool Engine::TargetUsable(int b, int model, Precision precision, int level) {
   if (t.remote) {
     if (!t.remote->Healthy()) return false;
   } else {
-    if (!t.local->available() || TargetLevel(b, level) < 0) return false;
+    if (!t.local || !t.local->available() || TargetLevel(b, level) < 0) return false;
   }
   const size_t i = (static_cast<size_t>(b) * models_.size() + model) * kNumPrecisions +
                    static_cast<int>(precision);
@@ -339,6 +380,7 @@ int Engine::ObserveAndDecide(int model, float latency_bound_ms, float min_accura
     o.wifi_down_mbps = cap(o.wifi_down_mbps, curve.down_mbps);
   }
 
+  FillWaits(&o);
   const ActionSpace& space = cost_model_->actions();
   int buf[512];
   std::vector<int> heap;
@@ -427,37 +469,94 @@ void Engine::Submit(Request request, Done done) {
   }
 }
 
+void Engine::FillWaits(Observation* obs) const {
+  const Clock::time_point now = Clock::now();
+  for (size_t b = 0; b < targets_.size(); ++b) {
+    if (!executors_[b]) continue;
+    const std::vector<double> w = executors_[b]->queue->WaitMs(now);
+    const std::vector<int>& idx = wait_index_[b];
+    auto put = [&](int d, double ms) {
+      if (d >= 0 && d < kMaxWaitTargets) {
+        obs->wait_ms[d] = std::max(obs->wait_ms[d], static_cast<float>(ms));
+      }
+    };
+    put(bound_to_device_[b], w[0]);
+    for (size_t s = 0; s < w.size() && s < idx.size(); ++s) put(idx[s], w[s]);
+  }
+}
+
+std::vector<double> Engine::ExpectedStageMs(int b, int action, int model,
+                                            const Observation& obs) const {
+  const QueueEstimate& q = *executors_[b]->queue;
+  if (action < 0) return q.Expected(SIZE_MAX, {});
+  const size_t cell = static_cast<size_t>(action) * models_.size() + model;
+  // The prediction on idle processors (no wait), split by the pipelined action's stage shares
+  // when the profile has as many stages as the target, else evenly.
+  const double run = cost_model_->RunMs(action, obs, 1.0f);
+  const auto shares = cost_model_->Stages(action, model);
+  const int stages = q.stages();
+  std::vector<double> predicted;
+  for (int s = 0; s < stages; ++s) {
+    predicted.push_back(static_cast<int>(shares.size()) == stages ? run * shares[s].share
+                                                                  : run / stages);
+  }
+  return q.Expected(cell, std::move(predicted));
+}
+
 void Engine::RunLocal(int b, std::shared_ptr<Pending> p, int action, bool retry) {
-  executors_[b]->Post([this, b, p, action, retry] {
+  Precision precision = Precision::kFp32;
+  int level = 0;
+  if (action >= 0) {
+    const Action& a = cost_model_->actions().actions[action];
+    precision = a.precision;
+    level = a.level;
+  }
+  // The queue's bookkeeping is by the action that runs (the fallback's: FP32 at level 0).
+  const int ran = action >= 0 ? action : plain_action_[b];
+  const size_t cell =
+      ran >= 0 ? static_cast<size_t>(ran) * models_.size() + p->model : static_cast<size_t>(-1);
+  Executor& ex = *executors_[b];
+  const uint64_t ticket = ex.queue->Add(Clock::now(), ExpectedStageMs(b, ran, p->model, p->obs));
+  ex.Post([this, b, p, action, retry, precision, level, cell, ticket] {
     p->ran_action = action;
-    Precision precision = Precision::kFp32;
-    int level = 0;
-    if (action >= 0) {
-      const Action& a = cost_model_->actions().actions[action];
-      precision = a.precision;
-      level = a.level;
-    }
     // The action's profile level, as this target's level (Create mapped them; TargetUsable
     // offered only mapped ones, and the fallback's level 0 always maps).
     const int target_level = std::max(0, TargetLevel(b, level));
-    Result<InferenceResult> r =
-        targets_[b].local->Run(models_[p->model].spec, precision, target_level, p->request.input);
-    if (!retry) {
-      Outcome o;
-      if (r.ok()) {
-        o.latency_ms = static_cast<float>(MsSince(p->start));
-        o.energy_mj = static_cast<float>(r->energy_mj);
-        o.accuracy = CurrentAccuracy(p->model, precision);
-      } else {
-        o.failed = true;
-        o.latency_ms = static_cast<float>(MsSince(p->start));
-      }
-      LearnFrom(*p, o);
+    auto done = [this, b, p, action, retry, precision, cell, ticket,
+                 t0 = Clock::now()](Result<InferenceResult> r) {
+      // Measured: each stage's time on a pipelined target, else the run's.
+      std::vector<double> measured;
+      if (r.ok()) measured = r->stage_ms.empty() ? std::vector<double>{MsSince(t0)} : r->stage_ms;
+      executors_[b]->queue->Done(ticket, Clock::now(), cell, measured);
+      AfterLocalRun(b, p, action, retry, precision, std::move(r));
+    };
+    if (executors_[b]->streaming) {
+      targets_[b].local->StartRun(models_[p->model].spec, precision, target_level, p->request.input,
+                                  std::move(done));
+    } else {
+      done(targets_[b].local->Run(models_[p->model].spec, precision, target_level,
+                                  p->request.input));
     }
-    if (!r.ok()) return Fallback(p, b, r.status());
-    if (precision != Precision::kFp32) MaybeSample(b, *p, precision, r->output);
-    Finish(p, std::move(r), b, retry);
   });
+}
+
+void Engine::AfterLocalRun(int b, std::shared_ptr<Pending> p, int action, bool retry,
+                           Precision precision, Result<InferenceResult> r) {
+  if (!retry) {
+    Outcome o;
+    if (r.ok()) {
+      o.latency_ms = static_cast<float>(MsSince(p->start));
+      o.energy_mj = static_cast<float>(r->energy_mj);
+      o.accuracy = CurrentAccuracy(p->model, precision);
+    } else {
+      o.failed = true;
+      o.latency_ms = static_cast<float>(MsSince(p->start));
+    }
+    LearnFrom(*p, o);
+  }
+  if (!r.ok()) return Fallback(p, b, r.status());
+  if (precision != Precision::kFp32) MaybeSample(b, *p, precision, r->output);
+  Finish(p, std::move(r), b, retry);
 }
 
 double Engine::OffloadDeadlineMs(const Observation& obs) const {
@@ -812,6 +911,14 @@ std::string Engine::StatsJson(const std::vector<std::pair<std::string, int64_t>>
       {"target_failures", failures_per_target_},
       {"energy_mj_per_target", energy_per_target_},
   };
+  nlohmann::json queues = nlohmann::json::object();
+  const Clock::time_point now = Clock::now();
+  for (size_t b = 0; b < targets_.size(); ++b) {
+    if (!executors_[b]) continue;
+    queues[targets_[b].name] = {{"inside", executors_[b]->queue->inside()},
+                                {"wait_ms", executors_[b]->queue->WaitMs(now)}};
+  }
+  j["queues"] = std::move(queues);
   {
     std::lock_guard<std::mutex> calib_lock(calib_mu_);
     nlohmann::json per_model = nlohmann::json::object();

@@ -9,8 +9,21 @@
 // shutdown.
 //
 // Threads: Submit() may be called from many threads. Each local target runs on a thread of its
-// own (targets are not thread-safe; this serialises them); remote requests are asynchronous.
-// The policy is guarded by one mutex (Decide and Learn are microseconds).
+// own (targets are not thread-safe; this serialises them), except a streaming one
+// (TargetDescription::max_concurrent > 1, the pipelined CPU target): its thread only hands
+// requests to it in order (Target::StartRun), and several run inside it at once, each answered
+// from the target's own thread. Remote requests are asynchronous. The policy is guarded by one
+// mutex (Decide and Learn are microseconds).
+//
+// Queues (issue 14): every observation carries Observation::wait_ms, how long a request would
+// wait before each local target is free, which the cost model adds to a local action's latency.
+// The engine estimates it per bound local target from the requests handed to it and not yet
+// answered (agent/queue_estimate.h: each request's expected time from what that target measured
+// for the same action and model, else the cost model's prediction; a pipelined target as a
+// tandem of its stages). A bound target fills its own device-profile index with the wait of its
+// first stage; a pipelined one also fills its profile stage targets' indices with its stages'
+// waits (the cost model enters a pipelined action's stages through those), each index taking
+// the largest wait written to it.
 #pragma once
 
 #include <atomic>
@@ -84,14 +97,14 @@ class Engine {
                                                 std::vector<BoundTarget> targets,
                                                 std::unique_ptr<SystemProbe> probe,
                                                 const EngineOptions& options);
-  ~Engine();  // Shutdown()
+  ~Engine();  // Shutdown(), then the targets go
 
   // Runs one request; `done` is called exactly once, on an engine thread.
   void Submit(Request request, Done done);
 
   // The per-request overhead path (public for the overhead bench): fill the observation from
-  // the probes and link estimates, list the feasible actions, and decide. -1 when none is
-  // feasible. `feasible`, when given, receives the actions that were offered to the policy.
+  // the probes, link estimates and queues, list the feasible actions, and decide. -1 when none
+  // is feasible. `feasible`, when given, receives the actions that were offered to the policy.
   int ObserveAndDecide(int model, float latency_bound_ms, float min_accuracy, Observation* obs,
                        std::vector<int>* feasible = nullptr);
 
@@ -127,6 +140,8 @@ class Engine {
   const std::string& state_report() const { return state_report_; }
 
   // {"requests":..., "decisions": {"cpu_big": n, ...}, "energy_mj":..., "violations": {...},
+  //  "queues": {TARGET: {"inside": requests handed to it and not answered, "wait_ms": [per
+  //  stage]}} per bound local target,
   //  "calibration": {"sample_rate", "pending", "models": {MODEL: {PRECISION: {"samples",
   //  "agreed", "agreement", "prior_agreement", "accuracy", "profile_accuracy", "estimated",
   //  "dropped", "failed"}}}}}, with `extra` counts (the service's delivered replies) added at the
@@ -144,6 +159,10 @@ class Engine {
   // action failed) is not learned from: the policy did not choose it.
   void RunLocal(int target, std::shared_ptr<Pending> p, int action, bool retry);
   void RunRemote(int target, std::shared_ptr<Pending> p, int action, bool retry);
+  // What follows a local run (on the target's thread, or a streaming target's): learn, fall back
+  // or answer.
+  void AfterLocalRun(int target, std::shared_ptr<Pending> p, int action, bool retry,
+                     Precision precision, Result<InferenceResult> r);
   // Target `failed` could not answer (`why`): try the fallback target, else the next feasible
   // action on a target not yet tried, else answer with every failure.
   void Fallback(std::shared_ptr<Pending> p, int failed, const Status& why);
@@ -153,6 +172,12 @@ class Engine {
   bool TargetUsable(int target, int model, Precision precision, int level);
   // The bound target's level that runs profile level `level`; -1 when none does.
   int TargetLevel(int target, int level) const;
+  // Observation::wait_ms from the local targets' queues (see the file comment).
+  void FillWaits(Observation* obs) const;
+  // What a request of `model` for `action` (on bound local target `target`) is expected to
+  // take in each of the target's stages (QueueEstimate::Expected).
+  std::vector<double> ExpectedStageMs(int target, int action, int model,
+                                      const Observation& obs) const;
   void SaverLoop();
   // Calibration: keeps a sample of a reduced-precision answer (maybe), and runs the kept ones at
   // FP32 while the engine is idle.
@@ -175,7 +200,13 @@ class Engine {
   // of them (MapLevelsByFrequency); otherwise profile level i is target level i.
   std::vector<std::vector<int>> level_map_;
   std::vector<std::unique_ptr<Executor>> executors_;  // per bound target (null for remote)
-  int fallback_ = -1;                                 // index into targets_
+  // Per bound local target: the device target index each stage of its queue's wait goes to (its
+  // own index for stage 0 as well; -1: none), and its FP32 level-0 action (the fallback run's;
+  // -1: none).
+  std::vector<std::vector<int>> wait_index_;
+  std::vector<int> plain_action_;
+  std::vector<int> bound_to_device_;  // per bound target: its device target index
+  int fallback_ = -1;                 // index into targets_
   int fallback_action_ = -1;  // its FP32 level-0 action: what an offload's deadline reserves for
   std::unique_ptr<SystemProbe> probe_;
   EngineOptions options_;
