@@ -184,9 +184,11 @@ class QLearningPolicy : public Policy {
   double PooledTerm(int action) const { return Correction(0, 0.0f, action); }
   // Per model: the cost model's prediction of each action for the last observation seen with
   // that model. The simulator's traces hold their values between samples, so a model's
-  // next request often sees the same loads and links: the predictions are reused then.
+  // next request often sees the same loads and links: the predictions are reused then. The key
+  // is every observed field a prediction depends on, the targets' waits included.
+  static constexpr int kPriorKeySize = 12 + kMaxWaitTargets;
   struct PriorCache {
-    std::array<float, 12> key{};
+    std::array<float, kPriorKeySize> key{};
     bool valid = false;
     std::vector<float> latency, energy;  // the cost model's, uncalibrated
     std::vector<int32_t> misses;         // bit 0: fails; bit 1: under the accuracy floor

@@ -653,6 +653,77 @@ TEST(DeviceProfileTest, DuplicateTargetNamesAreRejected) {
               {"<string>:21:5: targets[1]: duplicate target name 'cpu'"});
 }
 
+// kDevice with a second CPU (little) and a pipelined target over both, appended.
+std::string PipelinedDevice(const std::string& pipeline_target) {
+  std::string cpu2 =
+      "  - name: little\n"
+      "    kind: cpu\n"
+      "    cores: 4\n"
+      "    precisions: [fp32]\n"
+      "    gmacs_per_s: {conv: {fp32: 4}}\n"
+      "    levels: [{freq_mhz: 1500, power_mw: 200}]\n";
+  return std::string(kDevice) + cpu2 + pipeline_target;
+}
+
+TEST(DeviceProfileTest, PipelinedTargetTakesItsStagesProcessors) {
+  auto r = ParseDevice(PipelinedDevice(
+      "  - name: pipe\n    kind: cpu\n    pipeline: {stages: [cpu, little], "
+      "handoff_fixed_ms: 0.1, handoff_gb_per_s: 5}\n"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const TargetProfile& t = r->targets.back();
+  EXPECT_TRUE(t.is_pipeline());
+  EXPECT_EQ(t.pipeline_stages, (std::vector<std::string>{"cpu", "little"}));
+  EXPECT_DOUBLE_EQ(t.handoff.fixed_ms, 0.1);
+  EXPECT_DOUBLE_EQ(t.handoff.gb_per_s, 5);
+  EXPECT_EQ(t.precisions, (std::vector<Precision>{Precision::kFp32}));  // the default
+  ASSERT_EQ(t.levels.size(), 1u);                 // one level: every stage at its highest
+  EXPECT_DOUBLE_EQ(t.levels[0].freq_mhz, 2000);   // named after the first stage's
+  EXPECT_EQ(t.cores, 8);
+  EXPECT_DOUBLE_EQ(t.interference_cpu, 0.5);      // the first stage's
+  EXPECT_FALSE(r->targets[0].is_pipeline());
+  // A pipeline is not a processor: the first CPU is still `cpu`, even listed after it.
+  auto first = ParseDevice(Replace(PipelinedDevice(""), "  - name: cpu\n",
+                                   "  - name: pipe\n    kind: cpu\n    pipeline: {stages: [cpu, "
+                                   "little]}\n  - name: cpu\n"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->targets[0].is_pipeline());
+  EXPECT_EQ(first->FirstOfKind(TargetKind::kCpu)->name, "cpu");
+}
+
+TEST(DeviceProfileTest, PipelinedTargetErrorsSayWhatIsWrongAndWhere) {
+  const std::string head = "  - name: pipe\n    kind: cpu\n";
+  // Line 33 holds the pipelined target's keys after `name` and `kind` (lines 31-32).
+  const std::string cases[][2] = {
+      {"    pipeline: {stages: [cpu, nope]}\n",
+       "<string>:33:30: targets[3].pipeline.stages[1]: no target 'nope': a stage runs on one of this "
+       "profile's local processors (cpu, little)"},
+      {"    pipeline: {stages: [cpu, cloud]}\n", "'cloud' is remote"},
+      {"    pipeline: {stages: [cpu, cpu]}\n", "'cpu' is listed twice"},
+      {"    pipeline: {stages: [cpu]}\n", "expected 2 to 8 stage targets, got 1"},
+      {"    pipeline: {stages: [cpu, little]}\n    precisions: [int8]\n",
+       "stage target 'little' does not run int8, which pipelined target 'pipe' lists"},
+      {"    pipeline: {stages: [cpu, little]}\n    cores: 2\n",
+       "'cores' does not apply to a pipelined target"},
+      {"    pipeline: {stages: [cpu, little]}\n    levels: [{freq_mhz: 1, power_mw: 1}]\n",
+       "'levels' does not apply to a pipelined target"},
+      {"    pipeline: {stages: [cpu, little], handoff_gb_per_s: 0}\n", "handoff_gb_per_s"},
+      {"    pipeline: {stages: [cpu, little], stage: 1}\n", "did you mean 'stages'"},
+      {"    pipeline: {}\n", "missing required key 'stages'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c[0]);
+    ExpectError(ParseDevice(PipelinedDevice(head + c[0])), {c[1]});
+  }
+  ExpectError(ParseDevice(PipelinedDevice("  - name: pipe\n    kind: gpu\n    pipeline: {stages: "
+                                          "[cpu, little]}\n")),
+              {"'pipeline' applies only to a cpu target (this one is kind gpu)"});
+  // A pipeline of pipelines is refused, as is a layer model on one.
+  ExpectError(ParseDevice(PipelinedDevice(head + "    pipeline: {stages: [cpu, little]}\n" +
+                                          "  - name: p2\n    kind: cpu\n    pipeline: {stages: "
+                                          "[pipe, little]}\n")),
+              {"'pipe' is itself pipelined"});
+}
+
 TEST(DeviceProfileTest, DeviceLevelErrors) {
   ExpectError(ParseDevice(Replace(kDevice, "role: phone", "role: tablet")),
               {"<string>:3:7: role: unknown role 'tablet' (valid: phone, server)"});

@@ -1116,6 +1116,30 @@ TEST(QLearningPriorTest, WithoutExperienceDecidesAsTheCostModelPredicts) {
   EXPECT_EQ(q.Decide(obs, f), f[0]);
 }
 
+// Queues (issue 14): the same request seen with a long queue on the target the agent would pick
+// is a different request. Its predictions are not reused from the idle one (they once were: the
+// prediction cache ignored the waits, and under a queue the agent kept sending requests to a
+// target whose queue grew without bound).
+TEST(QLearningPriorTest, SeesTheTargetsQueues) {
+  const CostModel& cm = Sd845();
+  QLearningPolicy p(Ctx(cm), NoExploration());
+  p.SetTraining(false);
+  Observation obs = Variety(cm)[0];
+  obs.latency_bound_ms = 1000;
+  const auto f = FeasibleOf(cm, obs);
+  const int idle = p.Decide(obs, f);
+  ASSERT_EQ(idle, BestPredicted(cm, obs, f));
+  const int t = cm.actions().actions[idle].target;
+  ASSERT_FALSE(IsRemote(cm.actions().target_kinds[t]));
+  obs.wait_ms[t] = 5000;  // the chosen target is busy for 5 s
+  const int queued = p.Decide(obs, f);
+  EXPECT_NE(cm.actions().actions[queued].target, t);
+  EXPECT_EQ(queued, BestPredicted(cm, obs, f));
+  EXPECT_DOUBLE_EQ(p.Value(obs, idle), Reward(cm.Predict(idle, obs), obs, {}));
+  obs.wait_ms[t] = 0;
+  EXPECT_EQ(p.Decide(obs, f), idle);
+}
+
 // Reality differs from the model: the target the model prefers for a request costs 3x the
 // predicted energy. The agent learns it in the state where it happens, and the pooled correction
 // moves a state it never visited as well.
