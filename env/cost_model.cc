@@ -390,18 +390,18 @@ void CostModel::PredictFeasible(const Observation& obs, std::span<const int> fea
 }
 
 float CostModel::QueuedLatencyMs(int action, const Observation& obs, float run_ms,
-                                 float* busy_end) const {
+                                 float* busy_end, float start_ms) const {
   const ActionInfo& info = info_[action];
   if (info.remote) return run_ms;
   auto wait = [&](int t) { return t < kMaxWaitTargets ? obs.wait_ms[t] : 0.0f; };
   const std::vector<StageShare>& stages = stages_[static_cast<size_t>(obs.model) * info_.size() +
                                                   action];
   if (stages.empty()) {
-    const float end = wait(info.target) + run_ms;
+    const float end = std::max(start_ms, wait(info.target)) + run_ms;
     if (busy_end != nullptr && info.target < kMaxWaitTargets) busy_end[info.target] = end;
     return end;
   }
-  float end = 0;
+  float end = start_ms;
   for (const StageShare& s : stages) {
     end = std::max(end, wait(s.target)) + s.share * run_ms;
     if (busy_end != nullptr && s.target < kMaxWaitTargets) busy_end[s.target] = end;
@@ -433,7 +433,9 @@ double CostModel::OffloadDeadlineMs(const Observation& obs, int fallback_action,
   return std::min(reserve <= 0.5 * bound ? bound - reserve : std::max(bound, reserve), timeout_ms);
 }
 
-Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions& cond) const {
+Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions& cond,
+                            float* fallback_at) const {
+  if (fallback_at != nullptr) *fallback_at = -1.0f;
   const ActionInfo& info = info_[action];
   const Entry& e = At(action, obs.model);
   Outcome o;
@@ -527,8 +529,10 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
   const double run_ms = LocalLatencyMs(fb, obs, cond.compute_factor);
   double latency = deadline + run_ms;
   if (AnyWait(obs)) {
-    latency = std::max<double>(latency, QueuedLatencyMs(fb, obs, static_cast<float>(run_ms)));
+    latency = QueuedLatencyMs(fb, obs, static_cast<float>(run_ms), nullptr,
+                              static_cast<float>(deadline));
   }
+  if (fallback_at != nullptr) *fallback_at = static_cast<float>(deadline);
   o.latency_ms = static_cast<float>(latency);
   o.energy_mj = static_cast<float>(spent_mj + At(fb, obs.model).power_mw * run_ms * 1e-3);
   o.accuracy = At(fb, obs.model).accuracy;

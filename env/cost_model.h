@@ -124,8 +124,10 @@ class CostModel {
   // Queues (Observation::wait_ms): a local action's latency includes the wait for its targets
   // (QueuedLatencyMs); its energy does not (the processors are busy with other requests then).
   // A given-up offload's fallback starts at the deadline or when its target is free, whichever
-  // is later.
-  Outcome Evaluate(int action, const Observation& obs, const Conditions& cond) const;
+  // is later. `fallback_at`, when given, receives that deadline (ms after the request started)
+  // when the fallback ran, else -1.
+  Outcome Evaluate(int action, const Observation& obs, const Conditions& cond,
+                   float* fallback_at = nullptr) const;
 
   // The latency from the request's arrival of local `action`, whose run takes `run_ms` on idle
   // processors, given each target's wait in `obs`: a processor's action starts when its target
@@ -133,8 +135,10 @@ class CostModel {
   // stage's processor is free, and holds it for that stage's share of `run_ms`. When `busy_end`
   // is given (kMaxWaitTargets entries), writes for each target the action occupies when it is
   // free again, in ms after the arrival (other entries untouched). Remote actions: `run_ms`.
+  // `start_ms`: when the run may start at the earliest (a given-up offload's fallback: its
+  // deadline), in ms after the arrival.
   float QueuedLatencyMs(int action, const Observation& obs, float run_ms,
-                        float* busy_end = nullptr) const;
+                        float* busy_end = nullptr, float start_ms = 0) const;
   // The time a local action's run takes under the observation's co-runners with this compute
   // factor, before any queue (Evaluate's latency when nothing waits); 0 for a remote action.
   float RunMs(int action, const Observation& obs, float compute_factor) const {

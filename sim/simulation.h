@@ -25,7 +25,8 @@ struct EpisodeRecording {
 // (none can meet the accuracy floor, say) count as failed in the metrics and skip the policy.
 // With the world's queue model (WorldOptions::queueing) it keeps when each local target is free
 // again: each request observes its wait per target (Observation::wait_ms) and occupies the
-// targets of the action that ran it (a given-up offload's fallback run is not queued).
+// targets of the action that ran it (a given-up offload: its fallback's target, from the
+// deadline on).
 class EpisodeRunner {
  public:
   // `world` must be built on `episode`. Training mode lets the policy explore.

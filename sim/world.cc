@@ -24,13 +24,25 @@ float World::ComputeFactor(uint64_t key) const {
 }
 
 void World::Occupy(int action, float* busy_end) const {
-  if (remote_[action]) return;
   const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
-  cm_.QueuedLatencyMs(action, *obs_, cm_.RunMs(action, *obs_, ComputeFactor(key)), busy_end);
+  if (!remote_[action]) {
+    cm_.QueuedLatencyMs(action, *obs_, cm_.RunMs(action, *obs_, ComputeFactor(key)), busy_end);
+    return;
+  }
+  // An offload occupies nothing local unless it was given up and its fallback ran.
+  float fallback_at = -1;
+  cm_.Evaluate(action, *obs_, ConditionsOf(action, key), &fallback_at);
+  const int fb = cm_.fallback_action();
+  if (fallback_at < 0 || fb < 0) return;
+  cm_.QueuedLatencyMs(fb, *obs_, cm_.RunMs(fb, *obs_, ComputeFactor(key)), busy_end, fallback_at);
 }
 
 Outcome World::Execute(int action) const {
   const uint64_t key = Mix64(seed_, index_, static_cast<uint64_t>(action));
+  return cm_.Evaluate(action, *obs_, ConditionsOf(action, key));
+}
+
+Conditions World::ConditionsOf(int action, uint64_t key) const {
   Conditions c;
   c.compute_factor = ComputeFactor(key);
   c.prev_gap_s = ep_.PrevGap(index_);
@@ -42,7 +54,7 @@ Outcome World::Execute(int action) const {
     const uint64_t k3 = Mix64(k2);
     c.drop = opt_.remote_failure_rate > 0 && ToUnit(k3) < opt_.remote_failure_rate;
   }
-  return cm_.Evaluate(action, *obs_, c);
+  return c;
 }
 
 }  // namespace autoscale

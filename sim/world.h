@@ -39,12 +39,15 @@ class World : public OutcomeOracle {
   Outcome TrueOutcome(int action) const override { return Execute(action); }
   // For the queue model: when each target that Execute(action) occupies is free again, in ms
   // after the request's arrival, into `busy_end` (kMaxWaitTargets entries; others untouched).
-  // The same run as Execute(action) (same noise); nothing for a remote action.
+  // The same run as Execute(action) (same noise); for an offload, its fallback's run when it
+  // was given up (nothing otherwise).
   void Occupy(int action, float* busy_end) const;
   const WorldOptions& options() const { return opt_; }
 
  private:
   float ComputeFactor(uint64_t key) const;  // the run-to-run noise of one execution
+  // The conditions of executing `action` on the current request (`key`: its noise seed).
+  Conditions ConditionsOf(int action, uint64_t key) const;
 
   const CostModel& cm_;
   const Episode& ep_;

@@ -270,6 +270,56 @@ TEST_F(QueueTest, APipelineTakesARequestPerSlowestStage) {
   EXPECT_NEAR(growth, split.bottleneck_ms - fast_gap, 2e-3 * split.bottleneck_ms);
 }
 
+TEST_F(QueueTest, AGivenUpOffloadsFallbackWaitsForItsTargetFromTheDeadline) {
+  ProfileCatalog catalog(testing::ConfigRoot());
+  auto dev = catalog.Device("sd845");
+  ASSERT_TRUE(dev.ok());
+  std::vector<ModelProfile> models = {**catalog.Model("mobilenet_v2")};
+  auto cm = CostModel::Create(**dev, models, catalog);
+  ASSERT_TRUE(cm.ok());
+  Episode ep;
+  ep.time_s = {0.0};
+  ep.model = {0};
+  WorldOptions opt;
+  opt.compute_noise = opt.network_noise = 0;
+  opt.queueing = true;
+  World world(**cm, ep, opt, 3);
+  Observation obs;
+  obs.wifi_rssi_dbm = -55;  // connected, but the link carries nothing: given up at the deadline
+  obs.latency_bound_ms = 200;
+  const int cloud = (*cm)->actions().Find("cloud", Precision::kFp32);
+  const int fb = (*cm)->fallback_action();
+  const int fb_target = (*cm)->actions().actions[fb].target;
+  const float run = (*cm)->Predict(fb, obs).latency_ms;
+  const float deadline = static_cast<float>((*cm)->OffloadDeadlineMs(obs));
+  std::array<float, kMaxWaitTargets> end;
+  end.fill(-1);
+  world.SetRequest(0, obs);
+  world.Occupy(cloud, end.data());
+  EXPECT_NEAR(end[fb_target], deadline + run, 1e-3);
+  EXPECT_NEAR(world.Execute(cloud).latency_ms, deadline + run, 1e-3);
+  // The fallback's target busy: the deadline reserves the fallback's wait too (here the whole
+  // bound and at least the fallback's queued time, CostModel::OffloadDeadlineMs), and the
+  // fallback starts at the deadline or when its target is free, whichever is later.
+  for (const float wait : {150.0f, 400.0f}) {
+    obs.wait_ms[fb_target] = wait;
+    const float deadline2 = static_cast<float>((*cm)->OffloadDeadlineMs(obs));
+    EXPECT_NEAR(deadline2, std::min(3000.0f, std::max(200.0f, wait + run)), 1e-3);
+    end.fill(-1);
+    world.SetRequest(0, obs);
+    world.Occupy(cloud, end.data());
+    EXPECT_NEAR(end[fb_target], std::max(deadline2, wait) + run, 1e-3) << wait;
+    EXPECT_NEAR(world.Execute(cloud).latency_ms, std::max(deadline2, wait) + run, 1e-3) << wait;
+  }
+  // An offload that answers occupies nothing local.
+  obs.wait_ms[fb_target] = 0;
+  obs.wifi_up_mbps = obs.wifi_down_mbps = 100;
+  end.fill(-1);
+  world.SetRequest(0, obs);
+  world.Occupy(cloud, end.data());
+  for (float e : end) EXPECT_EQ(e, -1.0f);
+}
+
 TEST_F(QueueTest, OfferedThePipelineAPolicyKeepsAStreamNoClusterAloneCanServe) {
   // 100 requests/s of MobileNet v2 under a 25 ms bound: cpu_big serves 76/s, cpu_little takes
   // 33 ms a request (both clusters as two servers serve enough, but what the little one serves
