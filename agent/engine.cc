@@ -177,15 +177,12 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const CostModel> 
       Executor& ex = *e->executors_.back();
       ex.streaming = desc.max_concurrent > 1;
       ex.queue = std::make_unique<QueueEstimate>(stages, space.size() * e->models_.size());
-      // Stage s's wait goes to the profile's stage target s of a pipelined target (stages the
-      // profile does not list go nowhere); stage 0's to the target's own index as well.
+      // A pipelined target's stage s waits at the profile's stage target s (stages the profile
+      // does not list go nowhere); its first stage's also at its own index (FillWaits).
       std::vector<int>& idx = e->wait_index_[b];
       const std::vector<std::string>& named = device.targets[d].pipeline_stages;
-      for (int st = 0; st < stages; ++st) {
-        idx.push_back(
-            named.empty()
-                ? (st == 0 ? d : -1)
-                : (st < static_cast<int>(named.size()) ? device.FindTarget(named[st]) : -1));
+      for (size_t st = 0; st < named.size() && st < static_cast<size_t>(stages); ++st) {
+        idx.push_back(device.FindTarget(named[st]));
       }
       e->plain_action_[b] = space.Find(e->targets_[b].name, Precision::kFp32, 0);
       if (ex.streaming) {
@@ -473,7 +470,9 @@ void Engine::FillWaits(Observation* obs) const {
   const Clock::time_point now = Clock::now();
   for (size_t b = 0; b < targets_.size(); ++b) {
     if (!executors_[b]) continue;
-    const std::vector<double> w = executors_[b]->queue->WaitMs(now);
+    // On every decision: no allocation (stages past kMaxWaitTargets have nowhere to go).
+    double w[kMaxWaitTargets];
+    const int n = executors_[b]->queue->WaitMs(now, w, kMaxWaitTargets);
     const std::vector<int>& idx = wait_index_[b];
     auto put = [&](int d, double ms) {
       if (d >= 0 && d < kMaxWaitTargets) {
@@ -481,7 +480,7 @@ void Engine::FillWaits(Observation* obs) const {
       }
     };
     put(bound_to_device_[b], w[0]);
-    for (size_t s = 0; s < w.size() && s < idx.size(); ++s) put(idx[s], w[s]);
+    for (size_t s = 0; s < idx.size() && s < static_cast<size_t>(n); ++s) put(idx[s], w[s]);
   }
 }
 

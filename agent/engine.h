@@ -200,9 +200,9 @@ class Engine {
   // of them (MapLevelsByFrequency); otherwise profile level i is target level i.
   std::vector<std::vector<int>> level_map_;
   std::vector<std::unique_ptr<Executor>> executors_;  // per bound target (null for remote)
-  // Per bound local target: the device target index each stage of its queue's wait goes to (its
-  // own index for stage 0 as well; -1: none), and its FP32 level-0 action (the fallback run's;
-  // -1: none).
+  // Per bound local target: for a pipelined one, the device target index each stage's wait goes
+  // to (-1: none; stage 0's goes to its own index, bound_to_device_, as well; empty for the
+  // others), and its FP32 level-0 action (the fallback run's; -1: none).
   std::vector<std::vector<int>> wait_index_;
   std::vector<int> plain_action_;
   std::vector<int> bound_to_device_;  // per bound target: its device target index

@@ -72,12 +72,17 @@ void QueueEstimate::Done(uint64_t ticket, Clock::time_point now, size_t cell,
 }
 
 std::vector<double> QueueEstimate::WaitMs(Clock::time_point now) const {
+  std::vector<double> w(free_at_.size());
+  WaitMs(now, w.data(), stages());
+  return w;
+}
+
+int QueueEstimate::WaitMs(Clock::time_point now, double* out, int n) const {
   std::lock_guard<std::mutex> lock(mu_);
   const double t = Ms(now);
-  std::vector<double> w(free_at_.size(), 0.0);
-  if (inside_.empty()) return w;
-  for (size_t s = 0; s < w.size(); ++s) w[s] = std::max(0.0, free_at_[s] - t);
-  return w;
+  const int m = std::min(n, stages());
+  for (int s = 0; s < m; ++s) out[s] = inside_.empty() ? 0.0 : std::max(0.0, free_at_[s] - t);
+  return m;
 }
 
 int QueueEstimate::inside() const {

@@ -47,6 +47,8 @@ class QueueEstimate {
   // Per stage, how long a request handed over at `now` would wait before that stage is free
   // (ms, >= 0).
   std::vector<double> WaitMs(Clock::time_point now) const;
+  // The same into `out` (at most `n` stages, without allocating); returns how many it wrote.
+  int WaitMs(Clock::time_point now, double* out, int n) const;
   // Requests handed over and not yet done.
   int inside() const;
 

@@ -26,6 +26,15 @@ PowerModel PowerOf(const DeviceProfile& d, TargetKind kind) {
 }
 
 #if AUTOSCALE_HAVE_TORCH
+// The reference's CPU processors (not its pipelined targets), in order: fastest first.
+std::vector<const TargetProfile*> CpuProcessors(const DeviceProfile& d) {
+  std::vector<const TargetProfile*> out;
+  for (const TargetProfile& t : d.targets) {
+    if (t.kind == TargetKind::kCpu && !t.is_pipeline()) out.push_back(&t);
+  }
+  return out;
+}
+
 // The pipelined CPU target (see CreateLocalTargets for its power).
 Result<std::unique_ptr<Target>> CreatePipeline(const LocalTargetOptions& o) {
   PipelineOptions po;
@@ -51,9 +60,7 @@ Result<std::unique_ptr<Target>> CreatePipeline(const LocalTargetOptions& o) {
       if (t >= 0) powered_by.push_back(&o.reference.targets[t]);
     }
   } else {
-    for (const TargetProfile& t : o.reference.targets) {
-      if (t.kind == TargetKind::kCpu && !t.is_pipeline()) powered_by.push_back(&t);
-    }
+    powered_by = CpuProcessors(o.reference);
   }
   std::string power_note;
   for (size_t s = 0; s < po.stages.size() && !powered_by.empty(); ++s) {
@@ -111,10 +118,7 @@ Result<std::vector<std::unique_ptr<Target>>> CreateLocalTargets(
         }
         // Name and power each cluster after the reference's CPU targets in order (fastest
         // first), e.g. cpu_big then cpu_little.
-        std::vector<const TargetProfile*> ref_cpus;
-        for (const TargetProfile& t : o.reference.targets) {
-          if (t.kind == TargetKind::kCpu && !t.is_pipeline()) ref_cpus.push_back(&t);
-        }
+        const std::vector<const TargetProfile*> ref_cpus = CpuProcessors(o.reference);
         for (size_t i = 0; i < clusters.size(); ++i) {
           CpuOptions c = cpu;
           c.cpus = clusters[i].cpus;

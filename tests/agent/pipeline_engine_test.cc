@@ -125,14 +125,18 @@ constexpr char kModel[] = "squeezenet_1_1";
 // (`core0`, `core1`). The rates make the plain target the cheaper choice when nothing waits
 // (the same speed at half the power), so the pipeline is chosen only for a queue.
 std::string VmProfile() {
-  const std::string stage = R"(
+  // One core at 40 GMAC/s drawing `power_mw`.
+  auto core = [](const std::string& name, const std::string& power_mw) {
+    return "  - name: " + name + R"(
+    kind: cpu
     precisions: [fp32]
     gmacs_per_s: {conv: {fp32: 40}, fc: {fp32: 2}, recurrent: {fp32: 2}}
     layer_overhead_us: 5
     memory_bound_fraction: 0
     interference: {cpu: 0, gpu: 0, mem: 0}
     cores: 1
-    levels: [{freq_mhz: 2000, power_mw: 2000}])";
+    levels: [{freq_mhz: 2000, power_mw: )" + power_mw + "}]\n";
+  };
   return testing::WriteFile(testing::TempDir("pipeline_engine") + "/vm2.yaml", R"(
 name: vm2
 description: "a 2-CPU host as the daemon's tests see it"
@@ -141,20 +145,7 @@ base_power_mw: 500
 idle_power_mw: 400
 queue_ms: 0
 targets:
-  - name: cpu_big
-    kind: cpu
-    precisions: [fp32]
-    gmacs_per_s: {conv: {fp32: 40}, fc: {fp32: 2}, recurrent: {fp32: 2}}
-    layer_overhead_us: 5
-    memory_bound_fraction: 0
-    interference: {cpu: 0, gpu: 0, mem: 0}
-    cores: 1
-    levels: [{freq_mhz: 2000, power_mw: 1000}]
-  - name: core0
-    kind: cpu)" + stage + R"(
-  - name: core1
-    kind: cpu)" + stage + R"(
-  - name: cpu_pipeline
+)" + core("cpu_big", "1000") + core("core0", "2000") + core("core1", "2000") + R"(  - name: cpu_pipeline
     kind: cpu
     pipeline: {stages: [core0, core1]}
     precisions: [fp32]

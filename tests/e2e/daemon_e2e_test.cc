@@ -365,6 +365,27 @@ class DaemonE2eTest : public ::testing::Test {
     ASSERT_EQ(r->status, 200) << r->body;
   }
 
+  // `clients` clients at once, each sending `requests` requests to the daemon (inputs seeded
+  // 40-42, no accuracy floor): every answer, in the order they came.
+  std::vector<Answer> InferConcurrently(int clients, int requests) {
+    std::mutex mu;
+    std::vector<Answer> answers;
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        auto client = HttpClient::Create(daemon_ep_);
+        ASSERT_TRUE(client.ok());
+        for (int i = 0; i < requests; ++i) {
+          Answer a = Infer(**client, 40 + (c + i) % 3, /*min_accuracy=*/0);
+          std::lock_guard<std::mutex> lock(mu);
+          answers.push_back(std::move(a));
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    return answers;
+  }
+
   // SIGTERM; the daemon drains, saves its state and exits 0.
   void StopDaemon() {
     daemon_client_.reset();
@@ -539,21 +560,7 @@ TEST_F(DaemonE2eTest, DspAndInt8CpuUnderConcurrentLoadAnswerEveryRequest) {
     WriteConfig(phase.policy, targets);
     ASSERT_NO_FATAL_FAILURE(StartDaemon(phase.dsp_only ? 1 : 2));
     constexpr int kClients = 4, kRequests = 6;
-    std::mutex mu;
-    std::vector<Answer> answers;
-    std::vector<std::thread> threads;
-    for (int c = 0; c < kClients; ++c) {
-      threads.emplace_back([&, c] {
-        auto client = HttpClient::Create(daemon_ep_);
-        ASSERT_TRUE(client.ok());
-        for (int i = 0; i < kRequests; ++i) {
-          Answer a = Infer(**client, 40 + (c + i) % 3, /*min_accuracy=*/0);
-          std::lock_guard<std::mutex> lock(mu);
-          answers.push_back(std::move(a));
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
+    const std::vector<Answer> answers = InferConcurrently(kClients, kRequests);
     std::map<std::string, int> by_action;
     for (size_t i = 0; i < answers.size(); ++i) {
       const Answer& a = answers[i];
@@ -589,21 +596,7 @@ TEST_F(DaemonE2eTest, PipelineBesideTheCpuTargetAnswersEveryRequest) {
   WriteConfig("{name: random}", targets);
   ASSERT_NO_FATAL_FAILURE(StartDaemon(1));
   constexpr int kClients = 4, kRequests = 5;
-  std::mutex mu;
-  std::vector<Answer> answers;
-  std::vector<std::thread> threads;
-  for (int c = 0; c < kClients; ++c) {
-    threads.emplace_back([&, c] {
-      auto client = HttpClient::Create(daemon_ep_);
-      ASSERT_TRUE(client.ok());
-      for (int i = 0; i < kRequests; ++i) {
-        Answer a = Infer(**client, 40 + (c + i) % 3, /*min_accuracy=*/0);
-        std::lock_guard<std::mutex> lock(mu);
-        answers.push_back(std::move(a));
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  const std::vector<Answer> answers = InferConcurrently(kClients, kRequests);
   std::map<std::string, int> by_target;
   for (size_t i = 0; i < answers.size(); ++i) {
     const Answer& a = answers[i];
