@@ -374,8 +374,8 @@ void CostModel::PredictFeasible(const Observation& obs, std::span<const int> fea
                                 float* latency, float* energy, int32_t* flags) const {
   const size_t base = static_cast<size_t>(obs.model) * info_.size();
   PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], &soa_power_[base],
-               soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(),
-               obs.cpu_load, obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
+               soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(), obs.cpu_load,
+               obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
   const bool queued = AnyWait(obs);
   for (const int a : feasible) {
     if (!is_remote_[a]) {
@@ -389,13 +389,13 @@ void CostModel::PredictFeasible(const Observation& obs, std::span<const int> fea
   }
 }
 
-float CostModel::QueuedLatencyMs(int action, const Observation& obs, float run_ms,
-                                 float* busy_end, float start_ms) const {
+float CostModel::QueuedLatencyMs(int action, const Observation& obs, float run_ms, float* busy_end,
+                                 float start_ms) const {
   const ActionInfo& info = info_[action];
   if (info.remote) return run_ms;
   auto wait = [&](int t) { return t < kMaxWaitTargets ? obs.wait_ms[t] : 0.0f; };
-  const std::vector<StageShare>& stages = stages_[static_cast<size_t>(obs.model) * info_.size() +
-                                                  action];
+  const std::vector<StageShare>& stages =
+      stages_[static_cast<size_t>(obs.model) * info_.size() + action];
   if (stages.empty()) {
     const float end = std::max(start_ms, wait(info.target)) + run_ms;
     if (busy_end != nullptr && info.target < kMaxWaitTargets) busy_end[info.target] = end;
@@ -529,8 +529,8 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
   const double run_ms = LocalLatencyMs(fb, obs, cond.compute_factor);
   double latency = deadline + run_ms;
   if (AnyWait(obs)) {
-    latency = QueuedLatencyMs(fb, obs, static_cast<float>(run_ms), nullptr,
-                              static_cast<float>(deadline));
+    latency =
+        QueuedLatencyMs(fb, obs, static_cast<float>(run_ms), nullptr, static_cast<float>(deadline));
   }
   if (fallback_at != nullptr) *fallback_at = static_cast<float>(deadline);
   o.latency_ms = static_cast<float>(latency);

@@ -137,8 +137,8 @@ class CostModel {
   // free again, in ms after the arrival (other entries untouched). Remote actions: `run_ms`.
   // `start_ms`: when the run may start at the earliest (a given-up offload's fallback: its
   // deadline), in ms after the arrival.
-  float QueuedLatencyMs(int action, const Observation& obs, float run_ms,
-                        float* busy_end = nullptr, float start_ms = 0) const;
+  float QueuedLatencyMs(int action, const Observation& obs, float run_ms, float* busy_end = nullptr,
+                        float start_ms = 0) const;
   // The time a local action's run takes under the observation's co-runners with this compute
   // factor, before any queue (Evaluate's latency when nothing waits); 0 for a remote action.
   float RunMs(int action, const Observation& obs, float compute_factor) const {
@@ -185,7 +185,7 @@ class CostModel {
   };
   struct ActionInfo {
     bool remote = false;
-    int target = 0;      // device target index
+    int target = 0;  // device target index
     float k_cpu = 0, k_gpu = 0, k_mem = 0;
     int link = -1;       // remote: index into links_
     float queue_ms = 0;  // remote: server mean queue
@@ -222,7 +222,7 @@ class CostModel {
   std::vector<Entry> entries_;  // num_models x num_actions, see At()
   // PredictFeasible()'s copy of entries_ and info_, one array per field (remote actions: 0).
   std::vector<float> soa_compute_, soa_overhead_, soa_accuracy_,
-      soa_power_;                                       // num_models x num_actions
+      soa_power_;                                         // num_models x num_actions
   std::vector<float> soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
   std::vector<uint8_t> is_remote_;  // per action
   std::vector<Link> links_;

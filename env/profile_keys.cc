@@ -50,7 +50,8 @@ const KeyTable& TargetProfileKeys() {
       {
           Key("name", kString, "unique in the profile; names the target in actions and reports")
               .Required(),
-          Key("kind", kString, "the kind of processor").Values("cpu | gpu | dsp | cloud | nearby")
+          Key("kind", kString, "the kind of processor")
+              .Values("cpu | gpu | dsp | cloud | nearby")
               .Required(),
           Key("cores", kInteger, "local: cores the target uses").Range(1, 256).Default(1),
           Key("precisions", kNames, "precisions the target runs")
@@ -61,9 +62,7 @@ const KeyTable& TargetProfileKeys() {
               "local: effective GMAC/s at the highest level per layer class (see "
               "`targets[].gmacs_per_s`)")
               .DefaultText("local: required"),
-          Key("layer_overhead_us", kNumber, "local: fixed cost per layer")
-              .Range(0, 1e6)
-              .Default(0),
+          Key("layer_overhead_us", kNumber, "local: fixed cost per layer").Range(0, 1e6).Default(0),
           Key("memory_bound_fraction", kNumber,
               "local: share of compute time that does not scale with frequency")
               .Range(0, 1)
@@ -259,10 +258,9 @@ const KeyTable& LayerFitKeys() {
 }
 
 std::vector<const KeyTable*> DeviceProfileTables() {
-  return {&DeviceProfileKeys(), &TargetProfileKeys(), &GmacsKeys(),      &PrecisionRateKeys(),
-          &LevelKeys(),         &InterferenceKeys(),  &WaveKeys(),       &PipelineKeys(),
-          &MeasuredMsKeys(),
-          &LayerModelKeys(),    &LayerFitKeys()};
+  return {&DeviceProfileKeys(), &TargetProfileKeys(), &GmacsKeys(),   &PrecisionRateKeys(),
+          &LevelKeys(),         &InterferenceKeys(),  &WaveKeys(),    &PipelineKeys(),
+          &MeasuredMsKeys(),    &LayerModelKeys(),    &LayerFitKeys()};
 }
 
 // ---- Networks --------------------------------------------------------------------------------

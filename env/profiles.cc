@@ -79,8 +79,8 @@ Result<TargetProfile> ParseTarget(const ConfigNode& t) {
   }
   if (auto pipe = t.Optional("pipeline")) {
     if (tp.kind != TargetKind::kCpu) {
-      return t.Child("pipeline")->Error("'pipeline' applies only to a cpu target (this one is kind " +
-                                        kind + ")");
+      return t.Child("pipeline")
+          ->Error("'pipeline' applies only to a cpu target (this one is kind " + kind + ")");
     }
     for (const char* own : {"cores", "gmacs_per_s", "levels", "layer_overhead_us",
                             "memory_bound_fraction", "interference", "measured_ms", "waves"}) {
@@ -232,9 +232,10 @@ Status ResolvePipeline(const ConfigNode& node, DeviceProfile& d, TargetProfile& 
     const int ti = d.FindTarget(name);
     const ConfigNode at = stages.size() > s ? stages.At(s) : stages;
     if (ti < 0 || IsRemote(d.targets[ti].kind) || d.targets[ti].is_pipeline()) {
-      const std::string what = ti < 0                          ? "no target '" + name + "'"
-                               : IsRemote(d.targets[ti].kind) ? "'" + name + "' is remote"
-                                                              : "'" + name + "' is itself pipelined";
+      const std::string what = ti < 0 ? "no target '" + name + "'"
+                               : IsRemote(d.targets[ti].kind)
+                                   ? "'" + name + "' is remote"
+                                   : "'" + name + "' is itself pipelined";
       return at.Error(what + ": a stage runs on one of this profile's local processors (" +
                       JoinNames(processors) + ")");
     }
@@ -473,7 +474,8 @@ Result<DeviceProfile> ParseDeviceProfile(const ConfigNode& root) {
     d.targets.push_back(std::move(tp));
   }
   for (size_t i = 0; i < d.targets.size(); ++i) {
-    if (d.targets[i].is_pipeline()) RETURN_IF_ERROR(ResolvePipeline(targets.At(i), d, d.targets[i]));
+    if (d.targets[i].is_pipeline())
+      RETURN_IF_ERROR(ResolvePipeline(targets.At(i), d, d.targets[i]));
   }
   if (auto lm = root.Optional("layer_models")) RETURN_IF_ERROR(ParseLayerModels(*lm, d));
   return d;

@@ -365,8 +365,8 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     // whether trying it is safe. Reused while the model's observation is unchanged.
     PriorCache& cache = prior_cache_[obs.model];
     std::array<float, kPriorKeySize> key = {
-        obs.cpu_load,     obs.gpu_load,       obs.mem_load,       obs.wifi_rssi_dbm,
-        obs.cell_rsrp_dbm, obs.wifi_down_mbps, obs.wifi_up_mbps,   obs.cell_down_mbps,
+        obs.cpu_load,      obs.gpu_load,       obs.mem_load,         obs.wifi_rssi_dbm,
+        obs.cell_rsrp_dbm, obs.wifi_down_mbps, obs.wifi_up_mbps,     obs.cell_down_mbps,
         obs.cell_up_mbps,  obs.p2p_rssi_dbm,   obs.latency_bound_ms, obs.min_accuracy};
     std::copy(obs.wait_ms.begin(), obs.wait_ms.end(), key.begin() + 12);
     if (!cache.valid || cache.key != key) {

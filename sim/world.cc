@@ -19,8 +19,7 @@ World::World(const CostModel& cost_model, const Episode& episode, const WorldOpt
 }
 
 float World::ComputeFactor(uint64_t key) const {
-  return std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) +
-                  compute_bias_);
+  return std::exp(static_cast<float>(opt_.compute_noise * FastNormalFromBits(key)) + compute_bias_);
 }
 
 void World::Occupy(int action, float* busy_end) const {

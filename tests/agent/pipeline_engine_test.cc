@@ -135,9 +135,11 @@ std::string VmProfile() {
     memory_bound_fraction: 0
     interference: {cpu: 0, gpu: 0, mem: 0}
     cores: 1
-    levels: [{freq_mhz: 2000, power_mw: )" + power_mw + "}]\n";
+    levels: [{freq_mhz: 2000, power_mw: )" +
+           power_mw + "}]\n";
   };
-  return testing::WriteFile(testing::TempDir("pipeline_engine") + "/vm2.yaml", R"(
+  return testing::WriteFile(
+      testing::TempDir("pipeline_engine") + "/vm2.yaml", R"(
 name: vm2
 description: "a 2-CPU host as the daemon's tests see it"
 role: phone
@@ -145,7 +147,8 @@ base_power_mw: 500
 idle_power_mw: 400
 queue_ms: 0
 targets:
-)" + core("cpu_big", "1000") + core("core0", "2000") + core("core1", "2000") + R"(  - name: cpu_pipeline
+)" + core("cpu_big", "1000") + core("core0", "2000") + core("core1", "2000") +
+                                                             R"(  - name: cpu_pipeline
     kind: cpu
     pipeline: {stages: [core0, core1]}
     precisions: [fp32]

@@ -666,9 +666,9 @@ std::string PipelinedDevice(const std::string& pipeline_target) {
 }
 
 TEST(DeviceProfileTest, PipelinedTargetTakesItsStagesProcessors) {
-  auto r = ParseDevice(PipelinedDevice(
-      "  - name: pipe\n    kind: cpu\n    pipeline: {stages: [cpu, little], "
-      "handoff_fixed_ms: 0.1, handoff_gb_per_s: 5}\n"));
+  auto r = ParseDevice(
+      PipelinedDevice("  - name: pipe\n    kind: cpu\n    pipeline: {stages: [cpu, little], "
+                      "handoff_fixed_ms: 0.1, handoff_gb_per_s: 5}\n"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const TargetProfile& t = r->targets.back();
   EXPECT_TRUE(t.is_pipeline());
@@ -676,10 +676,10 @@ TEST(DeviceProfileTest, PipelinedTargetTakesItsStagesProcessors) {
   EXPECT_DOUBLE_EQ(t.handoff.fixed_ms, 0.1);
   EXPECT_DOUBLE_EQ(t.handoff.gb_per_s, 5);
   EXPECT_EQ(t.precisions, (std::vector<Precision>{Precision::kFp32}));  // the default
-  ASSERT_EQ(t.levels.size(), 1u);                 // one level: every stage at its highest
-  EXPECT_DOUBLE_EQ(t.levels[0].freq_mhz, 2000);   // named after the first stage's
+  ASSERT_EQ(t.levels.size(), 1u);                // one level: every stage at its highest
+  EXPECT_DOUBLE_EQ(t.levels[0].freq_mhz, 2000);  // named after the first stage's
   EXPECT_EQ(t.cores, 8);
-  EXPECT_DOUBLE_EQ(t.interference_cpu, 0.5);      // the first stage's
+  EXPECT_DOUBLE_EQ(t.interference_cpu, 0.5);  // the first stage's
   EXPECT_FALSE(r->targets[0].is_pipeline());
   // A pipeline is not a processor: the first CPU is still `cpu`, even listed after it.
   auto first = ParseDevice(Replace(PipelinedDevice(""), "  - name: cpu\n",
@@ -695,7 +695,8 @@ TEST(DeviceProfileTest, PipelinedTargetErrorsSayWhatIsWrongAndWhere) {
   // Line 33 holds the pipelined target's keys after `name` and `kind` (lines 31-32).
   const std::string cases[][2] = {
       {"    pipeline: {stages: [cpu, nope]}\n",
-       "<string>:33:30: targets[3].pipeline.stages[1]: no target 'nope': a stage runs on one of this "
+       "<string>:33:30: targets[3].pipeline.stages[1]: no target 'nope': a stage runs on one of "
+       "this "
        "profile's local processors (cpu, little)"},
       {"    pipeline: {stages: [cpu, cloud]}\n", "'cloud' is remote"},
       {"    pipeline: {stages: [cpu, cpu]}\n", "'cpu' is listed twice"},

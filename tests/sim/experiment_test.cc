@@ -532,8 +532,7 @@ TEST(Experiment, BeliefsWithOtherActionsAreRefusedSayingWhatDiffers) {
        "target 'gpu' has 5 levels in sd845 but 4 in levels"},
       {"kind.yaml", EditedSd845("kind", "    kind: dsp", "    kind: gpu"),
        "target 'dsp' is of kind dsp in sd845 but gpu in kind"},
-      {"fewer.yaml",
-       EditedSd845("fewer", LastTargetOfSd845(), ""),
+      {"fewer.yaml", EditedSd845("fewer", LastTargetOfSd845(), ""),
        "sd845 has 7 targets but fewer has 6 (target 'cpu_pipeline' is only in sd845)"},
   };
   for (const Case& c : cases) {

@@ -266,7 +266,8 @@ TEST_F(QueueTest, APipelineTakesARequestPerSlowestStage) {
   const double fast_gap = 0.8 * split.bottleneck_ms;
   Stream(n, fast_gap * 1e-3, 1000);
   auto r = Run(on_pipe, true);
-  const double growth = (r->outcomes[n - 1].latency_ms - r->outcomes[n / 2].latency_ms) / (n / 2 - 1);
+  const double growth =
+      (r->outcomes[n - 1].latency_ms - r->outcomes[n / 2].latency_ms) / (n / 2 - 1);
   EXPECT_NEAR(growth, split.bottleneck_ms - fast_gap, 2e-3 * split.bottleneck_ms);
 }
 
