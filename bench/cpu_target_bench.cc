@@ -38,6 +38,7 @@ Fixture& Get(const std::string& model) {
   Fixture f;
   f.spec = *store->Get(model);
   f.bare = std::make_unique<TorchGraph>(*f.spec->graph);
+  f.bare->UseChannelsLast();  // the target's FP32 layout (CpuOptions::channels_last)
   CpuOptions o;
   o.use_counters = false;
   o.threads = g_threads;
@@ -109,6 +110,48 @@ void BM_Paired(benchmark::State& state, const char* model) {
   state.counters["pairs"] = static_cast<double>(bare.size());
 }
 
+// The target's FP32 layout: NCHW against channels-last (CpuOptions::channels_last), runs of the
+// two targets alternated in one loop; counters: the medians and nchw_ms / nhwc_ms.
+void BM_Layout(benchmark::State& state, const char* model) {
+  static ModelStore* store = new ModelStore();
+  auto spec = store->Get(model);
+  if (!spec.ok()) {
+    state.SkipWithError(spec.status().message().c_str());
+    return;
+  }
+  std::unique_ptr<CpuTarget> targets[2];
+  for (int cl = 0; cl < 2; ++cl) {
+    CpuOptions o;
+    o.use_counters = false;
+    o.threads = g_threads;
+    o.channels_last = cl == 1;
+    targets[cl] = CpuTarget::Create(o);
+    if (!targets[cl]->Prepare(**spec, Precision::kFp32).ok()) std::abort();
+  }
+  const HostTensor input = MakeHostInput(**spec, 1);
+  std::vector<double> ms[2];
+  using Clock = std::chrono::steady_clock;
+  int first = 0;  // alternate the order
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {
+      const int cl = (first + k) % 2;
+      const auto t0 = Clock::now();
+      auto r = targets[cl]->Run(**spec, Precision::kFp32, 0, input);
+      if (!r.ok()) {
+        state.SkipWithError(r.status().message().c_str());
+        return;
+      }
+      ms[cl].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    first ^= 1;
+  }
+  const double nchw = Median(ms[0]), nhwc = Median(ms[1]);
+  state.counters["nchw_ms"] = nchw;
+  state.counters["nhwc_ms"] = nhwc;
+  state.counters["speedup"] = nchw / nhwc;
+  state.counters["threads"] = targets[1]->threads();
+}
+
 BENCHMARK_CAPTURE(BM_Bare, resnet18, "resnet18")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Target, resnet18, "resnet18")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Paired, resnet18, "resnet18")
@@ -125,6 +168,18 @@ BENCHMARK_CAPTURE(BM_Paired, mobilenet_v2, "mobilenet_v2")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(5);
+
+#define LAYOUT(model) \
+  BENCHMARK_CAPTURE(BM_Layout, model, #model)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3)
+LAYOUT(inception_v1);
+LAYOUT(inception_v3);
+LAYOUT(mobilenet_v1);
+LAYOUT(mobilenet_v2);
+LAYOUT(resnet18);
+LAYOUT(resnet50);
+LAYOUT(squeezenet_1_1);
+LAYOUT(vgg16);
+#undef LAYOUT
 
 }  // namespace
 }  // namespace autoscale

@@ -176,7 +176,9 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
   if (!model.is_graph()) {
     ASSIGN_OR_RETURN(m, TorchScriptModel::Load(model.torchscript_path, model.input_shape));
   } else if (precision == Precision::kFp32) {
-    m = std::make_unique<TorchGraph>(*model.graph);
+    auto g = std::make_unique<TorchGraph>(*model.graph);
+    if (options_.channels_last) g->UseChannelsLast();
+    m = std::move(g);
   } else {
     Int8Options o;
     if (!options_.int8_engine.empty()) o.engine = options_.int8_engine;

@@ -53,6 +53,10 @@ struct CpuOptions {
   bool set_frequency = true;
   std::shared_ptr<SysfsFiles> sysfs_files;  // cpufreq's files; null: the real ones
   std::string int8_engine;          // libtorch quantized engine; "" = best available
+  // FP32 graphs run channels-last (NHWC): oneDNN's convolutions without per-layer reorders, and
+  // libtorch 1.13's vectorised pooling. NCHW max pooling there is a scalar loop, about 10x
+  // slower (bench/cpu_target_bench --compare-layouts). false: NCHW, for comparison.
+  bool channels_last = true;
 };
 
 class CpuTarget final : public Target {

@@ -534,6 +534,7 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
   auto p = std::make_shared<Impl::Prepared>();
   try {
     p->graph = std::make_unique<TorchGraph>(*model.graph);
+    if (impl_->options.channels_last) p->graph->UseChannelsLast();
   } catch (const std::exception& e) {
     return Status::InvalidArgument("model '" + model.name + "': " + e.what());
   }

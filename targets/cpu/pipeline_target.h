@@ -57,6 +57,8 @@ struct PipelineOptions {
   double handoff_gb_per_s = 10.0;
   // At most this many requests inside the pipeline at once; Submit() waits beyond it.
   int max_in_flight = 64;
+  // Stages run channels-last, as the CPU target does (CpuOptions::channels_last); false: NCHW.
+  bool channels_last = true;
   // The layer-level predictor (env/layer_predictor.h) of each stage's cores at FP32, in stage
   // order (one for all stages when there is one): the split then comes from each layer's
   // predicted time instead of timing the model at Prepare() (on a phone, the fit of its

@@ -42,9 +42,20 @@ TEST(CpuTarget, RunsAGraphLikeABareForward) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->output.shape, (std::vector<int64_t>{1, 1000}));
   TorchGraph bare(*spec->graph);
+  bare.UseChannelsLast();  // the target's FP32 layout (CpuOptions::channels_last)
   torch::Tensor ref = bare.Forward(WrapFloat(in.data.data(), in.shape));
   ASSERT_EQ(ref.numel(), 1000);
   EXPECT_TRUE(torch::equal(ref, WrapFloat(r->output.data.data(), r->output.shape)));
+  // NCHW (channels_last: false) computes the same function: equal within FP32 rounding.
+  CpuOptions nchw_options = Modelled();
+  nchw_options.channels_last = false;
+  auto nchw = CpuTarget::Create(nchw_options);
+  auto rn = nchw->Run(*spec, Precision::kFp32, 0, in);
+  ASSERT_TRUE(rn.ok()) << rn.status().ToString();
+  TorchGraph bare_nchw(*spec->graph);
+  const torch::Tensor ref_nchw = bare_nchw.Forward(WrapFloat(in.data.data(), in.shape));
+  EXPECT_TRUE(torch::equal(ref_nchw, WrapFloat(rn->output.data.data(), rn->output.shape)));
+  EXPECT_LT(((ref - ref_nchw).norm() / ref_nchw.norm()).item<double>(), 1e-5);
   EXPECT_GT(r->latency_ms, 0);
   EXPECT_FALSE(r->latency_modelled);
   EXPECT_EQ(r->energy_source, EnergySource::kModelled);
@@ -246,6 +257,7 @@ TEST(CpuTarget, RunsAnImportedGraphAtFp32AndInt8) {
   EXPECT_TRUE(target->Supports(*spec, Precision::kFp32).ok());
   EXPECT_TRUE(target->Supports(*spec, Precision::kInt8).ok());
   TorchGraph bare(*spec->graph);
+  bare.UseChannelsLast();  // the target's FP32 layout
   int agree = 0;
   constexpr int kInputs = 16;
   for (int seed = 0; seed < kInputs; ++seed) {

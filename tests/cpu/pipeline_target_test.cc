@@ -42,6 +42,7 @@ torch::Tensor Reference(const ModelSpec& spec, const HostTensor& in) {
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
   TorchGraph bare(*spec.graph);
+  bare.UseChannelsLast();  // the stages' layout (PipelineOptions::channels_last)
   torch::Tensor y = bare.Forward(WrapFloat(in.data.data(), in.shape)).contiguous().clone();
   at::set_num_threads(threads);
   return y;
@@ -332,7 +333,9 @@ TEST(PipelinedCpuTarget, TheMeasuredSearchKeepsTheFastestCandidate) {
   EXPECT_TRUE(balanced);
   EXPECT_TRUE(last);
   for (const auto& [k, rate] : plan->candidates) {
-    if (k == plan->split.begin[1]) EXPECT_DOUBLE_EQ(rate, best);
+    if (k == plan->split.begin[1]) {
+      EXPECT_DOUBLE_EQ(rate, best);
+    }
   }
   EXPECT_NE(plan->Describe().find("measured search over"), std::string::npos) << plan->Describe();
 }
