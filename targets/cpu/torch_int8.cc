@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -69,7 +70,8 @@ struct QuantizedOps {
                                  d.findSchemaOrThrow("quantized::add", ""),
                                  d.findSchemaOrThrow("quantized::add_relu", ""),
                                  d.findSchemaOrThrow("quantized::cat", ""),
-                                 d.findSchemaOrThrow("quantized::batch_norm2d", "")};
+                                 d.findSchemaOrThrow("quantized::batch_norm2d", ""),
+                                 c10::nullopt, c10::nullopt, c10::nullopt};
       o->hardswish = d.findOp({"quantized::hardswish", ""});
       o->mul = d.findOp({"quantized::mul", ""});
       o->mul_relu = d.findOp({"quantized::mul_relu", ""});
@@ -319,6 +321,52 @@ TorchInt8Graph::TorchInt8Graph() = default;
 TorchInt8Graph::~TorchInt8Graph() = default;
 
 // ---- Engines, calibration --------------------------------------------------------------------
+
+torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w,
+                                 int stride_h, int stride_w, int pad_h, int pad_w, bool ceil_mode,
+                                 bool pad_channels) {
+  auto pool = [&](const torch::Tensor& t) {
+    return at::max_pool2d(t, {kernel_h, kernel_w}, {stride_h, stride_w}, {pad_h, pad_w}, {1, 1},
+                          ceil_mode);
+  };
+  constexpr int64_t kVector = 32;  // the kernel's vector width in quint8 lanes
+  const int64_t c = x.dim() == 4 ? x.size(1) : 0;
+  if (!pad_channels || c == 0 || c % kVector == 0 ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return pool(x);
+  }
+  // Pooling is per channel: the padding channels (zeros) change nothing in the others. Both
+  // tensors are dense channels-last, so each pixel's channels are one run of bytes: copied row
+  // by row (ATen's strided copy_ of such narrow views, like int_repr(), took longer than the
+  // slow pooling it replaces).
+  const int64_t padded_c = (c + kVector - 1) / kVector * kVector;
+  const auto channels_last = [&](int64_t channels, int64_t h, int64_t w) {
+    return at::_empty_affine_quantized({x.size(0), channels, h, w}, at::TensorOptions(at::kQUInt8),
+                                       x.q_scale(), x.q_zero_point(),
+                                       at::MemoryFormat::ChannelsLast);
+  };
+  // Copies `pixels` runs of `n` bytes from rows of `from_stride` to rows of `to_stride` bytes,
+  // zeroing the rest of each destination row.
+  const auto copy_rows = [](const void* from, int64_t from_stride, void* to, int64_t to_stride,
+                            int64_t pixels, int64_t n) {
+    const auto* src = static_cast<const uint8_t*>(from);
+    auto* dst = static_cast<uint8_t*>(to);
+    for (int64_t p = 0; p < pixels; ++p) {
+      std::memcpy(dst + p * to_stride, src + p * from_stride, static_cast<size_t>(n));
+      if (to_stride > n) std::memset(dst + p * to_stride + n, 0, static_cast<size_t>(to_stride - n));
+    }
+  };
+  torch::Tensor padded = channels_last(padded_c, x.size(2), x.size(3));
+  copy_rows(x.data_ptr(), c, padded.data_ptr(), padded_c, x.size(0) * x.size(2) * x.size(3), c);
+  const torch::Tensor pooled = pool(padded);
+  if (!pooled.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return pooled.narrow(1, 0, c).contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  torch::Tensor out = channels_last(c, pooled.size(2), pooled.size(3));
+  copy_rows(pooled.data_ptr(), padded_c, out.data_ptr(), c,
+            pooled.size(0) * pooled.size(2) * pooled.size(3), c);
+  return out;
+}
 
 std::vector<std::string> SupportedInt8Engines() {
   std::vector<std::string> names;
@@ -798,8 +846,8 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
           y = at::clamp(qengine_ == at::kQNNPACK ? x.contiguous() : x, 0.0, 6.0);
           break;
         case Kind::kMaxPool:
-          y = at::max_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},
-                             {n.pad_h, n.pad_w}, {1, 1}, n.ceil_mode);
+          y = QuantizedMaxPool2d(x, n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad_h,
+                                 n.pad_w, n.ceil_mode, qengine_ != at::kQNNPACK);
           break;
         case Kind::kAvgPool:
           y = at::avg_pool2d(x, {n.kernel_h, n.kernel_w}, {n.stride_h, n.stride_w},

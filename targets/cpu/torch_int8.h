@@ -80,6 +80,16 @@ struct Int8Calibration {
   std::vector<float> min, max;
 };
 
+// Quantized 2-D max pooling as TorchInt8Graph runs it. libtorch 1.13's x86 kernel for a
+// channels-last quint8 input is vectorised only when the channel count is a multiple of 32; any
+// other count runs a scalar loop several times slower (bench/int8_bench BM_Int8MaxPool). With
+// `pad_channels`, such an input is padded with zero channels to the next multiple of 32, pooled,
+// and the padding dropped: the same values bit for bit, channels-last. (TorchInt8Graph pads
+// except under QNNPACK, whose kernel has no such cliff.)
+torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w,
+                                 int stride_h, int stride_w, int pad_h, int pad_w, bool ceil_mode,
+                                 bool pad_channels);
+
 // Engines this libtorch supports, by the names Int8Options takes ("qnnpack", "onednn", ...).
 std::vector<std::string> SupportedInt8Engines();
 // The engine used when Int8Options::engine is empty: on x86 "fbgemm" when present, else

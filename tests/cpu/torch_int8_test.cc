@@ -617,5 +617,40 @@ TEST(Int8ZooTest, KwsLstmAgreesWithFp32) {
   EXPECT_LT(a.rel_l2, 0.03);
 }
 
+// ---- Max pooling off libtorch's slow path ------------------------------------------------------
+
+// QuantizedMaxPool2d pads a channel count that is not a multiple of 32 (ShuffleNet's 24, a
+// ResNet-like 58) to one: the result must be what libtorch's own kernel computes, bit for bit,
+// in every pooling configuration the importer produces, and keep the channels-last layout.
+TEST(Int8MaxPool, PaddingTheChannelsChangesNoValue) {
+  struct Config {
+    int k, s, p;
+    bool ceil;
+  };
+  const Config configs[] = {{3, 2, 1, false}, {3, 2, 0, true}, {3, 1, 1, false}, {2, 2, 0, false}};
+  for (const int64_t c : {3, 24, 32, 58, 116}) {
+    for (const int64_t batch : {1, 2}) {
+      torch::manual_seed(static_cast<uint64_t>(c * 10 + batch));
+      const torch::Tensor f = torch::randn({batch, c, 15, 13}).contiguous(
+          at::MemoryFormat::ChannelsLast);
+      const torch::Tensor x = at::quantize_per_tensor(f, 0.03, 7, torch::kQUInt8);
+      for (const Config& k : configs) {
+        const std::string what = "c=" + std::to_string(c) + " batch=" + std::to_string(batch) +
+                                 " k=" + std::to_string(k.k) + " s=" + std::to_string(k.s) +
+                                 " p=" + std::to_string(k.p) + (k.ceil ? " ceil" : "");
+        const torch::Tensor plain =
+            QuantizedMaxPool2d(x, k.k, k.k, k.s, k.s, k.p, k.p, k.ceil, /*pad_channels=*/false);
+        const torch::Tensor padded =
+            QuantizedMaxPool2d(x, k.k, k.k, k.s, k.s, k.p, k.p, k.ceil, /*pad_channels=*/true);
+        ASSERT_EQ(plain.sizes(), padded.sizes()) << what;
+        EXPECT_EQ(padded.q_scale(), x.q_scale()) << what;
+        EXPECT_EQ(padded.q_zero_point(), x.q_zero_point()) << what;
+        EXPECT_TRUE(padded.is_contiguous(at::MemoryFormat::ChannelsLast)) << what;
+        EXPECT_TRUE(torch::equal(plain.int_repr(), padded.int_repr())) << what;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace autoscale
