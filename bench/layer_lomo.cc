@@ -4,7 +4,7 @@
 //   layer_lomo [--models LIST] [--model-dir DIR] [--precisions fp32,int8] [--threads 1]
 //              [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] [--model-seconds S]
 //              [--use-min]   (time by the fastest run instead of the median: a loaded machine)
-//              [--in-model | --single-layers] [--rounds N] [--explain]
+//              [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]
 //
 // 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
 //    one-layer graph, N synthetic layers (targets/layer_profiler.h), and each whole model
@@ -241,7 +241,8 @@ std::unique_ptr<CpuTarget> MakeTarget(int threads, const std::vector<int>& cpus)
 
 int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>& precisions,
                 int threads, const std::vector<int>& cpus, const std::string& cache, bool fit_only,
-                double model_seconds, bool explain, int rounds, bool use_min) {
+                double model_seconds, bool explain, bool explain_layers, int rounds,
+                bool use_min) {
   if (fit_only) {
     if (!ReadInModelCache(cache, &models)) {
       std::cerr << "cannot read " << cache << "\n";
@@ -358,6 +359,16 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
                        pn.c_str(), held.name.c_str(), k.c_str(), v.first, v.second,
                        100 * (v.second / std::max(v.first, 1e-9) - 1));
         }
+        if (fit.ok() && explain_layers) {
+          // Layer by layer: what the held-out model measured against the prediction.
+          for (const LayerSample& l : own_layers) {
+            const double pred =
+                fit->kind_scale[static_cast<int>(l.layer.kind())] * PredictLayerMs(*fit, l.layer);
+            std::fprintf(stderr, "    %s %s %-60s own %.4f predicted %.4f (%+.0f%%)\n",
+                         pn.c_str(), held.name.c_str(), l.layer.Key().c_str(), l.ms, pred,
+                         100 * (pred / std::max(l.ms, 1e-9) - 1));
+          }
+        }
         if (fit.ok()) {
           std::fprintf(stderr, "  %s %s overhead: %.3f ms + %.3f ms/Melement, scale %.3f\n",
                        pn.c_str(), held.name.c_str(), fit->overhead_ms,
@@ -404,7 +415,8 @@ int Main(int argc, char** argv) {
   std::string model_dir, cache;
   int threads = 1, synthetic = 150, rounds = 3;
   std::vector<int> cpus;
-  bool fit_only = false, use_min = false, single_layers = false, explain = false;
+  bool fit_only = false, use_min = false, single_layers = false, explain = false,
+       explain_layers = false;
   double model_seconds = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -440,6 +452,8 @@ int Main(int argc, char** argv) {
       rounds = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--explain") {
       explain = true;
+    } else if (a == "--explain-layers") {
+      explain = explain_layers = true;
     } else if (a == "--single-layers") {
       single_layers = true;
     } else if (a == "--in-model") {
@@ -451,7 +465,7 @@ int Main(int argc, char** argv) {
     } else {
       std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
                    "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
-                   "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] [--explain]\n";
+                   "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]\n";
       return 2;
     }
   }
@@ -493,7 +507,7 @@ int Main(int argc, char** argv) {
     std::vector<InModelModel> im;
     for (size_t i = 0; i < specs.size(); ++i) im.push_back({models[i].name, specs[i], {}, 0});
     return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds,
-                       explain, rounds, use_min);
+                       explain, explain_layers, rounds, use_min);
   }
 
   std::map<Precision, Measured> all;
