@@ -8,6 +8,7 @@
 // second; the pipelined one also its split and the throughput the split predicts.
 //
 // --no-host-cache: glibc's allocator instead of the caching one (see main()).
+// --nchw: every variant runs NCHW instead of the targets' default channels-last.
 // --exhaustive (after the benchmarks): for each model and two stages, measures the throughput of
 // every split point and prints the searched split's against the best one found so.
 //
@@ -36,6 +37,7 @@ namespace autoscale {
 namespace {
 
 int g_window = 4;  // --window=N: requests in flight in the pipeline
+bool g_channels_last = true;  // --nchw: every variant runs NCHW (the targets' layout option)
 
 ModelStore& Store() {
   static ModelStore* store = new ModelStore();
@@ -53,7 +55,9 @@ std::shared_ptr<const ModelSpec> Spec(const std::string& model) {
 
 PipelinedCpuTarget& Pipeline() {
   static PipelinedCpuTarget* t = [] {
-    auto made = PipelinedCpuTarget::Create(PipelineOptions{});
+    PipelineOptions po;
+    po.channels_last = g_channels_last;
+    auto made = PipelinedCpuTarget::Create(po);
     if (!made.ok()) {
       std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
       std::exit(1);
@@ -67,6 +71,7 @@ CpuTarget& IntraOp() {
   static CpuTarget* t = [] {
     CpuOptions o;
     o.use_counters = false;  // threads: one per allowed CPU
+    o.channels_last = g_channels_last;
     return CpuTarget::Create(o).release();
   }();
   return *t;
@@ -80,6 +85,7 @@ CpuTarget& OneCore() {
     o.use_counters = false;
     o.threads = 1;
     o.cpus = {AllowedCpus().back()};
+    o.channels_last = g_channels_last;
     return CpuTarget::Create(o).release();
   }();
   return *t;
@@ -226,6 +232,7 @@ std::shared_ptr<const LayerFit> FitWithout(const std::string& model) {
   CpuOptions o;
   o.threads = 1;
   o.use_counters = false;
+  o.channels_last = g_channels_last;
   std::unique_ptr<CpuTarget> cpu = CpuTarget::Create(o);
   std::vector<std::shared_ptr<const ModelSpec>> specs;
   std::vector<InModelRun> runs;
@@ -260,6 +267,7 @@ void Exhaustive(const std::string& model, int requests) {
   std::printf("%s: searched split %s\n", model.c_str(), plan->Describe().c_str());
   // The split the layer-level predictor would choose (fit without this model).
   PipelineOptions po;
+  po.channels_last = g_channels_last;
   po.layer_fits = {FitWithout(model)};
   po.refine_requests = 0;  // the predictor's own choice, unmeasured
   auto predicted_target = PipelinedCpuTarget::Create(po);
@@ -309,6 +317,8 @@ int main(int argc, char** argv) {
       exhaustive = true;
     } else if (std::strcmp(argv[i], "--no-host-cache") == 0) {
       host_cache = false;
+    } else if (std::strcmp(argv[i], "--nchw") == 0) {
+      autoscale::g_channels_last = false;
     } else if (std::strncmp(argv[i], "--window=", 9) == 0) {
       autoscale::g_window = std::max(1, std::atoi(argv[i] + 9));
     } else if (std::strncmp(argv[i], "--requests=", 11) == 0) {
