@@ -20,7 +20,7 @@
 namespace autoscale {
 
 namespace {
-PowerModel PowerOf(const DeviceProfile& d, TargetKind kind) {
+[[maybe_unused]] PowerModel PowerOf(const DeviceProfile& d, TargetKind kind) {
   const TargetProfile* t = d.FirstOfKind(kind);
   return t ? PowerModelFor(d, *t) : PowerModel{};
 }

@@ -62,7 +62,7 @@ struct WavesOptions {
   bool json = false;
 };
 
-std::string Dims(const std::vector<size_t>& v) {
+[[maybe_unused]] std::string Dims(const std::vector<size_t>& v) {
   if (v.empty()) return "-";
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) {
