@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 
 #include "targets/cpu/cpu_target.h"
@@ -75,43 +76,54 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Runs `a` and `b` once per benchmark iteration, alternating which goes first so that neither
+// always runs on a warm cache; returns the median milliseconds of each and the pairs run. A
+// run returning false stops the benchmark (it has set the error).
+struct PairedMedians {
+  double a_ms = 0, b_ms = 0;
+  size_t pairs = 0;
+};
+PairedMedians TimePaired(benchmark::State& state, const std::function<bool()>& a,
+                         const std::function<bool()>& b) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> ms[2];
+  const std::function<bool()>* runs[2] = {&a, &b};
+  int first = 0;
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {
+      const int i = (first + k) % 2;
+      const auto t0 = Clock::now();
+      if (!(*runs[i])()) return {};
+      ms[i].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    first ^= 1;
+  }
+  return {Median(ms[0]), Median(ms[1]), ms[0].size()};
+}
+
 void BM_Paired(benchmark::State& state, const char* model) {
   Fixture& f = Get(model);
   at::set_num_threads(f.target->threads());
-  std::vector<double> bare, target;
-  using Clock = std::chrono::steady_clock;
-  bool bare_first = true;  // alternate the order so neither side always runs on a warm cache
-  for (auto _ : state) {
-    auto run_bare = [&] {
-      const auto t0 = Clock::now();
-      torch::Tensor y = f.bare->Forward(f.tensor);
-      benchmark::DoNotOptimize(y.data_ptr());
-      bare.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    };
-    auto run_target = [&] {
-      const auto t0 = Clock::now();
-      auto r = f.target->Run(*f.spec, Precision::kFp32, 0, f.input);
-      benchmark::DoNotOptimize(r->output.data.data());
-      target.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    };
-    if (bare_first) {
-      run_bare();
-      run_target();
-    } else {
-      run_target();
-      run_bare();
-    }
-    bare_first = !bare_first;
-  }
-  const double b = Median(bare), t = Median(target);
-  state.counters["bare_ms"] = b;
-  state.counters["target_ms"] = t;
-  state.counters["overhead_pct"] = 100.0 * (t - b) / b;
-  state.counters["pairs"] = static_cast<double>(bare.size());
+  const PairedMedians m = TimePaired(
+      state,
+      [&] {
+        torch::Tensor y = f.bare->Forward(f.tensor);
+        benchmark::DoNotOptimize(y.data_ptr());
+        return true;
+      },
+      [&] {
+        auto r = f.target->Run(*f.spec, Precision::kFp32, 0, f.input);
+        benchmark::DoNotOptimize(r->output.data.data());
+        return true;
+      });
+  state.counters["bare_ms"] = m.a_ms;
+  state.counters["target_ms"] = m.b_ms;
+  state.counters["overhead_pct"] = 100.0 * (m.b_ms - m.a_ms) / m.a_ms;
+  state.counters["pairs"] = static_cast<double>(m.pairs);
 }
 
 // The target's FP32 layout: NCHW against channels-last (CpuOptions::channels_last), runs of the
-// two targets alternated in one loop; counters: the medians and nchw_ms / nhwc_ms.
+// two targets paired as in BM_Paired; counters: the medians and nchw_ms / nhwc_ms.
 void BM_Layout(benchmark::State& state, const char* model) {
   static ModelStore* store = new ModelStore();
   auto spec = store->Get(model);
@@ -129,26 +141,18 @@ void BM_Layout(benchmark::State& state, const char* model) {
     if (!targets[cl]->Prepare(**spec, Precision::kFp32).ok()) std::abort();
   }
   const HostTensor input = MakeHostInput(**spec, 1);
-  std::vector<double> ms[2];
-  using Clock = std::chrono::steady_clock;
-  int first = 0;  // alternate the order
-  for (auto _ : state) {
-    for (int k = 0; k < 2; ++k) {
-      const int cl = (first + k) % 2;
-      const auto t0 = Clock::now();
+  auto run = [&](int cl) {
+    return [&, cl] {
       auto r = targets[cl]->Run(**spec, Precision::kFp32, 0, input);
-      if (!r.ok()) {
-        state.SkipWithError(r.status().message().c_str());
-        return;
-      }
-      ms[cl].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    }
-    first ^= 1;
-  }
-  const double nchw = Median(ms[0]), nhwc = Median(ms[1]);
-  state.counters["nchw_ms"] = nchw;
-  state.counters["nhwc_ms"] = nhwc;
-  state.counters["speedup"] = nchw / nhwc;
+      if (!r.ok()) state.SkipWithError(r.status().message().c_str());
+      return r.ok();
+    };
+  };
+  const PairedMedians m = TimePaired(state, run(0), run(1));
+  if (m.pairs == 0) return;
+  state.counters["nchw_ms"] = m.a_ms;
+  state.counters["nhwc_ms"] = m.b_ms;
+  state.counters["speedup"] = m.a_ms / m.b_ms;
   state.counters["threads"] = targets[1]->threads();
 }
 

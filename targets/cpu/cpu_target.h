@@ -55,7 +55,7 @@ struct CpuOptions {
   std::string int8_engine;          // libtorch quantized engine; "" = best available
   // FP32 graphs run channels-last (NHWC): oneDNN's convolutions without per-layer reorders, and
   // libtorch 1.13's vectorised pooling. NCHW max pooling there is a scalar loop, about 10x
-  // slower (bench/cpu_target_bench --compare-layouts). false: NCHW, for comparison.
+  // slower (bench/cpu_target_bench BM_Layout). false: NCHW, for comparison.
   bool channels_last = true;
 };
 

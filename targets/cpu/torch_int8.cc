@@ -320,7 +320,7 @@ struct TorchInt8Graph::Prepack {
 TorchInt8Graph::TorchInt8Graph() = default;
 TorchInt8Graph::~TorchInt8Graph() = default;
 
-// ---- Engines, calibration --------------------------------------------------------------------
+// ---- Max pooling off libtorch's scalar path -------------------------------------------------
 
 torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w,
                                  int stride_h, int stride_w, int pad_h, int pad_w, bool ceil_mode,
@@ -367,6 +367,8 @@ torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kerne
             pooled.size(0) * pooled.size(2) * pooled.size(3), c);
   return out;
 }
+
+// ---- Engines, calibration --------------------------------------------------------------------
 
 std::vector<std::string> SupportedInt8Engines() {
   std::vector<std::string> names;
