@@ -173,8 +173,11 @@ BENCHMARK_CAPTURE(BM_Paired, mobilenet_v2, "mobilenet_v2")
     ->UseRealTime()
     ->MinTime(5);
 
-#define LAYOUT(model) \
-  BENCHMARK_CAPTURE(BM_Layout, model, #model)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3)
+#define LAYOUT(model)                         \
+  BENCHMARK_CAPTURE(BM_Layout, model, #model) \
+      ->Unit(benchmark::kMillisecond)         \
+      ->UseRealTime()                         \
+      ->MinTime(3)
 LAYOUT(inception_v1);
 LAYOUT(inception_v3);
 LAYOUT(mobilenet_v1);

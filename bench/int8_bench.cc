@@ -16,7 +16,8 @@
 //
 // Benchmarks: fp32/<model>, then int8/<model>/<engine> for every quantized engine this libtorch
 // has, the default engine first; BM_Int8MaxPool/channels:C/pad:P, the quantized max pool with
-// and without its channel padding (QuantizedMaxPool2d). Counters on the int8 runs: top1_agree, rel_l2 (mean
+// and without its channel padding (QuantizedMaxPool2d). Counters on the int8 runs: top1_agree,
+// rel_l2 (mean
 // ||int8 - fp32|| / ||fp32||), speedup (fp32 time / int8 time, when fp32/<model> ran before),
 // threads; on the fp32 runs top1_margin (mean FP32 top-1 minus top-2 logit over the logits'
 // standard deviation: how easily an error swaps the top two). Both run with

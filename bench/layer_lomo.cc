@@ -18,9 +18,9 @@
 // network, INT8 least of all): --in-model. Each model runs whole on the CPU target, timed node
 // by node (CpuTarget::TimeNodes; median per node over the runs, at least --model-seconds of
 // runs, taken in --rounds round-robin passes over the models, default 3; --use-min takes the
-// fastest runs instead), its layers' in-model times are the samples; for each model M the fit uses the other
-// models' runs only (FitLayerModelInModel) and predicts M from its descriptors; compared with
-// M's median whole run. --single-layers restores the one-layer-graph method above. With
+// fastest runs instead), its layers' in-model times are the samples; for each model M the fit uses
+// the other models' runs only (FitLayerModelInModel) and predicts M from its descriptors; compared
+// with M's median whole run. --single-layers restores the one-layer-graph method above. With
 // --cache FILE the node times are written (and read back with --fit-only).
 #include <algorithm>
 #include <cmath>
@@ -241,8 +241,7 @@ std::unique_ptr<CpuTarget> MakeTarget(int threads, const std::vector<int>& cpus)
 
 int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>& precisions,
                 int threads, const std::vector<int>& cpus, const std::string& cache, bool fit_only,
-                double model_seconds, bool explain, bool explain_layers, int rounds,
-                bool use_min) {
+                double model_seconds, bool explain, bool explain_layers, int rounds, bool use_min) {
   if (fit_only) {
     if (!ReadInModelCache(cache, &models)) {
       std::cerr << "cannot read " << cache << "\n";
@@ -364,8 +363,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
           for (const LayerSample& l : own_layers) {
             const double pred =
                 fit->kind_scale[static_cast<int>(l.layer.kind())] * PredictLayerMs(*fit, l.layer);
-            std::fprintf(stderr, "    %s %s %-60s own %.4f predicted %.4f (%+.0f%%)\n",
-                         pn.c_str(), held.name.c_str(), l.layer.Key().c_str(), l.ms, pred,
+            std::fprintf(stderr, "    %s %s %-60s own %.4f predicted %.4f (%+.0f%%)\n", pn.c_str(),
+                         held.name.c_str(), l.layer.Key().c_str(), l.ms, pred,
                          100 * (pred / std::max(l.ms, 1e-9) - 1));
           }
         }
@@ -465,7 +464,8 @@ int Main(int argc, char** argv) {
     } else {
       std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
                    "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
-                   "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]\n";
+                   "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] "
+                   "[--explain | --explain-layers]\n";
       return 2;
     }
   }

@@ -71,7 +71,9 @@ struct QuantizedOps {
                                  d.findSchemaOrThrow("quantized::add_relu", ""),
                                  d.findSchemaOrThrow("quantized::cat", ""),
                                  d.findSchemaOrThrow("quantized::batch_norm2d", ""),
-                                 c10::nullopt, c10::nullopt, c10::nullopt};
+                                 c10::nullopt,
+                                 c10::nullopt,
+                                 c10::nullopt};
       o->hardswish = d.findOp({"quantized::hardswish", ""});
       o->mul = d.findOp({"quantized::mul", ""});
       o->mul_relu = d.findOp({"quantized::mul_relu", ""});
@@ -322,8 +324,8 @@ TorchInt8Graph::~TorchInt8Graph() = default;
 
 // ---- Max pooling off libtorch's scalar path -------------------------------------------------
 
-torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w,
-                                 int stride_h, int stride_w, int pad_h, int pad_w, bool ceil_mode,
+torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w, int stride_h,
+                                 int stride_w, int pad_h, int pad_w, bool ceil_mode,
                                  bool pad_channels) {
   auto pool = [&](const torch::Tensor& t) {
     return at::max_pool2d(t, {kernel_h, kernel_w}, {stride_h, stride_w}, {pad_h, pad_w}, {1, 1},
@@ -353,7 +355,8 @@ torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kerne
     auto* dst = static_cast<uint8_t*>(to);
     for (int64_t p = 0; p < pixels; ++p) {
       std::memcpy(dst + p * to_stride, src + p * from_stride, static_cast<size_t>(n));
-      if (to_stride > n) std::memset(dst + p * to_stride + n, 0, static_cast<size_t>(to_stride - n));
+      if (to_stride > n)
+        std::memset(dst + p * to_stride + n, 0, static_cast<size_t>(to_stride - n));
     }
   };
   torch::Tensor padded = channels_last(padded_c, x.size(2), x.size(3));

@@ -86,8 +86,8 @@ struct Int8Calibration {
 // `pad_channels`, such an input is padded with zero channels to the next multiple of 32, pooled,
 // and the padding dropped: the same values bit for bit, channels-last. (TorchInt8Graph pads
 // except under QNNPACK, whose kernel has no such cliff.)
-torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w,
-                                 int stride_h, int stride_w, int pad_h, int pad_w, bool ceil_mode,
+torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kernel_w, int stride_h,
+                                 int stride_w, int pad_h, int pad_w, bool ceil_mode,
                                  bool pad_channels);
 
 // Engines this libtorch supports, by the names Int8Options takes ("qnnpack", "onednn", ...).

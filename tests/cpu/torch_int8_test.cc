@@ -631,8 +631,8 @@ TEST(Int8MaxPool, PaddingTheChannelsChangesNoValue) {
   for (const int64_t c : {3, 24, 32, 58, 116}) {
     for (const int64_t batch : {1, 2}) {
       torch::manual_seed(static_cast<uint64_t>(c * 10 + batch));
-      const torch::Tensor f = torch::randn({batch, c, 15, 13}).contiguous(
-          at::MemoryFormat::ChannelsLast);
+      const torch::Tensor f =
+          torch::randn({batch, c, 15, 13}).contiguous(at::MemoryFormat::ChannelsLast);
       const torch::Tensor x = at::quantize_per_tensor(f, 0.03, 7, torch::kQUInt8);
       for (const Config& k : configs) {
         const std::string what = "c=" + std::to_string(c) + " batch=" + std::to_string(batch) +
