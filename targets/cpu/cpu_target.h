@@ -81,8 +81,11 @@ class CpuTarget final : public Target {
   struct NodeTimes {
     std::vector<double> node_ms;
     double run_ms = 0;
-    // The fastest of the runs, per node and whole (a machine shared with other work).
+    // The fastest runs (a machine shared with other work): the fastest whole run, and the node
+    // times of the fastest observed run (one run's, so that they sum to a time the model ran in;
+    // per-node minima would sum to less than any run, the more so the more nodes and runs).
     std::vector<double> node_min_ms;
+    double observed_min_ms = 0;  // their sum
     double run_min_ms = 0;
   };
   Result<NodeTimes> TimeNodes(const ModelSpec& model, Precision precision, int warmup, int runs);
