@@ -3,7 +3,8 @@
 //
 //   layer_lomo [--models LIST] [--model-dir DIR] [--precisions fp32,int8] [--threads 1]
 //              [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] [--model-seconds S]
-//              [--use-min]   (time by the fastest run instead of the median: a loaded machine)
+//              [--use-min]   (time by the fastest run instead of the median: a loaded machine;
+//                             node times from the fastest observed run, not per-node minima)
 //              [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]
 //
 // 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
@@ -21,7 +22,8 @@
 // fastest runs instead), its layers' in-model times are the samples; for each model M the fit uses
 // the other models' runs only (FitLayerModelInModel) and predicts M from its descriptors; compared
 // with M's median whole run. --single-layers restores the one-layer-graph method above. With
-// --cache FILE the node times are written (and read back with --fit-only).
+// --cache FILE the node times are written (and read back with --fit-only). The no_first_use
+// column fits without the first uses' cold cost (LayerFitOptions::first_use).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -177,6 +179,12 @@ struct InModelModel {
   int runs = 0;  // per round, while measuring
 };
 
+int DistinctOpsOf(const std::vector<LayerDescriptor>& layers) {
+  std::set<std::string> ops;
+  for (const LayerDescriptor& l : layers) ops.insert(l.op);
+  return static_cast<int>(ops.size());
+}
+
 double MedianOf(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t h = v.size() / 2;
@@ -282,10 +290,18 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
         for (const auto& t : per[i]) whole.push_back(use_min ? t.run_min_ms : t.run_ms);
         agg.run_ms = use_min ? *std::min_element(whole.begin(), whole.end()) : MedianOf(whole);
         agg.node_ms.resize(n);
-        for (size_t k = 0; k < n; ++k) {
-          std::vector<double> v;
-          for (const auto& t : per[i]) v.push_back(use_min ? t.node_min_ms[k] : t.node_ms[k]);
-          agg.node_ms[k] = use_min ? *std::min_element(v.begin(), v.end()) : MedianOf(v);
+        if (use_min) {
+          // The node times of the fastest observed run of all the rounds.
+          const auto best = std::min_element(
+              per[i].begin(), per[i].end(),
+              [](const auto& a, const auto& b) { return a.observed_min_ms < b.observed_min_ms; });
+          agg.node_ms = best->node_min_ms;
+        } else {
+          for (size_t k = 0; k < n; ++k) {
+            std::vector<double> v;
+            for (const auto& t : per[i]) v.push_back(t.node_ms[k]);
+            agg.node_ms[k] = MedianOf(v);
+          }
         }
         double sum = 0;
         for (double v : agg.node_ms) sum += v;
@@ -301,10 +317,13 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
     const char* name;
     LayerFitOptions options;
   };
+  LayerFitOptions no_first_use;
+  no_first_use.first_use = false;
   const Variant variants[] = {
       {"full", {}},
       {"no_correction", {0.0, 0.5, 0.05}},
       {"common_scale", {1.0, 0.5, 0.0}},
+      {"no_first_use", no_first_use},
   };
   for (const std::string& pn : precisions) {
     auto p = ParsePrecision(pn);
@@ -369,9 +388,12 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
           }
         }
         if (fit.ok()) {
-          std::fprintf(stderr, "  %s %s overhead: %.3f ms + %.3f ms/Melement, scale %.3f\n",
+          std::fprintf(stderr,
+                       "  %s %s overhead: %.3f ms + %.3f ms/Melement, first uses %.4f ms (%d ops), "
+                       "scale %.3f\n",
                        pn.c_str(), held.name.c_str(), fit->overhead_ms,
-                       fit->overhead_ms_per_melement, fit->scale);
+                       fit->overhead_ms_per_melement, FirstUsesMs(*fit, ms.layers), DistinctOpsOf(ms.layers),
+                       fit->scale);
         }
       }
       const double err = 100 * (preds[0] / self.run_ms - 1);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "core/strings.h"
 #include "env/profile_keys.h"
@@ -68,6 +69,20 @@ double LinearMs(const LayerFit& fit, const LayerDescriptor& l) {
   const std::vector<double>& c = fit.coefficients[static_cast<int>(l.kind())];
   const double ms = Dot(c.empty() ? fit.fallback : c, LayerFeatures(l));
   return std::max(ms, 1e-6);
+}
+
+// The weighted median of (value, weight) pairs; 0 for none.
+double WeightedMedian(std::vector<std::pair<double, double>> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  double total = 0;
+  for (const auto& [x, w] : v) total += w;
+  double run = 0;
+  for (const auto& [x, w] : v) {
+    run += w;
+    if (run >= 0.5 * total) return x;
+  }
+  return v.back().first;
 }
 
 std::vector<double> FitRows(const std::vector<const LayerSample*>& rows) {
@@ -213,12 +228,57 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
   fit.overhead_ms = overhead_ms;
   fit.overhead_ms_per_melement = overhead_ms_per_melement;
   fit.options = options;
-  std::array<std::vector<const LayerSample*>, kNumLayerKinds> by_kind;
-  std::vector<const LayerSample*> all;
+  // Measured layers by kind: warm ones and first uses apart.
+  std::array<std::vector<const LayerSample*>, kNumLayerKinds> warm, first;
   for (const LayerSample& s : samples) {
     if (!(s.ms > 0) || !std::isfinite(s.ms)) {
       return Status::InvalidArgument("layer '" + s.layer.Key() + "': time must be positive");
     }
+    (s.first_use ? first : warm)[static_cast<int>(s.layer.kind())].push_back(&s);
+  }
+  // Step 0: the first uses' cold cost. Per kind with at least 3 warm layers, a model of those
+  // alone predicts the kind's first uses; what they measured above it is their op's cold cost:
+  // per op, the weighted median (weight 1 / prediction^2: a small layer shows the cost plainly,
+  // a large one buries it in its own spread), and over every op the default for ops whose kind
+  // had no warm layers to learn from. First uses then lose their op's cost (never below 10% of
+  // the measurement) before the fit proper.
+  if (options.first_use) {
+    std::map<std::string, std::vector<std::pair<double, double>>> by_op;
+    std::vector<std::pair<double, double>> pooled;
+    for (int k = 0; k < kNumLayerKinds; ++k) {
+      if (warm[k].size() < 3 || first[k].empty()) continue;
+      const std::vector<double> c = FitRows(warm[k]);
+      for (const LayerSample* s : first[k]) {
+        const double pred = std::max(Dot(c, LayerFeatures(s->layer)), 1e-6);
+        by_op[s->layer.op].emplace_back(s->ms - pred, 1.0 / (pred * pred));
+        pooled.emplace_back(s->ms - pred, 1.0 / (pred * pred));
+      }
+    }
+    fit.first_use_ms = std::max(0.0, WeightedMedian(pooled));
+    for (auto& [op, excess] : by_op) fit.first_use_by_op[op] = std::max(0.0, WeightedMedian(excess));
+    // An op seen first but never warm takes the default, at most 90% of its fastest first use:
+    // what its samples lose is what its runs are charged.
+    std::map<std::string, double> fastest;
+    for (const auto& kind : first) {
+      for (const LayerSample* s : kind) {
+        auto [it, fresh] = fastest.emplace(s->layer.op, s->ms);
+        if (!fresh) it->second = std::min(it->second, s->ms);
+      }
+    }
+    for (const auto& [op, ms] : fastest) {
+      if (!fit.first_use_by_op.count(op)) {
+        fit.first_use_by_op[op] = std::min(fit.first_use_ms, 0.9 * ms);
+      }
+    }
+  }
+  std::vector<LayerSample> adjusted = samples;
+  for (LayerSample& s : adjusted) {
+    if (s.first_use) s.ms = std::max(s.ms - FirstUseMs(fit, s.layer.op), 0.1 * s.ms);
+    s.first_use = false;  // warm now, as the local correction sees it
+  }
+  std::array<std::vector<const LayerSample*>, kNumLayerKinds> by_kind;
+  std::vector<const LayerSample*> all;
+  for (const LayerSample& s : adjusted) {
     by_kind[static_cast<int>(s.layer.kind())].push_back(&s);
     all.push_back(&s);
   }
@@ -226,7 +286,7 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
   for (int k = 0; k < kNumLayerKinds; ++k) {
     if (!by_kind[k].empty()) fit.coefficients[k] = FitRows(by_kind[k]);
   }
-  fit.samples = samples;
+  fit.samples = std::move(adjusted);
   // Step 3: the common scale (median measured/predicted over the whole models), then one scale
   // per kind, least squares on the models' relative errors with a prior pulling each towards
   // the common scale (weight options.kind_prior: a kind the models hardly exercise stays there).
@@ -243,7 +303,8 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
       layers_ms += ms;
     }
     const double run_ms =
-        overhead_ms + overhead_ms_per_melement * (m.input_elements + m.output_elements) / 1e6;
+        overhead_ms + overhead_ms_per_melement * (m.input_elements + m.output_elements) / 1e6 +
+        FirstUsesMs(fit, m.layers);
     if (m.ms > run_ms && layers_ms > 0) {
       ratios.push_back((m.ms - run_ms) / layers_ms);
       sums.push_back(by_kind);
@@ -317,12 +378,40 @@ double PredictLayerMs(const LayerFit& fit, const LayerDescriptor& layer) {
   return base * std::exp(rsum / (wsum + fit.options.shrink));
 }
 
+double FirstUseMs(const LayerFit& fit, const std::string& op) {
+  auto it = fit.first_use_by_op.find(op);
+  return it == fit.first_use_by_op.end() ? fit.first_use_ms : it->second;
+}
+
+double FirstUsesMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers) {
+  std::vector<std::string_view> ops;
+  double ms = 0;
+  for (const LayerDescriptor& l : layers) {
+    if (std::find(ops.begin(), ops.end(), l.op) != ops.end()) continue;
+    ops.push_back(l.op);
+    ms += FirstUseMs(fit, l.op);
+  }
+  return ms;
+}
+
+std::vector<double> PredictLayersInRunMs(const LayerFit& fit,
+                                         const std::vector<LayerDescriptor>& layers) {
+  std::vector<double> ms;
+  std::vector<std::string_view> ops;
+  for (const LayerDescriptor& l : layers) {
+    ms.push_back(fit.kind_scale[static_cast<int>(l.kind())] * PredictLayerMs(fit, l));
+    if (std::find(ops.begin(), ops.end(), l.op) == ops.end()) {
+      ops.push_back(l.op);
+      ms.back() += FirstUseMs(fit, l.op);
+    }
+  }
+  return ms;
+}
+
 double PredictModelMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers,
                       double input_elements, double output_elements) {
   double ms = 0;
-  for (const LayerDescriptor& l : layers) {
-    ms += fit.kind_scale[static_cast<int>(l.kind())] * PredictLayerMs(fit, l);
-  }
+  for (double v : PredictLayersInRunMs(fit, layers)) ms += v;
   return ms + fit.overhead_ms +
          fit.overhead_ms_per_melement * (input_elements + output_elements) / 1e6;
 }
@@ -460,6 +549,18 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
   line("overhead_ms: " + Num(fit.overhead_ms) + "  # per run; " + source);
   line("overhead_ms_per_melement: " + Num(fit.overhead_ms_per_melement) +
        "  # per million input + output elements; " + source);
+  line("first_use_ms: " + Num(fit.first_use_ms) +
+       "  # per distinct op in a run, its first layer's cold code; " + source);
+  if (!fit.first_use_by_op.empty()) {
+    std::string t = "first_use_ms_by_op: {";
+    bool first = true;
+    for (const auto& [op, ms] : fit.first_use_by_op) {
+      if (!first) t += ", ";
+      first = false;
+      t += op + ": " + Num(ms);
+    }
+    line(t + "}  # the same, per op seen first in the runs; " + source);
+  }
   line("scale: " + Num(fit.scale) + "  # whole models measured / predicted, median; " + source);
   std::string ks = "kind_scale: {";
   for (int k = 0; k < kNumLayerKinds; ++k) {
@@ -495,7 +596,7 @@ std::string LayerFitYaml(const LayerFit& fit, int indent, const std::string& sou
     if (!fit.coefficients[k].empty()) coef(kKindNames[k], fit.coefficients[k]);
   }
   coef("fallback", fit.fallback);
-  line("layers:  # single layers " + source +
+  line("layers:  # single layers (first uses less first_use_ms) " + source +
        ": op, activation, in_channels, out_channels, kernel_h, kernel_w, stride_h, stride_w, "
        "groups, dilation_h, dilation_w, in_h, in_w, out_h, out_w, inputs, macs, params, "
        "input_elements, output_elements, ms");
@@ -517,6 +618,20 @@ Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
   LayerFit fit;
   ASSIGN_OR_RETURN(fit.overhead_ms, keys.Number(node, "overhead_ms"));
   ASSIGN_OR_RETURN(fit.overhead_ms_per_melement, keys.Number(node, "overhead_ms_per_melement"));
+  ASSIGN_OR_RETURN(fit.first_use_ms, keys.Number(node, "first_use_ms"));
+  if (auto by_op = node.Optional("first_use_ms_by_op")) {
+    RETURN_IF_ERROR(by_op->ExpectMap());
+    for (const auto& [op, value] : by_op->Entries()) {
+      if (op.empty() || op.size() > 64 || !std::all_of(op.begin(), op.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+          })) {
+        return value.Error("an op must be a plain name such as conv or global_avg_pool");
+      }
+      ASSIGN_OR_RETURN(double v, NonNegative(value));
+      if (v > 1e3) return value.Error("a first use's cost must be at most 1000 ms");
+      fit.first_use_by_op[op] = v;
+    }
+  }
   ASSIGN_OR_RETURN(fit.scale, keys.Number(node, "scale"));
   fit.kind_scale.fill(fit.scale);
   if (auto ks = node.Optional("kind_scale")) {

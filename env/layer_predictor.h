@@ -7,6 +7,10 @@
 // `autoscale profile` measured (in-model timing, FitLayerModelInModel in targets/layer_profiler.h;
 // what the profile writes), or alone as one-layer graphs, synthetic ones covering the space
 // included (ProfileLayers; bench/layer_lomo --single-layers):
+//   0. the first uses' cold cost (first_use_ms, in-model timing only): the first layer of an op
+//      in a run pays for fetching the op's code; learned per op from its first uses against a
+//      model of the kind's warm layers, taken off every first use before step 1, and charged
+//      once per distinct op;
 //   1. per layer kind (convolution split into general / pointwise / depthwise / grouped, linear,
 //      LSTM, pooling, global pooling, element-wise, concatenation, reshape), non-negative least
 //      squares on relative errors of  ms = c0 + c1 MMACs + c2 Minputs + c3 Moutputs + c4 Mparams
@@ -26,6 +30,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +79,9 @@ struct LayerDescriptor {
 struct LayerSample {
   LayerDescriptor layer;
   double ms = 0;
+  // The first layer of its op in its run (in-model timing): the op's code is not in the caches
+  // yet, and the first call pays for fetching it (see LayerFit::first_use_ms).
+  bool first_use = false;
 };
 
 // A whole model measured on the target, for the model-level scale (step 3 above).
@@ -100,6 +108,8 @@ struct LayerFitOptions {
   // Weight of the prior that pulls each kind's scale towards the common scale (step 3), against
   // the models' squared relative errors; 0 keeps only the common scale.
   double kind_prior = 0.05;
+  // Learn and charge the first uses' cold cost (step 0); false treats first uses as warm.
+  bool first_use = true;
 };
 
 // The fit of one target at one precision (what the device profile stores as layer_model).
@@ -112,13 +122,21 @@ struct LayerFit {
   // (such a layer is then predicted with `fallback`).
   std::array<std::vector<double>, kNumLayerKinds> coefficients;
   std::vector<double> fallback;      // fitted on every kind together
+  // What a run pays once per distinct op (conv, linear, global_avg_pool, ...) on top of its
+  // layers: the first layer of an op in a run finds the op's code cold (measured inside the runs:
+  // a network's one global pool took 0.06-0.09 ms, MobileNet v3's nine squeeze-and-excitation
+  // pools 0.01-0.03 ms each; the same pool alone, right after a convolution, 0.19 ms, and 0.02 ms
+  // the second time). Per op where the fit saw its first uses, first_use_ms for the others; 0
+  // when the fit had no first uses to learn from.
+  double first_use_ms = 0;
+  std::map<std::string, double> first_use_by_op;
   std::vector<LayerSample> samples;  // the measured layers, for the local correction
   LayerFitOptions options;
 
   bool empty() const { return samples.empty(); }
 };
 
-// Fits the layer models (steps 1-3) on `samples` (overheads already removed), keeping
+// Fits the layer models (steps 0-3) on `samples` (overheads already removed), keeping
 // `overhead_ms` and `overhead_ms_per_melement` as given. InvalidArgument when there are no
 // samples or a sample's time is not positive.
 Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
@@ -128,8 +146,17 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
 
 // Predicted time of one layer (without the run overhead and the model scale).
 double PredictLayerMs(const LayerFit& fit, const LayerDescriptor& layer);
+// The cold cost of `op`'s first use in a run (first_use_by_op, else first_use_ms), and of all
+// the first uses among `layers` (once per distinct op).
+double FirstUseMs(const LayerFit& fit, const std::string& op);
+double FirstUsesMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers);
+// Each layer's predicted time inside a run of `layers`: its kind's scale times PredictLayerMs,
+// plus its op's first-use cost on the op's first layer. PredictModelMs is their sum plus the
+// run overhead.
+std::vector<double> PredictLayersInRunMs(const LayerFit& fit,
+                                         const std::vector<LayerDescriptor>& layers);
 // Predicted time of a whole model: its layers, each times its kind's scale, plus the run
-// overhead for its input and output.
+// overhead for its input and output, plus first_use_ms per distinct op.
 double PredictModelMs(const LayerFit& fit, const std::vector<LayerDescriptor>& layers,
                       double input_elements, double output_elements);
 

@@ -174,12 +174,9 @@ std::vector<double> LayerTimesOn(const TargetProfile& target, Precision precisio
   std::vector<double> ms(layers.size(), 0.0);
   const int pi = static_cast<int>(precision);
   const LayerFit* fit = target.layer_model[pi].get();
+  if (fit != nullptr && !fit->empty()) return PredictLayersInRunMs(*fit, layers);
   for (size_t j = 0; j < layers.size(); ++j) {
     const LayerDescriptor& l = layers[j];
-    if (fit != nullptr && !fit->empty()) {
-      ms[j] = fit->kind_scale[static_cast<int>(l.kind())] * PredictLayerMs(*fit, l);
-      continue;
-    }
     int cls = -1;
     switch (l.kind()) {
       case LayerKind::kConv:

@@ -59,7 +59,8 @@ std::string DescribeSplit(const StageSplit& split, const StageCosts& costs,
 // ---- A pipeline on a device profile's processors (the simulator's view) ----------------------
 
 // Each layer's time on `target` at its highest level and `precision`: the target's layer model
-// (layer_models) where it has one for the precision; else the cost model's MAC-rate formula
+// (layer_models; PredictLayersInRunMs, first uses included) where it has one for the precision;
+// else the cost model's MAC-rate formula
 // applied layer by layer (a convolution's, linear layer's or LSTM's MACs at its class's GMAC/s,
 // plus the per-layer overhead; other layers cost nothing there, as in the whole-model formula),
 // so that the layers add up to the cost model's time for a model it did not measure.

@@ -236,6 +236,14 @@ const KeyTable& LayerFitKeys() {
           Key("overhead_ms_per_melement", kNumber, "per million input + output elements of a run")
               .Range(0, 1e6)
               .Required(),
+          Key("first_use_ms", kNumber,
+              "per distinct op in a run: its first layer's cold code (0 in fits written before "
+              "it was learned)")
+              .Range(0, 1e3)
+              .Default(0),
+          Key("first_use_ms_by_op", kMap,
+              "`{OP: ms}`: the same per op the fit saw first in its runs; others take "
+              "`first_use_ms`"),
           Key("scale", kNumber, "common whole-model correction").Range(1e-3, 1e3).Default(1),
           Key("kind_scale", kMap, "`{LAYER_KIND: scale}`, each in [0.001, 1000]")
               .DefaultText("`scale`"),

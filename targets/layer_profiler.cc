@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/random.h"
 #include "core/strings.h"
@@ -455,12 +456,14 @@ Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
 std::vector<LayerSample> InModelLayerSamples(const Graph& graph,
                                              const std::vector<double>& node_ms) {
   std::vector<LayerSample> out;
+  std::set<std::string> seen;  // ops run so far
   for (GraphLayer& l : GraphLayers(graph)) {
     double ms = 0;
     for (int i : l.nodes) {
       if (static_cast<size_t>(i) < node_ms.size()) ms += node_ms[i];
     }
-    out.push_back({std::move(l.desc), ms});
+    const bool first = seen.insert(l.desc.op).second;
+    out.push_back({std::move(l.desc), ms, first});
   }
   return out;
 }

@@ -377,12 +377,11 @@ void PipelinedCpuTarget::Impl::Predict(Prepared& p) {
     const LayerFit& fit = *options.layer_fits[std::min(s, options.layer_fits.size() - 1)];
     std::vector<double>& row = plan.costs.layer_ms[s];
     // A layer's time on its main node (the batch-norm and activation fused into it cost
-    // nothing more), the run's overhead on the input and the output node, as PredictModelMs
-    // counts them.
-    for (const GraphLayer& l : layers) {
-      if (l.nodes.empty()) continue;
-      row[l.nodes.front()] +=
-          fit.kind_scale[static_cast<int>(l.desc.kind())] * PredictLayerMs(fit, l.desc);
+    // nothing more; an op's first use its cold code), the run's overhead on the input and the
+    // output node, as PredictModelMs counts them.
+    const std::vector<double> layer_ms = PredictLayersInRunMs(fit, descriptors);
+    for (size_t j = 0; j < layers.size(); ++j) {
+      if (!layers[j].nodes.empty()) row[layers[j].nodes.front()] += layer_ms[j];
     }
     row[0] += fit.overhead_ms + fit.overhead_ms_per_melement * in_elements / 1e6;
     row[n - 1] += fit.overhead_ms_per_melement * out_elements / 1e6;

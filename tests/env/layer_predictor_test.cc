@@ -184,6 +184,44 @@ TEST(LayerPredictor, LocalCorrectionFollowsNearbyLayers) {
   EXPECT_NEAR(PredictLayerMs(*fit, far) / PredictLayerMs(linear, far), 1.0, 0.02);
 }
 
+TEST(LayerPredictor, FirstUsesPayTheirOpsColdCodeOnce) {
+  // Inside runs, each op's first layer costs 0.05 ms more (conv) or 0.08 ms more (max_pool):
+  // the fit learns both from the warm layers of their kinds, takes the cost off those first
+  // uses, and a model is charged once per distinct op.
+  std::vector<LayerSample> s = Samples();
+  std::vector<LayerSample> in_model;
+  for (int run = 0; run < 4; ++run) {
+    const int c = 16 << run;
+    in_model.push_back({Conv(c, 2 * c, 3, 28), TrueMs(Conv(c, 2 * c, 3, 28)) + 0.05, true});
+    in_model.push_back({Pool(2 * c, 28), TrueMs(Pool(2 * c, 28)) + 0.08, true});
+    in_model.push_back({Conv(2 * c, 2 * c, 3, 14), TrueMs(Conv(2 * c, 2 * c, 3, 14)), false});
+    in_model.push_back({Pool(2 * c, 14), TrueMs(Pool(2 * c, 14)), false});
+  }
+  s.insert(s.end(), in_model.begin(), in_model.end());
+  LayerFitOptions o;
+  o.bandwidth = 0;
+  auto fit = FitLayerModel(s, {}, 0, 0, o);
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  EXPECT_NEAR(FirstUseMs(*fit, "conv"), 0.05, 1e-6);
+  EXPECT_NEAR(FirstUseMs(*fit, "max_pool"), 0.08, 1e-6);
+  EXPECT_GE(fit->first_use_ms, 0.05 - 1e-6);  // the default: over every first use
+  EXPECT_LE(fit->first_use_ms, 0.08 + 1e-6);
+  const std::vector<LayerDescriptor> model = {Conv(32, 32, 3, 28), Pool(32, 28),
+                                              Conv(32, 32, 3, 14), Pool(32, 14)};
+  double expect = 0.05 + 0.08;
+  for (const auto& l : model) expect += TrueMs(l);
+  EXPECT_NEAR(PredictModelMs(*fit, model, 0, 0), expect, 1e-6 * expect);
+  EXPECT_NEAR(FirstUsesMs(*fit, model), 0.13, 1e-9);
+  // The warm layer model itself is untouched by the first uses.
+  EXPECT_NEAR(PredictLayerMs(*fit, Pool(32, 28)), TrueMs(Pool(32, 28)), 1e-6);
+  // Turned off, the cost is neither learned nor charged.
+  o.first_use = false;
+  auto plain = FitLayerModel(s, {}, 0, 0, o);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->first_use_ms, 0);
+  EXPECT_TRUE(plain->first_use_by_op.empty());
+}
+
 constexpr const char* kDevice = R"(name: dev
 targets:
   - name: cpu
@@ -204,6 +242,8 @@ std::string DeviceWithLayerModel(const LayerFit& fit) {
 TEST(LayerPredictor, DeviceProfileRoundTrip) {
   auto fit = FitLayerModel(Samples(), {}, 0.1, 0.5);
   ASSERT_TRUE(fit.ok());
+  fit->first_use_ms = 0.02;
+  fit->first_use_by_op["conv"] = 0.05;
   auto root = ConfigNode::LoadString(DeviceWithLayerModel(*fit), "<dev>");
   ASSERT_TRUE(root.ok()) << root.status().message();
   auto dev = ParseDeviceProfile(*root);
@@ -218,6 +258,9 @@ TEST(LayerPredictor, DeviceProfileRoundTrip) {
     const double a = PredictLayerMs(*fit, d), b = PredictLayerMs(back, d);
     EXPECT_NEAR(a, b, 1e-6 * a) << d.Key();
   }
+  EXPECT_DOUBLE_EQ(back.first_use_ms, 0.02);
+  EXPECT_DOUBLE_EQ(FirstUseMs(back, "conv"), 0.05);
+  EXPECT_DOUBLE_EQ(FirstUseMs(back, "max_pool"), 0.02);
 }
 
 TEST(LayerPredictor, BadLayerModelsAreLocated) {
@@ -248,6 +291,10 @@ TEST(LayerPredictor, BadLayerModelsAreLocated) {
   EXPECT_NE(msg.find("unknown layer kind 'convolution'"), std::string::npos) << msg;
   msg = error(replace("overhead_ms: ", "overhead_ms: -"));
   EXPECT_NE(msg.find("overhead_ms"), std::string::npos) << msg;
+  msg = error(replace("first_use_ms: ", "first_use_ms_by_op: {\"conv 3\": 1}\n      first_use_ms: "));
+  EXPECT_NE(msg.find("plain name"), std::string::npos) << msg;
+  msg = error(replace("first_use_ms: ", "first_use_ms_by_op: {conv: -1}\n      first_use_ms: "));
+  EXPECT_NE(msg.find("dev.yaml:"), std::string::npos) << msg;
 }
 
 TEST(LayerPredictor, CostModelPredictsUnmeasuredModelsFromLayers) {

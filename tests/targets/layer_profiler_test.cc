@@ -144,7 +144,7 @@ TEST(LayerProfiler, ProfileTakesOffTheContextAndTheOverhead) {
 }
 
 // In-model samples: a layer's time is its nodes' (folded batch-norm and fused activation
-// included); the input node's time is not a layer's.
+// included); the input node's time is not a layer's; each op's first layer is marked.
 TEST(LayerProfiler, InModelSamplesSumEachLayersNodes) {
   const Graph g = SmallNet();
   std::vector<double> node_ms(g.nodes().size());
@@ -158,7 +158,12 @@ TEST(LayerProfiler, InModelSamplesSumEachLayersNodes) {
     for (int n : layers[k].nodes) sum += n;
     EXPECT_EQ(s[k].ms, sum) << k;
     EXPECT_EQ(s[k].layer.Key(), layers[k].desc.Key());
+    // The first layer of each op in the run is its first use (its code cold).
+    bool seen = false;
+    for (size_t j = 0; j < k; ++j) seen = seen || s[j].layer.op == s[k].layer.op;
+    EXPECT_EQ(s[k].first_use, !seen) << k;
   }
+  EXPECT_TRUE(s[0].first_use);
 }
 
 // Runs whose node times are a known function of the nodes, plus a fixed per-run overhead: the
