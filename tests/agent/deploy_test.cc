@@ -347,7 +347,9 @@ TEST(DeploySystemd, FlagsAreTheDaemonsAndSystemdAcceptsTheUnit) {
   ASSERT_EQ(help.code, 0) << help.out;
   const std::set<std::string> flags = testing::HelpFlags(help.out);
   for (const std::string& w : Words(One(unit, "Service.ExecStart"))) {
-    if (w.rfind("--", 0) == 0) EXPECT_TRUE(flags.count(w)) << w << " is not in autoscaled --help";
+    if (w.rfind("--", 0) == 0) {
+      EXPECT_TRUE(flags.count(w)) << w << " is not in autoscaled --help";
+    }
   }
   if (!testing::HaveProgram("systemd-analyze")) GTEST_SKIP() << "systemd-analyze not installed";
   const std::string dir = testing::TempDir("deploy_systemd");

@@ -197,7 +197,9 @@ TEST(Profiler, EverySmallSubsetWritesAValidProfile) {
       // their own latency through measured_ms.
       const TargetProfile& t = device->targets[device->FindTarget("cpu")];
       EXPECT_EQ(t.measured_ms.size(), i == j ? 1u : 2u);
-      if (i == j) EXPECT_FALSE((*fits)[0].unfitted.empty()) << zoo[i];
+      if (i == j) {
+        EXPECT_FALSE((*fits)[0].unfitted.empty()) << zoo[i];
+      }
       ++checked;
     }
   }

@@ -48,7 +48,7 @@ TEST(Targets, CheckInputSaysWhatWasWrong) {
 }
 
 TEST(Targets, PowerModelEnergy) {
-  PowerModel p{{2000, 1000}, 500, "x"};
+  PowerModel p{{2000, 1000}, 500, "x", {}};
   EXPECT_DOUBLE_EQ(p.EnergyMj(0, 10), 25);  // 2.5 W x 10 ms
   EXPECT_DOUBLE_EQ(p.EnergyMj(1, 10), 15);
   EXPECT_DOUBLE_EQ(p.EnergyMj(5, 10), 15) << "levels past the end use the lowest";
