@@ -16,12 +16,13 @@
 //
 // Benchmarks: fp32/<model>, then int8/<model>/<engine> for every quantized engine this libtorch
 // has, the default engine first; BM_Int8MaxPool/channels:C/pad:P, the quantized max pool with
-// and without its channel padding (QuantizedMaxPool2d). Counters on the int8 runs: top1_agree,
-// rel_l2 (mean
-// ||int8 - fp32|| / ||fp32||), speedup (fp32 time / int8 time, when fp32/<model> ran before),
+// and without its channel padding (QuantizedMaxPool2d); BM_Int8Cat/channels:C/table:T, the
+// quantized concatenation, libtorch's and QuantizedCatChannelsLast. Counters on the int8 runs:
+// top1_agree, rel_l2 (mean ||int8 - fp32|| / ||fp32||), speedup (fp32 time / int8 time, when fp32/<model> ran before),
 // threads; on the fp32 runs top1_margin (mean FP32 top-1 minus top-2 logit over the logits'
 // standard deviation: how easily an error swaps the top two). Both run with
 // torch::set_num_threads(--threads).
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -200,6 +201,34 @@ void BM_Int8MaxPool(benchmark::State& state) {
   state.counters["channels"] = static_cast<double>(c);
 }
 
+// Quantized channel concatenation of two channels-last 1 x C x 28 x 28 inputs whose parameters
+// differ from the output's (ShuffleNet's), libtorch's quantized::cat (table 0) against
+// QuantizedCatChannelsLast (table 1). Args: channels, table.
+void BM_Int8Cat(benchmark::State& state) {
+  const int64_t c = state.range(0);
+  const bool table = state.range(1) != 0;
+  torch::manual_seed(1);
+  auto part = [&](double scale, int64_t zp) {
+    return at::quantize_per_tensor(
+        torch::rand({1, c, 28, 28}).contiguous(at::MemoryFormat::ChannelsLast), scale, zp,
+        torch::kQUInt8);
+  };
+  const std::vector<torch::Tensor> parts = {part(0.02, 3), part(0.03, 5)};
+  c10::List<at::Tensor> list;
+  for (const torch::Tensor& t : parts) list.push_back(t);
+  const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
+  auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
+    std::vector<c10::IValue> stack{parts, dim, scale, zp};
+    op.callBoxed(&stack);
+    return stack[0].toTensor();
+  };
+  for (auto _ : state) {
+    torch::Tensor y = table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : qcat(list, 1, 0.025, 4);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.counters["channels"] = static_cast<double>(c);
+}
+
 std::vector<std::string> SplitNames(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -280,6 +309,11 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("BM_Int8MaxPool", BM_Int8MaxPool)
       ->ArgsProduct({{24, 32, 58, 64, 116}, {0, 1}})
       ->ArgNames({"channels", "pad"})
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Int8Cat", BM_Int8Cat)
+      ->ArgsProduct({{24, 32, 58, 64, 116}, {0, 1}})
+      ->ArgNames({"channels", "table"})
       ->Unit(benchmark::kMicrosecond)
       ->UseRealTime();
   benchmark::Initialize(&argc, argv);

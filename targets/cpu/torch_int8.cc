@@ -1,6 +1,7 @@
 #include "targets/cpu/torch_int8.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/quantized/AffineQuantizerBase.h>
 
 #include <algorithm>
 #include <cmath>
@@ -368,6 +369,57 @@ torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kerne
   torch::Tensor out = channels_last(c, pooled.size(2), pooled.size(3));
   copy_rows(pooled.data_ptr(), padded_c, out.data_ptr(), c,
             pooled.size(0) * pooled.size(2) * pooled.size(3), c);
+  return out;
+}
+
+torch::Tensor QuantizedCatChannelsLast(const std::vector<torch::Tensor>& parts, double scale,
+                                       int64_t zero_point, bool force) {
+  if (parts.empty()) return {};
+  const torch::Tensor& first = parts.front();
+  constexpr int64_t kVector = 32;  // libtorch's vector loop, in quint8 lanes
+  int64_t channels = 0;
+  bool scalar_tail = false;  // an input libtorch would requantize partly in its scalar loop
+  for (const torch::Tensor& t : parts) {
+    if (t.dim() != 4 || t.scalar_type() != torch::kQUInt8 ||
+        t.qscheme() != at::kPerTensorAffine || !t.is_contiguous(at::MemoryFormat::ChannelsLast) ||
+        t.size(0) != first.size(0) || t.size(2) != first.size(2) || t.size(3) != first.size(3)) {
+      return {};
+    }
+    channels += t.size(1);
+    scalar_tail = scalar_tail || ((t.q_scale() != scale || t.q_zero_point() != zero_point) &&
+                                  t.size(1) % kVector != 0);
+  }
+  if (!scalar_tail && !force) return {};  // libtorch's kernel is as fast as this
+  torch::Tensor out = at::_empty_affine_quantized(
+      {first.size(0), channels, first.size(2), first.size(3)}, at::TensorOptions(at::kQUInt8),
+      scale, zero_point, at::MemoryFormat::ChannelsLast);
+  const int64_t pixels = first.size(0) * first.size(2) * first.size(3);
+  auto* dst = static_cast<uint8_t*>(out.data_ptr());
+  int64_t offset = 0;
+  for (const torch::Tensor& t : parts) {
+    const int64_t c = t.size(1);
+    const auto* src = static_cast<const uint8_t*>(t.data_ptr());
+    const double in_scale = t.q_scale();  // each call checks the quantizer: not per value
+    const int64_t in_zero_point = t.q_zero_point();
+    if (in_scale == scale && in_zero_point == zero_point) {
+      for (int64_t p = 0; p < pixels; ++p) {
+        std::memcpy(dst + p * channels + offset, src + p * c, static_cast<size_t>(c));
+      }
+    } else {
+      uint8_t table[256];
+      for (int v = 0; v < 256; ++v) {
+        const float f = at::native::dequantize_val<c10::quint8>(
+            in_scale, in_zero_point, c10::quint8(static_cast<uint8_t>(v)));
+        table[v] = at::native::quantize_val<c10::quint8>(scale, zero_point, f).val_;
+      }
+      for (int64_t p = 0; p < pixels; ++p) {
+        const uint8_t* from = src + p * c;
+        uint8_t* to = dst + p * channels + offset;
+        for (int64_t k = 0; k < c; ++k) to[k] = table[from[k]];
+      }
+    }
+    offset += c;
+  }
   return out;
 }
 
@@ -832,9 +884,14 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
                   .toTensor();
           break;
         case Kind::kConcat: {
-          c10::List<torch::Tensor> parts;
-          for (int in : s.in) parts.push_back(v[in]);
-          y = Call(ops.cat, {parts, int64_t{1}, s.out.scale, s.out.zero_point}).toTensor();
+          std::vector<torch::Tensor> inputs;
+          for (int in : s.in) inputs.push_back(v[in]);
+          y = QuantizedCatChannelsLast(inputs, s.out.scale, s.out.zero_point);
+          if (!y.defined()) {
+            c10::List<torch::Tensor> parts;
+            for (const torch::Tensor& t : inputs) parts.push_back(t);
+            y = Call(ops.cat, {parts, int64_t{1}, s.out.scale, s.out.zero_point}).toTensor();
+          }
           break;
         }
         case Kind::kBatchNorm:

@@ -90,6 +90,19 @@ torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kerne
                                  int stride_w, int pad_h, int pad_w, bool ceil_mode,
                                  bool pad_channels);
 
+// Quantized channel concatenation of 4-D channels-last quint8 tensors into (scale, zero_point),
+// as TorchInt8Graph runs it. libtorch 1.13's kernel requantizes an input whose parameters differ
+// from the output's with a vector loop over 32 channels at a time and a scalar loop for the rest
+// (3.4 ns per element at 58 channels against 0.7 at 64 here: ShuffleNet's concatenations). Here
+// each such input is requantized through a 256-entry table (libtorch's own scalar dequantize and
+// quantize of every byte value) and the others copied: equal to libtorch's scalar results, and to
+// its vector loop within one step (bench/int8_bench BM_Int8Cat). Null, for the caller to run
+// libtorch's kernel, when the inputs are not all 4-D channels-last quint8 of one batch and size,
+// or (unless `force`) when no input to requantize has a channel count off the multiples of 32:
+// there libtorch's kernel is as fast or faster.
+torch::Tensor QuantizedCatChannelsLast(const std::vector<torch::Tensor>& parts, double scale,
+                                       int64_t zero_point, bool force = false);
+
 // Engines this libtorch supports, by the names Int8Options takes ("qnnpack", "onednn", ...).
 std::vector<std::string> SupportedInt8Engines();
 // The engine used when Int8Options::engine is empty: on x86 "fbgemm" when present, else

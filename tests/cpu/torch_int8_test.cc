@@ -2,6 +2,7 @@
 // operator on every engine this libtorch has, then zoo models on the default engine.
 #include "targets/cpu/torch_int8.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -650,6 +651,80 @@ TEST(Int8MaxPool, PaddingTheChannelsChangesNoValue) {
       }
     }
   }
+}
+
+// ---- Concatenation off libtorch's slow path ------------------------------------------------------
+
+// QuantizedCatChannelsLast against libtorch's quantized::cat: inputs with the output's parameters
+// copied exactly, the others requantized as libtorch's scalar loop does (its vector loop may
+// round a tie the other way: within one step), the layout channels-last; and null for inputs it
+// does not take.
+TEST(Int8Cat, RequantizesAsLibtorchDoes) {
+  const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
+  auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
+    std::vector<c10::IValue> stack{parts, dim, scale, zp};
+    op.callBoxed(&stack);
+    return stack[0].toTensor();
+  };
+  const double scale = 0.031;
+  const int64_t zp = 9;
+  for (const int64_t c : {3, 24, 58, 64, 116}) {
+    for (const int64_t batch : {1, 2}) {
+      torch::manual_seed(static_cast<uint64_t>(c * 10 + batch));
+      auto part = [&](int64_t channels, double s, int64_t z) {
+        return at::quantize_per_tensor(
+            torch::randn({batch, channels, 9, 7}).contiguous(at::MemoryFormat::ChannelsLast), s, z,
+            torch::kQUInt8);
+      };
+      const std::vector<torch::Tensor> parts = {part(c, scale, zp), part(c, 0.02, 3),
+                                                part(c / 2 + 1, 0.05, 200)};
+      const std::string what = "c=" + std::to_string(c) + " batch=" + std::to_string(batch);
+      const torch::Tensor mine = QuantizedCatChannelsLast(parts, scale, zp, /*force=*/true);
+      ASSERT_TRUE(mine.defined()) << what;
+      // Unforced, it takes only what libtorch would run partly in its scalar loop.
+      EXPECT_EQ(QuantizedCatChannelsLast(parts, scale, zp).defined(),
+                c % 32 != 0 || (c / 2 + 1) % 32 != 0)
+          << what;
+      c10::List<at::Tensor> list;
+      for (const torch::Tensor& t : parts) list.push_back(t);
+      const torch::Tensor theirs = qcat(list, 1, scale, zp);
+      ASSERT_EQ(mine.sizes(), theirs.sizes()) << what;
+      EXPECT_EQ(mine.q_scale(), scale);
+      EXPECT_EQ(mine.q_zero_point(), zp);
+      EXPECT_TRUE(mine.is_contiguous(at::MemoryFormat::ChannelsLast)) << what;
+      const torch::Tensor diff =
+          (mine.int_repr().to(torch::kInt32) - theirs.int_repr().to(torch::kInt32)).abs();
+      EXPECT_LE(diff.max().item<int>(), 1) << what;
+      // The first input has the output's parameters: copied bit for bit.
+      EXPECT_TRUE(torch::equal(mine.narrow(1, 0, c).int_repr(), parts[0].int_repr())) << what;
+      // Against the float reference (clamped to the output's range), the nearest step.
+      const torch::Tensor ref =
+          torch::cat({parts[0].dequantize(), parts[1].dequantize(), parts[2].dequantize()}, 1)
+              .clamp(-zp * scale, (255 - zp) * scale);
+      EXPECT_LE((mine.dequantize() - ref).abs().max().item<float>(), scale / 2 + 1e-6) << what;
+    }
+  }
+  // Not channels-last, or of other sizes: left to libtorch.
+  const torch::Tensor nchw = at::quantize_per_tensor(torch::randn({1, 8, 5, 5}), 0.1, 0,
+                                                     torch::kQUInt8);
+  EXPECT_FALSE(QuantizedCatChannelsLast({nchw, nchw}, 0.1, 0, true).defined());
+  const torch::Tensor a = at::quantize_per_tensor(
+      torch::randn({1, 8, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
+      torch::kQUInt8);
+  const torch::Tensor b = at::quantize_per_tensor(
+      torch::randn({1, 8, 6, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
+      torch::kQUInt8);
+  EXPECT_FALSE(QuantizedCatChannelsLast({a, b}, 0.1, 0, true).defined());
+  EXPECT_FALSE(QuantizedCatChannelsLast({}, 0.1, 0, true).defined());
+  // Every input to requantize a multiple of 32 channels: libtorch's vector loop, left to it.
+  const torch::Tensor c32 = at::quantize_per_tensor(
+      torch::randn({1, 32, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.2, 1,
+      torch::kQUInt8);
+  const torch::Tensor c3 = at::quantize_per_tensor(
+      torch::randn({1, 3, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
+      torch::kQUInt8);
+  EXPECT_FALSE(QuantizedCatChannelsLast({c32, c3}, 0.1, 0).defined());
+  EXPECT_TRUE(QuantizedCatChannelsLast({c32, c3}, 0.1, 0, true).defined());
 }
 
 }  // namespace
