@@ -18,9 +18,9 @@
 // has, the default engine first; BM_Int8MaxPool/channels:C/pad:P, the quantized max pool with
 // and without its channel padding (QuantizedMaxPool2d); BM_Int8Cat/channels:C/table:T, the
 // quantized concatenation, libtorch's and QuantizedCatChannelsLast. Counters on the int8 runs:
-// top1_agree, rel_l2 (mean ||int8 - fp32|| / ||fp32||), speedup (fp32 time / int8 time, when fp32/<model> ran before),
-// threads; on the fp32 runs top1_margin (mean FP32 top-1 minus top-2 logit over the logits'
-// standard deviation: how easily an error swaps the top two). Both run with
+// top1_agree, rel_l2 (mean ||int8 - fp32|| / ||fp32||), speedup (fp32 time / int8 time, when
+// fp32/<model> ran before), threads; on the fp32 runs top1_margin (mean FP32 top-1 minus top-2
+// logit over the logits' standard deviation: how easily an error swaps the top two). Both run with
 // torch::set_num_threads(--threads).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <benchmark/benchmark.h>
@@ -216,14 +216,16 @@ void BM_Int8Cat(benchmark::State& state) {
   const std::vector<torch::Tensor> parts = {part(0.02, 3), part(0.03, 5)};
   c10::List<at::Tensor> list;
   for (const torch::Tensor& t : parts) list.push_back(t);
-  const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
+  const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
   auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
     std::vector<c10::IValue> stack{parts, dim, scale, zp};
     op.callBoxed(&stack);
     return stack[0].toTensor();
   };
   for (auto _ : state) {
-    torch::Tensor y = table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : qcat(list, 1, 0.025, 4);
+    torch::Tensor y =
+        table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : qcat(list, 1, 0.025, 4);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   state.counters["channels"] = static_cast<double>(c);

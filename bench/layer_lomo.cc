@@ -392,8 +392,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
                        "  %s %s overhead: %.3f ms + %.3f ms/Melement, first uses %.4f ms (%d ops), "
                        "scale %.3f\n",
                        pn.c_str(), held.name.c_str(), fit->overhead_ms,
-                       fit->overhead_ms_per_melement, FirstUsesMs(*fit, ms.layers), DistinctOpsOf(ms.layers),
-                       fit->scale);
+                       fit->overhead_ms_per_melement, FirstUsesMs(*fit, ms.layers),
+                       DistinctOpsOf(ms.layers), fit->scale);
         }
       }
       const double err = 100 * (preds[0] / self.run_ms - 1);

@@ -255,7 +255,9 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
       }
     }
     fit.first_use_ms = std::max(0.0, WeightedMedian(pooled));
-    for (auto& [op, excess] : by_op) fit.first_use_by_op[op] = std::max(0.0, WeightedMedian(excess));
+    for (auto& [op, excess] : by_op) {
+      fit.first_use_by_op[op] = std::max(0.0, WeightedMedian(excess));
+    }
     // An op seen first but never warm takes the default, at most 90% of its fastest first use:
     // what its samples lose is what its runs are charged.
     std::map<std::string, double> fastest;
@@ -302,9 +304,9 @@ Result<LayerFit> FitLayerModel(const std::vector<LayerSample>& samples,
       by_kind[static_cast<int>(l.kind())] += ms;
       layers_ms += ms;
     }
-    const double run_ms =
-        overhead_ms + overhead_ms_per_melement * (m.input_elements + m.output_elements) / 1e6 +
-        FirstUsesMs(fit, m.layers);
+    const double run_ms = overhead_ms +
+                          overhead_ms_per_melement * (m.input_elements + m.output_elements) / 1e6 +
+                          FirstUsesMs(fit, m.layers);
     if (m.ms > run_ms && layers_ms > 0) {
       ratios.push_back((m.ms - run_ms) / layers_ms);
       sums.push_back(by_kind);

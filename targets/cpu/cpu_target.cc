@@ -3,10 +3,10 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <limits>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>

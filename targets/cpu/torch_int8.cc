@@ -380,9 +380,9 @@ torch::Tensor QuantizedCatChannelsLast(const std::vector<torch::Tensor>& parts, 
   int64_t channels = 0;
   bool scalar_tail = false;  // an input libtorch would requantize partly in its scalar loop
   for (const torch::Tensor& t : parts) {
-    if (t.dim() != 4 || t.scalar_type() != torch::kQUInt8 ||
-        t.qscheme() != at::kPerTensorAffine || !t.is_contiguous(at::MemoryFormat::ChannelsLast) ||
-        t.size(0) != first.size(0) || t.size(2) != first.size(2) || t.size(3) != first.size(3)) {
+    if (t.dim() != 4 || t.scalar_type() != torch::kQUInt8 || t.qscheme() != at::kPerTensorAffine ||
+        !t.is_contiguous(at::MemoryFormat::ChannelsLast) || t.size(0) != first.size(0) ||
+        t.size(2) != first.size(2) || t.size(3) != first.size(3)) {
       return {};
     }
     channels += t.size(1);

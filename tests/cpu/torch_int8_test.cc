@@ -653,14 +653,16 @@ TEST(Int8MaxPool, PaddingTheChannelsChangesNoValue) {
   }
 }
 
-// ---- Concatenation off libtorch's slow path ------------------------------------------------------
+// ---- Concatenation off libtorch's slow path
+// ------------------------------------------------------
 
 // QuantizedCatChannelsLast against libtorch's quantized::cat: inputs with the output's parameters
 // copied exactly, the others requantized as libtorch's scalar loop does (its vector loop may
 // round a tie the other way: within one step), the layout channels-last; and null for inputs it
 // does not take.
 TEST(Int8Cat, RequantizesAsLibtorchDoes) {
-  const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
+  const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
   auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
     std::vector<c10::IValue> stack{parts, dim, scale, zp};
     op.callBoxed(&stack);
@@ -705,24 +707,24 @@ TEST(Int8Cat, RequantizesAsLibtorchDoes) {
     }
   }
   // Not channels-last, or of other sizes: left to libtorch.
-  const torch::Tensor nchw = at::quantize_per_tensor(torch::randn({1, 8, 5, 5}), 0.1, 0,
-                                                     torch::kQUInt8);
+  const torch::Tensor nchw =
+      at::quantize_per_tensor(torch::randn({1, 8, 5, 5}), 0.1, 0, torch::kQUInt8);
   EXPECT_FALSE(QuantizedCatChannelsLast({nchw, nchw}, 0.1, 0, true).defined());
-  const torch::Tensor a = at::quantize_per_tensor(
-      torch::randn({1, 8, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
-      torch::kQUInt8);
-  const torch::Tensor b = at::quantize_per_tensor(
-      torch::randn({1, 8, 6, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
-      torch::kQUInt8);
+  const torch::Tensor a =
+      at::quantize_per_tensor(torch::randn({1, 8, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast),
+                              0.1, 0, torch::kQUInt8);
+  const torch::Tensor b =
+      at::quantize_per_tensor(torch::randn({1, 8, 6, 5}).contiguous(at::MemoryFormat::ChannelsLast),
+                              0.1, 0, torch::kQUInt8);
   EXPECT_FALSE(QuantizedCatChannelsLast({a, b}, 0.1, 0, true).defined());
   EXPECT_FALSE(QuantizedCatChannelsLast({}, 0.1, 0, true).defined());
   // Every input to requantize a multiple of 32 channels: libtorch's vector loop, left to it.
   const torch::Tensor c32 = at::quantize_per_tensor(
       torch::randn({1, 32, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.2, 1,
       torch::kQUInt8);
-  const torch::Tensor c3 = at::quantize_per_tensor(
-      torch::randn({1, 3, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast), 0.1, 0,
-      torch::kQUInt8);
+  const torch::Tensor c3 =
+      at::quantize_per_tensor(torch::randn({1, 3, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast),
+                              0.1, 0, torch::kQUInt8);
   EXPECT_FALSE(QuantizedCatChannelsLast({c32, c3}, 0.1, 0).defined());
   EXPECT_TRUE(QuantizedCatChannelsLast({c32, c3}, 0.1, 0, true).defined());
 }

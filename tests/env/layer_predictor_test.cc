@@ -291,7 +291,8 @@ TEST(LayerPredictor, BadLayerModelsAreLocated) {
   EXPECT_NE(msg.find("unknown layer kind 'convolution'"), std::string::npos) << msg;
   msg = error(replace("overhead_ms: ", "overhead_ms: -"));
   EXPECT_NE(msg.find("overhead_ms"), std::string::npos) << msg;
-  msg = error(replace("first_use_ms: ", "first_use_ms_by_op: {\"conv 3\": 1}\n      first_use_ms: "));
+  msg =
+      error(replace("first_use_ms: ", "first_use_ms_by_op: {\"conv 3\": 1}\n      first_use_ms: "));
   EXPECT_NE(msg.find("plain name"), std::string::npos) << msg;
   msg = error(replace("first_use_ms: ", "first_use_ms_by_op: {conv: -1}\n      first_use_ms: "));
   EXPECT_NE(msg.find("dev.yaml:"), std::string::npos) << msg;
