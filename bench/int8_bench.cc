@@ -22,7 +22,6 @@
 // fp32/<model> ran before), threads; on the fp32 runs top1_margin (mean FP32 top-1 minus top-2
 // logit over the logits' standard deviation: how easily an error swaps the top two). Both run with
 // torch::set_num_threads(--threads).
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -214,18 +213,9 @@ void BM_Int8Cat(benchmark::State& state) {
         torch::kQUInt8);
   };
   const std::vector<torch::Tensor> parts = {part(0.02, 3), part(0.03, 5)};
-  c10::List<at::Tensor> list;
-  for (const torch::Tensor& t : parts) list.push_back(t);
-  const c10::OperatorHandle op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
-  auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
-    std::vector<c10::IValue> stack{parts, dim, scale, zp};
-    op.callBoxed(&stack);
-    return stack[0].toTensor();
-  };
   for (auto _ : state) {
     torch::Tensor y =
-        table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : qcat(list, 1, 0.025, 4);
+        table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : LibtorchQuantizedCat(parts, 0.025, 4);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   state.counters["channels"] = static_cast<double>(c);

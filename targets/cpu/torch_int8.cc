@@ -423,6 +423,13 @@ torch::Tensor QuantizedCatChannelsLast(const std::vector<torch::Tensor>& parts, 
   return out;
 }
 
+torch::Tensor LibtorchQuantizedCat(const std::vector<torch::Tensor>& parts, double scale,
+                                   int64_t zero_point) {
+  c10::List<torch::Tensor> list;
+  for (const torch::Tensor& t : parts) list.push_back(t);
+  return Call(QuantizedOps::Get().cat, {list, int64_t{1}, scale, zero_point}).toTensor();
+}
+
 // ---- Engines, calibration --------------------------------------------------------------------
 
 std::vector<std::string> SupportedInt8Engines() {
@@ -887,11 +894,7 @@ torch::Tensor TorchInt8Graph::Run(const torch::Tensor& input, int* failed_step,
           std::vector<torch::Tensor> inputs;
           for (int in : s.in) inputs.push_back(v[in]);
           y = QuantizedCatChannelsLast(inputs, s.out.scale, s.out.zero_point);
-          if (!y.defined()) {
-            c10::List<torch::Tensor> parts;
-            for (const torch::Tensor& t : inputs) parts.push_back(t);
-            y = Call(ops.cat, {parts, int64_t{1}, s.out.scale, s.out.zero_point}).toTensor();
-          }
+          if (!y.defined()) y = LibtorchQuantizedCat(inputs, s.out.scale, s.out.zero_point);
           break;
         }
         case Kind::kBatchNorm:

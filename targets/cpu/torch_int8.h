@@ -102,6 +102,9 @@ torch::Tensor QuantizedMaxPool2d(const torch::Tensor& x, int kernel_h, int kerne
 // there libtorch's kernel is as fast or faster.
 torch::Tensor QuantizedCatChannelsLast(const std::vector<torch::Tensor>& parts, double scale,
                                        int64_t zero_point, bool force = false);
+// libtorch's own quantized::cat of `parts` along the channels into (scale, zero_point).
+torch::Tensor LibtorchQuantizedCat(const std::vector<torch::Tensor>& parts, double scale,
+                                   int64_t zero_point);
 
 // Engines this libtorch supports, by the names Int8Options takes ("qnnpack", "onednn", ...).
 std::vector<std::string> SupportedInt8Engines();

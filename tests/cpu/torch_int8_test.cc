@@ -2,7 +2,6 @@
 // operator on every engine this libtorch has, then zoo models on the default engine.
 #include "targets/cpu/torch_int8.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -661,13 +660,6 @@ TEST(Int8MaxPool, PaddingTheChannelsChangesNoValue) {
 // round a tie the other way: within one step), the layout channels-last; and null for inputs it
 // does not take.
 TEST(Int8Cat, RequantizesAsLibtorchDoes) {
-  const c10::OperatorHandle op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("quantized::cat", "");
-  auto qcat = [&](const c10::List<at::Tensor>& parts, int64_t dim, double scale, int64_t zp) {
-    std::vector<c10::IValue> stack{parts, dim, scale, zp};
-    op.callBoxed(&stack);
-    return stack[0].toTensor();
-  };
   const double scale = 0.031;
   const int64_t zp = 9;
   for (const int64_t c : {3, 24, 58, 64, 116}) {
@@ -687,9 +679,7 @@ TEST(Int8Cat, RequantizesAsLibtorchDoes) {
       EXPECT_EQ(QuantizedCatChannelsLast(parts, scale, zp).defined(),
                 c % 32 != 0 || (c / 2 + 1) % 32 != 0)
           << what;
-      c10::List<at::Tensor> list;
-      for (const torch::Tensor& t : parts) list.push_back(t);
-      const torch::Tensor theirs = qcat(list, 1, scale, zp);
+      const torch::Tensor theirs = LibtorchQuantizedCat(parts, scale, zp);
       ASSERT_EQ(mine.sizes(), theirs.sizes()) << what;
       EXPECT_EQ(mine.q_scale(), scale);
       EXPECT_EQ(mine.q_zero_point(), zp);
