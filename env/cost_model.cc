@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/strings.h"
+#include "core/vector_clones.h"
 #include "env/gpu_waves.h"
 #include "env/pipeline.h"
 
@@ -259,6 +260,7 @@ Result<std::unique_ptr<CostModel>> CostModel::Create(const DeviceProfile& device
       cm->soa_k_gpu_.push_back(info.k_gpu);
       cm->soa_k_mem_.push_back(info.k_mem);
       cm->is_remote_.push_back(info.remote ? 1 : 0);
+      if (info.remote) cm->remote_actions_.push_back(static_cast<int>(a));
     }
   }
   // The fallback of a given-up offload, chosen as the daemon chooses it (agent/engine.cc).
@@ -320,6 +322,15 @@ int CostModel::Feasible(const Observation& obs, std::span<int> out) const {
   return n;
 }
 
+uint32_t CostModel::UsableLinks(const Observation& obs) const {
+  if (!links_cacheable()) return 0;
+  uint32_t mask = 0;
+  for (size_t l = 0; l < links_.size(); ++l) {
+    mask |= static_cast<uint32_t>(LinkUsable(static_cast<int>(l), obs)) << l;
+  }
+  return mask;
+}
+
 float CostModel::BestAccuracy(int model) const {
   float best = -1;
   for (const Candidate& c : candidates_[model]) best = std::max(best, c.accuracy);
@@ -353,12 +364,12 @@ namespace {
 // The local part of CostModel::PredictFeasible, every array a restrict parameter so that GCC
 // vectorises it: LocalLatencyMs() with a compute factor of 1, the same operations in the same
 // order, and Evaluate()'s energy.
-void PredictLocal(const float* __restrict compute, const float* __restrict overhead,
-                  const float* __restrict accuracy, const float* __restrict power,
-                  const float* __restrict k_cpu, const float* __restrict k_gpu,
-                  const float* __restrict k_mem, size_t n, float cpu, float gpu, float mem,
-                  float floor, float* __restrict latency, float* __restrict energy,
-                  int32_t* __restrict flags) {
+AUTOSCALE_VECTOR_CLONES void PredictLocal(
+    const float* __restrict compute, const float* __restrict overhead,
+    const float* __restrict accuracy, const float* __restrict power, const float* __restrict k_cpu,
+    const float* __restrict k_gpu, const float* __restrict k_mem, size_t n, float cpu, float gpu,
+    float mem, float floor, float* __restrict latency, float* __restrict energy,
+    int32_t* __restrict flags) {
   for (size_t a = 0; a < n; ++a) {
     const float slowdown = 1.0f + k_cpu[a] * cpu + k_gpu[a] * gpu + k_mem[a] * mem;
     const float l = compute[a] * slowdown + overhead[a];
@@ -376,16 +387,47 @@ void CostModel::PredictFeasible(const Observation& obs, std::span<const int> fea
   PredictLocal(&soa_compute_[base], &soa_overhead_[base], &soa_accuracy_[base], &soa_power_[base],
                soa_k_cpu_.data(), soa_k_gpu_.data(), soa_k_mem_.data(), info_.size(), obs.cpu_load,
                obs.gpu_load, obs.mem_load, obs.min_accuracy, latency, energy, flags);
-  const bool queued = AnyWait(obs);
-  for (const int a : feasible) {
-    if (!is_remote_[a]) {
-      if (queued) latency[a] = QueuedLatencyMs(a, obs, latency[a]);
-      continue;
+  if (AnyWait(obs)) {
+    for (const int a : feasible) {
+      if (!is_remote_[a]) latency[a] = QueuedLatencyMs(a, obs, latency[a]);
     }
-    const Outcome o = Predict(a, obs);
+  }
+  if (remote_actions_.empty()) return;
+  // Remote actions: each link's state and the offload deadline are read once per request, not
+  // once per action (Predict() would do both for each).
+  constexpr int kMaxLinks = 16;
+  LinkState link_state[kMaxLinks];
+  uint32_t read = 0;
+  double deadline = -1;
+  Conditions expected;
+  expected.prev_gap_s = expected.next_gap_s = static_cast<float>(options_.expected_gap_s);
+  auto predict_remote = [&](int a) {
+    const int l = info_[a].link;
+    Outcome o;
+    if (l < kMaxLinks) {
+      if ((read & (1u << l)) == 0) {
+        link_state[l] = ReadLink(l, obs);
+        read |= 1u << l;
+      }
+      o = EvaluateRemote(a, obs, expected, link_state[l], &deadline, nullptr);
+    } else {
+      o = Predict(a, obs);
+    }
     latency[a] = o.latency_ms;
     energy[a] = o.energy_mj;
     flags[a] = MissFlags(o, obs);
+  };
+  if (info_.size() <= 64) {
+    // Which of the (few) remote actions are feasible, without a branch per feasible action.
+    uint64_t in = 0;
+    for (const int a : feasible) in |= uint64_t{1} << a;
+    for (const int a : remote_actions_) {
+      if ((in >> a) & 1) predict_remote(a);
+    }
+  } else {
+    for (const int a : feasible) {
+      if (is_remote_[a]) predict_remote(a);
+    }
   }
 }
 
@@ -447,27 +489,49 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
     return o;
   }
 
+  return EvaluateRemote(action, obs, cond, ReadLink(info.link, obs), nullptr, fallback_at);
+}
+
+CostModel::LinkState CostModel::ReadLink(int link_index, const Observation& obs) const {
   // Offload: pick the link and read its state from the observation.
-  const Link& link = links_[info.link];
-  const NetworkProfile* net;
-  double signal, down, up;
+  const Link& link = links_[link_index];
+  LinkState s{};
   if (link.fixed) {
-    net = link.fixed.get();
-    signal = obs.p2p_rssi_dbm;
-    NetworkProfile::Point p = net->At(signal);
-    down = p.down_mbps;
-    up = p.up_mbps;
+    s.net = link.fixed.get();
+    NetworkProfile::Point p = s.net->At(obs.p2p_rssi_dbm);
+    s.down = p.down_mbps;
+    s.up = p.up_mbps;
+    s.rtt_ms = p.rtt_ms;
   } else if (obs.wifi_connected() && obs.wifi_rssi_dbm >= link.wifi->min_signal_dbm) {
-    net = link.wifi.get();
-    signal = obs.wifi_rssi_dbm;
-    down = obs.wifi_down_mbps;
-    up = obs.wifi_up_mbps;
+    s.net = link.wifi.get();
+    s.down = obs.wifi_down_mbps;
+    s.up = obs.wifi_up_mbps;
+    s.rtt_ms = s.net->At(obs.wifi_rssi_dbm).rtt_ms;
   } else {
-    net = link.cell.get();
-    signal = obs.cell_rsrp_dbm;
-    down = obs.cell_down_mbps;
-    up = obs.cell_up_mbps;
+    s.net = link.cell.get();
+    s.down = obs.cell_down_mbps;
+    s.up = obs.cell_up_mbps;
+    s.rtt_ms = s.net->At(obs.cell_rsrp_dbm).rtt_ms;
   }
+  return s;
+}
+
+Outcome CostModel::EvaluateRemote(int action, const Observation& obs, const Conditions& cond,
+                                  const LinkState& ls, double* deadline_memo,
+                                  float* fallback_at) const {
+  if (fallback_at != nullptr) *fallback_at = -1.0f;
+  const ActionInfo& info = info_[action];
+  const Entry& e = At(action, obs.model);
+  Outcome o;
+  o.accuracy = e.accuracy;
+  const NetworkProfile* net = ls.net;
+  double down = ls.down, up = ls.up;
+  // The deadline depends on the request only: worked out once per request where memoised.
+  auto offload_deadline = [&] {
+    if (deadline_memo == nullptr) return OffloadDeadlineMs(obs);
+    if (*deadline_memo < 0) *deadline_memo = OffloadDeadlineMs(obs);
+    return *deadline_memo;
+  };
   down *= cond.network_factor;
   up *= cond.network_factor;
   const double idle_mw = device_.idle_power_mw;
@@ -479,7 +543,7 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
   double deadline = 0;
   if (!dead) {
     const ModelProfile& m = models_[obs.model];
-    const double rtt_ms = net->At(signal).rtt_ms;
+    const double rtt_ms = ls.rtt_ms;
     up_ms = m.input_bytes * 8.0 / (up * 1e3);  // Mbit/s = 1e3 bit/ms
     down_ms = m.output_bytes * 8.0 / (down * 1e3);
     const double queue_ms = cond.server_queue_ms >= 0 ? cond.server_queue_ms : info.queue_ms;
@@ -488,7 +552,7 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
     const double latency = promo_ms + rtt_ms + up_ms + server_ms + down_ms;
     // The deadline is never below min(bound / 2, timeout): below that, no need to work it out.
     const double sure = std::min<double>(0.5 * obs.latency_bound_ms, options_.remote_timeout_ms);
-    if (latency <= sure || latency <= (deadline = OffloadDeadlineMs(obs))) {
+    if (latency <= sure || latency <= (deadline = offload_deadline())) {
       // Huang et al. (MobiSys 2012): P = a_up * t_up + a_down * t_down + base; mW x ms = uJ.
       double radio_uj = (net->up_mw_per_mbps * up + net->base_mw) * up_ms +
                         (net->down_mw_per_mbps * down + net->base_mw) * down_ms +
@@ -498,7 +562,7 @@ Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions
       return o;
     }
   } else {
-    deadline = OffloadDeadlineMs(obs);
+    deadline = offload_deadline();
   }
 
   // Given up at the deadline: the radio's energy until then, each phase cut at the deadline

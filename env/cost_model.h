@@ -87,6 +87,12 @@ class CostModel {
   // link is connected above its minimum signal, in increasing order. Returns how many were
   // written (out must hold actions().size()).
   int Feasible(const Observation& obs, std::span<int> out) const;
+  // What Feasible() reads of an observation besides its model and accuracy floor: one bit per
+  // link, set where the link is usable now. Two observations of one model with the same floor
+  // and the same mask have the same feasible actions (a caller may reuse them), as long as
+  // links_cacheable() (at most 32 links; else the mask is 0).
+  uint32_t UsableLinks(const Observation& obs) const;
+  bool links_cacheable() const { return links_.size() <= 32; }
   // The highest accuracy any action of this device reaches on `model` (links assumed up); -1
   // when no action can run it. A floor above it can never be met on this device.
   float BestAccuracy(int model) const;
@@ -192,6 +198,19 @@ class CostModel {
   };
 
   CostModel() = default;
+  // What an offload over one link sees in a request: the network, the throughputs observed
+  // (or, for a fixed link, its curve's at the signal) and the round trip at the signal.
+  // (No member initialisers: PredictFeasible() keeps an array of them per request, written
+  // by ReadLink() before use.)
+  struct LinkState {
+    const NetworkProfile* net;
+    double down, up, rtt_ms;
+  };
+  LinkState ReadLink(int link, const Observation& obs) const;
+  // Evaluate() of a remote action over the link state `link`. `deadline_memo`, when given,
+  // holds the request's OffloadDeadlineMs() once worked out (< 0: not yet).
+  Outcome EvaluateRemote(int action, const Observation& obs, const Conditions& cond,
+                         const LinkState& link, double* deadline_memo, float* fallback_at) const;
   // Model-major: one model's entries are contiguous.
   const Entry& At(int action, int model) const {
     return entries_[static_cast<size_t>(model) * info_.size() + action];
@@ -225,6 +244,7 @@ class CostModel {
       soa_power_;                                         // num_models x num_actions
   std::vector<float> soa_k_cpu_, soa_k_gpu_, soa_k_mem_;  // per action
   std::vector<uint8_t> is_remote_;  // per action
+  std::vector<int> remote_actions_;  // the remote actions' ids, increasing
   std::vector<Link> links_;
   std::vector<TargetProfile> server_targets_;  // the computing target of each remote
   std::vector<std::vector<StageShare>> stages_;  // num_models x num_actions, see Stages()

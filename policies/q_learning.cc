@@ -9,6 +9,8 @@
 
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "core/vector_clones.h"
+#include "policies/argmax.h"
 #include "policies/policy_keys.h"
 
 namespace autoscale {
@@ -280,17 +282,19 @@ double QLearningPolicy::Value(const Observation& obs, int action) {
 namespace {
 
 // The loop of QLearningPolicy::ValuePass, with every array a restrict parameter: GCC vectorises
-// it only so (not through restrict locals of a member function).
-void ValuesOf(const float* __restrict lf, const float* __restrict ef,
-              const float* __restrict lf_model, const float* __restrict ef_model,
-              const float* __restrict lf_all, const float* __restrict ef_all,
-              const float* __restrict raw_latency, const float* __restrict raw_energy,
-              const int32_t* __restrict raw_misses, const float* __restrict pooled,
-              const float* __restrict qrow, const uint32_t* __restrict vrow,
-              const uint32_t* __restrict retry_at, uint32_t now, float* __restrict prior_out,
-              float* __restrict value_out, float* __restrict score_out,
-              float* __restrict retry_out, int32_t* __restrict safe_out, int num_actions,
-              float bound, float safe_latency, float qos, float acc, float bonus_weight) {
+// it only so (not through restrict locals of a member function). Built twice, for AVX2 and for
+// the baseline x86-64 (SSE2), chosen at load time: the same operations in the same order (no
+// fused multiply-add), so both give the same values bit for bit.
+AUTOSCALE_VECTOR_CLONES void ValuesOf(
+    const float* __restrict lf, const float* __restrict ef, const float* __restrict lf_model,
+    const float* __restrict ef_model, const float* __restrict lf_all,
+    const float* __restrict ef_all, const float* __restrict raw_latency,
+    const float* __restrict raw_energy, const int32_t* __restrict raw_misses,
+    const float* __restrict pooled, const float* __restrict qrow, const uint32_t* __restrict vrow,
+    const uint32_t* __restrict retry_at, uint32_t now, float* __restrict prior_out,
+    float* __restrict value_out, float* __restrict score_out, float* __restrict retry_out,
+    int32_t* __restrict safe_out, int num_actions, float bound, float safe_latency, float qos,
+    float acc, float bonus_weight) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
   for (int a = 0; a < num_actions; ++a) {
     // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is
@@ -387,17 +391,10 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     // Rows hold the retry schedule; a state without one has tried nothing (zero_visits_ reads
     // as "never tried" and as a retry time of 0).
     ValuePass(obs, lb, cache, qrow, vrow, row < 0 ? zero_visits_.data() : &retry_at_[At(row, 0)]);
-    int greedy = -1;
-    float greedy_score = -std::numeric_limits<float>::infinity();
-    const float* score = score_scratch_.data();
-    for (const int a : feasible) {
-      if (score[a] > greedy_score) {
-        greedy_score = score[a];
-        greedy = a;
-      }
-    }
+    const int greedy_at =
+        FirstArgMax(score_scratch_.data(), feasible, -std::numeric_limits<float>::infinity(), -1);
     // Every score NaN (a prediction that is not a number): the first feasible action.
-    if (greedy < 0) greedy = feasible[0];
+    const int greedy = feasible[greedy_at < 0 ? 0 : greedy_at];
     const float greedy_value = value_scratch_[greedy];
     int choice = greedy;
     last_retry_ = false;
@@ -420,16 +417,9 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     } else if (row >= 0) {
       // A retry: a safe action the model prefers to the greedy choice but that experience here
       // rejected, once its back-off has passed. The one the model likes best.
-      int retry = -1;
-      float retry_prior = greedy_value;
-      const float* candidate = retry_scratch_.data();
-      for (const int a : feasible) {
-        if (candidate[a] > retry_prior && a != greedy) {
-          retry = a;
-          retry_prior = candidate[a];
-        }
-      }
-      if (retry >= 0) {
+      const int retry_at = FirstArgMax(retry_scratch_.data(), feasible, greedy_value, greedy);
+      if (retry_at >= 0) {
+        const int retry = feasible[retry_at];
         const size_t i = At(row, retry);
         retry_at_[i] =
             decisions_ + static_cast<uint64_t>(options_.retry_after * std::ldexp(1.0, backoff_[i]));

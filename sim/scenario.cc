@@ -413,23 +413,26 @@ Observation Observer::At(size_t i) {
   // A link's signal, and its throughput from traces where given, else from the profile's curve.
   auto read_link = [t](const Trace& down_trace, const Trace& up_trace, const NetworkProfile& net,
                        Trace::Cursor& signal, Trace::Cursor& down, Trace::Cursor& up,
-                       float* signal_dbm, float* down_mbps, float* up_mbps) {
+                       CurveMemo& memo, float* signal_dbm, float* down_mbps, float* up_mbps) {
     *signal_dbm = static_cast<float>(signal.At(t));
     if (down_trace.empty() || up_trace.empty()) {
-      const NetworkProfile::Point p = net.At(*signal_dbm);
-      *down_mbps = static_cast<float>(p.down_mbps);
-      *up_mbps = static_cast<float>(p.up_mbps);
+      if (!(memo.signal_dbm == *signal_dbm)) {
+        const NetworkProfile::Point p = net.At(*signal_dbm);
+        memo = {*signal_dbm, static_cast<float>(p.down_mbps), static_cast<float>(p.up_mbps)};
+      }
+      *down_mbps = memo.down_mbps;
+      *up_mbps = memo.up_mbps;
     }
     if (!down_trace.empty()) *down_mbps = static_cast<float>(down.At(t));
     if (!up_trace.empty()) *up_mbps = static_cast<float>(up.At(t));
   };
   if (ep_.wifi_connected) {
     read_link(ep_.wifi_down, ep_.wifi_up, *ep_.wifi_profile, wifi_, wifi_down_, wifi_up_,
-              &o.wifi_rssi_dbm, &o.wifi_down_mbps, &o.wifi_up_mbps);
+              wifi_curve_, &o.wifi_rssi_dbm, &o.wifi_down_mbps, &o.wifi_up_mbps);
   }
   if (ep_.cell_connected) {
     read_link(ep_.cell_down, ep_.cell_up, *ep_.cell_profile, cell_, cell_down_, cell_up_,
-              &o.cell_rsrp_dbm, &o.cell_down_mbps, &o.cell_up_mbps);
+              cell_curve_, &o.cell_rsrp_dbm, &o.cell_down_mbps, &o.cell_up_mbps);
   }
   o.latency_bound_ms = ep_.latency_bound_ms[i];
   o.min_accuracy = ep_.min_accuracy[i];

@@ -5,6 +5,7 @@
 // file under configs/scenarios/); schema in configs/README.md and sim/README.md.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -142,6 +143,13 @@ class Observer {
   const std::vector<ModelProfile>& models_;
   Trace::Cursor wifi_, cell_, p2p_, cpu_, gpu_, mem_;
   Trace::Cursor wifi_down_, wifi_up_, cell_down_, cell_up_;
+  // A link's throughput from its profile's curve at the last signal read (traces hold their
+  // values between samples, so the next request usually reads the same signal).
+  struct CurveMemo {
+    float signal_dbm = std::numeric_limits<float>::quiet_NaN();
+    float down_mbps = 0, up_mbps = 0;
+  };
+  CurveMemo wifi_curve_, cell_curve_;
 };
 
 }  // namespace autoscale

@@ -1,6 +1,8 @@
 #include "sim/simulation.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <limits>
 #include <span>
 #include <vector>
@@ -15,7 +17,8 @@ EpisodeRunner::EpisodeRunner(Policy& policy, const CostModel& cost_model, const 
       world_(world),
       rec_(rec),
       observer_(episode, cost_model.models()),
-      feasible_(cost_model.actions().size()) {
+      feasible_(cost_model.actions().size()),
+      feasible_memo_(cost_model.links_cacheable() ? cost_model.num_models() : 0) {
   policy_.SetTraining(training);
   queueing_ = world.options().queueing;
   free_at_s_.fill(-std::numeric_limits<double>::infinity());
@@ -37,13 +40,33 @@ void EpisodeRunner::Occupy(const Observation& obs, int action) {
   }
 }
 
+std::span<const int> EpisodeRunner::FeasibleOf(const Observation& obs) {
+  if (obs.model < 0 || static_cast<size_t>(obs.model) >= feasible_memo_.size()) {
+    const int n = cm_.Feasible(obs, feasible_);
+    return {feasible_.data(), static_cast<size_t>(n)};
+  }
+  FeasibleMemo& m = feasible_memo_[obs.model];
+  const uint32_t links = cm_.UsableLinks(obs);
+  // Compared as bits, so that a NaN floor is never taken for the last one.
+  if (!m.valid ||
+      std::bit_cast<uint32_t>(m.min_accuracy) != std::bit_cast<uint32_t>(obs.min_accuracy) ||
+      m.links != links) {
+    m.actions.resize(cm_.actions().size());
+    m.n = cm_.Feasible(obs, m.actions);
+    m.min_accuracy = obs.min_accuracy;
+    m.links = links;
+    m.valid = true;
+  }
+  return {m.actions.data(), static_cast<size_t>(m.n)};
+}
+
 bool EpisodeRunner::Step() {
   if (i_ >= ep_.size()) return false;
   const size_t i = i_++;
   Observation obs = observer_.At(i);
   if (queueing_) ObserveQueues(obs);
-  const int n = cm_.Feasible(obs, feasible_);
-  if (n == 0) [[unlikely]] {
+  const std::span<const int> feasible = FeasibleOf(obs);
+  if (feasible.empty()) [[unlikely]] {
     // No action meets the request's accuracy floor (or none can run its model now). The request
     // is still served, honestly: on the most accurate action, at that action's real cost, and
     // counted as an accuracy violation (not as free). It is no choice of the policy's, so the
@@ -64,7 +87,7 @@ bool EpisodeRunner::Step() {
     if (rec_.series && a >= 0) rec_.series->RecordSeries(rec_.series_offset + i, out.energy_mj);
   } else {
     world_.SetRequest(i, obs);
-    const int a = policy_.Decide(obs, std::span<const int>(feasible_.data(), n));
+    const int a = policy_.Decide(obs, feasible);
     const Outcome out = world_.Execute(a);
     if (queueing_) Occupy(obs, a);
     policy_.Learn(obs, a, out);

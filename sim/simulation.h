@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <vector>
 
 #include "env/cost_model.h"
@@ -45,6 +46,19 @@ class EpisodeRunner {
   EpisodeRecording rec_;
   Observer observer_;
   std::vector<int> feasible_;
+  // Per model: its feasible actions at the last accuracy floor and link states seen with it
+  // (CostModel::UsableLinks), reused while both hold (the traces hold their values between
+  // samples, and a stream has few request classes).
+  struct FeasibleMemo {
+    bool valid = false;
+    float min_accuracy = 0;
+    uint32_t links = 0;
+    int n = 0;
+    std::vector<int> actions;
+  };
+  std::vector<FeasibleMemo> feasible_memo_;
+  // The feasible actions of `obs`, from the memo where it holds.
+  std::span<const int> FeasibleOf(const Observation& obs);
   size_t i_ = 0;
   // Queues: when each target is free again, in episode seconds (-inf: never busy).
   std::array<double, kMaxWaitTargets> free_at_s_;
