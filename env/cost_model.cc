@@ -506,12 +506,12 @@ CostModel::LinkState CostModel::ReadLink(int link_index, const Observation& obs)
     s.net = link.wifi.get();
     s.down = obs.wifi_down_mbps;
     s.up = obs.wifi_up_mbps;
-    s.rtt_ms = s.net->At(obs.wifi_rssi_dbm).rtt_ms;
+    s.rtt_ms = s.net->RttAt(obs.wifi_rssi_dbm);
   } else {
     s.net = link.cell.get();
     s.down = obs.cell_down_mbps;
     s.up = obs.cell_up_mbps;
-    s.rtt_ms = s.net->At(obs.cell_rsrp_dbm).rtt_ms;
+    s.rtt_ms = s.net->RttAt(obs.cell_rsrp_dbm);
   }
   return s;
 }

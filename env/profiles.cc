@@ -376,16 +376,36 @@ Result<ModelProfile> LoadModelProfile(const std::string& path) {
 
 // ---- Networks --------------------------------------------------------------------------------
 
+namespace {
+// The segment of `curve` that holds `signal_dbm`, strictly inside its ends: the first point
+// above it (a curve has a handful of points: a scan beats a binary search).
+const NetworkProfile::Point* Above(const std::vector<NetworkProfile::Point>& curve,
+                                   double signal_dbm) {
+  const NetworkProfile::Point* hi = curve.data() + 1;
+  while (hi->signal_dbm <= signal_dbm) ++hi;
+  return hi;
+}
+}  // namespace
+
 NetworkProfile::Point NetworkProfile::At(double signal_dbm) const {
-  if (signal_dbm <= curve.front().signal_dbm) return curve.front();
+  // At or below the first point, or not a number: the first point.
+  if (!(signal_dbm > curve.front().signal_dbm)) return curve.front();
   if (signal_dbm >= curve.back().signal_dbm) return curve.back();
-  auto hi = std::upper_bound(curve.begin(), curve.end(), signal_dbm,
-                             [](double s, const Point& p) { return s < p.signal_dbm; });
-  auto lo = hi - 1;
+  const Point* hi = Above(curve, signal_dbm);
+  const Point* lo = hi - 1;
   double w = (signal_dbm - lo->signal_dbm) / (hi->signal_dbm - lo->signal_dbm);
   auto lerp = [w](double a, double b) { return a + w * (b - a); };
   return {signal_dbm, lerp(lo->down_mbps, hi->down_mbps), lerp(lo->up_mbps, hi->up_mbps),
           lerp(lo->rtt_ms, hi->rtt_ms)};
+}
+
+double NetworkProfile::RttAt(double signal_dbm) const {
+  if (!(signal_dbm > curve.front().signal_dbm)) return curve.front().rtt_ms;
+  if (signal_dbm >= curve.back().signal_dbm) return curve.back().rtt_ms;
+  const Point* hi = Above(curve, signal_dbm);
+  const Point* lo = hi - 1;
+  double w = (signal_dbm - lo->signal_dbm) / (hi->signal_dbm - lo->signal_dbm);
+  return lo->rtt_ms + w * (hi->rtt_ms - lo->rtt_ms);
 }
 
 Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root) {

@@ -88,8 +88,11 @@ struct NetworkProfile {
   double promotion_mw = 0;
   double promotion_s = 0;
 
-  // Piecewise-linear lookups on the curve, clamped at its ends.
+  // Piecewise-linear lookups on the curve, clamped at its ends (a signal that is not a number
+  // reads the first point).
   Point At(double signal_dbm) const;
+  // At(signal_dbm).rtt_ms, the same value, without the throughputs.
+  double RttAt(double signal_dbm) const;
 };
 
 Result<NetworkProfile> ParseNetworkProfile(const ConfigNode& root);

@@ -1,9 +1,11 @@
 #include "policies/q_learning.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 
@@ -25,13 +27,6 @@ constexpr const char* kMagicV1 = "autoscale-qtable 1";
 inline int Bucket(const std::vector<double>& edges, double v) {
   int b = 0;
   for (double e : edges) b += v >= e;
-  return b;
-}
-// For the float features: compare at float precision, or a value written as the edge (0.7 in a
-// trace, 0.7 in the config) would fall below it (0.7f < 0.7).
-inline int BucketF(const std::vector<double>& edges, float v) {
-  int b = 0;
-  for (double e : edges) b += v >= static_cast<float>(e);
   return b;
 }
 // Most states a bucket layout may have (the table holds states x actions entries).
@@ -127,6 +122,10 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
       options_(std::move(options)),
       rng_(Mix64(ctx.seed, 0x51ull)),
       num_actions_(ctx.cost_model->actions().size()) {
+  for (int f = 0; f < kNumStateFeatures; ++f) {
+    for (double e : options_.edges[f]) edges_f_[f].push_back(static_cast<float>(e));
+  }
+  model_part_.resize(std::max(0, ctx.cost_model->num_models()));
   for (int f = kNumStateFeatures - 1; f >= 0; --f) {
     stride_[f] = num_states_;
     num_states_ *= static_cast<int>(options_.edges[f].size()) + 1;
@@ -144,6 +143,9 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
     score_scratch_.assign(num_actions_, 0.0f);
     retry_scratch_.assign(num_actions_, 0.0f);
     safe_scratch_.assign(num_actions_, 0);
+    feasible_mask_.assign(num_actions_, 0);
+    score_key_.assign(num_actions_, 0);
+    retry_key_.assign(num_actions_, 0);
     pooled_term_.assign(num_actions_, 0.0f);
     prior_cache_.resize(cost_model_->num_models());
     num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
@@ -164,11 +166,11 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
 }
 
 int QLearningPolicy::LoadBucket(const Observation& obs) const {
-  const auto& e = options_.edges;
-  return (BucketF(e[kFeatCpuLoad], obs.cpu_load) * static_cast<int>(e[kFeatGpuLoad].size() + 1) +
-          BucketF(e[kFeatGpuLoad], obs.gpu_load)) *
-             static_cast<int>(e[kFeatMemLoad].size() + 1) +
-         BucketF(e[kFeatMemLoad], obs.mem_load);
+  return (BucketOf(kFeatCpuLoad, obs.cpu_load) *
+              static_cast<int>(edges_f_[kFeatGpuLoad].size() + 1) +
+          BucketOf(kFeatGpuLoad, obs.gpu_load)) *
+             static_cast<int>(edges_f_[kFeatMemLoad].size() + 1) +
+         BucketOf(kFeatMemLoad, obs.mem_load);
 }
 
 void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energy_ratio) {
@@ -222,23 +224,41 @@ int QLearningPolicy::EnsureRow(int state) {
 }
 
 int QLearningPolicy::StateOf(const Observation& obs) const {
+  int load_bucket;
+  return StateOf(obs, &load_bucket);
+}
+
+int QLearningPolicy::StateOf(const Observation& obs, int* load_bucket) const {
   const auto& e = options_.edges;
-  const int wifi = BucketF(e[kFeatWifiRssi], obs.wifi_rssi_dbm);
-  return Bucket(e[kFeatConvLayers], obs.conv_layers) * stride_[kFeatConvLayers] +
-         Bucket(e[kFeatFcLayers], obs.fc_layers) * stride_[kFeatFcLayers] +
-         Bucket(e[kFeatRecurrentLayers], obs.recurrent_layers) * stride_[kFeatRecurrentLayers] +
-         Bucket(e[kFeatMacs], obs.macs) * stride_[kFeatMacs] +
-         BucketF(e[kFeatCpuLoad], obs.cpu_load) * stride_[kFeatCpuLoad] +
-         BucketF(e[kFeatGpuLoad], obs.gpu_load) * stride_[kFeatGpuLoad] +
-         BucketF(e[kFeatMemLoad], obs.mem_load) * stride_[kFeatMemLoad] +
-         wifi * stride_[kFeatWifiRssi] +
+  // The model's features: the same for every request of a model, so worked out again only
+  // when they change.
+  ModelPart& m = obs.model >= 0 && static_cast<size_t>(obs.model) < model_part_.size()
+                     ? model_part_[obs.model]
+                     : model_part_other_;
+  if (!(m.conv_layers == obs.conv_layers && m.fc_layers == obs.fc_layers &&
+        m.recurrent_layers == obs.recurrent_layers && m.macs == obs.macs)) {
+    m = {obs.conv_layers, obs.fc_layers, obs.recurrent_layers, obs.macs,
+         Bucket(e[kFeatConvLayers], obs.conv_layers) * stride_[kFeatConvLayers] +
+             Bucket(e[kFeatFcLayers], obs.fc_layers) * stride_[kFeatFcLayers] +
+             Bucket(e[kFeatRecurrentLayers], obs.recurrent_layers) * stride_[kFeatRecurrentLayers] +
+             Bucket(e[kFeatMacs], obs.macs) * stride_[kFeatMacs]};
+  }
+  const int cpu = BucketOf(kFeatCpuLoad, obs.cpu_load);
+  const int gpu = BucketOf(kFeatGpuLoad, obs.gpu_load);
+  const int mem = BucketOf(kFeatMemLoad, obs.mem_load);
+  *load_bucket = (cpu * static_cast<int>(edges_f_[kFeatGpuLoad].size() + 1) + gpu) *
+                     static_cast<int>(edges_f_[kFeatMemLoad].size() + 1) +
+                 mem;
+  const int wifi = BucketOf(kFeatWifiRssi, obs.wifi_rssi_dbm);
+  return m.state + cpu * stride_[kFeatCpuLoad] + gpu * stride_[kFeatGpuLoad] +
+         mem * stride_[kFeatMemLoad] + wifi * stride_[kFeatWifiRssi] +
          // With Wi-Fi up (at or above its first edge), offloads go over Wi-Fi: the cellular
          // signal would only split states. Below it they go over cellular, which then counts.
-         (wifi > 0 ? 0 : BucketF(e[kFeatCellRsrp], obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp] +
+         (wifi > 0 ? 0 : BucketOf(kFeatCellRsrp, obs.cell_rsrp_dbm)) * stride_[kFeatCellRsrp] +
          // The throughput the phone last measured on the link an offload would take.
-         BucketF(e[kFeatUplinkMbps], wifi > 0               ? obs.wifi_up_mbps
-                                     : obs.cell_connected() ? obs.cell_up_mbps
-                                                            : 0.0f) *
+         BucketOf(kFeatUplinkMbps, wifi > 0               ? obs.wifi_up_mbps
+                                   : obs.cell_connected() ? obs.cell_up_mbps
+                                                          : 0.0f) *
              stride_[kFeatUplinkMbps];
 }
 
@@ -281,6 +301,15 @@ double QLearningPolicy::Value(const Observation& obs, int action) {
 
 namespace {
 
+// A float's order key: an int32 that compares as the float does (-0 and +0 alike), so that
+// the greatest of an array's keys is a vectorisable integer maximum. Not for NaN.
+inline int32_t OrderKey(float x) {
+  const int32_t b = std::bit_cast<int32_t>(x + 0.0f);  // -0 + 0 = +0
+  return b ^ ((b >> 31) & 0x7fffffff);
+}
+// Below every float's key (-infinity's is INT32_MIN + 0x7fffff).
+constexpr int32_t kNoKey = std::numeric_limits<int32_t>::min();
+
 // The loop of QLearningPolicy::ValuePass, with every array a restrict parameter: GCC vectorises
 // it only so (not through restrict locals of a member function). Built twice, for AVX2 and for
 // the baseline x86-64 (SSE2), chosen at load time: the same operations in the same order (no
@@ -291,8 +320,9 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const float* __restrict ef_all, const float* __restrict raw_latency,
     const float* __restrict raw_energy, const int32_t* __restrict raw_misses,
     const float* __restrict pooled, const float* __restrict qrow, const uint32_t* __restrict vrow,
-    const uint32_t* __restrict retry_at, uint32_t now, float* __restrict prior_out,
-    float* __restrict value_out, float* __restrict score_out, float* __restrict retry_out,
+    const uint32_t* __restrict retry_at, const int32_t* __restrict feasible, uint32_t now,
+    float* __restrict prior_out, float* __restrict value_out, float* __restrict score_out,
+    float* __restrict retry_out, int32_t* __restrict score_key, int32_t* __restrict retry_key,
     int32_t* __restrict safe_out, int num_actions, float bound, float safe_latency, float qos,
     float acc, float bonus_weight) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
@@ -320,14 +350,40 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const float bonus = bonus_weight * magnitude / std::sqrt(1.0f + static_cast<float>(n));
     prior_out[a] = prior;
     value_out[a] = value;
-    score_out[a] = value + (safe ? bonus : 0.0f);
+    const float score = value + (safe ? bonus : 0.0f);
+    score_out[a] = score;
     safe_out[a] = safe ? 1 : 0;
     // A retry candidate: tried here (and so possibly rejected), its back-off passed, safe.
     const uint32_t due = retry_at[a];
     const float if_due = due <= now ? prior : kNever;
     const float if_tried = n != 0 ? if_due : kNever;
-    retry_out[a] = safe ? if_tried : kNever;
+    const float retry = safe ? if_tried : kNever;
+    retry_out[a] = retry;
+    // The same as order keys, kNoKey where the action is not feasible or not a number.
+    score_key[a] = feasible[a] != 0 && score == score ? OrderKey(score) : kNoKey;
+    retry_key[a] = feasible[a] != 0 && retry == retry ? OrderKey(retry) : kNoKey;
   }
+}
+
+// The greatest of `n` order keys (kNoKey when n is 0).
+AUTOSCALE_VECTOR_CLONES int32_t MaxKey(const int32_t* __restrict key, int n) {
+  int32_t m = kNoKey;
+  for (int a = 0; a < n; ++a) m = key[a] > m ? key[a] : m;
+  return m;
+}
+
+// Whether `ids` increase strictly.
+AUTOSCALE_VECTOR_CLONES bool Increasing(std::span<const int> ids) {
+  int ok = 1;
+  for (size_t k = 1; k < ids.size(); ++k) ok &= ids[k] > ids[k - 1];
+  return ok != 0;
+}
+
+// The first action whose key is `m` (one is).
+int FirstWithKey(const int32_t* key, int32_t m) {
+  int a = 0;
+  while (key[a] != m) ++a;
+  return a;
 }
 
 }  // namespace
@@ -342,10 +398,10 @@ void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache
   ValuesOf(&latency_factor_[cell], &energy_factor_[cell], &latency_factor_model_[mo],
            &energy_factor_model_[mo], latency_factor_all_.data(), energy_factor_all_.data(),
            cache.latency.data(), cache.energy.data(), cache.misses.data(), pooled_term_.data(),
-           qrow, vrow, retry_at,
-           static_cast<uint32_t>(std::min<uint64_t>(decisions_, UINT32_MAX)),
-           prior_scratch_.data(), value_scratch_.data(), score_scratch_.data(),
-           retry_scratch_.data(), safe_scratch_.data(), num_actions_, obs.latency_bound_ms,
+           qrow, vrow, retry_at, feasible_mask_.data(),
+           static_cast<uint32_t>(std::min<uint64_t>(decisions_, UINT32_MAX)), prior_scratch_.data(),
+           value_scratch_.data(), score_scratch_.data(), retry_scratch_.data(), score_key_.data(),
+           retry_key_.data(), safe_scratch_.data(), num_actions_, obs.latency_bound_ms,
            static_cast<float>(options_.safe_margin * obs.latency_bound_ms),
            static_cast<float>(reward_.qos_penalty_mj),
            static_cast<float>(reward_.accuracy_penalty_mj),
@@ -353,7 +409,8 @@ void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache
 }
 
 int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
-  const int s = StateOf(obs);
+  int load_bucket;
+  const int s = StateOf(obs, &load_bucket);
   if (pending_) {
     float best = -std::numeric_limits<float>::infinity();
     for (int a : feasible) best = std::max(best, Q(s, a));
@@ -373,7 +430,9 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
         obs.cell_rsrp_dbm, obs.wifi_down_mbps, obs.wifi_up_mbps,     obs.cell_down_mbps,
         obs.cell_up_mbps,  obs.p2p_rssi_dbm,   obs.latency_bound_ms, obs.min_accuracy};
     std::copy(obs.wait_ms.begin(), obs.wait_ms.end(), key.begin() + 12);
-    if (!cache.valid || cache.key != key) {
+    // Compared as bytes: the same predictions follow from the same bits (a NaN field
+    // included), and a -0 taken for +0 only costs a prediction.
+    if (!cache.valid || std::memcmp(cache.key.data(), key.data(), sizeof(key)) != 0) {
       if (cache.latency.empty()) {
         cache.latency.assign(num_actions_, 0.0f);
         cache.energy.assign(num_actions_, 0.0f);
@@ -384,17 +443,31 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
       cache.key = key;
       cache.valid = true;
     }
-    const int lb = options_.calibrate ? LoadBucket(obs) : 0;
+    const int lb = options_.calibrate ? load_bucket : 0;
     const int row = rows_[s];
     const float* qrow = row < 0 ? zero_q_.data() : &q_[At(row, 0)];
     const uint32_t* vrow = row < 0 ? zero_visits_.data() : &visits_[At(row, 0)];
     // Rows hold the retry schedule; a state without one has tried nothing (zero_visits_ reads
     // as "never tried" and as a retry time of 0).
+    // The feasible actions as a mask over all of them. Offered in increasing order (as
+    // CostModel::Feasible gives them), the first feasible action with the best score is the
+    // lowest-numbered one: found in one vectorised pass over the mask's order keys. In any
+    // other order, by walking the list.
+    std::fill(feasible_mask_.begin(), feasible_mask_.end(), 0);
+    for (const int a : feasible) feasible_mask_[a] = 1;
+    const bool increasing = Increasing(feasible);
     ValuePass(obs, lb, cache, qrow, vrow, row < 0 ? zero_visits_.data() : &retry_at_[At(row, 0)]);
-    const int greedy_at =
-        FirstArgMax(score_scratch_.data(), feasible, -std::numeric_limits<float>::infinity(), -1);
-    // Every score NaN (a prediction that is not a number): the first feasible action.
-    const int greedy = feasible[greedy_at < 0 ? 0 : greedy_at];
+    constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+    int greedy;
+    if (increasing) {
+      const int32_t best = MaxKey(score_key_.data(), num_actions_);
+      // Every score NaN or -infinity (a prediction that is not a number): the first feasible
+      // action.
+      greedy = best > OrderKey(kMinusInf) ? FirstWithKey(score_key_.data(), best) : feasible[0];
+    } else {
+      const int greedy_at = FirstArgMax(score_scratch_.data(), feasible, kMinusInf, -1);
+      greedy = feasible[greedy_at < 0 ? 0 : greedy_at];
+    }
     const float greedy_value = value_scratch_[greedy];
     int choice = greedy;
     last_retry_ = false;
@@ -417,9 +490,19 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     } else if (row >= 0) {
       // A retry: a safe action the model prefers to the greedy choice but that experience here
       // rejected, once its back-off has passed. The one the model likes best.
-      const int retry_at = FirstArgMax(retry_scratch_.data(), feasible, greedy_value, greedy);
-      if (retry_at >= 0) {
-        const int retry = feasible[retry_at];
+      int retry = -1;
+      if (increasing) {
+        // Above the greedy value (never above NaN), the greedy action aside.
+        retry_key_[greedy] = kNoKey;
+        const int32_t best = MaxKey(retry_key_.data(), num_actions_);
+        if (greedy_value == greedy_value && best > OrderKey(greedy_value)) {
+          retry = FirstWithKey(retry_key_.data(), best);
+        }
+      } else {
+        const int retry_at = FirstArgMax(retry_scratch_.data(), feasible, greedy_value, greedy);
+        if (retry_at >= 0) retry = feasible[retry_at];
+      }
+      if (retry >= 0) {
         const size_t i = At(row, retry);
         retry_at_[i] =
             decisions_ + static_cast<uint64_t>(options_.retry_after * std::ldexp(1.0, backoff_[i]));

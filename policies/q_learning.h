@@ -179,6 +179,9 @@ class QLearningPolicy : public Policy {
   // safe to try (1) or not (0).
   std::vector<float> prior_scratch_, value_scratch_, score_scratch_, retry_scratch_;
   std::vector<int32_t> safe_scratch_;
+  // The feasible actions (1) of the request as a mask, and the score and retry candidates as
+  // order keys (comparing as the floats do), INT32_MIN where not feasible or not a number.
+  std::vector<int32_t> feasible_mask_, score_key_, retry_key_;
   // Per action: Correction() where the state never tried it (0 with calibration).
   std::vector<float> pooled_term_;
   double PooledTerm(int action) const { return Correction(0, 0.0f, action); }
@@ -208,6 +211,26 @@ class QLearningPolicy : public Policy {
     uint32_t n = 0;
   };
   int LoadBucket(const Observation& obs) const;
+  // StateOf(), also giving LoadBucket().
+  int StateOf(const Observation& obs, int* load_bucket) const;
+  // The bucket of a float feature's value: how many of its edges (as floats) are <= it. As
+  // floats, or a value written as the edge (0.7 in a trace, 0.7 in the config) would fall below
+  // it (0.7f < 0.7).
+  int BucketOf(int feature, float v) const {
+    int b = 0;
+    for (const float e : edges_f_[feature]) b += v >= e;
+    return b;
+  }
+  std::array<std::vector<float>, kNumStateFeatures> edges_f_;
+  // StateOf()'s part from the model's features, per model index for the last features seen
+  // with it (a cache: StateOf() is const, and, like Decide(), for one thread at a time).
+  struct ModelPart {
+    int32_t conv_layers = -1, fc_layers = -1, recurrent_layers = -1;
+    double macs = -1;
+    int state = 0;
+  };
+  mutable std::vector<ModelPart> model_part_;
+  mutable ModelPart model_part_other_;  // an index outside the cost model's models
   void Calibrate(Calibration& c, double log_latency, double energy_ratio);
   // The calibration of `action` for `model` at a load bucket: that cell's when it has seen
   // something, else the action's for the model over all loads, else the action's over all

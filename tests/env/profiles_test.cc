@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -351,6 +352,26 @@ TEST(NetworkProfileTest, AtIsMonotoneOnAMonotoneCurve) {
     prev_down = p.down_mbps;
     prev_rtt = p.rtt_ms;
   }
+}
+
+TEST(NetworkProfileTest, RttAtIsAtsRoundTripBitForBit) {
+  auto r = ParseNetwork(kNetwork);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (double s = -200; s <= 10; s += 0.37) {
+    EXPECT_EQ(r->RttAt(s), r->At(s).rtt_ms) << s;  // exactly, not nearly
+  }
+  for (double s : {-90.0, -70.0, -50.0, -69.999999, -70.000001}) {
+    EXPECT_EQ(r->RttAt(s), r->At(s).rtt_ms) << s;
+  }
+}
+
+TEST(NetworkProfileTest, ASignalThatIsNotANumberReadsTheFirstPoint) {
+  auto r = ParseNetwork(kNetwork);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_DOUBLE_EQ(r->At(nan).down_mbps, 10);
+  EXPECT_DOUBLE_EQ(r->At(nan).rtt_ms, 40);
+  EXPECT_DOUBLE_EQ(r->RttAt(nan), 40);
 }
 
 TEST(NetworkProfileTest, UnknownKindListsValidKinds) {
