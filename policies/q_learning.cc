@@ -135,6 +135,7 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
   rows_.assign(num_states_, -1);
   zero_q_.assign(num_actions_, 0.0f);
   zero_visits_.assign(num_actions_, 0);
+  zero_sqrt_visits_.assign(num_actions_, 1.0f);
   if (options_.prior == QPrior::kModel) {
     pooled_.assign(num_actions_, 0.0f);
     pooled_n_.assign(num_actions_, 0);
@@ -219,6 +220,7 @@ int QLearningPolicy::EnsureRow(int state) {
   if (options_.prior == QPrior::kModel) {
     retry_at_.resize(n, 0);
     backoff_.resize(n, 0);
+    sqrt_visits_.resize(n, 1.0f);
   }
   return rows_[state];
 }
@@ -320,11 +322,11 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const float* __restrict ef_all, const float* __restrict raw_latency,
     const float* __restrict raw_energy, const int32_t* __restrict raw_misses,
     const float* __restrict pooled, const float* __restrict qrow, const uint32_t* __restrict vrow,
-    const uint32_t* __restrict retry_at, const int32_t* __restrict feasible, uint32_t now,
-    float* __restrict prior_out, float* __restrict value_out, float* __restrict score_out,
-    float* __restrict retry_out, int32_t* __restrict score_key, int32_t* __restrict retry_key,
-    int32_t* __restrict safe_out, int num_actions, float bound, float safe_latency, float qos,
-    float acc, float bonus_weight) {
+    const float* __restrict sqrt_visits, const uint32_t* __restrict retry_at,
+    const int32_t* __restrict feasible, uint32_t now, float* __restrict prior_out,
+    float* __restrict value_out, float* __restrict score_out, float* __restrict retry_out,
+    int32_t* __restrict score_key, int32_t* __restrict retry_key, int32_t* __restrict safe_out,
+    int num_actions, float bound, float safe_latency, float qos, float acc, float bonus_weight) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
   for (int a = 0; a < num_actions; ++a) {
     // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is
@@ -347,7 +349,7 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const float value = prior + magnitude * correction;
     // Directed exploration: actions tried few times here get a bonus in proportion to the
     // stakes (the predicted reward's size), shrinking as they are tried; unsafe ones none.
-    const float bonus = bonus_weight * magnitude / std::sqrt(1.0f + static_cast<float>(n));
+    const float bonus = bonus_weight * magnitude / sqrt_visits[a];  // sqrt(1 + n)
     prior_out[a] = prior;
     value_out[a] = value;
     const float score = value + (safe ? bonus : 0.0f);
@@ -389,8 +391,8 @@ int FirstWithKey(const int32_t* key, int32_t m) {
 }  // namespace
 
 void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache& cache,
-                                const float* qrow, const uint32_t* vrow,
-                                const uint32_t* retry_at) {
+                                const float* qrow, const uint32_t* vrow, const uint32_t* retry_at,
+                                const float* sqrt_visits) {
   // The value of every action, in one pass over arrays indexed by action (those not feasible
   // are computed too and ignored), without branches, in float, so that it vectorises.
   const size_t cell = CellOf(obs.model, lb);
@@ -398,7 +400,7 @@ void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache
   ValuesOf(&latency_factor_[cell], &energy_factor_[cell], &latency_factor_model_[mo],
            &energy_factor_model_[mo], latency_factor_all_.data(), energy_factor_all_.data(),
            cache.latency.data(), cache.energy.data(), cache.misses.data(), pooled_term_.data(),
-           qrow, vrow, retry_at, feasible_mask_.data(),
+           qrow, vrow, sqrt_visits, retry_at, feasible_mask_.data(),
            static_cast<uint32_t>(std::min<uint64_t>(decisions_, UINT32_MAX)), prior_scratch_.data(),
            value_scratch_.data(), score_scratch_.data(), retry_scratch_.data(), score_key_.data(),
            retry_key_.data(), safe_scratch_.data(), num_actions_, obs.latency_bound_ms,
@@ -456,7 +458,8 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     std::fill(feasible_mask_.begin(), feasible_mask_.end(), 0);
     for (const int a : feasible) feasible_mask_[a] = 1;
     const bool increasing = Increasing(feasible);
-    ValuePass(obs, lb, cache, qrow, vrow, row < 0 ? zero_visits_.data() : &retry_at_[At(row, 0)]);
+    ValuePass(obs, lb, cache, qrow, vrow, row < 0 ? zero_visits_.data() : &retry_at_[At(row, 0)],
+              row < 0 ? zero_sqrt_visits_.data() : &sqrt_visits_[At(row, 0)]);
     constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
     int greedy;
     if (increasing) {
@@ -582,11 +585,13 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
       // A retry is news about a world that may have changed: it replaces what was learned.
       q_[i] = static_cast<float>(rel);
       visits_[i] = 1;
+      sqrt_visits_[i] = SqrtVisits(1);
     } else {
       const double alpha =
           std::max(options_.learning_rate_min, options_.learning_rate / (1.0 + visits_[i]));
       q_[i] += static_cast<float>(alpha * (rel - q_[i]));
       if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
+      sqrt_visits_[i] = SqrtVisits(visits_[i]);
     }
     const double ag = std::max(0.02, 1.0 / (1.0 + pooled_n_[action]));
     pooled_[action] += static_cast<float>(ag * (rel - pooled_[action]));
@@ -899,6 +904,8 @@ Status QLearningPolicy::Load(const std::string& path) {
   if (options_.prior == QPrior::kModel) {
     retry_at_.assign(q_.size(), 0);
     backoff_.assign(q_.size(), 0);
+    sqrt_visits_.resize(q_.size());
+    for (size_t i = 0; i < q_.size(); ++i) sqrt_visits_[i] = SqrtVisits(visits_[i]);
     for (int a = 0; a < num_actions_; ++a) {
       pooled_[a] = pooled_n[a] > 0 ? static_cast<float>(pooled_sum[a] / pooled_n[a]) : 0.0f;
       pooled_n_[a] = pooled_n[a];

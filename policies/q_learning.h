@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -171,6 +172,11 @@ class QLearningPolicy : public Policy {
   // retried and how many retries confirmed the rejection; per action: the pooled correction
   // and its update count. The prior of the decided action, for Learn().
   std::vector<uint32_t> retry_at_;
+  // Per (state, action): sqrt(1 + visits), as the exploration bonus divides by it (kept with
+  // the visits, so that the decision's vectorised pass reads it rather than taking a root per
+  // action); zero_sqrt_visits_ for a state without a row.
+  std::vector<float> sqrt_visits_, zero_sqrt_visits_;
+  static float SqrtVisits(uint32_t n) { return std::sqrt(1.0f + static_cast<float>(n)); }
   std::vector<uint8_t> backoff_;
   std::vector<float> pooled_;
   std::vector<uint64_t> pooled_n_;
@@ -200,7 +206,7 @@ class QLearningPolicy : public Policy {
   // Fills the scratch arrays above for every action, from the model's predictions in `cache`,
   // the calibration at load bucket `lb` and the state's row (`qrow`, `vrow`, `retry_at`).
   void ValuePass(const Observation& obs, int lb, const PriorCache& cache, const float* qrow,
-                 const uint32_t* vrow, const uint32_t* retry_at);
+                 const uint32_t* vrow, const uint32_t* retry_at, const float* sqrt_visits);
   // The model calibrated by experience: per action, model and co-runner load bucket (and
   // coarser, for cells not seen yet), the median ratio of measured to predicted latency and
   // the mean ratio of energy, and the factors they make.

@@ -73,8 +73,19 @@ double LatencyHistogram::Percentile(double q) const {
 }
 
 LatencyHistogram RunMetrics::Latencies() const {
+  // Sorted buckets, added a run at a time: one map update per distinct bucket, not per request.
+  std::vector<uint16_t> buckets(latencies_.size());
+  for (size_t i = 0; i < latencies_.size(); ++i) {
+    buckets[i] = LatencyHistogram::Bucket(latencies_[i]);
+  }
+  std::sort(buckets.begin(), buckets.end());
   LatencyHistogram h;
-  for (float l : latencies_) h.Add(l);
+  for (size_t i = 0; i < buckets.size();) {
+    size_t j = i + 1;
+    while (j < buckets.size() && buckets[j] == buckets[i]) ++j;
+    h.AddBucket(buckets[i], j - i);
+    i = j;
+  }
   return h;
 }
 
