@@ -2,11 +2,13 @@
 // and for the baseline x86-64 (SSE2), the better chosen when the program loads (GCC's
 // target_clones, resolved once through an ifunc). "avx2" enables no fused multiply-add, so a
 // loop of plain arithmetic, comparisons, selects and square roots gives the same values bit for
-// bit in both builds: results never depend on the machine. Elsewhere (another compiler or
-// architecture) it expands to nothing.
+// bit in both builds: results never depend on the machine. Elsewhere (another compiler,
+// architecture or C library) it expands to nothing.
 #pragma once
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <cstddef>  // defines __GLIBC__ where the C library is glibc (ifuncs need it)
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define AUTOSCALE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define AUTOSCALE_VECTOR_CLONES

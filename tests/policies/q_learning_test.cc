@@ -671,13 +671,17 @@ TEST(QLearningSaveLoadTest, RoundTrip) {
   ASSERT_TRUE(fresh.Save(dir.File("again.table")).ok());
   EXPECT_EQ(ReadText(dir.File("again.table")), ReadText(path));
 
-  // The loaded policy decides like the original.
+  // The loaded policy decides like the original, in every state the training visited (their
+  // rows, visit counts and exploration bonuses came from the file).
   p.SetTraining(false);
   fresh.SetTraining(false);
   for (int m = 0; m < cm.num_models(); ++m) {
-    const Observation obs = ObsFor(cm, m);
-    const auto f = FeasibleOf(cm, obs);
-    EXPECT_EQ(fresh.Decide(obs, f), p.Decide(obs, f));
+    for (int load = 0; load < 4; ++load) {
+      Observation obs = ObsFor(cm, m);
+      obs.cpu_load = static_cast<float>(load) * 0.25f;
+      const auto f = FeasibleOf(cm, obs);
+      EXPECT_EQ(fresh.Decide(obs, f), p.Decide(obs, f)) << "model " << m << ", load " << load;
+    }
   }
 }
 
