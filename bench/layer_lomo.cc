@@ -23,7 +23,8 @@
 // the other models' runs only (FitLayerModelInModel) and predicts M from its descriptors; compared
 // with M's median whole run. --single-layers restores the one-layer-graph method above. With
 // --cache FILE the node times are written (and read back with --fit-only). The no_first_use
-// column fits without the first uses' cold cost (LayerFitOptions::first_use).
+// column fits without the first uses' cold cost (LayerFitOptions::first_use); kind_prior_0.05
+// with the kind scales' prior weight the default had before 2026-12-03.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -324,6 +325,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
       {"no_correction", {0.0, 0.5, 0.05}},
       {"common_scale", {1.0, 0.5, 0.0}},
       {"no_first_use", no_first_use},
+      {"kind_prior_0.05", {1.0, 0.5, 0.05}},  // the default before 2026-12-03
   };
   for (const std::string& pn : precisions) {
     auto p = ParsePrecision(pn);
