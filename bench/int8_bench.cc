@@ -214,8 +214,8 @@ void BM_Int8Cat(benchmark::State& state) {
   };
   const std::vector<torch::Tensor> parts = {part(0.02, 3), part(0.03, 5)};
   for (auto _ : state) {
-    torch::Tensor y =
-        table ? QuantizedCatChannelsLast(parts, 0.025, 4, true) : LibtorchQuantizedCat(parts, 0.025, 4);
+    torch::Tensor y = table ? QuantizedCatChannelsLast(parts, 0.025, 4, true)
+                            : LibtorchQuantizedCat(parts, 0.025, 4);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   state.counters["channels"] = static_cast<double>(c);

@@ -477,19 +477,18 @@ double CostModel::OffloadDeadlineMs(const Observation& obs, int fallback_action,
 
 Outcome CostModel::Evaluate(int action, const Observation& obs, const Conditions& cond,
                             float* fallback_at) const {
-  if (fallback_at != nullptr) *fallback_at = -1.0f;
   const ActionInfo& info = info_[action];
+  if (info.remote) {
+    return EvaluateRemote(action, obs, cond, ReadLink(info.link, obs), nullptr, fallback_at);
+  }
+  if (fallback_at != nullptr) *fallback_at = -1.0f;
   const Entry& e = At(action, obs.model);
   Outcome o;
   o.accuracy = e.accuracy;
-  if (!info.remote) {
-    const float run_ms = LocalLatencyMs(action, obs, cond.compute_factor);
-    o.latency_ms = AnyWait(obs) ? QueuedLatencyMs(action, obs, run_ms) : run_ms;
-    o.energy_mj = e.power_mw * run_ms * 1e-3f;
-    return o;
-  }
-
-  return EvaluateRemote(action, obs, cond, ReadLink(info.link, obs), nullptr, fallback_at);
+  const float run_ms = LocalLatencyMs(action, obs, cond.compute_factor);
+  o.latency_ms = AnyWait(obs) ? QueuedLatencyMs(action, obs, run_ms) : run_ms;
+  o.energy_mj = e.power_mw * run_ms * 1e-3f;
+  return o;
 }
 
 CostModel::LinkState CostModel::ReadLink(int link_index, const Observation& obs) const {

@@ -167,11 +167,14 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
 }
 
 int QLearningPolicy::LoadBucket(const Observation& obs) const {
-  return (BucketOf(kFeatCpuLoad, obs.cpu_load) *
-              static_cast<int>(edges_f_[kFeatGpuLoad].size() + 1) +
-          BucketOf(kFeatGpuLoad, obs.gpu_load)) *
+  return LoadBucketOf(BucketOf(kFeatCpuLoad, obs.cpu_load), BucketOf(kFeatGpuLoad, obs.gpu_load),
+                      BucketOf(kFeatMemLoad, obs.mem_load));
+}
+
+int QLearningPolicy::LoadBucketOf(int cpu, int gpu, int mem) const {
+  return (cpu * static_cast<int>(edges_f_[kFeatGpuLoad].size() + 1) + gpu) *
              static_cast<int>(edges_f_[kFeatMemLoad].size() + 1) +
-         BucketOf(kFeatMemLoad, obs.mem_load);
+         mem;
 }
 
 void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energy_ratio) {
@@ -248,9 +251,7 @@ int QLearningPolicy::StateOf(const Observation& obs, int* load_bucket) const {
   const int cpu = BucketOf(kFeatCpuLoad, obs.cpu_load);
   const int gpu = BucketOf(kFeatGpuLoad, obs.gpu_load);
   const int mem = BucketOf(kFeatMemLoad, obs.mem_load);
-  *load_bucket = (cpu * static_cast<int>(edges_f_[kFeatGpuLoad].size() + 1) + gpu) *
-                     static_cast<int>(edges_f_[kFeatMemLoad].size() + 1) +
-                 mem;
+  *load_bucket = LoadBucketOf(cpu, gpu, mem);
   const int wifi = BucketOf(kFeatWifiRssi, obs.wifi_rssi_dbm);
   return m.state + cpu * stride_[kFeatCpuLoad] + gpu * stride_[kFeatGpuLoad] +
          mem * stride_[kFeatMemLoad] + wifi * stride_[kFeatWifiRssi] +

@@ -172,14 +172,14 @@ class QLearningPolicy : public Policy {
   // retried and how many retries confirmed the rejection; per action: the pooled correction
   // and its update count. The prior of the decided action, for Learn().
   std::vector<uint32_t> retry_at_;
+  std::vector<uint8_t> backoff_;
+  std::vector<float> pooled_;
+  std::vector<uint64_t> pooled_n_;
   // Per (state, action): sqrt(1 + visits), as the exploration bonus divides by it (kept with
   // the visits, so that the decision's vectorised pass reads it rather than taking a root per
   // action); zero_sqrt_visits_ for a state without a row.
   std::vector<float> sqrt_visits_, zero_sqrt_visits_;
   static float SqrtVisits(uint32_t n) { return std::sqrt(1.0f + static_cast<float>(n)); }
-  std::vector<uint8_t> backoff_;
-  std::vector<float> pooled_;
-  std::vector<uint64_t> pooled_n_;
   // Decide()'s per action: predicted reward (calibrated), value, score (value and exploration
   // bonus), the predicted reward where it may be retried now (else -infinity), and whether it is
   // safe to try (1) or not (0).
@@ -217,6 +217,8 @@ class QLearningPolicy : public Policy {
     uint32_t n = 0;
   };
   int LoadBucket(const Observation& obs) const;
+  // The load bucket of the CPU, GPU and memory loads' own buckets.
+  int LoadBucketOf(int cpu, int gpu, int mem) const;
   // StateOf(), also giving LoadBucket().
   int StateOf(const Observation& obs, int* load_bucket) const;
   // The bucket of a float feature's value: how many of its edges (as floats) are <= it. As
