@@ -17,6 +17,7 @@
 #include "core/file_util.h"
 #include "core/strings.h"
 #include "env/layer_predictor.h"
+#include "targets/layer_profiler.h"
 #include "targets/model_store.h"
 #include "targets/profiler.h"
 #include "zoo/zoo.h"
@@ -24,7 +25,8 @@
 namespace autoscale {
 
 namespace {
-constexpr const char* kProfileAbout = R"(Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
+constexpr const char* kProfileAbout =
+    R"(Measures every available local target (cpu: libtorch FP32 and INT8; opencl: FP32, and FP16
 where the device has cl_khr_fp16; dsp: the INT8 stub, whose latency is modelled) for every
 model (the zoo, then the TorchScript models of --model-dir), or those of --models: warm-up
 runs, then repeats, median and p95; a case whose p95 is over 1.5x its median is measured again
@@ -34,7 +36,10 @@ fitted to them (a class the measured models cannot identify says what stands in 
 OUT/experiment.yaml, an experiment on that device: `autoscale sim OUT/experiment.yaml`. The
 profile is validated before it is written and loaded back after. Power comes from energy
 counters when the host has them (RAPL, battery), otherwise from the reference profile; every
-number in the file says where it came from.
+number in the file says where it came from. Where a target can time a run node by node (cpu),
+the profile also holds a layer-level latency model per precision (layer_models:), fitted on
+the measured models' in-model layer times and on in-model probes: fully connected layers of
+2 M to 67 M weights that the measured models may lack (--no-probes leaves them out).
 
 )";
 
@@ -125,12 +130,24 @@ Status WriteValidatedProfile(const std::string& out_dir, const std::string& name
 }
 // `layer_models:` (env/layer_predictor.h): per fitted local target and measured precision, the
 // layer-level latency model fitted on the in-model layer times of the models measured there
-// (timed again node by node, `repeats` runs). Targets that cannot time a run node by node are
-// left out, and the output says so. "" when nothing was fitted.
+// (timed again node by node, `repeats` runs) and, with `probes`, of the in-model probes
+// (InModelProbeGraphs). Targets that cannot time a run node by node are left out, and the
+// output says so. "" when nothing was fitted.
 std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::vector<Target*>& run,
                             const std::vector<TargetFit>& fits, ModelStore& store,
                             const ProfileOptions& popts, const DeviceProfileWriteOptions& wopts,
-                            bool quiet) {
+                            bool probes, bool quiet) {
+  std::vector<std::shared_ptr<const ModelSpec>> probe_specs;
+  if (probes) {
+    for (const Graph& g : InModelProbeGraphs()) {
+      auto spec = SeededModelSpec(g);
+      if (spec.ok()) {
+        probe_specs.push_back(std::make_shared<const ModelSpec>(std::move(*spec)));
+      } else {
+        std::cerr << "probe " << g.name() << " left out: " << spec.status().message() << "\n";
+      }
+    }
+  }
   std::string out;
   for (Target* r : run) {
     bool fitted = false;
@@ -171,6 +188,17 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
                   << (why.empty() ? "no measured model has a graph" : why) << "\n";
         continue;
       }
+      const size_t n_models = runs.size();
+      for (const auto& spec : probe_specs) {
+        auto r = TimeModelNodes(*t, *spec, p, popts.warmup, std::max(3, popts.repeats));
+        if (!r.ok()) {
+          std::cerr << "probe " << spec->name << " on " << tname << " " << pname
+                    << " left out: " << r.status().message() << "\n";
+          continue;
+        }
+        r->probe = true;
+        runs.push_back(std::move(*r));
+      }
       auto fit = FitLayerModelInModel(runs);
       if (!fit.ok()) {
         std::cerr << "layer model not fitted: " << tname << " " << pname << ": "
@@ -178,8 +206,12 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
         continue;
       }
       std::string source = "in-model layer times of ";
-      source += std::to_string(runs.size());
-      source += " models, measured by autoscale profile on ";
+      source += std::to_string(n_models);
+      source += " models";
+      if (runs.size() > n_models) {
+        source += " and " + std::to_string(runs.size() - n_models) + " probes";
+      }
+      source += ", measured by autoscale profile on ";
       source += wopts.host;
       source += ", ";
       source += wopts.date;
@@ -187,7 +219,8 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
       per_target += LayerFitYaml(*fit, 6, source);
       if (!quiet) {
         std::cerr << "layer model: " << tname << " " << pname << " fitted on "
-                  << fit->samples.size() << " layers of " << runs.size() << " models\n";
+                  << fit->samples.size() << " layers of " << n_models << " models and "
+                  << runs.size() - n_models << " probes\n";
       }
     }
     if (!per_target.empty()) out += "  " + tname + ":\n" + per_target;
@@ -204,7 +237,7 @@ struct ProfileArgs {
   std::string targets, models, cpus;
   ProfileOptions popts;
   LocalTargetOptions topts;
-  bool no_counters = false, quiet = false;
+  bool no_counters = false, quiet = false, no_probes = false;
 };
 
 int RunProfile(ProfileArgs& args) {
@@ -283,7 +316,7 @@ int RunProfile(ProfileArgs& args) {
   // 3. Write, never a profile that fails its own validation.
   auto yaml = WriteDeviceProfileYaml(cases, all, *fits, wopts);
   if (!yaml.ok()) return Fail(yaml.status());
-  *yaml += LayerModelsYaml(cases, run, *fits, store, popts, wopts, quiet);
+  *yaml += LayerModelsYaml(cases, run, *fits, store, popts, wopts, !args.no_probes, quiet);
   Status st = WriteValidatedProfile(out_dir, name, *yaml);
   if (!st.ok()) return Fail(st);
   const std::string device_path =
@@ -366,6 +399,8 @@ cli::Command AddProfileCommand(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--no-counters", a->no_counters,
                 "do not read energy counters even if present (model energy instead)");
+  sub->add_flag("--no-probes", a->no_probes,
+                "fit the layer models on the measured models alone, without the in-model probes");
   sub->add_flag("--quiet", a->quiet, "no progress lines");
   return {sub, [a] { return RunProfile(*a); }};
 }

@@ -6,6 +6,7 @@
 //              [--use-min]   (time by the fastest run instead of the median: a loaded machine;
 //                             node times from the fastest observed run, not per-node minima)
 //              [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]
+//              [--no-probes]
 //
 // 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
 //    one-layer graph, N synthetic layers (targets/layer_profiler.h), and each whole model
@@ -24,7 +25,10 @@
 // with M's median whole run. --single-layers restores the one-layer-graph method above. With
 // --cache FILE the node times are written (and read back with --fit-only). The no_first_use
 // column fits without the first uses' cold cost (LayerFitOptions::first_use); kind_prior_0.05
-// with the kind scales' prior weight the default had before 2026-12-03.
+// with the kind scales' prior weight the default had before 2026-12-03. The in-model probes
+// (InModelProbeGraphs, large fully connected layers) are measured beside the models and trained
+// on for every held-out model, as `autoscale profile` does; the no_probes column fits without
+// them (--no-probes does not measure them; a cache written before they existed has none).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -178,6 +182,7 @@ struct InModelModel {
   std::shared_ptr<const ModelSpec> spec;
   std::map<Precision, CpuTarget::NodeTimes> times;
   int runs = 0;  // per round, while measuring
+  bool probe = false;  // an in-model probe (InModelProbeGraphs): always trained on, never held out
 };
 
 int DistinctOpsOf(const std::vector<LayerDescriptor>& layers) {
@@ -317,6 +322,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
   struct Variant {
     const char* name;
     LayerFitOptions options;
+    bool probes = true;  // train on the in-model probes too
   };
   LayerFitOptions no_first_use;
   no_first_use.first_use = false;
@@ -326,6 +332,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
       {"common_scale", {1.0, 0.5, 0.0}},
       {"no_first_use", no_first_use},
       {"kind_prior_0.05", {1.0, 0.5, 0.05}},  // the default before 2026-12-03
+      {"no_probes", {}, false},               // as fitted before 2026-12-03
   };
   for (const std::string& pn : precisions) {
     auto p = ParsePrecision(pn);
@@ -339,14 +346,16 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
     int within10 = 0, count = 0;
     for (const InModelModel& held : models) {
       auto it = held.times.find(*p);
-      if (it == held.times.end()) continue;
-      std::vector<InModelRun> train;
+      if (held.probe || it == held.times.end()) continue;
+      std::vector<InModelRun> train, train_no_probes;
       for (const InModelModel& m : models) {
         auto jt = m.times.find(*p);
         if (&m == &held || jt == m.times.end() || Twins(m, held)) {
           continue;  // the model itself and its twin (the zoo's resnet18 and torchvision's)
         }
-        train.push_back({m.name, &m.spec->graph->graph, jt->second.node_ms, jt->second.run_ms});
+        train.push_back(
+            {m.name, &m.spec->graph->graph, jt->second.node_ms, jt->second.run_ms, m.probe});
+        if (!m.probe) train_no_probes.push_back(train.back());
       }
       const InModelRun self{held.name, &held.spec->graph->graph, it->second.node_ms,
                             it->second.run_ms};
@@ -355,7 +364,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
       for (const LayerSample& l : InModelLayerSamples(*self.graph, self.node_ms)) own += l.ms;
       double preds[std::size(variants)];
       for (size_t v = 0; v < std::size(variants); ++v) {
-        auto fit = FitLayerModelInModel(train, variants[v].options);
+        auto fit =
+            FitLayerModelInModel(variants[v].probes ? train : train_no_probes, variants[v].options);
         preds[v] = fit.ok() ? PredictModelMs(*fit, ms.layers, ms.input_elements,
                                              ms.output_elements)
                             : -1;
@@ -417,8 +427,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
     for (size_t i = 0; i < models.size(); ++i) {
       for (size_t j = i + 1; j < models.size(); ++j) {
         auto a = models[i].times.find(*p), b = models[j].times.find(*p);
-        if (a == models[i].times.end() || b == models[j].times.end() ||
-            !Twins(models[i], models[j])) {
+        if (models[i].probe || models[j].probe || a == models[i].times.end() ||
+            b == models[j].times.end() || !Twins(models[i], models[j])) {
           continue;
         }
         const double gap = 100 * (b->second.run_ms / a->second.run_ms - 1);
@@ -439,7 +449,7 @@ int Main(int argc, char** argv) {
   int threads = 1, synthetic = 150, rounds = 3;
   std::vector<int> cpus;
   bool fit_only = false, use_min = false, single_layers = false, explain = false,
-       explain_layers = false;
+       explain_layers = false, probes = true;
   double model_seconds = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -483,13 +493,15 @@ int Main(int argc, char** argv) {
       single_layers = false;
     } else if (a == "--fit-only") {
       fit_only = true;
+    } else if (a == "--no-probes") {
+      probes = false;
     } else if (a == "--model-seconds") {
       model_seconds = std::atof(next().c_str());
     } else {
       std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
                    "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
                    "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] "
-                   "[--explain | --explain-layers]\n";
+                   "[--explain | --explain-layers] [--no-probes]\n";
       return 2;
     }
   }
@@ -530,6 +542,20 @@ int Main(int argc, char** argv) {
   if (!single_layers) {
     std::vector<InModelModel> im;
     for (size_t i = 0; i < specs.size(); ++i) im.push_back({models[i].name, specs[i], {}, 0});
+    if (probes) {
+      for (const Graph& g : InModelProbeGraphs()) {
+        auto spec = SeededModelSpec(g);
+        if (!spec.ok()) {
+          std::cerr << "probe " << g.name() << ": " << spec.status().message() << "\n";
+          return 1;
+        }
+        im.push_back({"probe:" + g.name(),
+                      std::make_shared<const ModelSpec>(std::move(*spec)),
+                      {},
+                      0,
+                      true});
+      }
+    }
     return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds,
                        explain, explain_layers, rounds, use_min);
   }

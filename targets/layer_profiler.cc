@@ -316,6 +316,51 @@ std::vector<Graph> SyntheticLayerGraphs(int count, uint64_t seed) {
   return out;
 }
 
+Result<ModelSpec> SeededModelSpec(const Graph& graph) {
+  ASSIGN_OR_RETURN(WeightedGraph wg, PrepareForInference(graph));
+  return SpecFor(wg, graph.name());
+}
+
+std::vector<Graph> InModelProbeGraphs() {
+  // One chain, so that between two runs of a layer the others stream 150 M weights through the
+  // caches (150 MB at INT8, 600 MB at FP32): each layer's weights are cold when it runs, as
+  // they are inside a network (alone and repeated, a 2 M-weight INT8 layer ran from the caches
+  // at 10 GMAC/s; the classifiers of that size inside the networks at 3.3-4.0).
+  Graph g("probe_linear_chain", {2048});
+  int x = 0;
+  int index = 0;
+  for (int outf : {1024, 8192, 4096, 16384, 2048, 4096, 1024}) {
+    x = g.Linear(x, outf);
+    if (index++ % 2 == 1) x = g.Relu(x);
+  }
+  std::vector<Graph> out;
+  if (g.Finalize().ok()) out.push_back(std::move(g));
+  // Pooling, every kind torchvision's classifiers use (max and average; 3x3 stride 1 padded,
+  // 3x3 stride 2 with and without ceil mode, 2x2 stride 2) at 64, 256 and 1024 channels from
+  // 56x56 down to 7x7, each after a 3x3 depthwise convolution with relu, so that it reads what
+  // a convolution wrote (the INT8 engine's layout) as it does inside a network. The fit's
+  // local correction only learns from layers of the same op: without an average pool among the
+  // measured networks, one is otherwise predicted from max pools (INT8: 4x short, FP32: 2x over).
+  struct Pool {
+    bool max;
+    int k, stride, pad;
+    bool ceil;
+  };
+  const Pool pools[] = {{false, 3, 1, 1, false}, {true, 3, 1, 1, true},   {true, 3, 2, 0, true},
+                        {false, 3, 1, 1, false}, {true, 2, 2, 0, false},  {true, 3, 1, 1, true},
+                        {false, 2, 2, 0, false}, {false, 3, 1, 1, false}, {true, 3, 2, 0, false}};
+  for (int c : {64, 256, 1024}) {
+    Graph p("probe_pool_" + std::to_string(c), {c, 56, 56});
+    int y = 0;
+    for (const Pool& q : pools) {
+      y = p.Relu(p.Conv(y, c, 3, 1, 1, c, true));
+      y = q.max ? p.MaxPool(y, q.k, q.stride, q.pad, q.ceil) : p.AvgPool(y, q.k, q.stride, q.pad);
+    }
+    if (p.Finalize().ok()) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 DistinctLayers DistinctLayerGraphs(const std::vector<const Graph*>& graphs) {
   DistinctLayers d;
   std::map<std::string, int> index;
@@ -491,6 +536,7 @@ Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
       layers_ms += l.ms;
       samples.push_back(std::move(l));
     }
+    if (r.probe) continue;  // its layers only
     ModelSample m = InModelModelSample(r);
     a.push_back({1.0, (m.input_elements + m.output_elements) / 1e6});
     y.push_back(std::max(r.run_ms - layers_ms, 0.0));
@@ -498,6 +544,9 @@ Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
     models.push_back(std::move(m));
   }
   if (samples.empty()) return Status::InvalidArgument("no in-model layer was measured");
+  if (models.empty()) {
+    return Status::InvalidArgument("in-model probes alone: the fit needs a measured network");
+  }
   const std::vector<double> o = NonNegativeLeastSquares(a, y, w);
   return FitLayerModel(samples, models, o[0], o[1], options);
 }

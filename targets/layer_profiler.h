@@ -88,7 +88,26 @@ struct InModelRun {
   const Graph* graph = nullptr;  // finalized; must outlive the call
   std::vector<double> node_ms;   // per node of *graph
   double run_ms = 0;             // the whole run, unobserved
+  // A probe network (InModelProbeGraphs): its layers are samples; its whole run counts towards
+  // neither the run overhead nor the model-level scale, which are fitted on real networks.
+  bool probe = false;
 };
+
+// In-model probes: networks that `autoscale profile` runs whole, timed node by node, beside the
+// models it measured, to cover what those models may not have (issue 11, point 7: "synthetic
+// layers it generates to cover the space"):
+//  - fully connected layers of 2 M to 67 M weights in one chain (150 M weights, so each layer's
+//    weights are cold when it runs, as inside a network), the range where a batch-1 layer's rate
+//    drops: on this project's 2-vCPU Xeon (bench/layer_lomo, 2026-12-03) INT8 classifiers of
+//    1-2 M weights ran at 3.3-4.0 GMAC/s inside their networks and VGG-16's of 17 M and 103 M
+//    at 2.5, so a fit on the small ones alone predicted VGG-16's classifier 41% short;
+//  - max and average pooling of the kernels, strides and modes torchvision's classifiers use,
+//    at 64 to 1024 channels and 56x56 to 7x7, each after a depthwise convolution.
+// Deterministic, with seeded weights.
+std::vector<Graph> InModelProbeGraphs();
+// A finalized graph as a model a target runs: seeded weights, batch-norm folded (what the
+// profiler times for single layers and probes).
+Result<ModelSpec> SeededModelSpec(const Graph& graph);
 
 // Each layer's time inside the run: the sum of its nodes' times (the batch-norm and activation
 // fused into it included), in GraphLayers order; the first layer of each op is marked
@@ -98,9 +117,10 @@ std::vector<LayerSample> InModelLayerSamples(const Graph& graph, const std::vect
 ModelSample InModelModelSample(const InModelRun& run);
 
 // Fits a target's layer model on in-model runs: every layer of every run is a sample; the per-run
-// overhead (input and output elements) is fitted, non-negative, on what each run's layers leave
-// of its time; the whole runs give the model-level scale. InvalidArgument when no run has a
-// layer, or a run's node times do not fit its graph.
+// overhead (input and output elements) is fitted, non-negative, on what each network's layers
+// leave of its run; the networks' whole runs give the model-level scale (probes count for
+// neither).
+// InvalidArgument when no run has a layer, or a run's node times do not fit its graph.
 Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
                                       const LayerFitOptions& options = {});
 

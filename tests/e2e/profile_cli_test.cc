@@ -245,8 +245,11 @@ TEST(ProfileCli, WritesAProfileTheSimulatorRuns) {
 }
 
 // Runs `autoscale profile ARGS --out DIR --name NAME` and loads what it wrote, as sim would.
-DeviceProfile ProfileAndLoad(const std::string& args, const std::string& dir, std::string* output) {
-  CliRun r = Cli("profile " + args + " --warmup 1 --repeats 3 --name measured --out " + dir);
+// Without the in-model probes (their 150 M weights take ~15 s) unless `probes`.
+DeviceProfile ProfileAndLoad(const std::string& args, const std::string& dir, std::string* output,
+                             bool probes = false) {
+  CliRun r = Cli("profile " + args + " --warmup 1 --repeats 3 --name measured --out " + dir +
+                 (probes ? "" : " --no-probes"));
   *output = r.output;
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("(validated: loaded back)"), std::string::npos) << r.output;
@@ -337,28 +340,46 @@ shape = (3, 16, 16)
 )";
 
 // Issue 11, point 7: the profile holds a layer model per precision measured on the CPU, fitted
-// on the measured model's in-model layer times; `models --profile --json` predicts every model
-// with a graph from it, one the profile did not measure included.
+// on the measured model's in-model layer times and the in-model probes' (large fully connected
+// layers, pooling); `models --profile --json` predicts every model with a graph from it, one the
+// profile did not measure included.
 TEST(ProfileCli, LayerModelsPredictModelsTheProfileDidNotMeasure) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string models = testing::TempDir("prof_layer_models");
   ASSERT_TRUE(testing::ScriptModule(models, "tiny_net", kTinyNet));
   const std::string dir = testing::TempDir("prof_layer");
   std::string out;
-  const DeviceProfile d =
-      ProfileAndLoad("--targets cpu --model-dir " + models + " --models tiny_net", dir, &out);
+  const DeviceProfile d = ProfileAndLoad(
+      "--targets cpu --model-dir " + models + " --models tiny_net", dir, &out, /*probes=*/true);
   const int t = d.FindTarget("cpu");
   ASSERT_GE(t, 0) << out;
   for (Precision p : {Precision::kFp32, Precision::kInt8}) {
     const auto& fit = d.targets[t].layer_model[static_cast<int>(p)];
     ASSERT_NE(fit, nullptr) << PrecisionName(p) << "\n" << out;
-    EXPECT_EQ(fit->samples.size(), 5u) << "conv+relu, conv+relu, mean, flatten?, linear";
+    // conv+relu, conv+relu, mean, linear; then the probes' layers.
+    size_t linear = 0, avg_pool = 0;
+    for (const LayerSample& s : fit->samples) {
+      linear += s.layer.op == "linear";
+      avg_pool += s.layer.op == "avg_pool";
+    }
+    EXPECT_GE(linear, 8u) << "the model's and the probe chain's";
+    EXPECT_GE(avg_pool, 3u);
   }
   EXPECT_NE(out.find("layer model: cpu fp32 fitted on"), std::string::npos) << out;
+  EXPECT_NE(out.find("layers of 1 models and 4 probes"), std::string::npos) << out;
   const std::string yaml = Slurp(dir + "/measured.yaml");
   EXPECT_NE(yaml.find("\nlayer_models:\n  cpu:\n    fp32:\n"), std::string::npos) << yaml;
-  EXPECT_NE(yaml.find("in-model layer times of 1 models, measured by autoscale profile"),
+  EXPECT_NE(yaml.find("in-model layer times of 1 models and 4 probes, measured by autoscale "
+                      "profile"),
             std::string::npos);
+  // --no-probes: the model's layers alone.
+  const DeviceProfile bare = ProfileAndLoad(
+      "--targets cpu --model-dir " + models + " --models tiny_net", dir + "_bare", &out);
+  ASSERT_GE(bare.FindTarget("cpu"), 0) << out;
+  const auto& bare_fit = bare.targets[bare.FindTarget("cpu")].layer_model[0];
+  ASSERT_NE(bare_fit, nullptr) << out;
+  EXPECT_EQ(bare_fit->samples.size(), 5u) << "conv+relu, conv+relu, mean, flatten?, linear";
+  EXPECT_NE(out.find("layers of 1 models and 0 probes"), std::string::npos) << out;
 
   int code = 0;
   const nlohmann::json all =
