@@ -321,6 +321,11 @@ Result<ModelSpec> SeededModelSpec(const Graph& graph) {
   return SpecFor(wg, graph.name());
 }
 
+namespace {
+// The name of a probe's context layers (not samples of the fit).
+constexpr const char* kProbeContext = "probe_context";
+}  // namespace
+
 std::vector<Graph> InModelProbeGraphs() {
   // One chain, so that between two runs of a layer the others stream 150 M weights through the
   // caches (150 MB at INT8, 600 MB at FP32): each layer's weights are cold when it runs, as
@@ -353,8 +358,26 @@ std::vector<Graph> InModelProbeGraphs() {
     Graph p("probe_pool_" + std::to_string(c), {c, 56, 56});
     int y = 0;
     for (const Pool& q : pools) {
-      y = p.Relu(p.Conv(y, c, 3, 1, 1, c, true));
+      y = p.Relu(p.Conv(y, c, 3, 1, 1, c, true, kProbeContext));
       y = q.max ? p.MaxPool(y, q.k, q.stride, q.pad, q.ceil) : p.AvgPool(y, q.k, q.stride, q.pad);
+    }
+    if (p.Finalize().ok()) out.push_back(std::move(p));
+  }
+  // Global average pooling, first and warm, at 16 to 1024 channels and 56x56 to 7x7, as
+  // squeeze-and-excitation uses it (MobileNet v3 has nine): the context scales its input by the
+  // pool and halves the size. The networks measured beside it may have one global pool each, all
+  // first uses, from which neither the warm cost nor the op's cold cost can be told apart.
+  for (int c : {16, 64, 256, 1024}) {
+    Graph p("probe_global_pool_" + std::to_string(c), {c, 56, 56});
+    auto context = [&p](int node) {
+      p.mutable_node(node).name = kProbeContext;
+      return node;
+    };
+    int y = 0;
+    for (int size = 56; size >= 7; size /= 2) {
+      y = p.Relu(p.Conv(y, c, 3, 1, 1, c, true, kProbeContext));
+      y = context(p.Mul(y, p.GlobalAvgPool(y)));
+      if (size > 7) y = context(p.MaxPool(y, 2, 2));
     }
     if (p.Finalize().ok()) out.push_back(std::move(p));
   }
@@ -531,9 +554,14 @@ Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
                                      "': node times do not match its graph");
     }
     double layers_ms = 0;
-    for (LayerSample& l : InModelLayerSamples(*r.graph, r.node_ms)) {
+    const std::vector<GraphLayer> layers = GraphLayers(*r.graph);
+    std::vector<LayerSample> in_run = InModelLayerSamples(*r.graph, r.node_ms);
+    for (size_t i = 0; i < in_run.size(); ++i) {
+      LayerSample& l = in_run[i];
       l.ms = std::max(l.ms, 1e-6);  // a view (flatten) may take no measurable time
       layers_ms += l.ms;
+      // A probe's context layers only set up what its probed layers read.
+      if (r.probe && r.graph->node(layers[i].nodes.front()).name == kProbeContext) continue;
       samples.push_back(std::move(l));
     }
     if (r.probe) continue;  // its layers only

@@ -102,7 +102,11 @@ struct InModelRun {
 //    1-2 M weights ran at 3.3-4.0 GMAC/s inside their networks and VGG-16's of 17 M and 103 M
 //    at 2.5, so a fit on the small ones alone predicted VGG-16's classifier 41% short;
 //  - max and average pooling of the kernels, strides and modes torchvision's classifiers use,
-//    at 64 to 1024 channels and 56x56 to 7x7, each after a depthwise convolution.
+//    at 64 to 1024 channels and 56x56 to 7x7, each after a depthwise convolution with relu that
+//    gives it a convolution's output to read (the INT8 engine's layout);
+//  - global average pooling, first and warm, at 16 to 1024 channels and 56x56 to 7x7, as
+//    squeeze-and-excitation uses it.
+// The context layers around the probed ones are not samples of the fit.
 // Deterministic, with seeded weights.
 std::vector<Graph> InModelProbeGraphs();
 // A finalized graph as a model a target runs: seeded weights, batch-norm folded (what the

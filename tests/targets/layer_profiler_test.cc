@@ -211,8 +211,8 @@ TEST(LayerProfiler, FitOnInModelRunsPredictsAHeldOutNetwork) {
   EXPECT_FALSE(FitLayerModelInModel({}).ok());
 }
 
-// The in-model probes cover fully connected layers whose weights leave the caches, and both
-// kinds of pooling. In a world
+// The in-model probes cover fully connected layers whose weights leave the caches, and pooling
+// of every kind. In a world
 // where a linear layer with more than 4 M weights runs at half the rate (as INT8 classifiers did
 // here: 3.3-4.0 GMAC/s at 1-2 M weights, 2.5 at VGG-16's 17 M and 103 M), a fit on networks with
 // small classifiers predicts a large one at the small ones' rate (41% short); with the probes
@@ -229,12 +229,12 @@ TEST(LayerProfiler, InModelProbesCoverLargeFullyConnectedLayers) {
         least = std::min(least, d.params);
         most = std::max(most, d.params);
       }
-      if (d.kind() == LayerKind::kPool) pools.insert(d.op);
+      if (d.kind() == LayerKind::kPool || d.kind() == LayerKind::kGlobalPool) pools.insert(d.op);
     }
   }
   EXPECT_LE(least, 2.2e6);
   EXPECT_GE(most, 6e7);
-  EXPECT_EQ(pools, (std::set<std::string>{"avg_pool", "max_pool"}));
+  EXPECT_EQ(pools, (std::set<std::string>{"avg_pool", "global_avg_pool", "max_pool"}));
   ASSERT_FALSE(probes.empty());
   EXPECT_TRUE(SeededModelSpec(probes.back()).ok());  // runnable (the chain's 150 M weights: slow)
   EXPECT_EQ(LayerDescriptors(InModelProbeGraphs().back()).back().Key(),
@@ -285,6 +285,14 @@ TEST(LayerProfiler, InModelProbesCoverLargeFullyConnectedLayers) {
       PredictModelMs(*with, m.layers, m.input_elements, m.output_elements) / held.run_ms - 1;
   EXPECT_LT(std::abs(err_with), 0.2) << "without probes " << err_without;
   EXPECT_LT(std::abs(err_with), 0.5 * std::abs(err_without));
+  // The pools' context convolutions are not samples: only the probed layers are.
+  size_t depthwise = 0, pools_sampled = 0;
+  for (const LayerSample& l : with->samples) {
+    depthwise += l.layer.kind() == LayerKind::kDepthwiseConv;
+    pools_sampled += l.layer.kind() == LayerKind::kPool;
+  }
+  EXPECT_EQ(depthwise, 0u);
+  EXPECT_GE(pools_sampled, 9u);
 
   // A probe is not a model: whole runs ten times their nodes change nothing.
   std::vector<InModelRun> slow = runs;
