@@ -6,7 +6,8 @@
 //              [--use-min]   (time by the fastest run instead of the median: a loaded machine;
 //                             node times from the fastest observed run, not per-node minima)
 //              [--in-model | --single-layers] [--rounds N] [--explain | --explain-layers]
-//              [--no-probes]
+//              [--no-probes] [--runs N]   (timed runs per model per round, fixed: every model's
+//                                          fastest run then comes from as many runs)
 //
 // 1. Measures, per precision: the target's run overhead, every distinct layer of the models as a
 //    one-layer graph, N synthetic layers (targets/layer_profiler.h), and each whole model
@@ -255,7 +256,8 @@ std::unique_ptr<CpuTarget> MakeTarget(int threads, const std::vector<int>& cpus)
 
 int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>& precisions,
                 int threads, const std::vector<int>& cpus, const std::string& cache, bool fit_only,
-                double model_seconds, bool explain, bool explain_layers, int rounds, bool use_min) {
+                double model_seconds, bool explain, bool explain_layers, int rounds, bool use_min,
+                int fixed_runs) {
   if (fit_only) {
     if (!ReadInModelCache(cache, &models)) {
       std::cerr << "cannot read " << cache << "\n";
@@ -276,6 +278,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
         m.runs = std::clamp(static_cast<int>(model_seconds / rounds /
                                              std::max(2 * probe->run_ms, 1e-3) * 1e3),
                             5, 300);
+        if (fixed_runs > 0) m.runs = fixed_runs;
       }
       // Round-robin over the models, `rounds` times: a slow spell of a shared machine then
       // spreads over all the models rather than falling on one. Per node, the median of the
@@ -451,6 +454,7 @@ int Main(int argc, char** argv) {
   bool fit_only = false, use_min = false, single_layers = false, explain = false,
        explain_layers = false, probes = true;
   double model_seconds = 3;
+  int fixed_runs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -493,6 +497,8 @@ int Main(int argc, char** argv) {
       single_layers = false;
     } else if (a == "--fit-only") {
       fit_only = true;
+    } else if (a == "--runs") {
+      fixed_runs = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--no-probes") {
       probes = false;
     } else if (a == "--model-seconds") {
@@ -501,7 +507,7 @@ int Main(int argc, char** argv) {
       std::cerr << "usage: layer_lomo [--models LIST] [--model-dir DIR] [--precisions LIST] "
                    "[--threads N] [--cpus LIST] [--synthetic N] [--cache FILE] [--fit-only] "
                    "[--model-seconds S] [--use-min] [--in-model | --single-layers] [--rounds N] "
-                   "[--explain | --explain-layers] [--no-probes]\n";
+                   "[--explain | --explain-layers] [--no-probes] [--runs N]\n";
       return 2;
     }
   }
@@ -557,7 +563,7 @@ int Main(int argc, char** argv) {
       }
     }
     return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds,
-                       explain, explain_layers, rounds, use_min);
+                       explain, explain_layers, rounds, use_min, fixed_runs);
   }
 
   std::map<Precision, Measured> all;
