@@ -38,8 +38,9 @@ profile is validated before it is written and loaded back after. Power comes fro
 counters when the host has them (RAPL, battery), otherwise from the reference profile; every
 number in the file says where it came from. Where a target can time a run node by node (cpu),
 the profile also holds a layer-level latency model per precision (layer_models:), fitted on
-the measured models' in-model layer times and on in-model probes: fully connected layers of
-2 M to 67 M weights that the measured models may lack (--no-probes leaves them out).
+the measured models' in-model layer times and on in-model probes for layers the measured
+models may lack: fully connected layers of 2 M to 67 M weights, and max, average and global
+average pooling (about 15 s; --no-probes leaves them out).
 
 )";
 
