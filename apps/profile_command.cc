@@ -140,13 +140,11 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
                             bool probes, bool quiet) {
   std::vector<std::shared_ptr<const ModelSpec>> probe_specs;
   if (probes) {
-    for (const Graph& g : InModelProbeGraphs()) {
-      auto spec = SeededModelSpec(g);
-      if (spec.ok()) {
-        probe_specs.push_back(std::make_shared<const ModelSpec>(std::move(*spec)));
-      } else {
-        std::cerr << "probe " << g.name() << " left out: " << spec.status().message() << "\n";
-      }
+    auto specs = InModelProbeSpecs();
+    if (specs.ok()) {
+      probe_specs = std::move(*specs);
+    } else {
+      std::cerr << "in-model probes left out: " << specs.status().message() << "\n";
     }
   }
   std::string out;

@@ -27,9 +27,9 @@
 // --cache FILE the node times are written (and read back with --fit-only). The no_first_use
 // column fits without the first uses' cold cost (LayerFitOptions::first_use); kind_prior_0.05
 // with the kind scales' prior weight the default had before 2026-12-03. The in-model probes
-// (InModelProbeGraphs, large fully connected layers) are measured beside the models and trained
-// on for every held-out model, as `autoscale profile` does; the no_probes column fits without
-// them (--no-probes does not measure them; a cache written before they existed has none).
+// (InModelProbeGraphs: large fully connected layers, pooling) are measured beside the models and
+// trained on for every held-out model, as `autoscale profile` does; the no_probes column fits
+// without them (--no-probes does not measure them; a cache written before they existed has none).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -549,17 +549,14 @@ int Main(int argc, char** argv) {
     std::vector<InModelModel> im;
     for (size_t i = 0; i < specs.size(); ++i) im.push_back({models[i].name, specs[i], {}, 0});
     if (probes) {
-      for (const Graph& g : InModelProbeGraphs()) {
-        auto spec = SeededModelSpec(g);
-        if (!spec.ok()) {
-          std::cerr << "probe " << g.name() << ": " << spec.status().message() << "\n";
-          return 1;
-        }
-        im.push_back({"probe:" + g.name(),
-                      std::make_shared<const ModelSpec>(std::move(*spec)),
-                      {},
-                      0,
-                      true});
+      auto probe_specs = InModelProbeSpecs();
+      if (!probe_specs.ok()) {
+        std::cerr << probe_specs.status().message() << "\n";
+        return 1;
+      }
+      for (auto& spec : *probe_specs) {
+        const std::string name = "probe:" + spec->name;
+        im.push_back({name, std::move(spec), {}, 0, true});
       }
     }
     return InModelLomo(std::move(im), precisions, threads, cpus, cache, fit_only, model_seconds,

@@ -324,6 +324,22 @@ Result<ModelSpec> SeededModelSpec(const Graph& graph) {
 namespace {
 // The name of a probe's context layers (not samples of the fit).
 constexpr const char* kProbeContext = "probe_context";
+
+// Each layer's time inside a run (see InModelLayerSamples), from the graph's layers.
+std::vector<LayerSample> SamplesOf(const std::vector<GraphLayer>& layers,
+                                   const std::vector<double>& node_ms) {
+  std::vector<LayerSample> out;
+  std::set<std::string> seen;  // ops run so far
+  for (const GraphLayer& l : layers) {
+    double ms = 0;
+    for (int i : l.nodes) {
+      if (static_cast<size_t>(i) < node_ms.size()) ms += node_ms[i];
+    }
+    const bool first = seen.insert(l.desc.op).second;
+    out.push_back({l.desc, ms, first});
+  }
+  return out;
+}
 }  // namespace
 
 std::vector<Graph> InModelProbeGraphs() {
@@ -384,6 +400,16 @@ std::vector<Graph> InModelProbeGraphs() {
   return out;
 }
 
+Result<std::vector<std::shared_ptr<const ModelSpec>>> InModelProbeSpecs() {
+  std::vector<std::shared_ptr<const ModelSpec>> out;
+  for (const Graph& g : InModelProbeGraphs()) {
+    auto spec = SeededModelSpec(g);
+    if (!spec.ok()) return spec.status().WithPrefix("probe " + g.name());
+    out.push_back(std::make_shared<const ModelSpec>(std::move(*spec)));
+  }
+  return out;
+}
+
 DistinctLayers DistinctLayerGraphs(const std::vector<const Graph*>& graphs) {
   DistinctLayers d;
   std::map<std::string, int> index;
@@ -439,8 +465,7 @@ Result<LatencyStats> MeasureLatency(Target& target, const ModelSpec& model, Prec
 namespace {
 Result<double> Time(Target& target, const Graph& g, Precision precision,
                     const LayerProfileOptions& options) {
-  ASSIGN_OR_RETURN(WeightedGraph wg, PrepareForInference(g));
-  const ModelSpec spec = SpecFor(wg, g.name());
+  ASSIGN_OR_RETURN(const ModelSpec spec, SeededModelSpec(g));
   RETURN_IF_ERROR(target.Supports(spec, precision));
   ASSIGN_OR_RETURN(LatencyStats st, MeasureLatency(target, spec, precision, options));
   return options.use_min ? st.min_ms : st.median_ms;
@@ -523,17 +548,7 @@ Result<LayerProfile> ProfileLayers(Target& target, Precision precision,
 
 std::vector<LayerSample> InModelLayerSamples(const Graph& graph,
                                              const std::vector<double>& node_ms) {
-  std::vector<LayerSample> out;
-  std::set<std::string> seen;  // ops run so far
-  for (GraphLayer& l : GraphLayers(graph)) {
-    double ms = 0;
-    for (int i : l.nodes) {
-      if (static_cast<size_t>(i) < node_ms.size()) ms += node_ms[i];
-    }
-    const bool first = seen.insert(l.desc.op).second;
-    out.push_back({std::move(l.desc), ms, first});
-  }
-  return out;
+  return SamplesOf(GraphLayers(graph), node_ms);
 }
 
 ModelSample InModelModelSample(const InModelRun& run) {
@@ -555,7 +570,7 @@ Result<LayerFit> FitLayerModelInModel(const std::vector<InModelRun>& runs,
     }
     double layers_ms = 0;
     const std::vector<GraphLayer> layers = GraphLayers(*r.graph);
-    std::vector<LayerSample> in_run = InModelLayerSamples(*r.graph, r.node_ms);
+    std::vector<LayerSample> in_run = SamplesOf(layers, r.node_ms);
     for (size_t i = 0; i < in_run.size(); ++i) {
       LayerSample& l = in_run[i];
       l.ms = std::max(l.ms, 1e-6);  // a view (flatten) may take no measurable time

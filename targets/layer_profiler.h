@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,8 @@ std::vector<Graph> InModelProbeGraphs();
 // A finalized graph as a model a target runs: seeded weights, batch-norm folded (what the
 // profiler times for single layers and probes).
 Result<ModelSpec> SeededModelSpec(const Graph& graph);
+// InModelProbeGraphs() as models (SeededModelSpec), in the same order.
+Result<std::vector<std::shared_ptr<const ModelSpec>>> InModelProbeSpecs();
 
 // Each layer's time inside the run: the sum of its nodes' times (the batch-norm and activation
 // fused into it included), in GraphLayers order; the first layer of each op is marked
