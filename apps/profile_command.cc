@@ -225,7 +225,8 @@ std::string LayerModelsYaml(const std::vector<ProfileCase>& cases, const std::ve
     if (!per_target.empty()) out += "  " + tname + ":\n" + per_target;
   }
   if (out.empty()) return "";
-  return "# Layer-level latency models (issue 11, point 7; configs/README.md): a model this profile\n"
+  return "# Layer-level latency models (issue 11, point 7; configs/README.md): a model this "
+         "profile\n"
          "# did not measure is predicted from its layers.\n"
          "layer_models:\n" +
          out;
@@ -321,14 +322,13 @@ int RunProfile(ProfileArgs& args) {
   const std::string device_path =
       std::filesystem::absolute(out_dir + "/" + name + ".yaml").lexically_normal().string();
   const std::filesystem::path out_abs = std::filesystem::absolute(out_dir).lexically_normal();
-  st = WriteFileAtomic(
-      out_dir + "/experiment.yaml",
-      ExperimentYaml(name, "./" + name + ".yaml",
-                     model_dir.empty() ? ""
-                                       : std::filesystem::absolute(model_dir)
-                                             .lexically_normal()
-                                             .lexically_relative(out_abs)
-                                             .string()));
+  st = WriteFileAtomic(out_dir + "/experiment.yaml",
+                       ExperimentYaml(name, "./" + name + ".yaml",
+                                      model_dir.empty() ? ""
+                                                        : std::filesystem::absolute(model_dir)
+                                                              .lexically_normal()
+                                                              .lexically_relative(out_abs)
+                                                              .string()));
   if (!st.ok()) return Fail(st);
 
   std::cerr << "profiled " << ok << " cases (" << skipped << " skipped";
@@ -354,7 +354,8 @@ cli::Command AddProfileCommand(CLI::App& app) {
   sub->add_option("--name", a->name, "device name: letters, digits, '_', '-', '.'")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {
-            return IsSafeModelName(v) ? "" : "takes letters, digits, '_', '-', '.', got '" + v + "'";
+            return IsSafeModelName(v) ? ""
+                                      : "takes letters, digits, '_', '-', '.', got '" + v + "'";
           },
           ""))
       ->type_name("NAME")

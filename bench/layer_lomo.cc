@@ -182,7 +182,7 @@ struct InModelModel {
   std::string name;
   std::shared_ptr<const ModelSpec> spec;
   std::map<Precision, CpuTarget::NodeTimes> times;
-  int runs = 0;  // per round, while measuring
+  int runs = 0;        // per round, while measuring
   bool probe = false;  // an in-model probe (InModelProbeGraphs): always trained on, never held out
 };
 
@@ -275,9 +275,9 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
           continue;
         }
         // Each timed run runs the model twice (whole, then observed).
-        m.runs = std::clamp(static_cast<int>(model_seconds / rounds /
-                                             std::max(2 * probe->run_ms, 1e-3) * 1e3),
-                            5, 300);
+        m.runs = std::clamp(
+            static_cast<int>(model_seconds / rounds / std::max(2 * probe->run_ms, 1e-3) * 1e3), 5,
+            300);
         if (fixed_runs > 0) m.runs = fixed_runs;
       }
       // Round-robin over the models, `rounds` times: a slow spell of a shared machine then
@@ -341,8 +341,7 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
     auto p = ParsePrecision(pn);
     if (!p.ok()) return 2;
     std::printf("\n%s (in-model layer times, leave one model out)\n", pn.c_str());
-    std::printf("%-20s %10s %10s %8s %10s", "model", "measured", "predicted", "error%",
-                "own_sum%");
+    std::printf("%-20s %10s %10s %8s %10s", "model", "measured", "predicted", "error%", "own_sum%");
     for (size_t v = 1; v < std::size(variants); ++v) std::printf(" %14s", variants[v].name);
     std::printf("\n");
     double worst = 0;
@@ -369,9 +368,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
       for (size_t v = 0; v < std::size(variants); ++v) {
         auto fit =
             FitLayerModelInModel(variants[v].probes ? train : train_no_probes, variants[v].options);
-        preds[v] = fit.ok() ? PredictModelMs(*fit, ms.layers, ms.input_elements,
-                                             ms.output_elements)
-                            : -1;
+        preds[v] =
+            fit.ok() ? PredictModelMs(*fit, ms.layers, ms.input_elements, ms.output_elements) : -1;
       }
       if (explain) {
         // Per layer kind: the held-out model's own in-model time vs the prediction.
@@ -388,8 +386,8 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
           }
         }
         for (const auto& [k, v] : by) {
-          std::fprintf(stderr, "  %s %s %s: own %.3f ms, predicted %.3f ms (%+.1f%%)\n",
-                       pn.c_str(), held.name.c_str(), k.c_str(), v.first, v.second,
+          std::fprintf(stderr, "  %s %s %s: own %.3f ms, predicted %.3f ms (%+.1f%%)\n", pn.c_str(),
+                       held.name.c_str(), k.c_str(), v.first, v.second,
                        100 * (v.second / std::max(v.first, 1e-9) - 1));
         }
         if (fit.ok() && explain_layers) {

@@ -125,7 +125,7 @@ struct LayerFit {
   // Per kind: the coefficients of LayerFeatures(); empty when no layer of the kind was measured
   // (such a layer is then predicted with `fallback`).
   std::array<std::vector<double>, kNumLayerKinds> coefficients;
-  std::vector<double> fallback;      // fitted on every kind together
+  std::vector<double> fallback;  // fitted on every kind together
   // What a run pays once per distinct op (conv, linear, global_avg_pool, ...) on top of its
   // layers: the first layer of an op in a run finds the op's code cold (measured inside the runs:
   // a network's one global pool took 0.06-0.09 ms, MobileNet v3's nine squeeze-and-excitation

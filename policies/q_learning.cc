@@ -40,7 +40,6 @@ constexpr int kMaxBackoff = 20;
 
 const char* PriorName(QPrior p) { return p == QPrior::kModel ? "model" : "none"; }
 
-
 }  // namespace
 
 const char* StateFeatureName(int feature) { return kFeatureNames[feature]; }
@@ -283,7 +282,6 @@ void QLearningPolicy::Update(int state, int action, double target) {
   q_[i] += static_cast<float>(alpha * (target - q_[i]));
   if (visits_[i] != std::numeric_limits<uint32_t>::max()) ++visits_[i];
 }
-
 
 double QLearningPolicy::PriorReward(const Observation& obs, int action) const {
   const Outcome o = cost_model_->Predict(action, obs);

@@ -119,7 +119,8 @@ Result<std::vector<std::shared_ptr<const ModelSpec>>> InModelProbeSpecs();
 // Each layer's time inside the run: the sum of its nodes' times (the batch-norm and activation
 // fused into it included), in GraphLayers order; the first layer of each op is marked
 // first_use.
-std::vector<LayerSample> InModelLayerSamples(const Graph& graph, const std::vector<double>& node_ms);
+std::vector<LayerSample> InModelLayerSamples(const Graph& graph,
+                                             const std::vector<double>& node_ms);
 // The model sample (step 3 of the fit) of a run.
 ModelSample InModelModelSample(const InModelRun& run);
 
