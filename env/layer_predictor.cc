@@ -13,8 +13,8 @@ namespace autoscale {
 namespace {
 
 constexpr std::array<std::string_view, kNumLayerKinds> kKindNames = {
-    "conv", "pointwise_conv", "depthwise_conv", "grouped_conv", "linear", "lstm",
-    "pool", "global_pool",    "elementwise",    "concat",       "reshape"};
+    "conv",        "pointwise_conv", "depthwise_conv", "grouped_conv", "linear",   "lstm", "pool",
+    "global_pool", "elementwise",    "concat",         "reshape",      "avg_pool", "add",  "mul"};
 
 constexpr std::array<std::string_view, kNumLayerFeatures> kFeatureNames = {
     "fixed_ms",      "ms_per_mmac",  "ms_per_minput", "ms_per_moutput",
@@ -66,8 +66,9 @@ double Dot(const std::vector<double>& c, const std::array<double, kNumLayerFeatu
 
 // Step 1 alone: the linear model of the layer's kind (the fallback when its kind has none).
 double LinearMs(const LayerFit& fit, const LayerDescriptor& l) {
-  const std::vector<double>& c = fit.coefficients[static_cast<int>(l.kind())];
-  const double ms = Dot(c.empty() ? fit.fallback : c, LayerFeatures(l));
+  const std::vector<double>* c = &fit.coefficients[static_cast<int>(l.kind())];
+  if (c->empty()) c = &fit.coefficients[static_cast<int>(ParentKind(l.kind()))];
+  const double ms = Dot(c->empty() ? fit.fallback : *c, LayerFeatures(l));
   return std::max(ms, 1e-6);
 }
 
@@ -101,6 +102,18 @@ std::vector<double> FitRows(const std::vector<const LayerSample*>& rows) {
 
 std::string_view LayerKindName(LayerKind k) { return kKindNames[static_cast<int>(k)]; }
 
+LayerKind ParentKind(LayerKind k) {
+  switch (k) {
+    case LayerKind::kAvgPool:
+      return LayerKind::kPool;
+    case LayerKind::kAdd:
+    case LayerKind::kMul:
+      return LayerKind::kElementwise;
+    default:
+      return k;
+  }
+}
+
 Result<LayerKind> ParseLayerKind(std::string_view name) {
   for (int k = 0; k < kNumLayerKinds; ++k) {
     if (kKindNames[k] == name) return static_cast<LayerKind>(k);
@@ -122,7 +135,10 @@ LayerKind LayerDescriptor::kind() const {
   }
   if (op == "linear") return LayerKind::kLinear;
   if (op == "lstm") return LayerKind::kLstm;
-  if (op == "max_pool" || op == "avg_pool") return LayerKind::kPool;
+  if (op == "max_pool") return LayerKind::kPool;
+  if (op == "avg_pool") return LayerKind::kAvgPool;
+  if (op == "add") return LayerKind::kAdd;
+  if (op == "mul") return LayerKind::kMul;
   if (op == "global_avg_pool" || op == "adaptive_avg_pool") return LayerKind::kGlobalPool;
   if (op == "concat") return LayerKind::kConcat;
   if (op == "flatten") return LayerKind::kReshape;
@@ -638,12 +654,19 @@ Result<LayerFit> ParseLayerFit(const ConfigNode& node) {
   fit.kind_scale.fill(fit.scale);
   if (auto ks = node.Optional("kind_scale")) {
     RETURN_IF_ERROR(ks->ExpectMap());
+    std::array<bool, kNumLayerKinds> given{};
     for (const auto& [name, value] : ks->Entries()) {
       auto k = ParseLayerKind(name);
       if (!k.ok()) return value.Error(k.status().message());
       ASSIGN_OR_RETURN(double v, NonNegative(value));
       if (v < 1e-3 || v > 1e3) return value.Error("a kind's scale must be in [0.001, 1000]");
       fit.kind_scale[static_cast<int>(*k)] = v;
+      given[static_cast<int>(*k)] = true;
+    }
+    // A profile written before a kind was split from its parent: the parent's scale.
+    for (int k = 0; k < kNumLayerKinds; ++k) {
+      if (!given[k])
+        fit.kind_scale[k] = fit.kind_scale[static_cast<int>(ParentKind(static_cast<LayerKind>(k)))];
     }
   }
   ASSIGN_OR_RETURN(fit.options.bandwidth, keys.Number(node, "bandwidth"));

@@ -12,7 +12,8 @@
 //      model of the kind's warm layers, taken off every first use before step 1, and charged
 //      once per distinct op;
 //   1. per layer kind (convolution split into general / pointwise / depthwise / grouped, linear,
-//      LSTM, pooling, global pooling, element-wise, concatenation, reshape), non-negative least
+//      LSTM, max and average pooling, global pooling, add, multiply, other element-wise,
+//      concatenation, reshape: nn-Meter's kernel types), non-negative least
 //      squares on relative errors of  ms = c0 + c1 MMACs + c2 Minputs + c3 Moutputs + c4 Mparams
 //      + c5 Mrelu + c6 Mact  (input and output elements, weights, outputs of a fused cheap
 //      activation (relu, relu6) and of a costlier one (hardswish, sigmoid, ...));
@@ -49,11 +50,23 @@ enum class LayerKind : uint8_t {
   kLstm,           // one LSTM layer, all its steps
   kPool,           // max or average pooling with a kernel
   kGlobalPool,     // global and adaptive average pooling
-  kElementwise,    // add, mul, batch-norm and activations not fused, channel shuffle
+  kElementwise,    // batch-norm and activations not fused, channel shuffle and slices, ...
   kConcat,         // channel concatenation
   kReshape,        // flatten (a view; costs the dispatch only)
+  // Split from kPool and kElementwise (nn-Meter's kernels: its predictors are per kernel type,
+  // avgpool and maxpool, add and SE apart): per element, an INT8 3x3 average pool costs 3-4x a
+  // max pool, a squeeze-and-excitation multiply several times an add; fitted in one linear
+  // model, each kind took the other's rate (Inception v3's average pools 2x short, ResNet-18's
+  // adds 2x over). A profile written before the split has no coefficients for them: they are
+  // then predicted with their parent's (ParentKind).
+  kAvgPool,  // average pooling with a kernel
+  kAdd,      // element-wise add (residual connections), with its fused relu
+  kMul,      // element-wise multiply (squeeze-and-excitation's scaling)
 };
-inline constexpr int kNumLayerKinds = 11;
+inline constexpr int kNumLayerKinds = 14;
+// The kind a split kind came from (kAvgPool: kPool; kAdd, kMul: kElementwise); the kind itself
+// for the others.
+LayerKind ParentKind(LayerKind k);
 std::string_view LayerKindName(LayerKind k);  // "conv", "pointwise_conv", ...
 Result<LayerKind> ParseLayerKind(std::string_view name);
 
@@ -121,9 +134,9 @@ struct LayerFit {
   double overhead_ms = 0;               // per run (input in, output out, dispatch)
   double overhead_ms_per_melement = 0;  // per million input + output elements of the run
   double scale = 1;                     // common whole-model correction (step 3)
-  std::array<double, kNumLayerKinds> kind_scale{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};  // per kind
+  std::array<double, kNumLayerKinds> kind_scale = Ones();  // per kind
   // Per kind: the coefficients of LayerFeatures(); empty when no layer of the kind was measured
-  // (such a layer is then predicted with `fallback`).
+  // (such a layer is then predicted with its parent kind's, else with `fallback`).
   std::array<std::vector<double>, kNumLayerKinds> coefficients;
   std::vector<double> fallback;  // fitted on every kind together
   // What a run pays once per distinct op (conv, linear, global_avg_pool, ...) on top of its
@@ -138,6 +151,13 @@ struct LayerFit {
   LayerFitOptions options;
 
   bool empty() const { return samples.empty(); }
+
+ private:
+  static std::array<double, kNumLayerKinds> Ones() {
+    std::array<double, kNumLayerKinds> a;
+    a.fill(1.0);
+    return a;
+  }
 };
 
 // Fits the layer models (steps 0-3) on `samples` (overheads already removed), keeping
