@@ -39,8 +39,9 @@ counters when the host has them (RAPL, battery), otherwise from the reference pr
 number in the file says where it came from. Where a target can time a run node by node (cpu),
 the profile also holds a layer-level latency model per precision (layer_models:), fitted on
 the measured models' in-model layer times and on in-model probes for layers the measured
-models may lack: fully connected layers of 2 M to 67 M weights, and max, average and global
-average pooling (about 15 s; --no-probes leaves them out).
+models may lack: fully connected layers of 2 M to 67 M weights; max, average and global average
+pooling; squeeze-and-excitation's multiply; ShuffleNet's slices, concatenation and channel
+shuffle; LSTM layers (about 20 s; --no-probes leaves them out).
 
 )";
 

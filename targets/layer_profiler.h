@@ -106,7 +106,10 @@ struct InModelRun {
 //    at 64 to 1024 channels and 56x56 to 7x7, each after a depthwise convolution with relu that
 //    gives it a convolution's output to read (the INT8 engine's layout);
 //  - global average pooling, first and warm, at 16 to 1024 channels and 56x56 to 7x7, as
-//    squeeze-and-excitation uses it.
+//    squeeze-and-excitation uses it, each with the multiply that scales its input by it;
+//  - ShuffleNet's unit (channel slices, concatenation, channel shuffle) at 64 to 512 channels
+//    and 56x56 to 7x7;
+//  - LSTM layers of 128 to 512 cells over 25 and 100 steps.
 // The context layers around the probed ones are not samples of the fit.
 // Deterministic, with seeded weights.
 std::vector<Graph> InModelProbeGraphs();

@@ -341,8 +341,8 @@ shape = (3, 16, 16)
 
 // Issue 11, point 7: the profile holds a layer model per precision measured on the CPU, fitted
 // on the measured model's in-model layer times and the in-model probes' (large fully connected
-// layers, pooling); `models --profile --json` predicts every model with a graph from it, one the
-// profile did not measure included.
+// layers, pooling, squeeze-and-excitation, ShuffleNet's unit, LSTM); `models --profile --json`
+// predicts every model with a graph from it, one the profile did not measure included.
 TEST(ProfileCli, LayerModelsPredictModelsTheProfileDidNotMeasure) {
   if (!testing::HaveTorchvision()) GTEST_SKIP() << "python3-torch is not installed";
   const std::string models = testing::TempDir("prof_layer_models");
@@ -357,15 +357,21 @@ TEST(ProfileCli, LayerModelsPredictModelsTheProfileDidNotMeasure) {
     const auto& fit = d.targets[t].layer_model[static_cast<int>(p)];
     ASSERT_NE(fit, nullptr) << PrecisionName(p) << "\n" << out;
     // conv+relu, conv+relu, mean, linear; then the probes' layers.
-    size_t linear = 0, avg_pool = 0, global_pool = 0;
+    size_t linear = 0, avg_pool = 0, global_pool = 0, mul = 0, shuffle = 0, lstm = 0;
     for (const LayerSample& s : fit->samples) {
       linear += s.layer.op == "linear";
       avg_pool += s.layer.op == "avg_pool";
       global_pool += s.layer.kind() == LayerKind::kGlobalPool;
+      mul += s.layer.kind() == LayerKind::kMul;
+      shuffle += s.layer.op == "channel_shuffle";
+      lstm += s.layer.kind() == LayerKind::kLstm;
     }
     EXPECT_GE(linear, 8u) << "the model's and the probe chain's";
     EXPECT_GE(avg_pool, 3u);
     EXPECT_GE(global_pool, 4u);
+    EXPECT_GE(mul, 4u);
+    EXPECT_GE(shuffle, 4u);
+    EXPECT_GE(lstm, 6u);
   }
   EXPECT_NE(out.find("layer model: cpu fp32 fitted on"), std::string::npos) << out;
   EXPECT_NE(out.find("layers of 1 models and "), std::string::npos) << out;

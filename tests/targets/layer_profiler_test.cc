@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "targets/model_store.h"
@@ -229,7 +230,10 @@ TEST(LayerProfiler, InModelProbesCoverLargeFullyConnectedLayers) {
         least = std::min(least, d.params);
         most = std::max(most, d.params);
       }
-      if (d.kind() == LayerKind::kPool || d.kind() == LayerKind::kGlobalPool) pools.insert(d.op);
+      if (d.kind() == LayerKind::kPool || d.kind() == LayerKind::kAvgPool ||
+          d.kind() == LayerKind::kGlobalPool) {
+        pools.insert(d.op);
+      }
     }
   }
   EXPECT_LE(least, 2.2e6);
@@ -286,13 +290,23 @@ TEST(LayerProfiler, InModelProbesCoverLargeFullyConnectedLayers) {
   EXPECT_LT(std::abs(err_with), 0.2) << "without probes " << err_without;
   EXPECT_LT(std::abs(err_with), 0.5 * std::abs(err_without));
   // The pools' context convolutions are not samples: only the probed layers are.
-  size_t depthwise = 0, pools_sampled = 0;
+  // So are the excitation's multiplies and ShuffleNet's slices, concatenations and shuffles,
+  // not their context (a pointwise convolution, a max pool).
+  size_t depthwise = 0, pointwise = 0, pools_sampled = 0;
+  std::map<std::string, int> ops;
   for (const LayerSample& l : with->samples) {
     depthwise += l.layer.kind() == LayerKind::kDepthwiseConv;
-    pools_sampled += l.layer.kind() == LayerKind::kPool;
+    pointwise += l.layer.kind() == LayerKind::kPointwiseConv;
+    pools_sampled += l.layer.kind() == LayerKind::kPool || l.layer.kind() == LayerKind::kAvgPool;
+    ++ops[l.layer.op];
   }
   EXPECT_EQ(depthwise, 0u);
+  EXPECT_EQ(pointwise, 0u);
   EXPECT_GE(pools_sampled, 9u);
+  EXPECT_GE(ops["mul"], 16);              // 4 channel counts x 4 sizes
+  EXPECT_GE(ops["channel_shuffle"], 16);  // the same
+  EXPECT_GE(ops["channel_slice"], 32);    // two halves each
+  EXPECT_GE(ops["concat"], 16);
 
   // A probe is not a model: whole runs ten times their nodes change nothing.
   std::vector<InModelRun> slow = runs;
