@@ -27,7 +27,8 @@
 // --cache FILE the node times are written (and read back with --fit-only). The no_first_use
 // column fits without the first uses' cold cost (LayerFitOptions::first_use); kind_prior_0.05
 // with the kind scales' prior weight the default had before 2026-12-03. The in-model probes
-// (InModelProbeGraphs: large fully connected layers, pooling) are measured beside the models and
+// (InModelProbeGraphs: large fully connected layers, pooling, squeeze-and-excitation,
+// ShuffleNet's unit, LSTM layers) are measured beside the models and
 // trained on for every held-out model, as `autoscale profile` does; the no_probes column fits
 // without them (--no-probes does not measure them; a cache written before they existed has none).
 #include <algorithm>
@@ -372,18 +373,19 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
             fit.ok() ? PredictModelMs(*fit, ms.layers, ms.input_elements, ms.output_elements) : -1;
       }
       if (explain) {
-        // Per layer kind: the held-out model's own in-model time vs the prediction.
+        // Per layer kind: the held-out model's own in-model time vs the prediction (each op's
+        // first layer with the op's first-use cost, as PredictModelMs charges it).
         auto fit = FitLayerModelInModel(train, variants[0].options);
         std::map<std::string, std::pair<double, double>> by;
         const std::vector<LayerSample> own_layers = InModelLayerSamples(*self.graph, self.node_ms);
-        for (const LayerSample& l : own_layers) {
+        const std::vector<double> in_run =
+            fit.ok() ? PredictLayersInRunMs(*fit, ms.layers) : std::vector<double>();
+        for (size_t i = 0; i < own_layers.size(); ++i) {
+          const LayerSample& l = own_layers[i];
           std::string k(LayerKindName(l.layer.kind()));
           k += l.layer.activation.empty() ? "" : "+act";
           by[k].first += l.ms;
-          if (fit.ok()) {
-            by[k].second +=
-                fit->kind_scale[static_cast<int>(l.layer.kind())] * PredictLayerMs(*fit, l.layer);
-          }
+          if (i < in_run.size()) by[k].second += in_run[i];
         }
         for (const auto& [k, v] : by) {
           std::fprintf(stderr, "  %s %s %s: own %.3f ms, predicted %.3f ms (%+.1f%%)\n", pn.c_str(),
@@ -392,12 +394,12 @@ int InModelLomo(std::vector<InModelModel> models, const std::vector<std::string>
         }
         if (fit.ok() && explain_layers) {
           // Layer by layer: what the held-out model measured against the prediction.
-          for (const LayerSample& l : own_layers) {
-            const double pred =
-                fit->kind_scale[static_cast<int>(l.layer.kind())] * PredictLayerMs(*fit, l.layer);
-            std::fprintf(stderr, "    %s %s %-60s own %.4f predicted %.4f (%+.0f%%)\n", pn.c_str(),
-                         held.name.c_str(), l.layer.Key().c_str(), l.ms, pred,
-                         100 * (pred / std::max(l.ms, 1e-9) - 1));
+          for (size_t i = 0; i < own_layers.size() && i < in_run.size(); ++i) {
+            const LayerSample& l = own_layers[i];
+            std::fprintf(stderr, "    %s %s %-60s own %.4f predicted %.4f (%+.0f%%)%s\n",
+                         pn.c_str(), held.name.c_str(), l.layer.Key().c_str(), l.ms, in_run[i],
+                         100 * (in_run[i] / std::max(l.ms, 1e-9) - 1),
+                         l.first_use ? " first use" : "");
           }
         }
         if (fit.ok()) {
