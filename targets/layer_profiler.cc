@@ -410,7 +410,7 @@ std::vector<Graph> InModelProbeGraphs() {
     };
     // A convolution first, so that the unit reads a convolution's output in its layout (from
     // the input's NCHW conversion, the INT8 concatenation took libtorch's slow path: 1.76 ms
-    // at 64 channels and 56x56 against 0.03 inside ShuffleNet).
+    // at 64 channels and 56x56, 8.8 ns per element against 0.7 inside ShuffleNet).
     int y = p.Relu(p.Conv(0, c, 1, 1, 0, 1, true, kProbeContext));
     for (int size = 56; size >= 7; size /= 2) {
       const int left = p.ChannelSlice(y, 0, c / 2);
