@@ -28,9 +28,9 @@
 // column fits without the first uses' cold cost (LayerFitOptions::first_use); kind_prior_0.05
 // with the kind scales' prior weight the default had before 2026-12-03. The in-model probes
 // (InModelProbeGraphs: large fully connected layers, pooling, squeeze-and-excitation,
-// ShuffleNet's unit, LSTM layers) are measured beside the models and
-// trained on for every held-out model, as `autoscale profile` does; the no_probes column fits
-// without them (--no-probes does not measure them; a cache written before they existed has none).
+// ShuffleNet's unit, LSTM layers) are measured beside the models and trained on for every
+// held-out model, as `autoscale profile` does; the no_probes column fits without them
+// (--no-probes does not measure them; a cache written before they existed has none).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -325,6 +325,12 @@ namespace {
 // The name of a probe's context layers (not samples of the fit).
 constexpr const char* kProbeContext = "probe_context";
 
+// Marks `node` of `g` as a probe's context layer; returns it.
+int MarkProbeContext(Graph& g, int node) {
+  g.mutable_node(node).name = kProbeContext;
+  return node;
+}
+
 // Each layer's time inside a run (see InModelLayerSamples), from the graph's layers.
 std::vector<LayerSample> SamplesOf(const std::vector<GraphLayer>& layers,
                                    const std::vector<double>& node_ms) {
@@ -385,15 +391,11 @@ std::vector<Graph> InModelProbeGraphs() {
   // first uses, from which neither the warm cost nor the op's cold cost can be told apart.
   for (int c : {16, 64, 256, 1024}) {
     Graph p("probe_global_pool_" + std::to_string(c), {c, 56, 56});
-    auto context = [&p](int node) {
-      p.mutable_node(node).name = kProbeContext;
-      return node;
-    };
     int y = 0;
     for (int size = 56; size >= 7; size /= 2) {
       y = p.Relu(p.Conv(y, c, 3, 1, 1, c, true, kProbeContext));
       y = p.Mul(y, p.GlobalAvgPool(y));  // the excitation's scaling, a sample too
-      if (size > 7) y = context(p.MaxPool(y, 2, 2));
+      if (size > 7) y = MarkProbeContext(p, p.MaxPool(y, 2, 2));
     }
     if (p.Finalize().ok()) out.push_back(std::move(p));
   }
@@ -404,10 +406,6 @@ std::vector<Graph> InModelProbeGraphs() {
   // element-wise layers, 80% short.
   for (int c : {64, 128, 256, 512}) {
     Graph p("probe_shuffle_" + std::to_string(c), {c, 56, 56});
-    auto context = [&p](int node) {
-      p.mutable_node(node).name = kProbeContext;
-      return node;
-    };
     // A convolution first, so that the unit reads a convolution's output in its layout (from
     // the input's NCHW conversion, the INT8 concatenation took libtorch's slow path: 1.76 ms
     // at 64 channels and 56x56, 8.8 ns per element against 0.7 inside ShuffleNet).
@@ -417,18 +415,18 @@ std::vector<Graph> InModelProbeGraphs() {
       const int right =
           p.Relu(p.Conv(p.ChannelSlice(y, c / 2, c), c / 2, 1, 1, 0, 1, true, kProbeContext));
       y = p.ChannelShuffle(p.Concat({left, right}), 2);
-      if (size > 7) y = context(p.MaxPool(y, 2, 2));
+      if (size > 7) y = MarkProbeContext(p, p.MaxPool(y, 2, 2));
     }
     if (p.Finalize().ok()) out.push_back(std::move(p));
   }
   // LSTM layers (one per network: its output is the last step), 128 to 512 cells, 25 and 100
   // steps, with and without projection and peepholes. The zoo's one recurrent network was
   // otherwise predicted from the other kinds when held out: 87-99% short.
+  struct Shape {
+    int steps, features, projection;
+    bool peephole;
+  };
   for (int h : {128, 256, 512}) {
-    struct Shape {
-      int steps, features, projection;
-      bool peephole;
-    };
     for (const Shape& q : {Shape{25, 40, 0, false}, Shape{100, 10, h / 2, true}}) {
       Graph p("probe_lstm_" + std::to_string(h) + "_" + std::to_string(q.steps),
               {q.steps, q.features});
