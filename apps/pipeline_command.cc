@@ -39,8 +39,10 @@ the tensors live there, and the split whose slowest stage is fastest is chosen (
 programming over the cut points; env/pipeline.h). Prints the stages, their node ranges and
 predicted times, and the predicted throughput (1 / slowest stage) and latency (sum of stages).
 With two stages, a measured search then streams --search requests through each of a few
-candidate splits and keeps the fastest: what two busy stages do to each other depends on the
-split (on a 2-vCPU VM a memory-bound network ran fastest almost unsplit).
+candidate splits, in three interleaved rounds, then through the cuts halfway between the
+fastest and its neighbours, and keeps the fastest median: what two busy stages do to each other
+depends on the split (on a 2-vCPU VM a memory-bound network ran fastest almost unsplit), and
+one measurement of a split varies by up to 15% there.
 
 Stages: --stage CPUS once per stage ("0-3", "4,5"); by default one per cpufreq cluster, or,
 without cpufreq (a virtual machine), the allowed CPUs in two halves. FP32 only.
@@ -299,7 +301,9 @@ cli::Command AddPipelineCommand(CLI::App& app) {
   sub->add_option("--search", a->search,
                   "with two stages: requests streamed through each of a few candidate splits "
                   "(the balanced one, cuts at eighths of the work, all but the last node on stage "
-                  "0), the fastest measured kept; 0: the balanced split as predicted")
+                  "0) in 3 interleaved rounds, then through the cuts halfway between the fastest "
+                  "median and its neighbours; the fastest median kept. 0: the balanced split as "
+                  "predicted")
       ->check(cli::IntegerIn(0, 10000))
       ->type_name("N")
       ->capture_default_str();

@@ -10,8 +10,9 @@
 #   --requests     requests per split in the exhaustive split check (default 40)
 #
 # Runs, in order: the benchmarks (medians of the repetitions), the exhaustive split check (every
-# two-stage split of MobileNet v2 and ResNet-18 measured, against the searched split and the
-# split a leave-the-model-out layer fit chooses), and `autoscale pipeline MODEL --measure` for
+# two-stage split of MobileNet v2 and ResNet-18 measured once, then the fastest of them, the
+# searched split and the split a leave-the-model-out layer fit chooses measured again in
+# interleaved rounds and compared by medians), and `autoscale pipeline MODEL --measure` for
 # both models. Needs a quiet machine: on a shared 2-core VM, a co-runner on one core slows
 # intra-op parallelism by tens of times (every layer waits for its second thread). Prints every
 # command it runs and a summary at the end.
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --repetitions) reps="$2"; shift 2 ;;
     --requests) requests="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "issue14_figures.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) build="$1"; shift ;;
   esac

@@ -139,8 +139,14 @@ std::string PipelinePlan::Describe() const {
       if (k == balanced_cut) balanced_rate = rate;
       if (k == split.begin[1]) chosen_rate = rate;
     }
-    out += "; measured search over " + std::to_string(candidates.size()) +
-           " splits: stage 1 from node " + std::to_string(split.begin[1]) + " at " +
+    for (const auto& [k, rate] : refined) {
+      if (k == split.begin[1]) chosen_rate = rate;
+    }
+    out += "; measured search over " + std::to_string(candidates.size()) + " splits";
+    if (!refined.empty()) {
+      out += ", then " + std::to_string(refined.size()) + " around the fastest";
+    }
+    out += ": stage 1 from node " + std::to_string(split.begin[1]) + " at " +
            FormatDouble(chosen_rate, 4) + " requests/s (the balanced one, from node " +
            std::to_string(balanced_cut) + ": " + FormatDouble(balanced_rate, 4) + ")";
   }
@@ -186,6 +192,11 @@ struct PipelinedCpuTarget::Impl {
                                              const torch::Tensor& input);
   // The hand-off estimate at every cut.
   void HandOffs(Prepared& p);
+  // The measured split search of two stages (PipelineOptions::refine_requests); sets p's split.
+  Status Search(const std::shared_ptr<Prepared>& p, const ModelSpec& model, int n);
+  // Each cut's median rate over options.refine_rounds interleaved rounds.
+  Result<std::vector<double>> MeasureCuts(const std::shared_ptr<Prepared>& p,
+                                          const std::vector<int>& cuts, const torch::Tensor& input);
 };
 
 void PipelinedCpuTarget::Impl::Finish(const std::shared_ptr<Job>& job, Result<InferenceResult> r) {
@@ -263,9 +274,12 @@ Result<double> StreamThroughput(const std::function<std::future<Result<Inference
                                 int requests, int window) {
   std::deque<std::future<Result<InferenceResult>>> inflight;
   const Clock::time_point t0 = Clock::now();
+  Clock::time_point first = t0, full_end = t0;
+  // After the result numbered `full` (from 1), nothing more is submitted: the window drains.
+  const int full = requests - window + 1;
   int submitted = 0;
   Status failure;
-  for (int done = 0; done < requests; ++done) {
+  for (int done = 1; done <= requests; ++done) {
     while (submitted < requests && static_cast<int>(inflight.size()) < window) {
       inflight.push_back(start());
       ++submitted;
@@ -273,9 +287,100 @@ Result<double> StreamThroughput(const std::function<std::future<Result<Inference
     Result<InferenceResult> r = inflight.front().get();
     inflight.pop_front();
     if (!r.ok() && failure.ok()) failure = r.status();
+    if (done == 1) first = Clock::now();
+    if (done == full) full_end = Clock::now();
   }
   if (!failure.ok()) return failure;
+  // The steady state: the results while `window` requests were in flight, from the first result
+  // on. The fill before it (a request's trip through every stage) and the drain after it (the
+  // last requests, the stages no longer all busy: on a 2-vCPU VM a stage ran up to twice as fast
+  // alone) would both favour a split whose stages are unbalanced.
+  if (full >= 2) return (full - 1) / (std::chrono::duration<double>(full_end - first).count());
+  if (requests >= 2) return (requests - 1) / (MsSince(first) / 1e3);
   return requests / (MsSince(t0) / 1e3);
+}
+
+Result<std::vector<double>> PipelinedCpuTarget::Impl::MeasureCuts(
+    const std::shared_ptr<Prepared>& p, const std::vector<int>& cuts, const torch::Tensor& input) {
+  const int rounds = std::max(1, options.refine_rounds);
+  // Each round streams a share of the requests through every cut in turn, so that the machine's
+  // drift (up to 2x within minutes on a shared VM) and its bursts fall on all of them alike; at
+  // least three results each with the window full (StreamThroughput's steady state).
+  const int window = 2 * static_cast<int>(workers.size());
+  const int per_round = std::max(window + 3, (options.refine_requests + rounds - 1) / rounds);
+  std::vector<std::vector<double>> rates(cuts.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < cuts.size(); ++i) {
+      auto begin = std::make_shared<const std::vector<int>>(std::vector<int>{0, cuts[i]});
+      ASSIGN_OR_RETURN(double rate,
+                       StreamThroughput([&] { return Start(p, begin, input); }, per_round, window));
+      rates[i].push_back(rate);
+    }
+  }
+  std::vector<double> medians;
+  for (const std::vector<double>& v : rates) medians.push_back(Median(v));
+  return medians;
+}
+
+Status PipelinedCpuTarget::Impl::Search(const std::shared_ptr<Prepared>& p, const ModelSpec& model,
+                                        int n) {
+  // Coarse: the balanced cut, cuts at eighths of stage 0's work, and all but the last node on
+  // stage 0.
+  PipelinePlan& plan = p->plan;
+  const int balanced = plan.split.begin[1];
+  std::vector<int> cuts = {balanced, n - 1};
+  const std::vector<double>& row = plan.costs.layer_ms[0];
+  std::vector<double> before(n, 0.0);  // stage 0's work before node k
+  for (int k = 1; k < n; ++k) before[k] = before[k - 1] + row[k - 1];
+  const double total = before[n - 1] + row[n - 1];
+  for (int eighth = 1, k = 1; k < n && eighth < 8; ++k) {
+    if (before[k] >= total * eighth / 8.0) {
+      cuts.push_back(k);
+      while (eighth < 8 && before[k] >= total * eighth / 8.0) ++eighth;
+    }
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
+  const torch::Tensor input = torch::rand(shape) * 2 - 1;
+  // Warm up on the balanced split (first passes pay for allocations and kernel choices).
+  {
+    auto begin = std::make_shared<const std::vector<int>>(std::vector<int>{0, balanced});
+    RETURN_IF_ERROR(StreamThroughput([&] { return Start(p, begin, input); },
+                                     options.refine_requests, 2 * static_cast<int>(workers.size()))
+                        .status());
+  }
+  ASSIGN_OR_RETURN(std::vector<double> coarse, MeasureCuts(p, cuts, input));
+  plan.balanced_cut = balanced;
+  size_t best = 0;
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    plan.candidates.emplace_back(cuts[i], coarse[i]);
+    if (coarse[i] > coarse[best]) best = i;
+  }
+  // Fine: the cuts halfway (in stage 0's work) between the fastest and its neighbours, measured
+  // again beside it; the fastest of these stays.
+  std::vector<int> fine = {cuts[best]};
+  auto halfway = [&](int a, int b) {
+    const double mid = (before[a] + before[b]) / 2;
+    int k = a;
+    while (k < b && before[k] < mid) ++k;
+    if (k > a && k < b && std::find(fine.begin(), fine.end(), k) == fine.end()) fine.push_back(k);
+  };
+  if (best > 0) halfway(cuts[best - 1], cuts[best]);
+  if (best + 1 < cuts.size()) halfway(cuts[best], cuts[best + 1]);
+  int chosen = cuts[best];
+  if (fine.size() > 1) {
+    ASSIGN_OR_RETURN(std::vector<double> rates, MeasureCuts(p, fine, input));
+    size_t f = 0;
+    for (size_t i = 0; i < fine.size(); ++i) {
+      plan.refined.emplace_back(fine[i], rates[i]);
+      if (rates[i] > rates[f]) f = i;
+    }
+    chosen = fine[f];
+  }
+  ASSIGN_OR_RETURN(plan.split, EvaluateSplit(plan.costs, {0, chosen}));
+  return Status::Ok();
 }
 
 Status PipelinedCpuTarget::Impl::Profile(Prepared& p, const std::string& model_name) {
@@ -545,49 +650,7 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
   ASSIGN_OR_RETURN(p->plan.split, BalanceStages(p->plan.costs));
   const int n = static_cast<int>(model.graph->graph.nodes().size());
   if (impl_->options.refine_requests > 0 && impl_->workers.size() == 2 && n >= 3) {
-    // The measured search: the balanced cut, cuts at eighths of stage 0's work, and all but the
-    // last node on stage 0; the fastest measured stays.
-    const int balanced = p->plan.split.begin[1];
-    std::vector<int> cuts = {balanced, n - 1};
-    const std::vector<double>& row = p->plan.costs.layer_ms[0];
-    double total = 0;
-    for (double v : row) total += v;
-    double sum = 0;
-    int eighth = 1;
-    for (int k = 1; k < n && eighth < 8; ++k) {
-      sum += row[k - 1];
-      if (sum >= total * eighth / 8.0) {
-        cuts.push_back(k);
-        while (eighth < 8 && sum >= total * eighth / 8.0) ++eighth;
-      }
-    }
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    std::vector<int64_t> shape = {1};
-    shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
-    const torch::Tensor input = torch::rand(shape) * 2 - 1;
-    const int window = 2 * static_cast<int>(impl_->workers.size());
-    auto split_at = [](int k) {
-      return std::make_shared<const std::vector<int>>(std::vector<int>{0, k});
-    };
-    // Warm up on the balanced split (first passes pay for allocations and kernel choices).
-    RETURN_IF_ERROR(StreamThroughput([&] { return impl_->Start(p, split_at(balanced), input); },
-                                     impl_->options.refine_requests, window)
-                        .status());
-    int best = balanced;
-    double best_rate = -1;
-    p->plan.balanced_cut = balanced;
-    for (int k : cuts) {
-      ASSIGN_OR_RETURN(double rate,
-                       StreamThroughput([&] { return impl_->Start(p, split_at(k), input); },
-                                        impl_->options.refine_requests, window));
-      p->plan.candidates.emplace_back(k, rate);
-      if (rate > best_rate) {
-        best_rate = rate;
-        best = k;
-      }
-    }
-    ASSIGN_OR_RETURN(p->plan.split, EvaluateSplit(p->plan.costs, {0, best}));
+    RETURN_IF_ERROR(impl_->Search(p, model, n));
   }
   for (const auto& w : impl_->workers) {
     const auto& c = w->options().cpus;

@@ -64,14 +64,21 @@ struct PipelineOptions {
   // predicted time instead of timing the model at Prepare() (on a phone, the fit of its
   // clusters from the device profile). Empty: time the nodes.
   std::vector<std::shared_ptr<const LayerFit>> layer_fits;
-  // Pipe-it's design-space search, measured: with two stages, Prepare() also streams this many
-  // requests through each of a few candidate splits (the balanced one, cuts at eighths of the
-  // work, and all but the last node on stage 0) and keeps the fastest measured. The model
-  // above times each stage's nodes with both stages busy, but what the stages do to each other
-  // when they really overlap (shared caches and memory bandwidth, activations crossing cores)
-  // depends on the split; on a 2-vCPU VM a memory-bound network ran fastest almost unsplit.
-  // 0: no measurement, the balanced split as predicted.
+  // Pipe-it's design-space search, measured: with two stages, Prepare() streams requests through
+  // a few candidate splits (the balanced one, cuts at eighths of the work, and all but the last
+  // node on stage 0), then through the cuts halfway between the fastest and its neighbours
+  // beside it again, and keeps the fastest. The model above times each stage's nodes with both
+  // stages busy, but what the stages do to each other when they really overlap (shared caches
+  // and memory bandwidth, activations crossing cores) depends on the split; on a 2-vCPU VM a
+  // memory-bound network ran fastest almost unsplit.
+  // Each candidate gets `refine_requests` requests (at least 7 per round: the window of 4 plus
+  // three results in steady state), in `refine_rounds` interleaved rounds (every candidate in
+  // turn, round after round), and the median of its rounds' steady-state rates counts: one
+  // measurement of a split varied by up to 15% between passes on that VM, and the machine's
+  // speed drifts while the search runs. 0 requests: no measurement, the balanced split as
+  // predicted.
   int refine_requests = 12;
+  int refine_rounds = 3;
   // Appended to the description's notes (where the stages and their power come from).
   std::string note;
 };
@@ -93,15 +100,24 @@ struct PipelinePlan {
   // Predicted whole-model time on one stage's cores, per stage (for comparison).
   std::vector<double> single_stage_ms;
   // The measured search (PipelineOptions::refine_requests): each candidate's stage-1 start and
-  // measured requests per second, and the balanced split's start; empty when not measured.
+  // measured requests per second (the median of its rounds), and the balanced split's start;
+  // empty when not measured.
   std::vector<std::pair<int, double>> candidates;
+  // The second phase: the fastest candidate and the cuts halfway to its neighbours, measured
+  // again together (their medians); the chosen split is the fastest of these. Empty when the
+  // fastest candidate had no cut between it and its neighbours.
+  std::vector<std::pair<int, double>> refined;
   int balanced_cut = -1;
   std::string Describe() const;
 };
 
 // Requests per second of `requests` requests, each started by `start` (which returns its
 // result's future), with at most `window` in flight: a stream of requests, as a pipeline serves
-// them (window 1: back to back). Every request is waited for; the first failure is returned.
+// them (window 1: back to back). In steady state: the results while `window` requests were in
+// flight, over the time from the first result (neither the pipeline's fill before it nor the
+// drain after the last submission counts; with requests <= window, the results after the first
+// over the time since it; with one request, its own rate). Every request is waited for; the
+// first failure is returned.
 Result<double> StreamThroughput(const std::function<std::future<Result<InferenceResult>>()>& start,
                                 int requests, int window);
 

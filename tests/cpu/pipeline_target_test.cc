@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -337,7 +338,80 @@ TEST(PipelinedCpuTarget, TheMeasuredSearchKeepsTheFastestCandidate) {
       EXPECT_DOUBLE_EQ(rate, best);
     }
   }
+  // The second phase: the coarse winner beside the cuts halfway to its neighbours (strictly
+  // between them), and the chosen split the fastest of these.
+  if (!plan->refined.empty()) {
+    std::vector<int> coarse;
+    int coarse_best = -1;
+    for (const auto& [k, rate] : plan->candidates) {
+      coarse.push_back(k);
+      if (rate == best && coarse_best < 0) coarse_best = k;
+    }
+    std::sort(coarse.begin(), coarse.end());
+    const auto at = std::find(coarse.begin(), coarse.end(), coarse_best);
+    const int lo = at == coarse.begin() ? coarse_best : *(at - 1);
+    const int hi = at + 1 == coarse.end() ? coarse_best : *(at + 1);
+    EXPECT_EQ(plan->refined[0].first, coarse_best);
+    double refined_best = 0;
+    for (const auto& [k, rate] : plan->refined) {
+      EXPECT_GE(k, lo);
+      EXPECT_LE(k, hi);
+      EXPECT_GT(rate, 0);
+      refined_best = std::max(refined_best, rate);
+    }
+    for (size_t i = 1; i < plan->refined.size(); ++i) {
+      EXPECT_EQ(std::count(coarse.begin(), coarse.end(), plan->refined[i].first), 0);
+    }
+    bool chosen = false;
+    for (const auto& [k, rate] : plan->refined) {
+      if (k == plan->split.begin[1]) {
+        EXPECT_DOUBLE_EQ(rate, refined_best);
+        chosen = true;
+      }
+    }
+    EXPECT_TRUE(chosen);
+    EXPECT_NE(plan->Describe().find("around the fastest"), std::string::npos) << plan->Describe();
+  }
   EXPECT_NE(plan->Describe().find("measured search over"), std::string::npos) << plan->Describe();
+}
+
+// StreamThroughput counts the steady state: neither the pipeline's fill nor its drain. Eight
+// requests, four in flight: the first result comes 1 s after the start (a trip through every
+// stage), the next four every 50 ms with the window full, and the last three, submitted no
+// more, 1 ms apart (stages that no longer share the machine run faster). The full window's 20
+// per second is the rate; the whole run's average (8 in 1.2 s: 6.6 per second) would charge the
+// fill, and first to last (7 in 203 ms: 34 per second) the drain.
+TEST(StreamThroughput, CountsTheSteadyStateNotThePipelinesFillOrDrain) {
+  using namespace std::chrono_literals;
+  const auto t0 = std::chrono::steady_clock::now();
+  int started = 0;
+  auto start = [&] {
+    const int i = started++;
+    const auto at = i <= 4 ? t0 + 1000ms + i * 50ms : t0 + 1200ms + (i - 4) * 1ms;
+    return std::async(std::launch::async, [at]() -> Result<InferenceResult> {
+      std::this_thread::sleep_until(at);
+      return InferenceResult{};
+    });
+  };
+  auto rate = StreamThroughput(start, 8, 4);
+  ASSERT_TRUE(rate.ok()) << rate.status().ToString();
+  EXPECT_EQ(started, 8);
+  // Late wake-ups only move it down (by 30 ms of lateness to 17); neither bias comes near.
+  EXPECT_LE(*rate, 21.0);
+  EXPECT_GE(*rate, 12.0);
+  // A failure is returned, after every request was waited for.
+  started = 0;
+  auto failing = [&] {
+    ++started;
+    std::promise<Result<InferenceResult>> p;
+    p.set_value(started == 2 ? Result<InferenceResult>(Status::Unavailable("stage 1 failed"))
+                             : Result<InferenceResult>(InferenceResult{}));
+    return p.get_future();
+  };
+  auto failed = StreamThroughput(failing, 5, 2);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().ToString().find("stage 1 failed"), std::string::npos);
+  EXPECT_EQ(started, 5);
 }
 
 TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
