@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/strings.h"
+#include "targets/cpu/host_memory.h"
 #include "targets/cpu/torch_int8.h"
 #include "targets/cpu/torch_model.h"
 #include "zoo/model_import.h"
@@ -102,6 +103,7 @@ std::unique_ptr<CpuTarget> CpuTarget::Create(CpuOptions options) {
 }
 
 CpuTarget::CpuTarget(CpuOptions options) : options_(std::move(options)) {
+  UseOneBlasThread();  // see host_memory.h
   desc_.name = options_.name;
   desc_.kind = TargetKind::kCpu;
   desc_.precisions = {Precision::kFp32, Precision::kInt8};

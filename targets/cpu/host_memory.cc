@@ -121,6 +121,17 @@ void SetBlasThreads(int threads) {
   if (set != nullptr) set(threads);
 }
 
+int BlasThreads() {
+  using GetThreads = int (*)();
+  static const auto get =
+      reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get != nullptr ? get() : -1;
+}
+
+void UseOneBlasThread() {
+  if (BlasThreads() != 1) SetBlasThreads(1);
+}
+
 size_t CachedHostBytes() {
   CachingCpuAllocator* a = CachingCpuAllocator::instance.load();
   return a != nullptr ? a->cached() : 0;

@@ -13,6 +13,20 @@ namespace autoscale {
 // does nothing. Process-wide; cheap (the worker's CPU passes set it each time: one BLAS thread
 // for a sharded batch, `threads` for a single pass).
 void SetBlasThreads(int threads);
+// OpenBLAS's thread count now; -1 when the process has no OpenBLAS.
+int BlasThreads();
+// What the CPU targets and the pipelined target use: one BLAS thread, once, when they are
+// created (before any of their runs). OpenBLAS's pool threads are neither a target's intra-op
+// threads nor pinned to its cores, and after every GEMM they spin for a while on whichever core
+// is free; at batch 1 only the classifier is a GEMM (convolutions go to oneDNN), so a second BLAS
+// thread gains next to nothing and steals a core from the OpenMP threads or the other stage. On a
+// 2-vCPU VM, MobileNet v2 through two one-core stages streamed 57-60 requests/s with the default
+// pool (one thread per CPU) against 87-90 with one thread, and intra-op parallelism on both
+// cores measured right after it 21-22 against 62-73 (`autoscale pipeline mobilenet_v2 --measure
+// 200 --search 0`, OPENBLAS_NUM_THREADS unset and 1, two runs each). Every local target sets the
+// same value, so none changes it under another's run; the worker's executor sets its own per
+// pass (another process).
+void UseOneBlasThread();
 
 // Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse (best fit, a
 // block serves requests down to half its size), up to `max_cached_bytes` in all (the smallest

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/strings.h"
+#include "targets/cpu/host_memory.h"
 #include "targets/cpu/torch_model.h"
 #include "targets/layer_profiler.h"
 
@@ -175,6 +176,7 @@ struct PipelinedCpuTarget::Impl {
   struct Job {
     std::shared_ptr<Prepared> model;
     std::shared_ptr<const std::vector<int>> begin;
+    torch::Tensor input;  // until stage 0 converts it into values[0]
     std::vector<torch::Tensor> values;
     RunCallback done;
     Clock::time_point t0;
@@ -211,7 +213,12 @@ void PipelinedCpuTarget::Impl::Admit(const std::shared_ptr<Job>& job, const torc
   job->stage_ms.assign(workers.size(), 0.0);
   slots->acquire();
   job->t0 = Clock::now();
-  job->values = job->model->graph->Begin(input);
+  // Stage 0 converts the input (to channels-last): a parallel copy on the caller's thread would
+  // use that thread's OpenMP team, which is neither a stage's threads nor on its cores. A
+  // submitting thread that another target had left two OpenMP threads slowed MobileNet v2's
+  // stream from 89 to 65-72 requests/s on a 2-vCPU VM (pipeline_bench, BM_Pipelined alone and
+  // after BM_IntraOp).
+  job->input = input;
   workers[0]->Post([this, job] { RunStage(job, 0); });
 }
 
@@ -222,6 +229,10 @@ void PipelinedCpuTarget::Impl::RunStage(const std::shared_ptr<Job>& job, size_t 
   const int e = s + 1 < begin.size() ? begin[s + 1] : n;
   const Clock::time_point t0 = Clock::now();
   try {
+    if (s == 0) {
+      job->values = job->model->graph->Begin(job->input);
+      job->input = torch::Tensor();
+    }
     job->model->graph->RunNodes(job->values, b, e);
   } catch (const std::exception& ex) {
     std::string what = ex.what();
@@ -523,6 +534,7 @@ Result<std::unique_ptr<PipelinedCpuTarget>> PipelinedCpuTarget::Create(PipelineO
         "thread there); this libtorch's is another, where one stage's count would change the "
         "others'");
   }
+  UseOneBlasThread();  // the stages' GEMMs in their own threads (see host_memory.h)
   const std::vector<int> allowed = AllowedCpus();
   std::string how;
   if (options.stages.empty()) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "targets/cpu/cpu_target.h"
+#include "targets/cpu/host_memory.h"
 #include "targets/cpu/torch_model.h"
 #include "targets/layer_profiler.h"
 #include "targets/model_store.h"
@@ -412,6 +413,22 @@ TEST(StreamThroughput, CountsTheSteadyStateNotThePipelinesFillOrDrain) {
   EXPECT_FALSE(failed.ok());
   EXPECT_NE(failed.status().ToString().find("stage 1 failed"), std::string::npos);
   EXPECT_EQ(started, 5);
+}
+
+// Every local CPU target leaves OpenBLAS one thread when created, whatever it was: its pool's
+// unpinned threads spin after each GEMM on the cores the stages and intra-op threads need.
+TEST(CpuTargets, LeaveOpenBlasOneThread) {
+  SetBlasThreads(2);
+  if (BlasThreads() != 2) GTEST_SKIP() << "no OpenBLAS with a thread pool in this process";
+  CpuOptions c;
+  c.use_counters = false;
+  c.threads = 2;
+  auto cpu = CpuTarget::Create(c);
+  EXPECT_EQ(BlasThreads(), 1);
+  SetBlasThreads(2);
+  auto pipeline = Make();
+  ASSERT_NE(pipeline, nullptr);
+  EXPECT_EQ(BlasThreads(), 1);
 }
 
 TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
