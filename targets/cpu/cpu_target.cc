@@ -287,10 +287,10 @@ Result<InferenceResult> CpuTarget::Run(const ModelSpec& model, Precision precisi
 }
 
 Result<CpuTarget::NodeTimes> CpuTarget::TimeNodes(const ModelSpec& model, Precision precision,
-                                                   int warmup, int runs) {
+                                                  int warmup, int runs) {
   if (!model.is_graph()) {
     return Status::Unavailable("model '" + model.name +
-                                 "' has no graph: its nodes cannot be timed inside the run");
+                               "' has no graph: its nodes cannot be timed inside the run");
   }
   if (runs < 1) return Status::InvalidArgument("TimeNodes needs at least one run");
   const HostTensor input = MakeHostInput(model, 1);
@@ -314,7 +314,8 @@ Result<CpuTarget::NodeTimes> CpuTarget::TimeNodes(const ModelSpec& model, Precis
       // but the whole-run figure is Run()'s, unobserved.
       auto t0 = Clock::now();
       m->Forward(WrapFloat(input.data.data(), input.shape));
-      if (keep) whole.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (keep)
+        whole.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       std::vector<double> times(n, 0.0);
       Clock::time_point last = Clock::now();
       NodeObserver observe = [&](int node, const torch::Tensor&) {
