@@ -48,7 +48,7 @@ enum class LayerKind : uint8_t {
   kGroupedConv,    // any other groups
   kLinear,         // fully connected
   kLstm,           // one LSTM layer, all its steps
-  kPool,           // max or average pooling with a kernel
+  kPool,           // max pooling with a kernel (average pooling: kAvgPool below)
   kGlobalPool,     // global and adaptive average pooling
   kElementwise,    // batch-norm and activations not fused, channel shuffle and slices, ...
   kConcat,         // channel concatenation
