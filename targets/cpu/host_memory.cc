@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -26,7 +27,26 @@ class CachingCpuAllocator final : public at::Allocator {
   CachingCpuAllocator(at::Allocator* base, size_t max_cached)
       : base_(base), max_cached_(max_cached) {}
 
-  at::DataPtr allocate(size_t n) const override {
+  // libtorch 1.13 declares `DataPtr allocate(size_t) const`; 2.3 and later drop the const and
+  // add a pure `copy_data`. Both overloads are defined, without `override`, so that each
+  // libtorch finds the one it declares (the GPU machine's worker builds against a 2.x).
+  at::DataPtr allocate(size_t n) const { return Allocate(n); }
+  at::DataPtr allocate(size_t n) { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const {
+    std::memcpy(dest, src, count);
+  }
+
+  at::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  size_t cached() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_;
+  }
+
+  static std::atomic<CachingCpuAllocator*> instance;
+
+ private:
+  at::DataPtr Allocate(size_t n) const {
     if (n < kMinCached) return base_->allocate(n);
     void* p = nullptr;
     size_t capacity = n;
@@ -48,16 +68,6 @@ class CachingCpuAllocator final : public at::Allocator {
     return at::DataPtr(p, p, &Release, at::Device(at::DeviceType::CPU));
   }
 
-  at::DeleterFnPtr raw_deleter() const override { return &Release; }
-
-  size_t cached() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cached_;
-  }
-
-  static std::atomic<CachingCpuAllocator*> instance;
-
- private:
   static void Release(void* p) { instance.load()->Put(p); }
 
   void Put(void* p) const {

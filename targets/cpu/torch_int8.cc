@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <utility>
 
 #include "core/strings.h"
 
@@ -56,7 +57,9 @@ struct QuantizedOps {
   // Kernels with explicit output parameters that a libtorch may lack (1.13 has them, but no
   // quantized silu): where absent, the node runs dequantize-compute-requantize (kFloatOp).
   // (quantized::sigmoid is not used: QNNPACK's accepts only the fixed output parameters.)
-  c10::optional<c10::OperatorHandle> hardswish, mul, mul_relu;
+  // What Dispatcher::findOp returns: c10::optional in 1.13, std::optional in 2.x.
+  using OptionalOp = decltype(std::declval<c10::Dispatcher&>().findOp(c10::OperatorName("", "")));
+  OptionalOp hardswish, mul, mul_relu;
 
   static const QuantizedOps& Get() {
     static const QuantizedOps* ops = [] {
@@ -72,9 +75,9 @@ struct QuantizedOps {
                                  d.findSchemaOrThrow("quantized::add_relu", ""),
                                  d.findSchemaOrThrow("quantized::cat", ""),
                                  d.findSchemaOrThrow("quantized::batch_norm2d", ""),
-                                 c10::nullopt,
-                                 c10::nullopt,
-                                 c10::nullopt};
+                                 OptionalOp(),
+                                 OptionalOp(),
+                                 OptionalOp()};
       o->hardswish = d.findOp({"quantized::hardswish", ""});
       o->mul = d.findOp({"quantized::mul", ""});
       o->mul_relu = d.findOp({"quantized::mul_relu", ""});
@@ -308,9 +311,9 @@ struct TorchInt8Graph::Step {
   // Slots of the prepacked weights in a Packs (-1: none): conv, linear; LSTM input weights
   // and bias, recurrent and projection weights.
   int packed = -1, packed_recurrent = -1, packed_projection = -1;
-  torch::Tensor weight, bias, mean, var;            // batch-norm; LSTM peepholes in `weight`
-  bool reduce_range = false;                        // dynamic ops (FBGEMM's convention)
-  std::vector<int> release;                         // values last read by this step
+  torch::Tensor weight, bias, mean, var;  // batch-norm; LSTM peepholes in `weight`
+  bool reduce_range = false;              // dynamic ops (FBGEMM's convention)
+  std::vector<int> release;               // values last read by this step
 };
 
 // The quantized weights of one slot and how they are prepacked, kept to prepack them again for
