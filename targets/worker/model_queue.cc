@@ -155,7 +155,9 @@ void ModelQueue::LoadLocked(std::unique_lock<std::mutex>& lock) {
     info.output_shape = loaded->executor->output_shape();
     info.batchable = loaded->executor->batchable();
     executor_ = std::move(loaded->executor);
-    if (Status st = PlanTailAwareBatching(info); !st.ok()) {
+    Status st = PlanTailAwareBatching(info);
+    if (st.ok()) st = WarmUp(info);
+    if (!st.ok()) {
       executor_.reset();
       result = Status::Internal("model '" + name_ + "' could not be loaded: " + st.message());
     } else {
@@ -254,6 +256,21 @@ Status ModelQueue::PlanTailAwareBatching(ModelInfo& info) {
       name_, source, ms, FormatBatchSizes(info.preferred_batch_sizes),
       options_.tail_tolerance * 100);
   info.batch_latency_ms = std::move(table);
+  return Status::Ok();
+}
+
+Status ModelQueue::WarmUp(const ModelInfo& info) {
+  const int max_batch = options_.max_batch_size;
+  const bool measured = options_.tail_aware && options_.batch_latency_ms.empty();
+  if (!options_.warm_batch_sizes || !info.batchable || max_batch < 2 || measured) {
+    return Status::Ok();
+  }
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(WarmUpTimes w, WarmBatchSizes(*executor_, info.spec->input_shape, max_batch));
+  Log().info(
+      "model '{}': warmed batch sizes 1..{} in {:.1f} s: their first passes took {:.0f} ms, the "
+      "second ones {:.0f} ms",
+      name_, max_batch, MsBetween(start, Clock::now()) / 1000, w.first_ms, w.second_ms);
   return Status::Ok();
 }
 

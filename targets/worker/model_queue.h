@@ -69,6 +69,11 @@ struct BatchingOptions {
   // With tail_aware, this table instead of a measurement ([b - 1]: ms for a pass of b samples,
   // max_batch_size entries, else the load fails): for tests, or a table measured before.
   std::vector<double> batch_latency_ms;
+  // At load, run every batch size 1..max_batch_size twice (WarmBatchSizes) unless tail-aware
+  // batching measured them already: the worker sets it on CUDA, where a shape's first pass pays
+  // for cuDNN's algorithm choice and the allocator's new blocks (ResNet-50's first passes of the
+  // sizes 1..64 took 3.3-4.3 s on an H200, the second ones 0.53-0.57 s; README).
+  bool warm_batch_sizes = false;
 };
 
 // One forward pass as the batcher saw it, for the worker's metrics. The three times are
@@ -141,6 +146,8 @@ class ModelQueue {
   // With tail-aware batching, measures (or takes) `info`'s batch latencies and preferred sizes,
   // and logs them; errors name the batch size that failed.
   Status PlanTailAwareBatching(ModelInfo& info);
+  // BatchingOptions::warm_batch_sizes, after PlanTailAwareBatching.
+  Status WarmUp(const ModelInfo& info);
 
   const std::string name_;
   const ModelLoader load_;

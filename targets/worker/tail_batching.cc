@@ -99,6 +99,37 @@ Result<bool> ResolveTailAwareBatching(const std::string& mode, const std::string
                                  "' (valid: auto, on, off; auto is on for cuda, off on the cpu)");
 }
 
+namespace {
+
+// Zero inputs of [b, input_shape...] for b = 1..max_batch.
+std::vector<HostTensor> ZeroBatches(const std::vector<int64_t>& input_shape, int max_batch) {
+  std::vector<HostTensor> inputs(static_cast<size_t>(std::max(0, max_batch)));
+  for (int b = 1; b <= max_batch; ++b) {
+    HostTensor& zeros = inputs[static_cast<size_t>(b - 1)];
+    zeros.shape = {b};
+    zeros.shape.insert(zeros.shape.end(), input_shape.begin(), input_shape.end());
+    zeros.data.assign(static_cast<size_t>(NumElements(zeros.shape)), 0.0f);
+  }
+  return inputs;
+}
+
+}  // namespace
+
+Result<WarmUpTimes> WarmBatchSizes(Executor& executor, const std::vector<int64_t>& input_shape,
+                                   int max_batch) {
+  const std::vector<HostTensor> inputs = ZeroBatches(input_shape, max_batch);
+  WarmUpTimes w;
+  for (int b = 1; b <= max_batch; ++b) {
+    for (int pass = 0; pass < 2; ++pass) {
+      PassTimes t;
+      Result<HostTensor> out = executor.Forward(inputs[static_cast<size_t>(b - 1)], &t);
+      if (!out.ok()) return out.status().WithPrefix("warming up batch size " + std::to_string(b));
+      (pass == 0 ? w.first_ms : w.second_ms) += t.total_ms();
+    }
+  }
+  return w;
+}
+
 Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
                                                 const std::vector<int64_t>& input_shape,
                                                 int max_batch, int runs,
@@ -107,13 +138,7 @@ Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
     return Status::InvalidArgument("measuring batch latency needs at least 1 timed run; got " +
                                    std::to_string(runs));
   }
-  std::vector<HostTensor> inputs(static_cast<size_t>(std::max(0, max_batch)));
-  for (int b = 1; b <= max_batch; ++b) {
-    HostTensor& zeros = inputs[static_cast<size_t>(b - 1)];
-    zeros.shape = {b};
-    zeros.shape.insert(zeros.shape.end(), input_shape.begin(), input_shape.end());
-    zeros.data.assign(static_cast<size_t>(NumElements(zeros.shape)), 0.0f);
-  }
+  const std::vector<HostTensor> inputs = ZeroBatches(input_shape, max_batch);
   std::vector<std::vector<double>> times(inputs.size());
   for (int round = 0; round < runs; ++round) {
     for (int b = 1; b <= max_batch; ++b) {

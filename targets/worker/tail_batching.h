@@ -78,6 +78,17 @@ Result<std::vector<double>> MeasureBatchLatency(Executor& executor,
                                                 int max_batch, int runs,
                                                 std::vector<double>* spread = nullptr);
 
+// Runs each batch size 1..max_batch twice in turn on `executor` (zero inputs of
+// [b, input_shape...]), so that what a device does at a shape's first pass happens at load rather
+// than in a request's: on CUDA, cuDNN choosing its algorithms and the caching allocator its
+// blocks for the shape. Returns the ms of all first passes and of all second ones
+// (PassTimes::total_ms), for the log. Errors are the executor's, naming the batch size.
+struct WarmUpTimes {
+  double first_ms = 0, second_ms = 0;
+};
+Result<WarmUpTimes> WarmBatchSizes(Executor& executor, const std::vector<int64_t>& input_shape,
+                                   int max_batch);
+
 // "1-8, 15-16, 24": sizes as ranges of consecutive values.
 std::string FormatBatchSizes(std::span<const int> sizes);
 

@@ -191,6 +191,7 @@ Result<ModelQueue*> Worker::Impl::QueueFor(const std::string& name) {
   b.tail_aware = tail_aware;
   b.tail_tolerance = options.tail_tolerance;
   b.batch_latency_ms = options.batch_latency_ms;
+  b.warm_batch_sizes = device == "cuda";
   struct PassMetrics {
     Histogram &input, &compute, &output, &sizes;
     Counter &inferences, &executions;

@@ -417,6 +417,46 @@ TEST(TailAwareQueueTest, OffForAModelThatDoesNotBatch) {
   EXPECT_TRUE(fx.batches().empty());  // nothing measured
 }
 
+TEST(ModelQueueWarmUpTest, WarmsEverySizeOnceUnlessTheTailAwareTableMeasuredThem) {
+  // Plain batching with the warm-up (as on CUDA): each size twice, in turn, before any request.
+  Fixture fx;
+  BatchingOptions o = Batching(3, 1ms);
+  o.warm_batch_sizes = true;
+  ModelQueue q("fake", fx.Loader(), o, nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(q).ok());
+  EXPECT_EQ(fx.batches(), (std::vector<int>{1, 1, 2, 2, 3, 3}));
+
+  // Tail-aware batching measured the sizes already: no second warm-up.
+  Fixture measured;
+  BatchingOptions m = TailAware(3, 1ms, {}, 0.1);
+  m.tail_timed_runs = 1;
+  m.warm_batch_sizes = true;
+  ModelQueue t("fake", measured.Loader(), m, nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(t).ok());
+  EXPECT_EQ(measured.batches(), (std::vector<int>{1, 1, 2, 2, 3, 3}));
+
+  // Off (the CPU), or a model that does not batch: nothing runs at load.
+  Fixture off;
+  ModelQueue n("fake", off.Loader(), Batching(3, 1ms), nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(n).ok());
+  EXPECT_TRUE(off.batches().empty());
+  Fixture single;
+  single.batchable = false;
+  ModelQueue u("fake", single.Loader(), o, nullptr, nullptr);
+  ASSERT_TRUE(LoadNow(u).ok());
+  EXPECT_TRUE(single.batches().empty());
+
+  // A pass that fails at load fails the load, naming the size.
+  Fixture failing;
+  failing.shared->fail = true;
+  ModelQueue f("fake", failing.Loader(), o, nullptr, nullptr);
+  Result<ModelInfo> bad = LoadNow(f);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "model 'fake' could not be loaded: warming up batch size 1: model 'fake' failed "
+            "(test)");
+}
+
 // 9 queued is a second wave for one sample: within the budget the batcher waits, and when 16
 // (two full waves) are queued it runs them as one batch.
 TEST(TailAwareQueueTest, WaitsWithinTheBudgetToFillAPreferredSize) {

@@ -239,5 +239,22 @@ TEST(MeasureBatchLatencyTest, MeasuresTheStepsAndTheirPreferredSizes) {
   EXPECT_EQ(MeasureBatchLatency(ex, {2}, 6, 0).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(WarmBatchSizesTest, RunsEverySizeTwiceAndNamesTheOneThatFails) {
+  SteppedExecutor ex;
+  Result<WarmUpTimes> w = WarmBatchSizes(ex, {2}, 6);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(ex.passes_, 6 * 2);
+  // Sizes 1-4 sleep 4 ms a pass, 5-6 8 ms: at least 32 ms in each set of passes.
+  EXPECT_GE(w->first_ms, 32.0);
+  EXPECT_GE(w->second_ms, 32.0);
+
+  SteppedExecutor failing;
+  failing.fail_at_ = 5;
+  Result<WarmUpTimes> f = WarmBatchSizes(failing, {2}, 6);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(), "warming up batch size 5: model 'stepped': out of memory");
+  EXPECT_EQ(failing.passes_, 4 * 2);
+}
+
 }  // namespace
 }  // namespace autoscale
