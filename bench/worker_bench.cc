@@ -9,8 +9,8 @@
 //
 //   worker_bench [--clients 16] [--seconds 10] [--requests M] [--model mobilenet_v2]
 //                [--threads 1,2] [--max-batch-size 8] [--max-queue-delay-us 2000]
-//                [--io-threads 2] [--rounds 3] [--host-cache-mb 1024] [--tail-aware]
-//                [--endpoint HOST:PORT]
+//                [--io-threads 2] [--client-threads 2] [--rounds 3] [--host-cache-mb 1024]
+//                [--tail-aware] [--endpoint HOST:PORT]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -45,6 +45,8 @@ options:
   --max-batch-size B        batching on: samples per pass (default: 8)
   --max-queue-delay-us U    batching on: longest wait for a batch (default: 2000)
   --io-threads N            HTTP server threads (default: 2)
+  --client-threads N        threads running the clients' I/O (default: 2; raise it where the
+                            worker answers faster than two threads move the requests' bytes)
   --rounds R                split each configuration's seconds into R rounds, alternating
                             the two configurations, so that drift on a shared machine hits both
                             alike; each round makes its workers afresh, one at a time
@@ -68,6 +70,7 @@ struct Config {
   int max_batch = 8;
   long long delay_us = 2000;
   int io_threads = 2;
+  int client_threads = 2;
   int rounds = 3;
   long long host_cache_mb = 1024;
   bool tail_aware = false;
@@ -193,7 +196,7 @@ struct Setup {
 Result<std::unique_ptr<Setup>> Connect(const Endpoint& ep, const HttpRequest& request,
                                        const Config& c, std::unique_ptr<Setup> s) {
   HttpClientOptions co;
-  co.threads = 2;
+  co.threads = c.client_threads;
   ASSIGN_OR_RETURN(s->client, HttpClient::Create(ep, co));
   // Warm-up: every client twice (connections open, allocator and batch shapes seen).
   Config warm = c;
@@ -275,6 +278,8 @@ int Run(int argc, char** argv) {
       c.delay_us = number(0);
     } else if (a == "--io-threads") {
       c.io_threads = static_cast<int>(number(1));
+    } else if (a == "--client-threads") {
+      c.client_threads = static_cast<int>(number(1));
     } else if (a == "--host-cache-mb") {
       c.host_cache_mb = number(0);
     } else if (a == "--rounds") {
