@@ -202,7 +202,9 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
 
 Status CpuTarget::Prepare(const ModelSpec& model, Precision precision) {
   std::lock_guard<std::mutex> lock(TorchSettingsMutex());
-  if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+  // Built on the caller's thread with one libtorch thread, so that the caller gets no OpenMP team
+  // (OneTorchThreadHere says what one cost the runs); Run sets this target's count on its own.
+  OneTorchThreadHere one;
   return ModelFor(model, precision).status();
 }
 

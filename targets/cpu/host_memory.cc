@@ -1,5 +1,6 @@
 #include "targets/cpu/host_memory.h"
 
+#include <ATen/Parallel.h>
 #include <c10/core/CPUAllocator.h>
 #include <dlfcn.h>
 
@@ -140,6 +141,14 @@ int BlasThreads() {
 
 void UseOneBlasThread() {
   if (BlasThreads() != 1) SetBlasThreads(1);
+}
+
+OneTorchThreadHere::OneTorchThreadHere() : before_(at::get_num_threads()) {
+  if (before_ != 1) at::set_num_threads(1);
+}
+
+OneTorchThreadHere::~OneTorchThreadHere() {
+  if (before_ != 1) at::set_num_threads(before_);
 }
 
 size_t CachedHostBytes() {

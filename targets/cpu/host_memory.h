@@ -28,6 +28,26 @@ int BlasThreads();
 // pass (another process).
 void UseOneBlasThread();
 
+// Holds the calling thread to one libtorch intra-op thread while it lives, and gives back the
+// count it found. For a target's work on a thread that does not run its requests: a model's build
+// in Prepare, which the daemon calls on its main thread (Engine::PrepareLocal) and benchmarks on
+// theirs. Built with that thread's count (two here), the build's parallel loops started an OpenMP
+// team for that thread, and the same target's intra-op runs on its own thread then took twice as
+// long: MobileNet v2 on two threads 95 against 179-191 requests/s (`pipeline_bench
+// --benchmark_filter=BM_IntraOp/mobilenet_v2`, 2-vCPU AMD EPYC VM, 2026-12-04), as libgomp does
+// when it counts more of its threads than CPUs and stops spinning between parallel regions. Takes
+// no lock: a caller that shares libtorch's settings with other targets holds its own around it.
+class OneTorchThreadHere {
+ public:
+  OneTorchThreadHere();
+  ~OneTorchThreadHere();
+  OneTorchThreadHere(const OneTorchThreadHere&) = delete;
+  OneTorchThreadHere& operator=(const OneTorchThreadHere&) = delete;
+
+ private:
+  int before_;
+};
+
 // Makes libtorch's CPU allocator keep freed buffers of 256 KiB and more for reuse (best fit, a
 // block serves requests down to half its size), up to `max_cached_bytes` in all (the smallest
 // go first beyond that), instead of handing them back to the C library. A forward pass frees

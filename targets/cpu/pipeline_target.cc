@@ -647,6 +647,10 @@ Status PipelinedCpuTarget::Prepare(const ModelSpec& model, Precision precision) 
     if (impl_->models.count(model.name)) return Status::Ok();
   }
   RETURN_IF_ERROR(CheckWeights(model.graph->graph, model.graph->weights));
+  // The graph, its layout and the profile's input are made on the caller's thread: with one
+  // libtorch thread, so that it gets no OpenMP team (see OneTorchThreadHere); the stages time
+  // and run on their own threads.
+  OneTorchThreadHere one;
   auto p = std::make_shared<Impl::Prepared>();
   try {
     p->graph = std::make_unique<TorchGraph>(*model.graph);

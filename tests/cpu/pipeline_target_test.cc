@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -429,6 +430,37 @@ TEST(CpuTargets, LeaveOpenBlasOneThread) {
   auto pipeline = Make();
   ASSERT_NE(pipeline, nullptr);
   EXPECT_EQ(BlasThreads(), 1);
+}
+
+// Threads of this process now.
+int ProcessThreads() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Prepare builds on the caller's thread (the daemon's main thread) with one libtorch thread and
+// gives its count back: a team of OpenMP threads started there halved the same target's intra-op
+// throughput on its own thread (OneTorchThreadHere, host_memory.h).
+TEST(CpuTargets, PrepareStartsNoOpenMpThreadsForTheCaller) {
+  auto spec = Zoo("mobilenet_v2");
+  CpuOptions c;
+  c.use_counters = false;
+  c.threads = 2;
+  auto cpu = CpuTarget::Create(c);
+  auto pipeline = Make();
+  ASSERT_NE(pipeline, nullptr);
+  int before = 0, after = 0, count = 0;
+  std::thread([&] {
+    at::set_num_threads(2);
+    before = ProcessThreads();
+    EXPECT_TRUE(cpu->Prepare(*spec, Precision::kFp32).ok());
+    EXPECT_TRUE(pipeline->Prepare(*spec, Precision::kFp32).ok());
+    after = ProcessThreads();
+    count = at::get_num_threads();
+  }).join();
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(count, 2);
 }
 
 TEST(PipelinedCpuTarget, ModelsEnergyFromTheStagesPower) {
