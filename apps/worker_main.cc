@@ -26,9 +26,10 @@ data): zoo models by name (mobilenet_v2, resnet18, ...) and TorchScript models N
 NAME.yaml beside them declaring `input_shape: [3, 224, 224]` in --model-dir. Requests that
 arrive together are batched into one forward pass (up to --max-batch-size samples, waiting at
 most --max-queue-delay-us for company; on CUDA only at sizes whose last GPU wave is well
-filled, see --tail-aware-batching). Only the models listed in --models (loaded before serving)
-and the NAME.pt files in --model-dir (loaded on first use) are served; any other name is 404
-and loads nothing.
+filled, see --tail-aware-batching; on CUDA every batch size also runs twice at load, so that
+cuDNN's choices for a new shape are not made inside a request). Only the models listed in
+--models (loaded before serving) and the NAME.pt files in --model-dir (loaded on first use) are
+served; any other name is 404 and loads nothing.
 
 )";
 
