@@ -16,7 +16,8 @@
 # unpacked under /tmp/autoscale-debs and found from there.
 #
 # Usage: scripts/gpu_check.sh   (env: OUT, DEBS, SECONDS_PER_CONFIG=20, MAX_BATCH=64,
-#                                DELAY_US=2000, RUNS="resnet50:16 resnet50:64", JOBS=$(nproc),
+#                                DELAY_US=2000, RUNS="resnet50:16 resnet50:64", ROUNDS=2,
+#                                JOBS=$(nproc),
 #                                SKIP_PY=1)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -73,14 +74,14 @@ if [[ -n "$py_pid" ]]; then
 fi
 [[ $build_rc -eq 0 ]] || exit 1
 
-# 3. One run per MODEL:CLIENTS; each alternates plain and tail-aware workers in 2 rounds.
+# 3. One run per MODEL:CLIENTS; each alternates plain and tail-aware workers in ROUNDS rounds.
 for run in $runs; do
   model="${run%%:*}"
   c="${run##*:}"
   stamp "worker_bench --model $model --clients $c"
   timeout "${BENCH_TIMEOUT:-200}" "$build/bench/worker_bench" --model "$model" --tail-aware \
     --clients "$c" --threads 4 --max-batch-size "$max_batch" --max-queue-delay-us "$delay_us" \
-    --io-threads 8 --client-threads 8 --seconds "$seconds" --rounds 2 2>&1 |
+    --io-threads 8 --client-threads 8 --seconds "$seconds" --rounds "${ROUNDS:-2}" 2>&1 |
     tee "$out/worker_bench_${model}_$c.txt"
 done
 stamp "done"
