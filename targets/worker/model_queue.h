@@ -72,7 +72,7 @@ struct BatchingOptions {
   // At load, run every batch size 1..max_batch_size twice (WarmBatchSizes) unless tail-aware
   // batching measured them already: the worker sets it on CUDA, where a shape's first pass pays
   // for cuDNN's algorithm choice and the allocator's new blocks (ResNet-50's first passes of the
-  // sizes 1..64 took 3.3-4.3 s on an H200, the second ones 0.53-0.57 s; README).
+  // sizes 1..64 took 2.7-4.3 s on an H200, the second ones 0.51-0.57 s; README).
   bool warm_batch_sizes = false;
 };
 
