@@ -426,19 +426,24 @@ TEST_F(GpuWavesH200Test, WholeNetworkWithinTenPercentAtMostBatchSizes) {
   ASSERT_EQ(errors.size(), 128u);
   const long within =
       std::count_if(errors.begin(), errors.end(), [](double e) { return e <= 0.1; });
+  EXPECT_LT(*std::max_element(errors.begin(), errors.end()), 0.18);
   std::nth_element(errors.begin(), errors.begin() + 64, errors.end());
-  // Measured: median 4.0%, 109 of 128 within 10%. The misses are batches 1-9 and 11-14 (the model
-  // 14-107% over: cuDNN runs smaller tiles than the profile's 128 x 64 there), 22-24 and 44-46
-  // (README, "The GPU tail effect on an H200").
-  EXPECT_LT(errors[64], 0.05);
-  EXPECT_GE(within, 105);
+  // Measured: median 6.6%, at most 17.1% (batch 10), 116 of 128 within 10% (README, "The GPU
+  // tail effect on an H200"; the profile's 128 x 64 tile before was 107% off at batch 1).
+  EXPECT_LT(errors[64], 0.07);
+  EXPECT_GE(within, 114);
 }
 
 TEST_F(GpuWavesH200Test, StepsWhereTheMeasuredConvolutionSteps) {
   // torchvision's layer1.0.conv2: 64 -> 64 channels, 3x3, stride 1, at 56 x 56. cuDNN ran it with
   // its 128 x 64 tile from batch 2 to 33 (grids of ceil(3136 N / 128) blocks at 8, 16, 32, 33),
-  // and another kernel from 64 on: within 3..33 the measured time rises by more than 8% exactly
-  // where the model adds a wave (6, 11, 17, 22, 27, 33), and by less elsewhere.
+  // and another kernel from 64 on. With that tile on the profile's units (132, one block each),
+  // within 3..33 the measured time rises by more than 8% exactly where the model adds a wave (6,
+  // 11, 17, 22, 27, 33), and by less elsewhere. (The profile's own tile is the one that fits the
+  // whole network best, 128 x 32: one tile cannot follow every layer's kernel.)
+  GpuWaveParams tile = gpu_->waves;
+  tile.tile_m = 128;
+  tile.tile_n = 64;
   const nlohmann::json& layer = measured_["layers"]["layer1.0.conv2"];
   const LayerDescriptor* conv = nullptr;
   for (const LayerDescriptor& l : model_.layer_descriptors) {
@@ -455,16 +460,15 @@ TEST_F(GpuWavesH200Test, StepsWhereTheMeasuredConvolutionSteps) {
     if (rows[b - 1]["us"].get<double>() > 1.08 * rows[b - 2]["us"].get<double>()) {
       measured_steps.push_back(b);
     }
-    if (LayerGpuWaves(*conv, b, gpu_->waves).waves >
-        LayerGpuWaves(*conv, b - 1, gpu_->waves).waves) {
+    if (LayerGpuWaves(*conv, b, tile).waves > LayerGpuWaves(*conv, b - 1, tile).waves) {
       modelled_steps.push_back(b);
     }
   }
   EXPECT_EQ(modelled_steps, (std::vector<int>{6, 11, 17, 22, 27, 33}));
   EXPECT_EQ(measured_steps, modelled_steps);
   // The blocks are the grids cuDNN launched.
-  EXPECT_EQ(LayerGpuBlocks(*conv, 32, gpu_->waves).blocks, 784);
-  EXPECT_EQ(LayerGpuBlocks(*conv, 33, gpu_->waves).blocks, 809);
+  EXPECT_EQ(LayerGpuBlocks(*conv, 32, tile).blocks, 784);
+  EXPECT_EQ(LayerGpuBlocks(*conv, 33, tile).blocks, 809);
 }
 
 }  // namespace
