@@ -3,6 +3,7 @@
 // on CUDA when the libtorch it was built with has a usable device, else on the CPU.
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -96,6 +97,15 @@ int Serve(WorkerArgs& args) {
   // latency table and preferred sizes were logged as it loaded.
   Log().info("tail-aware batching {} (--tail-aware-batching {} on {})",
              (*worker)->tail_aware() ? "on" : "off", wo.tail_aware_batching, (*worker)->device());
+  // libgomp reads its wait policy when it loads, before main(): it can only be told. Its default
+  // spins between parallel regions on the cores the HTTP threads need (README, "The worker and
+  // the daemon": 16 clients without batching 37-44 requests/s, 113-126 passive).
+  if ((*worker)->device() == "cpu" && threads > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    Log().warn(
+        "OMP_WAIT_POLICY is not set: OpenMP's threads spin between a pass's parallel regions on "
+        "the cores the HTTP threads need; set OMP_WAIT_POLICY=PASSIVE for the CPU (the Docker "
+        "image does)");
+  }
 
   const int sig = WaitForSignal(signals);
   Log().info("{}: draining", strsignal(sig));
