@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -316,15 +317,26 @@ Result<std::vector<double>> PipelinedCpuTarget::Impl::MeasureCuts(
   const int rounds = std::max(1, options.refine_rounds);
   // Each round streams a share of the requests through every cut in turn, so that the machine's
   // drift (up to 2x within minutes on a shared VM) and its bursts fall on all of them alike; at
-  // least three results each with the window full (StreamThroughput's steady state).
+  // least three results each with the window full (StreamThroughput's steady state), and at
+  // least options.refine_min_ms of them by the cut's predicted slowest stage.
   const int window = 2 * static_cast<int>(workers.size());
-  const int per_round = std::max(window + 3, (options.refine_requests + rounds - 1) / rounds);
+  const int base = std::max(window + 3, (options.refine_requests + rounds - 1) / rounds);
+  std::vector<int> per_round(cuts.size(), base);
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    Result<StageSplit> split = EvaluateSplit(p->plan.costs, {0, cuts[i]});
+    if (!split.ok()) continue;
+    const double slowest = *std::max_element(split->stage_ms.begin(), split->stage_ms.end());
+    if (slowest > 0 && options.refine_min_ms > 0) {
+      const double steady = std::min(1000.0, std::ceil(options.refine_min_ms / slowest));
+      per_round[i] = std::max(base, window + static_cast<int>(steady));
+    }
+  }
   std::vector<std::vector<double>> rates(cuts.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < cuts.size(); ++i) {
       auto begin = std::make_shared<const std::vector<int>>(std::vector<int>{0, cuts[i]});
-      ASSIGN_OR_RETURN(double rate,
-                       StreamThroughput([&] { return Start(p, begin, input); }, per_round, window));
+      ASSIGN_OR_RETURN(double rate, StreamThroughput([&] { return Start(p, begin, input); },
+                                                     per_round[i], window));
       rates[i].push_back(rate);
     }
   }

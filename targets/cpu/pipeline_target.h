@@ -79,6 +79,10 @@ struct PipelineOptions {
   // predicted.
   int refine_requests = 12;
   int refine_rounds = 3;
+  // And each round of a candidate streams at least this long in steady state, by its predicted
+  // slowest stage: 7 requests of a MobileNet v2 pipeline (3 in steady state, about 12 ms) were too
+  // few on a 2-vCPU VM, where the search then missed the best cut by 12.7% (README, run 13).
+  double refine_min_ms = 50;
   // Appended to the description's notes (where the stages and their power come from).
   std::string note;
 };
