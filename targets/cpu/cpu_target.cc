@@ -191,10 +191,10 @@ Result<const TorchModel*> CpuTarget::ModelFor(const ModelSpec& model, Precision 
     // the thread count; a few outputs then differ by a quantisation step between targets with
     // other thread counts. Calibrate with one thread so that every target (the DSP stub, each
     // CPU cluster, a test's reference) quantises a model identically.
-    const int threads = at::get_num_threads();
-    if (threads != 1) at::set_num_threads(1);
-    auto built = TorchInt8Graph::Build(*model.graph, o);
-    if (threads != 1) at::set_num_threads(threads);
+    auto built = [&] {
+      OneTorchThreadHere one;
+      return TorchInt8Graph::Build(*model.graph, o);
+    }();
     ASSIGN_OR_RETURN(m, std::move(built));
   }
   return models_.emplace(key, std::move(m)).first->second.get();
