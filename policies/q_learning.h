@@ -188,6 +188,7 @@ class QLearningPolicy : public Policy {
   // The feasible actions (1) of the request as a mask, and the score and retry candidates as
   // order keys (comparing as the floats do), INT32_MIN where not feasible or not a number.
   std::vector<int32_t> feasible_mask_, score_key_, retry_key_;
+  bool mask_all_ = false;  // feasible_mask_ is all ones
   // Per action: Correction() where the state never tried it (0 with calibration).
   std::vector<float> pooled_term_;
   double PooledTerm(int action) const { return Correction(0, 0.0f, action); }
