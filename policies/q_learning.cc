@@ -176,19 +176,39 @@ int QLearningPolicy::LoadBucketOf(int cpu, int gpu, int mem) const {
          mem;
 }
 
+namespace {
+
+// Calibrate()'s steps for a calibration that has seen n samples: the median's step in log
+// space, max(0.01, 0.5 / (1 + n)), and the mean's weight, max(0.02, 1 / (1 + n)); from n = 50
+// on, both are their floors.
+struct CalibrationSteps {
+  double step, alpha;
+};
+constexpr int kStepTableSize = 64;
+constexpr std::array<CalibrationSteps, kStepTableSize> kCalibrationSteps = [] {
+  std::array<CalibrationSteps, kStepTableSize> t{};
+  for (int n = 0; n < kStepTableSize; ++n) {
+    t[n] = {std::max(0.01, 0.5 / (1.0 + n)), std::max(0.02, 1.0 / (1.0 + n))};
+  }
+  return t;
+}();
+static_assert(0.5 / kStepTableSize < 0.01 && 1.0 / kStepTableSize < 0.02);
+
+}  // namespace
+
 void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energy_ratio) {
   // Latency: the median ratio (a stochastic-approximation median in log space), robust to the
   // tail (a fallback at the deadline, a radio promotion) that would pull a mean up and make an
   // action that usually meets its bound look as if it never did; the tail's penalties are the
   // state correction's to learn. Energy: the mean ratio, since energy adds up.
-  const double step = std::max(0.01, 0.5 / (1.0 + c.n));
+  const CalibrationSteps& k = kCalibrationSteps[std::min<uint32_t>(c.n, kStepTableSize - 1)];
+  const double step = k.step;
   if (log_latency > c.log_latency) {
     c.log_latency += static_cast<float>(std::min(step, log_latency - c.log_latency));
   } else {
     c.log_latency -= static_cast<float>(std::min(step, c.log_latency - log_latency));
   }
-  const double alpha = std::max(0.02, 1.0 / (1.0 + c.n));
-  c.energy_ratio += static_cast<float>(alpha * (energy_ratio - c.energy_ratio));
+  c.energy_ratio += static_cast<float>(k.alpha * (energy_ratio - c.energy_ratio));
   if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
   c.latency_factor = std::exp(c.log_latency);  // float exp
   c.energy_factor = c.energy_ratio;
