@@ -132,21 +132,21 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
   // prior: none. Rewards are negative, so zero is optimistic: every feasible action gets tried
   // once. prior: model: zero is "as predicted".
   rows_.assign(num_states_, -1);
-  zero_q_.assign(num_actions_, 0.0f);
-  zero_visits_.assign(num_actions_, 0);
-  zero_sqrt_visits_.assign(num_actions_, 1.0f);
+  zero_q_.assign(num_actions_ + kPassSlack, 0.0f);
+  zero_visits_.assign(num_actions_ + kPassSlack, 0);
+  zero_sqrt_visits_.assign(num_actions_ + kPassSlack, 1.0f);
   if (options_.prior == QPrior::kModel) {
     pooled_.assign(num_actions_, 0.0f);
     pooled_n_.assign(num_actions_, 0);
-    prior_scratch_.assign(num_actions_, 0.0f);
-    value_scratch_.assign(num_actions_, 0.0f);
-    score_scratch_.assign(num_actions_, 0.0f);
-    retry_scratch_.assign(num_actions_, 0.0f);
-    safe_scratch_.assign(num_actions_, 0);
-    feasible_mask_.assign(num_actions_, 0);
-    score_key_.assign(num_actions_, 0);
-    retry_key_.assign(num_actions_, 0);
-    pooled_term_.assign(num_actions_, 0.0f);
+    prior_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
+    value_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
+    score_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
+    retry_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
+    safe_scratch_.assign(num_actions_ + kPassSlack, 0);
+    feasible_mask_.assign(num_actions_ + kPassSlack, 0);
+    score_key_.assign(num_actions_ + kPassSlack, 0);
+    retry_key_.assign(num_actions_ + kPassSlack, 0);
+    pooled_term_.assign(num_actions_ + kPassSlack, 0.0f);
     prior_cache_.resize(cost_model_->num_models());
     num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
                                          (options_.edges[kFeatGpuLoad].size() + 1) *
@@ -156,12 +156,12 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
                         Calibration{});
     calibration_model_.assign(static_cast<size_t>(num_actions_) * num_models_, Calibration{});
     calibration_all_.assign(num_actions_, Calibration{});
-    latency_factor_.assign(calibration_.size(), 0.0f);
-    energy_factor_.assign(calibration_.size(), 0.0f);
-    latency_factor_model_.assign(calibration_model_.size(), 0.0f);
-    energy_factor_model_.assign(calibration_model_.size(), 0.0f);
-    latency_factor_all_.assign(num_actions_, 1.0f);
-    energy_factor_all_.assign(num_actions_, 1.0f);
+    latency_factor_.assign(calibration_.size() + kPassSlack, 0.0f);
+    energy_factor_.assign(calibration_.size() + kPassSlack, 0.0f);
+    latency_factor_model_.assign(calibration_model_.size() + kPassSlack, 0.0f);
+    energy_factor_model_.assign(calibration_model_.size() + kPassSlack, 0.0f);
+    latency_factor_all_.assign(num_actions_ + kPassSlack, 1.0f);
+    energy_factor_all_.assign(num_actions_ + kPassSlack, 1.0f);
   }
 }
 
@@ -236,7 +236,9 @@ void QLearningPolicy::CalibrateAll(int action, int model, int load_bucket, doubl
 int QLearningPolicy::EnsureRow(int state) {
   if (rows_[state] >= 0) return rows_[state];
   rows_[state] = num_rows_++;
-  const size_t n = static_cast<size_t>(num_rows_) * num_actions_;
+  // The slack after the last row (see kPassSlack) was never written: the new row starts there
+  // with the values a new row takes.
+  const size_t n = static_cast<size_t>(num_rows_) * num_actions_ + kPassSlack;
   q_.resize(n, 0.0f);
   visits_.resize(n, 0);
   if (options_.prior == QPrior::kModel) {
@@ -433,7 +435,7 @@ void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache
            qrow, vrow, sqrt_visits, retry_at, feasible_mask_.data(),
            static_cast<uint32_t>(std::min<uint64_t>(decisions_, UINT32_MAX)), prior_scratch_.data(),
            value_scratch_.data(), score_scratch_.data(), retry_scratch_.data(), score_key_.data(),
-           retry_key_.data(), safe_scratch_.data(), num_actions_, obs.latency_bound_ms,
+           retry_key_.data(), safe_scratch_.data(), PassLength(), obs.latency_bound_ms,
            static_cast<float>(options_.safe_margin * obs.latency_bound_ms),
            static_cast<float>(reward_.qos_penalty_mj),
            static_cast<float>(reward_.accuracy_penalty_mj),
@@ -466,9 +468,9 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     // included), and a -0 taken for +0 only costs a prediction.
     if (!cache.valid || !SameBits(cache.key, key)) {
       if (cache.latency.empty()) {
-        cache.latency.assign(num_actions_, 0.0f);
-        cache.energy.assign(num_actions_, 0.0f);
-        cache.misses.assign(num_actions_, 0);
+        cache.latency.assign(num_actions_ + kPassSlack, 0.0f);
+        cache.energy.assign(num_actions_ + kPassSlack, 0.0f);
+        cache.misses.assign(num_actions_ + kPassSlack, 0);
       }
       cost_model_->PredictFeasible(obs, feasible, cache.latency.data(), cache.energy.data(),
                                    cache.misses.data());
@@ -498,7 +500,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
     int greedy;
     if (increasing) {
-      const int32_t best = MaxKey(score_key_.data(), num_actions_);
+      const int32_t best = MaxKey(score_key_.data(), PassLength());
       // Every score NaN or -infinity (a prediction that is not a number): the first feasible
       // action.
       greedy = best > OrderKey(kMinusInf) ? FirstWithKey(score_key_.data(), best) : feasible[0];
@@ -532,7 +534,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
       if (increasing) {
         // Above the greedy value (never above NaN), the greedy action aside.
         retry_key_[greedy] = kNoKey;
-        const int32_t best = MaxKey(retry_key_.data(), num_actions_);
+        const int32_t best = MaxKey(retry_key_.data(), PassLength());
         if (greedy_value == greedy_value && best > OrderKey(greedy_value)) {
           retry = FirstWithKey(retry_key_.data(), best);
         }
@@ -934,6 +936,8 @@ Status QLearningPolicy::Load(const std::string& path) {
   if (!ended) return bad(lines.size() - 1, "truncated: no 'end' line");
   rows_ = std::move(rows);
   num_rows_ = num_rows;
+  q.resize(static_cast<size_t>(num_rows) * num_actions_ + kPassSlack, 0.0f);
+  visits.resize(q.size(), 0);
   q_ = std::move(q);
   visits_ = std::move(visits);
   if (options_.prior == QPrior::kModel) {
