@@ -53,7 +53,9 @@ void RunLoop(benchmark::State& state, bool training, QPrior prior = QPrior::kMod
   ctx.reward = fx.exp.reward;
   QLearningOptions options;
   options.prior = prior;
-  QLearningPolicy policy(ctx, options);
+  // On the heap, as the simulator's CreatePolicy() makes it.
+  auto made = std::make_unique<QLearningPolicy>(ctx, options);
+  QLearningPolicy& policy = *made;
   World world(*fx.cm, fx.episode, fx.exp.world, 7);
   RunMetrics metrics(static_cast<int>(fx.cm->actions().target_names.size()), 50, fx.episode.size());
   EpisodeRecording rec;
