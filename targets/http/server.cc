@@ -150,9 +150,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   using Stream = beast::basic_stream<Protocol>;
   Session(typename Protocol::socket socket, std::shared_ptr<HttpServer::Impl> server,
           std::string peer)
-      : stream_(std::move(socket)),
+      : server_(std::move(server)),
+        stream_(std::move(socket)),
         stop_timer_(stream_.get_executor()),
-        server_(std::move(server)),
         peer_(std::move(peer)) {
     // At most 64 KB per read: a 600 KB tensor body arrives in ten reads.
     buffer_.reserve(64 * 1024);
@@ -352,9 +352,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     stream_.close();
   }
 
+  // First, so that it goes last: a session can outlive its HttpServer (a handler answers after
+  // Stop, through the Responder that holds the session), and then this is the io_context's last
+  // owner, whose services the socket and the timer below still need while they are destroyed.
+  std::shared_ptr<HttpServer::Impl> server_;
   Stream stream_;
   asio::steady_timer stop_timer_;
-  std::shared_ptr<HttpServer::Impl> server_;
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<HttpRequestReader> reader_;
