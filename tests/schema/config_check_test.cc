@@ -146,7 +146,9 @@ TEST(ConfigCheck, UnknownAmbiguousAndHostileFilesGetAClearError) {
                              "top-level keys (grid, curve) fit an experiment and a network "
                              "profile equally"))
       << both;
-  auto [garbage, k4] = check("garbage.yaml", std::string("\x7f" "ELF\x02\x01\x01\0\0\0\xff\xfe{[", 16));
+  // The bytes of an ELF header, NULs included (14 bytes; the literal's own NUL is not one).
+  constexpr char kElf[] = "\x7f" "ELF\x02\x01\x01\0\0\0\xff\xfe{[";
+  auto [garbage, k4] = check("garbage.yaml", std::string(kElf, sizeof(kElf) - 1));
   EXPECT_TRUE(Contains(garbage, "garbage.yaml:")) << garbage;
   // Deep nesting is refused by the parser or read as a map of no kind, without a crash.
   std::string deep(100000, '[');
