@@ -421,7 +421,9 @@ TEST_F(GpuWavesH200Test, WholeNetworkWithinTenPercentAtMostBatchSizes) {
   for (const auto& row : measured_["batch"]) {
     const int64_t b = row["batch"].get<int64_t>();
     errors.push_back(std::abs(ModelMs(b) / row["graph_ms"].get<double>() - 1));
-    if (b == 32) EXPECT_LT(errors.back(), 0.005);  // the size the rate was fitted at
+    if (b == 32) {
+      EXPECT_LT(errors.back(), 0.005);  // the size the rate was fitted at
+    }
   }
   ASSERT_EQ(errors.size(), 128u);
   const long within =
