@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <map>
 
@@ -132,21 +131,23 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
   // prior: none. Rewards are negative, so zero is optimistic: every feasible action gets tried
   // once. prior: model: zero is "as predicted".
   rows_.assign(num_states_, -1);
-  zero_q_.assign(num_actions_ + kPassSlack, 0.0f);
-  zero_visits_.assign(num_actions_ + kPassSlack, 0);
-  zero_sqrt_visits_.assign(num_actions_ + kPassSlack, 1.0f);
+  // Per-action arrays the value pass reads or writes, with its slack (kPassSlack).
+  const size_t padded = static_cast<size_t>(num_actions_) + kPassSlack;
+  zero_q_.assign(padded, 0.0f);
+  zero_visits_.assign(padded, 0);
+  zero_sqrt_visits_.assign(padded, 1.0f);
   if (options_.prior == QPrior::kModel) {
     pooled_.assign(num_actions_, 0.0f);
     pooled_n_.assign(num_actions_, 0);
-    prior_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
-    value_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
-    score_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
-    retry_scratch_.assign(num_actions_ + kPassSlack, 0.0f);
-    safe_scratch_.assign(num_actions_ + kPassSlack, 0);
-    feasible_mask_.assign(num_actions_ + kPassSlack, 0);
-    score_key_.assign(num_actions_ + kPassSlack, 0);
-    retry_key_.assign(num_actions_ + kPassSlack, 0);
-    pooled_term_.assign(num_actions_ + kPassSlack, 0.0f);
+    prior_scratch_.assign(padded, 0.0f);
+    value_scratch_.assign(padded, 0.0f);
+    score_scratch_.assign(padded, 0.0f);
+    retry_scratch_.assign(padded, 0.0f);
+    safe_scratch_.assign(padded, 0);
+    feasible_mask_.assign(padded, 0);
+    score_key_.assign(padded, 0);
+    retry_key_.assign(padded, 0);
+    pooled_term_.assign(padded, 0.0f);
     prior_cache_.resize(cost_model_->num_models());
     num_load_buckets_ = static_cast<int>((options_.edges[kFeatCpuLoad].size() + 1) *
                                          (options_.edges[kFeatGpuLoad].size() + 1) *
@@ -160,8 +161,8 @@ QLearningPolicy::QLearningPolicy(const PolicyContext& ctx, QLearningOptions opti
     energy_factor_.assign(calibration_.size() + kPassSlack, 0.0f);
     latency_factor_model_.assign(calibration_model_.size() + kPassSlack, 0.0f);
     energy_factor_model_.assign(calibration_model_.size() + kPassSlack, 0.0f);
-    latency_factor_all_.assign(num_actions_ + kPassSlack, 1.0f);
-    energy_factor_all_.assign(num_actions_ + kPassSlack, 1.0f);
+    latency_factor_all_.assign(padded, 1.0f);
+    energy_factor_all_.assign(padded, 1.0f);
   }
 }
 
