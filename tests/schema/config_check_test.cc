@@ -23,9 +23,8 @@ Status Check(const std::string& path, std::string* kind) {
 // Every shipped YAML file is recognised as the kind its folder holds, and passes.
 TEST(ConfigCheck, EveryShippedFileIsRecognisedAndPasses) {
   const std::map<std::string, std::string> by_folder = {
-      {"devices", "device profile"},       {"networks", "network profile"},
-      {"models", "model profile"},         {"scenarios", "conditions"},
-      {"experiments", "experiment"},       {"mahimahi", "experiment"},
+      {"devices", "device profile"}, {"networks", "network profile"}, {"models", "model profile"},
+      {"scenarios", "conditions"},   {"experiments", "experiment"},   {"mahimahi", "experiment"},
       {"daemon", "daemon config"}};
   int checked = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(testing::ConfigRoot())) {
@@ -82,8 +81,9 @@ TEST(ConfigCheck, KindsAreToldByContentNotFolder) {
   std::string kind;
   Status st = Check(bad, &kind);
   EXPECT_EQ(kind, "model profile");
-  EXPECT_TRUE(Contains(st.message(), "m2.yaml:5:1: output_byte: unknown key 'output_byte'; did "
-                                     "you mean 'output_bytes'?"))
+  EXPECT_TRUE(Contains(st.message(),
+                       "m2.yaml:5:1: output_byte: unknown key 'output_byte'; did "
+                       "you mean 'output_bytes'?"))
       << st.message();
 }
 
@@ -95,8 +95,9 @@ TEST(ConfigCheck, DaemonConfigsAreCheckedAgainstTheirDeviceModelsAndPolicy) {
   };
   EXPECT_TRUE(check("models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\n").ok());
   Status st = check("models: [mobilenet_v2]\ntargets: {cpu_bgi: {backend: cpu}}\n");
-  EXPECT_TRUE(Contains(st.message(), "targets.cpu_bgi: device 'sd845' has no such target; did "
-                                     "you mean 'cpu_big'?"))
+  EXPECT_TRUE(Contains(st.message(),
+                       "targets.cpu_bgi: device 'sd845' has no such target; did "
+                       "you mean 'cpu_big'?"))
       << st.message();
   st = check("models: [no_such_model]\ntargets: {cpu_big: {backend: cpu}}\n");
   EXPECT_TRUE(Contains(st.message(), "models: 'no_such_model'")) << st.message();
@@ -110,9 +111,11 @@ TEST(ConfigCheck, DaemonConfigsAreCheckedAgainstTheirDeviceModelsAndPolicy) {
                        "got 2"))
       << st.message();
   st = check("models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\nfallback: gpu\n");
-  EXPECT_TRUE(Contains(st.message(), "fallback: 'gpu' is not a local target bound")) << st.message();
+  EXPECT_TRUE(Contains(st.message(), "fallback: 'gpu' is not a local target bound"))
+      << st.message();
   st = check("models: [mobilenet_v2]\ntargets: {cpu_big: {backend: cpu}}\nio_threads: 100\n");
-  EXPECT_EQ(st.message(), dir + "/d.yaml:3:13: io_threads: expected an integer in [1, 64], got 100");
+  EXPECT_EQ(st.message(),
+            dir + "/d.yaml:3:13: io_threads: expected an integer in [1, 64], got 100");
 }
 
 // Files no kind fits, or two equally, and hostile ones: an error naming what was seen.
@@ -126,28 +129,34 @@ TEST(ConfigCheck, UnknownAmbiguousAndHostileFilesGetAClearError) {
     return std::pair{st.message(), kind};
   };
   auto [empty, k0] = check("empty.yaml", "");
-  EXPECT_TRUE(Contains(empty, "empty.yaml:1:1: cannot tell which kind of configuration this is: "
-                              "expected a map of keys at the top level, got nothing"))
+  EXPECT_TRUE(Contains(empty,
+                       "empty.yaml:1:1: cannot tell which kind of configuration this is: "
+                       "expected a map of keys at the top level, got nothing"))
       << empty;
   EXPECT_EQ(k0, "");
   auto [list, k1] = check("list.yaml", "- grid\n- policies\n");
-  EXPECT_TRUE(Contains(list, "list.yaml:1:1: cannot tell which kind of configuration this is: "
-                             "expected a map of keys at the top level, got a list"))
+  EXPECT_TRUE(Contains(list,
+                       "list.yaml:1:1: cannot tell which kind of configuration this is: "
+                       "expected a map of keys at the top level, got a list"))
       << list;
   auto [unknown, k2] = check("unknown.yaml", "colour: red\nsize: 3\n");
-  EXPECT_TRUE(Contains(unknown, "unknown.yaml:1:1: cannot tell which kind of configuration this "
-                                "is: its top-level keys (colour, size) are none of any kind's own"))
+  EXPECT_TRUE(Contains(unknown,
+                       "unknown.yaml:1:1: cannot tell which kind of configuration this "
+                       "is: its top-level keys (colour, size) are none of any kind's own"))
       << unknown;
   EXPECT_TRUE(Contains(unknown, "an experiment has grid, policies, config_root")) << unknown;
   EXPECT_TRUE(Contains(unknown, "a network profile has kind, min_signal_dbm, curve, power"))
       << unknown;
   auto [both, k3] = check("both.yaml", "grid: {}\ncurve: []\n");
-  EXPECT_TRUE(Contains(both, "both.yaml:1:1: cannot tell which kind of configuration this is: its "
-                             "top-level keys (grid, curve) fit an experiment and a network "
-                             "profile equally"))
+  EXPECT_TRUE(Contains(both,
+                       "both.yaml:1:1: cannot tell which kind of configuration this is: its "
+                       "top-level keys (grid, curve) fit an experiment and a network "
+                       "profile equally"))
       << both;
   // The bytes of an ELF header, NULs included (14 bytes; the literal's own NUL is not one).
-  constexpr char kElf[] = "\x7f" "ELF\x02\x01\x01\0\0\0\xff\xfe{[";
+  constexpr char kElf[] =
+      "\x7f"
+      "ELF\x02\x01\x01\0\0\0\xff\xfe{[";
   auto [garbage, k4] = check("garbage.yaml", std::string(kElf, sizeof(kElf) - 1));
   EXPECT_TRUE(Contains(garbage, "garbage.yaml:")) << garbage;
   // Deep nesting is refused by the parser or read as a map of no kind, without a crash.
@@ -166,7 +175,8 @@ TEST(ConfigCheck, UnknownAmbiguousAndHostileFilesGetAClearError) {
   EXPECT_TRUE(Contains(laughs, "bomb.yaml:1:1: cannot tell which kind")) << laughs;
   // A folder is not a file.
   std::string kind;
-  EXPECT_TRUE(Contains(Check(dir, &kind).message(), "is a directory")) << Check(dir, &kind).message();
+  EXPECT_TRUE(Contains(Check(dir, &kind).message(), "is a directory"))
+      << Check(dir, &kind).message();
 }
 
 }  // namespace
