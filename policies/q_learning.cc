@@ -180,16 +180,20 @@ int QLearningPolicy::LoadBucketOf(int cpu, int gpu, int mem) const {
 namespace {
 
 // Calibrate()'s steps for a calibration that has seen n samples: the median's step in log
-// space, max(0.01, 0.5 / (1 + n)), and the mean's weight, max(0.02, 1 / (1 + n)); from n = 50
-// on, both are their floors.
+// space, max(0.01, 0.5 / (1 + n)), as the factors exp(+step) and exp(-step) that move the median
+// ratio up or down by it, and the mean's weight, max(0.02, 1 / (1 + n)); from n = 50 on, all are
+// their floors.
 struct CalibrationSteps {
-  double step, alpha;
+  double up, down, alpha;
 };
 constexpr int kStepTableSize = 64;
-constexpr std::array<CalibrationSteps, kStepTableSize> kCalibrationSteps = [] {
+// The bounds of a measured-to-predicted ratio that calibration takes: e^-5 and e^5.
+constexpr double kMinRatio = 0.006737946999085467, kMaxRatio = 148.4131591025766;
+const std::array<CalibrationSteps, kStepTableSize> kCalibrationSteps = [] {
   std::array<CalibrationSteps, kStepTableSize> t{};
   for (int n = 0; n < kStepTableSize; ++n) {
-    t[n] = {std::max(0.01, 0.5 / (1.0 + n)), std::max(0.02, 1.0 / (1.0 + n))};
+    const double step = std::max(0.01, 0.5 / (1.0 + n));
+    t[n] = {std::exp(step), std::exp(-step), std::max(0.02, 1.0 / (1.0 + n))};
   }
   return t;
 }();
@@ -197,33 +201,30 @@ static_assert(0.5 / kStepTableSize < 0.01 && 1.0 / kStepTableSize < 0.02);
 
 }  // namespace
 
-void QLearningPolicy::Calibrate(Calibration& c, double log_latency, double energy_ratio) {
+void QLearningPolicy::Calibrate(Calibration& c, double latency_ratio, double energy_ratio) {
   // Latency: the median ratio (a stochastic-approximation median in log space), robust to the
   // tail (a fallback at the deadline, a radio promotion) that would pull a mean up and make an
   // action that usually meets its bound look as if it never did; the tail's penalties are the
   // state correction's to learn. Energy: the mean ratio, since energy adds up.
+  // The median moves by a step in log space towards the sample, never past it: the sample
+  // clamped between the factor times exp(-step) and times exp(+step), the same walk without a
+  // log, an exp or a branch per request.
   const CalibrationSteps& k = kCalibrationSteps[std::min<uint32_t>(c.n, kStepTableSize - 1)];
-  const double step = k.step;
-  if (log_latency > c.log_latency) {
-    c.log_latency += static_cast<float>(std::min(step, log_latency - c.log_latency));
-  } else {
-    c.log_latency -= static_cast<float>(std::min(step, c.log_latency - log_latency));
-  }
-  c.energy_ratio += static_cast<float>(k.alpha * (energy_ratio - c.energy_ratio));
+  const double f = c.latency_factor;
+  c.latency_factor = static_cast<float>(std::min(std::max(latency_ratio, f * k.down), f * k.up));
+  c.energy_factor += static_cast<float>(k.alpha * (energy_ratio - c.energy_factor));
   if (c.n != std::numeric_limits<uint32_t>::max()) ++c.n;
-  c.latency_factor = std::exp(c.log_latency);  // float exp
-  c.energy_factor = c.energy_ratio;
 }
 
-void QLearningPolicy::CalibrateAll(int action, int model, int load_bucket, double log_latency,
+void QLearningPolicy::CalibrateAll(int action, int model, int load_bucket, double latency_ratio,
                                    double energy_ratio) {
   const size_t ma = static_cast<size_t>(model) * num_actions_ + action;
   Calibration& cell = calibration_[CellOf(model, load_bucket) + action];
   Calibration& per_model = calibration_model_[ma];
   Calibration& per_action = calibration_all_[action];
-  Calibrate(cell, log_latency, energy_ratio);
-  Calibrate(per_model, log_latency, energy_ratio);
-  Calibrate(per_action, log_latency, energy_ratio);
+  Calibrate(cell, latency_ratio, energy_ratio);
+  Calibrate(per_model, latency_ratio, energy_ratio);
+  Calibrate(per_action, latency_ratio, energy_ratio);
   // The factors Decide() reads (0 where not seen yet).
   auto set = [](std::vector<float>& lf, std::vector<float>& ef, size_t at, const Calibration& c) {
     lf[at] = c.latency_factor;
@@ -348,8 +349,11 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const int32_t* __restrict feasible, uint32_t now, float* __restrict prior_out,
     float* __restrict value_out, float* __restrict score_out, float* __restrict retry_out,
     int32_t* __restrict score_key, int32_t* __restrict retry_key, int32_t* __restrict safe_out,
-    int num_actions, float bound, float safe_latency, float qos, float acc, float bonus_weight) {
+    int num_actions, float bound, float safe_latency, float qos, float acc, float bonus_weight,
+    int32_t* __restrict max_score_key, int32_t* __restrict max_retry_key) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
+  // The greatest of each kind of key, found in the same pass (kNoKey: none).
+  int32_t max_score = kNoKey, max_retry = kNoKey;
   for (int a = 0; a < num_actions; ++a) {
     // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is
     // never 0 once seen). Everything is loaded first and then selected, so nothing branches.
@@ -387,6 +391,13 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     score_key[a] = feasible[a] != 0 && score == score ? OrderKey(score) : kNoKey;
     retry_key[a] = feasible[a] != 0 && retry == retry ? OrderKey(retry) : kNoKey;
   }
+  // In a loop of their own: GCC vectorises neither loop where the maxima are in the first.
+  for (int a = 0; a < num_actions; ++a) {
+    max_score = std::max(max_score, score_key[a]);
+    max_retry = std::max(max_retry, retry_key[a]);
+  }
+  *max_score_key = max_score;
+  *max_retry_key = max_retry;
 }
 
 // The greatest of `n` order keys (kNoKey when n is 0).
@@ -440,7 +451,7 @@ void QLearningPolicy::ValuePass(const Observation& obs, int lb, const PriorCache
            static_cast<float>(options_.safe_margin * obs.latency_bound_ms),
            static_cast<float>(reward_.qos_penalty_mj),
            static_cast<float>(reward_.accuracy_penalty_mj),
-           static_cast<float>(options_.explore_bonus));
+           static_cast<float>(options_.explore_bonus), &max_score_key_, &max_retry_key_);
 }
 
 int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasible) {
@@ -501,7 +512,7 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
     constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
     int greedy;
     if (increasing) {
-      const int32_t best = MaxKey(score_key_.data(), PassLength());
+      const int32_t best = max_score_key_;
       // Every score NaN or -infinity (a prediction that is not a number): the first feasible
       // action.
       greedy = best > OrderKey(kMinusInf) ? FirstWithKey(score_key_.data(), best) : feasible[0];
@@ -533,11 +544,16 @@ int QLearningPolicy::Decide(const Observation& obs, std::span<const int> feasibl
       // rejected, once its back-off has passed. The one the model likes best.
       int retry = -1;
       if (increasing) {
-        // Above the greedy value (never above NaN), the greedy action aside.
-        retry_key_[greedy] = kNoKey;
-        const int32_t best = MaxKey(retry_key_.data(), PassLength());
-        if (greedy_value == greedy_value && best > OrderKey(greedy_value)) {
-          retry = FirstWithKey(retry_key_.data(), best);
+        // Above the greedy value (never above NaN), the greedy action aside. Looked for only
+        // when some action's key is above it, and again without the greedy action only when
+        // its key is the greatest.
+        if (greedy_value == greedy_value && max_retry_key_ > OrderKey(greedy_value)) {
+          int32_t best = max_retry_key_;
+          if (retry_key_[greedy] == best) {
+            retry_key_[greedy] = kNoKey;
+            best = MaxKey(retry_key_.data(), PassLength());
+          }
+          if (best > OrderKey(greedy_value)) retry = FirstWithKey(retry_key_.data(), best);
         }
       } else {
         const int retry_at = FirstArgMax(retry_scratch_.data(), feasible, greedy_value, greedy);
@@ -603,11 +619,12 @@ void QLearningPolicy::Learn(const Observation& obs, int action, const Outcome& o
     if (options_.calibrate && decided && !outcome.failed && last_raw_latency_ > 0 &&
         last_raw_energy_ > 0 && outcome.latency_ms > 0 && outcome.energy_mj > 0 &&
         std::isfinite(outcome.latency_ms) && std::isfinite(outcome.energy_mj)) {
-      const double ll = std::clamp(
-          std::log(static_cast<double>(outcome.latency_ms) / last_raw_latency_), -5.0, 5.0);
-      const double le = std::clamp(static_cast<double>(outcome.energy_mj) / last_raw_energy_,
-                                   1.0 / 150, 150.0);  // a ratio, within e^-5 .. e^5
-      CalibrateAll(action, obs.model, last_load_bucket_, ll, le);
+      // Ratios within e^-5 .. e^5.
+      const double rl = std::clamp(static_cast<double>(outcome.latency_ms) / last_raw_latency_,
+                                   kMinRatio, kMaxRatio);
+      const double re = std::clamp(static_cast<double>(outcome.energy_mj) / last_raw_energy_,
+                                   kMinRatio, kMaxRatio);
+      CalibrateAll(action, obs.model, last_load_bucket_, rl, re);
       // The correction learns what the calibrated model still misses: against the prior as
       // calibrated now (the decided prediction, rescaled), or both would count the same error.
       const Calibration& c = CalibrationOf(action, obs.model, last_load_bucket_);

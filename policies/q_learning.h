@@ -118,6 +118,14 @@ class QLearningPolicy : public Policy {
   }
   // With `prior: model`: the pooled correction of an action (relative to the prediction).
   float PooledCorrection(int action) const { return pooled_[action]; }
+  // With `prior: model` and calibration: how reality scales the model's latency and energy of
+  // `action` for `model` over all loads (1 before any sample).
+  float LatencyFactor(int action, int model) const {
+    return calibration_model_[static_cast<size_t>(model) * num_actions_ + action].latency_factor;
+  }
+  float EnergyFactor(int action, int model) const {
+    return calibration_model_[static_cast<size_t>(model) * num_actions_ + action].energy_factor;
+  }
   // States that have a row (were ever updated).
   int rows_in_use() const { return num_rows_; }
   double epsilon() const;
@@ -188,7 +196,8 @@ class QLearningPolicy : public Policy {
   // The feasible actions (1) of the request as a mask, and the score and retry candidates as
   // order keys (comparing as the floats do), INT32_MIN where not feasible or not a number.
   std::vector<int32_t> feasible_mask_, score_key_, retry_key_;
-  bool mask_all_ = false;  // feasible_mask_ is all ones
+  int32_t max_score_key_ = 0, max_retry_key_ = 0;  // the greatest of each, from ValuePass()
+  bool mask_all_ = false;                          // feasible_mask_ is all ones
   // Per action: Correction() where the state never tried it (0 with calibration).
   std::vector<float> pooled_term_;
   double PooledTerm(int action) const { return Correction(0, 0.0f, action); }
@@ -219,9 +228,8 @@ class QLearningPolicy : public Policy {
   // coarser, for cells not seen yet), the median ratio of measured to predicted latency and
   // the mean ratio of energy, and the factors they make.
   struct Calibration {
-    float log_latency = 0;   // median log ratio of latency
-    float energy_ratio = 1;  // mean ratio of energy
-    float latency_factor = 1, energy_factor = 1;
+    float latency_factor = 1;  // median ratio of latency
+    float energy_factor = 1;   // mean ratio of energy
     uint32_t n = 0;
   };
   int LoadBucket(const Observation& obs) const;
@@ -247,7 +255,7 @@ class QLearningPolicy : public Policy {
   };
   mutable std::vector<ModelPart> model_part_;
   mutable ModelPart model_part_other_;  // an index outside the cost model's models
-  void Calibrate(Calibration& c, double log_latency, double energy_ratio);
+  void Calibrate(Calibration& c, double latency_ratio, double energy_ratio);
   // The calibration of `action` for `model` at a load bucket: that cell's when it has seen
   // something, else the action's for the model over all loads, else the action's over all
   // models (a remote target's latency ratio depends on the model: a fixed delay weighs more on a
@@ -266,7 +274,7 @@ class QLearningPolicy : public Policy {
   }
   // Calibrates the cell of (action, model, load bucket), the model's and the action's with one
   // measured ratio, and their factors below.
-  void CalibrateAll(int action, int model, int load_bucket, double log_latency,
+  void CalibrateAll(int action, int model, int load_bucket, double latency_ratio,
                     double energy_ratio);
   int num_load_buckets_ = 1, num_models_ = 1;
   std::vector<Calibration> calibration_, calibration_model_, calibration_all_;

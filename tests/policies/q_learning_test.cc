@@ -1194,6 +1194,57 @@ TEST(QLearningPriorTest, LearnsWhereRealityDiffersAndGeneralisesToUnseenStates) 
   EXPECT_NEAR(q.Value(unseen, preferred), real, 0.15 * std::abs(real));
 }
 
+// Calibration takes the median ratio of measured to predicted latency (a tail of slow runs does
+// not move it) and the mean ratio of energy; a wild ratio is clamped to e^-5 .. e^5.
+TEST(QLearningPriorTest, CalibrationIsTheMedianLatencyRatioAndTheMeanEnergyRatio) {
+  const CostModel& cm = Sd845();
+  Observation obs = Variety(cm)[4];
+  obs.latency_bound_ms = 1e6f;  // latency never costs: the decision stays where it is
+  const std::vector<int> f = FeasibleOf(cm, obs);
+  // Per 10 requests: latency 2x the prediction six times, 0.5x twice and 30x twice (median 2,
+  // mean 7.3, geometric mean 2.6); energy 1.2x and 1.8x alternately (mean 1.5).
+  const double latency_ratio[10] = {2, 0.5, 2, 30, 2, 0.5, 2, 30, 2, 2};
+  QLearningPolicy p(Ctx(cm), NoExploration());
+  p.SetTraining(false);
+  // Every action's outcome is scaled alike: the first few move the decision while the actions
+  // are calibrated one by one, then it settles.
+  int decided = -1;
+  for (int i = 0; i < 2000; ++i) {
+    const int a = p.Decide(obs, f);
+    decided = a;
+    Outcome o = cm.Predict(a, obs);
+    o.latency_ms = static_cast<float>(o.latency_ms * latency_ratio[i % 10]);
+    o.energy_mj = static_cast<float>(o.energy_mj * (i % 2 == 0 ? 1.2 : 1.8));
+    p.Learn(obs, a, o);
+  }
+  ASSERT_GE(p.Visits(p.StateOf(obs), decided), 1900u);
+  // The median's step is 1% in log space, the mean's weight 2%: within those of the truth.
+  EXPECT_NEAR(p.LatencyFactor(decided, obs.model), 2.0, 2.0 * 0.03);
+  EXPECT_NEAR(p.EnergyFactor(decided, obs.model), 1.5, 1.5 * 0.03);
+  // Another action, never run, keeps its factors of 1.
+  const int other = decided == f[0] ? f[1] : f[0];
+  EXPECT_EQ(p.LatencyFactor(other, obs.model), 1.0f);
+  EXPECT_EQ(p.EnergyFactor(other, obs.model), 1.0f);
+
+  // Ratios of 10^6 and 10^-6 are taken as e^5 and e^-5: the factors stay finite and bounded.
+  QLearningPolicy q(Ctx(cm), NoExploration());
+  q.SetTraining(false);
+  for (int i = 0; i < 3000; ++i) {
+    const int a = q.Decide(obs, f);
+    Outcome o = cm.Predict(a, obs);
+    const double r = i < 1500 ? 1e6 : 1e-6;
+    o.latency_ms = static_cast<float>(o.latency_ms * r);
+    o.energy_mj = static_cast<float>(o.energy_mj * r);
+    q.Learn(obs, a, o);
+    for (const int b : f) {
+      ASSERT_LE(q.LatencyFactor(b, obs.model), 148.42f) << "request " << i;
+      ASSERT_GE(q.LatencyFactor(b, obs.model), 0.0067379f) << "request " << i;
+      ASSERT_LE(q.EnergyFactor(b, obs.model), 148.42f) << "request " << i;
+      ASSERT_GE(q.EnergyFactor(b, obs.model), 0.0067379f) << "request " << i;
+    }
+  }
+}
+
 // Online, exploration never tries an action predicted to miss the bound by more than
 // safe_margin.
 TEST(QLearningPriorTest, ExplorationIsSafe) {
