@@ -50,6 +50,7 @@ const NormalTable kNormalTable;
 }  // namespace
 
 float FastNormalFromBits(uint64_t bits) { return kNormalTable.z[bits >> 52]; }
+float FastNormalLevel(int index) { return kNormalTable.z[index]; }
 
 double Rng::Exponential(double mean) {
   double u = (static_cast<double>(Next() >> 11) + 0.5) * 0x1.0p-53;

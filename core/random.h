@@ -35,6 +35,11 @@ double NormalFromBits(uint64_t bits);
 // (k + 0.5) / 4096, so |z| <= 3.5): a table lookup for hot loops such as the simulator's
 // noise. Same bits, same value, on every platform.
 float FastNormalFromBits(uint64_t bits);
+// Which of the 4096 levels FastNormalFromBits(bits) is (the top 12 bits), for tables of a
+// function of it: FastNormalFromBits(bits) == FastNormalLevel(FastNormalIndex(bits)).
+constexpr int kFastNormalLevels = 4096;
+inline int FastNormalIndex(uint64_t bits) { return static_cast<int>(bits >> 52); }
+float FastNormalLevel(int index);
 
 // xoshiro256** (Blackman and Vigna): the sequential generator for policies and trace generators.
 class Rng {

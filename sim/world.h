@@ -54,7 +54,10 @@ class World : public OutcomeOracle {
   WorldOptions opt_;
   uint64_t seed_;
   float compute_bias_, network_bias_;  // -sigma^2/2: keeps the noise mean-preserving
-  std::vector<bool> remote_;           // per action: offloads
+  // The lognormal factors exp(sigma z - sigma^2/2) of compute time and link throughput, per
+  // level of z (FastNormalIndex()).
+  std::vector<float> compute_factor_, network_factor_;
+  std::vector<bool> remote_;  // per action: offloads
   size_t index_ = 0;
   const Observation* obs_ = nullptr;
 };

@@ -197,6 +197,25 @@ TEST(NormalFromBitsTest, MonotoneAcrossBranches) {
   }
 }
 
+// The levels a table of a function of the deviate is indexed by: the top 12 bits, the same value.
+TEST(FastNormalFromBitsTest, LevelOfIndexIsTheDeviate) {
+  Rng rng(11);
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t bits = rng.Next();
+    const int k = FastNormalIndex(bits);
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, kFastNormalLevels);
+    ASSERT_EQ(FastNormalLevel(k), FastNormalFromBits(bits)) << bits;
+  }
+  EXPECT_EQ(FastNormalIndex(0), 0);
+  EXPECT_EQ(FastNormalIndex(~uint64_t{0}), kFastNormalLevels - 1);
+  // The levels increase and mirror about 0.
+  for (int k = 1; k < kFastNormalLevels; ++k) {
+    ASSERT_LT(FastNormalLevel(k - 1), FastNormalLevel(k)) << k;
+  }
+  EXPECT_EQ(FastNormalLevel(0), -FastNormalLevel(kFastNormalLevels - 1));
+}
+
 TEST(RngTest, NormalUsesNextBits) {
   Rng a(11), b(11);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(a.Normal(), NormalFromBits(b.Next()));
