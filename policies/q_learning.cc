@@ -335,10 +335,10 @@ inline int32_t OrderKey(float x) {
 // Below every float's key (-infinity's is INT32_MIN + 0x7fffff).
 constexpr int32_t kNoKey = std::numeric_limits<int32_t>::min();
 
-// The loop of QLearningPolicy::ValuePass, with every array a restrict parameter: GCC vectorises
-// it only so (not through restrict locals of a member function). Built twice, for AVX2 and for
-// the baseline x86-64 (SSE2), chosen at load time: the same operations in the same order (no
-// fused multiply-add), so both give the same values bit for bit.
+// The loop of QLearningPolicy::ValuePass(), with every array a restrict parameter: GCC vectorises
+// it only so (not through restrict locals of a member function). Built for AVX-512, AVX2 and
+// the baseline x86-64 (SSE2), chosen at load time (core/vector_clones.h): the same operations in
+// the same order (no fused multiply-add), so all give the same values bit for bit.
 AUTOSCALE_VECTOR_CLONES void ValuesOf(
     const float* __restrict lf, const float* __restrict ef, const float* __restrict lf_model,
     const float* __restrict ef_model, const float* __restrict lf_all,

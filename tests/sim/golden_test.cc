@@ -1,7 +1,11 @@
 // Golden run (STYLE.md 9): a fixed experiment and seed give a fixed summary.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <string>
 
 #include "core/file_util.h"
 #include "sim/experiment.h"
@@ -28,6 +32,46 @@ TEST(Golden, SmallExperimentSummaryMatchesCheckedInExpectation) {
   ASSERT_TRUE(golden.ok()) << golden.status().ToString();
   EXPECT_EQ(json, *golden) << "the simulator's behaviour changed; if intended, regenerate with "
                               "AUTOSCALE_UPDATE_GOLDEN=1 and explain why in the commit";
+}
+
+// The same bits on every machine: the vectorised loops have clones for AVX-512 and AVX2
+// (core/vector_clones.h), and GCC fuses a * b + c into one instruction, rounding once instead of
+// twice, wherever the target has FMA, unless told not to (CMakeLists.txt: -ffp-contract=off).
+// Checked on the code itself, as the machine running this may take another clone than the one
+// that would differ: no fused multiply-add anywhere in this binary's own code (the simulator's
+// libraries, linked statically; libm's are in its own library).
+TEST(Golden, NoFusedMultiplyAddInTheSimulatorsCode) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the check reads x86-64 mnemonics";
+#else
+  // This test program's path (in the shell, /proc/self would be objdump).
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  self[n] = '\0';
+  FILE* p = ::popen(
+      ("objdump -d --no-show-raw-insn '" + std::string(self) + "' 2>/dev/null").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::set<std::string> fused;  // the functions holding one
+  std::string function;
+  size_t lines = 0;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) {
+    const std::string line = buf;
+    ++lines;
+    if (line.size() > 3 && line.find(">:") != std::string::npos && line[0] != ' ') {
+      function = line;
+    }
+    for (const char* m : {"\tvfmadd", "\tvfmsub", "\tvfnmadd", "\tvfnmsub"}) {
+      if (line.find(m) != std::string::npos) fused.insert(function);
+    }
+  }
+  const int rc = ::pclose(p);
+  if (lines == 0) GTEST_SKIP() << "objdump (binutils) is not installed, exit status " << rc;
+  std::string list;
+  for (const std::string& f : fused) list += f;
+  EXPECT_TRUE(fused.empty()) << "fused multiply-adds in:\n" << list;
+#endif
 }
 
 TEST(Golden, SameSeedGivesByteIdenticalSummariesWhateverTheThreads) {
