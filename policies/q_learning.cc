@@ -352,7 +352,7 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     int num_actions, float bound, float safe_latency, float qos, float acc, float bonus_weight,
     int32_t* __restrict max_score_key, int32_t* __restrict max_retry_key) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
-  // The greatest of each kind of key, found in the same pass (kNoKey: none).
+  // The greatest of each kind of key (kNoKey: none), in a second loop below.
   int32_t max_score = kNoKey, max_retry = kNoKey;
   for (int a = 0; a < num_actions; ++a) {
     // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is

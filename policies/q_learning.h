@@ -226,7 +226,7 @@ class QLearningPolicy : public Policy {
                  const uint32_t* vrow, const uint32_t* retry_at, const float* sqrt_visits);
   // The model calibrated by experience: per action, model and co-runner load bucket (and
   // coarser, for cells not seen yet), the median ratio of measured to predicted latency and
-  // the mean ratio of energy, and the factors they make.
+  // the mean ratio of energy: the factors that scale the model's predictions.
   struct Calibration {
     float latency_factor = 1;  // median ratio of latency
     float energy_factor = 1;   // mean ratio of energy

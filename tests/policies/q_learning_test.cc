@@ -1221,8 +1221,12 @@ TEST(QLearningPriorTest, CalibrationIsTheMedianLatencyRatioAndTheMeanEnergyRatio
   // The median's step is 1% in log space, the mean's weight 2%: within those of the truth.
   EXPECT_NEAR(p.LatencyFactor(decided, obs.model), 2.0, 2.0 * 0.03);
   EXPECT_NEAR(p.EnergyFactor(decided, obs.model), 1.5, 1.5 * 0.03);
-  // Another action, never run, keeps its factors of 1.
-  const int other = decided == f[0] ? f[1] : f[0];
+  // An action never run keeps its factors of 1.
+  int other = -1;
+  for (const int a : f) {
+    if (p.Visits(p.StateOf(obs), a) == 0) other = a;
+  }
+  ASSERT_GE(other, 0) << "every feasible action was run";
   EXPECT_EQ(p.LatencyFactor(other, obs.model), 1.0f);
   EXPECT_EQ(p.EnergyFactor(other, obs.model), 1.0f);
 
