@@ -49,7 +49,7 @@ struct NormalTable {
 const NormalTable kNormalTable;
 }  // namespace
 
-float FastNormalFromBits(uint64_t bits) { return kNormalTable.z[bits >> 52]; }
+float FastNormalFromBits(uint64_t bits) { return kNormalTable.z[FastNormalIndex(bits)]; }
 float FastNormalLevel(int index) { return kNormalTable.z[index]; }
 
 double Rng::Exponential(double mean) {

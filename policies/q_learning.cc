@@ -352,8 +352,6 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     int num_actions, float bound, float safe_latency, float qos, float acc, float bonus_weight,
     int32_t* __restrict max_score_key, int32_t* __restrict max_retry_key) {
   constexpr float kNever = -std::numeric_limits<float>::infinity();
-  // The greatest of each kind of key (kNoKey: none), in a second loop below.
-  int32_t max_score = kNoKey, max_retry = kNoKey;
   for (int a = 0; a < num_actions; ++a) {
     // CalibrationOf(): the cell's factors, else the model's, else the action's (a factor is
     // never 0 once seen). Everything is loaded first and then selected, so nothing branches.
@@ -391,7 +389,9 @@ AUTOSCALE_VECTOR_CLONES void ValuesOf(
     score_key[a] = feasible[a] != 0 && score == score ? OrderKey(score) : kNoKey;
     retry_key[a] = feasible[a] != 0 && retry == retry ? OrderKey(retry) : kNoKey;
   }
-  // In a loop of their own: GCC vectorises neither loop where the maxima are in the first.
+  // The greatest of each kind of key (kNoKey: none), in a loop of their own: GCC vectorises
+  // neither loop where the maxima are in the first.
+  int32_t max_score = kNoKey, max_retry = kNoKey;
   for (int a = 0; a < num_actions; ++a) {
     max_score = std::max(max_score, score_key[a]);
     max_retry = std::max(max_retry, retry_key[a]);

@@ -5,10 +5,7 @@
 // Dockerfile installs.
 #pragma once
 
-#include <sys/wait.h>
-
 #include <cctype>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -18,6 +15,7 @@
 #include <vector>
 
 #include "core/prometheus.h"
+#include "test_util.h"  // RunShell, HaveProgram
 
 namespace autoscale::testing {
 
@@ -27,27 +25,6 @@ inline std::string SourceFile(const std::string& relative) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// Runs a shell command; its exit status (-1 when it did not exit) and stdout + stderr.
-struct ShellResult {
-  int code = -1;
-  std::string out;
-};
-inline ShellResult RunShell(const std::string& command) {
-  ShellResult r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-inline bool HaveProgram(const std::string& name) {
-  return RunShell("command -v " + name + " > /dev/null").code == 0;
 }
 
 // ---- PromQL -----------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // Helpers shared by the simulator tests.
 #pragma once
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +34,27 @@ inline std::string WriteFile(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << text;
   return path;
+}
+
+// Runs a shell command; its exit status (-1 when it did not exit) and stdout + stderr.
+struct ShellResult {
+  int code = -1;
+  std::string out;
+};
+inline ShellResult RunShell(const std::string& command) {
+  ShellResult r;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+inline bool HaveProgram(const std::string& name) {
+  return RunShell("command -v " + name + " > /dev/null").code == 0;
 }
 
 // True when Debian's python3-torchvision can script networks (scripts/install-deps.sh).
@@ -64,18 +87,17 @@ inline std::string TorchvisionModels(const std::vector<std::string>& names) {
 // (its input shape without the batch). Writes DIR/NAME.pt, the sidecar DIR/NAME.yaml with
 // input_shape, and torch's output for a seeded input (DIR/NAME.input.f32, DIR/NAME.output.f32).
 // False when python3-torch is absent or the script fails (its log is DIR/NAME.py.log).
-inline bool ScriptModule(const std::string& dir, const std::string& name,
-                         const std::string& body) {
+inline bool ScriptModule(const std::string& dir, const std::string& name, const std::string& body) {
   const std::string base = dir + "/" + name;
-  std::ofstream(base + ".py")
-      << "import torch\ntorch.manual_seed(3)\n" << body << "\nm = torch.jit.script(model.eval())\n"
-      << "m.save('" << base << ".pt')\n"
-      << "open('" << base << ".yaml', 'w').write('input_shape: [%s]\\n' % "
-      << "', '.join(map(str, shape)))\n"
-      << "x = torch.rand(1, *shape) * 2 - 1\n"
-      << "x.numpy().astype('<f4').tofile('" << base << ".input.f32')\n"
-      << "with torch.no_grad():\n    y = m(x)\n"
-      << "y.numpy().astype('<f4').tofile('" << base << ".output.f32')\n";
+  std::ofstream(base + ".py") << "import torch\ntorch.manual_seed(3)\n"
+                              << body << "\nm = torch.jit.script(model.eval())\n"
+                              << "m.save('" << base << ".pt')\n"
+                              << "open('" << base << ".yaml', 'w').write('input_shape: [%s]\\n' % "
+                              << "', '.join(map(str, shape)))\n"
+                              << "x = torch.rand(1, *shape) * 2 - 1\n"
+                              << "x.numpy().astype('<f4').tofile('" << base << ".input.f32')\n"
+                              << "with torch.no_grad():\n    y = m(x)\n"
+                              << "y.numpy().astype('<f4').tofile('" << base << ".output.f32')\n";
   return std::system(("/usr/bin/python3 " + base + ".py > " + base + ".py.log 2>&1").c_str()) == 0;
 }
 

@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "core/file_util.h"
@@ -45,9 +45,7 @@ TEST(Golden, NoFusedMultiplyAddInTheSimulatorsCode) {
 #if !defined(__x86_64__)
   GTEST_SKIP() << "the check reads x86-64 mnemonics";
 #else
-  if (std::system("command -v objdump >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "objdump (binutils) is not installed";
-  }
+  if (!testing::HaveProgram("objdump")) GTEST_SKIP() << "objdump (binutils) is not installed";
   // This test program's path (in the shell, /proc/self would be objdump), quoted for the shell.
   char self[4096];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
@@ -58,17 +56,15 @@ TEST(Golden, NoFusedMultiplyAddInTheSimulatorsCode) {
     quoted += *c == '\'' ? std::string("'\\''") : std::string(1, *c);
   }
   quoted += "'";
-  FILE* p = ::popen(("objdump -d --no-show-raw-insn " + quoted + " 2>/dev/null").c_str(), "r");
-  ASSERT_NE(p, nullptr);
+  const testing::ShellResult dump = testing::RunShell("objdump -d --no-show-raw-insn " + quoted);
   std::set<std::string> fused;  // the project's functions holding one
   std::string function;
   bool ours = false;
   size_t functions = 0;  // the project's functions seen
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) {
-    const std::string line = buf;
+  std::istringstream lines(dump.out);
+  for (std::string line; std::getline(lines, line);) {
     if (line.size() > 3 && line[0] != ' ' && line.find(">:") != std::string::npos) {
-      function = line;
+      function = line + "\n";
       ours = line.find("autoscale") != std::string::npos;  // _ZN9autoscale...
       functions += ours;
     }
@@ -77,7 +73,7 @@ TEST(Golden, NoFusedMultiplyAddInTheSimulatorsCode) {
       if (line.find(m) != std::string::npos) fused.insert(function);
     }
   }
-  ASSERT_EQ(::pclose(p), 0) << "objdump failed on " << self;
+  ASSERT_EQ(dump.code, 0) << "objdump failed on " << self;
   // The disassembly reached the simulator's code (its vectorised loops among it).
   ASSERT_GT(functions, 100u);
   std::string list;
